@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Sluice configuration file (YAML): ports, data-plane settings, VIPs and their
+ * backend pools. Parsed with libyaml's document API so every value keeps its
+ * line and column; a bad file is rejected whole with a message of the form
+ *
+ *   configs/demo.yaml:14:17: vips[0].backends[2].weight: expected an integer 0..65535, got "x"
+ *
+ * Nothing here touches DPDK: the data plane (and later the control daemon)
+ * turn a struct conf into running state.
+ */
+#ifndef SLUICE_CONF_H
+#define SLUICE_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lb_addr.h"
+
+enum lb_mode { LB_MODE_DSR = 0, LB_MODE_TUNNEL, LB_MODE_FNAT, LB_MODE_NAT, LB_MODE_MAX };
+enum lb_admin { LB_ADMIN_READY = 0, LB_ADMIN_DRAIN, LB_ADMIN_MAINT, LB_ADMIN_MAX };
+enum lb_hash { LB_HASH_5TUPLE = 0, LB_HASH_SRC_IP, LB_HASH_MAX };
+
+/* "dsr" "tunnel" "fnat" "nat" / "ready" "drain" "maint" / "5-tuple" "source-ip". */
+const char *lb_mode_name(enum lb_mode m);
+int lb_mode_parse(const char *s); /* -1 if unknown */
+const char *lb_admin_name(enum lb_admin a);
+int lb_admin_parse(const char *s);
+const char *lb_hash_name(enum lb_hash h);
+int lb_hash_parse(const char *s);
+
+#define CONF_NAME_MAX    64
+#define CONF_DEVARGS_MAX 256
+#define CONF_PATH_MAX    108 /* sun_path */
+
+struct conf_port {
+	char name[CONF_NAME_MAX];        /* required, unique */
+	char devargs[CONF_DEVARGS_MAX];  /* required: "net_af_packet0,iface=veth0" or a PCI address */
+	bool has_ipv4;
+	struct lb_addr ipv4;             /* the port's own address, source of ARP requests */
+	uint8_t ipv4_plen;
+	bool has_ipv6;
+	struct lb_addr ipv6;
+	uint8_t ipv6_plen;
+	int line;
+};
+
+struct conf_backend {
+	struct lb_addr addr;  /* required */
+	uint16_t port;        /* host order; 0 = the VIP's port */
+	uint32_t weight;      /* 0..65535, default 1 */
+	bool has_mac;         /* static MAC: no ARP/ND for this backend */
+	uint8_t mac[6];
+	uint8_t admin;        /* enum lb_admin, default ready */
+	int line;
+};
+
+struct conf_vip {
+	char name[CONF_NAME_MAX];  /* default "<address>:<port>/<proto>" */
+	struct lb_addr addr;       /* required */
+	uint16_t port;             /* host order, required, 1..65535 */
+	uint8_t proto;             /* IPPROTO_TCP (default) or IPPROTO_UDP */
+	uint8_t mode;              /* enum lb_mode, default dsr */
+	uint8_t sched;             /* enum sched_kind, default wrr */
+	uint8_t hash;              /* enum lb_hash, default 5-tuple (maglev input) */
+	uint32_t maglev_size;      /* prime, default 65537 */
+	struct conf_backend *backends;
+	uint32_t n_backends;
+	int line;
+};
+
+struct conf_dataplane {
+	char api_socket[CONF_PATH_MAX];  /* default "/run/sluice/dataplane.sock" */
+	uint32_t flow_capacity;          /* flows per lcore, default 1048576 */
+	uint32_t timeout_ms[6];          /* enum flow_state order; defaults flow_timeouts_default() */
+	uint32_t neigh_reachable_ms;     /* how long a resolved MAC is trusted, default 30000 */
+	uint32_t neigh_retry_ms;         /* ARP/ND retry interval while unresolved, default 1000 */
+};
+
+struct conf {
+	char path[256];                  /* file name used in messages */
+	struct conf_dataplane dp;
+	struct conf_port *ports;
+	uint32_t n_ports;
+	struct conf_vip *vips;
+	uint32_t n_vips;
+};
+
+/*
+ * Parses and validates. Returns 0, or -EINVAL with <err> holding one message
+ * naming file, line, column and field (the first problem found). On error
+ * <c> is left empty (nothing to free, but conf_free is harmless).
+ */
+int conf_load_file(const char *path, struct conf *c, char *err, size_t errlen);
+int conf_load_string(const char *text, size_t len, const char *name, struct conf *c, char *err,
+		     size_t errlen);
+void conf_free(struct conf *c);
+
+#endif

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Backend selection for a new flow. Pure functions over arrays so they are
+ * shared by the data plane, unit tests and benchmarks.
+ *
+ * A pool is <n> backends given by their effective weights: weight[i] == 0
+ * means backend i must not receive new flows (drained, down, zero weight).
+ * Every pick returns an index in [0, n) whose weight is non-zero, or
+ * SCHED_NONE when no backend has a non-zero weight (or n == 0).
+ *
+ * State that a scheduler keeps between picks (cursors, current weights) is
+ * owned by the caller and is per lcore: nothing here is shared or atomic.
+ */
+#ifndef SLUICE_SCHED_H
+#define SLUICE_SCHED_H
+
+#include <stdint.h>
+
+#define SCHED_NONE UINT32_MAX
+
+enum sched_kind {
+	SCHED_RR = 0,
+	SCHED_WRR,
+	SCHED_LC,
+	SCHED_WLC,
+	SCHED_MAGLEV,
+	SCHED_KIND_MAX
+};
+
+/* "rr", "wrr", "lc", "wlc", "maglev". */
+const char *sched_kind_name(enum sched_kind k);
+/* Returns the kind for a name above, or -1. */
+int sched_kind_parse(const char *name);
+
+/*
+ * Round robin: the next backend after *cursor with a non-zero weight
+ * (weights otherwise ignored). *cursor is updated; start it at 0.
+ */
+uint32_t sched_rr_pick(uint32_t *cursor, const uint32_t *weight, uint32_t n);
+
+/*
+ * Smooth weighted round robin (the nginx algorithm): every pick adds
+ * weight[i] to current[i] for all i, picks the largest current (lowest index
+ * on ties), and subtracts the total weight from it. Over sum(weight) picks
+ * each backend is chosen exactly weight[i] times, interleaved (weights 5,1,1
+ * give a a b a c a a, not a a a a a b c). <current> has n entries, start zeroed;
+ * entries of zero-weight backends are reset to 0.
+ */
+uint32_t sched_wrr_pick(int64_t *current, const uint32_t *weight, uint32_t n);
+
+/*
+ * Least connections: the backend with the fewest active[i] among those with
+ * a non-zero weight. Ties are broken by rotating *cursor so equal backends
+ * take turns instead of the lowest index taking every new flow.
+ */
+uint32_t sched_lc_pick(uint32_t *cursor, const uint32_t *weight, const uint32_t *active,
+		       uint32_t n);
+
+/*
+ * Weighted least connections: the backend with the smallest
+ * active[i] / weight[i] (compared by cross-multiplication in 64 bits, no
+ * division), ties broken by rotating *cursor as for sched_lc_pick.
+ */
+uint32_t sched_wlc_pick(uint32_t *cursor, const uint32_t *weight, const uint32_t *active,
+			uint32_t n);
+
+#endif

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <string.h>
+
+#include "sched.h"
+
+static const char *const sched_names[SCHED_KIND_MAX] = {
+	[SCHED_RR] = "rr", [SCHED_WRR] = "wrr", [SCHED_LC] = "lc",
+	[SCHED_WLC] = "wlc", [SCHED_MAGLEV] = "maglev",
+};
+
+const char *sched_kind_name(enum sched_kind k)
+{
+	return (unsigned int)k < SCHED_KIND_MAX ? sched_names[k] : "?";
+}
+
+int sched_kind_parse(const char *name)
+{
+	for (int k = 0; k < SCHED_KIND_MAX; k++)
+		if (name != NULL && strcmp(name, sched_names[k]) == 0)
+			return k;
+	return -1;
+}
