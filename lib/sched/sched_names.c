@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <string.h>
 
-#include "sched.h"
+#include "scheduler.h"
 
 static const char *const sched_names[SCHED_KIND_MAX] = {
-	[SCHED_RR] = "rr", [SCHED_WRR] = "wrr", [SCHED_LC] = "lc",
-	[SCHED_WLC] = "wlc", [SCHED_MAGLEV] = "maglev",
+	[SCHED_KIND_RR] = "rr", [SCHED_KIND_WRR] = "wrr", [SCHED_KIND_LC] = "lc",
+	[SCHED_KIND_WLC] = "wlc", [SCHED_KIND_MAGLEV] = "maglev",
 };
 
 const char *sched_kind_name(enum sched_kind k)

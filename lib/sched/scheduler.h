@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
+/* Named scheduler.h, not sched.h: a -I path must not shadow the system <sched.h>. */
 /*
  * Backend selection for a new flow. Pure functions over arrays so they are
  * shared by the data plane, unit tests and benchmarks.
@@ -11,19 +12,19 @@
  * State that a scheduler keeps between picks (cursors, current weights) is
  * owned by the caller and is per lcore: nothing here is shared or atomic.
  */
-#ifndef SLUICE_SCHED_H
-#define SLUICE_SCHED_H
+#ifndef SLUICE_SCHEDULER_H
+#define SLUICE_SCHEDULER_H
 
 #include <stdint.h>
 
 #define SCHED_NONE UINT32_MAX
 
 enum sched_kind {
-	SCHED_RR = 0,
-	SCHED_WRR,
-	SCHED_LC,
-	SCHED_WLC,
-	SCHED_MAGLEV,
+	SCHED_KIND_RR = 0,
+	SCHED_KIND_WRR,
+	SCHED_KIND_LC,
+	SCHED_KIND_WLC,
+	SCHED_KIND_MAGLEV,
 	SCHED_KIND_MAX
 };
 

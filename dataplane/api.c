@@ -1,0 +1,589 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The data-plane API: one JSON object per line in, one per line out
+ * (docs/api.md). Requests are validated field by field; a change is applied
+ * to the model, compiled and published, and the answer is sent only when
+ * every worker runs the new generation (read-your-writes).
+ *
+ * The table below is the single source of the command names, their help
+ * text and their handlers.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+
+#include "dp.h"
+#include "maglev.h"
+#include "scheduler.h"
+
+struct api_ctx {
+	struct dp *dp;
+	json_object *req;
+	json_object *resp;
+	char err[256];
+};
+
+typedef int (*api_fn)(struct api_ctx *c);
+
+static int api_error(struct api_ctx *c, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int api_error(struct api_ctx *c, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->err, sizeof(c->err), fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* ---- request field helpers ---- */
+
+static const char *get_str(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static bool has(json_object *o, const char *key)
+{
+	return json_object_object_get_ex(o, key, NULL);
+}
+
+/* Integer field in [lo, hi]; absent -> *out = dflt. Returns 0 or -EINVAL. */
+static int get_int(struct api_ctx *c, json_object *o, const char *key, int64_t lo, int64_t hi,
+		   int64_t dflt, int64_t *out)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v)) {
+		*out = dflt;
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_int))
+		return api_error(c, -EINVAL, "%s: expected an integer", key);
+	*out = json_object_get_int64(v);
+	if (*out < lo || *out > hi)
+		return api_error(c, -EINVAL, "%s: %lld is out of range %lld..%lld", key,
+				 (long long)*out, (long long)lo, (long long)hi);
+	return 0;
+}
+
+/* Enum field by name; absent -> dflt. */
+static int get_enum(struct api_ctx *c, json_object *o, const char *key, int (*parse)(const char *),
+		    int dflt, int *out)
+{
+	const char *s;
+
+	if (!has(o, key)) {
+		*out = dflt;
+		return 0;
+	}
+	s = get_str(o, key);
+	if (s == NULL || (*out = parse(s)) < 0)
+		return api_error(c, -EINVAL, "%s: unknown value \"%s\"", key, s ? s : "(not a string)");
+	return 0;
+}
+
+static int proto_parse(const char *s)
+{
+	return strcmp(s, "tcp") == 0 ? IPPROTO_TCP : strcmp(s, "udp") == 0 ? IPPROTO_UDP : -1;
+}
+
+static int health_parse(const char *s)
+{
+	return strcmp(s, "up") == 0 ? LB_HEALTH_UP : strcmp(s, "down") == 0 ? LB_HEALTH_DOWN : -1;
+}
+
+static int parse_backend(struct api_ctx *c, json_object *o, struct conf_backend *b)
+{
+	const char *addr = get_str(o, "address"), *mac = get_str(o, "mac");
+	int64_t v;
+	int e;
+
+	memset(b, 0, sizeof(*b));
+	if (!json_object_is_type(o, json_type_object))
+		return api_error(c, -EINVAL, "backend: expected an object");
+	if (addr == NULL || lb_addr_parse(&b->addr, addr) < 0)
+		return api_error(c, -EINVAL, "backend address: expected an IPv4 or IPv6 address");
+	if (get_int(c, o, "port", 0, 65535, 0, &v) < 0)
+		return -EINVAL;
+	b->port = (uint16_t)v;
+	if (get_int(c, o, "weight", 0, 65535, 1, &v) < 0)
+		return -EINVAL;
+	b->weight = (uint32_t)v;
+	if (has(o, "mac")) {
+		if (mac == NULL || lb_mac_parse(b->mac, mac) < 0)
+			return api_error(c, -EINVAL, "mac: expected aa:bb:cc:dd:ee:ff");
+		b->has_mac = true;
+	}
+	if (get_enum(c, o, "state", lb_admin_parse, LB_ADMIN_READY, &e) < 0)
+		return -EINVAL;
+	b->admin = (uint8_t)e;
+	return 0;
+}
+
+/* Counter sums at the moment a slot is taken, so a reused slot starts at zero. */
+static void take_baseline(struct dp *dp, bool vip, uint32_t slot, struct lb_traffic *base)
+{
+	memset(base, 0, sizeof(*base));
+	for (uint32_t w = 0; w < dp->n_workers; w++) {
+		const struct lb_counters *ctr = dp->workers[w].lb->ctr;
+		const struct lb_traffic *x = vip ? &ctr->vip[slot] : &ctr->backend[slot];
+		base->pkts += x->pkts;
+		base->bytes += x->bytes;
+		base->new_flows += x->new_flows;
+	}
+}
+
+/* ---- commands ---- */
+
+static int cmd_vip_add(struct api_ctx *c)
+{
+	json_object *o, *bl;
+	struct conf_vip v = {0};
+	const char *addr, *name;
+	int64_t n;
+	int e, rc;
+
+	if (!json_object_object_get_ex(c->req, "vip", &o) ||
+	    !json_object_is_type(o, json_type_object))
+		return api_error(c, -EINVAL, "vip: expected an object");
+	addr = get_str(o, "address");
+	if (addr == NULL || lb_addr_parse(&v.addr, addr) < 0)
+		return api_error(c, -EINVAL, "vip.address: expected an IPv4 or IPv6 address");
+	name = get_str(o, "name");
+	if (name != NULL && strlen(name) >= sizeof(v.name))
+		return api_error(c, -EINVAL, "vip.name: longer than %zu", sizeof(v.name) - 1);
+	if (name != NULL)
+		snprintf(v.name, sizeof(v.name), "%s", name);
+	if (get_int(c, o, "port", 1, 65535, -1, &n) < 0)
+		return -EINVAL;
+	if (n < 0)
+		return api_error(c, -EINVAL, "vip.port: required");
+	v.port = (uint16_t)n;
+	if (get_enum(c, o, "protocol", proto_parse, IPPROTO_TCP, &e) < 0)
+		return -EINVAL;
+	v.proto = (uint8_t)e;
+	if (get_enum(c, o, "mode", lb_mode_parse, LB_MODE_DSR, &e) < 0)
+		return -EINVAL;
+	v.mode = (uint8_t)e;
+	if (get_enum(c, o, "scheduler", sched_kind_parse, SCHED_KIND_WRR, &e) < 0)
+		return -EINVAL;
+	v.sched = (uint8_t)e;
+	if (get_enum(c, o, "hash", lb_hash_parse, LB_HASH_5TUPLE, &e) < 0)
+		return -EINVAL;
+	v.hash = (uint8_t)e;
+	if (get_int(c, o, "maglev_table_size", 2, 16777213, MAGLEV_DEFAULT_SIZE, &n) < 0)
+		return -EINVAL;
+	v.maglev_size = (uint32_t)n;
+	if (json_object_object_get_ex(o, "backends", &bl)) {
+		if (!json_object_is_type(bl, json_type_array))
+			return api_error(c, -EINVAL, "vip.backends: expected an array");
+		v.n_backends = (uint32_t)json_object_array_length(bl);
+		v.backends = calloc(v.n_backends ? v.n_backends : 1, sizeof(*v.backends));
+		if (v.backends == NULL)
+			return api_error(c, -ENOMEM, "out of memory");
+		for (uint32_t i = 0; i < v.n_backends; i++) {
+			if (parse_backend(c, json_object_array_get_idx(bl, i), &v.backends[i]) < 0) {
+				free(v.backends);
+				return -EINVAL;
+			}
+		}
+	}
+	rc = lb_model_vip_add(c->dp->model, &v, c->err, sizeof(c->err));
+	free(v.backends);
+	if (rc < 0)
+		return rc;
+	struct lb_model_vip *mv = &c->dp->model->vips[rc];
+	take_baseline(c->dp, true, (uint32_t)rc, &mv->baseline);
+	for (uint32_t i = 0; i < mv->n_members; i++)
+		take_baseline(c->dp, false, mv->members[i],
+			      &c->dp->model->backends[mv->members[i]].baseline);
+	return 1; /* changed: publish */
+}
+
+static int find_vip(struct api_ctx *c, uint32_t *slot)
+{
+	const char *key = get_str(c->req, "vip");
+	int rc;
+
+	if (key == NULL)
+		return api_error(c, -EINVAL, "vip: expected a VIP name or \"address:port/proto\"");
+	rc = lb_model_vip_find(c->dp->model, key);
+	if (rc < 0)
+		return api_error(c, -ENOENT, "no VIP \"%s\"", key);
+	*slot = (uint32_t)rc;
+	return 0;
+}
+
+static int cmd_vip_del(struct api_ctx *c)
+{
+	uint32_t slot;
+
+	if (find_vip(c, &slot) < 0)
+		return -EINVAL;
+	lb_model_vip_del(c->dp->model, slot);
+	return 1;
+}
+
+static int cmd_backend_add(struct api_ctx *c)
+{
+	struct conf_backend b;
+	json_object *o;
+	uint32_t vip;
+	int rc;
+
+	if (find_vip(c, &vip) < 0)
+		return -EINVAL;
+	if (!json_object_object_get_ex(c->req, "backend", &o))
+		return api_error(c, -EINVAL, "backend: expected an object");
+	if (parse_backend(c, o, &b) < 0)
+		return -EINVAL;
+	rc = lb_model_backend_add(c->dp->model, vip, &b, c->err, sizeof(c->err));
+	if (rc < 0)
+		return rc;
+	take_baseline(c->dp, false, (uint32_t)rc, &c->dp->model->backends[rc].baseline);
+	return 1;
+}
+
+static int find_backend(struct api_ctx *c, uint32_t *slot)
+{
+	struct lb_addr a;
+	const char *addr = get_str(c->req, "address");
+	uint32_t vip;
+	int64_t port;
+	int rc;
+
+	if (find_vip(c, &vip) < 0)
+		return -EINVAL;
+	if (addr == NULL || lb_addr_parse(&a, addr) < 0)
+		return api_error(c, -EINVAL, "address: expected the backend's IP address");
+	if (get_int(c, c->req, "port", 0, 65535, 0, &port) < 0)
+		return -EINVAL;
+	rc = lb_model_backend_find(c->dp->model, vip, &a, (uint16_t)port);
+	if (rc < 0)
+		return api_error(c, -ENOENT, "VIP %s has no backend %s", get_str(c->req, "vip"),
+				 addr);
+	*slot = (uint32_t)rc;
+	return 0;
+}
+
+static int cmd_backend_del(struct api_ctx *c)
+{
+	uint32_t slot;
+
+	if (find_backend(c, &slot) < 0)
+		return -EINVAL;
+	lb_model_backend_del(c->dp->model, slot);
+	return 1;
+}
+
+/* Validates every field before changing anything: a request applies whole or not at all. */
+static int cmd_backend_set(struct api_ctx *c)
+{
+	uint32_t slot;
+	int64_t weight;
+	int admin = -1, health = -1;
+
+	if (find_backend(c, &slot) < 0)
+		return -EINVAL;
+	if (get_int(c, c->req, "weight", 0, 65535, -1, &weight) < 0 ||
+	    get_enum(c, c->req, "state", lb_admin_parse, -1, &admin) < 0 ||
+	    get_enum(c, c->req, "health", health_parse, -1, &health) < 0)
+		return -EINVAL;
+	if (weight < 0 && admin < 0 && health < 0)
+		return api_error(c, -EINVAL, "nothing to set: give weight, state or health");
+	if (weight >= 0)
+		lb_model_backend_set_weight(c->dp->model, slot, (uint32_t)weight);
+	if (admin >= 0)
+		lb_model_backend_set_admin(c->dp->model, slot, (enum lb_admin)admin);
+	if (health >= 0)
+		lb_model_backend_set_health(c->dp->model, slot, (enum lb_health)health);
+	return 1;
+}
+
+static json_object *jstr_addr(const struct lb_addr *a)
+{
+	char buf[LB_ADDR_STRLEN];
+	return json_object_new_string(lb_addr_format(a, buf, sizeof(buf)));
+}
+
+static json_object *jmac(const uint8_t *mac)
+{
+	char buf[20];
+	snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
+		 mac[4], mac[5]);
+	return json_object_new_string(buf);
+}
+
+static void add_u64(json_object *o, const char *k, uint64_t v)
+{
+	json_object_object_add(o, k, json_object_new_uint64(v));
+}
+
+static void traffic_sum(struct dp *dp, bool vip, uint32_t slot, const struct lb_traffic *base,
+			json_object *o)
+{
+	struct lb_traffic t = {0};
+
+	for (uint32_t w = 0; w < dp->n_workers; w++) {
+		const struct lb_traffic *x =
+			vip ? &dp->workers[w].lb->ctr->vip[slot] : &dp->workers[w].lb->ctr->backend[slot];
+		t.pkts += x->pkts;
+		t.bytes += x->bytes;
+		t.new_flows += x->new_flows;
+	}
+	add_u64(o, "pkts", t.pkts - base->pkts);
+	add_u64(o, "bytes", t.bytes - base->bytes);
+	add_u64(o, "new_flows", t.new_flows - base->new_flows);
+}
+
+static json_object *vips_json(struct dp *dp)
+{
+	const struct lb_model *m = dp->model;
+	json_object *arr = json_object_new_array();
+
+	for (uint32_t i = 0; i < LB_MAX_VIPS; i++) {
+		const struct lb_model_vip *v = &m->vips[i];
+		json_object *o, *bl;
+		if (v->uid == 0)
+			continue;
+		o = json_object_new_object();
+		json_object_object_add(o, "name", json_object_new_string(v->name));
+		json_object_object_add(o, "address", jstr_addr(&v->addr));
+		json_object_object_add(o, "port", json_object_new_int(v->port));
+		json_object_object_add(o, "protocol",
+				       json_object_new_string(v->proto == IPPROTO_UDP ? "udp" : "tcp"));
+		json_object_object_add(o, "mode",
+				       json_object_new_string(lb_mode_name((enum lb_mode)v->mode)));
+		json_object_object_add(o, "scheduler", json_object_new_string(sched_kind_name(
+								       (enum sched_kind)v->sched)));
+		json_object_object_add(o, "hash",
+				       json_object_new_string(lb_hash_name((enum lb_hash)v->hash)));
+		json_object_object_add(o, "maglev_table_size",
+				       json_object_new_int64(v->maglev_size));
+		traffic_sum(dp, true, i, &v->baseline, o);
+		bl = json_object_new_array();
+		for (uint32_t j = 0; j < v->n_members; j++) {
+			uint32_t s = v->members[j];
+			const struct lb_model_backend *b = &m->backends[s];
+			const struct lb_model_neigh *ne = &m->neigh[b->neigh_slot];
+			json_object *bo = json_object_new_object();
+			uint32_t active = 0;
+			for (uint32_t w = 0; w < dp->n_workers; w++)
+				active += dp->workers[w].lb->active[s];
+			json_object_object_add(bo, "address", jstr_addr(&b->addr));
+			json_object_object_add(bo, "port", json_object_new_int(b->port));
+			json_object_object_add(bo, "weight", json_object_new_int64(b->weight));
+			json_object_object_add(bo, "effective_weight",
+					       json_object_new_int64(
+						       lb_model_backend_effective_weight(b)));
+			json_object_object_add(bo, "state", json_object_new_string(lb_admin_name(
+									    (enum lb_admin)b->admin)));
+			json_object_object_add(bo, "health",
+					       json_object_new_string(b->health == LB_HEALTH_UP
+									      ? "up"
+									      : "down"));
+			json_object_object_add(bo, "neighbour",
+					       json_object_new_string(lb_neigh_state_name(
+						       (enum lb_neigh_state)ne->state)));
+			json_object_object_add(bo, "mac", jmac(ne->mac));
+			json_object_object_add(bo, "port_out",
+					       json_object_new_string(m->port_names[b->out_port]));
+			add_u64(bo, "active_flows", active);
+			traffic_sum(dp, false, s, &b->baseline, bo);
+			json_object_array_add(bl, bo);
+		}
+		json_object_object_add(o, "backends", bl);
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
+static json_object *counters_json(struct dp *dp)
+{
+	struct lb_counters sum = {0};
+	json_object *o = json_object_new_object(), *drops = json_object_new_object();
+	json_object *lcores = json_object_new_array();
+
+	for (uint32_t w = 0; w < dp->n_workers; w++) {
+		const struct lb_counters *c = dp->workers[w].lb->ctr;
+		json_object *l = json_object_new_object();
+		sum.rx += c->rx;
+		sum.fwd += c->fwd;
+		sum.replied += c->replied;
+		sum.to_mgmt += c->to_mgmt;
+		sum.flows_new += c->flows_new;
+		sum.flows_rescheduled += c->flows_rescheduled;
+		sum.flows_backstop += c->flows_backstop;
+		sum.tx_ctrl += c->tx_ctrl;
+		for (int d = 0; d < LB_DROP_MAX; d++)
+			sum.drop[d] += c->drop[d];
+		json_object_object_add(l, "lcore", json_object_new_int((int)dp->workers[w].lcore_id));
+		add_u64(l, "rx", c->rx);
+		add_u64(l, "fwd", c->fwd);
+		add_u64(l, "flows", flow_table_count(dp->workers[w].lb->flows));
+		json_object_array_add(lcores, l);
+	}
+	add_u64(o, "rx", sum.rx);
+	add_u64(o, "fwd", sum.fwd);
+	add_u64(o, "replied", sum.replied);
+	add_u64(o, "to_mgmt", sum.to_mgmt);
+	add_u64(o, "tx_ctrl", sum.tx_ctrl);
+	add_u64(o, "flows_new", sum.flows_new);
+	add_u64(o, "flows_rescheduled", sum.flows_rescheduled);
+	add_u64(o, "flows_backstop", sum.flows_backstop);
+	for (int d = 1; d < LB_DROP_MAX; d++)
+		add_u64(drops, lb_drop_name((enum lb_drop)d), sum.drop[d]);
+	json_object_object_add(o, "drops", drops);
+	json_object_object_add(o, "lcores", lcores);
+	return o;
+}
+
+static json_object *ports_json(struct dp *dp)
+{
+	json_object *arr = json_object_new_array();
+
+	for (uint32_t i = 0; i < dp->n_ports; i++) {
+		const struct lb_port_info *pi = &dp->model->ports[i];
+		struct rte_eth_stats st;
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "name", json_object_new_string(dp->ports[i].name));
+		json_object_object_add(o, "mac", jmac(pi->mac));
+		if (pi->has_ipv4)
+			json_object_object_add(o, "ipv4", jstr_addr(&pi->ipv4));
+		if (pi->has_ipv6)
+			json_object_object_add(o, "ipv6", jstr_addr(&pi->ipv6));
+		if (rte_eth_stats_get(dp->ports[i].port_id, &st) == 0) {
+			add_u64(o, "ipackets", st.ipackets);
+			add_u64(o, "opackets", st.opackets);
+			add_u64(o, "imissed", st.imissed);
+			add_u64(o, "ierrors", st.ierrors);
+			add_u64(o, "oerrors", st.oerrors);
+		}
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
+static int cmd_status(struct api_ctx *c)
+{
+	json_object_object_add(c->resp, "workers", json_object_new_int((int)c->dp->n_workers));
+	json_object_object_add(c->resp, "ports", ports_json(c->dp));
+	return 0;
+}
+
+static int cmd_stats(struct api_ctx *c)
+{
+	json_object_object_add(c->resp, "counters", counters_json(c->dp));
+	json_object_object_add(c->resp, "ports", ports_json(c->dp));
+	json_object_object_add(c->resp, "vips", vips_json(c->dp));
+	return 0;
+}
+
+static int cmd_vip_list(struct api_ctx *c)
+{
+	json_object_object_add(c->resp, "vips", vips_json(c->dp));
+	return 0;
+}
+
+static int cmd_help(struct api_ctx *c);
+
+static const struct api_cmd {
+	const char *name;
+	const char *usage;
+	api_fn fn;
+} api_cmds[] = {
+	{"help", "{} -> the commands", cmd_help},
+	{"status", "{} -> generation, workers, ports", cmd_status},
+	{"stats", "{} -> counters (drops by reason, per lcore), ports, VIPs", cmd_stats},
+	{"vip.list", "{} -> VIPs with backends, states and counters", cmd_vip_list},
+	{"vip.add", "{vip:{name,address,port,protocol,mode,scheduler,hash,maglev_table_size,"
+		    "backends:[...]}}", cmd_vip_add},
+	{"vip.del", "{vip:NAME|\"addr:port/proto\"}", cmd_vip_del},
+	{"backend.add", "{vip, backend:{address,port,weight,mac,state}}", cmd_backend_add},
+	{"backend.del", "{vip, address, port?}", cmd_backend_del},
+	{"backend.set", "{vip, address, port?, weight?, state?: ready|drain|maint, health?: up|down}",
+	 cmd_backend_set},
+};
+
+static int cmd_help(struct api_ctx *c)
+{
+	json_object *o = json_object_new_object();
+
+	for (size_t i = 0; i < sizeof(api_cmds) / sizeof(api_cmds[0]); i++)
+		json_object_object_add(o, api_cmds[i].name,
+				       json_object_new_string(api_cmds[i].usage));
+	json_object_object_add(c->resp, "commands", o);
+	return 0;
+}
+
+char *dp_stats_json(struct dp *dp)
+{
+	struct api_ctx c = {.dp = dp, .resp = json_object_new_object()};
+	char *out;
+
+	json_object_object_add(c.resp, "generation",
+			       json_object_new_uint64(dp->snapshot->generation));
+	cmd_stats(&c);
+	out = strdup(json_object_to_json_string_ext(c.resp, JSON_C_TO_STRING_PLAIN));
+	json_object_put(c.resp);
+	return out;
+}
+
+char *dp_api_handle(struct dp *dp, const char *line, size_t len)
+{
+	struct api_ctx c = {.dp = dp};
+	struct json_tokener *tok = json_tokener_new();
+	const char *cmd;
+	const struct api_cmd *def = NULL;
+	int rc;
+	char *out;
+
+	c.resp = json_object_new_object();
+	c.req = json_tokener_parse_ex(tok, line, (int)len);
+	if (c.req == NULL || !json_object_is_type(c.req, json_type_object)) {
+		rc = api_error(&c, -EINVAL, "request is not a JSON object: %s",
+			       json_tokener_error_desc(json_tokener_get_error(tok)));
+		goto done;
+	}
+	cmd = get_str(c.req, "cmd");
+	for (size_t i = 0; cmd != NULL && i < sizeof(api_cmds) / sizeof(api_cmds[0]); i++)
+		if (strcmp(cmd, api_cmds[i].name) == 0)
+			def = &api_cmds[i];
+	if (def == NULL) {
+		rc = api_error(&c, -EINVAL, "unknown cmd \"%s\" (try {\"cmd\":\"help\"})",
+			       cmd ? cmd : "");
+		goto done;
+	}
+	rc = def->fn(&c);
+	if (rc > 0) {
+		rc = dp_publish(dp);
+		if (rc < 0)
+			api_error(&c, rc, "out of memory building the new tables; nothing changed");
+	}
+done:
+	json_object_object_add(c.resp, "ok", json_object_new_boolean(rc >= 0));
+	if (rc < 0)
+		json_object_object_add(c.resp, "error", json_object_new_string(c.err));
+	json_object_object_add(c.resp, "generation",
+			       json_object_new_uint64(dp->snapshot->generation));
+	out = strdup(json_object_to_json_string_ext(c.resp, JSON_C_TO_STRING_PLAIN));
+	json_object_put(c.resp);
+	if (c.req != NULL)
+		json_object_put(c.req);
+	json_tokener_free(tok);
+	return out;
+}

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * sluice-dataplane: the DPDK glue around the lb library. One worker per
+ * lcore (the main lcore included), each owning RX/TX queue <index> of every
+ * port; a management control thread that owns the model, publishes
+ * snapshots, resolves neighbours and serves the API socket.
+ */
+#ifndef SLUICE_DP_H
+#define SLUICE_DP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_ethdev.h>
+#include <rte_mempool.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include "conf.h"
+#include "lb.h"
+#include "lb_model.h"
+#include "lb_worker.h"
+
+#define DP_BURST        32
+#define DP_RING_SIZE    1024
+#define DP_MGMT_TICK_MS 5
+
+extern int dp_logtype;
+#define DP_LOG(level, fmt, ...) \
+	rte_log(RTE_LOG_##level, dp_logtype, "sluice: " fmt "\n", ##__VA_ARGS__)
+
+struct dp_port {
+	uint16_t port_id;
+	char name[CONF_NAME_MAX];
+	struct rte_ether_addr mac;
+};
+
+/* One per worker lcore; cache-line aligned so lcores never share a line. */
+struct dp_worker {
+	unsigned int lcore_id;
+	uint32_t index; /* queue index, RCU thread id, lb_load row */
+	struct lb_worker *lb;
+	struct rte_ring *to_mgmt;  /* ARP replies / NAs for the management thread (SP/SC) */
+	struct rte_ring *ctrl_tx;  /* packets the management thread wants sent (SP/SC) */
+	struct rte_eth_dev_tx_buffer *txb[LB_MAX_PORTS];
+	uint64_t tx_dropped;       /* counted by the TX buffer callback */
+} __rte_cache_aligned;
+
+struct dp {
+	struct conf conf;
+	const char *api_socket;
+	uint32_t exit_idle_ms; /* 0 = run until signalled (tests: stop after idle) */
+	bool stats_on_exit;
+
+	uint32_t n_ports;
+	struct dp_port ports[LB_MAX_PORTS];
+	uint32_t n_workers;
+	struct dp_worker workers[LB_MAX_LCORES];
+	struct rte_mempool *pool;
+
+	struct lb_model *model;          /* management thread only */
+	struct lb_snapshot *snapshot;    /* published; workers load it once per burst */
+	struct lb_neigh_table *neigh;
+	struct lb_load *load;
+	struct rte_rcu_qsbr *rcu;
+
+	volatile bool quit;
+	uint64_t last_rx_tsc; /* any worker; exit_idle_ms */
+	uint64_t started_tsc;
+};
+
+extern struct dp g_dp;
+
+/* port.c */
+int dp_ports_init(struct dp *dp);
+void dp_ports_close(struct dp *dp);
+
+/* worker.c */
+int dp_worker_main(void *arg);
+
+/* mgmt.c */
+int dp_mgmt_start(struct dp *dp);
+void dp_mgmt_stop(struct dp *dp);
+/* Publishes a new snapshot and waits until every worker runs it. */
+int dp_publish(struct dp *dp);
+/* JSON text of the counters (caller frees). */
+char *dp_stats_json(struct dp *dp);
+
+/* api.c: handles one request line, returns the response (caller frees). */
+char *dp_api_handle(struct dp *dp, const char *line, size_t len);
+
+#endif

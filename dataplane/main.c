@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * sluice-dataplane [EAL options] -- --config FILE [options]
+ *
+ * Start-up only: load and check the configuration, add the configured ports
+ * to the EAL arguments, set up ports, workers and the management thread,
+ * then run a worker on the main lcore too. Only this file may exit.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_eal.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+
+#include "dp.h"
+#include "flow.h"
+
+struct dp g_dp;
+int dp_logtype;
+
+static void usage(const char *prog)
+{
+	fprintf(stderr,
+		"usage: %s [EAL options] -- --config FILE [options]\n"
+		"  -c, --config FILE        configuration (see docs/config.md)\n"
+		"  -s, --api-socket PATH    data-plane API socket (default: from the config)\n"
+		"      --check              validate the configuration and exit\n"
+		"      --exit-idle-ms N     exit once no packet arrived for N ms (tests, pcap)\n"
+		"      --stats-on-exit      print the counters as JSON on exit\n"
+		"Ports named in the configuration are added to the EAL options\n"
+		"(--vdev for net_* devices, -a for PCI addresses).\n",
+		prog);
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	g_dp.quit = true;
+}
+
+/* Parses the options after "--". Returns 0, 1 (done: --check/--help) or -1. */
+static int parse_app_args(int argc, char **argv, const char **config, bool *check)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"api-socket", required_argument, NULL, 's'},
+		{"check", no_argument, NULL, 'k'},
+		{"exit-idle-ms", required_argument, NULL, 'i'},
+		{"stats-on-exit", no_argument, NULL, 'S'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:s:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			*config = optarg;
+			break;
+		case 's':
+			g_dp.api_socket = optarg;
+			break;
+		case 'k':
+			*check = true;
+			break;
+		case 'i':
+			g_dp.exit_idle_ms = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'S':
+			g_dp.stats_on_exit = true;
+			break;
+		case 'h':
+			usage(argv[0]);
+			return 1;
+		default:
+			usage(argv[0]);
+			return -1;
+		}
+	}
+	if (*config == NULL) {
+		fprintf(stderr, "sluice-dataplane: --config FILE is required\n");
+		usage(argv[0]);
+		return -1;
+	}
+	return 0;
+}
+
+/* "net_af_packet0,iface=x" -> vdev; anything else is a PCI address to allow. */
+static bool is_vdev(const char *devargs)
+{
+	return strncmp(devargs, "net_", 4) == 0 || strncmp(devargs, "eth_", 4) == 0;
+}
+
+/*
+ * net_af_packet needs one queue pair per worker: add qpairs=N unless the
+ * operator set it, so "-l 0-1" just works.
+ */
+static char *vdev_arg(const char *devargs, unsigned int workers)
+{
+	size_t len = strlen(devargs) + 64;
+	char *s = malloc(len);
+
+	if (s == NULL)
+		return NULL;
+	if (strncmp(devargs, "net_af_packet", 13) == 0 && strstr(devargs, "qpairs=") == NULL)
+		snprintf(s, len, "--vdev=%s,qpairs=%u", devargs, workers);
+	else
+		snprintf(s, len, "--vdev=%s", devargs);
+	return s;
+}
+
+/* Counts the lcores asked for by -l/--lcores/-c so vdev queue counts match. */
+static unsigned int count_lcores(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *list = NULL;
+		if (strcmp(argv[i], "-l") == 0 && i + 1 < argc)
+			list = argv[i + 1];
+		else if (strncmp(argv[i], "-l", 2) == 0 && argv[i][2] != '\0')
+			list = argv[i] + 2;
+		if (list == NULL)
+			continue;
+		unsigned int n = 0;
+		const char *p = list;
+		while (*p) {
+			char *end;
+			unsigned long a = strtoul(p, &end, 10), b = a;
+			if (end == p)
+				break;
+			if (*end == '-')
+				b = strtoul(end + 1, &end, 10);
+			n += b >= a ? (unsigned int)(b - a + 1) : 1;
+			p = *end == ',' ? end + 1 : end;
+			if (*end != ',' )
+				break;
+		}
+		return n ? n : 1;
+	}
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	char err[512];
+	const char *config = NULL;
+	bool check = false;
+	int sep, rc, eal_argc = 0;
+	char **eal_argv;
+	unsigned int lcore;
+
+	for (sep = 1; sep < argc && strcmp(argv[sep], "--") != 0; sep++)
+		;
+	if (sep == argc) {
+		/* No "--": everything is for the application (e.g. --check). */
+		sep = 0;
+	}
+	rc = parse_app_args(argc - sep, argv + sep, &config, &check);
+	if (rc != 0)
+		return rc > 0 ? 0 : 2;
+	if (conf_load_file(config, &g_dp.conf, err, sizeof(err)) < 0) {
+		fprintf(stderr, "sluice-dataplane: %s\n", err);
+		return 2;
+	}
+	if (check) {
+		/* Also run the VIPs through the model: it knows what this build forwards. */
+		struct lb_model *m = lb_model_create();
+		if (m == NULL || lb_model_load(m, &g_dp.conf, err, sizeof(err)) < 0) {
+			fprintf(stderr, "sluice-dataplane: %s\n", m ? err : "out of memory");
+			lb_model_free(m);
+			return 2;
+		}
+		lb_model_free(m);
+		printf("%s: OK (%u ports, %u VIPs)\n", config, g_dp.conf.n_ports,
+		       g_dp.conf.n_vips);
+		return 0;
+	}
+	if (g_dp.api_socket == NULL)
+		g_dp.api_socket = g_dp.conf.dp.api_socket;
+
+	/* EAL options: the user's, then one device option per configured port. */
+	unsigned int nl = count_lcores(sep ? sep : 1, argv);
+	eal_argv = calloc((size_t)sep + 2 * g_dp.conf.n_ports + 2, sizeof(char *));
+	if (eal_argv == NULL)
+		return 1;
+	eal_argv[eal_argc++] = argv[0];
+	for (int i = 1; i < sep; i++)
+		eal_argv[eal_argc++] = argv[i];
+	for (uint32_t i = 0; i < g_dp.conf.n_ports; i++) {
+		const char *d = g_dp.conf.ports[i].devargs;
+		if (is_vdev(d)) {
+			eal_argv[eal_argc++] = vdev_arg(d, nl);
+		} else {
+			eal_argv[eal_argc++] = strdup("-a");
+			eal_argv[eal_argc++] = strdup(d);
+		}
+	}
+	rc = rte_eal_init(eal_argc, eal_argv);
+	if (rc < 0) {
+		fprintf(stderr, "sluice-dataplane: EAL init failed: %s\n", rte_strerror(rte_errno));
+		return 1;
+	}
+	dp_logtype = rte_log_register("sluice");
+	if (dp_logtype < 0)
+		dp_logtype = RTE_LOGTYPE_USER1;
+	rte_log_set_level(dp_logtype, RTE_LOG_INFO);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+
+	g_dp.n_workers = rte_lcore_count();
+	if (g_dp.n_workers > LB_MAX_LCORES) {
+		DP_LOG(ERR, "%u lcores given, at most %d workers", g_dp.n_workers, LB_MAX_LCORES);
+		return 1;
+	}
+	g_dp.started_tsc = rte_rdtsc();
+
+	g_dp.model = lb_model_create();
+	g_dp.neigh = rte_zmalloc("neigh", sizeof(*g_dp.neigh), RTE_CACHE_LINE_SIZE);
+	g_dp.load = rte_zmalloc("load", sizeof(*g_dp.load), RTE_CACHE_LINE_SIZE);
+	size_t rcu_sz = rte_rcu_qsbr_get_memsize(g_dp.n_workers);
+	g_dp.rcu = rte_zmalloc("rcu", rcu_sz, RTE_CACHE_LINE_SIZE);
+	if (g_dp.model == NULL || g_dp.neigh == NULL || g_dp.load == NULL || g_dp.rcu == NULL ||
+	    rte_rcu_qsbr_init(g_dp.rcu, g_dp.n_workers) != 0) {
+		DP_LOG(ERR, "out of memory at start-up");
+		return 1;
+	}
+	if (dp_ports_init(&g_dp) < 0)
+		return 1;
+	for (uint32_t i = 0; i < g_dp.n_ports; i++) {
+		if (lb_model_port_add(g_dp.model, &g_dp.conf.ports[i], g_dp.ports[i].mac.addr_bytes,
+				      err, sizeof(err)) < 0) {
+			DP_LOG(ERR, "%s", err);
+			return 1;
+		}
+	}
+	if (lb_model_load(g_dp.model, &g_dp.conf, err, sizeof(err)) < 0) {
+		DP_LOG(ERR, "%s", err);
+		return 1;
+	}
+	g_dp.snapshot = lb_model_compile(g_dp.model);
+	if (g_dp.snapshot == NULL) {
+		DP_LOG(ERR, "out of memory building the first snapshot");
+		return 1;
+	}
+
+	/* Workers: index i polls queue i of every port. */
+	struct flow_timeouts to;
+	memcpy(to.ms, g_dp.conf.dp.timeout_ms, sizeof(to.ms));
+	uint32_t idx = 0;
+	RTE_LCORE_FOREACH(lcore)
+	{
+		struct dp_worker *w = &g_dp.workers[idx];
+		char name[RTE_RING_NAMESIZE];
+
+		w->lcore_id = lcore;
+		w->index = idx;
+		w->lb = lb_worker_create(idx, g_dp.conf.dp.flow_capacity, &to, g_dp.neigh,
+					 g_dp.load);
+		snprintf(name, sizeof(name), "to_mgmt_%u", idx);
+		w->to_mgmt = rte_ring_create(name, DP_RING_SIZE, rte_socket_id(),
+					     RING_F_SP_ENQ | RING_F_SC_DEQ);
+		snprintf(name, sizeof(name), "ctrl_tx_%u", idx);
+		w->ctrl_tx = rte_ring_create(name, DP_RING_SIZE, rte_socket_id(),
+					     RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (w->lb == NULL || w->to_mgmt == NULL || w->ctrl_tx == NULL) {
+			DP_LOG(ERR, "worker %u: cannot allocate its flow table (%u flows) or rings",
+			       idx, g_dp.conf.dp.flow_capacity);
+			return 1;
+		}
+		for (uint32_t p = 0; p < g_dp.n_ports; p++) {
+			w->txb[p] = rte_zmalloc_socket("txb", RTE_ETH_TX_BUFFER_SIZE(DP_BURST), 0,
+						       rte_socket_id());
+			if (w->txb[p] == NULL)
+				return 1;
+			rte_eth_tx_buffer_init(w->txb[p], DP_BURST);
+			rte_eth_tx_buffer_set_err_callback(w->txb[p],
+							   rte_eth_tx_buffer_count_callback,
+							   &w->tx_dropped);
+		}
+		rte_rcu_qsbr_thread_register(g_dp.rcu, idx);
+		idx++;
+	}
+	if (dp_mgmt_start(&g_dp) < 0)
+		return 1;
+	DP_LOG(INFO, "running: %u workers, %u ports, %u VIPs, API on %s", g_dp.n_workers,
+	       g_dp.n_ports, g_dp.conf.n_vips, g_dp.api_socket);
+
+	idx = 1;
+	RTE_LCORE_FOREACH_WORKER(lcore)
+	rte_eal_remote_launch(dp_worker_main, &g_dp.workers[idx++], lcore);
+	dp_worker_main(&g_dp.workers[0]);
+	rte_eal_mp_wait_lcore();
+
+	dp_mgmt_stop(&g_dp);
+	if (g_dp.stats_on_exit) {
+		char *s = dp_stats_json(&g_dp);
+		if (s != NULL)
+			printf("%s\n", s);
+		free(s);
+		fflush(stdout);
+	}
+	dp_ports_close(&g_dp);
+	for (uint32_t i = 0; i < g_dp.n_workers; i++)
+		lb_worker_free(g_dp.workers[i].lb);
+	lb_snapshot_free(g_dp.snapshot);
+	lb_model_free(g_dp.model);
+	conf_free(&g_dp.conf);
+	rte_eal_cleanup();
+	return 0;
+}

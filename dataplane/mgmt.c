@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The management thread: owns the model, publishes snapshots (RCU), resolves
+ * neighbours, publishes least-connections loads, sums counters, and serves
+ * the API socket (JSON lines, docs/api.md). It never touches a worker's
+ * private state except to read counters.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <rte_cycles.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+
+#include "dp.h"
+
+#define API_MAX_CLIENTS 64
+#define API_MAX_REQUEST (64 * 1024) /* bytes per request line */
+#define NEIGH_BATCH     64
+
+struct api_client {
+	int fd;
+	size_t used;
+	char buf[API_MAX_REQUEST];
+};
+
+static pthread_t mgmt_thread;
+static int listen_fd = -1, epoll_fd = -1;
+static struct api_client *clients[API_MAX_CLIENTS];
+
+static uint64_t now_ms(void)
+{
+	return (rte_rdtsc() - g_dp.started_tsc) / (rte_get_tsc_hz() / 1000);
+}
+
+static void neigh_tick(struct dp *dp);
+
+int dp_publish(struct dp *dp)
+{
+	struct lb_snapshot *next = lb_model_compile(dp->model), *old;
+
+	if (next == NULL)
+		return -ENOMEM;
+	/* New backends' static MACs are in the table, and ARP/ND sent, before use. */
+	neigh_tick(dp);
+	old = dp->snapshot;
+	__atomic_store_n(&dp->snapshot, next, __ATOMIC_RELEASE);
+	/* Returns once every online worker has passed a quiescent state: all run <next>. */
+	rte_rcu_qsbr_synchronize(dp->rcu, RTE_QSBR_THRID_INVALID);
+	lb_snapshot_free(old);
+	return 0;
+}
+
+static void neigh_tick(struct dp *dp)
+{
+	uint32_t slots[NEIGH_BATCH];
+	uint32_t n = lb_neigh_due(dp->model, dp->neigh, now_ms(), dp->conf.dp.neigh_reachable_ms,
+				  dp->conf.dp.neigh_retry_ms, slots, NEIGH_BATCH);
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct lb_model_neigh *ne = &dp->model->neigh[slots[i]];
+		struct rte_mbuf *m = rte_pktmbuf_alloc(dp->pool);
+		uint16_t len;
+
+		if (m == NULL)
+			return;
+		len = lb_build_neigh_request(rte_pktmbuf_mtod(m, uint8_t *), rte_pktmbuf_tailroom(m),
+					     &dp->model->ports[ne->port], &ne->addr);
+		if (len == 0 || rte_pktmbuf_append(m, len) == NULL) {
+			rte_pktmbuf_free(m);
+			continue;
+		}
+		m->port = ne->port;
+		if (rte_ring_sp_enqueue(dp->workers[0].ctrl_tx, m) != 0)
+			rte_pktmbuf_free(m);
+	}
+}
+
+static void drain_to_mgmt(struct dp *dp)
+{
+	struct rte_mbuf *m[32];
+
+	for (uint32_t w = 0; w < dp->n_workers; w++) {
+		unsigned int n = rte_ring_sc_dequeue_burst(dp->workers[w].to_mgmt, (void **)m, 32,
+							   NULL);
+		for (unsigned int i = 0; i < n; i++) {
+			struct lb_addr addr;
+			uint8_t mac[6];
+			if (lb_parse_neigh_reply(rte_pktmbuf_mtod(m[i], uint8_t *),
+						 m[i]->data_len, &addr, mac) == 0)
+				lb_neigh_learn(dp->model, dp->neigh, m[i]->port, &addr, mac,
+					       now_ms());
+			rte_pktmbuf_free(m[i]);
+		}
+	}
+}
+
+/* Least-connections input: sum of every lcore's own counts (lb.h, struct lb_load). */
+static void publish_load(struct dp *dp)
+{
+	for (uint32_t s = 0; s < LB_MAX_BACKENDS; s++) {
+		uint32_t sum = 0;
+		if (dp->model->backends[s].uid == 0 && dp->load->sum[s] == 0)
+			continue;
+		for (uint32_t w = 0; w < dp->n_workers; w++) {
+			uint32_t v = __atomic_load_n(&dp->workers[w].lb->active[s], __ATOMIC_RELAXED);
+			__atomic_store_n(&dp->load->seen[w][s], v, __ATOMIC_RELAXED);
+			sum += v;
+		}
+		__atomic_store_n(&dp->load->sum[s], sum, __ATOMIC_RELAXED);
+	}
+}
+
+/* ---- API socket ---- */
+
+static int api_listen(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		DP_LOG(ERR, "API socket path too long: %s", path);
+		return -1;
+	}
+	/* Create the directory (e.g. /run/sluice) if missing; only root may enter. */
+	char dir[sizeof(sa.sun_path)];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash != NULL && slash != dir) {
+		*slash = '\0';
+		mkdir(dir, 0750);
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0660) < 0 ||
+	    listen(fd, 16) < 0) {
+		DP_LOG(ERR, "API socket %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void client_close(int i)
+{
+	epoll_ctl(epoll_fd, EPOLL_CTL_DEL, clients[i]->fd, NULL);
+	close(clients[i]->fd);
+	free(clients[i]);
+	clients[i] = NULL;
+}
+
+static void send_all(int fd, const char *s, size_t len)
+{
+	/* Responses are small; a client that does not read gets cut off. */
+	while (len > 0) {
+		ssize_t n = send(fd, s, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		s += n;
+		len -= (size_t)n;
+	}
+}
+
+static bool peer_allowed(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	/* Root only: the socket is also 0660 in a 0750 directory, this is the real check. */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return false;
+	return cred.uid == 0;
+}
+
+static void api_accept(void)
+{
+	for (;;) {
+		int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int i;
+		if (fd < 0)
+			return;
+		if (!peer_allowed(fd)) {
+			const char *msg = "{\"ok\":false,\"error\":\"permission denied: root only\"}\n";
+			send_all(fd, msg, strlen(msg));
+			close(fd);
+			continue;
+		}
+		for (i = 0; i < API_MAX_CLIENTS && clients[i] != NULL; i++)
+			;
+		if (i == API_MAX_CLIENTS || (clients[i] = calloc(1, sizeof(**clients))) == NULL) {
+			close(fd);
+			continue;
+		}
+		clients[i]->fd = fd;
+		struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i + 1};
+		epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+	}
+}
+
+static void api_read(int i)
+{
+	struct api_client *c = clients[i];
+	ssize_t n = recv(c->fd, c->buf + c->used, sizeof(c->buf) - c->used, 0);
+	char *nl;
+
+	if (n <= 0) {
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		client_close(i);
+		return;
+	}
+	c->used += (size_t)n;
+	while ((nl = memchr(c->buf, '\n', c->used)) != NULL) {
+		size_t len = (size_t)(nl - c->buf);
+		char *resp = dp_api_handle(&g_dp, c->buf, len);
+		if (resp != NULL) {
+			send_all(c->fd, resp, strlen(resp));
+			send_all(c->fd, "\n", 1);
+			free(resp);
+		}
+		memmove(c->buf, nl + 1, c->used - len - 1);
+		c->used -= len + 1;
+	}
+	if (c->used == sizeof(c->buf)) {
+		const char *msg = "{\"ok\":false,\"error\":\"request larger than 65536 bytes\"}\n";
+		send_all(c->fd, msg, strlen(msg));
+		client_close(i);
+	}
+}
+
+static void *mgmt_main(void *arg)
+{
+	struct dp *dp = arg;
+	struct epoll_event evs[16];
+	uint64_t last_tick = 0;
+
+	while (!dp->quit) {
+		int n = epoll_wait(epoll_fd, evs, 16, DP_MGMT_TICK_MS);
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.u32 == 0)
+				api_accept();
+			else if (clients[evs[i].data.u32 - 1] != NULL)
+				api_read((int)evs[i].data.u32 - 1);
+		}
+		uint64_t t = now_ms();
+		if (t - last_tick >= DP_MGMT_TICK_MS) {
+			drain_to_mgmt(dp);
+			neigh_tick(dp);
+			publish_load(dp);
+			last_tick = t;
+		}
+	}
+	return NULL;
+}
+
+int dp_mgmt_start(struct dp *dp)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 0};
+
+	/* Neighbours first, so static MACs are in place before the first packet. */
+	neigh_tick(dp);
+	listen_fd = api_listen(dp->api_socket);
+	if (listen_fd < 0)
+		return -1;
+	epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (epoll_fd < 0 || epoll_ctl(epoll_fd, EPOLL_CTL_ADD, listen_fd, &ev) < 0)
+		return -1;
+	if (rte_ctrl_thread_create(&mgmt_thread, "sluice-mgmt", NULL, mgmt_main, dp) != 0) {
+		DP_LOG(ERR, "cannot start the management thread");
+		return -1;
+	}
+	return 0;
+}
+
+void dp_mgmt_stop(struct dp *dp)
+{
+	dp->quit = true;
+	pthread_join(mgmt_thread, NULL);
+	for (int i = 0; i < API_MAX_CLIENTS; i++)
+		if (clients[i] != NULL)
+			client_close(i);
+	if (listen_fd >= 0) {
+		close(listen_fd);
+		unlink(dp->api_socket);
+	}
+	if (epoll_fd >= 0)
+		close(epoll_fd);
+}

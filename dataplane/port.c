@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Port set-up: one RX and one TX queue per worker, RSS where the port has it. */
+#include <string.h>
+
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+
+#include "dp.h"
+
+#define RX_DESC 1024
+#define TX_DESC 1024
+
+static int port_name_of(const char *devargs, char *name, size_t len)
+{
+	size_t n = strcspn(devargs, ",");
+
+	if (n == 0 || n >= len)
+		return -1;
+	memcpy(name, devargs, n);
+	name[n] = '\0';
+	return 0;
+}
+
+static int port_setup(struct dp *dp, uint32_t i)
+{
+	const struct conf_port *cp = &dp->conf.ports[i];
+	struct dp_port *p = &dp->ports[i];
+	struct rte_eth_conf pc;
+	struct rte_eth_dev_info info;
+	char devname[RTE_ETH_NAME_MAX_LEN];
+	uint16_t q, nq = (uint16_t)dp->n_workers;
+	int rc;
+
+	snprintf(p->name, sizeof(p->name), "%s", cp->name);
+	if (port_name_of(cp->devargs, devname, sizeof(devname)) < 0 ||
+	    rte_eth_dev_get_port_by_name(devname, &p->port_id) != 0) {
+		DP_LOG(ERR, "%s:%d: ports[%u] (%s): no DPDK port \"%s\" (devargs \"%s\")",
+		       dp->conf.path, cp->line, i, cp->name, devname, cp->devargs);
+		return -1;
+	}
+	rc = rte_eth_dev_info_get(p->port_id, &info);
+	if (rc != 0)
+		return rc;
+	if (info.max_rx_queues < nq || info.max_tx_queues < nq) {
+		DP_LOG(ERR,
+		       "port %s: %u workers need %u RX/TX queues, the port has %u/%u "
+		       "(for net_af_packet set qpairs=%u)",
+		       cp->name, nq, nq, info.max_rx_queues, info.max_tx_queues, nq);
+		return -1;
+	}
+	memset(&pc, 0, sizeof(pc));
+	if (nq > 1 && info.flow_type_rss_offloads != 0) {
+		pc.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		pc.rx_adv_conf.rss_conf.rss_hf =
+			(RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) &
+			info.flow_type_rss_offloads;
+	}
+	rc = rte_eth_dev_configure(p->port_id, nq, nq, &pc);
+	if (rc < 0) {
+		DP_LOG(ERR, "port %s: configure failed: %s", cp->name, rte_strerror(-rc));
+		return rc;
+	}
+	uint16_t rxd = RX_DESC, txd = TX_DESC;
+	rte_eth_dev_adjust_nb_rx_tx_desc(p->port_id, &rxd, &txd);
+	for (q = 0; q < nq; q++) {
+		rc = rte_eth_rx_queue_setup(p->port_id, q, rxd, rte_eth_dev_socket_id(p->port_id),
+					    NULL, dp->pool);
+		if (rc == 0)
+			rc = rte_eth_tx_queue_setup(p->port_id, q, txd,
+						    rte_eth_dev_socket_id(p->port_id), NULL);
+		if (rc < 0) {
+			DP_LOG(ERR, "port %s: queue %u set-up failed: %s", cp->name, q,
+			       rte_strerror(-rc));
+			return rc;
+		}
+	}
+	rc = rte_eth_dev_start(p->port_id);
+	if (rc < 0) {
+		DP_LOG(ERR, "port %s: start failed: %s", cp->name, rte_strerror(-rc));
+		return rc;
+	}
+	/* Promiscuous: VIP traffic is addressed to our MAC, but NS multicast is not. */
+	rte_eth_promiscuous_enable(p->port_id);
+	rte_eth_macaddr_get(p->port_id, &p->mac);
+	DP_LOG(INFO, "port %s: DPDK port %u, %u queues, MAC " RTE_ETHER_ADDR_PRT_FMT, cp->name,
+	       p->port_id, nq, RTE_ETHER_ADDR_BYTES(&p->mac));
+	return 0;
+}
+
+int dp_ports_init(struct dp *dp)
+{
+	unsigned int nb = dp->conf.n_ports * dp->n_workers * (RX_DESC + TX_DESC + 2 * DP_BURST) +
+			  dp->n_workers * (2 * DP_RING_SIZE + 512) + 4096;
+
+	dp->pool = rte_pktmbuf_pool_create("mbufs", nb, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+					   (int)rte_socket_id());
+	if (dp->pool == NULL) {
+		DP_LOG(ERR, "cannot create a pool of %u mbufs: %s (more memory: -m, hugepages)",
+		       nb, rte_strerror(rte_errno));
+		return -1;
+	}
+	dp->n_ports = dp->conf.n_ports;
+	for (uint32_t i = 0; i < dp->n_ports; i++)
+		if (port_setup(dp, i) < 0)
+			return -1;
+	return 0;
+}
+
+void dp_ports_close(struct dp *dp)
+{
+	for (uint32_t i = 0; i < dp->n_ports; i++) {
+		rte_eth_dev_stop(dp->ports[i].port_id);
+		rte_eth_dev_close(dp->ports[i].port_id);
+	}
+}

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The worker loop (hot path): rx burst per port -> lb_worker_process ->
+ * act on the verdicts; TX buffered per port and drained by a TSC timer.
+ * Every mbuf is sent, handed on, or freed.
+ */
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+
+#include "dp.h"
+
+#define DRAIN_US       100 /* flush partially filled TX buffers this often */
+#define SWEEP_BUDGET   64  /* flow entries examined per idle-ish iteration */
+#define PREFETCH_AHEAD 3
+
+static inline void act(struct dp_worker *w, struct rte_mbuf *m, const struct lb_pkt *pk)
+{
+	switch (pk->verdict) {
+	case LB_VERDICT_TX:
+		m->data_len = pk->len;
+		m->pkt_len = pk->len;
+		rte_eth_tx_buffer(g_dp.ports[pk->out_port].port_id, (uint16_t)w->index,
+				  w->txb[pk->out_port], m);
+		break;
+	case LB_VERDICT_MGMT:
+		m->port = pk->in_port;
+		if (rte_ring_sp_enqueue(w->to_mgmt, m) != 0) {
+			w->lb->ctr->to_mgmt--;
+			w->lb->ctr->drop[LB_DROP_MGMT_RING_FULL]++;
+			rte_pktmbuf_free(m);
+		}
+		break;
+	default:
+		rte_pktmbuf_free(m);
+		break;
+	}
+}
+
+static inline void rx_port(struct dp_worker *w, const struct lb_snapshot *s, uint16_t port,
+			   uint32_t now_ms)
+{
+	struct rte_mbuf *mbufs[DP_BURST];
+	struct lb_pkt pkts[DP_BURST];
+	uint16_t n, i;
+
+	n = rte_eth_rx_burst(g_dp.ports[port].port_id, (uint16_t)w->index, mbufs, DP_BURST);
+	if (n == 0)
+		return;
+	for (i = 0; i < n && i < PREFETCH_AHEAD; i++)
+		rte_prefetch0(rte_pktmbuf_mtod(mbufs[i], void *));
+	for (i = 0; i < n; i++) {
+		struct rte_mbuf *m = mbufs[i];
+		if (i + PREFETCH_AHEAD < n)
+			rte_prefetch0(rte_pktmbuf_mtod(mbufs[i + PREFETCH_AHEAD], void *));
+		pkts[i].data = rte_pktmbuf_mtod(m, uint8_t *);
+		/* Chained mbufs: only the first segment is looked at (parser sees it short). */
+		pkts[i].len = m->data_len;
+		pkts[i].cap = (uint16_t)(m->data_len + rte_pktmbuf_tailroom(m));
+		pkts[i].in_port = port;
+	}
+	lb_worker_process(w->lb, s, pkts, n, now_ms);
+	for (i = 0; i < n; i++)
+		act(w, mbufs[i], &pkts[i]);
+	g_dp.last_rx_tsc = rte_rdtsc();
+}
+
+/* Packets the management thread built (ARP requests, NS): sent by worker 0. */
+static inline void tx_ctrl(struct dp_worker *w)
+{
+	struct rte_mbuf *m[DP_BURST];
+	unsigned int n = rte_ring_sc_dequeue_burst(w->ctrl_tx, (void **)m, DP_BURST, NULL);
+
+	for (unsigned int i = 0; i < n; i++) {
+		uint16_t p = m[i]->port < g_dp.n_ports ? m[i]->port : 0;
+		rte_eth_tx_buffer(g_dp.ports[p].port_id, (uint16_t)w->index, w->txb[p], m[i]);
+		w->lb->ctr->tx_ctrl++;
+	}
+}
+
+int dp_worker_main(void *arg)
+{
+	struct dp_worker *w = arg;
+	const uint64_t hz = rte_get_tsc_hz();
+	const uint64_t drain_tsc = (hz + 999999) / 1000000 * DRAIN_US;
+	uint64_t prev_drain = 0;
+
+	rte_rcu_qsbr_thread_online(g_dp.rcu, w->index);
+	while (!g_dp.quit) {
+		/* One quiescent report per iteration: no snapshot pointer is held across it. */
+		rte_rcu_qsbr_quiescent(g_dp.rcu, w->index);
+		const struct lb_snapshot *s = __atomic_load_n(&g_dp.snapshot, __ATOMIC_ACQUIRE);
+		uint64_t tsc = rte_rdtsc();
+		uint32_t now_ms = (uint32_t)((tsc - g_dp.started_tsc) / (hz / 1000));
+
+		for (uint16_t p = 0; p < g_dp.n_ports; p++)
+			rx_port(w, s, p, now_ms);
+		tx_ctrl(w);
+		if (tsc - prev_drain > drain_tsc) {
+			for (uint16_t p = 0; p < g_dp.n_ports; p++)
+				rte_eth_tx_buffer_flush(g_dp.ports[p].port_id, (uint16_t)w->index,
+							w->txb[p]);
+			w->lb->ctr->drop[LB_DROP_TX_FULL] = w->tx_dropped;
+			lb_worker_sweep(w->lb, now_ms, SWEEP_BUDGET);
+			prev_drain = tsc;
+		}
+		if (g_dp.exit_idle_ms && w->index == 0 && g_dp.last_rx_tsc != 0 &&
+		    tsc > g_dp.last_rx_tsc + g_dp.exit_idle_ms * (hz / 1000))
+			g_dp.quit = true;
+	}
+	for (uint16_t p = 0; p < g_dp.n_ports; p++)
+		rte_eth_tx_buffer_flush(g_dp.ports[p].port_id, (uint16_t)w->index, w->txb[p]);
+	w->lb->ctr->drop[LB_DROP_TX_FULL] = w->tx_dropped;
+	rte_rcu_qsbr_thread_offline(g_dp.rcu, w->index);
+	return 0;
+}

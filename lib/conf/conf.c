@@ -1,0 +1,1099 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Configuration loader: libyaml document API -> struct conf.
+ *
+ * Shape: a handful of typed getters (string, integer in a range, duration,
+ * enum, address, prefix, MAC) that find a key in a mapping, check the value
+ * and report "file:line:column: field.path: message" on failure, and one
+ * decode function per section built from them. The first problem found stops
+ * the load; everything is decoded into a scratch struct conf that is freed on
+ * error, so the caller's struct is only ever empty or complete.
+ */
+#include "conf.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yaml.h>
+
+#include "flow.h"
+#include "maglev.h"
+#include "scheduler.h"
+
+#define DEFAULT_API_SOCKET     "/run/sluice/dataplane.sock"
+#define DEFAULT_FLOW_CAPACITY  1048576u
+#define MAX_FLOW_CAPACITY      67108864u /* 2^26, flow_table_create()'s limit */
+#define DEFAULT_NEIGH_REACH_MS 30000u
+#define DEFAULT_NEIGH_RETRY_MS 1000u
+#define MAX_MAGLEV_SIZE        16777213u /* largest prime below 2^24 */
+
+/*
+ * Longest duration accepted, in seconds. The flow table compares 32-bit
+ * millisecond stamps with wrap-around arithmetic, so anything near 2^31 ms
+ * (24.8 days) would misbehave; a week is far more than any sane idle timeout.
+ */
+#define MAX_TIMEOUT_S     604800u
+#define MAX_NEIGH_REACH_S 86400u
+#define MAX_NEIGH_RETRY_S 3600u
+
+#define FIELD_PATH_MAX 256
+#define QUOTE_MAX      48 /* longest user value echoed back in a message */
+
+/* One load in progress. */
+struct ctx {
+	yaml_document_t *doc;
+	const char *name; /* file name for messages */
+	char *err;
+	size_t errlen;
+};
+
+/* A scalar found by get_scalar(): the node, its text and its field path. */
+struct val {
+	yaml_node_t *node;
+	const char *s;
+	char path[FIELD_PATH_MAX];
+	char quoted[QUOTE_MAX + 4]; /* see quoted() */
+};
+
+/* ------------------------------------------------------------------------ */
+/* enum names                                                               */
+
+static const char *const mode_names[LB_MODE_MAX] = {
+	[LB_MODE_DSR] = "dsr",
+	[LB_MODE_TUNNEL] = "tunnel",
+	[LB_MODE_FNAT] = "fnat",
+	[LB_MODE_NAT] = "nat",
+};
+static const char *const admin_names[LB_ADMIN_MAX] = {
+	[LB_ADMIN_READY] = "ready",
+	[LB_ADMIN_DRAIN] = "drain",
+	[LB_ADMIN_MAINT] = "maint",
+};
+static const char *const hash_names[LB_HASH_MAX] = {
+	[LB_HASH_5TUPLE] = "5-tuple",
+	[LB_HASH_SRC_IP] = "source-ip",
+};
+
+static int name_lookup(const char *const *names, int n, const char *s)
+{
+	for (int i = 0; s != NULL && i < n; i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *lb_mode_name(enum lb_mode m)
+{
+	return (unsigned int)m < LB_MODE_MAX ? mode_names[m] : "?";
+}
+
+int lb_mode_parse(const char *s)
+{
+	return name_lookup(mode_names, LB_MODE_MAX, s);
+}
+
+const char *lb_admin_name(enum lb_admin a)
+{
+	return (unsigned int)a < LB_ADMIN_MAX ? admin_names[a] : "?";
+}
+
+int lb_admin_parse(const char *s)
+{
+	return name_lookup(admin_names, LB_ADMIN_MAX, s);
+}
+
+const char *lb_hash_name(enum lb_hash h)
+{
+	return (unsigned int)h < LB_HASH_MAX ? hash_names[h] : "?";
+}
+
+int lb_hash_parse(const char *s)
+{
+	return name_lookup(hash_names, LB_HASH_MAX, s);
+}
+
+static int proto_parse(const char *s)
+{
+	if (strcmp(s, "tcp") == 0)
+		return IPPROTO_TCP;
+	if (strcmp(s, "udp") == 0)
+		return IPPROTO_UDP;
+	return -1;
+}
+
+static const char *proto_name(uint8_t proto)
+{
+	return proto == IPPROTO_UDP ? "udp" : "tcp";
+}
+
+/* Choices as listed in messages. */
+#define PROTO_CHOICES "tcp | udp"
+#define MODE_CHOICES  "dsr | tunnel | fnat | nat"
+#define SCHED_CHOICES "rr | wrr | lc | wlc | maglev"
+#define HASH_CHOICES  "5-tuple | source-ip"
+#define ADMIN_CHOICES "ready | drain | maint"
+
+/* Longest "[address]:port" text, NUL included. */
+#define ENDPOINT_STRLEN (LB_ADDR_STRLEN + 8)
+
+/* "198.18.0.11:80" or "[2001:db8::11]:80"; returns buf. */
+static const char *endpoint(const struct lb_addr *a, uint16_t port, char buf[ENDPOINT_STRLEN])
+{
+	char text[LB_ADDR_STRLEN];
+	bool v4 = lb_addr_is_v4(a);
+
+	snprintf(buf, ENDPOINT_STRLEN, "%s%s%s:%u", v4 ? "" : "[",
+		 lb_addr_format(a, text, sizeof(text)), v4 ? "" : "]", port);
+	return buf;
+}
+
+/* ------------------------------------------------------------------------ */
+/* error reporting                                                          */
+
+/* Writes the message into the caller's buffer (truncated, always terminated). */
+static void set_err(struct ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_err(struct ctx *x, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (x->err == NULL || x->errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(x->err, x->errlen, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Reports a problem at <n> (1-based line and column) for field <path>
+ * (may be empty at the top level). Always returns -EINVAL.
+ */
+static int fail(struct ctx *x, const yaml_node_t *n, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int fail(struct ctx *x, const yaml_node_t *n, const char *path, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	set_err(x, "%s:%zu:%zu: %s%s%s", x->name, n->start_mark.line + 1, n->start_mark.column + 1,
+		path, *path != '\0' ? ": " : "", msg);
+	return -EINVAL;
+}
+
+static int line_of(const yaml_node_t *n)
+{
+	return (int)n->start_mark.line + 1;
+}
+
+/* <s> as it is echoed in messages: shortened, control characters as '?'. */
+static const char *quote(const char *s, char buf[QUOTE_MAX + 4])
+{
+	size_t i;
+
+	for (i = 0; i < QUOTE_MAX && s[i] != '\0'; i++)
+		buf[i] = iscntrl((unsigned char)s[i]) ? '?' : s[i];
+	if (s[i] != '\0') {
+		memcpy(&buf[i], "...", 3);
+		i += 3;
+	}
+	buf[i] = '\0';
+	return buf;
+}
+
+/* The value as echoed in a message about it. */
+static const char *quoted(struct val *v)
+{
+	return quote(v->s, v->quoted);
+}
+
+static const char *node_kind(const yaml_node_t *n)
+{
+	switch (n->type) {
+	case YAML_MAPPING_NODE:
+		return "a mapping";
+	case YAML_SEQUENCE_NODE:
+		return "a list";
+	case YAML_SCALAR_NODE:
+		return n->data.scalar.length == 0 ? "an empty value" : "a single value";
+	default:
+		return "nothing";
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* node access                                                              */
+
+/* An empty plain value ("key:" with nothing after it), "~" or "null". */
+static bool is_null(const yaml_node_t *n)
+{
+	const char *s;
+
+	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	s = (const char *)n->data.scalar.value;
+	return s[0] == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0;
+}
+
+/*
+ * Field paths: "vips[0].backends[2].weight" is <path> + <sep> + <tail>.
+ * Keys and indices are short, so a path never comes near the limit; if one
+ * did it would merely be cut short.
+ */
+static void join(char *out, const char *path, const char *sep, const char *tail)
+{
+	const char *part[3] = {path, sep, tail};
+	size_t n = 0;
+
+	for (int i = 0; i < 3; i++) {
+		size_t len = strnlen(part[i], FIELD_PATH_MAX - 1 - n);
+
+		memcpy(out + n, part[i], len);
+		n += len;
+	}
+	out[n] = '\0';
+}
+
+static void join_key(char *out, const char *path, const char *key)
+{
+	join(out, path, *path != '\0' ? "." : "", key);
+}
+
+static void join_index(char *out, const char *path, size_t i)
+{
+	char idx[24];
+
+	snprintf(idx, sizeof(idx), "[%zu]", i);
+	join(out, path, "", idx);
+}
+
+/* The value of <key> in mapping <map>, or NULL. */
+static yaml_node_t *lookup(struct ctx *x, yaml_node_t *map, const char *key)
+{
+	yaml_node_pair_t *p;
+
+	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
+
+		if (k->type == YAML_SCALAR_NODE &&
+		    strcmp((const char *)k->data.scalar.value, key) == 0)
+			return yaml_document_get_node(x->doc, p->value);
+	}
+	return NULL;
+}
+
+static int expect_type(struct ctx *x, yaml_node_t *n, const char *path, yaml_node_type_t type)
+{
+	static const char *const want[] = {
+		[YAML_SCALAR_NODE] = "a value",
+		[YAML_SEQUENCE_NODE] = "a list",
+		[YAML_MAPPING_NODE] = "a mapping",
+	};
+
+	if (n->type == type)
+		return 0;
+	return fail(x, n, path, "expected %s, got %s", want[type], node_kind(n));
+}
+
+/* Edit distance, for "did you mean" on unknown keys (keys are short). */
+static size_t distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), row[64], i, j;
+
+	if (la >= 64 || lb >= 64)
+		return SIZE_MAX;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		size_t diag = row[0];
+
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t best = diag + (a[i - 1] != b[j - 1]);
+
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+static int unknown_key(struct ctx *x, yaml_node_t *k, const char *path, const char *const *allowed)
+{
+	const char *key = (const char *)k->data.scalar.value;
+	const char *best = NULL;
+	size_t best_d = 3; /* suggest only close matches */
+	char list[256] = "", q[QUOTE_MAX + 4];
+	size_t off = 0;
+
+	for (const char *const *a = allowed; *a != NULL; a++) {
+		size_t d = distance(key, *a);
+
+		if (d < best_d) {
+			best_d = d;
+			best = *a;
+		}
+		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s",
+					a == allowed ? "" : ", ", *a);
+		if (off >= sizeof(list))
+			off = sizeof(list) - 1;
+	}
+	if (best != NULL)
+		return fail(x, k, path, "unknown key \"%s\" (did you mean \"%s\"?)", quote(key, q),
+			    best);
+	return fail(x, k, path, "unknown key \"%s\" (expected one of: %s)", quote(key, q), list);
+}
+
+/*
+ * Checks that <n> is a mapping whose keys are plain names from <allowed>
+ * (NULL-terminated), each at most once.
+ */
+static int check_map(struct ctx *x, yaml_node_t *n, const char *path, const char *const *allowed)
+{
+	yaml_node_pair_t *p, *q;
+	char qk[QUOTE_MAX + 4];
+
+	if (expect_type(x, n, path, YAML_MAPPING_NODE) < 0)
+		return -EINVAL;
+	for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
+		const char *key;
+		const char *const *a;
+
+		if (k->type != YAML_SCALAR_NODE)
+			return fail(x, k, path, "expected a key name, got %s", node_kind(k));
+		key = (const char *)k->data.scalar.value;
+		for (a = allowed; *a != NULL && strcmp(*a, key) != 0; a++)
+			;
+		if (*a == NULL)
+			return unknown_key(x, k, path, allowed);
+		for (q = n->data.mapping.pairs.start; q < p; q++) {
+			yaml_node_t *k2 = yaml_document_get_node(x->doc, q->key);
+
+			if (strcmp((const char *)k2->data.scalar.value, key) == 0)
+				return fail(x, k, path, "duplicate key \"%s\" (first at line %d)",
+					    quote(key, qk), line_of(k2));
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* typed getters: 1 = found and valid, 0 = absent (optional), -EINVAL       */
+
+static int get_scalar(struct ctx *x, yaml_node_t *map, const char *path, const char *key,
+		      bool required, struct val *v)
+{
+	v->node = lookup(x, map, key);
+	join_key(v->path, path, key);
+	if (v->node == NULL) {
+		if (required)
+			return fail(x, map, path, "missing required key \"%s\"", key);
+		return 0;
+	}
+	if (expect_type(x, v->node, v->path, YAML_SCALAR_NODE) < 0)
+		return -EINVAL;
+	v->s = (const char *)v->node->data.scalar.value;
+	if (strlen(v->s) != v->node->data.scalar.length)
+		return fail(x, v->node, v->path, "value contains a NUL character");
+	return 1;
+}
+
+/* A string of 1..size-1 characters; <name_like>: printable, no spaces. */
+static int get_string(struct ctx *x, yaml_node_t *map, const char *path, const char *key,
+		      bool required, bool name_like, char *out, size_t size)
+{
+	struct val v;
+	int rc = get_scalar(x, map, path, key, required, &v);
+
+	if (rc <= 0)
+		return rc;
+	if (v.s[0] == '\0')
+		return fail(x, v.node, v.path, "must not be empty");
+	if (strlen(v.s) >= size)
+		return fail(x, v.node, v.path, "too long (at most %zu characters), got \"%s\"",
+			    size - 1, quoted(&v));
+	for (const char *c = v.s; name_like && *c != '\0'; c++)
+		if (!isgraph((unsigned char)*c))
+			return fail(x, v.node, v.path,
+				    "expected printable characters without spaces, got \"%s\"",
+				    quoted(&v));
+	memcpy(out, v.s, strlen(v.s) + 1);
+	return 1;
+}
+
+/* Plain decimal digits only: no sign, no 0x, no exponent. */
+static bool parse_decimal(const char *s, uint64_t *out)
+{
+	uint64_t n = 0;
+
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9' || n > UINT32_MAX)
+			return false;
+		n = n * 10 + (uint64_t)(*s - '0');
+	}
+	*out = n;
+	return true;
+}
+
+static int get_uint(struct ctx *x, yaml_node_t *map, const char *path, const char *key,
+		    bool required, uint32_t min, uint32_t max, uint32_t *out)
+{
+	struct val v;
+	uint64_t n;
+	int rc = get_scalar(x, map, path, key, required, &v);
+
+	if (rc <= 0)
+		return rc;
+	if (!parse_decimal(v.s, &n) || n < min || n > max)
+		return fail(x, v.node, v.path, "expected an integer %u..%u, got \"%s\"", min, max,
+			    quoted(&v));
+	*out = (uint32_t)n;
+	return 1;
+}
+
+/* "30" or "0.5" seconds (at most three decimals), stored in milliseconds. */
+static int get_ms(struct ctx *x, yaml_node_t *map, const char *path, const char *key,
+		  uint32_t max_s, uint32_t *out_ms)
+{
+	struct val v;
+	char whole[16];
+	const char *dot;
+	uint64_t s = 0, frac = 0, ms;
+	size_t nw, nf = 0;
+	int rc = get_scalar(x, map, path, key, false, &v);
+
+	if (rc <= 0)
+		return rc;
+	dot = strchr(v.s, '.');
+	nw = dot != NULL ? (size_t)(dot - v.s) : strlen(v.s);
+	if (dot != NULL) {
+		nf = strlen(dot + 1);
+		if (nf == 0 || nf > 3 || !parse_decimal(dot + 1, &frac))
+			goto bad;
+		while (nf++ < 3)
+			frac *= 10;
+	}
+	if (nw == 0 || nw >= sizeof(whole))
+		goto bad;
+	memcpy(whole, v.s, nw);
+	whole[nw] = '\0';
+	if (!parse_decimal(whole, &s) || s > max_s)
+		goto bad;
+	ms = s * 1000 + frac;
+	if (ms == 0 || ms > (uint64_t)max_s * 1000)
+		goto bad;
+	*out_ms = (uint32_t)ms;
+	return 1;
+bad:
+	return fail(x, v.node, v.path,
+		    "expected a number of seconds 0.001..%u (e.g. 30 or 0.5), got \"%s\"", max_s,
+		    quoted(&v));
+}
+
+/* <choices> is the message list, e.g. "tcp | udp". */
+static int get_enum(struct ctx *x, yaml_node_t *map, const char *path, const char *key,
+		    int (*parse)(const char *), const char *choices, uint8_t *out)
+{
+	struct val v;
+	int rc = get_scalar(x, map, path, key, false, &v);
+	int e;
+
+	if (rc <= 0)
+		return rc;
+	e = parse(v.s);
+	if (e < 0)
+		return fail(x, v.node, v.path, "expected one of %s, got \"%s\"", choices,
+			    quoted(&v));
+	*out = (uint8_t)e;
+	return 1;
+}
+
+static int get_addr(struct ctx *x, yaml_node_t *map, const char *path, const char *key,
+		    bool required, struct lb_addr *out, yaml_node_t **node)
+{
+	struct val v;
+	int rc = get_scalar(x, map, path, key, required, &v);
+
+	if (rc <= 0)
+		return rc;
+	if (lb_addr_parse(out, v.s) < 0)
+		return fail(x, v.node, v.path, "expected an IPv4 or IPv6 address, got \"%s\"",
+			    quoted(&v));
+	if (node != NULL)
+		*node = v.node;
+	return 1;
+}
+
+/* An address with prefix length of the given family ("198.18.0.2/24"). */
+static int get_prefix(struct ctx *x, yaml_node_t *map, const char *path, const char *key, bool v4,
+		      struct lb_addr *a, uint8_t *plen)
+{
+	struct val v;
+	int rc = get_scalar(x, map, path, key, false, &v);
+
+	if (rc <= 0)
+		return rc;
+	if (lb_prefix_parse(a, plen, v.s) < 0 || lb_addr_is_v4(a) != v4)
+		return fail(x, v.node, v.path,
+			    "expected an %s address with prefix length (e.g. %s), got \"%s\"",
+			    v4 ? "IPv4" : "IPv6", v4 ? "198.18.0.2/24" : "2001:db8::2/64",
+			    quoted(&v));
+	return 1;
+}
+
+/* Exactly six two-digit hex groups separated by colons. */
+static int get_mac(struct ctx *x, yaml_node_t *map, const char *path, const char *key,
+		   uint8_t mac[6])
+{
+	struct val v;
+	int rc = get_scalar(x, map, path, key, false, &v);
+	bool ok;
+
+	if (rc <= 0)
+		return rc;
+	ok = strlen(v.s) == 17;
+	for (int i = 0; ok && i < 17; i++)
+		ok = i % 3 == 2 ? v.s[i] == ':' : isxdigit((unsigned char)v.s[i]) != 0;
+	if (!ok || lb_mac_parse(mac, v.s) < 0)
+		return fail(x, v.node, v.path,
+			    "expected a MAC address like 02:00:00:00:00:0b, got \"%s\"",
+			    quoted(&v));
+	return 1;
+}
+
+/*
+ * A nested section: <*out> is the mapping/list for <key>, or NULL when the key
+ * is absent or its value is empty (null). Returns 0 or -EINVAL.
+ */
+static int get_section(struct ctx *x, yaml_node_t *map, const char *path, const char *key,
+		       yaml_node_type_t type, yaml_node_t **out, char subpath[FIELD_PATH_MAX])
+{
+	yaml_node_t *n = lookup(x, map, key);
+
+	join_key(subpath, path, key);
+	*out = NULL;
+	if (n == NULL || is_null(n))
+		return 0;
+	if (expect_type(x, n, subpath, type) < 0)
+		return -EINVAL;
+	*out = n;
+	return 0;
+}
+
+static yaml_node_t *seq_item(struct ctx *x, yaml_node_t *seq, size_t i)
+{
+	return yaml_document_get_node(x->doc, seq->data.sequence.items.start[i]);
+}
+
+static size_t seq_len(const yaml_node_t *seq)
+{
+	return seq == NULL
+		       ? 0
+		       : (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+}
+
+/* ------------------------------------------------------------------------ */
+/* sections                                                                 */
+
+static const char *const timeout_keys[] = {
+	"tcp_syn", "tcp_established", "tcp_fin", "tcp_closed", "udp_new", "udp", NULL,
+};
+/* timeout_keys[i] sets timeout_ms[i]: the same order as enum flow_state. */
+_Static_assert(sizeof(timeout_keys) / sizeof(timeout_keys[0]) == FLOW_STATE_MAX + 1,
+	       "one key per flow state");
+_Static_assert(sizeof(((struct conf_dataplane *)0)->timeout_ms) / sizeof(uint32_t) ==
+		       FLOW_STATE_MAX,
+	       "timeout_ms has one entry per flow state");
+
+static int decode_timeouts(struct ctx *x, yaml_node_t *n, const char *path,
+			   struct conf_dataplane *dp)
+{
+	if (check_map(x, n, path, timeout_keys) < 0)
+		return -EINVAL;
+	for (int i = 0; i < FLOW_STATE_MAX; i++)
+		if (get_ms(x, n, path, timeout_keys[i], MAX_TIMEOUT_S, &dp->timeout_ms[i]) < 0)
+			return -EINVAL;
+	return 0;
+}
+
+static int decode_neighbour(struct ctx *x, yaml_node_t *n, const char *path,
+			    struct conf_dataplane *dp)
+{
+	static const char *const keys[] = {"reachable", "retry", NULL};
+
+	if (check_map(x, n, path, keys) < 0 ||
+	    get_ms(x, n, path, "reachable", MAX_NEIGH_REACH_S, &dp->neigh_reachable_ms) < 0 ||
+	    get_ms(x, n, path, "retry", MAX_NEIGH_RETRY_S, &dp->neigh_retry_ms) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+static void dataplane_defaults(struct conf_dataplane *dp)
+{
+	struct flow_timeouts t;
+
+	snprintf(dp->api_socket, sizeof(dp->api_socket), "%s", DEFAULT_API_SOCKET);
+	dp->flow_capacity = DEFAULT_FLOW_CAPACITY;
+	flow_timeouts_default(&t);
+	memcpy(dp->timeout_ms, t.ms, sizeof(dp->timeout_ms));
+	dp->neigh_reachable_ms = DEFAULT_NEIGH_REACH_MS;
+	dp->neigh_retry_ms = DEFAULT_NEIGH_RETRY_MS;
+}
+
+static int decode_dataplane(struct ctx *x, yaml_node_t *n, const char *path,
+			    struct conf_dataplane *dp)
+{
+	static const char *const keys[] = {"api_socket", "flow_capacity", "timeouts", "neighbour",
+					   NULL};
+	char sub[FIELD_PATH_MAX];
+	yaml_node_t *s;
+
+	if (check_map(x, n, path, keys) < 0 ||
+	    get_string(x, n, path, "api_socket", false, false, dp->api_socket,
+		       sizeof(dp->api_socket)) < 0 ||
+	    get_uint(x, n, path, "flow_capacity", false, 1, MAX_FLOW_CAPACITY, &dp->flow_capacity) <
+		    0)
+		return -EINVAL;
+	if (get_section(x, n, path, "timeouts", YAML_MAPPING_NODE, &s, sub) < 0 ||
+	    (s != NULL && decode_timeouts(x, s, sub, dp) < 0))
+		return -EINVAL;
+	if (get_section(x, n, path, "neighbour", YAML_MAPPING_NODE, &s, sub) < 0 ||
+	    (s != NULL && decode_neighbour(x, s, sub, dp) < 0))
+		return -EINVAL;
+	return 0;
+}
+
+static int decode_port(struct ctx *x, yaml_node_t *n, const char *path, struct conf_port *p)
+{
+	static const char *const keys[] = {"name", "devargs", "ipv4", "ipv6", NULL};
+	int rc4, rc6;
+
+	p->line = line_of(n);
+	if (check_map(x, n, path, keys) < 0 ||
+	    get_string(x, n, path, "name", true, true, p->name, sizeof(p->name)) < 0 ||
+	    get_string(x, n, path, "devargs", true, false, p->devargs, sizeof(p->devargs)) < 0)
+		return -EINVAL;
+	rc4 = get_prefix(x, n, path, "ipv4", true, &p->ipv4, &p->ipv4_plen);
+	if (rc4 < 0)
+		return -EINVAL;
+	rc6 = get_prefix(x, n, path, "ipv6", false, &p->ipv6, &p->ipv6_plen);
+	if (rc6 < 0)
+		return -EINVAL;
+	p->has_ipv4 = rc4 > 0;
+	p->has_ipv6 = rc6 > 0;
+	return 0;
+}
+
+static int decode_ports(struct ctx *x, yaml_node_t *root, struct conf *c)
+{
+	char path[FIELD_PATH_MAX], ipath[FIELD_PATH_MAX];
+	yaml_node_t *seq;
+	size_t n;
+
+	if (lookup(x, root, "ports") == NULL)
+		return fail(x, root, "", "missing required key \"ports\"");
+	if (get_section(x, root, "", "ports", YAML_SEQUENCE_NODE, &seq, path) < 0)
+		return -EINVAL;
+	n = seq_len(seq);
+	if (n == 0)
+		return fail(x, lookup(x, root, "ports"), path, "at least one port is required");
+	c->ports = calloc(n, sizeof(*c->ports));
+	if (c->ports == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item = seq_item(x, seq, i);
+		struct conf_port *p = &c->ports[i];
+
+		join_index(ipath, path, i);
+		if (decode_port(x, item, ipath, p) < 0)
+			return -EINVAL;
+		c->n_ports++;
+		for (size_t j = 0; j < i; j++) {
+			char npath[FIELD_PATH_MAX];
+
+			if (strcmp(c->ports[j].name, p->name) != 0)
+				continue;
+			join_key(npath, ipath, "name");
+			return fail(x, lookup(x, item, "name"), npath,
+				    "duplicate port name \"%s\" (first at line %d)", p->name,
+				    c->ports[j].line);
+		}
+	}
+	return 0;
+}
+
+static uint16_t backend_port(const struct conf_vip *v, const struct conf_backend *b)
+{
+	return b->port != 0 ? b->port : v->port;
+}
+
+static int decode_backend(struct ctx *x, yaml_node_t *n, const char *path, const struct conf_vip *v,
+			  struct conf_backend *b)
+{
+	static const char *const keys[] = {"address", "port", "weight", "mac", "state", NULL};
+	yaml_node_t *addr_node = NULL;
+	uint32_t port = 0;
+	int rc;
+
+	b->line = line_of(n);
+	b->weight = 1;
+	b->admin = LB_ADMIN_READY;
+	if (check_map(x, n, path, keys) < 0 ||
+	    get_addr(x, n, path, "address", true, &b->addr, &addr_node) < 0 ||
+	    get_uint(x, n, path, "port", false, 1, 65535, &port) < 0 ||
+	    get_uint(x, n, path, "weight", false, 0, 65535, &b->weight) < 0 ||
+	    get_enum(x, n, path, "state", lb_admin_parse, ADMIN_CHOICES, &b->admin) < 0)
+		return -EINVAL;
+	rc = get_mac(x, n, path, "mac", b->mac);
+	if (rc < 0)
+		return -EINVAL;
+	b->has_mac = rc > 0;
+	b->port = (uint16_t)port;
+	if (lb_addr_is_v4(&b->addr) != lb_addr_is_v4(&v->addr)) {
+		char apath[FIELD_PATH_MAX];
+
+		join_key(apath, path, "address");
+		return fail(x, addr_node, apath, "an %s backend cannot serve an %s VIP",
+			    lb_addr_is_v4(&b->addr) ? "IPv4" : "IPv6",
+			    lb_addr_is_v4(&v->addr) ? "IPv4" : "IPv6");
+	}
+	return 0;
+}
+
+static int decode_backends(struct ctx *x, yaml_node_t *vn, const char *vpath, struct conf_vip *v)
+{
+	char path[FIELD_PATH_MAX], ipath[FIELD_PATH_MAX], ep[ENDPOINT_STRLEN];
+	yaml_node_t *seq;
+	size_t n;
+
+	if (get_section(x, vn, vpath, "backends", YAML_SEQUENCE_NODE, &seq, path) < 0)
+		return -EINVAL;
+	n = seq_len(seq);
+	if (n == 0)
+		return 0;
+	v->backends = calloc(n, sizeof(*v->backends));
+	if (v->backends == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item = seq_item(x, seq, i);
+		struct conf_backend *b = &v->backends[i];
+
+		join_index(ipath, path, i);
+		if (decode_backend(x, item, ipath, v, b) < 0)
+			return -EINVAL;
+		v->n_backends++;
+		for (size_t j = 0; j < i; j++) {
+			const struct conf_backend *o = &v->backends[j];
+
+			if (lb_addr_eq(&o->addr, &b->addr) &&
+			    backend_port(v, o) == backend_port(v, b))
+				return fail(x, item, ipath,
+					    "duplicate backend %s (first at line %d)",
+					    endpoint(&b->addr, backend_port(v, b), ep), o->line);
+		}
+	}
+	return 0;
+}
+
+static bool is_prime(uint32_t m)
+{
+	if (m < 2)
+		return false;
+	for (uint32_t d = 2; d <= m / d; d++)
+		if (m % d == 0)
+			return false;
+	return true;
+}
+
+/* Checks that need the whole VIP: the Maglev table against the pool. */
+static int check_vip_maglev(struct ctx *x, yaml_node_t *n, const char *path,
+			    const struct conf_vip *v)
+{
+	char mpath[FIELD_PATH_MAX];
+	yaml_node_t *m = lookup(x, n, "maglev_table_size");
+	yaml_node_t *at = m != NULL ? m : n;
+
+	join_key(mpath, path, "maglev_table_size");
+	if (!is_prime(v->maglev_size))
+		return fail(x, at, mpath, "%u is not a prime number (try 65537, 131071 or 1048573)",
+			    v->maglev_size);
+	if (v->sched != SCHED_KIND_MAGLEV)
+		return 0;
+	if (v->n_backends > MAGLEV_MAX_BACKENDS)
+		return fail(x, n, path, "maglev supports at most %u backends, got %u",
+			    MAGLEV_MAX_BACKENDS, v->n_backends);
+	if (v->maglev_size <= v->n_backends)
+		return fail(x, at, mpath, "%u must be greater than the number of backends (%u)",
+			    v->maglev_size, v->n_backends);
+	return 0;
+}
+
+static int decode_vip(struct ctx *x, yaml_node_t *n, const char *path, struct conf_vip *v)
+{
+	static const char *const keys[] = {"name",     "address",   "port", "protocol",
+					   "mode",     "scheduler", "hash", "maglev_table_size",
+					   "backends", NULL};
+	uint32_t port = 0;
+	int rc;
+
+	v->line = line_of(n);
+	v->proto = IPPROTO_TCP;
+	v->mode = LB_MODE_DSR;
+	v->sched = SCHED_KIND_WRR;
+	v->hash = LB_HASH_5TUPLE;
+	v->maglev_size = MAGLEV_DEFAULT_SIZE;
+	if (check_map(x, n, path, keys) < 0 ||
+	    get_addr(x, n, path, "address", true, &v->addr, NULL) < 0 ||
+	    get_uint(x, n, path, "port", true, 1, 65535, &port) < 0 ||
+	    get_enum(x, n, path, "protocol", proto_parse, PROTO_CHOICES, &v->proto) < 0 ||
+	    get_enum(x, n, path, "mode", lb_mode_parse, MODE_CHOICES, &v->mode) < 0 ||
+	    get_enum(x, n, path, "scheduler", sched_kind_parse, SCHED_CHOICES, &v->sched) < 0 ||
+	    get_enum(x, n, path, "hash", lb_hash_parse, HASH_CHOICES, &v->hash) < 0)
+		return -EINVAL;
+	rc = get_uint(x, n, path, "maglev_table_size", false, 2, MAX_MAGLEV_SIZE, &v->maglev_size);
+	if (rc < 0)
+		return rc;
+	v->port = (uint16_t)port;
+	rc = get_string(x, n, path, "name", false, true, v->name, sizeof(v->name));
+	if (rc < 0)
+		return -EINVAL;
+	if (rc == 0) {
+		char ep[ENDPOINT_STRLEN];
+
+		snprintf(v->name, sizeof(v->name), "%s/%s", endpoint(&v->addr, v->port, ep),
+			 proto_name(v->proto));
+	}
+	rc = decode_backends(x, n, path, v);
+	if (rc < 0)
+		return rc;
+	return check_vip_maglev(x, n, path, v);
+}
+
+/* vips[i] against those before it: one service per address/port/protocol, unique names. */
+static int check_vip_unique(struct ctx *x, yaml_node_t *n, const char *path, const struct conf *c,
+			    size_t i)
+{
+	const struct conf_vip *v = &c->vips[i];
+
+	for (size_t j = 0; j < i; j++) {
+		const struct conf_vip *o = &c->vips[j];
+		yaml_node_t *name_node = lookup(x, n, "name");
+
+		if (lb_addr_eq(&o->addr, &v->addr) && o->port == v->port && o->proto == v->proto) {
+			char ep[ENDPOINT_STRLEN];
+
+			return fail(x, n, path, "duplicate VIP %s/%s (first defined at line %d)",
+				    endpoint(&v->addr, v->port, ep), proto_name(v->proto), o->line);
+		}
+		if (strcmp(o->name, v->name) == 0) {
+			char npath[FIELD_PATH_MAX];
+
+			join_key(npath, path, "name");
+			return fail(x, name_node != NULL ? name_node : n, npath,
+				    "duplicate VIP name \"%s\" (first defined at line %d)", v->name,
+				    o->line);
+		}
+	}
+	return 0;
+}
+
+static int decode_vips(struct ctx *x, yaml_node_t *root, struct conf *c)
+{
+	char path[FIELD_PATH_MAX], ipath[FIELD_PATH_MAX];
+	yaml_node_t *seq;
+	size_t n;
+
+	if (get_section(x, root, "", "vips", YAML_SEQUENCE_NODE, &seq, path) < 0)
+		return -EINVAL;
+	n = seq_len(seq);
+	if (n == 0)
+		return 0;
+	c->vips = calloc(n, sizeof(*c->vips));
+	if (c->vips == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item = seq_item(x, seq, i);
+		int rc;
+
+		join_index(ipath, path, i);
+		rc = decode_vip(x, item, ipath, &c->vips[i]);
+		c->n_vips++; /* even on failure, so conf_free() releases its backends */
+		if (rc < 0)
+			return rc;
+		if (check_vip_unique(x, item, ipath, c, i) < 0)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static int decode_root(struct ctx *x, yaml_node_t *root, struct conf *c)
+{
+	static const char *const keys[] = {"dataplane", "ports", "vips", NULL};
+	char sub[FIELD_PATH_MAX];
+	yaml_node_t *dp;
+	int rc;
+
+	if (root->type != YAML_MAPPING_NODE)
+		return fail(x, root, "",
+			    "the top level must be a mapping (dataplane, ports, vips), "
+			    "got %s",
+			    node_kind(root));
+	if (check_map(x, root, "", keys) < 0)
+		return -EINVAL;
+	dataplane_defaults(&c->dp);
+	if (get_section(x, root, "", "dataplane", YAML_MAPPING_NODE, &dp, sub) < 0 ||
+	    (dp != NULL && decode_dataplane(x, dp, sub, &c->dp) < 0))
+		return -EINVAL;
+	rc = decode_ports(x, root, c);
+	if (rc < 0)
+		return rc;
+	return decode_vips(x, root, c);
+}
+
+/* ------------------------------------------------------------------------ */
+/* entry points                                                             */
+
+static int syntax_error(struct ctx *x, const yaml_parser_t *p)
+{
+	if (p->error == YAML_MEMORY_ERROR) {
+		set_err(x, "%s: out of memory while reading YAML", x->name);
+		return -ENOMEM;
+	}
+	if (p->error == YAML_READER_ERROR) {
+		set_err(x, "%s: YAML error at byte %zu: %s", x->name, p->problem_offset,
+			p->problem != NULL ? p->problem : "unreadable input");
+		return -EINVAL;
+	}
+	set_err(x, "%s:%zu:%zu: YAML syntax error: %s%s%s%s", x->name, p->problem_mark.line + 1,
+		p->problem_mark.column + 1, p->problem != NULL ? p->problem : "malformed input",
+		p->context != NULL ? " (" : "", p->context != NULL ? p->context : "",
+		p->context != NULL ? ")" : "");
+	return -EINVAL;
+}
+
+/* Parses the whole stream from <p> (input already set) into <c>. */
+static int load(yaml_parser_t *p, const char *name, struct conf *c, char *err, size_t errlen)
+{
+	struct ctx x = {.name = name, .err = err, .errlen = errlen};
+	yaml_document_t doc, extra;
+	yaml_node_t *root, *more;
+	struct conf tmp;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	memset(&tmp, 0, sizeof(tmp));
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (!yaml_parser_load(p, &doc))
+		return syntax_error(&x, p);
+	x.doc = &doc;
+	root = yaml_document_get_root_node(&doc);
+	if (root == NULL || is_null(root)) {
+		set_err(&x, "%s: no configuration (the file is empty)", name);
+		rc = -EINVAL;
+		goto out;
+	}
+	/* A second document would be silently ignored: refuse it. */
+	if (!yaml_parser_load(p, &extra)) {
+		rc = syntax_error(&x, p);
+		goto out;
+	}
+	more = yaml_document_get_root_node(&extra);
+	if (more != NULL) {
+		rc = fail(&x, more, "", "only one YAML document is allowed");
+		yaml_document_delete(&extra);
+		goto out;
+	}
+	yaml_document_delete(&extra);
+
+	rc = decode_root(&x, root, &tmp);
+	if (rc == -ENOMEM)
+		set_err(&x, "%s: out of memory", name);
+out:
+	yaml_document_delete(&doc);
+	if (rc < 0) {
+		conf_free(&tmp);
+		return rc;
+	}
+	snprintf(tmp.path, sizeof(tmp.path), "%s", name);
+	*c = tmp;
+	return 0;
+}
+
+int conf_load_string(const char *text, size_t len, const char *name, struct conf *c, char *err,
+		     size_t errlen)
+{
+	yaml_parser_t p;
+	int rc;
+
+	if (name == NULL)
+		name = "<string>";
+	if (!yaml_parser_initialize(&p)) {
+		memset(c, 0, sizeof(*c));
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "%s: out of memory", name);
+		return -ENOMEM;
+	}
+	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+	rc = load(&p, name, c, err, errlen);
+	yaml_parser_delete(&p);
+	return rc;
+}
+
+int conf_load_file(const char *path, struct conf *c, char *err, size_t errlen)
+{
+	yaml_parser_t p;
+	FILE *f;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	f = fopen(path, "rb");
+	if (f == NULL) {
+		rc = -errno;
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "%s: cannot open: %s", path, strerror(-rc));
+		return rc;
+	}
+	if (!yaml_parser_initialize(&p)) {
+		fclose(f);
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	yaml_parser_set_input_file(&p, f);
+	rc = load(&p, path, c, err, errlen);
+	if (rc == 0 && ferror(f)) {
+		rc = -EIO;
+		conf_free(c);
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "%s: read error", path);
+	}
+	yaml_parser_delete(&p);
+	fclose(f);
+	return rc;
+}
+
+void conf_free(struct conf *c)
+{
+	if (c == NULL)
+		return;
+	for (uint32_t i = 0; i < c->n_vips; i++)
+		free(c->vips[i].backends);
+	free(c->vips);
+	free(c->ports);
+	memset(c, 0, sizeof(*c));
+}

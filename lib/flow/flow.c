@@ -1,0 +1,537 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Flow table layout (one allocation, 64-byte aligned, made at create time):
+ *
+ *   struct flow_table | buckets[nb] | entries[cap] | free_stack[cap] | where[cap]
+ *
+ * - entries: the flows themselves, one cache line each. An entry never moves
+ *   while it holds a flow, so a pointer returned by lookup/insert stays valid
+ *   until that flow leaves the table (expired, evicted, removed). Caution for
+ *   burst callers: flow_insert() may evict an evictable flow (SYN, FIN, ...)
+ *   that an earlier lookup of the same burst returned, and hand its entry to
+ *   the new key; check e->key before using such a pointer after an insert.
+ * - buckets: one cache line each, 8 slots of {32-bit signature, entry index}.
+ *   A key may sit in either of two buckets (primary = low bits of the hash,
+ *   secondary = low bits of a remix of the hash); an insert picks the less
+ *   loaded one. There are 2 bucket slots per entry (nb = cap / 4), so the
+ *   buckets are at most half full and two-choice placement practically never
+ *   runs out of slots before the entry pool does: the table fills to its full
+ *   capacity without cuckoo displacement (which would move entries and break
+ *   the pointer stability above).
+ * - free_stack: indices of free entries (LIFO, so a reclaimed entry's cache
+ *   line is reused at once).
+ * - where: for each entry in use, its bucket slot (bucket * 8 + slot), so a
+ *   flow can be removed without recomputing its hash.
+ *
+ * A lookup reads the two bucket lines (signatures compared there, empty slots
+ * never touch an entry) and then only the entry whose signature matches.
+ *
+ * The <hash> passed to lookup/insert is the caller's: normally flow_hash(k),
+ * but any value works as long as a key always comes with the same one. The
+ * table never recomputes it.
+ */
+#include "flow.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FLOW_BUCKET_SLOTS 8
+#define FLOW_IDX_NONE     UINT32_MAX
+#define FLOW_CAP_MIN      16u
+#define FLOW_CAP_MAX      (1u << 26)
+#define FLOW_BULK_CHUNK   32u
+#define FLOW_CACHE_LINE   64u
+
+/* TCP header flag bits (RFC 793 / 9293). */
+#define FLOW_TH_FIN 0x01
+#define FLOW_TH_SYN 0x02
+#define FLOW_TH_RST 0x04
+#define FLOW_TH_ACK 0x10
+
+_Static_assert(sizeof(struct flow_key) == 40, "flow_key must be 40 bytes (hashed as 5 words)");
+_Static_assert(sizeof(struct flow_entry) == 64, "flow_entry must be one cache line");
+_Static_assert(offsetof(struct flow_entry, key) == 0, "key first in flow_entry");
+
+struct flow_bucket {
+	uint32_t sig[FLOW_BUCKET_SLOTS]; /* the key's full hash; 0 when empty (idx decides) */
+	uint32_t idx[FLOW_BUCKET_SLOTS]; /* entry index, FLOW_IDX_NONE when empty */
+};
+_Static_assert(sizeof(struct flow_bucket) == FLOW_CACHE_LINE, "flow_bucket is one cache line");
+
+struct flow_table {
+	struct flow_bucket *buckets;
+	struct flow_entry *entries;
+	uint32_t *free_stack;
+	uint32_t *where;
+	uint32_t bucket_mask; /* nb - 1 */
+	uint32_t capacity;    /* entries, a power of two */
+	uint32_t free_top; /* free_stack[0 .. free_top - 1] are free; count = capacity - free_top */
+	uint32_t sweep_pos; /* next entry flow_sweep() examines */
+	struct flow_timeouts to;
+	flow_remove_cb on_remove;
+	void *cb_arg;
+	struct flow_stats stats;
+};
+
+/* ---- hash ---------------------------------------------------------------- */
+
+/* Little-endian load, so that flow_hash() is the same on any byte order. */
+static inline uint64_t load_le64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
+	return v;
+}
+
+/*
+ * 64x64 -> 128-bit multiply folded to 64 bits (high ^ low): every input bit
+ * reaches the upper half of the product, the fold brings it back down.
+ * The portable branch gives the same result where __int128 is missing.
+ */
+static inline uint64_t mul_fold(uint64_t a, uint64_t b)
+{
+#if defined(__SIZEOF_INT128__) && !defined(FLOW_HASH_NO_INT128)
+	__extension__ typedef unsigned __int128 u128;
+	u128 p = (u128)a * b;
+
+	return (uint64_t)p ^ (uint64_t)(p >> 64);
+#else
+	uint64_t al = (uint32_t)a, ah = a >> 32, bl = (uint32_t)b, bh = b >> 32;
+	uint64_t ll = al * bl, lh = al * bh, hl = ah * bl, hh = ah * bh;
+	uint64_t mid = (ll >> 32) + (uint32_t)lh + (uint32_t)hl;
+	uint64_t lo = (mid << 32) | (uint32_t)ll;
+	uint64_t hi = hh + (lh >> 32) + (hl >> 32) + (mid >> 32);
+
+	return lo ^ hi;
+#endif
+}
+
+/*
+ * Five independent multiplies (one per 8-byte word, each with its own
+ * constants so equal words in different fields do not cancel) run in
+ * parallel; a last multiply mixes their sum. The per-word xor constants keep
+ * all-zero words (the ::ffff: prefix of IPv4-mapped addresses) from
+ * producing zero products. Fixed constants, no seed: the contract wants the
+ * same value on every machine.
+ */
+uint32_t flow_hash(const struct flow_key *k)
+{
+	const uint8_t *p = (const uint8_t *)k;
+	uint64_t h;
+
+	h = mul_fold(load_le64(p + 0) ^ 0xa0761d6478bd642fULL, 0x9e3779b97f4a7c15ULL);
+	h += mul_fold(load_le64(p + 8) ^ 0xe7037ed1a0b428dbULL, 0xbf58476d1ce4e5b9ULL);
+	h += mul_fold(load_le64(p + 16) ^ 0x8ebc6af09c88c6e3ULL, 0x94d049bb133111ebULL);
+	h += mul_fold(load_le64(p + 24) ^ 0x589965cc75374cc3ULL, 0xff51afd7ed558ccdULL);
+	h += mul_fold(load_le64(p + 32) ^ 0x1d8e4e27c47d124fULL, 0xc4ceb9fe1a85ec53ULL);
+	h = mul_fold(h ^ 0x2d358dccaa6c78a5ULL, 0x8bb84b93962eacc9ULL);
+	return (uint32_t)h ^ (uint32_t)(h >> 32);
+}
+
+/* ---- internals ----------------------------------------------------------- */
+
+static inline bool key_eq(const struct flow_key *a, const struct flow_key *b)
+{
+	const uint8_t *pa = (const uint8_t *)a, *pb = (const uint8_t *)b;
+	uint64_t diff = 0;
+
+	for (size_t off = 0; off < sizeof(*a); off += 8) {
+		uint64_t x, y;
+
+		memcpy(&x, pa + off, 8);
+		memcpy(&y, pb + off, 8);
+		diff |= x ^ y;
+	}
+	return diff == 0;
+}
+
+/* Bijective 32-bit mixer (murmur3 finalizer), used to derive the second bucket. */
+static inline uint32_t mix32(uint32_t x)
+{
+	x ^= x >> 16;
+	x *= 0x85ebca6bu;
+	x ^= x >> 13;
+	x *= 0xc2b2ae35u;
+	x ^= x >> 16;
+	return x;
+}
+
+/* The two candidate buckets of <hash>; always distinct (nb >= 2). */
+static inline void buckets_of(const struct flow_table *t, uint32_t hash, uint32_t b[2])
+{
+	b[0] = hash & t->bucket_mask;
+	b[1] = mix32(hash) & t->bucket_mask;
+	if (b[1] == b[0])
+		b[1] = b[0] ^ 1;
+}
+
+static inline bool entry_expired(const struct flow_table *t, const struct flow_entry *e,
+				 uint32_t now)
+{
+	/* Wrap-safe: the unsigned difference is the idle time across a ms-clock wrap. */
+	return (uint32_t)(now - e->last_seen) > t->to.ms[e->state];
+}
+
+static inline bool state_evictable(uint8_t s)
+{
+	return s != FLOW_TCP_EST && s != FLOW_UDP_EST;
+}
+
+enum leave_reason { LEAVE_EXPIRED, LEAVE_EVICTED, LEAVE_REMOVED };
+
+/* Takes a flow out: callback first (the entry is still intact), then frees slot and entry. */
+static void entry_release(struct flow_table *t, struct flow_entry *e, enum leave_reason why)
+{
+	uint32_t idx = (uint32_t)(e - t->entries);
+	uint32_t pos = t->where[idx];
+	struct flow_bucket *bk = &t->buckets[pos / FLOW_BUCKET_SLOTS];
+
+	if (t->on_remove != NULL)
+		t->on_remove(e, t->cb_arg);
+	if (why == LEAVE_EXPIRED)
+		t->stats.expired++;
+	else if (why == LEAVE_EVICTED)
+		t->stats.evicted++;
+	bk->sig[pos % FLOW_BUCKET_SLOTS] = 0;
+	bk->idx[pos % FLOW_BUCKET_SLOTS] = FLOW_IDX_NONE;
+	e->in_use = 0;
+	t->free_stack[t->free_top++] = idx;
+}
+
+static inline struct flow_entry *lookup_one(struct flow_table *t, const struct flow_key *k,
+					    uint32_t hash, uint32_t now)
+{
+	uint32_t b[2];
+
+	buckets_of(t, hash, b);
+	for (int j = 0; j < 2; j++) {
+		const struct flow_bucket *bk = &t->buckets[b[j]];
+
+		for (int i = 0; i < FLOW_BUCKET_SLOTS; i++) {
+			struct flow_entry *e;
+
+			if (bk->sig[i] != hash || bk->idx[i] == FLOW_IDX_NONE)
+				continue;
+			e = &t->entries[bk->idx[i]];
+			if (!key_eq(&e->key, k))
+				continue;
+			if (entry_expired(t, e, now)) {
+				entry_release(t, e, LEAVE_EXPIRED);
+				return NULL;
+			}
+			return e;
+		}
+	}
+	return NULL;
+}
+
+static inline int bucket_free_slot(const struct flow_bucket *bk, uint32_t *nfree)
+{
+	int first = -1;
+	uint32_t n = 0;
+
+	for (int i = 0; i < FLOW_BUCKET_SLOTS; i++) {
+		if (bk->idx[i] == FLOW_IDX_NONE) {
+			if (first < 0)
+				first = i;
+			n++;
+		}
+	}
+	*nfree = n;
+	return first;
+}
+
+/*
+ * No free entry, or (rarely) no free slot in either bucket: reclaims among the
+ * flows of the key's two buckets. Every expired one goes (the work of reading
+ * them is done, and their owner's counts get corrected sooner); failing that,
+ * the least recently seen evictable one. Returns the bucket slot freed for the
+ * new flow as bucket * 8 + slot, or FLOW_IDX_NONE when every candidate is a
+ * live established flow (or there is none).
+ */
+static uint32_t reclaim(struct flow_table *t, const uint32_t b[2], uint32_t now)
+{
+	uint32_t freed = FLOW_IDX_NONE;
+	struct flow_entry *victim = NULL;
+	uint32_t victim_pos = 0, victim_age = 0;
+
+	for (int j = 0; j < 2; j++) {
+		struct flow_bucket *bk = &t->buckets[b[j]];
+
+		for (int i = 0; i < FLOW_BUCKET_SLOTS; i++) {
+			struct flow_entry *e;
+			uint32_t age;
+
+			if (bk->idx[i] == FLOW_IDX_NONE)
+				continue;
+			e = &t->entries[bk->idx[i]];
+			if (entry_expired(t, e, now)) {
+				entry_release(t, e, LEAVE_EXPIRED);
+				if (freed == FLOW_IDX_NONE)
+					freed = b[j] * FLOW_BUCKET_SLOTS + (uint32_t)i;
+				continue;
+			}
+			if (!state_evictable(e->state))
+				continue;
+			age = (uint32_t)(now - e->last_seen);
+			if (victim == NULL || age > victim_age) {
+				victim = e;
+				victim_age = age;
+				victim_pos = b[j] * FLOW_BUCKET_SLOTS + (uint32_t)i;
+			}
+		}
+	}
+	if (freed != FLOW_IDX_NONE)
+		return freed;
+	if (victim == NULL)
+		return FLOW_IDX_NONE;
+	entry_release(t, victim, LEAVE_EVICTED);
+	return victim_pos;
+}
+
+/* ---- API ------------------------------------------------------------------ */
+
+static uint32_t round_pow2(uint32_t v)
+{
+	uint32_t p = FLOW_CAP_MIN;
+
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
+/* <to> NULL means flow_timeouts_default(); <on_remove> may be NULL. */
+struct flow_table *flow_table_create(uint32_t capacity, const struct flow_timeouts *to,
+				     flow_remove_cb on_remove, void *arg)
+{
+	struct flow_table *t;
+	size_t hdr, nb, size;
+	uint32_t cap;
+	void *mem;
+
+	if (capacity == 0 || capacity > FLOW_CAP_MAX)
+		return NULL;
+	cap = round_pow2(capacity);
+	nb = cap / 4; /* 2 bucket slots per entry */
+	hdr = (sizeof(*t) + FLOW_CACHE_LINE - 1) & ~(size_t)(FLOW_CACHE_LINE - 1);
+	size = hdr + nb * sizeof(struct flow_bucket) + (size_t)cap * sizeof(struct flow_entry) +
+	       (size_t)cap * 2 * sizeof(uint32_t);
+	if (posix_memalign(&mem, FLOW_CACHE_LINE, size) != 0)
+		return NULL;
+
+	/* Writing everything now also faults every page in before the data path runs. */
+	memset(mem, 0, size);
+	t = mem;
+	t->buckets = (struct flow_bucket *)((uint8_t *)mem + hdr);
+	t->entries = (struct flow_entry *)(t->buckets + nb);
+	t->free_stack = (uint32_t *)(t->entries + cap);
+	t->where = t->free_stack + cap;
+	t->bucket_mask = (uint32_t)nb - 1;
+	t->capacity = cap;
+	if (to != NULL)
+		t->to = *to;
+	else
+		flow_timeouts_default(&t->to);
+	t->on_remove = on_remove;
+	t->cb_arg = arg;
+	for (size_t i = 0; i < nb; i++)
+		memset(t->buckets[i].idx, 0xff, sizeof(t->buckets[i].idx));
+	/* Pops hand out entries 0, 1, 2, ... so a young table stays compact. */
+	for (uint32_t i = 0; i < cap; i++)
+		t->free_stack[i] = cap - 1 - i;
+	t->free_top = cap;
+	return t;
+}
+
+void flow_table_free(struct flow_table *t)
+{
+	free(t);
+}
+
+uint32_t flow_table_capacity(const struct flow_table *t)
+{
+	return t->capacity;
+}
+
+uint32_t flow_table_count(const struct flow_table *t)
+{
+	return t->capacity - t->free_top;
+}
+
+void flow_table_set_timeouts(struct flow_table *t, const struct flow_timeouts *to)
+{
+	t->to = *to;
+}
+
+const struct flow_stats *flow_table_stats(const struct flow_table *t)
+{
+	return &t->stats;
+}
+
+struct flow_entry *flow_lookup(struct flow_table *t, const struct flow_key *k, uint32_t hash,
+			       uint32_t now)
+{
+	return lookup_one(t, k, hash, now);
+}
+
+/*
+ * Three passes per chunk so that memory latency overlaps: prefetch both
+ * bucket lines of every key, then prefetch the entry of each key's first
+ * signature match, then do the real lookups (which now hit the cache).
+ */
+void flow_lookup_bulk(struct flow_table *t, const struct flow_key *keys, const uint32_t *hashes,
+		      uint32_t n, uint32_t now, struct flow_entry **out)
+{
+	uint32_t b[FLOW_BULK_CHUNK][2];
+
+	for (uint32_t base = 0; base < n; base += FLOW_BULK_CHUNK) {
+		uint32_t m = n - base < FLOW_BULK_CHUNK ? n - base : FLOW_BULK_CHUNK;
+
+		for (uint32_t i = 0; i < m; i++) {
+			buckets_of(t, hashes[base + i], b[i]);
+			__builtin_prefetch(&t->buckets[b[i][0]], 0, 3);
+			__builtin_prefetch(&t->buckets[b[i][1]], 0, 3);
+		}
+		for (uint32_t i = 0; i < m; i++) {
+			uint32_t h = hashes[base + i];
+
+			for (int j = 0; j < 2; j++) {
+				const struct flow_bucket *bk = &t->buckets[b[i][j]];
+				int s;
+
+				for (s = 0; s < FLOW_BUCKET_SLOTS; s++)
+					if (bk->sig[s] == h && bk->idx[s] != FLOW_IDX_NONE)
+						break;
+				if (s < FLOW_BUCKET_SLOTS) {
+					__builtin_prefetch(&t->entries[bk->idx[s]], 0, 3);
+					break;
+				}
+			}
+		}
+		for (uint32_t i = 0; i < m; i++)
+			out[base + i] = lookup_one(t, &keys[base + i], hashes[base + i], now);
+	}
+}
+
+struct flow_entry *flow_insert(struct flow_table *t, const struct flow_key *k, uint32_t hash,
+			       enum flow_state state, uint32_t now)
+{
+	struct flow_entry *e;
+	uint32_t b[2], pos = FLOW_IDX_NONE, idx;
+
+	if ((unsigned int)state >= FLOW_STATE_MAX)
+		return NULL;
+	buckets_of(t, hash, b);
+	if (t->free_top > 0) {
+		uint32_t n0, n1;
+		int s0 = bucket_free_slot(&t->buckets[b[0]], &n0);
+		int s1 = bucket_free_slot(&t->buckets[b[1]], &n1);
+
+		/* The less loaded bucket keeps both candidates' loads even. */
+		if (s0 >= 0 && n0 >= n1)
+			pos = b[0] * FLOW_BUCKET_SLOTS + (uint32_t)s0;
+		else if (s1 >= 0)
+			pos = b[1] * FLOW_BUCKET_SLOTS + (uint32_t)s1;
+	}
+	if (pos == FLOW_IDX_NONE) {
+		pos = reclaim(t, b, now);
+		if (pos == FLOW_IDX_NONE) {
+			t->stats.insert_failed++;
+			return NULL;
+		}
+	}
+
+	idx = t->free_stack[--t->free_top];
+	e = &t->entries[idx];
+	memset(e, 0, sizeof(*e));
+	e->key = *k;
+	e->last_seen = now;
+	e->state = (uint8_t)state;
+	e->in_use = 1;
+	t->buckets[pos / FLOW_BUCKET_SLOTS].sig[pos % FLOW_BUCKET_SLOTS] = hash;
+	t->buckets[pos / FLOW_BUCKET_SLOTS].idx[pos % FLOW_BUCKET_SLOTS] = idx;
+	t->where[idx] = pos;
+	t->stats.inserted++;
+	return e;
+}
+
+void flow_remove(struct flow_table *t, struct flow_entry *e)
+{
+	/* Tolerates a second remove of the same flow: a free entry is left alone. */
+	if (e == NULL || !e->in_use)
+		return;
+	entry_release(t, e, LEAVE_REMOVED);
+}
+
+void flow_touch(struct flow_entry *e, uint8_t tcp_flags, uint32_t now)
+{
+	e->last_seen = now;
+	switch (e->state) {
+	case FLOW_UDP_NEW:
+		e->state = FLOW_UDP_EST;
+		return;
+	case FLOW_UDP_EST:
+		return;
+	default:
+		break;
+	}
+	if (tcp_flags & FLOW_TH_RST) {
+		e->state = FLOW_TCP_CLOSED;
+		return;
+	}
+	/* A bare SYN after FIN/RST is a new connection on a reused port. */
+	if ((tcp_flags & (FLOW_TH_SYN | FLOW_TH_ACK)) == FLOW_TH_SYN) {
+		if (e->state == FLOW_TCP_FIN || e->state == FLOW_TCP_CLOSED)
+			e->state = FLOW_TCP_SYN;
+		return;
+	}
+	/* FIN after RST keeps CLOSED: the connection is already gone, keep its short timeout. */
+	if (tcp_flags & FLOW_TH_FIN) {
+		if (e->state != FLOW_TCP_CLOSED)
+			e->state = FLOW_TCP_FIN;
+		return;
+	}
+	if (e->state == FLOW_TCP_SYN && (tcp_flags & (FLOW_TH_ACK | FLOW_TH_SYN)) == FLOW_TH_ACK)
+		e->state = FLOW_TCP_EST;
+}
+
+uint32_t flow_sweep(struct flow_table *t, uint32_t now, uint32_t budget)
+{
+	uint32_t removed = 0, pos = t->sweep_pos;
+
+	/* Each entry at most once per call, whatever the budget. */
+	if (budget > t->capacity)
+		budget = t->capacity;
+	for (uint32_t n = 0; n < budget; n++) {
+		struct flow_entry *e = &t->entries[pos];
+
+		pos = (pos + 1) & (t->capacity - 1);
+		if (e->in_use && entry_expired(t, e, now)) {
+			entry_release(t, e, LEAVE_EXPIRED);
+			removed++;
+		}
+	}
+	t->sweep_pos = pos;
+	return removed;
+}
+
+int flow_foreach(struct flow_table *t, int (*fn)(struct flow_entry *e, void *arg), void *arg)
+{
+	/* By index, so fn may flow_remove() the entry it is given. */
+	for (uint32_t i = 0; i < t->capacity; i++) {
+		struct flow_entry *e = &t->entries[i];
+		int rc;
+
+		if (!e->in_use)
+			continue;
+		rc = fn(e, arg);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}

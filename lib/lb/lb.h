@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The load-balancing state shared between the management thread and the
+ * workers, and the names of what the data plane counts.
+ *
+ * Shared configuration is an immutable snapshot (struct lb_snapshot): VIPs,
+ * backends, compiled scheduler tables. The management thread builds a new
+ * one for every change (lb_model.h), publishes it by pointer and frees the
+ * old one after every worker has passed a quiescent state. Workers read the
+ * pointer once per burst and never write to a snapshot.
+ *
+ * Slots: every VIP and backend has a slot index that stays the same for its
+ * whole life, so per-lcore state (flow entries, counters, scheduler cursors)
+ * can be arrays indexed by slot. A slot freed and reused gets a new uid;
+ * flows remember the uid and notice that their backend is gone.
+ */
+#ifndef SLUICE_LB_H
+#define SLUICE_LB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "lb_addr.h"
+#include "parse.h"
+
+#define LB_MAX_PORTS    8
+#define LB_MAX_VIPS     256
+#define LB_MAX_BACKENDS 4096 /* over all VIPs */
+#define LB_MAX_NEIGH    LB_MAX_BACKENDS
+#define LB_MAX_LCORES   16
+#define LB_VIP_HASH     1024 /* open-addressing VIP lookup table, > 2 x LB_MAX_VIPS */
+#define LB_NO_SLOT      UINT32_MAX
+
+/* Why a packet was dropped. The first entries mirror enum parse_result. */
+enum lb_drop {
+	LB_DROP_NONE = 0,
+	/* 1 .. PARSE_RESULT_MAX-1: the parser's reasons, same numbers */
+	LB_DROP_NOT_OURS = PARSE_RESULT_MAX, /* not for a VIP, nor ARP/ND/ICMP we answer */
+	LB_DROP_VIP_NO_SERVICE,              /* VIP address, but no VIP on that port/protocol */
+	LB_DROP_FRAGMENT,                    /* non-first fragment: no ports to balance on */
+	LB_DROP_NO_BACKEND,                  /* every backend of the VIP has weight 0 / is out */
+	LB_DROP_NEIGH_UNRESOLVED,            /* backend MAC not yet known (ARP/ND pending) */
+	LB_DROP_MODE_UNSUPPORTED,            /* VIP mode not implemented by this build */
+	LB_DROP_TX_FULL,                     /* the port did not take the packet */
+	LB_DROP_MGMT_RING_FULL,              /* ARP/ND for the management thread, ring full */
+	LB_DROP_MAX
+};
+
+/* Stable snake_case names for counters ("trunc_eth", "not_ours", ...). */
+const char *lb_drop_name(enum lb_drop d);
+
+enum lb_health { LB_HEALTH_UP = 0, LB_HEALTH_DOWN };
+
+struct lb_port_info {
+	uint8_t mac[6];
+	bool has_ipv4;
+	bool has_ipv6;
+	struct lb_addr ipv4;
+	struct lb_addr ipv6;
+	uint8_t ipv4_plen;
+	uint8_t ipv6_plen;
+};
+
+/* A backend as the workers see it. */
+struct lb_backend_rt {
+	struct lb_addr addr;
+	uint32_t uid;        /* 0 = slot unused */
+	uint32_t neigh_slot; /* index into the neighbour table */
+	uint32_t weight;     /* configured weight */
+	uint16_t vip_slot;
+	uint16_t out_port;   /* port the backend is reached through */
+	uint16_t port_be;    /* backend L4 port, network order (NAT modes) */
+	uint8_t admin;       /* enum lb_admin */
+	uint8_t health;      /* enum lb_health */
+	/* Existing flows may stay: admin is not maint and health is up. */
+	uint8_t keeps_flows;
+};
+
+/*
+ * A VIP's compiled pool. Immutable once built; shared by consecutive
+ * snapshots while the pool does not change (refcount touched only by the
+ * management thread).
+ */
+struct lb_pool {
+	uint32_t refcnt;
+	uint32_t version;     /* changes whenever members or weights change */
+	uint32_t n;
+	uint32_t *slot;       /* backend slots, in configuration order */
+	uint32_t *weight;     /* effective weight for new flows (0 = none) */
+	uint32_t total_weight;
+	uint16_t *maglev;     /* maglev_size entries: index into slot[], or MAGLEV_EMPTY */
+	uint32_t maglev_size;
+};
+
+struct lb_vip_rt {
+	struct lb_addr addr;
+	uint32_t uid;         /* 0 = slot unused */
+	uint16_t port_be;     /* network order */
+	uint8_t proto;
+	uint8_t mode;         /* enum lb_mode */
+	uint8_t sched;        /* enum sched_kind */
+	uint8_t hash;         /* enum lb_hash */
+	const struct lb_pool *pool;
+};
+
+struct lb_snapshot {
+	uint64_t generation; /* only grows */
+	uint32_t n_ports;
+	struct lb_port_info ports[LB_MAX_PORTS];
+	/* (addr, port, proto) -> VIP slot, linear probing; LB_NO_SLOT = empty. */
+	uint32_t vip_hash[LB_VIP_HASH];
+	/* addr -> any VIP slot with that address (ARP/ND/ICMP echo). */
+	uint32_t vip_addr_hash[LB_VIP_HASH];
+	struct lb_vip_rt vips[LB_MAX_VIPS];
+	struct lb_backend_rt backends[LB_MAX_BACKENDS];
+};
+
+/* Returns the VIP slot for a service, or LB_NO_SLOT. */
+uint32_t lb_vip_find(const struct lb_snapshot *s, const struct lb_addr *addr, uint16_t port_be,
+		     uint8_t proto);
+/* Returns true if <addr> is any VIP's address. */
+bool lb_vip_addr_known(const struct lb_snapshot *s, const struct lb_addr *addr);
+
+/*
+ * Neighbour table: one 64-bit word per neighbour slot, written by the
+ * management thread and read by workers with a single aligned load, so a
+ * worker never sees half a MAC. Bit 63 = valid; bits 0..47 = MAC bytes
+ * 0..5 (byte i at bits 8*i).
+ */
+struct lb_neigh_table {
+	uint64_t word[LB_MAX_NEIGH];
+};
+
+#define LB_NEIGH_VALID (1ull << 63)
+
+static inline uint64_t lb_neigh_pack(const uint8_t mac[6])
+{
+	uint64_t w = LB_NEIGH_VALID;
+	for (int i = 0; i < 6; i++)
+		w |= (uint64_t)mac[i] << (8 * i);
+	return w;
+}
+
+static inline void lb_neigh_unpack(uint64_t w, uint8_t mac[6])
+{
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)(w >> (8 * i));
+}
+
+/*
+ * Active-flow counts for least-connections without shared atomics: every
+ * lcore counts its own flows per backend (lb_worker.active); the management
+ * thread sums them every few ms into sum[] and records in seen[lcore][] the
+ * value it read from each lcore. A worker estimates a backend's load as
+ * sum - seen[me] + its own current count, so its own new flows count at once
+ * and other lcores' after at most one publishing period.
+ */
+struct lb_load {
+	uint32_t sum[LB_MAX_BACKENDS];
+	uint32_t seen[LB_MAX_LCORES][LB_MAX_BACKENDS];
+};
+
+/* Per-VIP and per-backend traffic counters. */
+struct lb_traffic {
+	uint64_t pkts;
+	uint64_t bytes;
+	uint64_t new_flows;
+};
+
+/*
+ * Per-lcore counters, written only by their lcore, summed by the management
+ * thread. Invariant (per lcore and summed):
+ *   rx = fwd + replied + to_mgmt + sum(drop[])
+ */
+struct lb_counters {
+	uint64_t rx;
+	uint64_t fwd;     /* sent towards a backend */
+	uint64_t replied; /* ARP/ND/ICMP echo answered in place */
+	uint64_t to_mgmt; /* ARP/ND replies handed to the management thread */
+	uint64_t drop[LB_DROP_MAX];
+	uint64_t flows_new;
+	uint64_t flows_rescheduled; /* flow whose backend left service, moved */
+	uint64_t flows_backstop;    /* flow table full: maglev picked, not stored */
+	uint64_t tx_ctrl;           /* packets sent for the management thread */
+	struct lb_traffic vip[LB_MAX_VIPS];
+	struct lb_traffic backend[LB_MAX_BACKENDS];
+};
+
+#endif

@@ -1,0 +1,624 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "lb_model.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lb_internal.h"
+#include "maglev.h"
+#include "scheduler.h"
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+struct lb_model *lb_model_create(void)
+{
+	struct lb_model *m = calloc(1, sizeof(*m));
+
+	if (m != NULL)
+		m->next_uid = 1;
+	return m;
+}
+
+static void pool_put(struct lb_pool *p)
+{
+	if (p == NULL || --p->refcnt > 0)
+		return;
+	free(p->slot);
+	free(p->weight);
+	free(p->maglev);
+	free(p);
+}
+
+void lb_model_free(struct lb_model *m)
+{
+	if (m == NULL)
+		return;
+	for (uint32_t i = 0; i < LB_MAX_VIPS; i++) {
+		free(m->vips[i].members);
+		pool_put(m->vips[i].pool);
+	}
+	free(m);
+}
+
+int lb_model_port_add(struct lb_model *m, const struct conf_port *cp, const uint8_t mac[6],
+		      char *err, size_t errlen)
+{
+	struct lb_port_info *p;
+
+	if (m->n_ports >= LB_MAX_PORTS)
+		return fail(err, errlen, -ENOSPC, "port %s: at most %d ports", cp->name,
+			    LB_MAX_PORTS);
+	p = &m->ports[m->n_ports];
+	memset(p, 0, sizeof(*p));
+	memcpy(p->mac, mac, 6);
+	p->has_ipv4 = cp->has_ipv4;
+	p->ipv4 = cp->ipv4;
+	p->ipv4_plen = cp->ipv4_plen;
+	p->has_ipv6 = cp->has_ipv6;
+	p->ipv6 = cp->ipv6;
+	p->ipv6_plen = cp->ipv6_plen;
+	snprintf(m->port_names[m->n_ports], CONF_NAME_MAX, "%s", cp->name);
+	m->n_ports++;
+	return 0;
+}
+
+static char *service_text(const struct lb_addr *a, uint16_t port, uint8_t proto, char *buf,
+			  size_t len)
+{
+	char ip[LB_ADDR_STRLEN];
+
+	lb_addr_format(a, ip, sizeof(ip));
+	snprintf(buf, len, lb_addr_is_v4(a) ? "%s:%u/%s" : "[%s]:%u/%s", ip, port,
+		 proto == IPPROTO_UDP ? "udp" : "tcp");
+	return buf;
+}
+
+int lb_model_vip_find(const struct lb_model *m, const char *key)
+{
+	char text[CONF_NAME_MAX];
+
+	for (uint32_t i = 0; i < LB_MAX_VIPS; i++) {
+		const struct lb_model_vip *v = &m->vips[i];
+		if (v->uid == 0)
+			continue;
+		if (strcmp(v->name, key) == 0 ||
+		    strcmp(service_text(&v->addr, v->port, v->proto, text, sizeof(text)), key) == 0)
+			return (int)i;
+	}
+	return -ENOENT;
+}
+
+static int vip_find_service(const struct lb_model *m, const struct lb_addr *a, uint16_t port,
+			    uint8_t proto)
+{
+	for (uint32_t i = 0; i < LB_MAX_VIPS; i++) {
+		const struct lb_model_vip *v = &m->vips[i];
+		if (v->uid != 0 && v->port == port && v->proto == proto && lb_addr_eq(&v->addr, a))
+			return (int)i;
+	}
+	return -ENOENT;
+}
+
+int lb_model_vip_add(struct lb_model *m, const struct conf_vip *cv, char *err, size_t errlen)
+{
+	char text[CONF_NAME_MAX];
+	struct lb_model_vip *v = NULL;
+	uint32_t slot;
+	int rc;
+
+	service_text(&cv->addr, cv->port, cv->proto, text, sizeof(text));
+	if (vip_find_service(m, &cv->addr, cv->port, cv->proto) >= 0)
+		return fail(err, errlen, -EEXIST, "VIP %s already exists", text);
+	if (cv->name[0] != '\0' && lb_model_vip_find(m, cv->name) >= 0)
+		return fail(err, errlen, -EEXIST, "a VIP named \"%s\" already exists", cv->name);
+	if (cv->sched >= SCHED_KIND_MAX || cv->mode >= LB_MODE_MAX || cv->hash >= LB_HASH_MAX)
+		return fail(err, errlen, -EINVAL, "VIP %s: bad scheduler, mode or hash", text);
+	if (cv->mode != LB_MODE_DSR)
+		return fail(err, errlen, -ENOTSUP,
+			    "VIP %s: mode %s is not implemented yet (this build forwards dsr only)",
+			    text, lb_mode_name((enum lb_mode)cv->mode));
+	if (!maglev_is_prime(cv->maglev_size) || cv->maglev_size <= cv->n_backends)
+		return fail(err, errlen, -EINVAL,
+			    "VIP %s: maglev_table_size %u must be a prime above the backend count",
+			    text, cv->maglev_size);
+	for (slot = 0; slot < LB_MAX_VIPS; slot++) {
+		if (m->vips[slot].uid == 0) {
+			v = &m->vips[slot];
+			break;
+		}
+	}
+	if (v == NULL)
+		return fail(err, errlen, -ENOSPC, "VIP %s: at most %d VIPs", text, LB_MAX_VIPS);
+
+	memset(v, 0, sizeof(*v));
+	v->uid = m->next_uid++;
+	snprintf(v->name, sizeof(v->name), "%s", cv->name[0] != '\0' ? cv->name : text);
+	v->addr = cv->addr;
+	v->port = cv->port;
+	v->proto = cv->proto;
+	v->mode = cv->mode;
+	v->sched = cv->sched;
+	v->hash = cv->hash;
+	v->maglev_size = cv->maglev_size;
+	v->dirty = true;
+	for (uint32_t i = 0; i < cv->n_backends; i++) {
+		rc = lb_model_backend_add(m, slot, &cv->backends[i], err, errlen);
+		if (rc < 0) {
+			lb_model_vip_del(m, slot);
+			return rc;
+		}
+	}
+	return (int)slot;
+}
+
+int lb_model_vip_del(struct lb_model *m, uint32_t slot)
+{
+	struct lb_model_vip *v;
+
+	if (slot >= LB_MAX_VIPS || m->vips[slot].uid == 0)
+		return -ENOENT;
+	v = &m->vips[slot];
+	while (v->n_members > 0)
+		lb_model_backend_del(m, v->members[v->n_members - 1]);
+	free(v->members);
+	pool_put(v->pool);
+	memset(v, 0, sizeof(*v));
+	return 0;
+}
+
+int lb_model_load(struct lb_model *m, const struct conf *c, char *err, size_t errlen)
+{
+	char inner[256];
+
+	for (uint32_t i = 0; i < c->n_vips; i++) {
+		int rc = lb_model_vip_add(m, &c->vips[i], inner, sizeof(inner));
+		if (rc < 0)
+			return fail(err, errlen, rc, "%s:%d: vips[%u]: %s", c->path, c->vips[i].line,
+				    i, inner);
+	}
+	return 0;
+}
+
+static uint16_t port_for(const struct lb_model *m, const struct lb_addr *a)
+{
+	for (uint16_t p = 0; p < m->n_ports; p++) {
+		const struct lb_port_info *pi = &m->ports[p];
+		if (lb_addr_is_v4(a) && pi->has_ipv4 && lb_prefix_contains(&pi->ipv4, pi->ipv4_plen, a))
+			return p;
+		if (!lb_addr_is_v4(a) && pi->has_ipv6 &&
+		    lb_prefix_contains(&pi->ipv6, pi->ipv6_plen, a))
+			return p;
+	}
+	return 0;
+}
+
+/* Static MACs get a slot of their own so a resolved neighbour is never overridden. */
+static int neigh_get(struct lb_model *m, const struct lb_addr *a, uint16_t port,
+		     const uint8_t *static_mac)
+{
+	int free_slot = -1;
+
+	for (uint32_t i = 0; i < LB_MAX_NEIGH; i++) {
+		struct lb_model_neigh *n = &m->neigh[i];
+		if (n->refs == 0) {
+			if (free_slot < 0)
+				free_slot = (int)i;
+			continue;
+		}
+		if (static_mac == NULL && n->state != LB_NEIGH_STATIC && n->port == port &&
+		    lb_addr_eq(&n->addr, a)) {
+			n->refs++;
+			return (int)i;
+		}
+	}
+	if (free_slot < 0)
+		return -ENOSPC;
+	struct lb_model_neigh *n = &m->neigh[free_slot];
+	memset(n, 0, sizeof(*n));
+	n->refs = 1;
+	n->addr = *a;
+	n->port = port;
+	if (static_mac != NULL) {
+		n->state = LB_NEIGH_STATIC;
+		memcpy(n->mac, static_mac, 6);
+	} else {
+		n->state = LB_NEIGH_INCOMPLETE;
+		n->next_tx_ms = 0; /* ask at once */
+	}
+	return free_slot;
+}
+
+int lb_model_backend_find(const struct lb_model *m, uint32_t vip_slot, const struct lb_addr *addr,
+			  uint16_t port)
+{
+	const struct lb_model_vip *v;
+
+	if (vip_slot >= LB_MAX_VIPS || m->vips[vip_slot].uid == 0)
+		return -ENOENT;
+	v = &m->vips[vip_slot];
+	if (port == 0)
+		port = v->port;
+	for (uint32_t i = 0; i < v->n_members; i++) {
+		const struct lb_model_backend *b = &m->backends[v->members[i]];
+		if (b->port == port && lb_addr_eq(&b->addr, addr))
+			return (int)v->members[i];
+	}
+	return -ENOENT;
+}
+
+int lb_model_backend_add(struct lb_model *m, uint32_t vip_slot, const struct conf_backend *cb,
+			 char *err, size_t errlen)
+{
+	char ip[LB_ADDR_STRLEN];
+	struct lb_model_vip *v;
+	struct lb_model_backend *b = NULL;
+	uint32_t slot;
+	uint16_t port;
+	int neigh;
+
+	if (vip_slot >= LB_MAX_VIPS || m->vips[vip_slot].uid == 0)
+		return fail(err, errlen, -ENOENT, "no such VIP");
+	v = &m->vips[vip_slot];
+	lb_addr_format(&cb->addr, ip, sizeof(ip));
+	port = cb->port != 0 ? cb->port : v->port;
+	if (lb_addr_is_v4(&cb->addr) != lb_addr_is_v4(&v->addr))
+		return fail(err, errlen, -EINVAL, "backend %s: address family differs from the VIP's",
+			    ip);
+	if (v->mode == LB_MODE_DSR && port != v->port)
+		return fail(err, errlen, -EINVAL,
+			    "backend %s: port %u differs from the VIP's %u, which dsr cannot do", ip,
+			    port, v->port);
+	if (cb->weight > 65535 || cb->admin >= LB_ADMIN_MAX)
+		return fail(err, errlen, -EINVAL, "backend %s: bad weight or state", ip);
+	if (lb_model_backend_find(m, vip_slot, &cb->addr, port) >= 0)
+		return fail(err, errlen, -EEXIST, "backend %s port %u is already in VIP %s", ip, port,
+			    v->name);
+	if (v->n_members + 1 >= v->maglev_size || v->n_members >= MAGLEV_MAX_BACKENDS)
+		return fail(err, errlen, -ENOSPC,
+			    "VIP %s: maglev_table_size %u leaves no room for another backend",
+			    v->name, v->maglev_size);
+	for (slot = 0; slot < LB_MAX_BACKENDS; slot++) {
+		if (m->backends[slot].uid == 0) {
+			b = &m->backends[slot];
+			break;
+		}
+	}
+	if (b == NULL)
+		return fail(err, errlen, -ENOSPC, "at most %d backends in all", LB_MAX_BACKENDS);
+	if (v->n_members == v->cap_members) {
+		uint32_t cap = v->cap_members ? v->cap_members * 2 : 8;
+		uint32_t *mem = realloc(v->members, cap * sizeof(*mem));
+		if (mem == NULL)
+			return fail(err, errlen, -ENOMEM, "out of memory");
+		v->members = mem;
+		v->cap_members = cap;
+	}
+	uint16_t out_port = port_for(m, &cb->addr);
+	neigh = neigh_get(m, &cb->addr, out_port, cb->has_mac ? cb->mac : NULL);
+	if (neigh < 0)
+		return fail(err, errlen, neigh, "no free neighbour slot");
+
+	memset(b, 0, sizeof(*b));
+	b->uid = m->next_uid++;
+	b->vip_slot = (uint16_t)vip_slot;
+	b->out_port = out_port;
+	b->addr = cb->addr;
+	b->port = port;
+	b->weight = cb->weight;
+	b->admin = cb->admin;
+	b->health = LB_HEALTH_UP;
+	b->has_mac = cb->has_mac;
+	memcpy(b->mac, cb->mac, 6);
+	b->neigh_slot = (uint32_t)neigh;
+	v->members[v->n_members++] = slot;
+	v->dirty = true;
+	return (int)slot;
+}
+
+int lb_model_backend_del(struct lb_model *m, uint32_t slot)
+{
+	struct lb_model_backend *b;
+	struct lb_model_vip *v;
+
+	if (slot >= LB_MAX_BACKENDS || m->backends[slot].uid == 0)
+		return -ENOENT;
+	b = &m->backends[slot];
+	v = &m->vips[b->vip_slot];
+	for (uint32_t i = 0; i < v->n_members; i++) {
+		if (v->members[i] == slot) {
+			memmove(&v->members[i], &v->members[i + 1],
+				(v->n_members - i - 1) * sizeof(uint32_t));
+			v->n_members--;
+			break;
+		}
+	}
+	m->neigh[b->neigh_slot].refs--;
+	v->dirty = true;
+	memset(b, 0, sizeof(*b));
+	return 0;
+}
+
+static struct lb_model_backend *backend_get(struct lb_model *m, uint32_t slot)
+{
+	if (slot >= LB_MAX_BACKENDS || m->backends[slot].uid == 0)
+		return NULL;
+	return &m->backends[slot];
+}
+
+int lb_model_backend_set_weight(struct lb_model *m, uint32_t slot, uint32_t weight)
+{
+	struct lb_model_backend *b = backend_get(m, slot);
+
+	if (b == NULL)
+		return -ENOENT;
+	if (weight > 65535)
+		return -EINVAL;
+	b->weight = weight;
+	m->vips[b->vip_slot].dirty = true;
+	return 0;
+}
+
+int lb_model_backend_set_admin(struct lb_model *m, uint32_t slot, enum lb_admin admin)
+{
+	struct lb_model_backend *b = backend_get(m, slot);
+
+	if (b == NULL)
+		return -ENOENT;
+	if ((unsigned int)admin >= LB_ADMIN_MAX)
+		return -EINVAL;
+	b->admin = (uint8_t)admin;
+	m->vips[b->vip_slot].dirty = true;
+	return 0;
+}
+
+int lb_model_backend_set_health(struct lb_model *m, uint32_t slot, enum lb_health health)
+{
+	struct lb_model_backend *b = backend_get(m, slot);
+
+	if (b == NULL)
+		return -ENOENT;
+	if (health != LB_HEALTH_UP && health != LB_HEALTH_DOWN)
+		return -EINVAL;
+	b->health = (uint8_t)health;
+	m->vips[b->vip_slot].dirty = true;
+	return 0;
+}
+
+uint32_t lb_model_backend_effective_weight(const struct lb_model_backend *b)
+{
+	return b->admin == LB_ADMIN_READY && b->health == LB_HEALTH_UP ? b->weight : 0;
+}
+
+/*
+ * Maglev ids are "address port" text: two Sluice nodes with the same pool
+ * build byte-identical tables whatever slots their backends landed in.
+ */
+static struct lb_pool *pool_build(struct lb_model *m, const struct lb_model_vip *v)
+{
+	struct maglev_backend *mb = NULL;
+	char (*ids)[LB_ADDR_STRLEN + 8] = NULL;
+	struct lb_pool *p = calloc(1, sizeof(*p));
+	uint32_t n = v->n_members;
+
+	if (p == NULL)
+		return NULL;
+	p->refcnt = 1;
+	p->version = ++m->pool_version;
+	p->n = n;
+	p->maglev_size = v->maglev_size;
+	p->slot = calloc(n ? n : 1, sizeof(*p->slot));
+	p->weight = calloc(n ? n : 1, sizeof(*p->weight));
+	p->maglev = malloc(v->maglev_size * sizeof(*p->maglev));
+	mb = calloc(n ? n : 1, sizeof(*mb));
+	ids = calloc(n ? n : 1, sizeof(*ids));
+	if (p->slot == NULL || p->weight == NULL || p->maglev == NULL || mb == NULL || ids == NULL)
+		goto fail;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct lb_model_backend *b = &m->backends[v->members[i]];
+		char ip[LB_ADDR_STRLEN];
+
+		p->slot[i] = v->members[i];
+		p->weight[i] = lb_model_backend_effective_weight(b);
+		p->total_weight += p->weight[i];
+		snprintf(ids[i], sizeof(ids[i]), "%s %u", lb_addr_format(&b->addr, ip, sizeof(ip)),
+			 b->port);
+		mb[i].id = ids[i];
+		mb[i].id_len = strlen(ids[i]);
+		mb[i].weight = p->weight[i];
+	}
+	if (maglev_build(p->maglev, v->maglev_size, mb, n) < 0)
+		goto fail;
+	free(mb);
+	free(ids);
+	return p;
+fail:
+	free(mb);
+	free(ids);
+	p->refcnt = 1;
+	pool_put(p);
+	return NULL;
+}
+
+static void vip_hash_insert(uint32_t *table, uint32_t h, uint32_t slot)
+{
+	uint32_t i = h & (LB_VIP_HASH - 1);
+
+	while (table[i] != LB_NO_SLOT)
+		i = (i + 1) & (LB_VIP_HASH - 1);
+	table[i] = slot;
+}
+
+struct lb_snapshot *lb_model_compile(struct lb_model *m)
+{
+	struct lb_snapshot *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	/* Build every changed pool first, so a failure leaves the model as it was. */
+	struct lb_pool *fresh[LB_MAX_VIPS] = {0};
+	for (uint32_t i = 0; i < LB_MAX_VIPS; i++) {
+		struct lb_model_vip *v = &m->vips[i];
+		if (v->uid == 0 || (!v->dirty && v->pool != NULL))
+			continue;
+		fresh[i] = pool_build(m, v);
+		if (fresh[i] == NULL) {
+			for (uint32_t j = 0; j < i; j++)
+				pool_put(fresh[j]);
+			free(s);
+			return NULL;
+		}
+	}
+
+	s->generation = ++m->generation;
+	s->n_ports = m->n_ports;
+	memcpy(s->ports, m->ports, sizeof(s->ports));
+	for (uint32_t i = 0; i < LB_VIP_HASH; i++) {
+		s->vip_hash[i] = LB_NO_SLOT;
+		s->vip_addr_hash[i] = LB_NO_SLOT;
+	}
+	for (uint32_t i = 0; i < LB_MAX_VIPS; i++) {
+		struct lb_model_vip *v = &m->vips[i];
+		struct lb_vip_rt *r = &s->vips[i];
+		if (v->uid == 0)
+			continue;
+		if (fresh[i] != NULL) {
+			pool_put(v->pool);
+			v->pool = fresh[i];
+			v->dirty = false;
+		}
+		v->pool->refcnt++;
+		r->addr = v->addr;
+		r->uid = v->uid;
+		r->port_be = htons(v->port);
+		r->proto = v->proto;
+		r->mode = v->mode;
+		r->sched = v->sched;
+		r->hash = v->hash;
+		r->pool = v->pool;
+		vip_hash_insert(s->vip_hash, lb_vip_hash_of(&r->addr, r->port_be, r->proto), i);
+		if (!lb_vip_addr_known(s, &r->addr))
+			vip_hash_insert(s->vip_addr_hash, lb_vip_hash_of(&r->addr, 0, 0), i);
+	}
+	for (uint32_t i = 0; i < LB_MAX_BACKENDS; i++) {
+		const struct lb_model_backend *b = &m->backends[i];
+		struct lb_backend_rt *r = &s->backends[i];
+		if (b->uid == 0)
+			continue;
+		r->addr = b->addr;
+		r->uid = b->uid;
+		r->neigh_slot = b->neigh_slot;
+		r->weight = b->weight;
+		r->vip_slot = b->vip_slot;
+		r->out_port = b->out_port;
+		r->port_be = htons(b->port);
+		r->admin = b->admin;
+		r->health = b->health;
+		r->keeps_flows = b->admin != LB_ADMIN_MAINT && b->health == LB_HEALTH_UP;
+	}
+	return s;
+}
+
+void lb_snapshot_free(struct lb_snapshot *s)
+{
+	if (s == NULL)
+		return;
+	for (uint32_t i = 0; i < LB_MAX_VIPS; i++)
+		if (s->vips[i].uid != 0)
+			pool_put((struct lb_pool *)s->vips[i].pool);
+	free(s);
+}
+
+/* ---- neighbours ---- */
+
+static const char *const neigh_state_names[] = {
+	[LB_NEIGH_NONE] = "none",	    [LB_NEIGH_INCOMPLETE] = "incomplete",
+	[LB_NEIGH_REACHABLE] = "reachable", [LB_NEIGH_PROBE] = "probe",
+	[LB_NEIGH_STATIC] = "static",
+};
+
+const char *lb_neigh_state_name(enum lb_neigh_state s)
+{
+	return (unsigned int)s <= LB_NEIGH_STATIC ? neigh_state_names[s] : "?";
+}
+
+static void neigh_publish(struct lb_neigh_table *t, uint32_t i, const struct lb_model_neigh *n)
+{
+	uint64_t w = 0;
+
+	if (n->refs > 0 && (n->state == LB_NEIGH_REACHABLE || n->state == LB_NEIGH_PROBE ||
+			    n->state == LB_NEIGH_STATIC))
+		w = lb_neigh_pack(n->mac);
+	if (t->word[i] != w)
+		__atomic_store_n(&t->word[i], w, __ATOMIC_RELEASE);
+}
+
+uint32_t lb_neigh_due(struct lb_model *m, struct lb_neigh_table *t, uint64_t now_ms,
+		      uint32_t reachable_ms, uint32_t retry_ms, uint32_t *slots, uint32_t max)
+{
+	uint32_t due = 0;
+
+	for (uint32_t i = 0; i < LB_MAX_NEIGH; i++) {
+		struct lb_model_neigh *n = &m->neigh[i];
+		if (n->refs == 0) {
+			n->state = LB_NEIGH_NONE;
+			neigh_publish(t, i, n);
+			continue;
+		}
+		if (n->state == LB_NEIGH_REACHABLE && now_ms - n->confirmed_ms >= reachable_ms) {
+			/* Keep forwarding with the old MAC while asking again. */
+			n->state = LB_NEIGH_PROBE;
+			n->probes = 0;
+			n->next_tx_ms = now_ms;
+		}
+		if (n->state == LB_NEIGH_PROBE && n->probes >= LB_NEIGH_MAX_PROBES &&
+		    now_ms >= n->next_tx_ms) {
+			n->state = LB_NEIGH_INCOMPLETE; /* nobody answers: stop using the MAC */
+		}
+		if ((n->state == LB_NEIGH_INCOMPLETE || n->state == LB_NEIGH_PROBE) &&
+		    now_ms >= n->next_tx_ms && due < max) {
+			slots[due++] = i;
+			n->next_tx_ms = now_ms + retry_ms;
+			if (n->state == LB_NEIGH_PROBE)
+				n->probes++;
+		}
+		neigh_publish(t, i, n);
+	}
+	return due;
+}
+
+uint32_t lb_neigh_learn(struct lb_model *m, struct lb_neigh_table *t, uint16_t port,
+			const struct lb_addr *addr, const uint8_t mac[6], uint64_t now_ms)
+{
+	uint32_t updated = 0;
+
+	for (uint32_t i = 0; i < LB_MAX_NEIGH; i++) {
+		struct lb_model_neigh *n = &m->neigh[i];
+		if (n->refs == 0 || n->state == LB_NEIGH_STATIC || n->port != port ||
+		    !lb_addr_eq(&n->addr, addr))
+			continue;
+		memcpy(n->mac, mac, 6);
+		n->state = LB_NEIGH_REACHABLE;
+		n->probes = 0;
+		n->confirmed_ms = now_ms;
+		neigh_publish(t, i, n);
+		updated++;
+	}
+	return updated;
+}

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The desired state, owned by the management thread: ports, VIPs, backends
+ * and neighbours, with stable slots. Every change is made here, then
+ * lb_model_compile() turns the model into a new immutable snapshot for the
+ * workers. Nothing here is used by a worker and nothing here is thread-safe.
+ *
+ * Errors: functions return 0 (or a slot) on success and -errno on failure,
+ * with a one-line reason in <err> that says what was wrong.
+ */
+#ifndef SLUICE_LB_MODEL_H
+#define SLUICE_LB_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "lb.h"
+
+enum lb_neigh_state {
+	LB_NEIGH_NONE = 0,  /* slot unused */
+	LB_NEIGH_INCOMPLETE, /* no MAC yet: requests sent every retry interval */
+	LB_NEIGH_REACHABLE,  /* MAC confirmed within the reachable time */
+	LB_NEIGH_PROBE,      /* reachable time passed: MAC still used, re-asking */
+	LB_NEIGH_STATIC,     /* MAC from the configuration */
+};
+
+/* How many unanswered probes turn PROBE into INCOMPLETE (MAC withdrawn). */
+#define LB_NEIGH_MAX_PROBES 3
+
+struct lb_model_neigh {
+	uint32_t refs; /* backends using it; 0 = slot unused */
+	struct lb_addr addr;
+	uint16_t port;
+	uint8_t state; /* enum lb_neigh_state */
+	uint8_t probes;
+	uint8_t mac[6];
+	uint64_t confirmed_ms; /* last time the MAC was confirmed */
+	uint64_t next_tx_ms;   /* next time a request is due */
+};
+
+struct lb_model_backend {
+	uint32_t uid; /* 0 = slot unused */
+	uint16_t vip_slot;
+	uint16_t out_port;
+	struct lb_addr addr;
+	uint16_t port; /* host order */
+	uint32_t weight;
+	uint8_t admin;  /* enum lb_admin */
+	uint8_t health; /* enum lb_health */
+	bool has_mac;
+	uint8_t mac[6];
+	uint32_t neigh_slot;
+	struct lb_traffic baseline; /* counter sums when the slot was taken */
+};
+
+struct lb_model_vip {
+	uint32_t uid; /* 0 = slot unused */
+	char name[CONF_NAME_MAX];
+	struct lb_addr addr;
+	uint16_t port; /* host order */
+	uint8_t proto;
+	uint8_t mode;
+	uint8_t sched;
+	uint8_t hash;
+	uint32_t maglev_size;
+	uint32_t n_members;
+	uint32_t *members; /* backend slots in order of addition */
+	uint32_t cap_members;
+	bool dirty;                 /* pool must be rebuilt at the next compile */
+	struct lb_pool *pool;       /* last compiled pool (a reference is held) */
+	struct lb_traffic baseline; /* counter sums when the slot was taken */
+};
+
+struct lb_model {
+	uint64_t generation; /* of the last compiled snapshot */
+	uint32_t next_uid;
+	uint32_t pool_version;
+	uint32_t n_ports;
+	struct lb_port_info ports[LB_MAX_PORTS];
+	char port_names[LB_MAX_PORTS][CONF_NAME_MAX];
+	struct lb_model_vip vips[LB_MAX_VIPS];
+	struct lb_model_backend backends[LB_MAX_BACKENDS];
+	struct lb_model_neigh neigh[LB_MAX_NEIGH];
+};
+
+/* Allocates an empty model (it is large: use the heap). */
+struct lb_model *lb_model_create(void);
+void lb_model_free(struct lb_model *m);
+
+/* Adds a port with its MAC (from the NIC) and addresses (from <cp>). */
+int lb_model_port_add(struct lb_model *m, const struct conf_port *cp, const uint8_t mac[6],
+		      char *err, size_t errlen);
+
+/* Adds every VIP of <c> with its backends. */
+int lb_model_load(struct lb_model *m, const struct conf *c, char *err, size_t errlen);
+
+/* Adds a VIP and its backends; returns the VIP slot. */
+int lb_model_vip_add(struct lb_model *m, const struct conf_vip *v, char *err, size_t errlen);
+int lb_model_vip_del(struct lb_model *m, uint32_t vip_slot);
+/* Finds a VIP by name, or by "addr:port/proto" text form; returns slot or -ENOENT. */
+int lb_model_vip_find(const struct lb_model *m, const char *name_or_service);
+
+/* Adds a backend to a VIP; returns the backend slot. */
+int lb_model_backend_add(struct lb_model *m, uint32_t vip_slot, const struct conf_backend *b,
+			 char *err, size_t errlen);
+int lb_model_backend_del(struct lb_model *m, uint32_t backend_slot);
+/* Finds a VIP's backend by address and port (0 = the VIP's port); slot or -ENOENT. */
+int lb_model_backend_find(const struct lb_model *m, uint32_t vip_slot, const struct lb_addr *addr,
+			  uint16_t port);
+int lb_model_backend_set_weight(struct lb_model *m, uint32_t slot, uint32_t weight);
+int lb_model_backend_set_admin(struct lb_model *m, uint32_t slot, enum lb_admin admin);
+int lb_model_backend_set_health(struct lb_model *m, uint32_t slot, enum lb_health health);
+
+/* Effective weight for new flows: weight if ready and up, else 0. */
+uint32_t lb_model_backend_effective_weight(const struct lb_model_backend *b);
+
+/*
+ * Builds the next snapshot (generation + 1). Pools of VIPs that did not
+ * change are shared with the previous snapshot. Returns NULL on -ENOMEM
+ * (the model is unchanged and may be compiled again).
+ */
+struct lb_snapshot *lb_model_compile(struct lb_model *m);
+
+/* Releases a snapshot and the pools only it referenced (management thread). */
+void lb_snapshot_free(struct lb_snapshot *s);
+
+/*
+ * Neighbour resolution, driven by the management thread with its clock.
+ * lb_neigh_due() lists neighbours that need an ARP request / neighbour
+ * solicitation now (up to <max>), updating their timers and states; the
+ * caller sends them. lb_neigh_learn() records a MAC heard for an address on
+ * a port (ARP reply/request, neighbour advertisement); returns the number
+ * of neighbour slots updated. Both write the workers' table <t>.
+ */
+uint32_t lb_neigh_due(struct lb_model *m, struct lb_neigh_table *t, uint64_t now_ms,
+		      uint32_t reachable_ms, uint32_t retry_ms, uint32_t *slots, uint32_t max);
+uint32_t lb_neigh_learn(struct lb_model *m, struct lb_neigh_table *t, uint16_t port,
+			const struct lb_addr *addr, const uint8_t mac[6], uint64_t now_ms);
+const char *lb_neigh_state_name(enum lb_neigh_state s);
+
+#endif

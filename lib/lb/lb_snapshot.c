@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Read-side helpers of the snapshot, used by workers on every packet. */
+#include "lb.h"
+#include "lb_internal.h"
+
+static const char *const lb_drop_names[LB_DROP_MAX] = {
+	[LB_DROP_NONE] = "none",
+	[LB_DROP_NOT_OURS] = "not_ours",
+	[LB_DROP_VIP_NO_SERVICE] = "vip_no_service",
+	[LB_DROP_FRAGMENT] = "fragment",
+	[LB_DROP_NO_BACKEND] = "no_backend",
+	[LB_DROP_NEIGH_UNRESOLVED] = "neigh_unresolved",
+	[LB_DROP_MODE_UNSUPPORTED] = "mode_unsupported",
+	[LB_DROP_TX_FULL] = "tx_full",
+	[LB_DROP_MGMT_RING_FULL] = "mgmt_ring_full",
+};
+
+const char *lb_drop_name(enum lb_drop d)
+{
+	if ((unsigned int)d >= LB_DROP_MAX)
+		return "?";
+	if (d > LB_DROP_NONE && (int)d < PARSE_RESULT_MAX)
+		return parse_result_name((enum parse_result)d);
+	return lb_drop_names[d];
+}
+
+uint32_t lb_vip_find(const struct lb_snapshot *s, const struct lb_addr *addr, uint16_t port_be,
+		     uint8_t proto)
+{
+	uint32_t i = lb_vip_hash_of(addr, port_be, proto) & (LB_VIP_HASH - 1);
+
+	for (uint32_t probes = 0; probes < LB_VIP_HASH; probes++) {
+		uint32_t slot = s->vip_hash[i];
+		if (slot == LB_NO_SLOT)
+			return LB_NO_SLOT;
+		const struct lb_vip_rt *v = &s->vips[slot];
+		if (v->port_be == port_be && v->proto == proto && lb_addr_eq(&v->addr, addr))
+			return slot;
+		i = (i + 1) & (LB_VIP_HASH - 1);
+	}
+	return LB_NO_SLOT;
+}
+
+bool lb_vip_addr_known(const struct lb_snapshot *s, const struct lb_addr *addr)
+{
+	uint32_t i = lb_vip_hash_of(addr, 0, 0) & (LB_VIP_HASH - 1);
+
+	for (uint32_t probes = 0; probes < LB_VIP_HASH; probes++) {
+		uint32_t slot = s->vip_addr_hash[i];
+		if (slot == LB_NO_SLOT)
+			return false;
+		if (lb_addr_eq(&s->vips[slot].addr, addr))
+			return true;
+		i = (i + 1) & (LB_VIP_HASH - 1);
+	}
+	return false;
+}

@@ -1,0 +1,598 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "lb_worker.h"
+
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "maglev.h"
+#include "parse.h"
+#include "scheduler.h"
+
+#define ETH_HLEN       14
+#define ETHERTYPE_IPV6 0x86dd
+#define ICMP_ECHO_REQ  8
+#define ICMP_ECHO_REP  0
+#define ICMP6_ECHO_REQ 128
+#define ICMP6_ECHO_REP 129
+#define ND_NS          135
+#define ND_NA          136
+#define ND_OPT_SLLA    1
+#define ND_OPT_TLLA    2
+#define IP6_HLEN       40
+
+static void on_flow_removed(const struct flow_entry *e, void *arg)
+{
+	struct lb_worker *w = arg;
+
+	if (e->backend_slot < LB_MAX_BACKENDS && w->active[e->backend_slot] > 0)
+		w->active[e->backend_slot]--;
+}
+
+struct lb_worker *lb_worker_create(uint32_t index, uint32_t flow_capacity,
+				   const struct flow_timeouts *timeouts,
+				   const struct lb_neigh_table *neigh, const struct lb_load *load)
+{
+	struct lb_worker *w;
+
+	if (index >= LB_MAX_LCORES || neigh == NULL || load == NULL)
+		return NULL;
+	if (posix_memalign((void **)&w, 64, sizeof(*w)) != 0)
+		return NULL;
+	memset(w, 0, sizeof(*w));
+	if (posix_memalign((void **)&w->ctr, 64, sizeof(*w->ctr)) != 0) {
+		free(w);
+		return NULL;
+	}
+	memset(w->ctr, 0, sizeof(*w->ctr));
+	w->index = index;
+	w->neigh = neigh;
+	w->load = load;
+	w->flows = flow_table_create(flow_capacity, timeouts, on_flow_removed, w);
+	if (w->flows == NULL) {
+		free(w->ctr);
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+void lb_worker_free(struct lb_worker *w)
+{
+	if (w == NULL)
+		return;
+	flow_table_free(w->flows);
+	free(w->ctr);
+	free(w);
+}
+
+uint32_t lb_worker_sweep(struct lb_worker *w, uint32_t now_ms, uint32_t budget)
+{
+	return flow_sweep(w->flows, now_ms, budget);
+}
+
+/* ---- checksums (answers only; forwarding never recomputes a checksum) ---- */
+
+static uint32_t csum_add(uint32_t sum, const uint8_t *p, uint32_t len)
+{
+	for (uint32_t i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+	if (len & 1)
+		sum += (uint32_t)(p[len - 1] << 8);
+	return sum;
+}
+
+static uint16_t csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m') for one changed 16-bit word. */
+static void csum_replace16(uint8_t *csum, uint16_t old_word, uint16_t new_word)
+{
+	uint32_t sum = (uint16_t)~get16(csum);
+	sum += (uint16_t)~old_word;
+	sum += new_word;
+	put16(csum, csum_fold(sum));
+}
+
+static void swap_bytes(uint8_t *a, uint8_t *b, uint32_t n)
+{
+	uint8_t tmp[16];
+
+	memcpy(tmp, a, n);
+	memcpy(a, b, n);
+	memcpy(b, tmp, n);
+}
+
+/* Ethernet answer: back to the sender, from the port's MAC. */
+static void eth_answer(uint8_t *frame, const uint8_t port_mac[6])
+{
+	memcpy(frame, frame + 6, 6);
+	memcpy(frame + 6, port_mac, 6);
+}
+
+static bool is_port_addr(const struct lb_port_info *p, const struct lb_addr *a)
+{
+	return lb_addr_is_v4(a) ? p->has_ipv4 && lb_addr_eq(&p->ipv4, a)
+				: p->has_ipv6 && lb_addr_eq(&p->ipv6, a);
+}
+
+static bool is_ours(const struct lb_snapshot *s, const struct lb_port_info *p,
+		    const struct lb_addr *a)
+{
+	return is_port_addr(p, a) || lb_vip_addr_known(s, a);
+}
+
+/* ---- answers built in place ---- */
+
+static enum lb_verdict answer_arp(const struct lb_snapshot *s, const struct lb_port_info *port,
+				  struct lb_pkt *pk, const struct pkt_meta *m)
+{
+	uint8_t *arp = pk->data + m->l3_off;
+
+	if (m->arp_op == PKT_ARP_REPLY)
+		return is_port_addr(port, &m->dst) ? LB_VERDICT_MGMT : LB_VERDICT_DROP;
+	if (m->arp_op != PKT_ARP_REQUEST || !is_ours(s, port, &m->dst))
+		return LB_VERDICT_DROP;
+	/* sha spa tha tpa at 8, 14, 18, 24: answer "tpa is at port MAC". */
+	eth_answer(pk->data, port->mac);
+	put16(arp + 6, PKT_ARP_REPLY);
+	memcpy(arp + 18, arp + 8, 10);        /* tha, tpa = sender's */
+	memcpy(arp + 8, port->mac, 6);        /* sha = us */
+	memcpy(arp + 14, lb_addr_v4_bytes(&m->dst), 4); /* spa = the address asked for */
+	return LB_VERDICT_TX;
+}
+
+static enum lb_verdict answer_icmp_echo(struct lb_pkt *pk, const struct pkt_meta *m,
+					const struct lb_port_info *port)
+{
+	uint8_t *ip = pk->data + m->l3_off;
+	uint8_t *icmp = pk->data + m->l4_off;
+
+	eth_answer(pk->data, port->mac);
+	if (!m->is_v6) {
+		swap_bytes(ip + 12, ip + 16, 4);
+		ip[8] = 64;
+		ip[10] = ip[11] = 0;
+		put16(ip + 10, csum_fold(csum_add(0, ip, (uint32_t)(m->l4_off - m->l3_off))));
+		icmp[0] = ICMP_ECHO_REP;
+		csum_replace16(icmp + 2, (uint16_t)(ICMP_ECHO_REQ << 8 | icmp[1]),
+			       (uint16_t)(ICMP_ECHO_REP << 8 | icmp[1]));
+	} else {
+		/* Swapping addresses leaves the pseudo-header sum as it was. */
+		swap_bytes(ip + 8, ip + 24, 16);
+		ip[7] = 64;
+		icmp[0] = ICMP6_ECHO_REP;
+		csum_replace16(icmp + 2, (uint16_t)(ICMP6_ECHO_REQ << 8 | icmp[1]),
+			       (uint16_t)(ICMP6_ECHO_REP << 8 | icmp[1]));
+	}
+	return LB_VERDICT_TX;
+}
+
+static uint16_t icmp6_csum(const uint8_t *ip6, const uint8_t *icmp, uint32_t len)
+{
+	uint32_t sum = csum_add(0, ip6 + 8, 32);
+	sum += len;
+	sum += IPPROTO_ICMPV6;
+	sum = csum_add(sum, icmp, len);
+	return csum_fold(sum);
+}
+
+/* Neighbour advertisement for the solicited target, written over the NS. */
+static enum lb_verdict answer_ns(const struct lb_snapshot *s, const struct lb_port_info *port,
+				 struct lb_pkt *pk, const struct pkt_meta *m)
+{
+	uint8_t *ip = pk->data + m->l3_off;
+	uint8_t *icmp = pk->data + m->l4_off;
+	struct lb_addr target;
+	static const uint8_t unspecified[16];
+	static const uint8_t all_nodes[16] = {0xff, 0x02, [15] = 1};
+	bool dad;
+
+	if ((uint32_t)m->l3_end < (uint32_t)m->l4_off + 24u || m->ttl != 255)
+		return LB_VERDICT_DROP; /* RFC 4861 7.1.1: hop limit 255, room for a target */
+	lb_addr_set_v6(&target, icmp + 8);
+	if (!is_ours(s, port, &target))
+		return LB_VERDICT_DROP;
+	if ((uint32_t)m->l3_off + IP6_HLEN + 32u > pk->cap)
+		return LB_VERDICT_DROP;
+	dad = memcmp(ip + 8, unspecified, 16) == 0;
+
+	eth_answer(pk->data, port->mac);
+	/* IPv6 header: to the solicitor (all-nodes for DAD), from the target. */
+	memcpy(ip + 24, dad ? all_nodes : ip + 8, 16);
+	memcpy(ip + 8, target.b, 16);
+	icmp = ip + IP6_HLEN; /* extension headers of the NS are not carried over */
+	put16(ip + 4, 32);
+	ip[6] = IPPROTO_ICMPV6;
+	ip[7] = 255;
+	memset(icmp, 0, 32);
+	icmp[0] = ND_NA;
+	icmp[4] = dad ? 0x20 : 0x60; /* Solicited (unless DAD) + Override */
+	memcpy(icmp + 8, target.b, 16);
+	icmp[24] = ND_OPT_TLLA;
+	icmp[25] = 1;
+	memcpy(icmp + 26, port->mac, 6);
+	put16(icmp + 2, icmp6_csum(ip, icmp, 32));
+	pk->len = (uint16_t)(m->l3_off + IP6_HLEN + 32);
+	return LB_VERDICT_TX;
+}
+
+/* ---- balancing ---- */
+
+static uint32_t load_estimate(const struct lb_worker *w, uint32_t slot)
+{
+	int64_t v = (int64_t)w->load->sum[slot] - w->load->seen[w->index][slot] + w->active[slot];
+	return v > 0 ? (uint32_t)v : 0;
+}
+
+/* Resets per-lcore scheduler state when the VIP's pool was rebuilt. */
+static void sched_sync(struct lb_worker *w, uint32_t vip_slot, const struct lb_pool *p)
+{
+	if (w->pool_version[vip_slot] == p->version)
+		return;
+	w->pool_version[vip_slot] = p->version;
+	for (uint32_t i = 0; i < p->n; i++)
+		w->wrr_current[p->slot[i]] = 0;
+}
+
+static uint32_t maglev_pick(const struct lb_vip_rt *v, const struct flow_key *k, uint32_t hash)
+{
+	const struct lb_pool *p = v->pool;
+	uint16_t idx;
+
+	if (v->hash == LB_HASH_SRC_IP)
+		hash = (uint32_t)maglev_hash64(&k->src, sizeof(k->src), 0);
+	idx = maglev_lookup(p->maglev, p->maglev_size, hash);
+	return idx == MAGLEV_EMPTY ? SCHED_NONE : idx;
+}
+
+/* Picks a backend for a new flow; returns a pool index or SCHED_NONE. */
+static uint32_t pick(struct lb_worker *w, uint32_t vip_slot, const struct lb_vip_rt *v,
+		     const struct flow_key *k, uint32_t hash)
+{
+	const struct lb_pool *p = v->pool;
+	uint32_t i, choice;
+
+	sched_sync(w, vip_slot, p);
+	switch (v->sched) {
+	case SCHED_KIND_RR:
+		return sched_rr_pick(&w->rr_cursor[vip_slot], p->weight, p->n);
+	case SCHED_KIND_WRR:
+		for (i = 0; i < p->n; i++)
+			w->scratch_wrr[i] = w->wrr_current[p->slot[i]];
+		choice = sched_wrr_pick(w->scratch_wrr, p->weight, p->n);
+		for (i = 0; i < p->n; i++)
+			w->wrr_current[p->slot[i]] = w->scratch_wrr[i];
+		return choice;
+	case SCHED_KIND_LC:
+	case SCHED_KIND_WLC:
+		for (i = 0; i < p->n; i++)
+			w->scratch_load[i] = load_estimate(w, p->slot[i]);
+		return v->sched == SCHED_KIND_LC
+			       ? sched_lc_pick(&w->lc_cursor[vip_slot], p->weight, w->scratch_load, p->n)
+			       : sched_wlc_pick(&w->lc_cursor[vip_slot], p->weight, w->scratch_load,
+						p->n);
+	default:
+		return maglev_pick(v, k, hash);
+	}
+}
+
+static enum flow_state first_state(uint8_t proto, uint8_t tcp_flags)
+{
+	if (proto == IPPROTO_UDP)
+		return FLOW_UDP_NEW;
+	/* SYN (not SYN-ACK) opens; anything else is a flow picked up mid-stream. */
+	return (tcp_flags & 0x12) == 0x02 ? FLOW_TCP_SYN : FLOW_TCP_EST;
+}
+
+/*
+ * Finds or creates the flow of packet <pk> and returns its backend slot, or
+ * LB_NO_SLOT with pk->drop set.
+ */
+static uint32_t balance(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
+			const struct pkt_meta *m, uint32_t vip_slot, const struct flow_key *k,
+			uint32_t hash, struct flow_entry *e)
+{
+	const struct lb_vip_rt *v = &s->vips[vip_slot];
+	struct lb_counters *c = w->ctr;
+	uint32_t idx, slot;
+
+	if (e != NULL) {
+		const struct lb_backend_rt *b = &s->backends[e->backend_slot];
+		if (b->uid == e->backend_uid && b->keeps_flows && b->vip_slot == vip_slot) {
+			flow_touch(e, m->tcp_flags, w->now_ms);
+			return e->backend_slot;
+		}
+		/* Its backend left service: move the flow (counted). */
+		idx = pick(w, vip_slot, v, k, hash);
+		if (idx == SCHED_NONE) {
+			flow_remove(w->flows, e);
+			pk->drop = LB_DROP_NO_BACKEND;
+			return LB_NO_SLOT;
+		}
+		slot = v->pool->slot[idx];
+		if (w->active[e->backend_slot] > 0)
+			w->active[e->backend_slot]--;
+		e->backend_slot = slot;
+		e->backend_uid = s->backends[slot].uid;
+		e->vip_slot = (uint16_t)vip_slot;
+		w->active[slot]++;
+		flow_touch(e, m->tcp_flags, w->now_ms);
+		c->flows_rescheduled++;
+		return slot;
+	}
+
+	idx = pick(w, vip_slot, v, k, hash);
+	if (idx == SCHED_NONE) {
+		pk->drop = LB_DROP_NO_BACKEND;
+		return LB_NO_SLOT;
+	}
+	e = flow_insert(w->flows, k, hash, first_state(k->proto, m->tcp_flags), w->now_ms);
+	if (e == NULL) {
+		/*
+		 * No room without evicting live flows: Maglev's backstop keeps
+		 * this flow's packets on one backend while the table is full.
+		 */
+		idx = maglev_pick(v, k, hash);
+		if (idx == SCHED_NONE) {
+			pk->drop = LB_DROP_NO_BACKEND;
+			return LB_NO_SLOT;
+		}
+		c->flows_backstop++;
+		return v->pool->slot[idx];
+	}
+	slot = v->pool->slot[idx];
+	e->backend_slot = slot;
+	e->backend_uid = s->backends[slot].uid;
+	e->vip_slot = (uint16_t)vip_slot;
+	w->active[slot]++;
+	c->flows_new++;
+	c->vip[vip_slot].new_flows++;
+	c->backend[slot].new_flows++;
+	return slot;
+}
+
+static void forward(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
+		    uint32_t vip_slot, uint32_t slot)
+{
+	const struct lb_backend_rt *b = &s->backends[slot];
+	struct lb_counters *c = w->ctr;
+	uint64_t word = w->neigh->word[b->neigh_slot];
+
+	if (!(word & LB_NEIGH_VALID)) {
+		pk->drop = LB_DROP_NEIGH_UNRESOLVED;
+		return;
+	}
+	/* DSR: same IP packet, new Ethernet addresses; the backend answers the client. */
+	lb_neigh_unpack(word, pk->data);
+	memcpy(pk->data + 6, s->ports[b->out_port].mac, 6);
+	pk->out_port = b->out_port;
+	pk->verdict = LB_VERDICT_TX;
+	c->vip[vip_slot].pkts++;
+	c->vip[vip_slot].bytes += pk->len;
+	c->backend[slot].pkts++;
+	c->backend[slot].bytes += pk->len;
+}
+
+/* First pass: everything that does not need the flow table is decided here. */
+static bool classify(const struct lb_snapshot *s, struct lb_pkt *pk, struct pkt_meta *m,
+		     uint32_t *vip_slot)
+{
+	const struct lb_port_info *port = &s->ports[pk->in_port < s->n_ports ? pk->in_port : 0];
+	enum parse_result r = parse_packet(pk->data, pk->len, m);
+
+	pk->verdict = LB_VERDICT_DROP;
+	pk->drop = LB_DROP_NOT_OURS;
+	pk->out_port = pk->in_port;
+	if (r != PARSE_OK) {
+		pk->drop = (uint8_t)r;
+		return false;
+	}
+	if (m->kind == PKT_KIND_ARP) {
+		pk->verdict = answer_arp(s, port, pk, m);
+		return false;
+	}
+	if (m->l4_proto == IPPROTO_TCP || m->l4_proto == IPPROTO_UDP) {
+		if (m->frag == PKT_FRAG_LATER) {
+			pk->drop = lb_vip_addr_known(s, &m->dst) ? LB_DROP_FRAGMENT
+								 : LB_DROP_NOT_OURS;
+			return false;
+		}
+		*vip_slot = lb_vip_find(s, &m->dst, m->dport, m->l4_proto);
+		if (*vip_slot != LB_NO_SLOT) {
+			if (s->vips[*vip_slot].mode != LB_MODE_DSR) {
+				pk->drop = LB_DROP_MODE_UNSUPPORTED;
+				return false;
+			}
+			return true;
+		}
+		if (lb_vip_addr_known(s, &m->dst))
+			pk->drop = LB_DROP_VIP_NO_SERVICE;
+		return false;
+	}
+	if (m->frag != PKT_FRAG_NONE)
+		return false;
+	if (!m->is_v6 && m->l4_proto == IPPROTO_ICMP && m->icmp_type == ICMP_ECHO_REQ &&
+	    is_ours(s, port, &m->dst))
+		pk->verdict = answer_icmp_echo(pk, m, port);
+	else if (m->is_v6 && m->l4_proto == IPPROTO_ICMPV6) {
+		if (m->icmp_type == ICMP6_ECHO_REQ && is_ours(s, port, &m->dst))
+			pk->verdict = answer_icmp_echo(pk, m, port);
+		else if (m->icmp_type == ND_NS)
+			pk->verdict = answer_ns(s, port, pk, m);
+		else if (m->icmp_type == ND_NA)
+			pk->verdict = LB_VERDICT_MGMT;
+	}
+	return false;
+}
+
+void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pkts,
+		       uint32_t n, uint32_t now_ms)
+{
+	struct pkt_meta meta[LB_BURST_MAX];
+	struct flow_key keys[LB_BURST_MAX];
+	uint32_t hashes[LB_BURST_MAX];
+	uint32_t vips[LB_BURST_MAX];
+	uint16_t which[LB_BURST_MAX];
+	struct flow_entry *found[LB_BURST_MAX];
+	struct lb_counters *c = w->ctr;
+	uint32_t nflows = 0;
+	bool inserted = false;
+
+	if (n > LB_BURST_MAX)
+		n = LB_BURST_MAX;
+	w->now_ms = now_ms;
+	for (uint32_t i = 0; i < n; i++) {
+		struct pkt_meta *m = &meta[i];
+		uint32_t vip_slot;
+
+		if (!classify(s, &pkts[i], m, &vip_slot))
+			continue;
+		struct flow_key *k = &keys[nflows];
+		k->src = m->src;
+		k->dst = m->dst;
+		k->sport = m->sport;
+		k->dport = m->dport;
+		k->proto = m->l4_proto;
+		memset(k->pad, 0, sizeof(k->pad));
+		hashes[nflows] = flow_hash(k);
+		vips[nflows] = vip_slot;
+		which[nflows] = (uint16_t)i;
+		nflows++;
+	}
+	if (nflows > 0)
+		flow_lookup_bulk(w->flows, keys, hashes, nflows, now_ms, found);
+	for (uint32_t f = 0; f < nflows; f++) {
+		struct lb_pkt *pk = &pkts[which[f]];
+		struct flow_entry *e = found[f];
+		uint32_t slot;
+
+		/*
+		 * After an insert in this burst the bulk results may be stale: the
+		 * flow may now exist (an earlier packet of it), or the entry found
+		 * may have been evicted and reused for another key.
+		 */
+		if (inserted && (e == NULL || memcmp(&e->key, &keys[f], sizeof(keys[f])) != 0))
+			e = flow_lookup(w->flows, &keys[f], hashes[f], now_ms);
+		if (e == NULL)
+			inserted = true;
+		slot = balance(w, s, pk, &meta[which[f]], vips[f], &keys[f], hashes[f], e);
+		if (slot != LB_NO_SLOT)
+			forward(w, s, pk, vips[f], slot);
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		c->rx++;
+		switch (pkts[i].verdict) {
+		case LB_VERDICT_TX:
+			pkts[i].drop = LB_DROP_NONE;
+			if (meta[i].kind == PKT_KIND_IP &&
+			    (meta[i].l4_proto == IPPROTO_TCP || meta[i].l4_proto == IPPROTO_UDP))
+				c->fwd++;
+			else
+				c->replied++;
+			break;
+		case LB_VERDICT_MGMT:
+			pkts[i].drop = LB_DROP_NONE;
+			c->to_mgmt++;
+			break;
+		default:
+			c->drop[pkts[i].drop < LB_DROP_MAX ? pkts[i].drop : LB_DROP_NOT_OURS]++;
+			break;
+		}
+	}
+}
+
+/* ---- management-thread helpers ---- */
+
+uint16_t lb_build_neigh_request(uint8_t *buf, uint16_t cap, const struct lb_port_info *p,
+				const struct lb_addr *target)
+{
+	if (lb_addr_is_v4(target)) {
+		if (cap < 60 || !p->has_ipv4)
+			return 0;
+		memset(buf, 0, 60);
+		memset(buf, 0xff, 6);
+		memcpy(buf + 6, p->mac, 6);
+		put16(buf + 12, 0x0806);
+		put16(buf + 14, 1);      /* Ethernet */
+		put16(buf + 16, 0x0800); /* IPv4 */
+		buf[18] = 6;
+		buf[19] = 4;
+		put16(buf + 20, PKT_ARP_REQUEST);
+		memcpy(buf + 22, p->mac, 6);
+		memcpy(buf + 28, lb_addr_v4_bytes(&p->ipv4), 4);
+		memcpy(buf + 38, lb_addr_v4_bytes(target), 4);
+		return 60;
+	}
+	if (cap < ETH_HLEN + IP6_HLEN + 32 || !p->has_ipv6)
+		return 0;
+	uint8_t *ip = buf + ETH_HLEN, *icmp = ip + IP6_HLEN;
+	/* To the solicited-node multicast group of the target (RFC 4291 2.7.1). */
+	static const uint8_t snm[13] = {0xff, 0x02, [11] = 1, [12] = 0xff};
+	memset(buf, 0, ETH_HLEN + IP6_HLEN + 32);
+	buf[0] = 0x33;
+	buf[1] = 0x33;
+	buf[2] = 0xff;
+	memcpy(buf + 3, &target->b[13], 3);
+	memcpy(buf + 6, p->mac, 6);
+	put16(buf + 12, ETHERTYPE_IPV6);
+	ip[0] = 0x60;
+	put16(ip + 4, 32);
+	ip[6] = IPPROTO_ICMPV6;
+	ip[7] = 255;
+	memcpy(ip + 8, p->ipv6.b, 16);
+	memcpy(ip + 24, snm, 13);
+	memcpy(ip + 37, &target->b[13], 3);
+	icmp[0] = ND_NS;
+	memcpy(icmp + 8, target->b, 16);
+	icmp[24] = ND_OPT_SLLA;
+	icmp[25] = 1;
+	memcpy(icmp + 26, p->mac, 6);
+	put16(icmp + 2, icmp6_csum(ip, icmp, 32));
+	return ETH_HLEN + IP6_HLEN + 32;
+}
+
+int lb_parse_neigh_reply(const uint8_t *data, uint16_t len, struct lb_addr *addr, uint8_t mac[6])
+{
+	struct pkt_meta m;
+	const uint8_t *icmp;
+
+	if (parse_packet(data, len, &m) != PARSE_OK)
+		return -1;
+	if (m.kind == PKT_KIND_ARP) {
+		*addr = m.src;
+		memcpy(mac, m.arp_sha, 6);
+		return 0;
+	}
+	if (!m.is_v6 || m.l4_proto != IPPROTO_ICMPV6 || m.icmp_type != ND_NA)
+		return -1;
+	icmp = data + m.l4_off;
+	/* Target at 8, then options of 8-byte units: look for the target link-layer one. */
+	for (uint32_t off = 24; (uint32_t)m.l4_off + off + 8 <= m.l3_end;) {
+		uint32_t olen = icmp[off + 1] * 8u;
+		if (olen == 0)
+			return -1;
+		if (icmp[off] == ND_OPT_TLLA && olen >= 8) {
+			lb_addr_set_v6(addr, icmp + 8);
+			memcpy(mac, icmp + off + 2, 6);
+			return 0;
+		}
+		off += olen;
+	}
+	return -1;
+}

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The per-packet pipeline of one worker lcore, on plain byte buffers:
+ * parse -> VIP lookup -> flow lookup (bulk) -> schedule on miss -> rewrite,
+ * plus the answers Sluice gives itself (ARP and neighbour solicitations for
+ * VIPs and port addresses, ICMP echo to VIPs). The DPDK glue turns mbufs into
+ * struct lb_pkt and acts on the verdicts; unit tests and benchmarks call the
+ * same code with no EAL.
+ *
+ * Per packet: no locks, no allocation, no syscalls, no logging, no atomics.
+ */
+#ifndef SLUICE_LB_WORKER_H
+#define SLUICE_LB_WORKER_H
+
+#include <stdint.h>
+
+#include "flow.h"
+#include "lb.h"
+
+#define LB_BURST_MAX 64
+
+enum lb_verdict {
+	LB_VERDICT_TX = 0, /* send out of pkt->out_port (data possibly rewritten) */
+	LB_VERDICT_DROP,   /* free it; the reason is in pkt->drop and already counted */
+	LB_VERDICT_MGMT,   /* hand to the management thread (ARP reply, NA) */
+};
+
+struct lb_pkt {
+	uint8_t *data;
+	uint16_t len;      /* frame length; may change (answers built in place) */
+	uint16_t cap;      /* bytes writable from data */
+	uint16_t in_port;
+	uint16_t out_port; /* LB_VERDICT_TX */
+	uint8_t verdict;   /* enum lb_verdict */
+	uint8_t drop;      /* enum lb_drop */
+};
+
+struct lb_worker {
+	uint32_t index; /* 0 .. LB_MAX_LCORES-1: row in lb_load.seen */
+	struct flow_table *flows;
+	struct lb_counters *ctr;
+	const struct lb_neigh_table *neigh;
+	const struct lb_load *load;
+	uint32_t now_ms;
+	/* Scheduler state, per VIP slot / backend slot; reset when a pool changes. */
+	uint32_t pool_version[LB_MAX_VIPS];
+	uint32_t rr_cursor[LB_MAX_VIPS];
+	uint32_t lc_cursor[LB_MAX_VIPS];
+	int64_t wrr_current[LB_MAX_BACKENDS];
+	/* Flows this lcore holds per backend slot (least-connections input). */
+	uint32_t active[LB_MAX_BACKENDS];
+	/* Gather buffers for the schedulers (pool order). */
+	int64_t scratch_wrr[LB_MAX_BACKENDS];
+	uint32_t scratch_load[LB_MAX_BACKENDS];
+};
+
+/*
+ * Allocates a worker with its own flow table (<flow_capacity> flows) and
+ * counters. <neigh> and <load> are shared, written by the management thread.
+ * Returns NULL on bad arguments or no memory.
+ */
+struct lb_worker *lb_worker_create(uint32_t index, uint32_t flow_capacity,
+				   const struct flow_timeouts *timeouts,
+				   const struct lb_neigh_table *neigh, const struct lb_load *load);
+void lb_worker_free(struct lb_worker *w);
+
+/*
+ * Runs a burst of <n> (<= LB_BURST_MAX) packets against snapshot <s> at time
+ * <now_ms>; sets every packet's verdict (and counts it).
+ */
+void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pkts,
+		       uint32_t n, uint32_t now_ms);
+
+/* Expires idle flows, at most <budget> entries examined (call when idle-ish). */
+uint32_t lb_worker_sweep(struct lb_worker *w, uint32_t now_ms, uint32_t budget);
+
+/* Builds an ARP request (or IPv6 neighbour solicitation) for <target> from
+ * port <p> into <buf> (at least 86 bytes). Returns the frame length or 0. */
+uint16_t lb_build_neigh_request(uint8_t *buf, uint16_t cap, const struct lb_port_info *p,
+				const struct lb_addr *target);
+
+/*
+ * Reads a MAC announcement handed to the management thread (ARP request or
+ * reply, neighbour advertisement with a target link-layer option). Returns 0
+ * and fills <addr>/<mac>, or -1 if the frame carries none.
+ */
+int lb_parse_neigh_reply(const uint8_t *data, uint16_t len, struct lb_addr *addr, uint8_t mac[6]);
+
+#endif

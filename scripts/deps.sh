@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Installs what Sluice needs to build, run the demo and run the tests on
+# Debian 12 (as root, or through sudo). Installs only what is missing, so a
+# second run is quick.
+set -euo pipefail
+
+packages=(
+	# build
+	build-essential meson ninja-build pkg-config clang
+	libdpdk-dev dpdk libbpf-dev libxdp-dev bpftool
+	libyaml-dev libjson-c-dev libcmocka-dev libpcap-dev
+	# tests and demo: namespaces, real servers and clients, packet crafting
+	iproute2 ethtool procps python3 python3-scapy socat curl tcpdump nftables
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
