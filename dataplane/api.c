@@ -350,6 +350,37 @@ static void traffic_sum(struct dp *dp, bool vip, uint32_t slot, const struct lb_
 	add_u64(o, "new_flows", t.new_flows - base->new_flows);
 }
 
+static json_object *backend_json(struct dp *dp, uint32_t s)
+{
+	const struct lb_model *m = dp->model;
+	const struct lb_model_backend *b = &m->backends[s];
+	const struct lb_model_neigh *ne = &m->neigh[b->neigh_slot];
+	json_object *bo = json_object_new_object();
+	uint32_t active = 0;
+
+	for (uint32_t w = 0; w < dp->n_workers; w++)
+		active += dp->workers[w].lb->active[s];
+	json_object_object_add(bo, "address", jstr_addr(&b->addr));
+	json_object_object_add(bo, "port", json_object_new_int(b->port));
+	json_object_object_add(bo, "weight", json_object_new_int64(b->weight));
+	json_object_object_add(bo, "effective_weight",
+			       json_object_new_int64(b->removed ? 0
+								: lb_model_backend_effective_weight(b)));
+	json_object_object_add(bo, "state",
+			       json_object_new_string(b->removed ? "removed"
+								 : lb_admin_name((enum lb_admin)b->admin)));
+	json_object_object_add(bo, "health",
+			       json_object_new_string(b->health == LB_HEALTH_UP ? "up" : "down"));
+	json_object_object_add(bo, "neighbour",
+			       json_object_new_string(
+				       lb_neigh_state_name((enum lb_neigh_state)ne->state)));
+	json_object_object_add(bo, "mac", jmac(ne->mac));
+	json_object_object_add(bo, "port_out", json_object_new_string(m->port_names[b->out_port]));
+	add_u64(bo, "active_flows", active);
+	traffic_sum(dp, false, s, &b->baseline, bo);
+	return bo;
+}
+
 static json_object *vips_json(struct dp *dp)
 {
 	const struct lb_model *m = dp->model;
@@ -376,36 +407,13 @@ static json_object *vips_json(struct dp *dp)
 				       json_object_new_int64(v->maglev_size));
 		traffic_sum(dp, true, i, &v->baseline, o);
 		bl = json_object_new_array();
-		for (uint32_t j = 0; j < v->n_members; j++) {
-			uint32_t s = v->members[j];
-			const struct lb_model_backend *b = &m->backends[s];
-			const struct lb_model_neigh *ne = &m->neigh[b->neigh_slot];
-			json_object *bo = json_object_new_object();
-			uint32_t active = 0;
-			for (uint32_t w = 0; w < dp->n_workers; w++)
-				active += dp->workers[w].lb->active[s];
-			json_object_object_add(bo, "address", jstr_addr(&b->addr));
-			json_object_object_add(bo, "port", json_object_new_int(b->port));
-			json_object_object_add(bo, "weight", json_object_new_int64(b->weight));
-			json_object_object_add(bo, "effective_weight",
-					       json_object_new_int64(
-						       lb_model_backend_effective_weight(b)));
-			json_object_object_add(bo, "state", json_object_new_string(lb_admin_name(
-									    (enum lb_admin)b->admin)));
-			json_object_object_add(bo, "health",
-					       json_object_new_string(b->health == LB_HEALTH_UP
-									      ? "up"
-									      : "down"));
-			json_object_object_add(bo, "neighbour",
-					       json_object_new_string(lb_neigh_state_name(
-						       (enum lb_neigh_state)ne->state)));
-			json_object_object_add(bo, "mac", jmac(ne->mac));
-			json_object_object_add(bo, "port_out",
-					       json_object_new_string(m->port_names[b->out_port]));
-			add_u64(bo, "active_flows", active);
-			traffic_sum(dp, false, s, &b->baseline, bo);
-			json_object_array_add(bl, bo);
-		}
+		for (uint32_t j = 0; j < v->n_members; j++)
+			json_object_array_add(bl, backend_json(dp, v->members[j]));
+		/* Deleted backends still finishing their flows are listed too. */
+		for (uint32_t s = 0; s < LB_MAX_BACKENDS; s++)
+			if (m->backends[s].uid != 0 && m->backends[s].removed &&
+			    m->backends[s].vip_slot == i)
+				json_object_array_add(bl, backend_json(dp, s));
 		json_object_object_add(o, "backends", bl);
 		json_object_array_add(arr, o);
 	}

@@ -123,6 +123,27 @@ static void publish_load(struct dp *dp)
 	}
 }
 
+/* Frees deleted backends whose last flow has ended (lb_model_backend_del). */
+static void reap_removed(struct dp *dp)
+{
+	bool changed = false;
+
+	for (uint32_t s = 0; s < LB_MAX_BACKENDS; s++) {
+		const struct lb_model_backend *b = &dp->model->backends[s];
+		uint32_t active = 0;
+		if (b->uid == 0 || !b->removed)
+			continue;
+		for (uint32_t w = 0; w < dp->n_workers; w++)
+			active += __atomic_load_n(&dp->workers[w].lb->active[s], __ATOMIC_RELAXED);
+		if (active == 0) {
+			lb_model_backend_reap(dp->model, s);
+			changed = true;
+		}
+	}
+	if (changed && dp_publish(dp) < 0)
+		DP_LOG(WARNING, "out of memory publishing after freeing removed backends");
+}
+
 /* ---- API socket ---- */
 
 static int api_listen(const char *path)
@@ -249,7 +270,7 @@ static void *mgmt_main(void *arg)
 {
 	struct dp *dp = arg;
 	struct epoll_event evs[16];
-	uint64_t last_tick = 0;
+	uint64_t last_tick = 0, last_reap = 0;
 
 	while (!dp->quit) {
 		int n = epoll_wait(epoll_fd, evs, 16, DP_MGMT_TICK_MS);
@@ -265,6 +286,10 @@ static void *mgmt_main(void *arg)
 			neigh_tick(dp);
 			publish_load(dp);
 			last_tick = t;
+		}
+		if (t - last_reap >= 100) {
+			reap_removed(dp);
+			last_reap = t;
 		}
 	}
 	return NULL;

@@ -175,8 +175,12 @@ int lb_model_vip_del(struct lb_model *m, uint32_t slot)
 	if (slot >= LB_MAX_VIPS || m->vips[slot].uid == 0)
 		return -ENOENT;
 	v = &m->vips[slot];
+	/* With the VIP gone no packet can reach its flows: free every backend now. */
 	while (v->n_members > 0)
 		lb_model_backend_del(m, v->members[v->n_members - 1]);
+	for (uint32_t i = 0; i < LB_MAX_BACKENDS; i++)
+		if (m->backends[i].uid != 0 && m->backends[i].vip_slot == slot)
+			lb_model_backend_reap(m, i);
 	free(v->members);
 	pool_put(v->pool);
 	memset(v, 0, sizeof(*v));
@@ -337,7 +341,7 @@ int lb_model_backend_del(struct lb_model *m, uint32_t slot)
 	struct lb_model_backend *b;
 	struct lb_model_vip *v;
 
-	if (slot >= LB_MAX_BACKENDS || m->backends[slot].uid == 0)
+	if (slot >= LB_MAX_BACKENDS || m->backends[slot].uid == 0 || m->backends[slot].removed)
 		return -ENOENT;
 	b = &m->backends[slot];
 	v = &m->vips[b->vip_slot];
@@ -349,15 +353,26 @@ int lb_model_backend_del(struct lb_model *m, uint32_t slot)
 			break;
 		}
 	}
-	m->neigh[b->neigh_slot].refs--;
 	v->dirty = true;
+	b->removed = true;
+	return 0;
+}
+
+int lb_model_backend_reap(struct lb_model *m, uint32_t slot)
+{
+	struct lb_model_backend *b;
+
+	if (slot >= LB_MAX_BACKENDS || m->backends[slot].uid == 0 || !m->backends[slot].removed)
+		return -ENOENT;
+	b = &m->backends[slot];
+	m->neigh[b->neigh_slot].refs--;
 	memset(b, 0, sizeof(*b));
 	return 0;
 }
 
 static struct lb_model_backend *backend_get(struct lb_model *m, uint32_t slot)
 {
-	if (slot >= LB_MAX_BACKENDS || m->backends[slot].uid == 0)
+	if (slot >= LB_MAX_BACKENDS || m->backends[slot].uid == 0 || m->backends[slot].removed)
 		return NULL;
 	return &m->backends[slot];
 }

@@ -51,6 +51,12 @@ struct lb_model_backend {
 	bool has_mac;
 	uint8_t mac[6];
 	uint32_t neigh_slot;
+	/*
+	 * Deleted from its VIP: takes no new flows, but its established flows
+	 * keep going to it until they end; then lb_model_backend_reap() frees
+	 * the slot (IPVS keeps such destinations in its "trash" the same way).
+	 */
+	bool removed;
 	struct lb_traffic baseline; /* counter sums when the slot was taken */
 };
 
@@ -104,7 +110,14 @@ int lb_model_vip_find(const struct lb_model *m, const char *name_or_service);
 /* Adds a backend to a VIP; returns the backend slot. */
 int lb_model_backend_add(struct lb_model *m, uint32_t vip_slot, const struct conf_backend *b,
 			 char *err, size_t errlen);
+/*
+ * Takes a backend out of its VIP's pool at once (no new flows). Its slot stays
+ * in the snapshots, marked removed, so its established flows finish on it;
+ * free it with lb_model_backend_reap() once it has no flows left.
+ */
 int lb_model_backend_del(struct lb_model *m, uint32_t backend_slot);
+/* Frees a removed backend's slot (its flows are gone). */
+int lb_model_backend_reap(struct lb_model *m, uint32_t backend_slot);
 /* Finds a VIP's backend by address and port (0 = the VIP's port); slot or -ENOENT. */
 int lb_model_backend_find(const struct lb_model *m, uint32_t vip_slot, const struct lb_addr *addr,
 			  uint16_t port);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Per-flow backend pickers (see sched.h for the contracts). Called once per
+ * Per-flow backend pickers (see scheduler.h for the contracts). Called once per
  * new flow on the data path: no allocation, no locks, no division, one pass
  * over the pool.
  */

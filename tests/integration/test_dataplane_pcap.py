@@ -154,7 +154,7 @@ def build_input():
         pkts.append(p)
     # 2. rr UDP, 100 flows.
     for i in range(100):
-        pkts.append(Ether(src=CLIENT_MAC) / IP(src="198.18.0.1", dst=VIP4) /
+        pkts.append(Ether(src=CLIENT_MAC, dst="02:00:00:00:00:02") / IP(src="198.18.0.1", dst=VIP4) /
                     UDP(sport=20000 + i, dport=53) / Raw(b"q" * 20))
     # 3. lc: 90 flows held open -> 30 each.
     for i in range(90):
@@ -178,7 +178,7 @@ def build_input():
                     hwdst="02:00:00:00:00:02", pdst=LB_IP4))
     # 8. IPv6 rr.
     for i in range(40):
-        pkts.append(Ether(src=CLIENT_MAC) / IPv6(src="2001:db8::1", dst=VIP6) /
+        pkts.append(Ether(src=CLIENT_MAC, dst="02:00:00:00:00:02") / IPv6(src="2001:db8::1", dst=VIP6) /
                     TCP(sport=35000 + i, dport=80, flags="S"))
     # 9. drain: all new flows go to the ready backend.
     for i in range(20):
@@ -190,9 +190,9 @@ def build_input():
                 ARP(op=1, hwsrc=CLIENT_MAC, psrc="198.18.0.1", pdst=LB_IP4))
     pkts.append(Ether(src=CLIENT_MAC, dst="ff:ff:ff:ff:ff:ff") /
                 ARP(op=1, hwsrc=CLIENT_MAC, psrc="198.18.0.1", pdst="198.18.0.77"))
-    pkts.append(Ether(src=CLIENT_MAC) / IP(src="198.18.0.1", dst=VIP4) /
+    pkts.append(Ether(src=CLIENT_MAC, dst="02:00:00:00:00:02") / IP(src="198.18.0.1", dst=VIP4) /
                 ICMP(type=8, id=7, seq=1) / Raw(b"ping-payload"))
-    pkts.append(Ether(src=CLIENT_MAC) / IPv6(src="2001:db8::1", dst=VIP6) /
+    pkts.append(Ether(src=CLIENT_MAC, dst="02:00:00:00:00:02") / IPv6(src="2001:db8::1", dst=VIP6) /
                 ICMPv6EchoRequest(id=7, seq=1, data=b"ping6"))
     pkts.append(Ether(src=CLIENT_MAC, dst="33:33:ff:00:01:00") /
                 IPv6(src="2001:db8::1", dst="ff02::1:ff00:100", hlim=255) /
@@ -207,7 +207,7 @@ def build_input():
     pkts.append(Raw(bytes(bad_ihl)))                       # ip4_bad_ihl
     pkts.append(Raw(good[:14 + 20 + 10]))                  # ip4_bad_len (length says 40)
     pkts.append(Raw(good[:10]))                            # trunc_eth
-    frag = Ether(src=CLIENT_MAC) / IP(src="198.18.0.1", dst=VIP4, frag=100, proto=6) / Raw(b"x" * 40)
+    frag = Ether(src=CLIENT_MAC, dst="02:00:00:00:00:02") / IP(src="198.18.0.1", dst=VIP4, frag=100, proto=6) / Raw(b"x" * 40)
     pkts.append(frag)                                        # fragment
     return pkts
 

@@ -10,7 +10,8 @@ Prints ONE JSON object on stdout at the end:
    "seconds": x (wall time, holds included), "run_seconds": x (request loop only),
    "requests": attempted, "not_run": n, "latency_ms": {...},
    "first_failure_s": x|null, "last_failure_s": x|null, "url": ...,
-   "held": {...}   (only with --hold)}
+   "held": {...}   (only with --hold; "final_request" = one more request on each
+                    held connection at the end, showing it survived)}
 The backend name comes from the X-Backend response header (else the body's first line).
 Error keys: connect_timeout (no SYN-ACK in time), timeout (connected, no complete
 response in time), refused, reset, unreachable, short_read, bad_response,
@@ -397,6 +398,19 @@ def main():
     out["url"] = args.url
     if held_res is not None:
         held_res["open_at_end"] = len(held)
+        # One more request on every held connection: shows it survived the run
+        # (e.g. its backend was drained or removed meanwhile) and where it went.
+        fin = {"ok": 0, "failed": 0, "by_backend": {}, "errors": {}}
+        for s in held:
+            try:
+                name = target.exchange(s, time.monotonic() + args.timeout, keepalive=False)
+                fin["ok"] += 1
+                fin["by_backend"][name] = fin["by_backend"].get(name, 0) + 1
+            except Failure as f:
+                fin["failed"] += 1
+                fin["errors"][f.key] = fin["errors"].get(f.key, 0) + 1
+        fin["by_backend"] = dict(sorted(fin["by_backend"].items()))
+        held_res["final_request"] = fin
         out["held"] = held_res
     for s in held:
         s.close()

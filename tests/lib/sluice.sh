@@ -1,0 +1,134 @@
+# shellcheck shell=bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# Runs sluice-dataplane inside a topology built by topo.sh (source that first)
+# and talks to its API socket. Used by the demo and the end-to-end tests.
+#
+#   sluice_dsr_config FILE [LCORES]   write a DSR config for the topology: VIPs
+#                                     web4 (TOPO_VIP4:80, wrr), web6 (TOPO_VIP6:80,
+#                                     rr) and udp4 (TOPO_VIP4:9000, rr) over every
+#                                     backend; MACs are resolved by ARP/ND
+#   sluice_start CONFIG [LCORES]      start it in the lb namespace (af_packet on lb0),
+#                                     wait (bounded) for the API socket
+#   sluice_api JSON                   one request; prints the one-line JSON answer
+#   sluice_wait_resolved [SECONDS]    wait until every backend's MAC is resolved
+#   sluice_stop                       SIGTERM, wait (bounded), then SIGKILL
+#
+# Variables: SLUICE_DATAPLANE (binary; default build/dataplane/sluice-dataplane),
+# SLUICE_WORK (directory for config, socket and log), SLUICE_PID, SLUICE_SOCK,
+# SLUICE_LOG.
+
+SLUICE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+: "${SLUICE_DATAPLANE:=$SLUICE_ROOT/build/dataplane/sluice-dataplane}"
+
+sluice_dsr_config() {
+	local file=$1 i
+	{
+		cat <<EOF
+# Generated for the ${TOPO_PREFIX} test topology: DSR over ${TOPO_NBACKENDS} backends.
+dataplane:
+  api_socket: ${SLUICE_WORK}/api.sock
+  flow_capacity: 65536
+  neighbour: {reachable: 30, retry: 0.2}
+ports:
+  - name: lan
+    devargs: "net_af_packet0,iface=${TOPO_LB_IF}"
+    ipv4: ${TOPO_LB_IP4}/24
+    ipv6: ${TOPO_LB_IP6}/64
+vips:
+  - name: web4
+    address: ${TOPO_VIP4}
+    port: 80
+    scheduler: wrr
+    backends:
+EOF
+		for ((i = 0; i < TOPO_NBACKENDS; i++)); do
+			# Weights 2,1,1,...: the first backend takes twice the share.
+			echo "      - {address: ${TOPO_BACKEND_IP4[$i]}, weight: $((i == 0 ? 2 : 1))}"
+		done
+		cat <<EOF
+  - name: web6
+    address: "${TOPO_VIP6}"
+    port: 80
+    scheduler: rr
+    backends:
+EOF
+		for ((i = 0; i < TOPO_NBACKENDS; i++)); do
+			echo "      - {address: \"${TOPO_BACKEND_IP6[$i]}\"}"
+		done
+		cat <<EOF
+  - name: udp4
+    address: ${TOPO_VIP4}
+    port: ${TOPO_UDP_PORT}
+    protocol: udp
+    scheduler: rr
+    backends:
+EOF
+		for ((i = 0; i < TOPO_NBACKENDS; i++)); do
+			echo "      - {address: ${TOPO_BACKEND_IP4[$i]}}"
+		done
+	} >"$file"
+}
+
+sluice_start() {
+	local config=$1 lcores=${2:-1} i
+	SLUICE_SOCK=$SLUICE_WORK/api.sock
+	SLUICE_LOG=$SLUICE_WORK/dataplane.log
+	if [[ ! -x "$SLUICE_DATAPLANE" ]]; then
+		echo "sluice_start: no data plane binary at $SLUICE_DATAPLANE (build first)" >&2
+		return 1
+	fi
+	# --no-huge: runs anywhere without reserving hugepages; a unique file prefix
+	# keeps parallel DPDK processes apart.
+	ip netns exec "$TOPO_LB_NS" "$SLUICE_DATAPLANE" -l "0-$((lcores - 1))" --no-huge -m 512 \
+		--no-pci --file-prefix "sluice-$TOPO_PREFIX" --log-level warning \
+		-- --config "$config" --api-socket "$SLUICE_SOCK" >"$SLUICE_LOG" 2>&1 &
+	SLUICE_PID=$!
+	for ((i = 0; i < 100; i++)); do
+		if [[ -S "$SLUICE_SOCK" ]] && sluice_api '{"cmd":"status"}' >/dev/null 2>&1; then
+			return 0
+		fi
+		if ! kill -0 "$SLUICE_PID" 2>/dev/null; then
+			echo "sluice_start: the data plane exited; its log:" >&2
+			tail -20 "$SLUICE_LOG" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+	echo "sluice_start: no API socket after 10 s; log:" >&2
+	tail -20 "$SLUICE_LOG" >&2
+	return 1
+}
+
+sluice_api() {
+	printf '%s\n' "$1" | timeout 10 socat -t 5 - "UNIX-CONNECT:$SLUICE_SOCK"
+}
+
+sluice_wait_resolved() {
+	local limit=${1:-10} i
+	for ((i = 0; i < limit * 10; i++)); do
+		if sluice_api '{"cmd":"vip.list"}' | "$TOPO_PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+sys.exit(0 if all(b["neighbour"] in ("reachable", "static")
+                  for v in d["vips"] for b in v["backends"]) else 1)'; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "sluice_wait_resolved: backends still unresolved after ${limit}s" >&2
+	return 1
+}
+
+sluice_stop() {
+	local i
+	[[ -n "${SLUICE_PID:-}" ]] || return 0
+	kill -TERM "$SLUICE_PID" 2>/dev/null || true
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$SLUICE_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$SLUICE_PID" 2>/dev/null || true
+	wait "$SLUICE_PID" 2>/dev/null || true
+	SLUICE_PID=
+}
