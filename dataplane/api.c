@@ -92,7 +92,8 @@ static int get_enum(struct api_ctx *c, json_object *o, const char *key, int (*pa
 	}
 	s = get_str(o, key);
 	if (s == NULL || (*out = parse(s)) < 0)
-		return api_error(c, -EINVAL, "%s: unknown value \"%s\"", key, s ? s : "(not a string)");
+		return api_error(c, -EINVAL, "%s: unknown value \"%s\"", key,
+				 s ? s : "(not a string)");
 	return 0;
 }
 
@@ -196,7 +197,8 @@ static int cmd_vip_add(struct api_ctx *c)
 		if (v.backends == NULL)
 			return api_error(c, -ENOMEM, "out of memory");
 		for (uint32_t i = 0; i < v.n_backends; i++) {
-			if (parse_backend(c, json_object_array_get_idx(bl, i), &v.backends[i]) < 0) {
+			if (parse_backend(c, json_object_array_get_idx(bl, i), &v.backends[i]) <
+			    0) {
 				free(v.backends);
 				return -EINVAL;
 			}
@@ -339,8 +341,8 @@ static void traffic_sum(struct dp *dp, bool vip, uint32_t slot, const struct lb_
 	struct lb_traffic t = {0};
 
 	for (uint32_t w = 0; w < dp->n_workers; w++) {
-		const struct lb_traffic *x =
-			vip ? &dp->workers[w].lb->ctr->vip[slot] : &dp->workers[w].lb->ctr->backend[slot];
+		const struct lb_traffic *x = vip ? &dp->workers[w].lb->ctr->vip[slot]
+						 : &dp->workers[w].lb->ctr->backend[slot];
 		t.pkts += x->pkts;
 		t.bytes += x->bytes;
 		t.new_flows += x->new_flows;
@@ -363,17 +365,18 @@ static json_object *backend_json(struct dp *dp, uint32_t s)
 	json_object_object_add(bo, "address", jstr_addr(&b->addr));
 	json_object_object_add(bo, "port", json_object_new_int(b->port));
 	json_object_object_add(bo, "weight", json_object_new_int64(b->weight));
-	json_object_object_add(bo, "effective_weight",
-			       json_object_new_int64(b->removed ? 0
-								: lb_model_backend_effective_weight(b)));
-	json_object_object_add(bo, "state",
-			       json_object_new_string(b->removed ? "removed"
-								 : lb_admin_name((enum lb_admin)b->admin)));
+	json_object_object_add(
+		bo, "effective_weight",
+		json_object_new_int64(b->removed ? 0 : lb_model_backend_effective_weight(b)));
+	json_object_object_add(
+		bo, "state",
+		json_object_new_string(b->removed ? "removed"
+						  : lb_admin_name((enum lb_admin)b->admin)));
 	json_object_object_add(bo, "health",
 			       json_object_new_string(b->health == LB_HEALTH_UP ? "up" : "down"));
-	json_object_object_add(bo, "neighbour",
-			       json_object_new_string(
-				       lb_neigh_state_name((enum lb_neigh_state)ne->state)));
+	json_object_object_add(
+		bo, "neighbour",
+		json_object_new_string(lb_neigh_state_name((enum lb_neigh_state)ne->state)));
 	json_object_object_add(bo, "mac", jmac(ne->mac));
 	json_object_object_add(bo, "port_out", json_object_new_string(m->port_names[b->out_port]));
 	add_u64(bo, "active_flows", active);
@@ -395,12 +398,14 @@ static json_object *vips_json(struct dp *dp)
 		json_object_object_add(o, "name", json_object_new_string(v->name));
 		json_object_object_add(o, "address", jstr_addr(&v->addr));
 		json_object_object_add(o, "port", json_object_new_int(v->port));
-		json_object_object_add(o, "protocol",
-				       json_object_new_string(v->proto == IPPROTO_UDP ? "udp" : "tcp"));
+		json_object_object_add(
+			o, "protocol",
+			json_object_new_string(v->proto == IPPROTO_UDP ? "udp" : "tcp"));
 		json_object_object_add(o, "mode",
 				       json_object_new_string(lb_mode_name((enum lb_mode)v->mode)));
-		json_object_object_add(o, "scheduler", json_object_new_string(sched_kind_name(
-								       (enum sched_kind)v->sched)));
+		json_object_object_add(
+			o, "scheduler",
+			json_object_new_string(sched_kind_name((enum sched_kind)v->sched)));
 		json_object_object_add(o, "hash",
 				       json_object_new_string(lb_hash_name((enum lb_hash)v->hash)));
 		json_object_object_add(o, "maglev_table_size",
@@ -439,7 +444,8 @@ static json_object *counters_json(struct dp *dp)
 		sum.tx_ctrl += c->tx_ctrl;
 		for (int d = 0; d < LB_DROP_MAX; d++)
 			sum.drop[d] += c->drop[d];
-		json_object_object_add(l, "lcore", json_object_new_int((int)dp->workers[w].lcore_id));
+		json_object_object_add(l, "lcore",
+				       json_object_new_int((int)dp->workers[w].lcore_id));
 		add_u64(l, "rx", c->rx);
 		add_u64(l, "fwd", c->fwd);
 		add_u64(l, "flows", flow_table_count(dp->workers[w].lb->flows));
@@ -518,12 +524,15 @@ static const struct api_cmd {
 	{"status", "{} -> generation, workers, ports", cmd_status},
 	{"stats", "{} -> counters (drops by reason, per lcore), ports, VIPs", cmd_stats},
 	{"vip.list", "{} -> VIPs with backends, states and counters", cmd_vip_list},
-	{"vip.add", "{vip:{name,address,port,protocol,mode,scheduler,hash,maglev_table_size,"
-		    "backends:[...]}}", cmd_vip_add},
+	{"vip.add",
+	 "{vip:{name,address,port,protocol,mode,scheduler,hash,maglev_table_size,"
+	 "backends:[...]}}",
+	 cmd_vip_add},
 	{"vip.del", "{vip:NAME|\"addr:port/proto\"}", cmd_vip_del},
 	{"backend.add", "{vip, backend:{address,port,weight,mac,state}}", cmd_backend_add},
 	{"backend.del", "{vip, address, port?}", cmd_backend_del},
-	{"backend.set", "{vip, address, port?, weight?, state?: ready|drain|maint, health?: up|down}",
+	{"backend.set",
+	 "{vip, address, port?, weight?, state?: ready|drain|maint, health?: up|down}",
 	 cmd_backend_set},
 };
 

@@ -26,7 +26,7 @@
 #define DP_MGMT_TICK_MS 5
 
 extern int dp_logtype;
-#define DP_LOG(level, fmt, ...) \
+#define DP_LOG(level, fmt, ...)                                                                    \
 	rte_log(RTE_LOG_##level, dp_logtype, "sluice: " fmt "\n", ##__VA_ARGS__)
 
 struct dp_port {
@@ -40,10 +40,11 @@ struct dp_worker {
 	unsigned int lcore_id;
 	uint32_t index; /* queue index, RCU thread id, lb_load row */
 	struct lb_worker *lb;
-	struct rte_ring *to_mgmt;  /* ARP replies / NAs for the management thread (SP/SC) */
-	struct rte_ring *ctrl_tx;  /* packets the management thread wants sent (SP/SC) */
+	struct rte_ring *to_mgmt; /* ARP replies / NAs for the management thread (SP/SC) */
+	struct rte_ring *ctrl_tx; /* packets the management thread wants sent (SP/SC) */
 	struct rte_eth_dev_tx_buffer *txb[LB_MAX_PORTS];
-	uint64_t tx_dropped;       /* counted by the TX buffer callback */
+	uint64_t tx_dropped; /* counted by the TX buffer callback */
+	uint64_t last_rx_tsc; /* for --exit-idle-ms; per worker, no shared line */
 } __rte_cache_aligned;
 
 struct dp {
@@ -58,14 +59,13 @@ struct dp {
 	struct dp_worker workers[LB_MAX_LCORES];
 	struct rte_mempool *pool;
 
-	struct lb_model *model;          /* management thread only */
-	struct lb_snapshot *snapshot;    /* published; workers load it once per burst */
+	struct lb_model *model;       /* management thread only */
+	struct lb_snapshot *snapshot; /* published; workers load it once per burst */
 	struct lb_neigh_table *neigh;
 	struct lb_load *load;
 	struct rte_rcu_qsbr *rcu;
 
 	volatile bool quit;
-	uint64_t last_rx_tsc; /* any worker; exit_idle_ms */
 	uint64_t started_tsc;
 };
 

@@ -137,7 +137,7 @@ static unsigned int count_lcores(int argc, char **argv)
 				b = strtoul(end + 1, &end, 10);
 			n += b >= a ? (unsigned int)(b - a + 1) : 1;
 			p = *end == ',' ? end + 1 : end;
-			if (*end != ',' )
+			if (*end != ',')
 				break;
 		}
 		return n ? n : 1;
@@ -176,8 +176,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		lb_model_free(m);
-		printf("%s: OK (%u ports, %u VIPs)\n", config, g_dp.conf.n_ports,
-		       g_dp.conf.n_vips);
+		printf("%s: OK (%u ports, %u VIPs)\n", config, g_dp.conf.n_ports, g_dp.conf.n_vips);
 		return 0;
 	}
 	if (g_dp.api_socket == NULL)
@@ -278,9 +277,8 @@ int main(int argc, char **argv)
 			if (w->txb[p] == NULL)
 				return 1;
 			rte_eth_tx_buffer_init(w->txb[p], DP_BURST);
-			rte_eth_tx_buffer_set_err_callback(w->txb[p],
-							   rte_eth_tx_buffer_count_callback,
-							   &w->tx_dropped);
+			rte_eth_tx_buffer_set_err_callback(
+				w->txb[p], rte_eth_tx_buffer_count_callback, &w->tx_dropped);
 		}
 		rte_rcu_qsbr_thread_register(g_dp.rcu, idx);
 		idx++;

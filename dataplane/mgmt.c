@@ -76,8 +76,9 @@ static void neigh_tick(struct dp *dp)
 
 		if (m == NULL)
 			return;
-		len = lb_build_neigh_request(rte_pktmbuf_mtod(m, uint8_t *), rte_pktmbuf_tailroom(m),
-					     &dp->model->ports[ne->port], &ne->addr);
+		len = lb_build_neigh_request(rte_pktmbuf_mtod(m, uint8_t *),
+					     rte_pktmbuf_tailroom(m), &dp->model->ports[ne->port],
+					     &ne->addr);
 		if (len == 0 || rte_pktmbuf_append(m, len) == NULL) {
 			rte_pktmbuf_free(m);
 			continue;
@@ -93,13 +94,13 @@ static void drain_to_mgmt(struct dp *dp)
 	struct rte_mbuf *m[32];
 
 	for (uint32_t w = 0; w < dp->n_workers; w++) {
-		unsigned int n = rte_ring_sc_dequeue_burst(dp->workers[w].to_mgmt, (void **)m, 32,
-							   NULL);
+		unsigned int n =
+			rte_ring_sc_dequeue_burst(dp->workers[w].to_mgmt, (void **)m, 32, NULL);
 		for (unsigned int i = 0; i < n; i++) {
 			struct lb_addr addr;
 			uint8_t mac[6];
-			if (lb_parse_neigh_reply(rte_pktmbuf_mtod(m[i], uint8_t *),
-						 m[i]->data_len, &addr, mac) == 0)
+			if (lb_parse_neigh_reply(rte_pktmbuf_mtod(m[i], uint8_t *), m[i]->data_len,
+						 &addr, mac) == 0)
 				lb_neigh_learn(dp->model, dp->neigh, m[i]->port, &addr, mac,
 					       now_ms());
 			rte_pktmbuf_free(m[i]);
@@ -115,7 +116,8 @@ static void publish_load(struct dp *dp)
 		if (dp->model->backends[s].uid == 0 && dp->load->sum[s] == 0)
 			continue;
 		for (uint32_t w = 0; w < dp->n_workers; w++) {
-			uint32_t v = __atomic_load_n(&dp->workers[w].lb->active[s], __ATOMIC_RELAXED);
+			uint32_t v =
+				__atomic_load_n(&dp->workers[w].lb->active[s], __ATOMIC_RELAXED);
 			__atomic_store_n(&dp->load->seen[w][s], v, __ATOMIC_RELAXED);
 			sum += v;
 		}
@@ -218,7 +220,8 @@ static void api_accept(void)
 		if (fd < 0)
 			return;
 		if (!peer_allowed(fd)) {
-			const char *msg = "{\"ok\":false,\"error\":\"permission denied: root only\"}\n";
+			const char *msg =
+				"{\"ok\":false,\"error\":\"permission denied: root only\"}\n";
 			send_all(fd, msg, strlen(msg));
 			close(fd);
 			continue;

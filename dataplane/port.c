@@ -95,8 +95,8 @@ int dp_ports_init(struct dp *dp)
 	dp->pool = rte_pktmbuf_pool_create("mbufs", nb, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
 					   (int)rte_socket_id());
 	if (dp->pool == NULL) {
-		DP_LOG(ERR, "cannot create a pool of %u mbufs: %s (more memory: -m, hugepages)",
-		       nb, rte_strerror(rte_errno));
+		DP_LOG(ERR, "cannot create a pool of %u mbufs: %s (more memory: -m, hugepages)", nb,
+		       rte_strerror(rte_errno));
 		return -1;
 	}
 	dp->n_ports = dp->conf.n_ports;

@@ -63,7 +63,7 @@ static inline void rx_port(struct dp_worker *w, const struct lb_snapshot *s, uin
 	lb_worker_process(w->lb, s, pkts, n, now_ms);
 	for (i = 0; i < n; i++)
 		act(w, mbufs[i], &pkts[i]);
-	g_dp.last_rx_tsc = rte_rdtsc();
+	w->last_rx_tsc = rte_rdtsc();
 }
 
 /* Packets the management thread built (ARP requests, NS): sent by worker 0. */
@@ -77,6 +77,17 @@ static inline void tx_ctrl(struct dp_worker *w)
 		rte_eth_tx_buffer(g_dp.ports[p].port_id, (uint16_t)w->index, w->txb[p], m[i]);
 		w->lb->ctr->tx_ctrl++;
 	}
+}
+
+/* --exit-idle-ms (tests): true once traffic came and then stopped on every worker. */
+static bool idle_for_long(uint64_t tsc, uint64_t hz)
+{
+	uint64_t last = 0;
+
+	for (uint32_t i = 0; i < g_dp.n_workers; i++)
+		if (g_dp.workers[i].last_rx_tsc > last)
+			last = g_dp.workers[i].last_rx_tsc;
+	return last != 0 && tsc > last + g_dp.exit_idle_ms * (hz / 1000);
 }
 
 int dp_worker_main(void *arg)
@@ -105,8 +116,7 @@ int dp_worker_main(void *arg)
 			lb_worker_sweep(w->lb, now_ms, SWEEP_BUDGET);
 			prev_drain = tsc;
 		}
-		if (g_dp.exit_idle_ms && w->index == 0 && g_dp.last_rx_tsc != 0 &&
-		    tsc > g_dp.last_rx_tsc + g_dp.exit_idle_ms * (hz / 1000))
+		if (g_dp.exit_idle_ms && w->index == 0 && idle_for_long(tsc, hz))
 			g_dp.quit = true;
 	}
 	for (uint16_t p = 0; p < g_dp.n_ports; p++)

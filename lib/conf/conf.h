@@ -35,10 +35,11 @@ int lb_hash_parse(const char *s);
 #define CONF_PATH_MAX    108 /* sun_path */
 
 struct conf_port {
-	char name[CONF_NAME_MAX];        /* required, unique */
-	char devargs[CONF_DEVARGS_MAX];  /* required: "net_af_packet0,iface=veth0" or a PCI address */
+	char name[CONF_NAME_MAX];       /* required, unique */
+	char devargs[CONF_DEVARGS_MAX]; /* required: "net_af_packet0,iface=veth0" or a PCI address
+					 */
 	bool has_ipv4;
-	struct lb_addr ipv4;             /* the port's own address, source of ARP requests */
+	struct lb_addr ipv4; /* the port's own address, source of ARP requests */
 	uint8_t ipv4_plen;
 	bool has_ipv6;
 	struct lb_addr ipv6;
@@ -47,39 +48,39 @@ struct conf_port {
 };
 
 struct conf_backend {
-	struct lb_addr addr;  /* required */
-	uint16_t port;        /* host order; 0 = the VIP's port */
-	uint32_t weight;      /* 0..65535, default 1 */
-	bool has_mac;         /* static MAC: no ARP/ND for this backend */
+	struct lb_addr addr; /* required */
+	uint16_t port;       /* host order; 0 = the VIP's port */
+	uint32_t weight;     /* 0..65535, default 1 */
+	bool has_mac;        /* static MAC: no ARP/ND for this backend */
 	uint8_t mac[6];
-	uint8_t admin;        /* enum lb_admin, default ready */
+	uint8_t admin; /* enum lb_admin, default ready */
 	int line;
 };
 
 struct conf_vip {
-	char name[CONF_NAME_MAX];  /* default "<address>:<port>/<proto>" */
-	struct lb_addr addr;       /* required */
-	uint16_t port;             /* host order, required, 1..65535 */
-	uint8_t proto;             /* IPPROTO_TCP (default) or IPPROTO_UDP */
-	uint8_t mode;              /* enum lb_mode, default dsr */
-	uint8_t sched;             /* enum sched_kind, default wrr */
-	uint8_t hash;              /* enum lb_hash, default 5-tuple (maglev input) */
-	uint32_t maglev_size;      /* prime, default 65537 */
+	char name[CONF_NAME_MAX]; /* default "<address>:<port>/<proto>" */
+	struct lb_addr addr;      /* required */
+	uint16_t port;            /* host order, required, 1..65535 */
+	uint8_t proto;            /* IPPROTO_TCP (default) or IPPROTO_UDP */
+	uint8_t mode;             /* enum lb_mode, default dsr */
+	uint8_t sched;            /* enum sched_kind, default wrr */
+	uint8_t hash;             /* enum lb_hash, default 5-tuple (maglev input) */
+	uint32_t maglev_size;     /* prime, default 65537 */
 	struct conf_backend *backends;
 	uint32_t n_backends;
 	int line;
 };
 
 struct conf_dataplane {
-	char api_socket[CONF_PATH_MAX];  /* default "/run/sluice/dataplane.sock" */
-	uint32_t flow_capacity;          /* flows per lcore, default 1048576 */
-	uint32_t timeout_ms[6];          /* enum flow_state order; defaults flow_timeouts_default() */
-	uint32_t neigh_reachable_ms;     /* how long a resolved MAC is trusted, default 30000 */
-	uint32_t neigh_retry_ms;         /* ARP/ND retry interval while unresolved, default 1000 */
+	char api_socket[CONF_PATH_MAX]; /* default "/run/sluice/dataplane.sock" */
+	uint32_t flow_capacity;         /* flows per lcore, default 1048576 */
+	uint32_t timeout_ms[6];      /* enum flow_state order; defaults flow_timeouts_default() */
+	uint32_t neigh_reachable_ms; /* how long a resolved MAC is trusted, default 30000 */
+	uint32_t neigh_retry_ms;     /* ARP/ND retry interval while unresolved, default 1000 */
 };
 
 struct conf {
-	char path[256];                  /* file name used in messages */
+	char path[256]; /* file name used in messages */
 	struct conf_dataplane dp;
 	struct conf_port *ports;
 	uint32_t n_ports;

@@ -26,7 +26,7 @@ struct flow_key {
 	struct lb_addr dst;
 	uint16_t sport;
 	uint16_t dport;
-	uint8_t proto; /* IPPROTO_TCP / IPPROTO_UDP */
+	uint8_t proto;  /* IPPROTO_TCP / IPPROTO_UDP */
 	uint8_t pad[3]; /* must be zero: keys are compared and hashed as bytes */
 };
 
@@ -58,9 +58,9 @@ struct flow_entry {
 	uint32_t backend_uid;  /* detects a slot reused by another backend */
 	uint32_t last_seen;    /* ms */
 	uint16_t vip_slot;
-	uint8_t state;         /* enum flow_state */
-	uint8_t in_use;        /* internal: 1 if the entry holds a flow */
-	uint32_t user;         /* free for the caller (e.g. FNAT port) */
+	uint8_t state;  /* enum flow_state */
+	uint8_t in_use; /* internal: 1 if the entry holds a flow */
+	uint32_t user;  /* free for the caller (e.g. FNAT port) */
 	uint32_t pad;
 };
 
@@ -108,9 +108,9 @@ void flow_lookup_bulk(struct flow_table *t, const struct flow_key *keys, const u
 /* Counters of why inserts reclaimed or failed; read by the owner lcore. */
 struct flow_stats {
 	uint64_t inserted;
-	uint64_t expired;        /* removed because idle past the timeout */
-	uint64_t evicted;        /* live, evictable flow thrown out for a new one */
-	uint64_t insert_failed;  /* no room without evicting a protected flow */
+	uint64_t expired;       /* removed because idle past the timeout */
+	uint64_t evicted;       /* live, evictable flow thrown out for a new one */
+	uint64_t insert_failed; /* no room without evicting a protected flow */
 };
 const struct flow_stats *flow_table_stats(const struct flow_table *t);
 

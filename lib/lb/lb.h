@@ -69,10 +69,10 @@ struct lb_backend_rt {
 	uint32_t neigh_slot; /* index into the neighbour table */
 	uint32_t weight;     /* configured weight */
 	uint16_t vip_slot;
-	uint16_t out_port;   /* port the backend is reached through */
-	uint16_t port_be;    /* backend L4 port, network order (NAT modes) */
-	uint8_t admin;       /* enum lb_admin */
-	uint8_t health;      /* enum lb_health */
+	uint16_t out_port; /* port the backend is reached through */
+	uint16_t port_be;  /* backend L4 port, network order (NAT modes) */
+	uint8_t admin;     /* enum lb_admin */
+	uint8_t health;    /* enum lb_health */
 	/* Existing flows may stay: admin is not maint and health is up. */
 	uint8_t keeps_flows;
 };
@@ -84,23 +84,23 @@ struct lb_backend_rt {
  */
 struct lb_pool {
 	uint32_t refcnt;
-	uint32_t version;     /* changes whenever members or weights change */
+	uint32_t version; /* changes whenever members or weights change */
 	uint32_t n;
-	uint32_t *slot;       /* backend slots, in configuration order */
-	uint32_t *weight;     /* effective weight for new flows (0 = none) */
+	uint32_t *slot;   /* backend slots, in configuration order */
+	uint32_t *weight; /* effective weight for new flows (0 = none) */
 	uint32_t total_weight;
-	uint16_t *maglev;     /* maglev_size entries: index into slot[], or MAGLEV_EMPTY */
+	uint16_t *maglev; /* maglev_size entries: index into slot[], or MAGLEV_EMPTY */
 	uint32_t maglev_size;
 };
 
 struct lb_vip_rt {
 	struct lb_addr addr;
-	uint32_t uid;         /* 0 = slot unused */
-	uint16_t port_be;     /* network order */
+	uint32_t uid;     /* 0 = slot unused */
+	uint16_t port_be; /* network order */
 	uint8_t proto;
-	uint8_t mode;         /* enum lb_mode */
-	uint8_t sched;        /* enum sched_kind */
-	uint8_t hash;         /* enum lb_hash */
+	uint8_t mode;  /* enum lb_mode */
+	uint8_t sched; /* enum sched_kind */
+	uint8_t hash;  /* enum lb_hash */
 	const struct lb_pool *pool;
 };
 

@@ -18,7 +18,7 @@
 #include "lb.h"
 
 enum lb_neigh_state {
-	LB_NEIGH_NONE = 0,  /* slot unused */
+	LB_NEIGH_NONE = 0,   /* slot unused */
 	LB_NEIGH_INCOMPLETE, /* no MAC yet: requests sent every retry interval */
 	LB_NEIGH_REACHABLE,  /* MAC confirmed within the reachable time */
 	LB_NEIGH_PROBE,      /* reachable time passed: MAC still used, re-asking */

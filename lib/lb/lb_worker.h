@@ -27,8 +27,8 @@ enum lb_verdict {
 
 struct lb_pkt {
 	uint8_t *data;
-	uint16_t len;      /* frame length; may change (answers built in place) */
-	uint16_t cap;      /* bytes writable from data */
+	uint16_t len; /* frame length; may change (answers built in place) */
+	uint16_t cap; /* bytes writable from data */
 	uint16_t in_port;
 	uint16_t out_port; /* LB_VERDICT_TX */
 	uint8_t verdict;   /* enum lb_verdict */

@@ -20,22 +20,22 @@
 
 enum parse_result {
 	PARSE_OK = 0,
-	PARSE_TRUNC_ETH,        /* shorter than an Ethernet header */
-	PARSE_TRUNC_VLAN,       /* 802.1Q tag cut short */
-	PARSE_VLAN_STACKED,     /* QinQ / more than one tag: not supported */
-	PARSE_ETHERTYPE,        /* neither IPv4, IPv6 nor ARP */
-	PARSE_TRUNC_ARP,        /* shorter than an Ethernet/IPv4 ARP packet */
-	PARSE_ARP_UNSUPPORTED,  /* ARP for another hardware/protocol type */
-	PARSE_TRUNC_IP4,        /* shorter than the IPv4 header (IHL) */
-	PARSE_IP4_BAD_VERSION,  /* version field is not 4 */
-	PARSE_IP4_BAD_IHL,      /* IHL < 5 */
-	PARSE_IP4_BAD_LEN,      /* total length < IHL*4 or > bytes present */
-	PARSE_TRUNC_IP6,        /* shorter than 40 bytes */
-	PARSE_IP6_BAD_VERSION,  /* version field is not 6 */
-	PARSE_IP6_BAD_LEN,      /* payload length > bytes present */
-	PARSE_IP6_BAD_EXT,      /* extension header chain truncated or too long */
-	PARSE_TRUNC_L4,         /* TCP/UDP/ICMP/ICMPv6 header cut short */
-	PARSE_TCP_BAD_DOFF,     /* TCP data offset < 5 or past the IP payload */
+	PARSE_TRUNC_ETH,       /* shorter than an Ethernet header */
+	PARSE_TRUNC_VLAN,      /* 802.1Q tag cut short */
+	PARSE_VLAN_STACKED,    /* QinQ / more than one tag: not supported */
+	PARSE_ETHERTYPE,       /* neither IPv4, IPv6 nor ARP */
+	PARSE_TRUNC_ARP,       /* shorter than an Ethernet/IPv4 ARP packet */
+	PARSE_ARP_UNSUPPORTED, /* ARP for another hardware/protocol type */
+	PARSE_TRUNC_IP4,       /* shorter than the IPv4 header (IHL) */
+	PARSE_IP4_BAD_VERSION, /* version field is not 4 */
+	PARSE_IP4_BAD_IHL,     /* IHL < 5 */
+	PARSE_IP4_BAD_LEN,     /* total length < IHL*4 or > bytes present */
+	PARSE_TRUNC_IP6,       /* shorter than 40 bytes */
+	PARSE_IP6_BAD_VERSION, /* version field is not 6 */
+	PARSE_IP6_BAD_LEN,     /* payload length > bytes present */
+	PARSE_IP6_BAD_EXT,     /* extension header chain truncated or too long */
+	PARSE_TRUNC_L4,        /* TCP/UDP/ICMP/ICMPv6 header cut short */
+	PARSE_TCP_BAD_DOFF,    /* TCP data offset < 5 or past the IP payload */
 	PARSE_RESULT_MAX
 };
 
@@ -72,10 +72,10 @@ struct pkt_meta {
 	uint8_t tcp_flags; /* TCP flags byte (FIN=0x01 SYN=0x02 RST=0x04 PSH ACK=0x10 ...) */
 	uint8_t icmp_type; /* ICMP or ICMPv6 type */
 	uint8_t icmp_code;
-	uint16_t sport;    /* network order; TCP/UDP ports, ICMP echo identifier in sport */
-	uint16_t dport;    /* network order; 0 for ICMP */
-	uint16_t arp_op;   /* host order, PKT_ARP_REQUEST/REPLY */
-	uint8_t ttl;       /* IPv4 TTL or IPv6 hop limit */
+	uint16_t sport;  /* network order; TCP/UDP ports, ICMP echo identifier in sport */
+	uint16_t dport;  /* network order; 0 for ICMP */
+	uint16_t arp_op; /* host order, PKT_ARP_REQUEST/REPLY */
+	uint8_t ttl;     /* IPv4 TTL or IPv6 hop limit */
 	uint8_t pad;
 	struct lb_addr src; /* IP source; for ARP: sender protocol address */
 	struct lb_addr dst; /* IP destination; for ARP: target protocol address */

@@ -28,7 +28,7 @@
 #define MAGLEV_EMPTY        UINT16_MAX /* table entry when no backend has weight */
 
 struct maglev_backend {
-	const void *id;  /* stable identity, e.g. "198.18.1.10:80" */
+	const void *id; /* stable identity, e.g. "198.18.1.10:80" */
 	size_t id_len;
 	uint32_t weight; /* 0 = takes no entries */
 };

@@ -4,7 +4,7 @@
 #include "scheduler.h"
 
 static const char *const sched_names[SCHED_KIND_MAX] = {
-	[SCHED_KIND_RR] = "rr", [SCHED_KIND_WRR] = "wrr", [SCHED_KIND_LC] = "lc",
+	[SCHED_KIND_RR] = "rr",   [SCHED_KIND_WRR] = "wrr",       [SCHED_KIND_LC] = "lc",
 	[SCHED_KIND_WLC] = "wlc", [SCHED_KIND_MAGLEV] = "maglev",
 };
 

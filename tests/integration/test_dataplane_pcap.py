@@ -19,7 +19,7 @@ import sys
 import tempfile
 
 try:
-    from scapy.all import (ARP, ICMP, IP, TCP, UDP, Ether, ICMPv6EchoRequest,
+    from scapy.all import (ARP, Dot1Q, ICMP, IP, TCP, UDP, Ether, ICMPv6EchoRequest,
                            ICMPv6EchoReply, ICMPv6ND_NA, ICMPv6ND_NS,
                            ICMPv6NDOptSrcLLAddr, IPv6, Raw, rdpcap, wrpcap)
     from scapy.config import conf as scapy_conf
@@ -183,6 +183,9 @@ def build_input():
     # 9. drain: all new flows go to the ready backend.
     for i in range(20):
         pkts.append(syn(36000 + i, 86))
+    # 9b. one 802.1Q-tagged flow: balanced, tag kept.
+    pkts.append(Ether(src=CLIENT_MAC, dst="02:00:00:00:00:02") / Dot1Q(vlan=42) /
+                IP(src="198.18.0.1", dst=VIP4) / TCP(sport=36999, dport=86, flags="S"))
     # 10. answers: ARP for VIP and for port address, ICMP echo v4/v6, NS for VIP.
     pkts.append(Ether(src=CLIENT_MAC, dst="ff:ff:ff:ff:ff:ff") /
                 ARP(op=1, hwsrc=CLIENT_MAC, psrc="198.18.0.1", pdst=VIP4))
@@ -324,7 +327,10 @@ def main():
     t.check(len(set(d for v in clients.values() for d in v)) == 2,
             "maglev source-ip: clients use both backends")
     s = spread(86)
-    t.check(s == {"b12": 20}, "drained backend gets no new flows: %s" % dict(s))
+    t.check(s == {"b12": 21}, "drained backend gets no new flows: %s" % dict(s))
+    tagged = [p for p in by_dport[86] if Dot1Q in p]
+    t.check(len(tagged) == 1 and tagged[0][Dot1Q].vlan == 42 and tagged[0][TCP].sport == 36999,
+            "802.1Q-tagged packet forwarded with its tag")
     v6 = [p for p in by_dport[80] if IPv6 in p]
     s6 = collections.Counter(BACKEND_BY_MAC[p.dst] for p in v6)
     t.check(len(v6) == 40 and abs(s6["b11"] - s6["b12"]) <= lcores, "IPv6 rr: %s" % dict(s6))
