@@ -194,8 +194,8 @@ int lb_model_load(struct lb_model *m, const struct conf *c, char *err, size_t er
 	for (uint32_t i = 0; i < c->n_vips; i++) {
 		int rc = lb_model_vip_add(m, &c->vips[i], inner, sizeof(inner));
 		if (rc < 0)
-			return fail(err, errlen, rc, "%s:%d: vips[%u]: %s", c->path, c->vips[i].line,
-				    i, inner);
+			return fail(err, errlen, rc, "%s:%d: vips[%u]: %s", c->path,
+				    c->vips[i].line, i, inner);
 	}
 	return 0;
 }
@@ -204,7 +204,8 @@ static uint16_t port_for(const struct lb_model *m, const struct lb_addr *a)
 {
 	for (uint16_t p = 0; p < m->n_ports; p++) {
 		const struct lb_port_info *pi = &m->ports[p];
-		if (lb_addr_is_v4(a) && pi->has_ipv4 && lb_prefix_contains(&pi->ipv4, pi->ipv4_plen, a))
+		if (lb_addr_is_v4(a) && pi->has_ipv4 &&
+		    lb_prefix_contains(&pi->ipv4, pi->ipv4_plen, a))
 			return p;
 		if (!lb_addr_is_v4(a) && pi->has_ipv6 &&
 		    lb_prefix_contains(&pi->ipv6, pi->ipv6_plen, a))
@@ -283,17 +284,17 @@ int lb_model_backend_add(struct lb_model *m, uint32_t vip_slot, const struct con
 	lb_addr_format(&cb->addr, ip, sizeof(ip));
 	port = cb->port != 0 ? cb->port : v->port;
 	if (lb_addr_is_v4(&cb->addr) != lb_addr_is_v4(&v->addr))
-		return fail(err, errlen, -EINVAL, "backend %s: address family differs from the VIP's",
-			    ip);
+		return fail(err, errlen, -EINVAL,
+			    "backend %s: address family differs from the VIP's", ip);
 	if (v->mode == LB_MODE_DSR && port != v->port)
 		return fail(err, errlen, -EINVAL,
-			    "backend %s: port %u differs from the VIP's %u, which dsr cannot do", ip,
-			    port, v->port);
+			    "backend %s: port %u differs from the VIP's %u, which dsr cannot do",
+			    ip, port, v->port);
 	if (cb->weight > 65535 || cb->admin >= LB_ADMIN_MAX)
 		return fail(err, errlen, -EINVAL, "backend %s: bad weight or state", ip);
 	if (lb_model_backend_find(m, vip_slot, &cb->addr, port) >= 0)
-		return fail(err, errlen, -EEXIST, "backend %s port %u is already in VIP %s", ip, port,
-			    v->name);
+		return fail(err, errlen, -EEXIST, "backend %s port %u is already in VIP %s", ip,
+			    port, v->name);
 	if (v->n_members + 1 >= v->maglev_size || v->n_members >= MAGLEV_MAX_BACKENDS)
 		return fail(err, errlen, -ENOSPC,
 			    "VIP %s: maglev_table_size %u leaves no room for another backend",
@@ -428,7 +429,7 @@ uint32_t lb_model_backend_effective_weight(const struct lb_model_backend *b)
 static struct lb_pool *pool_build(struct lb_model *m, const struct lb_model_vip *v)
 {
 	struct maglev_backend *mb = NULL;
-	char (*ids)[LB_ADDR_STRLEN + 8] = NULL;
+	char(*ids)[LB_ADDR_STRLEN + 8] = NULL;
 	struct lb_pool *p = calloc(1, sizeof(*p));
 	uint32_t n = v->n_members;
 
@@ -563,7 +564,7 @@ void lb_snapshot_free(struct lb_snapshot *s)
 /* ---- neighbours ---- */
 
 static const char *const neigh_state_names[] = {
-	[LB_NEIGH_NONE] = "none",	    [LB_NEIGH_INCOMPLETE] = "incomplete",
+	[LB_NEIGH_NONE] = "none",           [LB_NEIGH_INCOMPLETE] = "incomplete",
 	[LB_NEIGH_REACHABLE] = "reachable", [LB_NEIGH_PROBE] = "probe",
 	[LB_NEIGH_STATIC] = "static",
 };

@@ -151,8 +151,8 @@ static enum lb_verdict answer_arp(const struct lb_snapshot *s, const struct lb_p
 	/* sha spa tha tpa at 8, 14, 18, 24: answer "tpa is at port MAC". */
 	eth_answer(pk->data, port->mac);
 	put16(arp + 6, PKT_ARP_REPLY);
-	memcpy(arp + 18, arp + 8, 10);        /* tha, tpa = sender's */
-	memcpy(arp + 8, port->mac, 6);        /* sha = us */
+	memcpy(arp + 18, arp + 8, 10);                  /* tha, tpa = sender's */
+	memcpy(arp + 8, port->mac, 6);                  /* sha = us */
 	memcpy(arp + 14, lb_addr_v4_bytes(&m->dst), 4); /* spa = the address asked for */
 	return LB_VERDICT_TX;
 }
@@ -283,10 +283,10 @@ static uint32_t pick(struct lb_worker *w, uint32_t vip_slot, const struct lb_vip
 	case SCHED_KIND_WLC:
 		for (i = 0; i < p->n; i++)
 			w->scratch_load[i] = load_estimate(w, p->slot[i]);
-		return v->sched == SCHED_KIND_LC
-			       ? sched_lc_pick(&w->lc_cursor[vip_slot], p->weight, w->scratch_load, p->n)
-			       : sched_wlc_pick(&w->lc_cursor[vip_slot], p->weight, w->scratch_load,
-						p->n);
+		return v->sched == SCHED_KIND_LC ? sched_lc_pick(&w->lc_cursor[vip_slot], p->weight,
+								 w->scratch_load, p->n)
+						 : sched_wlc_pick(&w->lc_cursor[vip_slot],
+								  p->weight, w->scratch_load, p->n);
 	default:
 		return maglev_pick(v, k, hash);
 	}
@@ -409,8 +409,8 @@ static bool classify(const struct lb_snapshot *s, struct lb_pkt *pk, struct pkt_
 	}
 	if (m->l4_proto == IPPROTO_TCP || m->l4_proto == IPPROTO_UDP) {
 		if (m->frag == PKT_FRAG_LATER) {
-			pk->drop = lb_vip_addr_known(s, &m->dst) ? LB_DROP_FRAGMENT
-								 : LB_DROP_NOT_OURS;
+			pk->drop =
+				lb_vip_addr_known(s, &m->dst) ? LB_DROP_FRAGMENT : LB_DROP_NOT_OURS;
 			return false;
 		}
 		*vip_slot = lb_vip_find(s, &m->dst, m->dport, m->l4_proto);
