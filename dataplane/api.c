@@ -199,8 +199,10 @@ static int cmd_vip_add(struct api_ctx *c)
 		for (uint32_t i = 0; i < v.n_backends; i++) {
 			if (parse_backend(c, json_object_array_get_idx(bl, i), &v.backends[i]) <
 			    0) {
+				char inner[sizeof(c->err)];
+				snprintf(inner, sizeof(inner), "%s", c->err);
 				free(v.backends);
-				return -EINVAL;
+				return api_error(c, -EINVAL, "vip.backends[%u]: %s", i, inner);
 			}
 		}
 	}
@@ -276,8 +278,9 @@ static int find_backend(struct api_ctx *c, uint32_t *slot)
 		return -EINVAL;
 	rc = lb_model_backend_find(c->dp->model, vip, &a, (uint16_t)port);
 	if (rc < 0)
-		return api_error(c, -ENOENT, "VIP %s has no backend %s", get_str(c->req, "vip"),
-				 addr);
+		return api_error(c, -ENOENT, "VIP %s has no backend %s port %lld",
+				 get_str(c->req, "vip"), addr,
+				 (long long)(port ? port : c->dp->model->vips[vip].port));
 	*slot = (uint32_t)rc;
 	return 0;
 }
@@ -365,9 +368,8 @@ static json_object *backend_json(struct dp *dp, uint32_t s)
 	json_object_object_add(bo, "address", jstr_addr(&b->addr));
 	json_object_object_add(bo, "port", json_object_new_int(b->port));
 	json_object_object_add(bo, "weight", json_object_new_int64(b->weight));
-	json_object_object_add(
-		bo, "effective_weight",
-		json_object_new_int64(b->removed ? 0 : lb_model_backend_effective_weight(b)));
+	json_object_object_add(bo, "effective_weight",
+			       json_object_new_int64(lb_model_backend_effective_weight(m, b)));
 	json_object_object_add(
 		bo, "state",
 		json_object_new_string(b->removed ? "removed"

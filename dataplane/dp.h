@@ -43,7 +43,7 @@ struct dp_worker {
 	struct rte_ring *to_mgmt; /* ARP replies / NAs for the management thread (SP/SC) */
 	struct rte_ring *ctrl_tx; /* packets the management thread wants sent (SP/SC) */
 	struct rte_eth_dev_tx_buffer *txb[LB_MAX_PORTS];
-	uint64_t tx_dropped; /* counted by the TX buffer callback */
+	uint64_t tx_dropped;  /* counted by the TX buffer callback */
 	uint64_t last_rx_tsc; /* for --exit-idle-ms; per worker, no shared line */
 } __rte_cache_aligned;
 
@@ -59,6 +59,7 @@ struct dp {
 	struct dp_worker workers[LB_MAX_LCORES];
 	struct rte_mempool *pool;
 
+	bool publish_pending;         /* the model has changes not yet published */
 	struct lb_model *model;       /* management thread only */
 	struct lb_snapshot *snapshot; /* published; workers load it once per burst */
 	struct lb_neigh_table *neigh;

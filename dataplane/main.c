@@ -115,31 +115,46 @@ static char *vdev_arg(const char *devargs, unsigned int workers)
 	return s;
 }
 
-/* Counts the lcores asked for by -l/--lcores/-c so vdev queue counts match. */
+/* Counts the lcores in a list such as "0-3,6" (-l / --lcores without '@' groups). */
+static unsigned int count_list(const char *p)
+{
+	unsigned int n = 0;
+
+	while (*p) {
+		char *end;
+		unsigned long a = strtoul(p, &end, 10), b = a;
+		if (end == p)
+			break;
+		if (*end == '-')
+			b = strtoul(end + 1, &end, 10);
+		n += b >= a ? (unsigned int)(b - a + 1) : 1;
+		if (*end != ',')
+			break;
+		p = end + 1;
+	}
+	return n;
+}
+
+/*
+ * Counts the lcores asked for by -l, --lcores or -c (hex mask), so that
+ * vdevs get one queue pair per worker. Lists with '@' or '(' groups are not
+ * understood: the port set-up then says which qpairs value to give.
+ */
 static unsigned int count_lcores(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
-		const char *list = NULL;
-		if (strcmp(argv[i], "-l") == 0 && i + 1 < argc)
-			list = argv[i + 1];
-		else if (strncmp(argv[i], "-l", 2) == 0 && argv[i][2] != '\0')
-			list = argv[i] + 2;
-		if (list == NULL)
-			continue;
+		const char *v = i + 1 < argc ? argv[i + 1] : "";
 		unsigned int n = 0;
-		const char *p = list;
-		while (*p) {
-			char *end;
-			unsigned long a = strtoul(p, &end, 10), b = a;
-			if (end == p)
-				break;
-			if (*end == '-')
-				b = strtoul(end + 1, &end, 10);
-			n += b >= a ? (unsigned int)(b - a + 1) : 1;
-			p = *end == ',' ? end + 1 : end;
-			if (*end != ',')
-				break;
-		}
+		if (strcmp(argv[i], "-l") == 0 || strcmp(argv[i], "--lcores") == 0)
+			n = count_list(v);
+		else if (strncmp(argv[i], "-l", 2) == 0 && argv[i][2] != '\0')
+			n = count_list(argv[i] + 2);
+		else if (strncmp(argv[i], "--lcores=", 9) == 0)
+			n = count_list(argv[i] + 9);
+		else if (strcmp(argv[i], "-c") == 0)
+			n = (unsigned int)__builtin_popcountll(strtoull(v, NULL, 16));
+		else
+			continue;
 		return n ? n : 1;
 	}
 	return 1;
@@ -274,8 +289,10 @@ int main(int argc, char **argv)
 		for (uint32_t p = 0; p < g_dp.n_ports; p++) {
 			w->txb[p] = rte_zmalloc_socket("txb", RTE_ETH_TX_BUFFER_SIZE(DP_BURST), 0,
 						       rte_socket_id());
-			if (w->txb[p] == NULL)
+			if (w->txb[p] == NULL) {
+				DP_LOG(ERR, "worker %u: out of memory for TX buffers", idx);
 				return 1;
+			}
 			rte_eth_tx_buffer_init(w->txb[p], DP_BURST);
 			rte_eth_tx_buffer_set_err_callback(
 				w->txb[p], rte_eth_tx_buffer_count_callback, &w->tx_dropped);
@@ -290,7 +307,14 @@ int main(int argc, char **argv)
 
 	idx = 1;
 	RTE_LCORE_FOREACH_WORKER(lcore)
-	rte_eal_remote_launch(dp_worker_main, &g_dp.workers[idx++], lcore);
+	{
+		rc = rte_eal_remote_launch(dp_worker_main, &g_dp.workers[idx++], lcore);
+		if (rc != 0) {
+			DP_LOG(ERR, "cannot launch the worker on lcore %u: %s", lcore,
+			       rte_strerror(-rc));
+			g_dp.quit = true;
+		}
+	}
 	dp_worker_main(&g_dp.workers[0]);
 	rte_eal_mp_wait_lcore();
 

@@ -30,9 +30,14 @@
 #define API_MAX_REQUEST (64 * 1024) /* bytes per request line */
 #define NEIGH_BATCH     64
 
+#define API_MAX_OUTPUT (64u << 20) /* answers queued for one client */
+
 struct api_client {
 	int fd;
-	size_t used;
+	size_t used; /* bytes of request text in buf */
+	char *out;   /* answers not yet sent (the socket is non-blocking) */
+	size_t out_len;
+	size_t out_off;
 	char buf[API_MAX_REQUEST];
 };
 
@@ -51,8 +56,13 @@ int dp_publish(struct dp *dp)
 {
 	struct lb_snapshot *next = lb_model_compile(dp->model), *old;
 
-	if (next == NULL)
+	if (next == NULL) {
+		/* The model holds the change: the management tick retries. */
+		dp->publish_pending = true;
 		return -ENOMEM;
+	}
+	dp->publish_pending = false;
+	dp->model->neigh_changed = false;
 	/* New backends' static MACs are in the table, and ARP/ND sent, before use. */
 	neigh_tick(dp);
 	old = dp->snapshot;
@@ -96,6 +106,8 @@ static void drain_to_mgmt(struct dp *dp)
 	for (uint32_t w = 0; w < dp->n_workers; w++) {
 		unsigned int n =
 			rte_ring_sc_dequeue_burst(dp->workers[w].to_mgmt, (void **)m, 32, NULL);
+		if (n == 32)
+			w--; /* more waiting: empty this ring before the next */
 		for (unsigned int i = 0; i < n; i++) {
 			struct lb_addr addr;
 			uint8_t mac[6];
@@ -129,6 +141,10 @@ static void publish_load(struct dp *dp)
 static void reap_removed(struct dp *dp)
 {
 	bool changed = false;
+
+	/* A removal not yet published may still be sending new flows: wait. */
+	if (dp->publish_pending)
+		return;
 
 	for (uint32_t s = 0; s < LB_MAX_BACKENDS; s++) {
 		const struct lb_model_backend *b = &dp->model->backends[s];
@@ -183,22 +199,63 @@ static void client_close(int i)
 {
 	epoll_ctl(epoll_fd, EPOLL_CTL_DEL, clients[i]->fd, NULL);
 	close(clients[i]->fd);
+	free(clients[i]->out);
 	free(clients[i]);
 	clients[i] = NULL;
 }
 
-static void send_all(int fd, const char *s, size_t len)
+static void client_watch(int i, uint32_t events)
 {
-	/* Responses are small; a client that does not read gets cut off. */
-	while (len > 0) {
-		ssize_t n = send(fd, s, len, MSG_NOSIGNAL);
+	struct epoll_event ev = {.events = events, .data.u32 = (uint32_t)i + 1};
+	epoll_ctl(epoll_fd, EPOLL_CTL_MOD, clients[i]->fd, &ev);
+}
+
+/* Queues an answer line; returns -1 if the client let too much pile up. */
+static int client_queue(struct api_client *c, const char *s)
+{
+	size_t len = strlen(s);
+	char *o;
+
+	if (c->out_len - c->out_off + len + 1 > API_MAX_OUTPUT)
+		return -1;
+	if (c->out_off > 0) {
+		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+		c->out_len -= c->out_off;
+		c->out_off = 0;
+	}
+	o = realloc(c->out, c->out_len + len + 1);
+	if (o == NULL)
+		return -1;
+	c->out = o;
+	memcpy(c->out + c->out_len, s, len);
+	c->out[c->out_len + len] = '\n';
+	c->out_len += len + 1;
+	return 0;
+}
+
+/* Sends what the socket takes: 1 when all is sent, 0 if some waits, -1 on error. */
+static int client_flush(struct api_client *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
 		if (n <= 0)
-			return;
-		s += n;
-		len -= (size_t)n;
+			return -1;
+		c->out_off += (size_t)n;
 	}
+	c->out_off = c->out_len = 0;
+	return 1;
+}
+
+/* Best effort on a fresh socket, whose buffer takes one short line. */
+static void send_line_and_close(int fd, const char *msg)
+{
+	ssize_t n = send(fd, msg, strlen(msg), MSG_NOSIGNAL);
+	(void)n;
+	close(fd);
 }
 
 static bool peer_allowed(int fd)
@@ -220,15 +277,19 @@ static void api_accept(void)
 		if (fd < 0)
 			return;
 		if (!peer_allowed(fd)) {
-			const char *msg =
-				"{\"ok\":false,\"error\":\"permission denied: root only\"}\n";
-			send_all(fd, msg, strlen(msg));
-			close(fd);
+			send_line_and_close(fd, "{\"ok\":false,\"error\":\"permission denied: the "
+						"data-plane API is for root only\"}\n");
 			continue;
 		}
 		for (i = 0; i < API_MAX_CLIENTS && clients[i] != NULL; i++)
 			;
-		if (i == API_MAX_CLIENTS || (clients[i] = calloc(1, sizeof(**clients))) == NULL) {
+		if (i == API_MAX_CLIENTS) {
+			send_line_and_close(fd, "{\"ok\":false,\"error\":\"too many API clients "
+						"connected (64); try again\"}\n");
+			continue;
+		}
+		clients[i] = calloc(1, sizeof(**clients));
+		if (clients[i] == NULL) {
 			close(fd);
 			continue;
 		}
@@ -238,12 +299,49 @@ static void api_accept(void)
 	}
 }
 
-static void api_read(int i)
+/*
+ * Answers every complete request line buffered, in order. While answers wait
+ * to be sent no further request is read: a client that does not read its
+ * answers stops being served, and nobody else waits for it.
+ */
+static void api_serve(int i)
 {
 	struct api_client *c = clients[i];
-	ssize_t n = recv(c->fd, c->buf + c->used, sizeof(c->buf) - c->used, 0);
 	char *nl;
 
+	while (c->out_len == 0 && (nl = memchr(c->buf, '\n', c->used)) != NULL) {
+		size_t len = (size_t)(nl - c->buf);
+		char *resp = len > 0 ? dp_api_handle(&g_dp, c->buf, len) : NULL;
+		int rc = 0;
+
+		memmove(c->buf, nl + 1, c->used - len - 1);
+		c->used -= len + 1;
+		if (resp == NULL)
+			continue; /* an empty line */
+		rc = client_queue(c, resp);
+		free(resp);
+		if (rc < 0 || client_flush(c) < 0) {
+			client_close(i);
+			return;
+		}
+	}
+	client_watch(i, c->out_len > 0 ? EPOLLOUT : EPOLLIN);
+}
+
+static void api_io(int i, uint32_t events)
+{
+	struct api_client *c = clients[i];
+	ssize_t n;
+
+	if (events & EPOLLOUT) {
+		int rc = client_flush(c);
+		if (rc < 0)
+			client_close(i);
+		else if (rc > 0)
+			api_serve(i); /* requests that waited behind the answer */
+		return;
+	}
+	n = recv(c->fd, c->buf + c->used, sizeof(c->buf) - c->used, 0);
 	if (n <= 0) {
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
@@ -251,22 +349,13 @@ static void api_read(int i)
 		return;
 	}
 	c->used += (size_t)n;
-	while ((nl = memchr(c->buf, '\n', c->used)) != NULL) {
-		size_t len = (size_t)(nl - c->buf);
-		char *resp = dp_api_handle(&g_dp, c->buf, len);
-		if (resp != NULL) {
-			send_all(c->fd, resp, strlen(resp));
-			send_all(c->fd, "\n", 1);
-			free(resp);
-		}
-		memmove(c->buf, nl + 1, c->used - len - 1);
-		c->used -= len + 1;
-	}
-	if (c->used == sizeof(c->buf)) {
-		const char *msg = "{\"ok\":false,\"error\":\"request larger than 65536 bytes\"}\n";
-		send_all(c->fd, msg, strlen(msg));
+	if (c->used == sizeof(c->buf) && memchr(c->buf, '\n', c->used) == NULL) {
+		client_queue(c, "{\"ok\":false,\"error\":\"request longer than 65536 bytes\"}");
+		client_flush(c);
 		client_close(i);
+		return;
 	}
+	api_serve(i);
 }
 
 static void *mgmt_main(void *arg)
@@ -281,12 +370,17 @@ static void *mgmt_main(void *arg)
 			if (evs[i].data.u32 == 0)
 				api_accept();
 			else if (clients[evs[i].data.u32 - 1] != NULL)
-				api_read((int)evs[i].data.u32 - 1);
+				api_io((int)evs[i].data.u32 - 1, evs[i].events);
 		}
 		uint64_t t = now_ms();
 		if (t - last_tick >= DP_MGMT_TICK_MS) {
 			drain_to_mgmt(dp);
 			neigh_tick(dp);
+			/* A MAC learnt or lost changes who may take new flows; an
+			 * earlier publish may have failed for memory. */
+			if ((dp->model->neigh_changed || dp->publish_pending) && dp_publish(dp) < 0)
+				DP_LOG(WARNING,
+				       "out of memory publishing a new snapshot; will retry");
 			publish_load(dp);
 			last_tick = t;
 		}

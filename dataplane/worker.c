@@ -55,10 +55,11 @@ static inline void rx_port(struct dp_worker *w, const struct lb_snapshot *s, uin
 		if (i + PREFETCH_AHEAD < n)
 			rte_prefetch0(rte_pktmbuf_mtod(mbufs[i + PREFETCH_AHEAD], void *));
 		pkts[i].data = rte_pktmbuf_mtod(m, uint8_t *);
-		/* Chained mbufs: only the first segment is looked at (parser sees it short). */
+		/* Chained mbufs (jumbo frames) are dropped and counted as "nonlinear". */
 		pkts[i].len = m->data_len;
 		pkts[i].cap = (uint16_t)(m->data_len + rte_pktmbuf_tailroom(m));
 		pkts[i].in_port = port;
+		pkts[i].nonlinear = m->nb_segs > 1;
 	}
 	lb_worker_process(w->lb, s, pkts, n, now_ms);
 	for (i = 0; i < n; i++)

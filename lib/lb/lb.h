@@ -44,6 +44,7 @@ enum lb_drop {
 	LB_DROP_MODE_UNSUPPORTED,            /* VIP mode not implemented by this build */
 	LB_DROP_TX_FULL,                     /* the port did not take the packet */
 	LB_DROP_MGMT_RING_FULL,              /* ARP/ND for the management thread, ring full */
+	LB_DROP_NONLINEAR,                   /* frame in chained buffers (jumbo): not supported */
 	LB_DROP_MAX
 };
 

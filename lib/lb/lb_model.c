@@ -161,6 +161,12 @@ int lb_model_vip_add(struct lb_model *m, const struct conf_vip *cv, char *err, s
 	for (uint32_t i = 0; i < cv->n_backends; i++) {
 		rc = lb_model_backend_add(m, slot, &cv->backends[i], err, errlen);
 		if (rc < 0) {
+			/* Never published: free what was added at once. */
+			while (v->n_members > 0) {
+				uint32_t b = v->members[v->n_members - 1];
+				lb_model_backend_del(m, b);
+				lb_model_backend_reap(m, b);
+			}
 			lb_model_vip_del(m, slot);
 			return rc;
 		}
@@ -175,12 +181,13 @@ int lb_model_vip_del(struct lb_model *m, uint32_t slot)
 	if (slot >= LB_MAX_VIPS || m->vips[slot].uid == 0)
 		return -ENOENT;
 	v = &m->vips[slot];
-	/* With the VIP gone no packet can reach its flows: free every backend now. */
+	/*
+	 * Backends are marked removed, not freed: the lcores still hold their
+	 * flows (and count them) until those expire, and a VIP deleted and added
+	 * again at the same slot (a reload) keeps its established flows.
+	 */
 	while (v->n_members > 0)
 		lb_model_backend_del(m, v->members[v->n_members - 1]);
-	for (uint32_t i = 0; i < LB_MAX_BACKENDS; i++)
-		if (m->backends[i].uid != 0 && m->backends[i].vip_slot == slot)
-			lb_model_backend_reap(m, i);
 	free(v->members);
 	pool_put(v->pool);
 	memset(v, 0, sizeof(*v));
@@ -200,9 +207,10 @@ int lb_model_load(struct lb_model *m, const struct conf *c, char *err, size_t er
 	return 0;
 }
 
-static uint16_t port_for(const struct lb_model *m, const struct lb_addr *a)
+/* The port whose subnet holds <a>, or -1. */
+static int port_for(const struct lb_model *m, const struct lb_addr *a)
 {
-	for (uint16_t p = 0; p < m->n_ports; p++) {
+	for (int p = 0; p < (int)m->n_ports; p++) {
 		const struct lb_port_info *pi = &m->ports[p];
 		if (lb_addr_is_v4(a) && pi->has_ipv4 &&
 		    lb_prefix_contains(&pi->ipv4, pi->ipv4_plen, a))
@@ -211,7 +219,7 @@ static uint16_t port_for(const struct lb_model *m, const struct lb_addr *a)
 		    lb_prefix_contains(&pi->ipv6, pi->ipv6_plen, a))
 			return p;
 	}
-	return 0;
+	return -1;
 }
 
 /* Static MACs get a slot of their own so a resolved neighbour is never overridden. */
@@ -315,15 +323,23 @@ int lb_model_backend_add(struct lb_model *m, uint32_t vip_slot, const struct con
 		v->members = mem;
 		v->cap_members = cap;
 	}
-	uint16_t out_port = port_for(m, &cb->addr);
-	neigh = neigh_get(m, &cb->addr, out_port, cb->has_mac ? cb->mac : NULL);
+	int out_port = port_for(m, &cb->addr);
+	if (out_port < 0 && !cb->has_mac)
+		return fail(
+			err, errlen, -EINVAL,
+			"backend %s is on no port's subnet: dsr reaches backends on the same L2 "
+			"segment (give the port an address in its subnet, or a static mac)",
+			ip);
+	if (out_port < 0)
+		out_port = 0;
+	neigh = neigh_get(m, &cb->addr, (uint16_t)out_port, cb->has_mac ? cb->mac : NULL);
 	if (neigh < 0)
 		return fail(err, errlen, neigh, "no free neighbour slot");
 
 	memset(b, 0, sizeof(*b));
 	b->uid = m->next_uid++;
 	b->vip_slot = (uint16_t)vip_slot;
-	b->out_port = out_port;
+	b->out_port = (uint16_t)out_port;
 	b->addr = cb->addr;
 	b->port = port;
 	b->weight = cb->weight;
@@ -417,9 +433,30 @@ int lb_model_backend_set_health(struct lb_model *m, uint32_t slot, enum lb_healt
 	return 0;
 }
 
-uint32_t lb_model_backend_effective_weight(const struct lb_model_backend *b)
+static bool neigh_usable(const struct lb_model_neigh *n)
 {
+	return n->state == LB_NEIGH_REACHABLE || n->state == LB_NEIGH_PROBE ||
+	       n->state == LB_NEIGH_STATIC;
+}
+
+uint32_t lb_model_backend_effective_weight(const struct lb_model *m,
+					   const struct lb_model_backend *b)
+{
+	/* No new flows to a backend whose MAC is unknown: they would be dropped. */
+	if (b->removed || !neigh_usable(&m->neigh[b->neigh_slot]))
+		return 0;
 	return b->admin == LB_ADMIN_READY && b->health == LB_HEALTH_UP ? b->weight : 0;
+}
+
+/* A neighbour became usable or stopped being: its backends' pools change. */
+static void neigh_mark_dirty(struct lb_model *m, uint32_t neigh_slot)
+{
+	for (uint32_t i = 0; i < LB_MAX_BACKENDS; i++) {
+		const struct lb_model_backend *b = &m->backends[i];
+		if (b->uid != 0 && !b->removed && b->neigh_slot == neigh_slot)
+			m->vips[b->vip_slot].dirty = true;
+	}
+	m->neigh_changed = true;
 }
 
 /*
@@ -451,7 +488,7 @@ static struct lb_pool *pool_build(struct lb_model *m, const struct lb_model_vip 
 		char ip[LB_ADDR_STRLEN];
 
 		p->slot[i] = v->members[i];
-		p->weight[i] = lb_model_backend_effective_weight(b);
+		p->weight[i] = lb_model_backend_effective_weight(m, b);
 		p->total_weight += p->weight[i];
 		snprintf(ids[i], sizeof(ids[i]), "%s %u", lb_addr_format(&b->addr, ip, sizeof(ip)),
 			 b->port);
@@ -606,6 +643,7 @@ uint32_t lb_neigh_due(struct lb_model *m, struct lb_neigh_table *t, uint64_t now
 		if (n->state == LB_NEIGH_PROBE && n->probes >= LB_NEIGH_MAX_PROBES &&
 		    now_ms >= n->next_tx_ms) {
 			n->state = LB_NEIGH_INCOMPLETE; /* nobody answers: stop using the MAC */
+			neigh_mark_dirty(m, i);
 		}
 		if ((n->state == LB_NEIGH_INCOMPLETE || n->state == LB_NEIGH_PROBE) &&
 		    now_ms >= n->next_tx_ms && due < max) {
@@ -629,6 +667,8 @@ uint32_t lb_neigh_learn(struct lb_model *m, struct lb_neigh_table *t, uint16_t p
 		if (n->refs == 0 || n->state == LB_NEIGH_STATIC || n->port != port ||
 		    !lb_addr_eq(&n->addr, addr))
 			continue;
+		if (!neigh_usable(n))
+			neigh_mark_dirty(m, i);
 		memcpy(n->mac, mac, 6);
 		n->state = LB_NEIGH_REACHABLE;
 		n->probes = 0;

@@ -82,6 +82,11 @@ struct lb_model {
 	uint64_t generation; /* of the last compiled snapshot */
 	uint32_t next_uid;
 	uint32_t pool_version;
+	/*
+	 * Set when a neighbour became usable or unusable (its backends' pools
+	 * must be rebuilt): the owner compiles and publishes, then clears it.
+	 */
+	bool neigh_changed;
 	uint32_t n_ports;
 	struct lb_port_info ports[LB_MAX_PORTS];
 	char port_names[LB_MAX_PORTS][CONF_NAME_MAX];
@@ -125,8 +130,9 @@ int lb_model_backend_set_weight(struct lb_model *m, uint32_t slot, uint32_t weig
 int lb_model_backend_set_admin(struct lb_model *m, uint32_t slot, enum lb_admin admin);
 int lb_model_backend_set_health(struct lb_model *m, uint32_t slot, enum lb_health health);
 
-/* Effective weight for new flows: weight if ready and up, else 0. */
-uint32_t lb_model_backend_effective_weight(const struct lb_model_backend *b);
+/* Effective weight for new flows: weight if ready, up and its MAC known, else 0. */
+uint32_t lb_model_backend_effective_weight(const struct lb_model *m,
+					   const struct lb_model_backend *b);
 
 /*
  * Builds the next snapshot (generation + 1). Pools of VIPs that did not

@@ -13,6 +13,7 @@ static const char *const lb_drop_names[LB_DROP_MAX] = {
 	[LB_DROP_MODE_UNSUPPORTED] = "mode_unsupported",
 	[LB_DROP_TX_FULL] = "tx_full",
 	[LB_DROP_MGMT_RING_FULL] = "mgmt_ring_full",
+	[LB_DROP_NONLINEAR] = "nonlinear",
 };
 
 const char *lb_drop_name(enum lb_drop d)

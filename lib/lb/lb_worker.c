@@ -213,6 +213,11 @@ static enum lb_verdict answer_ns(const struct lb_snapshot *s, const struct lb_po
 	dad = memcmp(ip + 8, unspecified, 16) == 0;
 
 	eth_answer(pk->data, port->mac);
+	if (dad) {
+		/* To all nodes, so also to the all-nodes MAC (RFC 2464 7). */
+		static const uint8_t all_nodes_mac[6] = {0x33, 0x33, 0, 0, 0, 1};
+		memcpy(pk->data, all_nodes_mac, 6);
+	}
 	/* IPv6 header: to the solicitor (all-nodes for DAD), from the target. */
 	memcpy(ip + 24, dad ? all_nodes : ip + 8, 16);
 	memcpy(ip + 8, target.b, 16);
@@ -292,12 +297,26 @@ static uint32_t pick(struct lb_worker *w, uint32_t vip_slot, const struct lb_vip
 	}
 }
 
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_ACK 0x10
+
+/*
+ * State of a flow created by its first packet. Only a SYN opens a TCP flow
+ * the ordinary way; a first packet that is not a SYN is a connection picked
+ * up mid-stream (after a restart, or after its entry was lost) or a stray.
+ * It starts in an evictable state so a flood of ACKs or FINs cannot fill the
+ * table with protected entries: a real connection's next ACK promotes it
+ * to ESTABLISHED (flow_touch).
+ */
 static enum flow_state first_state(uint8_t proto, uint8_t tcp_flags)
 {
 	if (proto == IPPROTO_UDP)
 		return FLOW_UDP_NEW;
-	/* SYN (not SYN-ACK) opens; anything else is a flow picked up mid-stream. */
-	return (tcp_flags & 0x12) == 0x02 ? FLOW_TCP_SYN : FLOW_TCP_EST;
+	if (tcp_flags & TCP_FIN)
+		return FLOW_TCP_FIN;
+	return FLOW_TCP_SYN;
 }
 
 /*
@@ -337,11 +356,20 @@ static uint32_t balance(struct lb_worker *w, const struct lb_snapshot *s, struct
 		return slot;
 	}
 
-	idx = pick(w, vip_slot, v, k, hash);
+	/*
+	 * A TCP first packet that is not a SYN belongs to a connection this lcore
+	 * does not know: Maglev picks its backend, the choice most likely to be
+	 * the one it had (same pool, same table on every lcore and every node).
+	 * A RST is forwarded without creating a flow.
+	 */
+	bool pickup = k->proto == IPPROTO_TCP && (m->tcp_flags & (TCP_SYN | TCP_ACK)) != TCP_SYN;
+	idx = pickup ? maglev_pick(v, k, hash) : pick(w, vip_slot, v, k, hash);
 	if (idx == SCHED_NONE) {
 		pk->drop = LB_DROP_NO_BACKEND;
 		return LB_NO_SLOT;
 	}
+	if (k->proto == IPPROTO_TCP && (m->tcp_flags & TCP_RST))
+		return v->pool->slot[idx];
 	e = flow_insert(w->flows, k, hash, first_state(k->proto, m->tcp_flags), w->now_ms);
 	if (e == NULL) {
 		/*
@@ -399,6 +427,10 @@ static bool classify(const struct lb_snapshot *s, struct lb_pkt *pk, struct pkt_
 	pk->verdict = LB_VERDICT_DROP;
 	pk->drop = LB_DROP_NOT_OURS;
 	pk->out_port = pk->in_port;
+	if (pk->nonlinear) {
+		pk->drop = LB_DROP_NONLINEAR;
+		return false;
+	}
 	if (r != PARSE_OK) {
 		pk->drop = (uint8_t)r;
 		return false;
@@ -487,7 +519,8 @@ void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct 
 		 * flow may now exist (an earlier packet of it), or the entry found
 		 * may have been evicted and reused for another key.
 		 */
-		if (inserted && (e == NULL || memcmp(&e->key, &keys[f], sizeof(keys[f])) != 0))
+		if (inserted &&
+		    (e == NULL || !e->in_use || memcmp(&e->key, &keys[f], sizeof(keys[f])) != 0))
 			e = flow_lookup(w->flows, &keys[f], hashes[f], now_ms);
 		if (e == NULL)
 			inserted = true;

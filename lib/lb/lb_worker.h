@@ -33,6 +33,7 @@ struct lb_pkt {
 	uint16_t out_port; /* LB_VERDICT_TX */
 	uint8_t verdict;   /* enum lb_verdict */
 	uint8_t drop;      /* enum lb_drop */
+	uint8_t nonlinear; /* in: the frame continues past <len> (chained buffers) */
 };
 
 struct lb_worker {

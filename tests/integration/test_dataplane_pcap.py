@@ -291,9 +291,14 @@ def main():
         return True
 
     # Forwarded packets are the input packets with new MACs only.
-    t.check(all(p.src == lb_mac for p in by_dport[80]), "DSR source MAC is the port's MAC")
-    t.check(all(p[IP].ttl == 64 and p[IP].chksum == IP(bytes(p[IP])).chksum
-                for p in by_dport[80] if IP in p), "IP header untouched by DSR")
+    fwd_pkts = [p for v in by_dport.values() for p in v]
+    t.check(all(p.src == lb_mac for p in fwd_pkts), "DSR source MAC is the port's MAC")
+    sent = collections.Counter(bytes(p)[12:] for p in inp)
+    t.check(all(sent[bytes(p)[12:]] > 0 for p in fwd_pkts),
+            "DSR changes nothing but the MACs: every forwarded frame's bytes after them were sent")
+    t.check(len(out) == c["fwd"] + c["replied"] + c["tx_ctrl"],
+            "every packet counted as sent is in the output (%d = %d + %d + %d)" %
+            (len(out), c["fwd"], c["replied"], c["tx_ctrl"]))
 
     # wrr 3:1:1 -> SYNs 150/50/50 exactly on one lcore (smooth WRR is exact per lcore).
     syns = collections.Counter(BACKEND_BY_MAC[p.dst] for p in by_dport[80]
@@ -335,15 +340,18 @@ def main():
     s6 = collections.Counter(BACKEND_BY_MAC[p.dst] for p in v6)
     t.check(len(v6) == 40 and abs(s6["b11"] - s6["b12"]) <= lcores, "IPv6 rr: %s" % dict(s6))
 
-    # Neighbour resolution: an ARP request for the unresolved backend was sent,
-    # its packets were dropped and counted, and the reply was learnt.
+    # Neighbour resolution: an ARP request for the unresolved backend was sent;
+    # until its MAC is known the backend takes no new flows (no_backend: the
+    # VIP has no other); the reply was learnt and the backend put in service.
     arp_req = [p for p in answers if ARP in p and p[ARP].op == 1 and p[ARP].pdst == "198.18.0.21"]
     t.check(len(arp_req) >= 1 and arp_req[0][ARP].psrc == LB_IP4 and
             arp_req[0].dst == "ff:ff:ff:ff:ff:ff", "ARP request sent for a backend without MAC")
-    t.check(c["drops"]["neigh_unresolved"] == 5, "packets to an unresolved backend dropped and counted")
+    t.check(c["drops"]["no_backend"] == 5,
+            "new flows to a VIP whose only backend is unresolved: dropped, counted as no_backend")
     vip85 = [v for v in stats["vips"] if v["name"] == "arp-resolved"][0]
     t.check(vip85["backends"][0]["neighbour"] == "reachable" and
-            vip85["backends"][0]["mac"] == bmac(21), "ARP reply learnt: backend MAC reachable")
+            vip85["backends"][0]["mac"] == bmac(21) and vip85["backends"][0]["effective_weight"] == 1,
+            "ARP reply learnt: backend MAC reachable, backend in service")
 
     # Answers.
     arp_rep = [p for p in answers if ARP in p and p[ARP].op == 2]
@@ -355,11 +363,12 @@ def main():
     t.check(len(echo) == 1 and echo[0][ICMP].type == 0 and echo[0][IP].src == VIP4 and
             bytes(echo[0][ICMP].payload) == b"ping-payload", "ICMP echo to the VIP answered")
     if echo:
-        raw = bytes(echo[0][ICMP])
-        re = ICMP(raw)
-        del re.chksum
-        t.check(ICMP(bytes(re)).chksum == echo[0][ICMP].chksum and
-                IP(bytes(echo[0][IP])).chksum == echo[0][IP].chksum, "ICMP echo reply checksums valid")
+        ri = echo[0][IP].copy()
+        del ri.chksum
+        del ri[ICMP].chksum
+        ri = IP(bytes(ri))
+        t.check(ri.chksum == echo[0][IP].chksum and ri[ICMP].chksum == echo[0][ICMP].chksum,
+                "ICMP echo reply: IPv4 header and ICMP checksums valid")
     e6 = [p for p in answers if ICMPv6EchoReply in p]
     t.check(len(e6) == 1 and e6[0][IPv6].src == VIP6, "ICMPv6 echo to the VIP answered")
     if e6:
@@ -369,7 +378,10 @@ def main():
                 "ICMPv6 echo reply checksum valid")
     na = [p for p in answers if ICMPv6ND_NA in p]
     t.check(len(na) == 1 and na[0][ICMPv6ND_NA].tgt == VIP6 and na[0][ICMPv6ND_NA].S == 1 and
-            na[0].src == lb_mac, "neighbour solicitation for the IPv6 VIP answered")
+            na[0].src == lb_mac and na[0].dst == CLIENT_MAC and na[0][IPv6].hlim == 255 and
+            na[0][IPv6].dst == "2001:db8::1" and na[0][IPv6].src == VIP6 and
+            bytes(na[0][ICMPv6ND_NA].payload)[:8] == b"\x02\x01" + bytes.fromhex(lb_mac.replace(":", "")),
+            "neighbour solicitation for the IPv6 VIP answered (target, TLLA = port MAC, hop limit 255)")
     if na:
         r = na[0][IPv6].copy()
         del r[ICMPv6ND_NA].cksum

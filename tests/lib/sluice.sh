@@ -32,7 +32,10 @@ dataplane:
   neighbour: {reachable: 30, retry: 0.2}
 ports:
   - name: lan
-    devargs: "net_af_packet0,iface=${TOPO_LB_IF}"
+    # A large ring: with several queue pairs the kernel's packet fanout moves
+    # a busy flow to another queue once its ring is 3/4 full (rollover), and
+    # the lcore there does not know the flow. Real NICs' RSS never does that.
+    devargs: "net_af_packet0,iface=${TOPO_LB_IF},framecnt=4096"
     ipv4: ${TOPO_LB_IP4}/24
     ipv6: ${TOPO_LB_IP6}/64
 vips:

@@ -700,12 +700,12 @@ static void test_backend_state_weight(void **state)
 
 	recompile(e);
 	assert_false(*dirty);
-	assert_int_equal(lb_model_backend_effective_weight(mb), 3);
+	assert_int_equal(lb_model_backend_effective_weight(e->m, mb), 3);
 	assert_int_equal(e->s->vips[v].pool->weight[0], 3);
 
 	assert_int_equal(lb_model_backend_set_weight(e->m, s0, 7), 0);
 	assert_true(*dirty);
-	assert_int_equal(lb_model_backend_effective_weight(mb), 7);
+	assert_int_equal(lb_model_backend_effective_weight(e->m, mb), 7);
 	recompile(e);
 	assert_false(*dirty);
 	assert_int_equal(e->s->vips[v].pool->weight[0], 7);
@@ -713,7 +713,7 @@ static void test_backend_state_weight(void **state)
 
 	assert_int_equal(lb_model_backend_set_admin(e->m, s0, LB_ADMIN_DRAIN), 0);
 	assert_true(*dirty);
-	assert_int_equal(lb_model_backend_effective_weight(mb), 0);
+	assert_int_equal(lb_model_backend_effective_weight(e->m, mb), 0);
 	recompile(e);
 	assert_int_equal(e->s->vips[v].pool->weight[0], 0);
 	assert_int_equal(e->s->backends[s0].keeps_flows, 1); /* drain keeps flows */
@@ -724,15 +724,15 @@ static void test_backend_state_weight(void **state)
 	assert_int_equal(e->s->backends[s0].keeps_flows, 0);
 
 	assert_int_equal(lb_model_backend_set_admin(e->m, s0, LB_ADMIN_READY), 0);
-	assert_int_equal(lb_model_backend_effective_weight(mb), 7);
+	assert_int_equal(lb_model_backend_effective_weight(e->m, mb), 7);
 	assert_int_equal(lb_model_backend_set_health(e->m, s0, LB_HEALTH_DOWN), 0);
 	assert_true(*dirty);
-	assert_int_equal(lb_model_backend_effective_weight(mb), 0);
+	assert_int_equal(lb_model_backend_effective_weight(e->m, mb), 0);
 	recompile(e);
 	assert_int_equal(e->s->backends[s0].keeps_flows, 0);
 	assert_int_equal(e->s->vips[v].pool->total_weight, 1);
 	assert_int_equal(lb_model_backend_set_health(e->m, s0, LB_HEALTH_UP), 0);
-	assert_int_equal(lb_model_backend_effective_weight(mb), 7);
+	assert_int_equal(lb_model_backend_effective_weight(e->m, mb), 7);
 
 	assert_int_equal(lb_model_backend_set_weight(e->m, s0, 65536), -EINVAL);
 	assert_int_equal(lb_model_backend_set_admin(e->m, s0, LB_ADMIN_MAX), -EINVAL);
@@ -960,13 +960,23 @@ static void test_neigh_unresolved(void **state)
 	struct conf_backend b = be("10.0.0.11", 1, 0);
 	uint8_t mac[6];
 
-	add_vip(e, vip(VIP4, 80, IPPROTO_TCP, SCHED_KIND_WRR, &b, 1));
+	uint32_t v = add_vip(e, vip(VIP4, 80, IPPROTO_TCP, SCHED_KIND_WRR, &b, 1));
+	uint32_t ns = e->m->backends[bslot(e, v, "10.0.0.11")].neigh_slot;
+
+	/* MAC unknown: the backend takes no new flows (they would be lost). */
 	recompile(e);
-	assert_int_equal(tcp(e, 1, TH_SYN), -LB_DROP_NEIGH_UNRESOLVED);
-	assert_int_equal(e->w->ctr->drop[LB_DROP_NEIGH_UNRESOLVED], 1);
+	assert_int_equal(tcp(e, 1, TH_SYN), -LB_DROP_NO_BACKEND);
 	be_mac(mac, 0x42);
+	e->m->neigh_changed = false;
 	assert_int_equal(lb_neigh_learn(e->m, e->nt, 0, &b.addr, mac, e->now), 1);
-	assert_int_equal(tcp(e, 1, TH_ACK), 0x42);
+	assert_true(e->m->neigh_changed);
+	assert_true(e->m->vips[v].dirty);
+	recompile(e);
+	assert_int_equal(tcp(e, 1, TH_SYN), 0x42);
+	/* The MAC withdrawn before the pool is rebuilt: the flow's packets are counted. */
+	e->nt->word[ns] = 0;
+	assert_int_equal(tcp(e, 1, TH_ACK), -LB_DROP_NEIGH_UNRESOLVED);
+	assert_int_equal(e->w->ctr->drop[LB_DROP_NEIGH_UNRESOLVED], 1);
 }
 
 /* Katran-style fixtures: one packet each, the drop it must get. */
@@ -1161,24 +1171,49 @@ static void test_table_full_backstop(void **state)
 	add_vip(e, vip(VIP4, 80, IPPROTO_TCP, SCHED_KIND_RR, b, 4));
 	recompile(e);
 	new_worker(e, 16);
-	/* Mid-stream pickups are ESTABLISHED at once: never evicted. */
+	/* Handshakes (SYN, then ACK): stored flows become ESTABLISHED, never evicted. */
 	for (uint16_t i = 0; i < 64; i++) {
 		uint64_t before = e->w->ctr->flows_backstop;
-		id[i] = tcp(e, (uint16_t)(100 + i), TH_ACK);
+		id[i] = tcp(e, (uint16_t)(100 + i), TH_SYN);
 		assert_true(id[i] >= 1 && id[i] <= 4);
 		stored[i] = e->w->ctr->flows_backstop == before;
 		backstop += !stored[i];
+		/* A flow not stored: its ACK is a pickup, Maglev again, the same backend. */
+		assert_int_equal(tcp(e, (uint16_t)(100 + i), TH_ACK), id[i]);
 	}
 	assert_true(backstop > 0);
 	assert_true(flow_table_count(e->w->flows) <= 16);
 	assert_int_equal(e->w->ctr->flows_new + backstop, 64);
-	assert_int_equal(e->w->ctr->fwd, 64);
+	assert_int_equal(e->w->ctr->fwd, 128);
 	/* rr would rotate; the backstop is a consistent hash, stored flows stay put. */
 	for (int round = 0; round < 3; round++)
 		for (uint16_t i = 0; i < 64; i++)
 			assert_int_equal(tcp(e, (uint16_t)(100 + i), TH_ACK), id[i]);
-	assert_int_equal(e->w->ctr->flows_backstop, 4 * backstop);
+	assert_int_equal(e->w->ctr->flows_backstop, 5 * backstop);
 	assert_int_equal(e->w->ctr->flows_new, 64 - backstop);
+}
+
+/* A first packet that is not a SYN: Maglev picks, and it can be evicted. */
+static void test_pickup_is_evictable(void **state)
+{
+	struct env *e = *state;
+	struct conf_backend b[] = {be("10.0.0.11", 1, 1), be("10.0.0.12", 1, 2)};
+
+	add_vip(e, vip(VIP4, 80, IPPROTO_TCP, SCHED_KIND_RR, b, 2));
+	recompile(e);
+	new_worker(e, 16);
+	/* A flood of stray ACKs fills the table with evictable entries only... */
+	for (uint16_t i = 0; i < 64; i++)
+		assert_true(tcp(e, (uint16_t)(1000 + i), TH_ACK) > 0);
+	assert_int_equal(e->w->ctr->flows_backstop, 0);
+	/* ...so new connections still get stored (no backstop). */
+	for (uint16_t i = 0; i < 8; i++)
+		assert_true(tcp(e, (uint16_t)(2000 + i), TH_SYN) > 0);
+	assert_int_equal(e->w->ctr->flows_backstop, 0);
+	/* A RST as first packet is forwarded without creating a flow. */
+	uint32_t before = flow_table_count(e->w->flows);
+	assert_true(tcp(e, 3000, TH_RST) > 0);
+	assert_int_equal(flow_table_count(e->w->flows), before);
 }
 
 static void test_lc_uses_load(void **state)
@@ -1560,11 +1595,14 @@ static void test_neigh_shared(void **state)
 	assert_int_equal(e->m->backends[b2].neigh_slot, ns);
 	assert_int_equal(e->m->neigh[ns].refs, 2);
 	be_mac(mac, 9);
-	recompile(e);
 	assert_int_equal(lb_neigh_learn(e->m, e->nt, 0, &b.addr, mac, e->now), 1);
+	recompile(e);
 	assert_int_equal(send_l4(e, VIP4, 80, IPPROTO_TCP, 1, TH_SYN), 9);
 	assert_int_equal(send_l4(e, VIP4, 443, IPPROTO_TCP, 1, TH_SYN), 9);
+	/* A deleted VIP's backends stay (removed) until reaped: the MAC is still needed. */
 	assert_int_equal(lb_model_vip_del(e->m, v1), 0);
+	assert_int_equal(e->m->neigh[ns].refs, 2);
+	assert_int_equal(lb_model_backend_reap(e->m, b1), 0);
 	assert_int_equal(e->m->neigh[ns].refs, 1);
 	recompile(e);
 	assert_int_equal(e->nt->word[ns], lb_neigh_pack(mac));
@@ -1671,6 +1709,7 @@ int main(void)
 		T(test_counters_invariant),
 		T(test_burst_one_new_flow),
 		T(test_table_full_backstop),
+		T(test_pickup_is_evictable),
 		T(test_lc_uses_load),
 		T(test_sweep_expires_flows),
 		T(test_arp_reply_for_vip),
