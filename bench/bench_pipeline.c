@@ -134,8 +134,8 @@ int main(int argc, char **argv)
 	struct lb_model *m = setup(kind, neigh, &snap);
 	flow_timeouts_default(&to);
 	/* New-flow runs: a table large enough that no insert fails. */
-	struct lb_worker *w = lb_worker_create(0, new_flows ? (uint32_t)total + 1024 : NFLOWS * 2,
-					       &to, neigh, load);
+	struct lb_worker *w = lb_worker_create(
+		0, 1, new_flows ? (uint32_t)total + 1024 : NFLOWS * 2, &to, neigh, load);
 	if (w == NULL)
 		return 1;
 

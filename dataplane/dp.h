@@ -57,6 +57,8 @@ struct dp {
 	struct dp_port ports[LB_MAX_PORTS];
 	uint32_t n_workers;
 	struct dp_worker workers[LB_MAX_LCORES];
+	/* handoff[from][to]: packets of flows another lcore owns (fnat/nat), SP/SC. */
+	struct rte_ring *handoff[LB_MAX_LCORES][LB_MAX_LCORES];
 	struct rte_mempool *pool;
 
 	bool publish_pending;         /* the model has changes not yet published */

@@ -276,8 +276,8 @@ int main(int argc, char **argv)
 
 		w->lcore_id = lcore;
 		w->index = idx;
-		w->lb = lb_worker_create(idx, g_dp.conf.dp.flow_capacity, &to, g_dp.neigh,
-					 g_dp.load);
+		w->lb = lb_worker_create(idx, g_dp.n_workers, g_dp.conf.dp.flow_capacity, &to,
+					 g_dp.neigh, g_dp.load);
 		snprintf(name, sizeof(name), "to_mgmt_%u", idx);
 		w->to_mgmt = rte_ring_create(name, DP_RING_SIZE, rte_socket_id(),
 					     RING_F_SP_ENQ | RING_F_SC_DEQ);
@@ -302,6 +302,20 @@ int main(int argc, char **argv)
 		}
 		rte_rcu_qsbr_thread_register(g_dp.rcu, idx);
 		idx++;
+	}
+	for (uint32_t from = 0; from < g_dp.n_workers; from++) {
+		for (uint32_t dst = 0; dst < g_dp.n_workers && g_dp.n_workers > 1; dst++) {
+			char name[RTE_RING_NAMESIZE];
+			if (from == dst)
+				continue;
+			snprintf(name, sizeof(name), "handoff_%u_%u", from % 100, dst % 100);
+			g_dp.handoff[from][dst] = rte_ring_create(
+				name, DP_RING_SIZE, rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+			if (g_dp.handoff[from][dst] == NULL) {
+				DP_LOG(ERR, "cannot create the handoff ring %s", name);
+				return 1;
+			}
+		}
 	}
 	if (dp_mgmt_start(&g_dp) < 0)
 		return 1;

@@ -32,22 +32,30 @@ static inline void act(struct dp_worker *w, struct rte_mbuf *m, const struct lb_
 			rte_pktmbuf_free(m);
 		}
 		break;
+	case LB_VERDICT_HANDOFF:
+		/* To the lcore that owns the flow (fnat/nat), which processes it again. */
+		m->port = pk->in_port;
+		if (pk->out_port >= g_dp.n_workers ||
+		    rte_ring_sp_enqueue(g_dp.handoff[w->index][pk->out_port], m) != 0) {
+			w->lb->ctr->handoff--;
+			w->lb->ctr->drop[LB_DROP_HANDOFF_FULL]++;
+			rte_pktmbuf_free(m);
+		}
+		break;
 	default:
 		rte_pktmbuf_free(m);
 		break;
 	}
 }
 
-static inline void rx_port(struct dp_worker *w, const struct lb_snapshot *s, uint16_t port,
-			   uint32_t now_ms)
+/* Runs a burst through the pipeline and acts on it. <port> is the RX port, or
+ * UINT16_MAX for packets handed over by another lcore (their port is in m->port). */
+static inline void process(struct dp_worker *w, const struct lb_snapshot *s,
+			   struct rte_mbuf **mbufs, uint16_t n, uint16_t port, uint32_t now_ms)
 {
-	struct rte_mbuf *mbufs[DP_BURST];
 	struct lb_pkt pkts[DP_BURST];
-	uint16_t n, i;
+	uint16_t i;
 
-	n = rte_eth_rx_burst(g_dp.ports[port].port_id, (uint16_t)w->index, mbufs, DP_BURST);
-	if (n == 0)
-		return;
 	for (i = 0; i < n && i < PREFETCH_AHEAD; i++)
 		rte_prefetch0(rte_pktmbuf_mtod(mbufs[i], void *));
 	for (i = 0; i < n; i++) {
@@ -58,13 +66,41 @@ static inline void rx_port(struct dp_worker *w, const struct lb_snapshot *s, uin
 		/* Chained mbufs (jumbo frames) are dropped and counted as "nonlinear". */
 		pkts[i].len = m->data_len;
 		pkts[i].cap = (uint16_t)(m->data_len + rte_pktmbuf_tailroom(m));
-		pkts[i].in_port = port;
+		pkts[i].in_port = port == UINT16_MAX ? m->port : port;
 		pkts[i].nonlinear = m->nb_segs > 1;
+		pkts[i].handed = port == UINT16_MAX;
 	}
 	lb_worker_process(w->lb, s, pkts, n, now_ms);
 	for (i = 0; i < n; i++)
 		act(w, mbufs[i], &pkts[i]);
+}
+
+static inline void rx_port(struct dp_worker *w, const struct lb_snapshot *s, uint16_t port,
+			   uint32_t now_ms)
+{
+	struct rte_mbuf *mbufs[DP_BURST];
+	uint16_t n =
+		rte_eth_rx_burst(g_dp.ports[port].port_id, (uint16_t)w->index, mbufs, DP_BURST);
+
+	if (n == 0)
+		return;
+	process(w, s, mbufs, n, port, now_ms);
 	w->last_rx_tsc = rte_rdtsc();
+}
+
+/* Packets other lcores passed to this one because it owns their flows. */
+static inline void rx_handoff(struct dp_worker *w, const struct lb_snapshot *s, uint32_t now_ms)
+{
+	struct rte_mbuf *mbufs[DP_BURST];
+
+	for (uint32_t from = 0; from < g_dp.n_workers; from++) {
+		if (from == w->index)
+			continue;
+		uint16_t n = (uint16_t)rte_ring_sc_dequeue_burst(g_dp.handoff[from][w->index],
+								 (void **)mbufs, DP_BURST, NULL);
+		if (n > 0)
+			process(w, s, mbufs, n, UINT16_MAX, now_ms);
+	}
 }
 
 /* Packets the management thread built (ARP requests, NS): sent by worker 0. */
@@ -108,6 +144,8 @@ int dp_worker_main(void *arg)
 
 		for (uint16_t p = 0; p < g_dp.n_ports; p++)
 			rx_port(w, s, p, now_ms);
+		if (g_dp.n_workers > 1)
+			rx_handoff(w, s, now_ms);
 		tx_ctrl(w);
 		if (tsc - prev_drain > drain_tsc) {
 			for (uint16_t p = 0; p < g_dp.n_ports; p++)

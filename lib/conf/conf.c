@@ -842,11 +842,55 @@ static int check_vip_maglev(struct ctx *x, yaml_node_t *n, const char *path,
 	return 0;
 }
 
+/*
+ * local_addresses: the source addresses full-NAT puts on packets to the
+ * backends (their replies come back to them). Required for fnat, of the
+ * VIP's family, at most CONF_MAX_LOCAL_ADDRS, no duplicates.
+ */
+static int decode_local_addrs(struct ctx *x, yaml_node_t *vn, const char *vpath, struct conf_vip *v)
+{
+	char path[FIELD_PATH_MAX], ipath[FIELD_PATH_MAX];
+	yaml_node_t *seq;
+	size_t n;
+
+	if (get_section(x, vn, vpath, "local_addresses", YAML_SEQUENCE_NODE, &seq, path) < 0)
+		return -EINVAL;
+	n = seq != NULL ? seq_len(seq) : 0;
+	if (n == 0) {
+		if (v->mode == LB_MODE_FNAT)
+			return fail(x, vn, vpath,
+				    "mode fnat needs local_addresses (the source addresses used "
+				    "towards the backends)");
+		return 0;
+	}
+	if (n > CONF_MAX_LOCAL_ADDRS)
+		return fail(x, seq, path, "at most %d local addresses, got %zu",
+			    CONF_MAX_LOCAL_ADDRS, n);
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item = seq_item(x, seq, i);
+		struct lb_addr *a = &v->local_addrs[i];
+
+		join_index(ipath, path, i);
+		if (expect_type(x, item, ipath, YAML_SCALAR_NODE) < 0)
+			return -EINVAL;
+		if (lb_addr_parse(a, (const char *)item->data.scalar.value) < 0)
+			return fail(x, item, ipath, "expected an IPv4 or IPv6 address, got \"%s\"",
+				    (const char *)item->data.scalar.value);
+		if (lb_addr_is_v4(a) != lb_addr_is_v4(&v->addr))
+			return fail(x, item, ipath, "must be of the VIP's address family");
+		for (size_t j = 0; j < i; j++)
+			if (lb_addr_eq(&v->local_addrs[j], a))
+				return fail(x, item, ipath, "duplicate local address");
+		v->n_local_addrs++;
+	}
+	return 0;
+}
+
 static int decode_vip(struct ctx *x, yaml_node_t *n, const char *path, struct conf_vip *v)
 {
-	static const char *const keys[] = {"name",     "address",   "port", "protocol",
-					   "mode",     "scheduler", "hash", "maglev_table_size",
-					   "backends", NULL};
+	static const char *const keys[] = {
+		"name", "address",           "port",     "protocol",        "mode", "scheduler",
+		"hash", "maglev_table_size", "backends", "local_addresses", NULL};
 	uint32_t port = 0;
 	int rc;
 
@@ -878,6 +922,9 @@ static int decode_vip(struct ctx *x, yaml_node_t *n, const char *path, struct co
 			 proto_name(v->proto));
 	}
 	rc = decode_backends(x, n, path, v);
+	if (rc < 0)
+		return rc;
+	rc = decode_local_addrs(x, n, path, v);
 	if (rc < 0)
 		return rc;
 	return check_vip_maglev(x, n, path, v);

@@ -30,9 +30,10 @@ int lb_admin_parse(const char *s);
 const char *lb_hash_name(enum lb_hash h);
 int lb_hash_parse(const char *s);
 
-#define CONF_NAME_MAX    64
-#define CONF_DEVARGS_MAX 256
-#define CONF_PATH_MAX    108 /* sun_path */
+#define CONF_NAME_MAX        64
+#define CONF_DEVARGS_MAX     256
+#define CONF_PATH_MAX        108 /* sun_path */
+#define CONF_MAX_LOCAL_ADDRS 8
 
 struct conf_port {
 	char name[CONF_NAME_MAX];       /* required, unique */
@@ -66,6 +67,9 @@ struct conf_vip {
 	uint8_t sched;            /* enum sched_kind, default wrr */
 	uint8_t hash;             /* enum lb_hash, default 5-tuple (maglev input) */
 	uint32_t maglev_size;     /* prime, default 65537 */
+	/* fnat: source addresses towards the backends (required for fnat, VIP family). */
+	struct lb_addr local_addrs[CONF_MAX_LOCAL_ADDRS];
+	uint32_t n_local_addrs;
 	struct conf_backend *backends;
 	uint32_t n_backends;
 	int line;

@@ -84,6 +84,12 @@ void flow_table_free(struct flow_table *t);
 uint32_t flow_table_capacity(const struct flow_table *t);
 uint32_t flow_table_count(const struct flow_table *t); /* flows held now */
 
+/*
+ * Index of a live entry in [0, flow_table_capacity()): an entry never moves
+ * while it holds a flow, so owners can keep side tables indexed by it.
+ */
+uint32_t flow_entry_index(const struct flow_table *t, const struct flow_entry *e);
+
 /* Replaces the timeouts (control path). */
 void flow_table_set_timeouts(struct flow_table *t, const struct flow_timeouts *to);
 

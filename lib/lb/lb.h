@@ -24,13 +24,15 @@
 #include "lb_addr.h"
 #include "parse.h"
 
-#define LB_MAX_PORTS    8
-#define LB_MAX_VIPS     256
-#define LB_MAX_BACKENDS 4096 /* over all VIPs */
-#define LB_MAX_NEIGH    LB_MAX_BACKENDS
-#define LB_MAX_LCORES   16
-#define LB_VIP_HASH     1024 /* open-addressing VIP lookup table, > 2 x LB_MAX_VIPS */
-#define LB_NO_SLOT      UINT32_MAX
+#define LB_MAX_PORTS      8
+#define LB_MAX_VIPS       256
+#define LB_MAX_BACKENDS   4096 /* over all VIPs */
+#define LB_MAX_NEIGH      LB_MAX_BACKENDS
+#define LB_MAX_LCORES     16
+#define LB_MAX_LADDRS     64 /* full-NAT local addresses, all VIPs together */
+#define LB_VIP_MAX_LADDRS 8
+#define LB_VIP_HASH       1024 /* open-addressing VIP lookup table, > 2 x LB_MAX_VIPS */
+#define LB_NO_SLOT        UINT32_MAX
 
 /* Why a packet was dropped. The first entries mirror enum parse_result. */
 enum lb_drop {
@@ -45,6 +47,10 @@ enum lb_drop {
 	LB_DROP_TX_FULL,                     /* the port did not take the packet */
 	LB_DROP_MGMT_RING_FULL,              /* ARP/ND for the management thread, ring full */
 	LB_DROP_NONLINEAR,                   /* frame in chained buffers (jumbo): not supported */
+	LB_DROP_NAT_NO_PORT,  /* fnat: every source port of the local addresses in use */
+	LB_DROP_NAT_NO_ROOM,  /* fnat/nat: no flow-table room for the connection's two entries */
+	LB_DROP_TTL,          /* fnat/nat route the packet: its TTL / hop limit ran out */
+	LB_DROP_HANDOFF_FULL, /* the ring to the lcore owning the flow was full */
 	LB_DROP_MAX
 };
 
@@ -99,9 +105,11 @@ struct lb_vip_rt {
 	uint32_t uid;     /* 0 = slot unused */
 	uint16_t port_be; /* network order */
 	uint8_t proto;
-	uint8_t mode;  /* enum lb_mode */
-	uint8_t sched; /* enum sched_kind */
-	uint8_t hash;  /* enum lb_hash */
+	uint8_t mode;     /* enum lb_mode */
+	uint8_t sched;    /* enum sched_kind */
+	uint8_t hash;     /* enum lb_hash */
+	uint8_t n_laddrs; /* fnat: local addresses (ids into lb_snapshot.laddrs) */
+	uint8_t laddr[LB_VIP_MAX_LADDRS];
 	const struct lb_pool *pool;
 };
 
@@ -115,11 +123,19 @@ struct lb_snapshot {
 	uint32_t vip_addr_hash[LB_VIP_HASH];
 	struct lb_vip_rt vips[LB_MAX_VIPS];
 	struct lb_backend_rt backends[LB_MAX_BACKENDS];
+	/* Full-NAT local addresses: id -> address, and address -> id (LB_NO_SLOT = empty). */
+	uint32_t n_laddrs;
+	struct lb_addr laddrs[LB_MAX_LADDRS];
+	uint32_t laddr_hash[LB_VIP_HASH];
+	bool has_nat; /* some VIP is in nat mode: replies from backends may be ours */
 };
 
 /* Returns the VIP slot for a service, or LB_NO_SLOT. */
 uint32_t lb_vip_find(const struct lb_snapshot *s, const struct lb_addr *addr, uint16_t port_be,
 		     uint8_t proto);
+/* Returns the local-address id of <addr>, or LB_NO_SLOT. */
+uint32_t lb_laddr_find(const struct lb_snapshot *s, const struct lb_addr *addr);
+
 /* Returns true if <addr> is any VIP's address. */
 bool lb_vip_addr_known(const struct lb_snapshot *s, const struct lb_addr *addr);
 
@@ -172,18 +188,21 @@ struct lb_traffic {
 /*
  * Per-lcore counters, written only by their lcore, summed by the management
  * thread. Invariant (per lcore and summed):
- *   rx = fwd + replied + to_mgmt + sum(drop[])
+ *   rx = fwd + replied + to_mgmt + handoff + sum(drop[])
+ * where rx also counts packets handed over by another lcore.
  */
 struct lb_counters {
 	uint64_t rx;
 	uint64_t fwd;     /* sent towards a backend */
 	uint64_t replied; /* ARP/ND/ICMP echo answered in place */
 	uint64_t to_mgmt; /* ARP/ND replies handed to the management thread */
+	uint64_t handoff; /* passed to the lcore that owns the flow (fnat/nat) */
 	uint64_t drop[LB_DROP_MAX];
 	uint64_t flows_new;
 	uint64_t flows_rescheduled; /* flow whose backend left service, moved */
 	uint64_t flows_backstop;    /* flow table full: maglev picked, not stored */
 	uint64_t tx_ctrl;           /* packets sent for the management thread */
+	uint64_t nat_replies;       /* fnat/nat replies translated back to clients */
 	struct lb_traffic vip[LB_MAX_VIPS];
 	struct lb_traffic backend[LB_MAX_BACKENDS];
 };

@@ -116,6 +116,18 @@ static int vip_find_service(const struct lb_model *m, const struct lb_addr *a, u
 	return -ENOENT;
 }
 
+/* Id of a full-NAT local address, registered on first use; -ENOSPC when full. */
+static int laddr_get(struct lb_model *m, const struct lb_addr *a)
+{
+	for (uint32_t i = 0; i < m->n_laddrs; i++)
+		if (lb_addr_eq(&m->laddrs[i], a))
+			return (int)i;
+	if (m->n_laddrs == LB_MAX_LADDRS)
+		return -ENOSPC;
+	m->laddrs[m->n_laddrs] = *a;
+	return (int)m->n_laddrs++;
+}
+
 int lb_model_vip_add(struct lb_model *m, const struct conf_vip *cv, char *err, size_t errlen)
 {
 	char text[CONF_NAME_MAX];
@@ -130,10 +142,25 @@ int lb_model_vip_add(struct lb_model *m, const struct conf_vip *cv, char *err, s
 		return fail(err, errlen, -EEXIST, "a VIP named \"%s\" already exists", cv->name);
 	if (cv->sched >= SCHED_KIND_MAX || cv->mode >= LB_MODE_MAX || cv->hash >= LB_HASH_MAX)
 		return fail(err, errlen, -EINVAL, "VIP %s: bad scheduler, mode or hash", text);
-	if (cv->mode != LB_MODE_DSR)
+	if (cv->mode == LB_MODE_TUNNEL)
 		return fail(err, errlen, -ENOTSUP,
-			    "VIP %s: mode %s is not implemented yet (this build forwards dsr only)",
-			    text, lb_mode_name((enum lb_mode)cv->mode));
+			    "VIP %s: mode tunnel is not implemented yet (this build forwards dsr, "
+			    "fnat and nat)",
+			    text);
+	if (cv->mode == LB_MODE_FNAT && cv->n_local_addrs == 0)
+		return fail(err, errlen, -EINVAL, "VIP %s: mode fnat needs local addresses", text);
+	if (cv->n_local_addrs > LB_VIP_MAX_LADDRS)
+		return fail(err, errlen, -EINVAL, "VIP %s: at most %d local addresses", text,
+			    LB_VIP_MAX_LADDRS);
+	uint8_t laddr_ids[LB_VIP_MAX_LADDRS];
+	for (uint32_t i = 0; i < cv->n_local_addrs; i++) {
+		int id = laddr_get(m, &cv->local_addrs[i]);
+		if (id < 0)
+			return fail(err, errlen, -ENOSPC,
+				    "VIP %s: at most %d local addresses in all VIPs", text,
+				    LB_MAX_LADDRS);
+		laddr_ids[i] = (uint8_t)id;
+	}
 	if (!maglev_is_prime(cv->maglev_size) || cv->maglev_size <= cv->n_backends)
 		return fail(err, errlen, -EINVAL,
 			    "VIP %s: maglev_table_size %u must be a prime above the backend count",
@@ -157,6 +184,8 @@ int lb_model_vip_add(struct lb_model *m, const struct conf_vip *cv, char *err, s
 	v->sched = cv->sched;
 	v->hash = cv->hash;
 	v->maglev_size = cv->maglev_size;
+	v->n_laddrs = (uint8_t)cv->n_local_addrs;
+	memcpy(v->laddr, laddr_ids, cv->n_local_addrs);
 	v->dirty = true;
 	for (uint32_t i = 0; i < cv->n_backends; i++) {
 		rc = lb_model_backend_add(m, slot, &cv->backends[i], err, errlen);
@@ -545,7 +574,12 @@ struct lb_snapshot *lb_model_compile(struct lb_model *m)
 	for (uint32_t i = 0; i < LB_VIP_HASH; i++) {
 		s->vip_hash[i] = LB_NO_SLOT;
 		s->vip_addr_hash[i] = LB_NO_SLOT;
+		s->laddr_hash[i] = LB_NO_SLOT;
 	}
+	s->n_laddrs = m->n_laddrs;
+	memcpy(s->laddrs, m->laddrs, sizeof(s->laddrs));
+	for (uint32_t i = 0; i < m->n_laddrs; i++)
+		vip_hash_insert(s->laddr_hash, lb_vip_hash_of(&m->laddrs[i], 0, 0), i);
 	for (uint32_t i = 0; i < LB_MAX_VIPS; i++) {
 		struct lb_model_vip *v = &m->vips[i];
 		struct lb_vip_rt *r = &s->vips[i];
@@ -564,7 +598,11 @@ struct lb_snapshot *lb_model_compile(struct lb_model *m)
 		r->mode = v->mode;
 		r->sched = v->sched;
 		r->hash = v->hash;
+		r->n_laddrs = v->n_laddrs;
+		memcpy(r->laddr, v->laddr, sizeof(r->laddr));
 		r->pool = v->pool;
+		if (v->mode == LB_MODE_NAT)
+			s->has_nat = true;
 		vip_hash_insert(s->vip_hash, lb_vip_hash_of(&r->addr, r->port_be, r->proto), i);
 		if (!lb_vip_addr_known(s, &r->addr))
 			vip_hash_insert(s->vip_addr_hash, lb_vip_hash_of(&r->addr, 0, 0), i);

@@ -70,6 +70,8 @@ struct lb_model_vip {
 	uint8_t sched;
 	uint8_t hash;
 	uint32_t maglev_size;
+	uint8_t n_laddrs; /* fnat local addresses, ids into lb_model.laddrs */
+	uint8_t laddr[LB_VIP_MAX_LADDRS];
 	uint32_t n_members;
 	uint32_t *members; /* backend slots in order of addition */
 	uint32_t cap_members;
@@ -87,6 +89,12 @@ struct lb_model {
 	 * must be rebuilt): the owner compiles and publishes, then clears it.
 	 */
 	bool neigh_changed;
+	/*
+	 * Full-NAT local addresses by id. An id is never reused for another
+	 * address: flows and lcores' port maps refer to it by id.
+	 */
+	uint32_t n_laddrs;
+	struct lb_addr laddrs[LB_MAX_LADDRS];
 	uint32_t n_ports;
 	struct lb_port_info ports[LB_MAX_PORTS];
 	char port_names[LB_MAX_PORTS][CONF_NAME_MAX];

@@ -14,6 +14,10 @@ static const char *const lb_drop_names[LB_DROP_MAX] = {
 	[LB_DROP_TX_FULL] = "tx_full",
 	[LB_DROP_MGMT_RING_FULL] = "mgmt_ring_full",
 	[LB_DROP_NONLINEAR] = "nonlinear",
+	[LB_DROP_NAT_NO_PORT] = "nat_no_port",
+	[LB_DROP_NAT_NO_ROOM] = "nat_no_room",
+	[LB_DROP_TTL] = "ttl_exceeded",
+	[LB_DROP_HANDOFF_FULL] = "handoff_full",
 };
 
 const char *lb_drop_name(enum lb_drop d)
@@ -37,6 +41,21 @@ uint32_t lb_vip_find(const struct lb_snapshot *s, const struct lb_addr *addr, ui
 		const struct lb_vip_rt *v = &s->vips[slot];
 		if (v->port_be == port_be && v->proto == proto && lb_addr_eq(&v->addr, addr))
 			return slot;
+		i = (i + 1) & (LB_VIP_HASH - 1);
+	}
+	return LB_NO_SLOT;
+}
+
+uint32_t lb_laddr_find(const struct lb_snapshot *s, const struct lb_addr *addr)
+{
+	uint32_t i = lb_vip_hash_of(addr, 0, 0) & (LB_VIP_HASH - 1);
+
+	for (uint32_t probes = 0; probes < LB_VIP_HASH; probes++) {
+		uint32_t id = s->laddr_hash[i];
+		if (id == LB_NO_SLOT)
+			return LB_NO_SLOT;
+		if (lb_addr_eq(&s->laddrs[id], addr))
+			return id;
 		i = (i + 1) & (LB_VIP_HASH - 1);
 	}
 	return LB_NO_SLOT;

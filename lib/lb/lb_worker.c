@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lb_internal.h"
 #include "maglev.h"
 #include "parse.h"
 #include "scheduler.h"
@@ -21,21 +22,81 @@
 #define ND_OPT_TLLA    2
 #define IP6_HLEN       40
 
+static inline struct lb_flow_ext *ext_of(struct lb_worker *w, const struct flow_entry *e)
+{
+	return &w->ext[flow_entry_index(w->flows, e)];
+}
+
+/* ---- fnat source ports: per lcore, per local address; no lock ---- */
+
+#define PORT_FIRST 1024 /* below are the well-known ports: never used as source */
+
+static inline bool port_used(const struct lb_worker *w, uint32_t laddr, uint32_t port)
+{
+	return w->port_map[laddr * 1024 + port / 64] >> (port % 64) & 1;
+}
+
+static inline void port_mark(struct lb_worker *w, uint32_t laddr, uint32_t port, bool used)
+{
+	uint64_t bit = 1ull << (port % 64);
+	uint64_t *word = &w->port_map[laddr * 1024 + port / 64];
+	*word = used ? *word | bit : *word & ~bit;
+}
+
+/*
+ * A free port p of <laddr> with p % n_workers == index, so a reply to it
+ * tells which lcore owns the flow. Next-fit from the last port handed out:
+ * a port is reused only after its flow is gone, and as late as possible.
+ * Returns 0 when every port of this lcore is taken.
+ */
+static uint16_t port_alloc(struct lb_worker *w, uint32_t laddr)
+{
+	uint32_t n = w->n_workers, span = (65536 - PORT_FIRST) / n;
+	uint32_t k = w->port_cursor[laddr];
+
+	for (uint32_t tries = 0; tries < span; tries++) {
+		uint32_t port = PORT_FIRST + ((k + tries) % span) * n;
+		port += (w->index + n - port % n) % n; /* into this lcore's residue class */
+		if (port > 65535 || port_used(w, laddr, port))
+			continue;
+		port_mark(w, laddr, port, true);
+		w->port_cursor[laddr] = (uint16_t)((k + tries + 1) % span);
+		return (uint16_t)port;
+	}
+	return 0;
+}
+
+/*
+ * Every flow that leaves the table passes here (expiry, eviction, removal):
+ * the active count of its backend drops, a full-NAT port is given back,
+ * and the other entry of a NAT connection goes with it.
+ */
 static void on_flow_removed(const struct flow_entry *e, void *arg)
 {
 	struct lb_worker *w = arg;
+	struct lb_flow_ext *x = ext_of(w, e);
+	struct flow_entry *peer = x->peer;
 
-	if (e->backend_slot < LB_MAX_BACKENDS && w->active[e->backend_slot] > 0)
+	w->table_changed = true;
+	if (!x->reverse && e->backend_slot < LB_MAX_BACKENDS && w->active[e->backend_slot] > 0)
 		w->active[e->backend_slot]--;
+	if (!x->reverse && x->lport_be != 0)
+		port_mark(w, x->laddr, ntohs(x->lport_be), false);
+	memset(x, 0, sizeof(*x));
+	if (peer != NULL) {
+		ext_of(w, peer)->peer = NULL;
+		flow_remove(w->flows, peer);
+	}
 }
 
-struct lb_worker *lb_worker_create(uint32_t index, uint32_t flow_capacity,
+struct lb_worker *lb_worker_create(uint32_t index, uint32_t n_workers, uint32_t flow_capacity,
 				   const struct flow_timeouts *timeouts,
 				   const struct lb_neigh_table *neigh, const struct lb_load *load)
 {
 	struct lb_worker *w;
 
-	if (index >= LB_MAX_LCORES || neigh == NULL || load == NULL)
+	if (index >= LB_MAX_LCORES || n_workers == 0 || index >= n_workers || neigh == NULL ||
+	    load == NULL)
 		return NULL;
 	if (posix_memalign((void **)&w, 64, sizeof(*w)) != 0)
 		return NULL;
@@ -46,12 +107,16 @@ struct lb_worker *lb_worker_create(uint32_t index, uint32_t flow_capacity,
 	}
 	memset(w->ctr, 0, sizeof(*w->ctr));
 	w->index = index;
+	w->n_workers = n_workers;
 	w->neigh = neigh;
 	w->load = load;
 	w->flows = flow_table_create(flow_capacity, timeouts, on_flow_removed, w);
-	if (w->flows == NULL) {
-		free(w->ctr);
-		free(w);
+	if (w->flows != NULL) {
+		w->ext = calloc(flow_table_capacity(w->flows), sizeof(*w->ext));
+		w->port_map = calloc((size_t)LB_MAX_LADDRS * 1024, sizeof(uint64_t));
+	}
+	if (w->flows == NULL || w->ext == NULL || w->port_map == NULL) {
+		lb_worker_free(w);
 		return NULL;
 	}
 	return w;
@@ -62,6 +127,8 @@ void lb_worker_free(struct lb_worker *w)
 	if (w == NULL)
 		return;
 	flow_table_free(w->flows);
+	free(w->ext);
+	free(w->port_map);
 	free(w->ctr);
 	free(w);
 }
@@ -134,7 +201,7 @@ static bool is_port_addr(const struct lb_port_info *p, const struct lb_addr *a)
 static bool is_ours(const struct lb_snapshot *s, const struct lb_port_info *p,
 		    const struct lb_addr *a)
 {
-	return is_port_addr(p, a) || lb_vip_addr_known(s, a);
+	return is_port_addr(p, a) || lb_vip_addr_known(s, a) || lb_laddr_find(s, a) != LB_NO_SLOT;
 }
 
 /* ---- answers built in place ---- */
@@ -319,48 +386,216 @@ static enum flow_state first_state(uint8_t proto, uint8_t tcp_flags)
 	return FLOW_TCP_SYN;
 }
 
+/* ---- translation (fnat, nat): incremental checksums, RFC 1624 ---- */
+
+/* Adjusts the checksum at <csum> for <len> bytes (even) changing from <old> to <val>. */
+static void csum_adjust(uint8_t *csum, const uint8_t *old, const uint8_t *val, uint32_t len)
+{
+	uint32_t sum = (uint16_t)~get16(csum);
+
+	for (uint32_t i = 0; i < len; i += 2) {
+		sum += (uint16_t)~get16(old + i);
+		sum += get16(val + i);
+	}
+	put16(csum, csum_fold(sum));
+}
+
+/*
+ * Rewrites addresses and ports (NULL / 0 = keep), adjusting the IPv4 header
+ * checksum and the TCP/UDP checksum (whose pseudo-header holds the
+ * addresses). Never a full recomputation. An IPv4 UDP datagram without a
+ * checksum (0) keeps none.
+ */
+static void nat_rewrite(struct lb_pkt *pk, const struct pkt_meta *m, const struct lb_addr *src,
+			uint16_t sport_be, const struct lb_addr *dst, uint16_t dport_be)
+{
+	uint8_t *ip = pk->data + m->l3_off, *l4 = pk->data + m->l4_off;
+	bool udp = m->l4_proto == IPPROTO_UDP;
+	uint8_t *l4csum = udp ? l4 + 6 : l4 + 16;
+	bool has_l4csum = !(udp && !m->is_v6 && get16(l4csum) == 0);
+	uint32_t alen = m->is_v6 ? 16 : 4;
+	uint8_t *srcp = ip + (m->is_v6 ? 8 : 12), *dstp = ip + (m->is_v6 ? 24 : 16);
+	const uint8_t *a;
+
+	if (src != NULL) {
+		a = m->is_v6 ? src->b : lb_addr_v4_bytes(src);
+		if (has_l4csum)
+			csum_adjust(l4csum, srcp, a, alen);
+		if (!m->is_v6)
+			csum_adjust(ip + 10, srcp, a, alen);
+		memcpy(srcp, a, alen);
+	}
+	if (dst != NULL) {
+		a = m->is_v6 ? dst->b : lb_addr_v4_bytes(dst);
+		if (has_l4csum)
+			csum_adjust(l4csum, dstp, a, alen);
+		if (!m->is_v6)
+			csum_adjust(ip + 10, dstp, a, alen);
+		memcpy(dstp, a, alen);
+	}
+	if (sport_be != 0) {
+		if (has_l4csum)
+			csum_adjust(l4csum, l4, (const uint8_t *)&sport_be, 2);
+		memcpy(l4, &sport_be, 2);
+	}
+	if (dport_be != 0) {
+		if (has_l4csum)
+			csum_adjust(l4csum, l4 + 2, (const uint8_t *)&dport_be, 2);
+		memcpy(l4 + 2, &dport_be, 2);
+	}
+	if (udp && has_l4csum && get16(l4csum) == 0)
+		put16(l4csum, 0xffff); /* 0 means "no checksum" (RFC 768) */
+}
+
+/* Returns false when the TTL / hop limit would reach zero. */
+static bool ttl_decrement(struct lb_pkt *pk, const struct pkt_meta *m)
+{
+	uint8_t *ip = pk->data + m->l3_off;
+
+	if (m->ttl <= 1)
+		return false;
+	if (m->is_v6) {
+		ip[7]--;
+	} else {
+		uint8_t old[2] = {ip[8], ip[9]}, val[2] = {(uint8_t)(ip[8] - 1), ip[9]};
+		csum_adjust(ip + 10, old, val, 2);
+		ip[8]--;
+	}
+	return true;
+}
+
+/* Every packet of a NAT connection refreshes both of its entries. */
+static void pair_touch(struct lb_worker *w, struct flow_entry *f, uint8_t tcp_flags)
+{
+	struct flow_entry *r;
+
+	flow_touch(f, tcp_flags, w->now_ms);
+	r = ext_of(w, f)->peer;
+	if (r != NULL) {
+		r->state = f->state;
+		r->last_seen = f->last_seen;
+	}
+}
+
+/*
+ * Sets up the translation of a new fnat/nat connection whose forward entry
+ * <f> was just inserted: a source port (fnat), and the reverse entry that
+ * the backend's replies will match. Returns 0; -1 with <f> still in the
+ * table; or -2 when <f> is already gone. pk->drop is set on failure.
+ */
+static int nat_open(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
+		    const struct lb_vip_rt *v, struct flow_entry *f, uint32_t hash)
+{
+	const struct lb_backend_rt *b = &s->backends[f->backend_slot];
+	struct lb_flow_ext *fx = ext_of(w, f), *rx;
+	struct flow_key rk, fk = f->key;
+	struct flow_entry *r;
+	uint32_t rh;
+
+	memset(&rk, 0, sizeof(rk));
+	rk.src = b->addr;
+	rk.sport = b->port_be;
+	rk.proto = f->key.proto;
+	if (v->mode == LB_MODE_FNAT) {
+		uint16_t port = 0;
+		uint32_t id = 0;
+		for (uint32_t i = 0; i < v->n_laddrs && port == 0; i++) {
+			id = v->laddr[(hash + i) % v->n_laddrs];
+			port = port_alloc(w, id);
+		}
+		if (port == 0) {
+			pk->drop = LB_DROP_NAT_NO_PORT;
+			return -1;
+		}
+		fx->laddr = (uint8_t)id;
+		fx->lport_be = htons(port);
+		rk.dst = s->laddrs[id];
+		rk.dport = fx->lport_be;
+	} else {
+		rk.dst = f->key.src;
+		rk.dport = f->key.sport;
+	}
+	rh = flow_hash(&rk);
+	if (flow_lookup(w->flows, &rk, rh, w->now_ms) != NULL) {
+		pk->drop = LB_DROP_NAT_NO_ROOM; /* that reply tuple is taken (nat) */
+		return -1;
+	}
+	r = flow_insert(w->flows, &rk, rh, (enum flow_state)f->state, w->now_ms);
+	if (r == NULL) {
+		pk->drop = LB_DROP_NAT_NO_ROOM;
+		return -1;
+	}
+	if (r == f || !f->in_use || memcmp(&f->key, &fk, sizeof(fk)) != 0) {
+		/* Making room for the reverse entry evicted the forward one. */
+		if (r != f)
+			flow_remove(w->flows, r);
+		pk->drop = LB_DROP_NAT_NO_ROOM;
+		return -2;
+	}
+	r->backend_slot = f->backend_slot;
+	r->backend_uid = f->backend_uid;
+	r->vip_slot = f->vip_slot;
+	rx = ext_of(w, r);
+	rx->reverse = 1;
+	rx->peer = f;
+	fx->peer = r;
+	memcpy(fx->client_mac, pk->data + 6, 6);
+	fx->client_port = pk->in_port;
+	return 0;
+}
+
 /*
  * Finds or creates the flow of packet <pk> and returns its backend slot, or
- * LB_NO_SLOT with pk->drop set.
+ * LB_NO_SLOT with pk->drop set. <*ep> is the flow entry (NULL when the
+ * packet goes out without one: Maglev's backstop, a stray RST).
  */
 static uint32_t balance(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
 			const struct pkt_meta *m, uint32_t vip_slot, const struct flow_key *k,
-			uint32_t hash, struct flow_entry *e)
+			uint32_t hash, struct flow_entry **ep)
 {
 	const struct lb_vip_rt *v = &s->vips[vip_slot];
 	struct lb_counters *c = w->ctr;
+	struct flow_entry *e = *ep;
+	bool nat = v->mode != LB_MODE_DSR;
 	uint32_t idx, slot;
 
 	if (e != NULL) {
 		const struct lb_backend_rt *b = &s->backends[e->backend_slot];
 		if (b->uid == e->backend_uid && b->keeps_flows && b->vip_slot == vip_slot) {
-			flow_touch(e, m->tcp_flags, w->now_ms);
+			pair_touch(w, e, m->tcp_flags);
 			return e->backend_slot;
 		}
-		/* Its backend left service: move the flow (counted). */
-		idx = pick(w, vip_slot, v, k, hash);
-		if (idx == SCHED_NONE) {
-			flow_remove(w->flows, e);
-			pk->drop = LB_DROP_NO_BACKEND;
-			return LB_NO_SLOT;
-		}
-		slot = v->pool->slot[idx];
-		if (w->active[e->backend_slot] > 0)
-			w->active[e->backend_slot]--;
-		e->backend_slot = slot;
-		e->backend_uid = s->backends[slot].uid;
-		e->vip_slot = (uint16_t)vip_slot;
-		w->active[slot]++;
-		flow_touch(e, m->tcp_flags, w->now_ms);
 		c->flows_rescheduled++;
-		return slot;
+		if (nat) {
+			/* Its translation names the old backend: start the connection afresh. */
+			flow_remove(w->flows, e);
+			*ep = e = NULL;
+		} else {
+			/* Its backend left service: move the flow (counted). */
+			idx = pick(w, vip_slot, v, k, hash);
+			if (idx == SCHED_NONE) {
+				flow_remove(w->flows, e);
+				*ep = NULL;
+				pk->drop = LB_DROP_NO_BACKEND;
+				return LB_NO_SLOT;
+			}
+			slot = v->pool->slot[idx];
+			if (w->active[e->backend_slot] > 0)
+				w->active[e->backend_slot]--;
+			e->backend_slot = slot;
+			e->backend_uid = s->backends[slot].uid;
+			e->vip_slot = (uint16_t)vip_slot;
+			w->active[slot]++;
+			flow_touch(e, m->tcp_flags, w->now_ms);
+			return slot;
+		}
 	}
 
 	/*
 	 * A TCP first packet that is not a SYN belongs to a connection this lcore
 	 * does not know: Maglev picks its backend, the choice most likely to be
 	 * the one it had (same pool, same table on every lcore and every node).
-	 * A RST is forwarded without creating a flow.
+	 * In DSR a RST is forwarded without creating a flow.
 	 */
 	bool pickup = k->proto == IPPROTO_TCP && (m->tcp_flags & (TCP_SYN | TCP_ACK)) != TCP_SYN;
 	idx = pickup ? maglev_pick(v, k, hash) : pick(w, vip_slot, v, k, hash);
@@ -368,10 +603,16 @@ static uint32_t balance(struct lb_worker *w, const struct lb_snapshot *s, struct
 		pk->drop = LB_DROP_NO_BACKEND;
 		return LB_NO_SLOT;
 	}
-	if (k->proto == IPPROTO_TCP && (m->tcp_flags & TCP_RST))
+	if (!nat && k->proto == IPPROTO_TCP && (m->tcp_flags & TCP_RST))
 		return v->pool->slot[idx];
+	w->table_changed = true;
 	e = flow_insert(w->flows, k, hash, first_state(k->proto, m->tcp_flags), w->now_ms);
 	if (e == NULL) {
+		if (nat) {
+			/* A translation needs its state: nothing to fall back on. */
+			pk->drop = LB_DROP_NAT_NO_ROOM;
+			return LB_NO_SLOT;
+		}
 		/*
 		 * No room without evicting live flows: Maglev's backstop keeps
 		 * this flow's packets on one backend while the table is full.
@@ -389,37 +630,126 @@ static uint32_t balance(struct lb_worker *w, const struct lb_snapshot *s, struct
 	e->backend_uid = s->backends[slot].uid;
 	e->vip_slot = (uint16_t)vip_slot;
 	w->active[slot]++;
+	if (nat) {
+		int rc = nat_open(w, s, pk, v, e, hash);
+		if (rc < 0) {
+			if (rc == -1)
+				flow_remove(w->flows, e); /* gives the port back, uncounts it */
+			*ep = NULL;
+			return LB_NO_SLOT;
+		}
+	}
+	*ep = e;
 	c->flows_new++;
 	c->vip[vip_slot].new_flows++;
 	c->backend[slot].new_flows++;
 	return slot;
 }
 
-static void forward(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
-		    uint32_t vip_slot, uint32_t slot)
+static void count_traffic(struct lb_counters *c, uint32_t vip_slot, uint32_t slot,
+			  const struct lb_pkt *pk)
 {
-	const struct lb_backend_rt *b = &s->backends[slot];
-	struct lb_counters *c = w->ctr;
-	uint64_t word = w->neigh->word[b->neigh_slot];
-
-	if (!(word & LB_NEIGH_VALID)) {
-		pk->drop = LB_DROP_NEIGH_UNRESOLVED;
-		return;
-	}
-	/* DSR: same IP packet, new Ethernet addresses; the backend answers the client. */
-	lb_neigh_unpack(word, pk->data);
-	memcpy(pk->data + 6, s->ports[b->out_port].mac, 6);
-	pk->out_port = b->out_port;
-	pk->verdict = LB_VERDICT_TX;
 	c->vip[vip_slot].pkts++;
 	c->vip[vip_slot].bytes += pk->len;
 	c->backend[slot].pkts++;
 	c->backend[slot].bytes += pk->len;
 }
 
+static void forward(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
+		    const struct pkt_meta *m, uint32_t vip_slot, uint32_t slot,
+		    const struct flow_entry *e)
+{
+	const struct lb_backend_rt *b = &s->backends[slot];
+	const struct lb_vip_rt *v = &s->vips[vip_slot];
+	uint64_t word = w->neigh->word[b->neigh_slot];
+
+	if (!(word & LB_NEIGH_VALID)) {
+		pk->drop = LB_DROP_NEIGH_UNRESOLVED;
+		return;
+	}
+	if (v->mode == LB_MODE_FNAT || v->mode == LB_MODE_NAT) {
+		/* Routed, not bridged: the TTL goes down; then the translation. */
+		if (!ttl_decrement(pk, m)) {
+			pk->drop = LB_DROP_TTL;
+			return;
+		}
+		if (v->mode == LB_MODE_FNAT) {
+			const struct lb_flow_ext *x = &w->ext[flow_entry_index(w->flows, e)];
+			nat_rewrite(pk, m, &s->laddrs[x->laddr], x->lport_be, &b->addr, b->port_be);
+		} else {
+			nat_rewrite(pk, m, NULL, 0, &b->addr, b->port_be);
+		}
+	}
+	/* DSR: same IP packet, new Ethernet addresses; the backend answers the client. */
+	lb_neigh_unpack(word, pk->data);
+	memcpy(pk->data + 6, s->ports[b->out_port].mac, 6);
+	pk->out_port = b->out_port;
+	pk->verdict = LB_VERDICT_TX;
+	count_traffic(w->ctr, vip_slot, slot, pk);
+}
+
+/*
+ * A backend's reply to a full-NAT local address, or (nat) to a client: found
+ * through the reverse entry, translated back so the client sees the VIP, and
+ * sent to the L2 hop the client's packets came from.
+ */
+static void reply(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
+		  const struct pkt_meta *m)
+{
+	struct flow_key rk;
+	struct flow_entry *r, *f;
+	const struct lb_flow_ext *fx;
+
+	rk.src = m->src;
+	rk.dst = m->dst;
+	rk.sport = m->sport;
+	rk.dport = m->dport;
+	rk.proto = m->l4_proto;
+	memset(rk.pad, 0, sizeof(rk.pad));
+	r = flow_lookup(w->flows, &rk, flow_hash(&rk), w->now_ms);
+	if (r == NULL || !ext_of(w, r)->reverse || (f = ext_of(w, r)->peer) == NULL)
+		return; /* pk->drop stays not_ours */
+	fx = ext_of(w, f);
+	pair_touch(w, f, m->tcp_flags);
+	if (!ttl_decrement(pk, m)) {
+		pk->drop = LB_DROP_TTL;
+		return;
+	}
+	if (s->vips[f->vip_slot].mode == LB_MODE_FNAT)
+		nat_rewrite(pk, m, &f->key.dst, f->key.dport, &f->key.src, f->key.sport);
+	else
+		nat_rewrite(pk, m, &f->key.dst, f->key.dport, NULL, 0);
+	memcpy(pk->data, fx->client_mac, 6);
+	memcpy(pk->data + 6, s->ports[fx->client_port].mac, 6);
+	pk->out_port = fx->client_port;
+	pk->verdict = LB_VERDICT_TX;
+	w->ctr->nat_replies++;
+	count_traffic(w->ctr, f->vip_slot, f->backend_slot, pk);
+}
+
+enum cls {
+	CLS_DONE = 0, /* verdict set */
+	CLS_VIP,      /* to a VIP: balance */
+	CLS_REPLY,    /* fnat/nat: maybe a backend's reply */
+};
+
+/* Which lcore owns a nat connection: from the client's address and port. */
+static inline uint32_t nat_owner(const struct lb_worker *w, const struct lb_addr *client,
+				 uint16_t port_be)
+{
+	return lb_vip_hash_of(client, port_be, 0) % w->n_workers;
+}
+
+static enum cls handoff(struct lb_pkt *pk, uint32_t owner)
+{
+	pk->verdict = LB_VERDICT_HANDOFF;
+	pk->out_port = (uint16_t)owner;
+	return CLS_DONE;
+}
+
 /* First pass: everything that does not need the flow table is decided here. */
-static bool classify(const struct lb_snapshot *s, struct lb_pkt *pk, struct pkt_meta *m,
-		     uint32_t *vip_slot)
+static enum cls classify(const struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
+			 struct pkt_meta *m, uint32_t *vip_slot)
 {
 	const struct lb_port_info *port = &s->ports[pk->in_port < s->n_ports ? pk->in_port : 0];
 	enum parse_result r = parse_packet(pk->data, pk->len, m);
@@ -429,36 +759,57 @@ static bool classify(const struct lb_snapshot *s, struct lb_pkt *pk, struct pkt_
 	pk->out_port = pk->in_port;
 	if (pk->nonlinear) {
 		pk->drop = LB_DROP_NONLINEAR;
-		return false;
+		return CLS_DONE;
 	}
 	if (r != PARSE_OK) {
 		pk->drop = (uint8_t)r;
-		return false;
+		return CLS_DONE;
 	}
 	if (m->kind == PKT_KIND_ARP) {
 		pk->verdict = answer_arp(s, port, pk, m);
-		return false;
+		return CLS_DONE;
 	}
 	if (m->l4_proto == IPPROTO_TCP || m->l4_proto == IPPROTO_UDP) {
 		if (m->frag == PKT_FRAG_LATER) {
 			pk->drop =
 				lb_vip_addr_known(s, &m->dst) ? LB_DROP_FRAGMENT : LB_DROP_NOT_OURS;
-			return false;
+			return CLS_DONE;
 		}
 		*vip_slot = lb_vip_find(s, &m->dst, m->dport, m->l4_proto);
 		if (*vip_slot != LB_NO_SLOT) {
-			if (s->vips[*vip_slot].mode != LB_MODE_DSR) {
+			const struct lb_vip_rt *v = &s->vips[*vip_slot];
+			if (v->mode == LB_MODE_TUNNEL) {
 				pk->drop = LB_DROP_MODE_UNSUPPORTED;
-				return false;
+				return CLS_DONE;
 			}
-			return true;
+			if (v->mode == LB_MODE_NAT && !pk->handed) {
+				uint32_t owner = nat_owner(w, &m->src, m->sport);
+				if (owner != w->index)
+					return handoff(pk, owner);
+			}
+			return CLS_VIP;
 		}
-		if (lb_vip_addr_known(s, &m->dst))
+		if (lb_laddr_find(s, &m->dst) != LB_NO_SLOT) {
+			/* fnat reply: the source port we chose says which lcore owns it. */
+			uint32_t owner = ntohs(m->dport) % w->n_workers;
+			if (owner != w->index && !pk->handed)
+				return handoff(pk, owner);
+			return CLS_REPLY;
+		}
+		if (lb_vip_addr_known(s, &m->dst)) {
 			pk->drop = LB_DROP_VIP_NO_SERVICE;
-		return false;
+			return CLS_DONE;
+		}
+		if (s->has_nat && !is_port_addr(port, &m->dst)) {
+			uint32_t owner = nat_owner(w, &m->dst, m->dport);
+			if (owner != w->index && !pk->handed)
+				return handoff(pk, owner);
+			return CLS_REPLY;
+		}
+		return CLS_DONE;
 	}
 	if (m->frag != PKT_FRAG_NONE)
-		return false;
+		return CLS_DONE;
 	if (!m->is_v6 && m->l4_proto == IPPROTO_ICMP && m->icmp_type == ICMP_ECHO_REQ &&
 	    is_ours(s, port, &m->dst))
 		pk->verdict = answer_icmp_echo(pk, m, port);
@@ -470,7 +821,7 @@ static bool classify(const struct lb_snapshot *s, struct lb_pkt *pk, struct pkt_
 		else if (m->icmp_type == ND_NA)
 			pk->verdict = LB_VERDICT_MGMT;
 	}
-	return false;
+	return CLS_DONE;
 }
 
 void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pkts,
@@ -481,10 +832,10 @@ void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct 
 	uint32_t hashes[LB_BURST_MAX];
 	uint32_t vips[LB_BURST_MAX];
 	uint16_t which[LB_BURST_MAX];
+	uint16_t replies[LB_BURST_MAX];
 	struct flow_entry *found[LB_BURST_MAX];
 	struct lb_counters *c = w->ctr;
-	uint32_t nflows = 0;
-	bool inserted = false;
+	uint32_t nflows = 0, nreplies = 0;
 
 	if (n > LB_BURST_MAX)
 		n = LB_BURST_MAX;
@@ -492,8 +843,11 @@ void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct 
 	for (uint32_t i = 0; i < n; i++) {
 		struct pkt_meta *m = &meta[i];
 		uint32_t vip_slot;
+		enum cls what = classify(w, s, &pkts[i], m, &vip_slot);
 
-		if (!classify(s, &pkts[i], m, &vip_slot))
+		if (what == CLS_REPLY)
+			replies[nreplies++] = (uint16_t)i;
+		if (what != CLS_VIP)
 			continue;
 		struct flow_key *k = &keys[nflows];
 		k->src = m->src;
@@ -507,6 +861,7 @@ void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct 
 		which[nflows] = (uint16_t)i;
 		nflows++;
 	}
+	w->table_changed = false;
 	if (nflows > 0)
 		flow_lookup_bulk(w->flows, keys, hashes, nflows, now_ms, found);
 	for (uint32_t f = 0; f < nflows; f++) {
@@ -515,19 +870,19 @@ void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct 
 		uint32_t slot;
 
 		/*
-		 * After an insert in this burst the bulk results may be stale: the
-		 * flow may now exist (an earlier packet of it), or the entry found
-		 * may have been evicted and reused for another key.
+		 * Once this burst inserted or removed flows the bulk results may be
+		 * stale: the flow may now exist (an earlier packet of it), or the
+		 * entry found may have been freed and reused for another key.
 		 */
-		if (inserted &&
+		if (w->table_changed &&
 		    (e == NULL || !e->in_use || memcmp(&e->key, &keys[f], sizeof(keys[f])) != 0))
 			e = flow_lookup(w->flows, &keys[f], hashes[f], now_ms);
-		if (e == NULL)
-			inserted = true;
-		slot = balance(w, s, pk, &meta[which[f]], vips[f], &keys[f], hashes[f], e);
+		slot = balance(w, s, pk, &meta[which[f]], vips[f], &keys[f], hashes[f], &e);
 		if (slot != LB_NO_SLOT)
-			forward(w, s, pk, vips[f], slot);
+			forward(w, s, pk, &meta[which[f]], vips[f], slot, e);
 	}
+	for (uint32_t r = 0; r < nreplies; r++)
+		reply(w, s, &pkts[replies[r]], &meta[replies[r]]);
 	for (uint32_t i = 0; i < n; i++) {
 		c->rx++;
 		switch (pkts[i].verdict) {
@@ -542,6 +897,10 @@ void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct 
 		case LB_VERDICT_MGMT:
 			pkts[i].drop = LB_DROP_NONE;
 			c->to_mgmt++;
+			break;
+		case LB_VERDICT_HANDOFF:
+			pkts[i].drop = LB_DROP_NONE;
+			c->handoff++;
 			break;
 		default:
 			c->drop[pkts[i].drop < LB_DROP_MAX ? pkts[i].drop : LB_DROP_NOT_OURS]++;

@@ -20,9 +20,10 @@
 #define LB_BURST_MAX 64
 
 enum lb_verdict {
-	LB_VERDICT_TX = 0, /* send out of pkt->out_port (data possibly rewritten) */
-	LB_VERDICT_DROP,   /* free it; the reason is in pkt->drop and already counted */
-	LB_VERDICT_MGMT,   /* hand to the management thread (ARP reply, NA) */
+	LB_VERDICT_TX = 0,  /* send out of pkt->out_port (data possibly rewritten) */
+	LB_VERDICT_DROP,    /* free it; the reason is in pkt->drop and already counted */
+	LB_VERDICT_MGMT,    /* hand to the management thread (ARP reply, NA) */
+	LB_VERDICT_HANDOFF, /* pass to worker pkt->out_port, which owns the flow (fnat/nat) */
 };
 
 struct lb_pkt {
@@ -34,10 +35,32 @@ struct lb_pkt {
 	uint8_t verdict;   /* enum lb_verdict */
 	uint8_t drop;      /* enum lb_drop */
 	uint8_t nonlinear; /* in: the frame continues past <len> (chained buffers) */
+	uint8_t handed;    /* in: handed over by another lcore; never passed on again */
+};
+
+/*
+ * Per-flow state of full-NAT and NAT connections, in a side table indexed by
+ * flow entry (flow_entry_index), so DSR flows do not pay for it. A NAT
+ * connection is two flow entries: the client's (forward) and the backend's
+ * replies (reverse), each pointing at the other; they live and die together.
+ */
+struct lb_flow_ext {
+	struct flow_entry *peer; /* the other direction; NULL for DSR flows */
+	uint8_t client_mac[6];   /* replies go back to the L2 hop the client came from */
+	uint16_t client_port;    /* ... out of the port it came in on */
+	uint16_t lport_be;       /* fnat: allocated source port, network order (0 = none) */
+	uint8_t laddr;           /* fnat: local address id */
+	uint8_t reverse;         /* 1 on the reverse entry */
 };
 
 struct lb_worker {
-	uint32_t index; /* 0 .. LB_MAX_LCORES-1: row in lb_load.seen */
+	uint32_t index;          /* 0 .. LB_MAX_LCORES-1: row in lb_load.seen */
+	uint32_t n_workers;      /* fnat: source ports p with p % n_workers == index are ours */
+	struct lb_flow_ext *ext; /* flow_table_capacity entries */
+	/* fnat source ports in use, one bit per port, per local address. */
+	uint64_t *port_map; /* LB_MAX_LADDRS * 1024 words */
+	uint16_t port_cursor[LB_MAX_LADDRS];
+	bool table_changed; /* this burst inserted or removed flows */
 	struct flow_table *flows;
 	struct lb_counters *ctr;
 	const struct lb_neigh_table *neigh;
@@ -60,7 +83,7 @@ struct lb_worker {
  * counters. <neigh> and <load> are shared, written by the management thread.
  * Returns NULL on bad arguments or no memory.
  */
-struct lb_worker *lb_worker_create(uint32_t index, uint32_t flow_capacity,
+struct lb_worker *lb_worker_create(uint32_t index, uint32_t n_workers, uint32_t flow_capacity,
 				   const struct flow_timeouts *timeouts,
 				   const struct lb_neigh_table *neigh, const struct lb_load *load);
 void lb_worker_free(struct lb_worker *w);

@@ -4,10 +4,16 @@
 # Runs sluice-dataplane inside a topology built by topo.sh (source that first)
 # and talks to its API socket. Used by the demo and the end-to-end tests.
 #
-#   sluice_dsr_config FILE [LCORES]   write a DSR config for the topology: VIPs
-#                                     web4 (TOPO_VIP4:80, wrr), web6 (TOPO_VIP6:80,
-#                                     rr) and udp4 (TOPO_VIP4:9000, rr) over every
-#                                     backend; MACs are resolved by ARP/ND
+#   sluice_dsr_config FILE [MODE] [SCHED]
+#                                     write a config for the topology: VIPs
+#                                     web4 (TOPO_VIP4:80, SCHED default wrr 2:1:1),
+#                                     web6 (TOPO_VIP6:80, rr) and udp4
+#                                     (TOPO_VIP4:9000, rr) over every backend, in
+#                                     MODE dsr (default), fnat (local addresses
+#                                     198.18.0.50-51, 2001:db8::50) or nat (with
+#                                     sluice_nat_routes); MACs resolved by ARP/ND
+#   sluice_nat_routes                 nat: on every backend, route the replies to
+#                                     the client through the balancer
 #   sluice_start CONFIG [LCORES]      start it in the lb namespace (af_packet on lb0),
 #                                     wait (bounded) for the API socket
 #   sluice_api JSON                   one request; prints the one-line JSON answer
@@ -22,10 +28,14 @@ SLUICE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 : "${SLUICE_DATAPLANE:=$SLUICE_ROOT/build/dataplane/sluice-dataplane}"
 
 sluice_dsr_config() {
-	local file=$1 i
+	local file=$1 mode=${2:-dsr} sched=${3:-wrr} i l4="" l6=""
+	if [[ $mode == fnat ]]; then
+		l4="    local_addresses: [198.18.0.50, 198.18.0.51]"
+		l6="    local_addresses: [\"2001:db8::50\"]"
+	fi
 	{
 		cat <<EOF
-# Generated for the ${TOPO_PREFIX} test topology: DSR over ${TOPO_NBACKENDS} backends.
+# Generated for the ${TOPO_PREFIX} test topology: ${mode} over ${TOPO_NBACKENDS} backends.
 dataplane:
   api_socket: ${SLUICE_WORK}/api.sock
   flow_capacity: 65536
@@ -42,7 +52,9 @@ vips:
   - name: web4
     address: ${TOPO_VIP4}
     port: 80
-    scheduler: wrr
+    mode: ${mode}
+    scheduler: ${sched}
+${l4}
     backends:
 EOF
 		for ((i = 0; i < TOPO_NBACKENDS; i++)); do
@@ -53,7 +65,9 @@ EOF
   - name: web6
     address: "${TOPO_VIP6}"
     port: 80
+    mode: ${mode}
     scheduler: rr
+${l6}
     backends:
 EOF
 		for ((i = 0; i < TOPO_NBACKENDS; i++)); do
@@ -64,13 +78,23 @@ EOF
     address: ${TOPO_VIP4}
     port: ${TOPO_UDP_PORT}
     protocol: udp
+    mode: ${mode}
     scheduler: rr
+${l4}
     backends:
 EOF
 		for ((i = 0; i < TOPO_NBACKENDS; i++)); do
 			echo "      - {address: ${TOPO_BACKEND_IP4[$i]}}"
 		done
 	} >"$file"
+}
+
+sluice_nat_routes() {
+	local i
+	for ((i = 0; i < TOPO_NBACKENDS; i++)); do
+		ip -n "${TOPO_BACKEND_NS[$i]}" route replace "$TOPO_CLIENT_IP4/32" via "$TOPO_LB_IP4"
+		ip -n "${TOPO_BACKEND_NS[$i]}" -6 route replace "$TOPO_CLIENT_IP6/128" via "$TOPO_LB_IP6"
+	done
 }
 
 sluice_start() {

@@ -129,6 +129,7 @@ static const char full_yaml[] =
 	"    port: 80\n"
 	"    mode: fnat\n"
 	"    scheduler: wlc\n"
+	"    local_addresses: [198.18.0.50, 198.18.0.51]\n"
 	"  - {address: 198.18.1.81, port: 81, mode: nat, scheduler: lc}\n"
 	"  - {address: 198.18.1.82, port: 82, scheduler: rr, hash: 5-tuple}\n";
 
@@ -207,6 +208,9 @@ static void test_every_field(void **state)
 	assert_int_equal(v->mode, LB_MODE_FNAT);
 	assert_int_equal(v->sched, SCHED_KIND_WLC);
 	assert_int_equal(v->line, 40);
+	assert_int_equal(v->n_local_addrs, 2);
+	assert_addr(&v->local_addrs[0], "198.18.0.50");
+	assert_addr(&v->local_addrs[1], "198.18.0.51");
 	assert_int_equal(v->n_backends, 0);
 	assert_null(v->backends);
 	assert_int_equal(c.vips[2].mode, LB_MODE_NAT);
@@ -654,6 +658,12 @@ static const struct bad_case bad_cases[] = {
 	 "t.yaml:7:15: vips[0].protocol: expected one of tcp | udp, got \"sctp\""},
 	{"bad_vip_protocol_case", VIP "    protocol: TCP\n",
 	 "vips[0].protocol: expected one of tcp | udp, got \"TCP\""},
+	{"bad_fnat_no_local", VIP "    mode: fnat\n",
+	 "t.yaml:5:5: vips[0]: mode fnat needs local_addresses"},
+	{"bad_local_family", VIP "    mode: fnat\n    local_addresses: [\"2001:db8::5\"]\n",
+	 "t.yaml:8:23: vips[0].local_addresses[0]: must be of the VIP's address family"},
+	{"bad_local_dup", VIP "    local_addresses: [198.18.0.5, 198.18.0.5]\n",
+	 "vips[0].local_addresses[1]: duplicate local address"},
 	{"bad_vip_mode", VIP "    mode: dr\n",
 	 "t.yaml:7:11: vips[0].mode: expected one of dsr | tunnel | fnat | nat, got \"dr\""},
 	{"bad_vip_scheduler", VIP "    scheduler: sh\n",

@@ -472,7 +472,7 @@ static int setup(void **state)
 	*state = e;
 	if (e->m == NULL || e->nt == NULL || e->load == NULL)
 		return -1;
-	e->w = lb_worker_create(0, 1024, &to, e->nt, e->load);
+	e->w = lb_worker_create(0, 1, 1024, &to, e->nt, e->load);
 	if (e->w == NULL || lb_model_port_add(e->m, &cp, PORT_MAC, err, sizeof(err)) != 0)
 		return -1;
 	return 0;
@@ -498,7 +498,7 @@ static void new_worker(struct env *e, uint32_t capacity)
 
 	flow_timeouts_default(&to);
 	lb_worker_free(e->w);
-	e->w = lb_worker_create(0, capacity, &to, e->nt, e->load);
+	e->w = lb_worker_create(0, 1, capacity, &to, e->nt, e->load);
 	assert_non_null(e->w);
 }
 
@@ -661,9 +661,14 @@ static void test_vip_errors(void **state)
 	assert_non_null(strstr(err, "dsr"));
 
 	v = vip("10.0.0.101", 80, IPPROTO_TCP, SCHED_KIND_WRR, &ok, 1);
-	v.mode = LB_MODE_FNAT;
+	v.mode = LB_MODE_TUNNEL;
 	assert_int_equal(lb_model_vip_add(e->m, &v, err, sizeof(err)), -ENOTSUP);
-	assert_non_null(strstr(err, "fnat"));
+	assert_non_null(strstr(err, "tunnel"));
+
+	v = vip("10.0.0.101", 80, IPPROTO_TCP, SCHED_KIND_WRR, &ok, 1);
+	v.mode = LB_MODE_FNAT; /* without local addresses */
+	assert_int_equal(lb_model_vip_add(e->m, &v, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "local addresses"));
 
 	v = vip("10.0.0.101", 80, IPPROTO_TCP, SCHED_KIND_WRR, &ok, 1);
 	v.maglev_size = 250;
@@ -1056,7 +1061,7 @@ static void test_drop_reasons(void **state)
 	assert_true(outcome(&pk) > 0);
 
 	/* A snapshot VIP in a mode this build does not forward. */
-	e->s->vips[0].mode = LB_MODE_FNAT;
+	e->s->vips[0].mode = LB_MODE_TUNNEL;
 	assert_int_equal(tcp(e, 2, TH_SYN), -LB_DROP_MODE_UNSUPPORTED);
 
 	assert_string_equal(lb_drop_name(LB_DROP_NOT_OURS), "not_ours");
