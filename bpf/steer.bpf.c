@@ -188,8 +188,7 @@ static __always_inline __u32 steer_l4(const void *l4, const void *data_end, __u3
 	vk.port = ports->dport;
 	vk.proto = proto;
 	vk.pad = 0;
-	return bpf_map_lookup_elem(&sluice_vips, &vk) ? SLUICE_STAT_REDIRECT_VIP
-						      : SLUICE_STAT_PASS;
+	return bpf_map_lookup_elem(&sluice_vips, &vk) ? SLUICE_STAT_REDIRECT_VIP : SLUICE_STAT_PASS;
 }
 
 static __always_inline __u32 steer_arp(const void *l3, const void *data_end)
@@ -203,7 +202,8 @@ static __always_inline __u32 steer_arp(const void *l3, const void *data_end)
 	if (arp->htype != bpf_htons(SLUICE_ARP_HTYPE_ETHER) ||
 	    arp->ptype != bpf_htons(SLUICE_ETH_P_IP) || arp->hlen != 6 || arp->plen != 4)
 		return SLUICE_STAT_PASS;
-	if (arp->op != bpf_htons(SLUICE_ARP_OP_REQUEST) && arp->op != bpf_htons(SLUICE_ARP_OP_REPLY))
+	if (arp->op != bpf_htons(SLUICE_ARP_OP_REQUEST) &&
+	    arp->op != bpf_htons(SLUICE_ARP_OP_REPLY))
 		return SLUICE_STAT_PASS;
 	key_set_v4(&k, arp->tpa);
 	return addr_flags(&k) ? SLUICE_STAT_REDIRECT_ARP : SLUICE_STAT_PASS;

@@ -92,6 +92,30 @@ int steer_addr_del(struct steer *s, const struct lb_addr *addr, uint32_t flag);
 /* Empties sluice_vips and sluice_addrs. */
 int steer_clear(struct steer *s);
 
+/* One entry of a desired state for steer_sync(). */
+struct steer_vip {
+	struct lb_addr addr;
+	uint16_t port; /* host order */
+	uint8_t proto; /* IPPROTO_TCP or IPPROTO_UDP */
+};
+
+struct steer_addr {
+	struct lb_addr addr;
+	uint32_t flag; /* SLUICE_ADDR_LOCAL or SLUICE_ADDR_SELF */
+};
+
+/*
+ * Makes the maps hold exactly <vips> and <addrs> (plus the VIP addresses),
+ * whatever they held before: what to call with each new configuration
+ * snapshot. Additions and changes are written before removals; entries that
+ * stay are not touched, so their packets never see a gap. Duplicates are
+ * allowed. -EINVAL (maps untouched) for a bad entry, -E2BIG if a map would
+ * overflow, other errors from the kernel (maps partly updated: call again).
+ * Afterwards steer_vip_add()/steer_addr_add() and friends keep working.
+ */
+int steer_sync(struct steer *s, const struct steer_vip *vips, size_t n_vips,
+	       const struct steer_addr *addrs, size_t n_addrs);
+
 int steer_stats_read(struct steer *s, struct steer_stats *st);
 
 /* "redirect_vip", "pass_malformed", ...; "?" out of range. */

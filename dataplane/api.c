@@ -189,6 +189,25 @@ static int cmd_vip_add(struct api_ctx *c)
 	if (get_int(c, o, "maglev_table_size", 2, 16777213, MAGLEV_DEFAULT_SIZE, &n) < 0)
 		return -EINVAL;
 	v.maglev_size = (uint32_t)n;
+	if (json_object_object_get_ex(o, "local_addresses", &bl)) {
+		if (!json_object_is_type(bl, json_type_array) ||
+		    json_object_array_length(bl) > CONF_MAX_LOCAL_ADDRS)
+			return api_error(c, -EINVAL,
+					 "vip.local_addresses: expected a list of at most "
+					 "%d addresses",
+					 CONF_MAX_LOCAL_ADDRS);
+		for (size_t i = 0; i < json_object_array_length(bl); i++) {
+			json_object *a = json_object_array_get_idx(bl, i);
+			if (!json_object_is_type(a, json_type_string) ||
+			    lb_addr_parse(&v.local_addrs[i], json_object_get_string(a)) < 0 ||
+			    lb_addr_is_v4(&v.local_addrs[i]) != lb_addr_is_v4(&v.addr))
+				return api_error(c, -EINVAL,
+						 "vip.local_addresses[%zu]: expected an address of "
+						 "the VIP's family",
+						 i);
+		}
+		v.n_local_addrs = (uint32_t)json_object_array_length(bl);
+	}
 	if (json_object_object_get_ex(o, "backends", &bl)) {
 		if (!json_object_is_type(bl, json_type_array))
 			return api_error(c, -EINVAL, "vip.backends: expected an array");
@@ -412,6 +431,12 @@ static json_object *vips_json(struct dp *dp)
 				       json_object_new_string(lb_hash_name((enum lb_hash)v->hash)));
 		json_object_object_add(o, "maglev_table_size",
 				       json_object_new_int64(v->maglev_size));
+		if (v->n_laddrs > 0) {
+			json_object *la = json_object_new_array();
+			for (uint32_t k = 0; k < v->n_laddrs; k++)
+				json_object_array_add(la, jstr_addr(&m->laddrs[v->laddr[k]]));
+			json_object_object_add(o, "local_addresses", la);
+		}
 		traffic_sum(dp, true, i, &v->baseline, o);
 		bl = json_object_new_array();
 		for (uint32_t j = 0; j < v->n_members; j++)
@@ -440,6 +465,8 @@ static json_object *counters_json(struct dp *dp)
 		sum.fwd += c->fwd;
 		sum.replied += c->replied;
 		sum.to_mgmt += c->to_mgmt;
+		sum.handoff += c->handoff;
+		sum.nat_replies += c->nat_replies;
 		sum.flows_new += c->flows_new;
 		sum.flows_rescheduled += c->flows_rescheduled;
 		sum.flows_backstop += c->flows_backstop;
@@ -457,6 +484,8 @@ static json_object *counters_json(struct dp *dp)
 	add_u64(o, "fwd", sum.fwd);
 	add_u64(o, "replied", sum.replied);
 	add_u64(o, "to_mgmt", sum.to_mgmt);
+	add_u64(o, "handoff", sum.handoff);
+	add_u64(o, "nat_replies", sum.nat_replies);
 	add_u64(o, "tx_ctrl", sum.tx_ctrl);
 	add_u64(o, "flows_new", sum.flows_new);
 	add_u64(o, "flows_rescheduled", sum.flows_rescheduled);

@@ -22,6 +22,30 @@
 #define ND_OPT_TLLA    2
 #define IP6_HLEN       40
 
+/*
+ * Least connections counts open connections: a TCP flow that saw a FIN or
+ * RST is closing and no longer counts (IPVS's "inactive" connections), so
+ * short-lived connections do not weigh on a backend for the FIN timeout.
+ */
+static inline bool counts_active(uint8_t state)
+{
+	return state != FLOW_TCP_FIN && state != FLOW_TCP_CLOSED;
+}
+
+/* flow_touch(), keeping the backend's active count right across state changes. */
+static inline void touch(struct lb_worker *w, struct flow_entry *e, uint8_t tcp_flags)
+{
+	bool before = counts_active(e->state);
+
+	flow_touch(e, tcp_flags, w->now_ms);
+	if (before != counts_active(e->state) && e->backend_slot < LB_MAX_BACKENDS) {
+		if (before && w->active[e->backend_slot] > 0)
+			w->active[e->backend_slot]--;
+		else if (!before)
+			w->active[e->backend_slot]++;
+	}
+}
+
 static inline struct lb_flow_ext *ext_of(struct lb_worker *w, const struct flow_entry *e)
 {
 	return &w->ext[flow_entry_index(w->flows, e)];
@@ -78,7 +102,8 @@ static void on_flow_removed(const struct flow_entry *e, void *arg)
 	struct flow_entry *peer = x->peer;
 
 	w->table_changed = true;
-	if (!x->reverse && e->backend_slot < LB_MAX_BACKENDS && w->active[e->backend_slot] > 0)
+	if (!x->reverse && counts_active(e->state) && e->backend_slot < LB_MAX_BACKENDS &&
+	    w->active[e->backend_slot] > 0)
 		w->active[e->backend_slot]--;
 	if (!x->reverse && x->lport_be != 0)
 		port_mark(w, x->laddr, ntohs(x->lport_be), false);
@@ -469,7 +494,7 @@ static void pair_touch(struct lb_worker *w, struct flow_entry *f, uint8_t tcp_fl
 {
 	struct flow_entry *r;
 
-	flow_touch(f, tcp_flags, w->now_ms);
+	touch(w, f, tcp_flags);
 	r = ext_of(w, f)->peer;
 	if (r != NULL) {
 		r->state = f->state;
@@ -580,13 +605,15 @@ static uint32_t balance(struct lb_worker *w, const struct lb_snapshot *s, struct
 				return LB_NO_SLOT;
 			}
 			slot = v->pool->slot[idx];
-			if (w->active[e->backend_slot] > 0)
-				w->active[e->backend_slot]--;
+			if (counts_active(e->state)) {
+				if (w->active[e->backend_slot] > 0)
+					w->active[e->backend_slot]--;
+				w->active[slot]++;
+			}
 			e->backend_slot = slot;
 			e->backend_uid = s->backends[slot].uid;
 			e->vip_slot = (uint16_t)vip_slot;
-			w->active[slot]++;
-			flow_touch(e, m->tcp_flags, w->now_ms);
+			touch(w, e, m->tcp_flags);
 			return slot;
 		}
 	}
@@ -629,7 +656,8 @@ static uint32_t balance(struct lb_worker *w, const struct lb_snapshot *s, struct
 	e->backend_slot = slot;
 	e->backend_uid = s->backends[slot].uid;
 	e->vip_slot = (uint16_t)vip_slot;
-	w->active[slot]++;
+	if (counts_active(e->state))
+		w->active[slot]++;
 	if (nat) {
 		int rc = nat_open(w, s, pk, v, e, hash);
 		if (rc < 0) {

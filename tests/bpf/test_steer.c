@@ -647,6 +647,94 @@ static void test_shared_address(void **state)
 	expect(arp_77, sizeof(arp_77), SLUICE_STAT_PASS);
 }
 
+/* The fixtures' state as one steer_sync() call would give it (see populate()). */
+static void standard_state(struct steer_vip v[4], struct steer_addr a[4])
+{
+	static const char *const vip_addr[4] = {"198.18.0.10", "198.18.0.10", "2001:db8::10",
+						"2001:db8::10"};
+	static const char *const own[4] = {"198.18.1.1", "2001:db8:1::1", "198.18.0.2",
+					   "2001:db8::2"};
+
+	for (int i = 0; i < 4; i++) {
+		addr_of(&v[i].addr, vip_addr[i]);
+		v[i].port = i % 2 ? 53 : 80;
+		v[i].proto = i % 2 ? IPPROTO_UDP : IPPROTO_TCP;
+		addr_of(&a[i].addr, own[i]);
+		a[i].flag = i < 2 ? SLUICE_ADDR_LOCAL : SLUICE_ADDR_SELF;
+	}
+}
+
+static const struct fixture *fixture(const char *desc)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(fixtures); i++)
+		if (strcmp(fixtures[i].desc, desc) == 0)
+			return &fixtures[i];
+	fail_msg("no fixture \"%s\"", desc);
+	return NULL;
+}
+
+static void expect_fixtures(void)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(fixtures); i++)
+		expect(fixtures[i].pkt, fixtures[i].len, fixtures[i].stat);
+}
+
+/* steer_sync() replaces the whole state; a bad entry leaves the maps alone. */
+static void test_sync(void **state)
+{
+	const struct fixture *tcp80 = fixture("ipv4 tcp to vip:80");
+	const struct fixture *echo = fixture("ipv4 icmp echo to vip");
+	struct steer_vip std_v[4], v[3];
+	struct steer_addr std_a[4], a[2];
+	struct lb_addr x;
+
+	(void)state;
+	standard_state(std_v, std_a);
+	/* 198.18.0.77:8080/tcp twice, 198.18.0.10 only as the port's address. */
+	addr_of(&v[0].addr, "198.18.0.77");
+	v[0].port = 8080;
+	v[0].proto = IPPROTO_TCP;
+	v[1] = v[0];
+	addr_of(&a[0].addr, "198.18.0.10");
+	a[0].flag = SLUICE_ADDR_SELF;
+	assert_int_equal(steer_sync(st, v, 2, a, 1), 0);
+	expect(tcp_8080, sizeof(tcp_8080), SLUICE_STAT_REDIRECT_VIP);
+	expect(arp_77, sizeof(arp_77), SLUICE_STAT_REDIRECT_ARP);
+	expect(tcp80->pkt, tcp80->len, SLUICE_STAT_PASS);
+	expect(echo->pkt, echo->len, SLUICE_STAT_REDIRECT_ICMP);
+	for (size_t i = 0; i < ARRAY_SIZE(fixtures); i++)
+		if (fixtures[i].stat == SLUICE_STAT_REDIRECT_LOCAL ||
+		    fixtures[i].stat == SLUICE_STAT_REDIRECT_ND)
+			expect(fixtures[i].pkt, fixtures[i].len, SLUICE_STAT_PASS);
+	/* The refcount sync wrote is the one steer_vip_del() works with. */
+	addr_of(&x, "198.18.0.77");
+	assert_int_equal(steer_vip_add(st, &x, 8080, IPPROTO_UDP), 0);
+	assert_int_equal(steer_vip_del(st, &x, 8080, IPPROTO_TCP), 0);
+	expect(arp_77, sizeof(arp_77), SLUICE_STAT_REDIRECT_ARP);
+	assert_int_equal(steer_vip_del(st, &x, 8080, IPPROTO_UDP), 0);
+	expect(arp_77, sizeof(arp_77), SLUICE_STAT_PASS);
+	assert_int_equal(steer_vip_add(st, &x, 8080, IPPROTO_TCP), 0);
+
+	/* Rejected whole: a bad protocol, a bad flag. */
+	v[2] = v[0];
+	v[2].proto = IPPROTO_ICMP;
+	assert_int_equal(steer_sync(st, v, 3, a, 1), -EINVAL);
+	a[1] = a[0];
+	a[1].flag = SLUICE_ADDR_VIP;
+	assert_int_equal(steer_sync(st, v, 2, a, 2), -EINVAL);
+	expect(tcp_8080, sizeof(tcp_8080), SLUICE_STAT_REDIRECT_VIP);
+
+	/* Empty, then back to the fixtures' state, twice (no change the second time). */
+	assert_int_equal(steer_sync(st, NULL, 0, NULL, 0), 0);
+	expect(arp_77, sizeof(arp_77), SLUICE_STAT_PASS);
+	expect(echo->pkt, echo->len, SLUICE_STAT_PASS);
+	assert_int_equal(steer_sync(st, std_v, 4, std_a, 4), 0);
+	expect_fixtures();
+	assert_int_equal(steer_sync(st, std_v, 4, std_a, 4), 0);
+	expect(tcp_8080, sizeof(tcp_8080), SLUICE_STAT_PASS);
+	expect_fixtures();
+}
+
 static void test_api_errors(void **state)
 {
 	struct lb_addr a, b;
@@ -680,7 +768,7 @@ static void test_clear(void **state)
 			expect(f->pkt, f->len, SLUICE_STAT_PASS);
 	}
 	populate();
-	expect(fixtures[0].pkt, fixtures[0].len, fixtures[0].stat);
+	expect_fixtures();
 }
 
 static void test_object_file(void **state)
@@ -719,6 +807,7 @@ static uint32_t map_id(int fd)
  */
 static void test_pmd_shares_maps(void **state)
 {
+	const struct fixture *tcp80 = fixture("ipv4 tcp to vip:80");
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = pin_root);
 	struct bpf_object *obj;
 	struct bpf_program *prog;
@@ -768,7 +857,7 @@ static void test_pmd_shares_maps(void **state)
 	close(fd);
 
 	/* The PMD's copy sees the library's VIPs and counts into the same counters. */
-	run_check(pmd_fd, fixtures[0].pkt, fixtures[0].len, fixtures[0].stat, XDP_PASS);
+	run_check(pmd_fd, tcp80->pkt, tcp80->len, SLUICE_STAT_REDIRECT_VIP, XDP_PASS);
 	addr_of(&a, "198.18.0.77");
 	run_check(pmd_fd, tcp_8080, sizeof(tcp_8080), SLUICE_STAT_PASS, XDP_PASS);
 	assert_int_equal(steer_vip_add(st, &a, 8080, IPPROTO_TCP), 0);
@@ -778,6 +867,42 @@ static void test_pmd_shares_maps(void **state)
 
 	bpf_object__close(obj);
 	unlink(obj_path);
+}
+
+/*
+ * A pin of another layout under the pin root (left by another build) is
+ * replaced, not refused: steer_open() succeeds and the pin is ours.
+ */
+static void test_stale_pin_replaced(void **state)
+{
+	struct steer_opts opts = {.pin_root = NULL};
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+	struct steer *s2 = NULL;
+	char root[96], path[128], err[256];
+	int fd;
+
+	(void)state;
+	snprintf(root, sizeof(root), "%s-stale", pin_root);
+	snprintf(path, sizeof(path), "%s/sluice_vips", root);
+	assert_int_equal(mkdir(root, 0700), 0);
+	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "sluice_vips", 4, 4, 16, NULL);
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_obj_pin(fd, path), 0);
+	close(fd);
+
+	opts.pin_root = root;
+	if (steer_open(&s2, &opts, err, sizeof(err)) != 0)
+		fail_msg("steer_open over a stale pin: %s", err);
+	fd = bpf_obj_get(path);
+	assert_true(fd >= 0);
+	memset(&info, 0, sizeof(info));
+	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+	close(fd);
+	assert_int_equal(info.key_size, sizeof(struct sluice_vip_key));
+	assert_int_equal(steer_unpin(s2), 0);
+	steer_close(s2);
+	assert_int_equal(rmdir(root), 0);
 }
 
 /* Counter invariant: every packet got exactly one verdict. */
@@ -871,8 +996,10 @@ int main(void)
 		cmocka_unit_test(test_shared_address),
 		cmocka_unit_test(test_api_errors),
 		cmocka_unit_test(test_clear),
+		cmocka_unit_test(test_sync),
 		cmocka_unit_test(test_object_file),
 		cmocka_unit_test(test_pmd_shares_maps),
+		cmocka_unit_test(test_stale_pin_replaced),
 		cmocka_unit_test(test_counter_invariant),
 		cmocka_unit_test(test_no_rights_message),
 	};

@@ -1,0 +1,212 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# End to end, one forwarding mode with every scheduler: a client namespace,
+# sluice-dataplane on net_af_packet over a veth, three real HTTP/UDP backends.
+#   - rr, wrr, lc, wlc, maglev (5-tuple and source-ip): real HTTP requests
+#     through the VIP succeed and spread as the scheduler says; lc and wlc are
+#     shown with connections held open on purpose;
+#   - UDP exchanges, IPv6, long transfers (SHA-256 checked) and many short
+#     connections (a bounded wrk run) complete;
+#   - re-weighting and removing a backend during a bounded wrk run: no request
+#     fails (a removed backend keeps its established connections).
+#
+# usage: test_modes.sh MODE [LCORES]   MODE = dsr | fnat | nat
+# Exit: 0 all passed, 1 something failed, 77 skipped. Last line "<n> passed, <m> failed".
+# Traffic stays inside the namespaces created here; every client is bounded.
+# shellcheck disable=SC2317,SC2153
+
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib/topo.sh disable=SC1091
+. "$HERE/../lib/topo.sh"
+# shellcheck source=../lib/sluice.sh disable=SC1091
+. "$HERE/../lib/sluice.sh"
+
+topo_require
+MODE=${1:?usage: test_modes.sh dsr|fnat|nat [LCORES]}
+LCORES=${2:-1}
+P=slm$$
+NB=3
+PASS=0
+FAIL=0
+SLUICE_WORK=$(mktemp -d /tmp/sluice-e2e-modes.XXXXXX)
+export SLUICE_WORK TOPO_LOGDIR=$SLUICE_WORK/logs
+# Per-lcore schedulers are exact on one lcore; with several, each lcore
+# schedules its own share of the flows.
+TOL=$((LCORES == 1 ? 0 : 4))
+
+cleanup() {
+	local rc=$?
+	sluice_stop
+	topo_destroy "$P" >/dev/null 2>&1 || true
+	if [[ $FAIL -gt 0 && -f "$SLUICE_WORK/dataplane.log" ]]; then
+		echo "--- data plane log (last lines)"
+		tail -20 "$SLUICE_WORK/dataplane.log"
+	fi
+	[[ "${KEEP:-0}" == 1 ]] || rm -rf -- "$SLUICE_WORK"
+	exit "$rc"
+}
+trap cleanup EXIT
+
+jcheck() {
+	local desc=$1 json=$2 expr=$3
+	if "$TOPO_PY" -c 'import json, sys
+d = json.loads(sys.argv[1])
+sys.exit(0 if eval(sys.argv[2]) else 1)' "$json" "$expr" 2>/dev/null; then
+		PASS=$((PASS + 1))
+		echo "ok   - $desc"
+	else
+		FAIL=$((FAIL + 1))
+		echo "FAIL - $desc"
+		echo "       expected: $expr"
+		echo "       got: ${json:0:600}"
+	fi
+}
+
+# Replaces VIP web4 with one using scheduler $1 (hash $2), backends weighted 2:1:1.
+set_scheduler() {
+	local sched=$1 hash=${2:-5-tuple} laddr="" b="" i
+	[[ $MODE == fnat ]] && laddr=',"local_addresses":["198.18.0.50","198.18.0.51"]'
+	for ((i = 0; i < NB; i++)); do
+		b+="${b:+,}{\"address\":\"${TOPO_BACKEND_IP4[$i]}\",\"weight\":$((i == 0 ? 2 : 1))}"
+	done
+	sluice_api '{"cmd":"vip.del","vip":"web4"}' >/dev/null
+	sluice_api "{\"cmd\":\"vip.add\",\"vip\":{\"name\":\"web4\",\"address\":\"$TOPO_VIP4\",\"port\":80,\"mode\":\"$MODE\",\"scheduler\":\"$sched\",\"hash\":\"$hash\"$laddr,\"backends\":[$b]}}"
+}
+
+http() { topo_http_client --url "http://$TOPO_VIP4/" --timeout 2 --max-seconds 60 "$@"; }
+
+# wrk for DURATION seconds over CONNS keep-alive connections (wrk counts a
+# server's close as a read error, so no "Connection: close");
+# prints {"requests","errors","non2xx"}.
+wrk_run() {
+	local duration=$1 conns=$2 out
+	out=$(topo_client timeout $((duration + 10)) wrk -t1 -c"$conns" -d"${duration}s" --timeout 2s \
+		"http://$TOPO_VIP4/" 2>&1 || true)
+	"$TOPO_PY" - "$out" <<'EOF'
+import json, re, sys
+t = sys.argv[1]
+req = re.search(r"(\d+) requests in", t)
+err = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
+non = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+print(json.dumps({"requests": int(req.group(1)) if req else 0,
+                  "errors": sum(map(int, err.groups())) if err else 0,
+                  "non2xx": int(non.group(1)) if non else 0}))
+EOF
+}
+
+topo_create "$P" "$NB"
+topo_start_backends
+[[ $MODE == nat ]] && sluice_nat_routes
+sluice_dsr_config "$SLUICE_WORK/sluice.yaml" "$MODE"
+sluice_start "$SLUICE_WORK/sluice.yaml" "$LCORES"
+echo "# $MODE with $LCORES lcore(s)"
+sluice_wait_resolved 10
+
+# --- each scheduler
+r=$(set_scheduler rr)
+jcheck "vip.add web4 (rr)" "$r" 'd["ok"]'
+r=$(http --count 60)
+jcheck "rr: 60 requests, a third each (tolerance $TOL)" "$r" \
+	"d['ok'] == 60 and all(abs(d['by_backend'].get(b, 0) - 20) <= $TOL for b in ('b1', 'b2', 'b3'))"
+
+set_scheduler wrr >/dev/null
+r=$(http --count 80)
+jcheck "wrr 2:1:1: 80 requests give 40/20/20 (tolerance $TOL)" "$r" \
+	"d['ok'] == 80 and abs(d['by_backend'].get('b1', 0) - 40) <= $TOL and abs(d['by_backend'].get('b2', 0) - 20) <= $TOL"
+
+# lc: with b3 drained, 4 held connections land 2/2 on b1/b2; b3 back in
+# service then takes every new connection (it has none open).
+set_scheduler lc >/dev/null
+sluice_api "{\"cmd\":\"backend.set\",\"vip\":\"web4\",\"address\":\"${TOPO_BACKEND_IP4[2]}\",\"state\":\"drain\"}" >/dev/null
+http --hold 4 --count 0 --max-seconds 8 --ready-file "$SLUICE_WORK/lc_held" >"$SLUICE_WORK/lc_hold.json" &
+hold_pid=$!
+for ((i = 0; i < 100; i++)); do
+	[[ -f "$SLUICE_WORK/lc_held" ]] && break
+	sleep 0.1
+done
+sluice_api "{\"cmd\":\"backend.set\",\"vip\":\"web4\",\"address\":\"${TOPO_BACKEND_IP4[2]}\",\"state\":\"ready\"}" >/dev/null
+sleep 0.1 # other lcores' counts are published every 5 ms
+r=$(http --count 6)
+wait "$hold_pid" || true
+h=$(cat "$SLUICE_WORK/lc_hold.json")
+jcheck "lc: held connections split over the two ready backends" "$h" \
+	'd["held"]["ok"] == 4 and d["held"]["by_backend"] == {"b1": 2, "b2": 2}'
+jcheck "lc: new connections go to the backend with none open (b3)" "$r" \
+	'd["ok"] == 6 and d["by_backend"] == {"b3": 6}'
+
+# wlc 2:1:1: 8 held connections land 4/2/2.
+set_scheduler wlc >/dev/null
+http --hold 8 --count 0 --max-seconds 3 >"$SLUICE_WORK/wlc_hold.json"
+h=$(cat "$SLUICE_WORK/wlc_hold.json")
+jcheck "wlc 2:1:1: 8 held connections land 4/2/2 (tolerance $TOL)" "$h" \
+	"d['held']['ok'] == 8 and abs(d['held']['by_backend'].get('b1', 0) - 4) <= $TOL and abs(d['held']['by_backend'].get('b2', 0) - 2) <= $TOL"
+
+# maglev: 5-tuple spreads new connections; source-ip keeps a client on one backend.
+set_scheduler maglev >/dev/null
+r=$(http --count 90)
+jcheck "maglev 5-tuple: 90 connections reach every backend" "$r" \
+	'd["ok"] == 90 and len(d["by_backend"]) == 3'
+set_scheduler maglev source-ip >/dev/null
+r=$(http --count 30)
+jcheck "maglev source-ip: every connection of the client on one backend" "$r" \
+	'd["ok"] == 30 and len(d["by_backend"]) == 1'
+
+# --- UDP, IPv6, transfers, many short connections
+set_scheduler wrr >/dev/null
+r=$(topo_udp_client --host "$TOPO_VIP4" --port "$TOPO_UDP_PORT" --count 60 --timeout 2 --max-seconds 30)
+jcheck "UDP: 60 exchanges, each a new flow, all answered over all backends" "$r" \
+	'd["ok"] == 60 and len(d["by_backend"]) == 3'
+r=$(topo_http_client --url "http://[$TOPO_VIP6]/" --count 60 --timeout 2 --max-seconds 30)
+jcheck "IPv6 HTTP: 60 requests over all backends" "$r" 'd["ok"] == 60 and len(d["by_backend"]) == 3'
+r=$(topo_http_client --url "http://$TOPO_VIP4/bytes/8000000" --bytes 8000000 --count 6 \
+	--concurrency 3 --timeout 15 --max-seconds 90)
+jcheck "long transfers: 6 x 8 MB, SHA-256 intact" "$r" 'd["ok"] == 6 and d["failed"] == 0'
+r=$(topo_http_client --url "http://[$TOPO_VIP6]/bytes/4000000" --bytes 4000000 --count 3 \
+	--timeout 15 --max-seconds 60)
+jcheck "long transfers over IPv6: 3 x 4 MB, SHA-256 intact" "$r" 'd["ok"] == 3 and d["failed"] == 0'
+r=$(wrk_run 3 8)
+jcheck "wrk, 3 s, 8 keep-alive connections: no error" "$r" \
+	'd["requests"] > 50 and d["errors"] == 0 and d["non2xx"] == 0'
+r=$(http --count 1500 --concurrency 8)
+jcheck "1500 short connections, 8 at a time: none failed" "$r" 'd["ok"] == 1500 and d["failed"] == 0'
+
+# --- changes under load: re-weight all, then remove b3, during a wrk run
+# (long-lived connections) and a run of short connections (new flows).
+wrk_out=$SLUICE_WORK/wrk_change.json
+short_out=$SLUICE_WORK/short_change.json
+wrk_run 5 8 >"$wrk_out" &
+wrk_pid=$!
+http --count 3000 --concurrency 4 --max-seconds 30 >"$short_out" &
+short_pid=$!
+sleep 1
+ok=0
+for w in 3 1 2 5 1; do
+	for ((i = 0; i < NB; i++)); do
+		sluice_api "{\"cmd\":\"backend.set\",\"vip\":\"web4\",\"address\":\"${TOPO_BACKEND_IP4[$i]}\",\"weight\":$w}" |
+			grep -q '"ok":true' && ok=$((ok + 1))
+	done
+done
+sluice_api "{\"cmd\":\"backend.del\",\"vip\":\"web4\",\"address\":\"${TOPO_BACKEND_IP4[2]}\"}" |
+	grep -q '"ok":true' && ok=$((ok + 1))
+wait "$wrk_pid" || true
+wait "$short_pid" || true
+jcheck "16 changes applied during the run" "{\"n\": $ok}" 'd["n"] == 16'
+jcheck "wrk during re-weighting and removal: no request failed" "$(cat "$wrk_out")" \
+	'd["requests"] > 50 and d["errors"] == 0 and d["non2xx"] == 0'
+jcheck "short connections during re-weighting and removal: none failed" "$(cat "$short_out")" \
+	'd["ok"] > 100 and d["failed"] == 0'
+r=$(http --count 30)
+jcheck "after removal: b3 gets no new connection" "$r" 'd["ok"] == 30 and "b3" not in d["by_backend"]'
+
+st=$(sluice_api '{"cmd":"stats"}')
+jcheck "counters: rx = fwd + replied + to_mgmt + handoff + drops" "$st" \
+	'd["counters"]["rx"] == d["counters"]["fwd"] + d["counters"]["replied"] + d["counters"]["to_mgmt"] + d["counters"]["handoff"] + sum(v for k, v in d["counters"]["drops"].items() if k != "tx_full")'
+if [[ $MODE != dsr ]]; then
+	jcheck "$MODE: replies came back through the balancer" "$st" 'd["counters"]["nat_replies"] > 1000'
+fi
+
+echo "$PASS passed, $FAIL failed"
+[[ $FAIL -eq 0 ]]
