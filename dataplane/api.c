@@ -467,6 +467,7 @@ static json_object *counters_json(struct dp *dp)
 		sum.to_mgmt += c->to_mgmt;
 		sum.handoff += c->handoff;
 		sum.nat_replies += c->nat_replies;
+		sum.too_big_sent += c->too_big_sent;
 		sum.flows_new += c->flows_new;
 		sum.flows_rescheduled += c->flows_rescheduled;
 		sum.flows_backstop += c->flows_backstop;
@@ -486,6 +487,7 @@ static json_object *counters_json(struct dp *dp)
 	add_u64(o, "to_mgmt", sum.to_mgmt);
 	add_u64(o, "handoff", sum.handoff);
 	add_u64(o, "nat_replies", sum.nat_replies);
+	add_u64(o, "too_big_sent", sum.too_big_sent);
 	add_u64(o, "tx_ctrl", sum.tx_ctrl);
 	add_u64(o, "flows_new", sum.flows_new);
 	add_u64(o, "flows_rescheduled", sum.flows_rescheduled);

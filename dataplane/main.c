@@ -249,11 +249,14 @@ int main(int argc, char **argv)
 	if (dp_ports_init(&g_dp) < 0)
 		return 1;
 	for (uint32_t i = 0; i < g_dp.n_ports; i++) {
+		uint16_t mtu = 1500;
 		if (lb_model_port_add(g_dp.model, &g_dp.conf.ports[i], g_dp.ports[i].mac.addr_bytes,
 				      err, sizeof(err)) < 0) {
 			DP_LOG(ERR, "%s", err);
 			return 1;
 		}
+		if (rte_eth_dev_get_mtu(g_dp.ports[i].port_id, &mtu) == 0)
+			g_dp.model->ports[i].mtu = mtu;
 	}
 	if (lb_model_load(g_dp.model, &g_dp.conf, err, sizeof(err)) < 0) {
 		DP_LOG(ERR, "%s", err);

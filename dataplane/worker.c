@@ -69,10 +69,14 @@ static inline void process(struct dp_worker *w, const struct lb_snapshot *s,
 		pkts[i].in_port = port == UINT16_MAX ? m->port : port;
 		pkts[i].nonlinear = m->nb_segs > 1;
 		pkts[i].handed = port == UINT16_MAX;
+		pkts[i].headroom = rte_pktmbuf_headroom(m);
 	}
 	lb_worker_process(w->lb, s, pkts, n, now_ms);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		/* A tunnel header was put in front: the data starts earlier. */
+		mbufs[i]->data_off = (uint16_t)(pkts[i].data - (uint8_t *)mbufs[i]->buf_addr);
 		act(w, mbufs[i], &pkts[i]);
+	}
 }
 
 static inline void rx_port(struct dp_worker *w, const struct lb_snapshot *s, uint16_t port,

@@ -51,6 +51,9 @@ enum lb_drop {
 	LB_DROP_NAT_NO_ROOM,  /* fnat/nat: no flow-table room for the connection's two entries */
 	LB_DROP_TTL,          /* fnat/nat route the packet: its TTL / hop limit ran out */
 	LB_DROP_HANDOFF_FULL, /* the ring to the lcore owning the flow was full */
+	LB_DROP_TOO_BIG,      /* tunnel: too big once encapsulated, and may be fragmented
+				 (IPv4 without DF): not fragmented by Sluice */
+	LB_DROP_NO_HEADROOM,  /* tunnel: no room in the buffer for the outer header */
 	LB_DROP_MAX
 };
 
@@ -67,6 +70,7 @@ struct lb_port_info {
 	struct lb_addr ipv6;
 	uint8_t ipv4_plen;
 	uint8_t ipv6_plen;
+	uint16_t mtu; /* largest IP packet the port sends (tunnel mode checks it) */
 };
 
 /* A backend as the workers see it. */
@@ -203,6 +207,7 @@ struct lb_counters {
 	uint64_t flows_backstop;    /* flow table full: maglev picked, not stored */
 	uint64_t tx_ctrl;           /* packets sent for the management thread */
 	uint64_t nat_replies;       /* fnat/nat replies translated back to clients */
+	uint64_t too_big_sent;      /* tunnel: ICMP fragmentation-needed / packet-too-big sent */
 	struct lb_traffic vip[LB_MAX_VIPS];
 	struct lb_traffic backend[LB_MAX_BACKENDS];
 };

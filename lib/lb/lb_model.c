@@ -74,6 +74,7 @@ int lb_model_port_add(struct lb_model *m, const struct conf_port *cp, const uint
 	p->has_ipv6 = cp->has_ipv6;
 	p->ipv6 = cp->ipv6;
 	p->ipv6_plen = cp->ipv6_plen;
+	p->mtu = 1500; /* the owner sets the port's real MTU */
 	snprintf(m->port_names[m->n_ports], CONF_NAME_MAX, "%s", cp->name);
 	m->n_ports++;
 	return 0;
@@ -142,11 +143,7 @@ int lb_model_vip_add(struct lb_model *m, const struct conf_vip *cv, char *err, s
 		return fail(err, errlen, -EEXIST, "a VIP named \"%s\" already exists", cv->name);
 	if (cv->sched >= SCHED_KIND_MAX || cv->mode >= LB_MODE_MAX || cv->hash >= LB_HASH_MAX)
 		return fail(err, errlen, -EINVAL, "VIP %s: bad scheduler, mode or hash", text);
-	if (cv->mode == LB_MODE_TUNNEL)
-		return fail(err, errlen, -ENOTSUP,
-			    "VIP %s: mode tunnel is not implemented yet (this build forwards dsr, "
-			    "fnat and nat)",
-			    text);
+
 	if (cv->mode == LB_MODE_FNAT && cv->n_local_addrs == 0)
 		return fail(err, errlen, -EINVAL, "VIP %s: mode fnat needs local addresses", text);
 	if (cv->n_local_addrs > LB_VIP_MAX_LADDRS)
@@ -323,10 +320,10 @@ int lb_model_backend_add(struct lb_model *m, uint32_t vip_slot, const struct con
 	if (lb_addr_is_v4(&cb->addr) != lb_addr_is_v4(&v->addr))
 		return fail(err, errlen, -EINVAL,
 			    "backend %s: address family differs from the VIP's", ip);
-	if (v->mode == LB_MODE_DSR && port != v->port)
+	if ((v->mode == LB_MODE_DSR || v->mode == LB_MODE_TUNNEL) && port != v->port)
 		return fail(err, errlen, -EINVAL,
-			    "backend %s: port %u differs from the VIP's %u, which dsr cannot do",
-			    ip, port, v->port);
+			    "backend %s: port %u differs from the VIP's %u, which %s cannot do", ip,
+			    port, v->port, lb_mode_name((enum lb_mode)v->mode));
 	if (cb->weight > 65535 || cb->admin >= LB_ADMIN_MAX)
 		return fail(err, errlen, -EINVAL, "backend %s: bad weight or state", ip);
 	if (lb_model_backend_find(m, vip_slot, &cb->addr, port) >= 0)

@@ -18,6 +18,8 @@ static const char *const lb_drop_names[LB_DROP_MAX] = {
 	[LB_DROP_NAT_NO_ROOM] = "nat_no_room",
 	[LB_DROP_TTL] = "ttl_exceeded",
 	[LB_DROP_HANDOFF_FULL] = "handoff_full",
+	[LB_DROP_TOO_BIG] = "too_big",
+	[LB_DROP_NO_HEADROOM] = "no_headroom",
 };
 
 const char *lb_drop_name(enum lb_drop d)

@@ -411,6 +411,142 @@ static enum flow_state first_state(uint8_t proto, uint8_t tcp_flags)
 	return FLOW_TCP_SYN;
 }
 
+/* ---- tunnel: IP-in-IP (RFC 2003) and IPv6-in-IPv6 (RFC 2473) ---- */
+
+#define IP4_HLEN      20
+#define IPPROTO_IPIP_ 4
+#define IPPROTO_IP6_  41
+#define IPV6_MIN_MTU  1280
+
+/*
+ * The packet does not fit the port once encapsulated. The client is told
+ * the size that fits: ICMP fragmentation needed (IPv4 with DF; RFC 1191)
+ * or ICMPv6 packet too big (RFC 8201), built in place, from the port's
+ * address. An IPv4 packet that may be fragmented is dropped and counted:
+ * Sluice does not fragment.
+ */
+static void too_big(struct lb_worker *w, const struct lb_port_info *port, struct lb_pkt *pk,
+		    const struct pkt_meta *m, uint16_t fits)
+{
+	uint8_t *ip = pk->data + m->l3_off;
+	uint32_t inner = (uint32_t)(m->l3_end - m->l3_off);
+
+	if (!m->is_v6) {
+		uint8_t quote[60 + 8];
+		uint32_t qlen = (uint32_t)(m->l4_off - m->l3_off) + 8;
+		if (!(ip[6] & 0x40) || !port->has_ipv4) {
+			pk->drop = LB_DROP_TOO_BIG;
+			return;
+		}
+		if (qlen > inner)
+			qlen = inner;
+		memcpy(quote, ip, qlen); /* the original IP header and 8 bytes (RFC 792) */
+		uint8_t *icmp = ip + IP4_HLEN;
+		memcpy(ip + 16, ip + 12, 4); /* back to the client */
+		memcpy(ip + 12, lb_addr_v4_bytes(&port->ipv4), 4);
+		ip[0] = 0x45;
+		ip[1] = 0;
+		put16(ip + 2, (uint16_t)(IP4_HLEN + 8 + qlen));
+		put16(ip + 4, 0);
+		put16(ip + 6, 0);
+		ip[8] = 64;
+		ip[9] = IPPROTO_ICMP;
+		put16(ip + 10, 0);
+		put16(ip + 10, csum_fold(csum_add(0, ip, IP4_HLEN)));
+		icmp[0] = 3; /* destination unreachable */
+		icmp[1] = 4; /* fragmentation needed and DF set */
+		put16(icmp + 2, 0);
+		put16(icmp + 4, 0);
+		put16(icmp + 6, fits);
+		memcpy(icmp + 8, quote, qlen);
+		put16(icmp + 2, csum_fold(csum_add(0, icmp, 8 + qlen)));
+		pk->len = (uint16_t)(m->l3_off + IP4_HLEN + 8 + qlen);
+	} else {
+		/* As much of the packet as fits in the minimum IPv6 MTU. */
+		uint32_t qlen = inner;
+		if (qlen > IPV6_MIN_MTU - IP6_HLEN - 8)
+			qlen = IPV6_MIN_MTU - IP6_HLEN - 8;
+		if (!port->has_ipv6 || (uint32_t)m->l3_off + IP6_HLEN + 8 + qlen > pk->cap) {
+			pk->drop = LB_DROP_TOO_BIG;
+			return;
+		}
+		memmove(ip + IP6_HLEN + 8, ip, qlen);
+		uint8_t *icmp = ip + IP6_HLEN, *orig = ip + IP6_HLEN + 8;
+		memset(ip, 0, IP6_HLEN);
+		ip[0] = 0x60;
+		put16(ip + 4, (uint16_t)(8 + qlen));
+		ip[6] = IPPROTO_ICMPV6;
+		ip[7] = 64;
+		memcpy(ip + 8, port->ipv6.b, 16);
+		memcpy(ip + 24, orig + 8, 16); /* the original source: the client */
+		icmp[0] = 2;                   /* packet too big */
+		icmp[1] = 0;
+		put16(icmp + 2, 0);
+		put16(icmp + 4, 0);
+		put16(icmp + 6, fits);
+		put16(icmp + 2, icmp6_csum(ip, icmp, 8 + qlen));
+		pk->len = (uint16_t)(m->l3_off + IP6_HLEN + 8 + qlen);
+	}
+	eth_answer(pk->data, port->mac);
+	pk->out_port = pk->in_port;
+	pk->verdict = LB_VERDICT_TX;
+	pk->answer = 1;
+	w->ctr->too_big_sent++;
+}
+
+/*
+ * Prepends the outer header: from the port's address to the backend, the
+ * client's packet unchanged inside; Ethernet (and a VLAN tag) moved to the
+ * front. Returns false (pk->drop set) when the packet cannot go.
+ */
+static bool encapsulate(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
+			const struct pkt_meta *m, const struct lb_backend_rt *b)
+{
+	const struct lb_port_info *out = &s->ports[b->out_port];
+	const struct lb_port_info *in = &s->ports[pk->in_port < s->n_ports ? pk->in_port : 0];
+	uint32_t hlen = m->is_v6 ? IP6_HLEN : IP4_HLEN;
+	uint32_t inner = (uint32_t)(m->l3_end - m->l3_off);
+	uint8_t *ip;
+
+	if (inner + hlen > out->mtu) {
+		too_big(w, in, pk, m, (uint16_t)(out->mtu - hlen));
+		return false;
+	}
+	if (pk->headroom < hlen || (m->is_v6 ? !out->has_ipv6 : !out->has_ipv4)) {
+		pk->drop = LB_DROP_NO_HEADROOM;
+		return false;
+	}
+	pk->data -= hlen;
+	pk->headroom = (uint16_t)(pk->headroom - hlen);
+	memmove(pk->data, pk->data + hlen, m->l3_off);
+	ip = pk->data + m->l3_off;
+	if (!m->is_v6) {
+		const uint8_t *inner_ip = ip + IP4_HLEN;
+		ip[0] = 0x45;
+		ip[1] = inner_ip[1]; /* DSCP/ECN copied out (RFC 2003 3.1) */
+		put16(ip + 2, (uint16_t)(IP4_HLEN + inner));
+		put16(ip + 4, 0);
+		put16(ip + 6, inner_ip[6] & 0x40 ? 0x4000 : 0); /* DF copied */
+		ip[8] = 64;
+		ip[9] = IPPROTO_IPIP_;
+		put16(ip + 10, 0);
+		memcpy(ip + 12, lb_addr_v4_bytes(&out->ipv4), 4);
+		memcpy(ip + 16, lb_addr_v4_bytes(&b->addr), 4);
+		/* A new header, not a recomputation: its checksum is computed once. */
+		put16(ip + 10, csum_fold(csum_add(0, ip, IP4_HLEN)));
+	} else {
+		const uint8_t *inner_ip = ip + IP6_HLEN;
+		memcpy(ip, inner_ip, 4); /* version, traffic class, flow label copied */
+		put16(ip + 4, (uint16_t)inner);
+		ip[6] = IPPROTO_IP6_;
+		ip[7] = 64;
+		memcpy(ip + 8, out->ipv6.b, 16);
+		memcpy(ip + 24, b->addr.b, 16);
+	}
+	pk->len = (uint16_t)(m->l3_off + hlen + inner); /* Ethernet padding dropped */
+	return true;
+}
+
 /* ---- translation (fnat, nat): incremental checksums, RFC 1624 ---- */
 
 /* Adjusts the checksum at <csum> for <len> bytes (even) changing from <old> to <val>. */
@@ -707,6 +843,8 @@ static void forward(struct lb_worker *w, const struct lb_snapshot *s, struct lb_
 		} else {
 			nat_rewrite(pk, m, NULL, 0, &b->addr, b->port_be);
 		}
+	} else if (v->mode == LB_MODE_TUNNEL && !encapsulate(w, s, pk, m, b)) {
+		return;
 	}
 	/* DSR: same IP packet, new Ethernet addresses; the backend answers the client. */
 	lb_neigh_unpack(word, pk->data);
@@ -785,6 +923,7 @@ static enum cls classify(const struct lb_worker *w, const struct lb_snapshot *s,
 	pk->verdict = LB_VERDICT_DROP;
 	pk->drop = LB_DROP_NOT_OURS;
 	pk->out_port = pk->in_port;
+	pk->answer = 0;
 	if (pk->nonlinear) {
 		pk->drop = LB_DROP_NONLINEAR;
 		return CLS_DONE;
@@ -806,7 +945,7 @@ static enum cls classify(const struct lb_worker *w, const struct lb_snapshot *s,
 		*vip_slot = lb_vip_find(s, &m->dst, m->dport, m->l4_proto);
 		if (*vip_slot != LB_NO_SLOT) {
 			const struct lb_vip_rt *v = &s->vips[*vip_slot];
-			if (v->mode == LB_MODE_TUNNEL) {
+			if (v->mode >= LB_MODE_MAX) {
 				pk->drop = LB_DROP_MODE_UNSUPPORTED;
 				return CLS_DONE;
 			}
@@ -916,7 +1055,7 @@ void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct 
 		switch (pkts[i].verdict) {
 		case LB_VERDICT_TX:
 			pkts[i].drop = LB_DROP_NONE;
-			if (meta[i].kind == PKT_KIND_IP &&
+			if (!pkts[i].answer && meta[i].kind == PKT_KIND_IP &&
 			    (meta[i].l4_proto == IPPROTO_TCP || meta[i].l4_proto == IPPROTO_UDP))
 				c->fwd++;
 			else

@@ -36,6 +36,8 @@ struct lb_pkt {
 	uint8_t drop;      /* enum lb_drop */
 	uint8_t nonlinear; /* in: the frame continues past <len> (chained buffers) */
 	uint8_t handed;    /* in: handed over by another lcore; never passed on again */
+	uint16_t headroom; /* in: bytes writable before data (tunnel: outer header) */
+	uint8_t answer;    /* out: an answer built in place (counted as replied) */
 };
 
 /*

@@ -42,10 +42,10 @@ cat >"$tmp/mode.yaml" <<'YAML'
 ports:
   - {name: lan, devargs: "net_null0", ipv4: 198.18.0.2/24}
 vips:
-  - {address: 198.18.1.100, port: 80, mode: tunnel, backends: [{address: 198.18.0.11}]}
+  - {address: 198.18.1.100, port: 80, mode: tunnel, backends: [{address: 198.18.0.11, port: 8080}]}
 YAML
-expect "a mode this build cannot forward: named, with its line" 2 \
-	"mode.yaml:4: vips[0]: VIP 198.18.1.100:80/tcp: mode tunnel is not implemented yet" "$tmp/mode.yaml"
+expect "a port translation the mode cannot do: named, with its line" 2 \
+	"mode.yaml:4: vips[0]: backend 198.18.0.11: port 8080 differs from the VIP's 80, which tunnel cannot do" "$tmp/mode.yaml"
 cat >"$tmp/subnet.yaml" <<'YAML'
 ports:
   - {name: lan, devargs: "net_null0", ipv4: 198.18.0.2/24}

@@ -110,6 +110,22 @@ vips:
     backends:
       - {{address: "2001:db8::11", mac: "{m11}"}}
       - {{address: "2001:db8::12", mac: "{m12}"}}
+  - name: tunnel4
+    address: 198.18.1.100
+    port: 87
+    mode: tunnel
+    scheduler: rr
+    backends:
+      - {{address: 198.18.0.11, mac: "{m11}"}}
+      - {{address: 198.18.0.12, mac: "{m12}"}}
+  - name: tunnel6
+    address: "2001:db8:1::100"
+    port: 87
+    mode: tunnel
+    scheduler: rr
+    backends:
+      - {{address: "2001:db8::11", mac: "{m11}"}}
+      - {{address: "2001:db8::12", mac: "{m12}"}}
   - name: drained
     address: 198.18.1.100
     port: 86
@@ -186,6 +202,22 @@ def build_input():
     # 9b. one 802.1Q-tagged flow: balanced, tag kept.
     pkts.append(Ether(src=CLIENT_MAC, dst="02:00:00:00:00:02") / Dot1Q(vlan=42) /
                 IP(src="198.18.0.1", dst=VIP4) / TCP(sport=36999, dport=86, flags="S"))
+    # 9c. tunnel: 20 IPv4 and 10 IPv6 flows encapsulated; packets that would not
+    # fit the port's MTU once encapsulated: ICMP back (DF / IPv6), or dropped.
+    for i in range(20):
+        pkts.append(syn(38000 + i, 87))
+    for i in range(10):
+        pkts.append(Ether(src=CLIENT_MAC, dst="02:00:00:00:00:02") /
+                    IPv6(src="2001:db8::1", dst=VIP6) / TCP(sport=38100 + i, dport=87, flags="S"))
+    big = Ether(src=CLIENT_MAC, dst="02:00:00:00:00:02") / IP(src="198.18.0.1", dst=VIP4, flags="DF") / \
+        TCP(sport=38200, dport=87, flags="A") / Raw(b"x" * 1460)
+    pkts.append(big)
+    big_nodf = big.copy()
+    big_nodf[IP].flags = 0
+    big_nodf[TCP].sport = 38201
+    pkts.append(Ether(bytes(big_nodf)))
+    pkts.append(Ether(src=CLIENT_MAC, dst="02:00:00:00:00:02") / IPv6(src="2001:db8::1", dst=VIP6) /
+                TCP(sport=38202, dport=87, flags="A") / Raw(b"y" * 1440))
     # 10. answers: ARP for VIP and for port address, ICMP echo v4/v6, NS for VIP.
     pkts.append(Ether(src=CLIENT_MAC, dst="ff:ff:ff:ff:ff:ff") /
                 ARP(op=1, hwsrc=CLIENT_MAC, psrc="198.18.0.1", pdst=VIP4))
@@ -291,7 +323,7 @@ def main():
         return True
 
     # Forwarded packets are the input packets with new MACs only.
-    fwd_pkts = [p for v in by_dport.values() for p in v]
+    fwd_pkts = [p for d, v in by_dport.items() if d != 87 for p in v]
     t.check(all(p.src == lb_mac for p in fwd_pkts), "DSR source MAC is the port's MAC")
     sent = collections.Counter(bytes(p)[12:] for p in inp)
     t.check(all(sent[bytes(p)[12:]] > 0 for p in fwd_pkts),
@@ -359,7 +391,7 @@ def main():
                 for p in arp_rep), "ARP request for the VIP answered with the port MAC")
     t.check(any(p[ARP].psrc == LB_IP4 for p in arp_rep), "ARP request for the port address answered")
     t.check(not any(p[ARP].psrc == "198.18.0.77" for p in arp_rep), "ARP for another host not answered")
-    echo = [p for p in answers if ICMP in p]
+    echo = [p for p in answers if ICMP in p and p[ICMP].type == 0]
     t.check(len(echo) == 1 and echo[0][ICMP].type == 0 and echo[0][IP].src == VIP4 and
             bytes(echo[0][ICMP].payload) == b"ping-payload", "ICMP echo to the VIP answered")
     if echo:
@@ -387,9 +419,52 @@ def main():
         del r[ICMPv6ND_NA].cksum
         t.check(IPv6(bytes(r))[ICMPv6ND_NA].cksum == na[0][ICMPv6ND_NA].cksum, "NA checksum valid")
 
+    # Tunnel: the outer header from the port's address to the backend, the client's
+    # packet unchanged inside.
+    inp_l3 = collections.Counter(bytes(p)[14:] for p in inp)
+    mac_ip4 = {bmac(11): "198.18.0.11", bmac(12): "198.18.0.12"}
+    mac_ip6 = {bmac(11): "2001:db8::11", bmac(12): "2001:db8::12"}
+    t4 = [p for p in out if IP in p and p[IP].proto == 4]
+    t6 = [p for p in out if IPv6 in p and p[IPv6].nh == 41]
+    def ok4(p):
+        o = p[IP]
+        r = o.copy()
+        del r.chksum
+        inner = bytes(o.payload)
+        return (o.src == LB_IP4 and o.dst == mac_ip4.get(p.dst) and o.ttl == 64 and
+                o.len == 20 + len(inner) and IP(bytes(r)).chksum == o.chksum and
+                inp_l3[inner] > 0 and p.src == lb_mac)
+    def ok6(p):
+        o = p[IPv6]
+        inner = bytes(o.payload)
+        return (o.src == LB_IP6 and o.dst == mac_ip6.get(p.dst) and o.hlim == 64 and
+                o.plen == len(inner) and inp_l3[inner] > 0 and p.src == lb_mac)
+    t.check(len(t4) == 20 and all(ok4(p) for p in t4) and
+            collections.Counter(p.dst for p in t4) == {bmac(11): 10, bmac(12): 10},
+            "tunnel IPv4: 20 flows IP-in-IP to the backends (outer fields, checksum, inner bytes)")
+    t.check(len(t6) == 10 and all(ok6(p) for p in t6),
+            "tunnel IPv6: 10 flows IPv6-in-IPv6 to the backends (outer fields, inner bytes)")
+    fn = [p for p in answers if ICMP in p and p[ICMP].type == 3]
+    t.check(len(fn) == 1 and fn[0][ICMP].code == 4 and fn[0][ICMP].nexthopmtu == 1480 and
+            fn[0][IP].dst == "198.18.0.1" and fn[0][IP].src == LB_IP4 and fn[0].dst == CLIENT_MAC and
+            bytes(fn[0][ICMP].payload)[:20] ==
+            [bytes(p[IP]) for p in inp if TCP in p and p[TCP].sport == 38200][0][:20],
+            "tunnel: a DF packet too big once encapsulated gets ICMP fragmentation-needed, MTU 1480")
+    from scapy.all import ICMPv6PacketTooBig
+    ptb = [p for p in answers if ICMPv6PacketTooBig in p]
+    t.check(len(ptb) == 1 and ptb[0][ICMPv6PacketTooBig].mtu == 1460 and
+            ptb[0][IPv6].dst == "2001:db8::1" and ptb[0][IPv6].src == LB_IP6,
+            "tunnel: an IPv6 packet too big once encapsulated gets packet-too-big, MTU 1460")
+    if ptb:
+        r = ptb[0][IPv6].copy()
+        del r[ICMPv6PacketTooBig].cksum
+        t.check(IPv6(bytes(r))[ICMPv6PacketTooBig].cksum == ptb[0][ICMPv6PacketTooBig].cksum,
+                "packet-too-big checksum valid")
+    t.check(c["too_big_sent"] == 2, "too_big_sent counts the two ICMP answers")
+
     d = c["drops"]
     for reason, n in [("not_ours", 2), ("vip_no_service", 1), ("trunc_ip4", 1), ("ip4_bad_ihl", 1),
-                      ("ip4_bad_len", 1), ("trunc_eth", 1), ("fragment", 1)]:
+                      ("ip4_bad_len", 1), ("trunc_eth", 1), ("fragment", 1), ("too_big", 1)]:
         # not_ours: the TCP packet to 198.18.5.5 and the ARP for 198.18.0.77.
         t.check(d[reason] == n, "drop %s counted: %d (expected %d)" % (reason, d[reason], n))
     total_drops = sum(v for k, v in d.items() if k != "tx_full")

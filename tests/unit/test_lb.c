@@ -661,11 +661,6 @@ static void test_vip_errors(void **state)
 	assert_non_null(strstr(err, "dsr"));
 
 	v = vip("10.0.0.101", 80, IPPROTO_TCP, SCHED_KIND_WRR, &ok, 1);
-	v.mode = LB_MODE_TUNNEL;
-	assert_int_equal(lb_model_vip_add(e->m, &v, err, sizeof(err)), -ENOTSUP);
-	assert_non_null(strstr(err, "tunnel"));
-
-	v = vip("10.0.0.101", 80, IPPROTO_TCP, SCHED_KIND_WRR, &ok, 1);
 	v.mode = LB_MODE_FNAT; /* without local addresses */
 	assert_int_equal(lb_model_vip_add(e->m, &v, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "local addresses"));
@@ -1061,7 +1056,7 @@ static void test_drop_reasons(void **state)
 	assert_true(outcome(&pk) > 0);
 
 	/* A snapshot VIP in a mode this build does not forward. */
-	e->s->vips[0].mode = LB_MODE_TUNNEL;
+	e->s->vips[0].mode = LB_MODE_MAX;
 	assert_int_equal(tcp(e, 2, TH_SYN), -LB_DROP_MODE_UNSUPPORTED);
 
 	assert_string_equal(lb_drop_name(LB_DROP_NOT_OURS), "not_ours");
