@@ -468,6 +468,7 @@ static json_object *counters_json(struct dp *dp)
 		sum.handoff += c->handoff;
 		sum.nat_replies += c->nat_replies;
 		sum.too_big_sent += c->too_big_sent;
+		sum.icmp_translated += c->icmp_translated;
 		sum.flows_new += c->flows_new;
 		sum.flows_rescheduled += c->flows_rescheduled;
 		sum.flows_backstop += c->flows_backstop;
@@ -488,6 +489,7 @@ static json_object *counters_json(struct dp *dp)
 	add_u64(o, "handoff", sum.handoff);
 	add_u64(o, "nat_replies", sum.nat_replies);
 	add_u64(o, "too_big_sent", sum.too_big_sent);
+	add_u64(o, "icmp_translated", sum.icmp_translated);
 	add_u64(o, "tx_ctrl", sum.tx_ctrl);
 	add_u64(o, "flows_new", sum.flows_new);
 	add_u64(o, "flows_rescheduled", sum.flows_rescheduled);

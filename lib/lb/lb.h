@@ -208,6 +208,7 @@ struct lb_counters {
 	uint64_t tx_ctrl;           /* packets sent for the management thread */
 	uint64_t nat_replies;       /* fnat/nat replies translated back to clients */
 	uint64_t too_big_sent;      /* tunnel: ICMP fragmentation-needed / packet-too-big sent */
+	uint64_t icmp_translated;   /* ICMP errors about a flow sent on to its other side */
 	struct lb_traffic vip[LB_MAX_VIPS];
 	struct lb_traffic backend[LB_MAX_BACKENDS];
 };

@@ -126,6 +126,14 @@ vips:
     backends:
       - {{address: "2001:db8::11", mac: "{m11}"}}
       - {{address: "2001:db8::12", mac: "{m12}"}}
+  - name: fnat4
+    address: 198.18.1.100
+    port: 88
+    mode: fnat
+    scheduler: rr
+    local_addresses: [198.18.0.50]
+    backends:
+      - {{address: 198.18.0.11, port: 8080, mac: "{m11}"}}
   - name: drained
     address: 198.18.1.100
     port: 86
@@ -218,6 +226,21 @@ def build_input():
     pkts.append(Ether(bytes(big_nodf)))
     pkts.append(Ether(src=CLIENT_MAC, dst="02:00:00:00:00:02") / IPv6(src="2001:db8::1", dst=VIP6) /
                 TCP(sport=38202, dport=87, flags="A") / Raw(b"y" * 1440))
+    # 9d. fnat (one lcore: the first source port handed out is 1024): a SYN, the
+    # backend's SYN-ACK, an ICMP error from the backend about our packet, and one
+    # from the client about the reply.
+    if LCORES == 1:
+        pkts.append(syn(39000, 88))
+        synack = IP(src="198.18.0.11", dst="198.18.0.50") / TCP(sport=8080, dport=1024, flags="SA")
+        pkts.append(Ether(src=bmac(11), dst="02:00:00:00:00:02") / synack)
+        fwd_quote = bytes(IP(src="198.18.0.50", dst="198.18.0.11", ttl=63) /
+                          TCP(sport=1024, dport=8080, flags="S", seq=1000))[:28]
+        pkts.append(Ether(src=bmac(11), dst="02:00:00:00:00:02") /
+                    IP(src="198.18.0.11", dst="198.18.0.50") / ICMP(type=3, code=1) / Raw(fwd_quote))
+        rep_quote = bytes(IP(src=VIP4, dst="198.18.0.1", ttl=63) /
+                          TCP(sport=88, dport=39000, flags="SA"))[:28]
+        pkts.append(Ether(src=CLIENT_MAC, dst="02:00:00:00:00:02") /
+                    IP(src="198.18.0.1", dst=VIP4) / ICMP(type=3, code=3) / Raw(rep_quote))
     # 10. answers: ARP for VIP and for port address, ICMP echo v4/v6, NS for VIP.
     pkts.append(Ether(src=CLIENT_MAC, dst="ff:ff:ff:ff:ff:ff") /
                 ARP(op=1, hwsrc=CLIENT_MAC, psrc="198.18.0.1", pdst=VIP4))
@@ -245,6 +268,9 @@ def build_input():
     frag = Ether(src=CLIENT_MAC, dst="02:00:00:00:00:02") / IP(src="198.18.0.1", dst=VIP4, frag=100, proto=6) / Raw(b"x" * 40)
     pkts.append(frag)                                        # fragment
     return pkts
+
+
+LCORES = 1
 
 
 def run(binary, lcores):
@@ -293,6 +319,8 @@ def main():
         return 2
     binary = sys.argv[1]
     lcores = int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[2] == "--lcores" else 1
+    global LCORES
+    LCORES = lcores
     if os.geteuid() != 0:
         print("SKIP: needs root (DPDK EAL)")
         return 77
@@ -323,7 +351,7 @@ def main():
         return True
 
     # Forwarded packets are the input packets with new MACs only.
-    fwd_pkts = [p for d, v in by_dport.items() if d != 87 for p in v]
+    fwd_pkts = [p for d, v in by_dport.items() if d not in (87, 88, 8080) for p in v]
     t.check(all(p.src == lb_mac for p in fwd_pkts), "DSR source MAC is the port's MAC")
     sent = collections.Counter(bytes(p)[12:] for p in inp)
     t.check(all(sent[bytes(p)[12:]] > 0 for p in fwd_pkts),
@@ -444,7 +472,7 @@ def main():
             "tunnel IPv4: 20 flows IP-in-IP to the backends (outer fields, checksum, inner bytes)")
     t.check(len(t6) == 10 and all(ok6(p) for p in t6),
             "tunnel IPv6: 10 flows IPv6-in-IPv6 to the backends (outer fields, inner bytes)")
-    fn = [p for p in answers if ICMP in p and p[ICMP].type == 3]
+    fn = [p for p in answers if ICMP in p and p[ICMP].type == 3 and p[ICMP].code == 4]
     t.check(len(fn) == 1 and fn[0][ICMP].code == 4 and fn[0][ICMP].nexthopmtu == 1480 and
             fn[0][IP].dst == "198.18.0.1" and fn[0][IP].src == LB_IP4 and fn[0].dst == CLIENT_MAC and
             bytes(fn[0][ICMP].payload)[:20] ==
@@ -461,6 +489,46 @@ def main():
         t.check(IPv6(bytes(r))[ICMPv6PacketTooBig].cksum == ptb[0][ICMPv6PacketTooBig].cksum,
                 "packet-too-big checksum valid")
     t.check(c["too_big_sent"] == 2, "too_big_sent counts the two ICMP answers")
+
+    if lcores == 1:
+        def valid4(p):
+            r = p[IP].copy()
+            del r.chksum
+            if TCP in r:
+                del r[TCP].chksum
+            x = IP(bytes(r))
+            return x.chksum == p[IP].chksum and (TCP not in p or x[TCP].chksum == p[TCP].chksum)
+        f = [p for p in out if TCP in p and p[TCP].dport == 8080 and ICMP not in p]
+        t.check(len(f) == 1 and f[0][IP].src == "198.18.0.50" and f[0][TCP].sport == 1024 and
+                f[0][IP].dst == "198.18.0.11" and f[0][IP].ttl == 63 and f[0].dst == bmac(11) and
+                valid4(f[0]), "fnat: SYN translated to local address:1024 -> backend:8080, TTL-1, "
+                "checksums valid")
+        r = [p for p in out if TCP in p and p[TCP].sport == 88 and ICMP not in p]
+        t.check(len(r) == 1 and r[0][IP].src == VIP4 and r[0][IP].dst == "198.18.0.1" and
+                r[0][TCP].dport == 39000 and r[0].dst == CLIENT_MAC and r[0].src == lb_mac and
+                valid4(r[0]), "fnat: the backend's SYN-ACK goes back to the client from the VIP")
+        ie = [p for p in out if ICMP in p and p[ICMP].type == 3 and p[ICMP].code == 1]
+        ok = False
+        if len(ie) == 1:
+            inner = IP(bytes(ie[0][ICMP].payload))
+            ok = (ie[0][IP].src == VIP4 and ie[0][IP].dst == "198.18.0.1" and ie[0].dst == CLIENT_MAC
+                  and inner.src == "198.18.0.1" and inner.dst == VIP4 and
+                  bytes(inner)[20:24] == (39000).to_bytes(2, "big") + (88).to_bytes(2, "big"))
+            x = ie[0][IP].copy()
+            del x.chksum
+            del x[ICMP].chksum
+            x = IP(bytes(x))
+            ok = ok and x.chksum == ie[0][IP].chksum and x[ICMP].chksum == ie[0][ICMP].chksum
+        t.check(ok, "fnat: an ICMP error from the backend reaches the client, quoting its own packet")
+        ic = [p for p in out if ICMP in p and p[ICMP].type == 3 and p[ICMP].code == 3]
+        ok = False
+        if len(ic) == 1:
+            inner = IP(bytes(ic[0][ICMP].payload))
+            ok = (ic[0][IP].src == "198.18.0.50" and ic[0][IP].dst == "198.18.0.11" and
+                  ic[0].dst == bmac(11) and inner.src == "198.18.0.11" and inner.dst == "198.18.0.50" and
+                  bytes(inner)[20:24] == (8080).to_bytes(2, "big") + (1024).to_bytes(2, "big"))
+        t.check(ok, "fnat: an ICMP error from the client about a reply reaches the backend, translated")
+        t.check(c["nat_replies"] == 1 and c["icmp_translated"] == 2, "nat_replies and icmp_translated counted")
 
     d = c["drops"]
     for reason, n in [("not_ours", 2), ("vip_no_service", 1), ("trunc_ip4", 1), ("ip4_bad_ihl", 1),
