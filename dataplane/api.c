@@ -20,6 +20,9 @@
 #include <rte_ethdev.h>
 
 #include "dp.h"
+#ifdef SLUICE_HAVE_BPF
+#include "steer.h"
+#endif
 #include "maglev.h"
 #include "scheduler.h"
 
@@ -534,8 +537,28 @@ static int cmd_status(struct api_ctx *c)
 	return 0;
 }
 
+/* The XDP steering program's verdicts (net_af_xdp ports sharing the NIC). */
+static void steer_json(struct dp *dp, json_object *resp)
+{
+#ifdef SLUICE_HAVE_BPF
+	struct steer_stats st;
+	json_object *o;
+
+	if (dp->steer == NULL || steer_stats_read(dp->steer, &st) < 0)
+		return;
+	o = json_object_new_object();
+	for (unsigned int i = 0; i < SLUICE_STAT_MAX; i++)
+		add_u64(o, steer_stat_name(i), st.packets[i]);
+	json_object_object_add(resp, "xdp", o);
+#else
+	(void)dp;
+	(void)resp;
+#endif
+}
+
 static int cmd_stats(struct api_ctx *c)
 {
+	steer_json(c->dp, c->resp);
 	json_object_object_add(c->resp, "counters", counters_json(c->dp));
 	json_object_object_add(c->resp, "ports", ports_json(c->dp));
 	json_object_object_add(c->resp, "vips", vips_json(c->dp));

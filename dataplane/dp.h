@@ -63,6 +63,8 @@ struct dp {
 
 	bool publish_pending;         /* the model has changes not yet published */
 	struct lb_model *model;       /* management thread only */
+	struct steer *steer;          /* XDP steering for net_af_xdp ports (NULL: none) */
+	char steer_obj[128];          /* the program object given to the PMD (xdp_prog=) */
 	struct lb_snapshot *snapshot; /* published; workers load it once per burst */
 	struct lb_neigh_table *neigh;
 	struct lb_load *load;
@@ -86,6 +88,8 @@ int dp_mgmt_start(struct dp *dp);
 void dp_mgmt_stop(struct dp *dp);
 /* Publishes a new snapshot and waits until every worker runs it. */
 int dp_publish(struct dp *dp);
+/* Makes the XDP steering maps hold the snapshot's VIPs and addresses. */
+void dp_steer_sync(struct dp *dp, const struct lb_snapshot *s);
 /* JSON text of the counters (caller frees). */
 char *dp_stats_json(struct dp *dp);
 

@@ -25,6 +25,11 @@
 #include <rte_mbuf.h>
 
 #include "dp.h"
+#ifdef SLUICE_HAVE_BPF
+#include <arpa/inet.h>
+
+#include "steer.h"
+#endif
 
 #define API_MAX_CLIENTS 64
 #define API_MAX_REQUEST (64 * 1024) /* bytes per request line */
@@ -65,12 +70,51 @@ int dp_publish(struct dp *dp)
 	dp->model->neigh_changed = false;
 	/* New backends' static MACs are in the table, and ARP/ND sent, before use. */
 	neigh_tick(dp);
+	/* New VIPs reach the AF_XDP sockets before workers look for them. */
+	dp_steer_sync(dp, next);
 	old = dp->snapshot;
 	__atomic_store_n(&dp->snapshot, next, __ATOMIC_RELEASE);
 	/* Returns once every online worker has passed a quiescent state: all run <next>. */
 	rte_rcu_qsbr_synchronize(dp->rcu, RTE_QSBR_THRID_INVALID);
 	lb_snapshot_free(old);
 	return 0;
+}
+
+void dp_steer_sync(struct dp *dp, const struct lb_snapshot *s)
+{
+#ifdef SLUICE_HAVE_BPF
+	static struct steer_vip vips[LB_MAX_VIPS];
+	static struct steer_addr addrs[LB_MAX_LADDRS + 2 * LB_MAX_PORTS];
+	size_t nv = 0, na = 0;
+	int rc;
+
+	if (dp->steer == NULL)
+		return;
+	for (uint32_t i = 0; i < LB_MAX_VIPS; i++) {
+		if (s->vips[i].uid == 0)
+			continue;
+		vips[nv].addr = s->vips[i].addr;
+		vips[nv].port = ntohs(s->vips[i].port_be);
+		vips[nv].proto = s->vips[i].proto;
+		nv++;
+	}
+	for (uint32_t i = 0; i < s->n_laddrs; i++)
+		addrs[na++] = (struct steer_addr){.addr = s->laddrs[i], .flag = SLUICE_ADDR_LOCAL};
+	for (uint32_t p = 0; p < s->n_ports; p++) {
+		if (s->ports[p].has_ipv4)
+			addrs[na++] = (struct steer_addr){.addr = s->ports[p].ipv4,
+							  .flag = SLUICE_ADDR_SELF};
+		if (s->ports[p].has_ipv6)
+			addrs[na++] = (struct steer_addr){.addr = s->ports[p].ipv6,
+							  .flag = SLUICE_ADDR_SELF};
+	}
+	rc = steer_sync(dp->steer, vips, nv, addrs, na);
+	if (rc < 0)
+		DP_LOG(WARNING, "XDP steering maps not updated: %s", strerror(-rc));
+#else
+	(void)dp;
+	(void)s;
+#endif
 }
 
 static void neigh_tick(struct dp *dp)

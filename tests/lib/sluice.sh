@@ -21,6 +21,7 @@
 #   sluice_stop                       SIGTERM, wait (bounded), then SIGKILL
 #
 # Variables: SLUICE_DATAPLANE (binary; default build/dataplane/sluice-dataplane),
+# SLUICE_DEVARGS (the port's devargs; default net_af_packet on the lb veth),
 # SLUICE_WORK (directory for config, socket and log), SLUICE_PID, SLUICE_SOCK,
 # SLUICE_LOG.
 
@@ -45,7 +46,7 @@ ports:
     # A large ring: with several queue pairs the kernel's packet fanout moves
     # a busy flow to another queue once its ring is 3/4 full (rollover), and
     # the lcore there does not know the flow. Real NICs' RSS never does that.
-    devargs: "net_af_packet0,iface=${TOPO_LB_IF},framecnt=4096"
+    devargs: "${SLUICE_DEVARGS:-net_af_packet0,iface=${TOPO_LB_IF},framecnt=4096}"
     ipv4: ${TOPO_LB_IP4}/24
     ipv6: ${TOPO_LB_IP6}/64
 vips:
