@@ -469,6 +469,8 @@ static json_object *counters_json(struct dp *dp)
 		sum.replied += c->replied;
 		sum.to_mgmt += c->to_mgmt;
 		sum.handoff += c->handoff;
+		sum.to_kernel += c->to_kernel;
+		sum.from_kernel += c->from_kernel;
 		sum.nat_replies += c->nat_replies;
 		sum.too_big_sent += c->too_big_sent;
 		sum.icmp_translated += c->icmp_translated;
@@ -490,6 +492,8 @@ static json_object *counters_json(struct dp *dp)
 	add_u64(o, "replied", sum.replied);
 	add_u64(o, "to_mgmt", sum.to_mgmt);
 	add_u64(o, "handoff", sum.handoff);
+	add_u64(o, "to_kernel", sum.to_kernel);
+	add_u64(o, "from_kernel", sum.from_kernel);
 	add_u64(o, "nat_replies", sum.nat_replies);
 	add_u64(o, "too_big_sent", sum.too_big_sent);
 	add_u64(o, "icmp_translated", sum.icmp_translated);

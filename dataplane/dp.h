@@ -31,6 +31,8 @@ extern int dp_logtype;
 
 struct dp_port {
 	uint16_t port_id;
+	bool has_tap; /* exception path to the kernel (net_tap) */
+	uint16_t tap_port_id;
 	char name[CONF_NAME_MAX];
 	struct rte_ether_addr mac;
 };
@@ -43,7 +45,8 @@ struct dp_worker {
 	struct rte_ring *to_mgmt; /* ARP replies / NAs for the management thread (SP/SC) */
 	struct rte_ring *ctrl_tx; /* packets the management thread wants sent (SP/SC) */
 	struct rte_eth_dev_tx_buffer *txb[LB_MAX_PORTS];
-	uint64_t tx_dropped;  /* counted by the TX buffer callback */
+	struct rte_eth_dev_tx_buffer *tap_txb[LB_MAX_PORTS]; /* to the kernel interfaces */
+	uint64_t tx_dropped;                                 /* counted by the TX buffer callback */
 	uint64_t last_rx_tsc; /* for --exit-idle-ms; per worker, no shared line */
 } __rte_cache_aligned;
 

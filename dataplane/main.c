@@ -257,7 +257,7 @@ int main(int argc, char **argv)
 		return 1;
 	/* EAL options: the user's, then one device option per configured port. */
 	unsigned int nl = count_lcores(sep ? sep : 1, argv);
-	eal_argv = calloc((size_t)sep + 2 * g_dp.conf.n_ports + 2, sizeof(char *));
+	eal_argv = calloc((size_t)sep + 3 * g_dp.conf.n_ports + 2, sizeof(char *));
 	if (eal_argv == NULL)
 		return 1;
 	eal_argv[eal_argc++] = argv[0];
@@ -265,6 +265,14 @@ int main(int argc, char **argv)
 		eal_argv[eal_argc++] = argv[i];
 	for (uint32_t i = 0; i < g_dp.conf.n_ports; i++) {
 		const char *d = g_dp.conf.ports[i].devargs;
+		if (g_dp.conf.ports[i].kernel_if[0] != '\0') {
+			char *tap = malloc(64);
+			if (tap == NULL)
+				return 1;
+			snprintf(tap, 64, "--vdev=net_tap%u,iface=%s", i,
+				 g_dp.conf.ports[i].kernel_if);
+			eal_argv[eal_argc++] = tap;
+		}
 		if (is_vdev(d)) {
 			eal_argv[eal_argc++] = vdev_arg(d, nl);
 		} else {
@@ -358,6 +366,15 @@ int main(int argc, char **argv)
 			rte_eth_tx_buffer_init(w->txb[p], DP_BURST);
 			rte_eth_tx_buffer_set_err_callback(
 				w->txb[p], rte_eth_tx_buffer_count_callback, &w->tx_dropped);
+			w->tap_txb[p] = rte_zmalloc_socket(
+				"tap_txb", RTE_ETH_TX_BUFFER_SIZE(DP_BURST), 0, rte_socket_id());
+			if (w->tap_txb[p] == NULL) {
+				DP_LOG(ERR, "worker %u: out of memory for TX buffers", idx);
+				return 1;
+			}
+			rte_eth_tx_buffer_init(w->tap_txb[p], DP_BURST);
+			rte_eth_tx_buffer_set_err_callback(
+				w->tap_txb[p], rte_eth_tx_buffer_count_callback, &w->tx_dropped);
 		}
 		rte_rcu_qsbr_thread_register(g_dp.rcu, idx);
 		idx++;

@@ -21,31 +21,24 @@ static int port_name_of(const char *devargs, char *name, size_t len)
 	return 0;
 }
 
-static int port_setup(struct dp *dp, uint32_t i)
+/* One RX and one TX queue per worker, RSS where the port has it, started. */
+static int eth_setup(struct dp *dp, uint16_t port_id, const char *name)
 {
-	const struct conf_port *cp = &dp->conf.ports[i];
-	struct dp_port *p = &dp->ports[i];
 	struct rte_eth_conf pc;
 	struct rte_eth_dev_info info;
-	char devname[RTE_ETH_NAME_MAX_LEN];
 	uint16_t q, nq = (uint16_t)dp->n_workers;
 	int rc;
 
-	snprintf(p->name, sizeof(p->name), "%s", cp->name);
-	if (port_name_of(cp->devargs, devname, sizeof(devname)) < 0 ||
-	    rte_eth_dev_get_port_by_name(devname, &p->port_id) != 0) {
-		DP_LOG(ERR, "%s:%d: ports[%u] (%s): no DPDK port \"%s\" (devargs \"%s\")",
-		       dp->conf.path, cp->line, i, cp->name, devname, cp->devargs);
-		return -1;
-	}
-	rc = rte_eth_dev_info_get(p->port_id, &info);
-	if (rc != 0)
+	rc = rte_eth_dev_info_get(port_id, &info);
+	if (rc != 0) {
+		DP_LOG(ERR, "port %s: cannot read its capabilities: %s", name, rte_strerror(-rc));
 		return rc;
+	}
 	if (info.max_rx_queues < nq || info.max_tx_queues < nq) {
 		DP_LOG(ERR,
 		       "port %s: %u workers need %u RX/TX queues, the port has %u/%u "
 		       "(for net_af_packet set qpairs=%u)",
-		       cp->name, nq, nq, info.max_rx_queues, info.max_tx_queues, nq);
+		       name, nq, nq, info.max_rx_queues, info.max_tx_queues, nq);
 		return -1;
 	}
 	memset(&pc, 0, sizeof(pc));
@@ -55,35 +48,77 @@ static int port_setup(struct dp *dp, uint32_t i)
 			(RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) &
 			info.flow_type_rss_offloads;
 	}
-	rc = rte_eth_dev_configure(p->port_id, nq, nq, &pc);
+	rc = rte_eth_dev_configure(port_id, nq, nq, &pc);
 	if (rc < 0) {
-		DP_LOG(ERR, "port %s: configure failed: %s", cp->name, rte_strerror(-rc));
+		DP_LOG(ERR, "port %s: configure failed: %s", name, rte_strerror(-rc));
 		return rc;
 	}
 	uint16_t rxd = RX_DESC, txd = TX_DESC;
-	rte_eth_dev_adjust_nb_rx_tx_desc(p->port_id, &rxd, &txd);
+	rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &rxd, &txd);
 	for (q = 0; q < nq; q++) {
-		rc = rte_eth_rx_queue_setup(p->port_id, q, rxd, rte_eth_dev_socket_id(p->port_id),
-					    NULL, dp->pool);
+		rc = rte_eth_rx_queue_setup(port_id, q, rxd, rte_eth_dev_socket_id(port_id), NULL,
+					    dp->pool);
 		if (rc == 0)
-			rc = rte_eth_tx_queue_setup(p->port_id, q, txd,
-						    rte_eth_dev_socket_id(p->port_id), NULL);
+			rc = rte_eth_tx_queue_setup(port_id, q, txd, rte_eth_dev_socket_id(port_id),
+						    NULL);
 		if (rc < 0) {
-			DP_LOG(ERR, "port %s: queue %u set-up failed: %s", cp->name, q,
+			DP_LOG(ERR, "port %s: queue %u set-up failed: %s", name, q,
 			       rte_strerror(-rc));
 			return rc;
 		}
 	}
-	rc = rte_eth_dev_start(p->port_id);
+	rc = rte_eth_dev_start(port_id);
 	if (rc < 0) {
-		DP_LOG(ERR, "port %s: start failed: %s", cp->name, rte_strerror(-rc));
+		DP_LOG(ERR, "port %s: start failed: %s", name, rte_strerror(-rc));
 		return rc;
 	}
 	/* Promiscuous: VIP traffic is addressed to our MAC, but NS multicast is not. */
-	rte_eth_promiscuous_enable(p->port_id);
+	rte_eth_promiscuous_enable(port_id);
+	return 0;
+}
+
+static int port_setup(struct dp *dp, uint32_t i)
+{
+	const struct conf_port *cp = &dp->conf.ports[i];
+	struct dp_port *p = &dp->ports[i];
+	char devname[RTE_ETH_NAME_MAX_LEN];
+	int rc;
+
+	snprintf(p->name, sizeof(p->name), "%s", cp->name);
+	if (port_name_of(cp->devargs, devname, sizeof(devname)) < 0 ||
+	    rte_eth_dev_get_port_by_name(devname, &p->port_id) != 0) {
+		DP_LOG(ERR, "%s:%d: ports[%u] (%s): no DPDK port \"%s\" (devargs \"%s\")",
+		       dp->conf.path, cp->line, i, cp->name, devname, cp->devargs);
+		return -1;
+	}
+	rc = eth_setup(dp, p->port_id, cp->name);
+	if (rc < 0)
+		return rc;
 	rte_eth_macaddr_get(p->port_id, &p->mac);
 	DP_LOG(INFO, "port %s: DPDK port %u, %u queues, MAC " RTE_ETHER_ADDR_PRT_FMT, cp->name,
-	       p->port_id, nq, RTE_ETHER_ADDR_BYTES(&p->mac));
+	       p->port_id, dp->n_workers, RTE_ETHER_ADDR_BYTES(&p->mac));
+	if (cp->kernel_if[0] == '\0')
+		return 0;
+	/*
+	 * Exception path: the kernel interface made by net_tap (main.c adds the
+	 * vdev) takes what is not ours; it wears the port's MAC, so the kernel's
+	 * answers look like the host's own.
+	 */
+	snprintf(devname, sizeof(devname), "net_tap%u", i);
+	if (rte_eth_dev_get_port_by_name(devname, &p->tap_port_id) != 0) {
+		DP_LOG(ERR, "port %s: no kernel interface %s (net_tap)", cp->name, cp->kernel_if);
+		return -1;
+	}
+	rc = rte_eth_dev_default_mac_addr_set(p->tap_port_id, &p->mac);
+	if (rc < 0)
+		DP_LOG(WARNING, "port %s: cannot give %s the port's MAC: %s", cp->name,
+		       cp->kernel_if, rte_strerror(-rc));
+	rc = eth_setup(dp, p->tap_port_id, cp->kernel_if);
+	if (rc < 0)
+		return rc;
+	rte_eth_dev_set_link_up(p->tap_port_id);
+	p->has_tap = true;
+	DP_LOG(INFO, "port %s: exception path to the kernel through %s", cp->name, cp->kernel_if);
 	return 0;
 }
 
@@ -109,6 +144,10 @@ int dp_ports_init(struct dp *dp)
 void dp_ports_close(struct dp *dp)
 {
 	for (uint32_t i = 0; i < dp->n_ports; i++) {
+		if (dp->ports[i].has_tap) {
+			rte_eth_dev_stop(dp->ports[i].tap_port_id);
+			rte_eth_dev_close(dp->ports[i].tap_port_id);
+		}
 		rte_eth_dev_stop(dp->ports[i].port_id);
 		rte_eth_dev_close(dp->ports[i].port_id);
 	}

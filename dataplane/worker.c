@@ -42,10 +42,27 @@ static inline void act(struct dp_worker *w, struct rte_mbuf *m, const struct lb_
 			rte_pktmbuf_free(m);
 		}
 		break;
+	case LB_VERDICT_KERNEL:
+		/* Not ours: to the kernel, through the in port's exception path. */
+		rte_eth_tx_buffer(g_dp.ports[pk->in_port].tap_port_id, (uint16_t)w->index,
+				  w->tap_txb[pk->in_port], m);
+		break;
 	default:
 		rte_pktmbuf_free(m);
 		break;
 	}
+}
+
+/* What the kernel sends through a port's exception interface leaves by that port. */
+static inline void rx_kernel(struct dp_worker *w, uint16_t port)
+{
+	struct rte_mbuf *mbufs[DP_BURST];
+	const struct dp_port *p = &g_dp.ports[port];
+	uint16_t n = rte_eth_rx_burst(p->tap_port_id, (uint16_t)w->index, mbufs, DP_BURST);
+
+	for (uint16_t i = 0; i < n; i++)
+		rte_eth_tx_buffer(p->port_id, (uint16_t)w->index, w->txb[port], mbufs[i]);
+	w->lb->ctr->from_kernel += n;
 }
 
 /* Runs a burst through the pipeline and acts on it. <port> is the RX port, or
@@ -146,15 +163,22 @@ int dp_worker_main(void *arg)
 		uint64_t tsc = rte_rdtsc();
 		uint32_t now_ms = (uint32_t)((tsc - g_dp.started_tsc) / (hz / 1000));
 
-		for (uint16_t p = 0; p < g_dp.n_ports; p++)
+		for (uint16_t p = 0; p < g_dp.n_ports; p++) {
 			rx_port(w, s, p, now_ms);
+			if (g_dp.ports[p].has_tap)
+				rx_kernel(w, p);
+		}
 		if (g_dp.n_workers > 1)
 			rx_handoff(w, s, now_ms);
 		tx_ctrl(w);
 		if (tsc - prev_drain > drain_tsc) {
-			for (uint16_t p = 0; p < g_dp.n_ports; p++)
+			for (uint16_t p = 0; p < g_dp.n_ports; p++) {
 				rte_eth_tx_buffer_flush(g_dp.ports[p].port_id, (uint16_t)w->index,
 							w->txb[p]);
+				if (g_dp.ports[p].has_tap)
+					rte_eth_tx_buffer_flush(g_dp.ports[p].tap_port_id,
+								(uint16_t)w->index, w->tap_txb[p]);
+			}
 			w->lb->ctr->drop[LB_DROP_TX_FULL] = w->tx_dropped;
 			lb_worker_sweep(w->lb, now_ms, SWEEP_BUDGET);
 			prev_drain = tsc;

@@ -679,7 +679,8 @@ static int decode_dataplane(struct ctx *x, yaml_node_t *n, const char *path,
 
 static int decode_port(struct ctx *x, yaml_node_t *n, const char *path, struct conf_port *p)
 {
-	static const char *const keys[] = {"name", "devargs", "ipv4", "ipv6", NULL};
+	static const char *const keys[] = {"name", "devargs",          "ipv4",
+					   "ipv6", "kernel_interface", NULL};
 	int rc4, rc6;
 
 	p->line = line_of(n);
@@ -695,6 +696,9 @@ static int decode_port(struct ctx *x, yaml_node_t *n, const char *path, struct c
 		return -EINVAL;
 	p->has_ipv4 = rc4 > 0;
 	p->has_ipv6 = rc6 > 0;
+	if (get_string(x, n, path, "kernel_interface", false, true, p->kernel_if,
+		       sizeof(p->kernel_if)) < 0)
+		return -EINVAL;
 	return 0;
 }
 

@@ -45,6 +45,12 @@ struct conf_port {
 	bool has_ipv6;
 	struct lb_addr ipv6;
 	uint8_t ipv6_plen;
+	/*
+	 * Exception path: a kernel interface (net_tap) created with this name;
+	 * what is not Sluice's goes to the kernel through it, and what the
+	 * kernel sends through it leaves by this port. Empty: none (dropped).
+	 */
+	char kernel_if[16];
 	int line;
 };
 

@@ -71,6 +71,7 @@ struct lb_port_info {
 	uint8_t ipv4_plen;
 	uint8_t ipv6_plen;
 	uint16_t mtu; /* largest IP packet the port sends (tunnel mode checks it) */
+	bool kernel;  /* has an exception path: what is not ours goes to the kernel */
 };
 
 /* A backend as the workers see it. */
@@ -192,15 +193,17 @@ struct lb_traffic {
 /*
  * Per-lcore counters, written only by their lcore, summed by the management
  * thread. Invariant (per lcore and summed):
- *   rx = fwd + replied + to_mgmt + handoff + sum(drop[])
+ *   rx = fwd + replied + to_mgmt + handoff + to_kernel + sum(drop[])
  * where rx also counts packets handed over by another lcore.
  */
 struct lb_counters {
 	uint64_t rx;
-	uint64_t fwd;     /* sent towards a backend */
-	uint64_t replied; /* ARP/ND/ICMP echo answered in place */
-	uint64_t to_mgmt; /* ARP/ND replies handed to the management thread */
-	uint64_t handoff; /* passed to the lcore that owns the flow (fnat/nat) */
+	uint64_t fwd;         /* sent towards a backend */
+	uint64_t replied;     /* ARP/ND/ICMP echo answered in place */
+	uint64_t to_mgmt;     /* ARP/ND replies handed to the management thread */
+	uint64_t handoff;     /* passed to the lcore that owns the flow (fnat/nat) */
+	uint64_t to_kernel;   /* not ours, given to the kernel (exception path) */
+	uint64_t from_kernel; /* sent out for the kernel (exception path; not in rx) */
 	uint64_t drop[LB_DROP_MAX];
 	uint64_t flows_new;
 	uint64_t flows_rescheduled; /* flow whose backend left service, moved */

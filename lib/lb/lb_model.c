@@ -75,6 +75,7 @@ int lb_model_port_add(struct lb_model *m, const struct conf_port *cp, const uint
 	p->ipv6 = cp->ipv6;
 	p->ipv6_plen = cp->ipv6_plen;
 	p->mtu = 1500; /* the owner sets the port's real MTU */
+	p->kernel = cp->kernel_if[0] != '\0';
 	snprintf(m->port_names[m->n_ports], CONF_NAME_MAX, "%s", cp->name);
 	m->n_ports++;
 	return 0;

@@ -1077,6 +1077,19 @@ static void icmp_error(struct lb_worker *w, const struct lb_snapshot *s, struct 
 	w->ctr->icmp_translated++;
 }
 
+/*
+ * What Sluice does not own goes to the kernel when the port has an exception
+ * path: traffic for the host's own addresses, its ARP and ND, and protocols
+ * Sluice does not speak. Packets that are ours but bad stay dropped.
+ */
+static bool to_kernel(const struct lb_snapshot *s, const struct lb_pkt *pk)
+{
+	if (pk->in_port >= s->n_ports || !s->ports[pk->in_port].kernel || pk->handed)
+		return false;
+	return pk->drop == LB_DROP_NOT_OURS || pk->drop == PARSE_ETHERTYPE ||
+	       pk->drop == PARSE_ARP_UNSUPPORTED || pk->drop == PARSE_VLAN_STACKED;
+}
+
 enum cls {
 	CLS_DONE = 0, /* verdict set */
 	CLS_VIP,      /* to a VIP: balance */
@@ -1179,8 +1192,8 @@ static enum cls classify(const struct lb_worker *w, const struct lb_snapshot *s,
 			pk->verdict = answer_icmp_echo(pk, m, port);
 		else if (m->icmp_type == ND_NS)
 			pk->verdict = answer_ns(s, port, pk, m);
-		else if (m->icmp_type == ND_NA)
-			pk->verdict = LB_VERDICT_MGMT;
+		else if (m->icmp_type == ND_NA && is_port_addr(port, &m->dst))
+			pk->verdict = LB_VERDICT_MGMT; /* an answer to our solicitation */
 	}
 	return CLS_DONE;
 }
@@ -1268,7 +1281,16 @@ void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct 
 			pkts[i].drop = LB_DROP_NONE;
 			c->handoff++;
 			break;
+		case LB_VERDICT_KERNEL:
+			c->to_kernel++;
+			break;
 		default:
+			if (to_kernel(s, &pkts[i])) {
+				pkts[i].verdict = LB_VERDICT_KERNEL;
+				pkts[i].drop = LB_DROP_NONE;
+				c->to_kernel++;
+				break;
+			}
 			c->drop[pkts[i].drop < LB_DROP_MAX ? pkts[i].drop : LB_DROP_NOT_OURS]++;
 			break;
 		}

@@ -24,6 +24,7 @@ enum lb_verdict {
 	LB_VERDICT_DROP,    /* free it; the reason is in pkt->drop and already counted */
 	LB_VERDICT_MGMT,    /* hand to the management thread (ARP reply, NA) */
 	LB_VERDICT_HANDOFF, /* pass to worker pkt->out_port, which owns the flow (fnat/nat) */
+	LB_VERDICT_KERNEL,  /* not ours: to the kernel through the in port's exception path */
 };
 
 struct lb_pkt {

@@ -22,6 +22,7 @@
 #
 # Variables: SLUICE_DATAPLANE (binary; default build/dataplane/sluice-dataplane),
 # SLUICE_DEVARGS (the port's devargs; default net_af_packet on the lb veth),
+# SLUICE_KERNEL_IF (if set: the port's exception path to the kernel, net_tap),
 # SLUICE_WORK (directory for config, socket and log), SLUICE_PID, SLUICE_SOCK,
 # SLUICE_LOG.
 
@@ -49,6 +50,7 @@ ports:
     devargs: "${SLUICE_DEVARGS:-net_af_packet0,iface=${TOPO_LB_IF},framecnt=4096}"
     ipv4: ${TOPO_LB_IP4}/24
     ipv6: ${TOPO_LB_IP6}/64
+${SLUICE_KERNEL_IF:+    kernel_interface: ${SLUICE_KERNEL_IF}}
 vips:
   - name: web4
     address: ${TOPO_VIP4}
