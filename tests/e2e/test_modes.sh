@@ -11,7 +11,9 @@
 #   - re-weighting and removing a backend during a bounded wrk run: no request
 #     fails (a removed backend keeps its established connections).
 #
-# usage: test_modes.sh MODE [LCORES]   MODE = dsr | fnat | nat
+# usage: test_modes.sh MODE [LCORES]   MODE = dsr | fnat | nat | tunnel
+# (tunnel: the backends decapsulate with the XDP decapsulator, bpf/decap.bpf.c,
+# since the test hosts' kernel has no ipip/ip6tnl module; SLUICE_DECAP_OBJ.)
 # Exit: 0 all passed, 1 something failed, 77 skipped. Last line "<n> passed, <m> failed".
 # Traffic stays inside the namespaces created here; every client is bounded.
 # shellcheck disable=SC2317,SC2153
@@ -25,7 +27,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/../lib/sluice.sh"
 
 topo_require
-MODE=${1:?usage: test_modes.sh dsr|fnat|nat [LCORES]}
+MODE=${1:?usage: test_modes.sh dsr|fnat|nat|tunnel [LCORES]}
 LCORES=${2:-1}
 P=slm$$
 NB=3
@@ -100,6 +102,13 @@ EOF
 topo_create "$P" "$NB"
 topo_start_backends
 [[ $MODE == nat ]] && sluice_nat_routes
+if [[ $MODE == tunnel ]]; then
+	# shellcheck source=../lib/decap.sh disable=SC1091
+	. "$HERE/../lib/decap.sh"
+	for ((i = 0; i < NB; i++)); do
+		decap_attach "${TOPO_BACKEND_NS[$i]}" eth0
+	done
+fi
 sluice_dsr_config "$SLUICE_WORK/sluice.yaml" "$MODE"
 sluice_start "$SLUICE_WORK/sluice.yaml" "$LCORES"
 echo "# $MODE with $LCORES lcore(s)"
@@ -204,8 +213,21 @@ jcheck "after removal: b3 gets no new connection" "$r" 'd["ok"] == 30 and "b3" n
 st=$(sluice_api '{"cmd":"stats"}')
 jcheck "counters: rx = fwd + replied + to_mgmt + handoff + drops" "$st" \
 	'd["counters"]["rx"] == d["counters"]["fwd"] + d["counters"]["replied"] + d["counters"]["to_mgmt"] + d["counters"]["handoff"] + sum(v for k, v in d["counters"]["drops"].items() if k != "tx_full")'
-if [[ $MODE != dsr ]]; then
+if [[ $MODE == fnat || $MODE == nat ]]; then
 	jcheck "$MODE: replies came back through the balancer" "$st" 'd["counters"]["nat_replies"] > 1000'
+fi
+if [[ $MODE == tunnel ]]; then
+	# A datagram that fills the client's MTU does not fit once encapsulated: the
+	# client is told (ICMP fragmentation needed, its path MTU learnt); one that
+	# leaves room for the outer header goes through.
+	topo_udp_client --host "$TOPO_VIP4" --port "$TOPO_UDP_PORT" --count 3 --size 1472 \
+		--timeout 1 --max-seconds 10 >/dev/null || true
+	st=$(sluice_api '{"cmd":"stats"}')
+	jcheck "tunnel: a full-size DF datagram gets ICMP fragmentation-needed back" "$st" \
+		'd["counters"]["too_big_sent"] > 0'
+	r=$(topo_udp_client --host "$TOPO_VIP4" --port "$TOPO_UDP_PORT" --count 3 --size 1400 \
+		--timeout 2 --max-seconds 10)
+	jcheck "tunnel: a datagram with room for the outer header goes through" "$r" 'd["ok"] == 3'
 fi
 
 echo "$PASS passed, $FAIL failed"
