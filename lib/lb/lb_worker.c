@@ -687,9 +687,14 @@ static int nat_open(struct lb_worker *w, const struct lb_snapshot *s, struct lb_
 		return -1;
 	}
 	if (r == f || !f->in_use || memcmp(&f->key, &fk, sizeof(fk)) != 0) {
-		/* Making room for the reverse entry evicted the forward one. */
-		if (r != f)
-			flow_remove(w->flows, r);
+		/*
+		 * Making room for the reverse entry evicted the forward one, whose
+		 * freed entry r usually is. r belongs to no connection: remove it
+		 * too, marked reverse so that its removal uncounts nothing (its
+		 * backend_slot is 0, not a backend of this connection).
+		 */
+		ext_of(w, r)->reverse = 1;
+		flow_remove(w->flows, r);
 		pk->drop = LB_DROP_NAT_NO_ROOM;
 		return -2;
 	}

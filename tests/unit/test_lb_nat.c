@@ -1,0 +1,1670 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Unit tests for the translating modes of lib/lb's per-packet pipeline:
+ * full-NAT (fnat), NAT and tunnel (IP-in-IP, IPv6-in-IPv6), on hand-built
+ * frames with a fake millisecond clock. Complements test_lb.c (dsr, model,
+ * answers, neighbours), whose helpers are copied here so the file stands alone.
+ *
+ * Every test gets a fresh model with two ports:
+ *   port 0 "backends": PORT4/24, PORT6/64, PORT_MAC    (backends, local addrs)
+ *   port 1 "clients":  PORT1_4/24, PORT1_6/64, PORT1_MAC (clients come in here)
+ * a zeroed neighbour and load table, and one worker (lcore 0 of 1). Backends
+ * have static MACs 02:00:00:00:01:<id> and listen on other ports than their
+ * VIP (8080 behind :80) wherever the mode allows it.
+ *
+ * Checksums are never trusted: every IPv4 header and TCP/UDP checksum the
+ * pipeline wrote is recomputed from scratch here and compared.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "lb.h"
+#include "lb_model.h"
+#include "lb_worker.h"
+#include "scheduler.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#define TH_FIN 0x01
+#define TH_SYN 0x02
+#define TH_RST 0x04
+#define TH_ACK 0x10
+
+#define BUF_CAP  2048 /* room for a 1500-byte IP packet and then some */
+#define HEADROOM 128  /* tunnel tests: bytes before the frame (an mbuf's headroom) */
+#define ET_IPV4  0x0800
+#define ET_IPV6  0x86dd
+#define ET_VLAN  0x8100
+#define MAGLEV_M 251
+
+#define PORT4   "10.0.0.1"
+#define PORT6   "2001:db8::1"
+#define PORT1_4 "192.0.2.1"
+#define PORT1_6 "2001:db8:ffff::1"
+#define VIP4    "10.0.0.100"
+#define VIP6    "2001:db8::100"
+#define LADDR4A "10.0.0.50"
+#define LADDR4B "10.0.0.51"
+#define LADDR6  "2001:db8::50"
+#define BE4     "10.0.0.11"
+#define BE4B    "10.0.0.12"
+#define BE6     "2001:db8::11"
+#define CLIENT4 "192.0.2.7"
+#define CLIENT6 "2001:db8:ffff::7"
+
+#define P_BACKENDS 0 /* port numbers */
+#define P_CLIENTS  1
+
+#define MAX_WORKERS 16
+
+static const uint8_t PORT_MAC[6] = {0x02, 0, 0, 0, 0, 0x01};
+static const uint8_t PORT1_MAC[6] = {0x02, 0, 0, 0, 0, 0x02};
+static const uint8_t CLIENT_MAC[6] = {0x02, 0, 0, 0, 0, 0x99};
+
+struct env {
+	struct lb_model *m;
+	struct lb_snapshot *s; /* current snapshot, freed on the next recompile */
+	struct lb_neigh_table *nt;
+	struct lb_load *load;
+	struct lb_worker *w[MAX_WORKERS];
+	uint32_t now;
+};
+
+/* ---- small helpers ---- */
+
+static struct lb_addr addr(const char *text)
+{
+	struct lb_addr a;
+
+	assert_int_equal(lb_addr_parse(&a, text), 0);
+	return a;
+}
+
+static void wr16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static uint16_t rd16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static void be_mac(uint8_t mac[6], uint8_t id)
+{
+	const uint8_t base[6] = {0x02, 0, 0, 0, 0x01, id};
+
+	memcpy(mac, base, 6);
+}
+
+static uint32_t sum16(uint32_t s, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i + 1 < n; i += 2)
+		s += (uint32_t)(p[i] << 8 | p[i + 1]);
+	if (n & 1)
+		s += (uint32_t)(p[n - 1] << 8);
+	return s;
+}
+
+static uint16_t fold(uint32_t s)
+{
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)~s;
+}
+
+/* Internet checksum of <n> bytes: 0 when the bytes carry a valid checksum. */
+static uint16_t csum(const uint8_t *p, size_t n)
+{
+	return fold(sum16(0, p, n));
+}
+
+/* ICMPv6 (or any upper layer) checksum of the IPv6 packet at <ip6>, no ext headers. */
+static uint16_t csum6(const uint8_t *ip6)
+{
+	uint16_t plen = rd16(ip6 + 4);
+	uint32_t s = sum16(0, ip6 + 8, 32);
+
+	s += plen;
+	s += ip6[6];
+	return fold(sum16(s, ip6 + 40, plen));
+}
+
+static bool ip_is_v6(const uint8_t *ip)
+{
+	return (ip[0] >> 4) == 6;
+}
+
+static uint8_t *l4_of(uint8_t *ip)
+{
+	return ip + (ip_is_v6(ip) ? 40 : (ip[0] & 0x0f) * 4u);
+}
+
+/* Where the TCP/UDP checksum of the packet at <ip> is. */
+static uint8_t *l4_csum_field(uint8_t *ip)
+{
+	uint8_t proto = ip_is_v6(ip) ? ip[6] : ip[9];
+
+	return l4_of(ip) + (proto == IPPROTO_TCP ? 16 : 6);
+}
+
+/*
+ * The TCP/UDP checksum the packet at <ip> should carry, computed from scratch
+ * (pseudo-header + segment, the checksum field taken as zero). A UDP checksum
+ * that computes to 0 is sent as 0xffff (RFC 768).
+ */
+static uint16_t l4_csum(uint8_t *ip)
+{
+	bool v6 = ip_is_v6(ip);
+	uint8_t proto = v6 ? ip[6] : ip[9];
+	uint8_t *l4 = l4_of(ip), *field = l4_csum_field(ip);
+	uint32_t l4_len = v6 ? rd16(ip + 4) : (uint32_t)(rd16(ip + 2) - (l4 - ip));
+	uint16_t saved = rd16(field);
+	uint32_t s = v6 ? sum16(0, ip + 8, 32) : sum16(0, ip + 12, 8);
+	uint16_t c;
+
+	s += proto;
+	s += l4_len;
+	wr16(field, 0);
+	c = fold(sum16(s, l4, l4_len));
+	wr16(field, saved);
+	return proto == IPPROTO_UDP && c == 0 ? 0xffff : c;
+}
+
+static void assert_ip4_csum_ok(const uint8_t *ip)
+{
+	assert_int_equal(csum(ip, (ip[0] & 0x0f) * 4u), 0);
+}
+
+/* IPv4 header checksum (if IPv4) and TCP/UDP checksum as a fresh computation gives them. */
+static void assert_csums_ok(uint8_t *ip)
+{
+	if (!ip_is_v6(ip))
+		assert_ip4_csum_ok(ip);
+	assert_int_equal(rd16(l4_csum_field(ip)), l4_csum(ip));
+}
+
+/* ---- frame builders ---- */
+
+/* A client's (or backend's) TCP/UDP packet, with valid checksums. */
+struct spec {
+	const char *src;
+	const char *dst;
+	uint16_t sport;
+	uint16_t dport;
+	uint8_t proto;       /* IPPROTO_TCP / IPPROTO_UDP */
+	uint8_t flags;       /* TCP */
+	const uint8_t *smac; /* NULL: CLIENT_MAC */
+	const uint8_t *dmac; /* NULL: PORT1_MAC */
+	uint16_t payload;    /* bytes after the L4 header */
+	uint16_t vlan;       /* 802.1Q TCI; 0: untagged */
+	uint8_t ttl;         /* 0: 64 */
+	uint8_t tos;         /* IPv4 TOS / IPv6 traffic class */
+	bool df;             /* IPv4 don't fragment */
+	bool no_udp_csum;    /* IPv4 UDP sent without a checksum (0) */
+	uint16_t pad;        /* Ethernet padding after the IP packet */
+	const uint8_t *data; /* payload bytes; NULL: a pattern */
+};
+
+static uint16_t l3_off_of(const uint8_t *frame)
+{
+	return rd16(frame + 12) == ET_VLAN ? 18 : 14;
+}
+
+static uint16_t build(uint8_t *buf, const struct spec *sp)
+{
+	struct lb_addr s = addr(sp->src), d = addr(sp->dst);
+	bool v4 = lb_addr_is_v4(&d);
+	uint16_t l4_len = (uint16_t)((sp->proto == IPPROTO_TCP ? 20 : 8) + sp->payload);
+	uint16_t off = 12;
+	uint8_t *ip, *l4;
+
+	memcpy(buf, sp->dmac != NULL ? sp->dmac : PORT1_MAC, 6);
+	memcpy(buf + 6, sp->smac != NULL ? sp->smac : CLIENT_MAC, 6);
+	if (sp->vlan != 0) {
+		wr16(buf + off, ET_VLAN);
+		wr16(buf + off + 2, sp->vlan);
+		off += 4;
+	}
+	wr16(buf + off, v4 ? ET_IPV4 : ET_IPV6);
+	ip = buf + off + 2;
+	if (v4) {
+		memset(ip, 0, 20);
+		ip[0] = 0x45;
+		ip[1] = sp->tos;
+		wr16(ip + 2, (uint16_t)(20 + l4_len));
+		wr16(ip + 4, 0x1234);
+		wr16(ip + 6, sp->df ? 0x4000 : 0);
+		ip[8] = sp->ttl != 0 ? sp->ttl : 64;
+		ip[9] = sp->proto;
+		memcpy(ip + 12, lb_addr_v4_bytes(&s), 4);
+		memcpy(ip + 16, lb_addr_v4_bytes(&d), 4);
+		l4 = ip + 20;
+	} else {
+		memset(ip, 0, 40);
+		ip[0] = (uint8_t)(0x60 | sp->tos >> 4);
+		ip[1] = (uint8_t)(sp->tos << 4 | 0x0a); /* flow label 0xa5432 */
+		ip[2] = 0x54;
+		ip[3] = 0x32;
+		wr16(ip + 4, l4_len);
+		ip[6] = sp->proto;
+		ip[7] = sp->ttl != 0 ? sp->ttl : 64;
+		memcpy(ip + 8, s.b, 16);
+		memcpy(ip + 24, d.b, 16);
+		l4 = ip + 40;
+	}
+	memset(l4, 0, l4_len);
+	wr16(l4, sp->sport);
+	wr16(l4 + 2, sp->dport);
+	if (sp->proto == IPPROTO_TCP) {
+		wr16(l4 + 4, 0x0102);
+		wr16(l4 + 6, 0x0304);
+		l4[12] = 5 << 4;
+		l4[13] = sp->flags;
+		wr16(l4 + 14, 65535);
+	} else {
+		wr16(l4 + 4, l4_len);
+	}
+	for (uint16_t i = 0; i < sp->payload; i++)
+		l4[l4_len - sp->payload + i] =
+			sp->data != NULL ? sp->data[i] : (uint8_t)(i * 7 + 1);
+	if (!(sp->proto == IPPROTO_UDP && sp->no_udp_csum))
+		wr16(l4_csum_field(ip), l4_csum(ip));
+	if (v4)
+		wr16(ip + 10, csum(ip, 20));
+	memset(l4 + l4_len, 0, sp->pad);
+	return (uint16_t)(l4 - buf + l4_len + sp->pad);
+}
+
+/* A TCP packet of the client's flow <sport> to <vip>:<vport>. */
+static struct spec client_tcp(const char *vip, uint16_t vport, uint16_t sport, uint8_t flags)
+{
+	bool v6 = strchr(vip, ':') != NULL;
+
+	return (struct spec){.src = v6 ? CLIENT6 : CLIENT4,
+			     .dst = vip,
+			     .sport = sport,
+			     .dport = vport,
+			     .proto = IPPROTO_TCP,
+			     .flags = flags,
+			     .payload = 4};
+}
+
+/* Static MACs of backends 1..3 (02:00:00:00:01:<id>), for frames they send. */
+static const uint8_t BE_MACS[4][6] = {
+	{0x02, 0, 0, 0, 0x01, 0},
+	{0x02, 0, 0, 0, 0x01, 1},
+	{0x02, 0, 0, 0, 0x01, 2},
+	{0x02, 0, 0, 0, 0x01, 3},
+};
+
+/* A packet from backend <mac_id> at <src>:<sport> to <dst>:<dport>, into the backends' port. */
+static struct spec from_backend(const char *src, uint16_t sport, const char *dst, uint16_t dport,
+				uint8_t proto, uint8_t flags, uint8_t mac_id)
+{
+	assert_true(mac_id < ARRAY_SIZE(BE_MACS));
+	return (struct spec){.src = src,
+			     .dst = dst,
+			     .sport = sport,
+			     .dport = dport,
+			     .proto = proto,
+			     .flags = flags,
+			     .smac = BE_MACS[mac_id],
+			     .dmac = PORT_MAC,
+			     .payload = 6};
+}
+
+/* ---- reading what came out ---- */
+
+static uint8_t *ip_of(uint8_t *frame)
+{
+	return frame + l3_off_of(frame);
+}
+
+static void assert_addr_at(const uint8_t *p, const char *text)
+{
+	struct lb_addr a = addr(text);
+
+	if (lb_addr_is_v4(&a))
+		assert_memory_equal(p, lb_addr_v4_bytes(&a), 4);
+	else
+		assert_memory_equal(p, a.b, 16);
+}
+
+static void assert_src(uint8_t *ip, const char *a, uint16_t port)
+{
+	assert_addr_at(ip + (ip_is_v6(ip) ? 8 : 12), a);
+	assert_int_equal(rd16(l4_of(ip)), port);
+}
+
+static void assert_dst(uint8_t *ip, const char *a, uint16_t port)
+{
+	assert_addr_at(ip + (ip_is_v6(ip) ? 24 : 16), a);
+	assert_int_equal(rd16(l4_of(ip) + 2), port);
+}
+
+static uint8_t ttl_of(const uint8_t *ip)
+{
+	return ip_is_v6(ip) ? ip[7] : ip[8];
+}
+
+/* The source address of the packet at <ip>, as text. */
+static void src_text(const uint8_t *ip, char *out, size_t len)
+{
+	struct lb_addr a;
+
+	if (ip_is_v6(ip))
+		lb_addr_set_v6(&a, ip + 8);
+	else
+		lb_addr_set_v4(&a, ip + 12);
+	lb_addr_format(&a, out, len);
+}
+
+/* ---- model helpers ---- */
+
+/* A backend at <a>:<port> (0: the VIP's) with static MAC 02:00:00:00:01:<mac_id>. */
+static struct conf_backend be(const char *a, uint16_t port, uint8_t mac_id)
+{
+	struct conf_backend b;
+
+	memset(&b, 0, sizeof(b));
+	b.addr = addr(a);
+	b.port = port;
+	b.weight = 1;
+	b.has_mac = true;
+	be_mac(b.mac, mac_id);
+	return b;
+}
+
+static uint32_t add_vip(struct env *e, const char *a, uint16_t port, uint8_t proto,
+			enum lb_mode mode, struct conf_backend *b, uint32_t n,
+			const char *const *laddrs, uint32_t n_laddrs)
+{
+	struct conf_vip v;
+	char err[256] = "";
+	int rc;
+
+	memset(&v, 0, sizeof(v));
+	v.addr = addr(a);
+	v.port = port;
+	v.proto = proto;
+	v.mode = (uint8_t)mode;
+	v.sched = SCHED_KIND_RR;
+	v.hash = LB_HASH_5TUPLE;
+	v.maglev_size = MAGLEV_M;
+	v.backends = b;
+	v.n_backends = n;
+	for (uint32_t i = 0; i < n_laddrs; i++)
+		v.local_addrs[i] = addr(laddrs[i]);
+	v.n_local_addrs = n_laddrs;
+	rc = lb_model_vip_add(e->m, &v, err, sizeof(err));
+	if (rc < 0)
+		fail_msg("lb_model_vip_add: %d %s", rc, err);
+	return (uint32_t)rc;
+}
+
+static uint32_t bslot(const struct env *e, uint32_t vip_slot, const char *a, uint16_t port)
+{
+	struct lb_addr ba = addr(a);
+	int rc = lb_model_backend_find(e->m, vip_slot, &ba, port);
+
+	assert_true(rc >= 0);
+	return (uint32_t)rc;
+}
+
+/* Compiles, swaps the current snapshot (single-threaded: no grace period) and publishes. */
+static void recompile(struct env *e)
+{
+	uint32_t slots[16];
+	struct lb_snapshot *s = lb_model_compile(e->m);
+
+	assert_non_null(s);
+	lb_snapshot_free(e->s);
+	e->s = s;
+	/* Publishes the neighbour words (static MACs) the way the management loop does. */
+	lb_neigh_due(e->m, e->nt, e->now, 30000, 1000, slots, ARRAY_SIZE(slots));
+}
+
+static const char *const LADDRS4[] = {LADDR4A, LADDR4B};
+static const char *const LADDRS6[] = {LADDR6};
+
+/* VIP4:80/tcp in fnat through LADDR4A/B to BE4:8080 (mac 1); returns the VIP slot. */
+static uint32_t fnat4(struct env *e)
+{
+	struct conf_backend b = be(BE4, 8080, 1);
+	uint32_t v = add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_FNAT, &b, 1, LADDRS4, 2);
+
+	recompile(e);
+	return v;
+}
+
+/* ---- pipeline helpers ---- */
+
+static struct lb_pkt pkt(uint8_t *buf, uint16_t len, uint16_t in_port)
+{
+	return (struct lb_pkt){.data = buf, .len = len, .cap = BUF_CAP, .in_port = in_port};
+}
+
+static void run(struct env *e, struct lb_worker *w, struct lb_pkt *pk, uint32_t n)
+{
+	lb_worker_process(w, e->s, pk, n, e->now);
+}
+
+/* Builds <sp> into <buf> and runs it through worker <w>, arriving on <in_port>. */
+static struct lb_pkt send_on(struct env *e, struct lb_worker *w, uint8_t *buf,
+			     const struct spec *sp, uint16_t in_port)
+{
+	struct lb_pkt pk = pkt(buf, build(buf, sp), in_port);
+
+	run(e, w, &pk, 1);
+	return pk;
+}
+
+static void assert_tx(const struct lb_pkt *pk, uint16_t out_port)
+{
+	if (pk->verdict != LB_VERDICT_TX)
+		fail_msg("verdict %u, drop %s", pk->verdict, lb_drop_name((enum lb_drop)pk->drop));
+	assert_int_equal(pk->drop, LB_DROP_NONE);
+	assert_int_equal(pk->out_port, out_port);
+}
+
+static void assert_drop(const struct lb_pkt *pk, enum lb_drop why)
+{
+	assert_int_equal(pk->verdict, LB_VERDICT_DROP);
+	assert_string_equal(lb_drop_name((enum lb_drop)pk->drop), lb_drop_name(why));
+}
+
+/* rx = fwd + replied + to_mgmt + handoff + sum(drop) */
+static void assert_invariant(const struct lb_counters *c)
+{
+	uint64_t sum = c->fwd + c->replied + c->to_mgmt + c->handoff;
+
+	for (int i = 0; i < LB_DROP_MAX; i++)
+		sum += c->drop[i];
+	assert_int_equal(c->rx, sum);
+}
+
+/* ---- fixture ---- */
+
+static int add_port(struct env *e, const char *name, const char *a4, uint8_t plen4, const char *a6,
+		    uint8_t plen6, const uint8_t mac[6])
+{
+	struct conf_port cp;
+	char err[256];
+
+	memset(&cp, 0, sizeof(cp));
+	snprintf(cp.name, sizeof(cp.name), "%s", name);
+	cp.has_ipv4 = true;
+	cp.ipv4_plen = plen4;
+	cp.has_ipv6 = true;
+	cp.ipv6_plen = plen6;
+	if (lb_addr_parse(&cp.ipv4, a4) != 0 || lb_addr_parse(&cp.ipv6, a6) != 0)
+		return -1;
+	return lb_model_port_add(e->m, &cp, mac, err, sizeof(err));
+}
+
+/* Replaces worker slot <i> by lcore <index> of <n_workers> with <capacity> flows. */
+static struct lb_worker *set_worker(struct env *e, uint32_t i, uint32_t index, uint32_t n_workers,
+				    uint32_t capacity)
+{
+	struct flow_timeouts to;
+
+	flow_timeouts_default(&to);
+	lb_worker_free(e->w[i]);
+	e->w[i] = lb_worker_create(index, n_workers, capacity, &to, e->nt, e->load);
+	return e->w[i];
+}
+
+/* Lcores 0 .. n-1 of n, in slots 0 .. n-1. */
+static void set_workers(struct env *e, uint32_t n, uint32_t capacity)
+{
+	for (uint32_t i = 0; i < n; i++)
+		assert_non_null(set_worker(e, i, i, n, capacity));
+}
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+
+	if (e == NULL)
+		return -1;
+	*state = e;
+	e->m = lb_model_create();
+	e->nt = calloc(1, sizeof(*e->nt));
+	e->load = calloc(1, sizeof(*e->load));
+	e->now = 1000;
+	if (e->m == NULL || e->nt == NULL || e->load == NULL)
+		return -1;
+	if (add_port(e, "backends", PORT4, 24, PORT6, 64, PORT_MAC) != 0 ||
+	    add_port(e, "clients", PORT1_4, 24, PORT1_6, 64, PORT1_MAC) != 0)
+		return -1;
+	if (set_worker(e, 0, 0, 1, 1024) == NULL)
+		return -1;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+
+	for (uint32_t i = 0; i < MAX_WORKERS; i++)
+		lb_worker_free(e->w[i]);
+	lb_snapshot_free(e->s);
+	lb_model_free(e->m);
+	free(e->nt);
+	free(e->load);
+	free(e);
+	return 0;
+}
+
+/* ==== 1. full-NAT ==== */
+
+/*
+ * One full-NAT connection both ways: <vip>:<vport> -> <be_addr>:<be_port>,
+ * from the client at <client>:<cport> on the clients' port. Checks every
+ * rewritten field and checksum; returns the local address and port chosen.
+ */
+static uint16_t fnat_round_trip(struct env *e, const char *vip, uint16_t vport, const char *client,
+				uint16_t cport, const char *be_addr, uint16_t be_port,
+				uint8_t be_id, uint8_t proto, bool no_udp_csum, char *laddr,
+				size_t laddr_len)
+{
+	struct lb_worker *w = e->w[0];
+	uint8_t buf[BUF_CAP], orig[BUF_CAP], mac[6];
+	struct spec sp = {.src = client,
+			  .dst = vip,
+			  .sport = cport,
+			  .dport = vport,
+			  .proto = proto,
+			  .flags = TH_SYN,
+			  .payload = 5,
+			  .ttl = 60,
+			  .no_udp_csum = no_udp_csum};
+	uint16_t len = build(buf, &sp), lport;
+	struct lb_pkt pk = pkt(buf, len, P_CLIENTS);
+	uint8_t *ip = ip_of(buf), *l4, *o4;
+	uint64_t replies = w->ctr->nat_replies;
+
+	memcpy(orig, buf, len);
+	run(e, w, &pk, 1);
+	assert_tx(&pk, P_BACKENDS);
+	assert_int_equal(pk.len, len);
+	be_mac(mac, be_id);
+	assert_memory_equal(buf, mac, 6);
+	assert_memory_equal(buf + 6, PORT_MAC, 6);
+	src_text(ip, laddr, laddr_len);
+	lport = rd16(l4_of(ip));
+	assert_true(lport >= 1024);
+	assert_int_equal(lport % w->n_workers, w->index);
+	assert_dst(ip, be_addr, be_port);
+	assert_int_equal(ttl_of(ip), 59);
+	if (no_udp_csum) {
+		assert_ip4_csum_ok(ip);
+		assert_int_equal(rd16(l4_csum_field(ip)), 0);
+	} else {
+		assert_csums_ok(ip);
+	}
+	/* Past the ports, the segment is untouched (bar its checksum). */
+	l4 = l4_of(ip);
+	o4 = orig + (l4 - buf);
+	if (proto == IPPROTO_TCP) {
+		assert_memory_equal(l4 + 4, o4 + 4, 12);  /* seq, ack, offset, flags, window */
+		assert_memory_equal(l4 + 18, o4 + 18, 2); /* urgent pointer */
+		assert_memory_equal(l4 + 20, o4 + 20, 5);
+	} else {
+		assert_memory_equal(l4 + 4, o4 + 4, 2); /* length */
+		assert_memory_equal(l4 + 8, o4 + 8, 5);
+	}
+
+	/* The backend answers the local address; the client gets it from the VIP. */
+	struct spec rs =
+		from_backend(be_addr, be_port, laddr, lport, proto, TH_SYN | TH_ACK, be_id);
+	rs.no_udp_csum = no_udp_csum;
+	pk = send_on(e, w, buf, &rs, P_BACKENDS);
+	assert_tx(&pk, P_CLIENTS);
+	assert_memory_equal(buf, CLIENT_MAC, 6);
+	assert_memory_equal(buf + 6, PORT1_MAC, 6);
+	ip = ip_of(buf);
+	assert_src(ip, vip, vport);
+	assert_dst(ip, client, cport);
+	assert_int_equal(ttl_of(ip), 63);
+	if (no_udp_csum) {
+		assert_ip4_csum_ok(ip);
+		assert_int_equal(rd16(l4_csum_field(ip)), 0);
+	} else {
+		assert_csums_ok(ip);
+	}
+	assert_int_equal(w->ctr->nat_replies, replies + 1);
+	assert_invariant(w->ctr);
+	return lport;
+}
+
+static void test_fnat_tcp_v4(void **state)
+{
+	struct env *e = *state;
+	uint32_t v = fnat4(e), b = bslot(e, v, BE4, 8080);
+	struct lb_worker *w = e->w[0];
+	char la[LB_ADDR_STRLEN];
+	uint16_t lport = fnat_round_trip(e, VIP4, 80, CLIENT4, 40000, BE4, 8080, 1, IPPROTO_TCP,
+					 false, la, sizeof(la));
+
+	assert_true(strcmp(la, LADDR4A) == 0 || strcmp(la, LADDR4B) == 0);
+	assert_int_equal(w->ctr->fwd, 2); /* the SYN and the translated SYN-ACK */
+	assert_int_equal(w->ctr->flows_new, 1);
+	assert_int_equal(w->ctr->vip[v].new_flows, 1);
+	assert_int_equal(w->ctr->vip[v].pkts, 2);
+	assert_int_equal(w->ctr->backend[b].pkts, 2);
+	assert_int_equal(w->active[b], 1);
+	assert_int_equal(flow_table_count(w->flows), 2); /* forward and reverse entries */
+
+	/* The client's next packet goes the same way, from the same local port. */
+	uint8_t buf[BUF_CAP];
+	struct spec sp = client_tcp(VIP4, 80, 40000, TH_ACK);
+	struct lb_pkt pk = send_on(e, w, buf, &sp, P_CLIENTS);
+	assert_tx(&pk, P_BACKENDS);
+	assert_src(ip_of(buf), la, lport);
+	assert_dst(ip_of(buf), BE4, 8080);
+	assert_csums_ok(ip_of(buf));
+	assert_int_equal(w->ctr->flows_new, 1);
+	assert_int_equal(flow_table_count(w->flows), 2);
+
+	/* The local addresses are spread over: many connections use both. */
+	bool seen_a = false, seen_b = false;
+	for (uint16_t cport = 41000; cport < 41064; cport++) {
+		char got[LB_ADDR_STRLEN];
+		sp = client_tcp(VIP4, 80, cport, TH_SYN);
+		pk = send_on(e, w, buf, &sp, P_CLIENTS);
+		assert_tx(&pk, P_BACKENDS);
+		src_text(ip_of(buf), got, sizeof(got));
+		seen_a |= strcmp(got, LADDR4A) == 0;
+		seen_b |= strcmp(got, LADDR4B) == 0;
+	}
+	assert_true(seen_a && seen_b);
+	assert_invariant(w->ctr);
+}
+
+/* A client packet that arrives with TTL 1 cannot be routed on. */
+static void test_fnat_ttl_expired(void **state)
+{
+	struct env *e = *state;
+	uint8_t buf[BUF_CAP];
+	struct spec sp = client_tcp(VIP4, 80, 40000, TH_SYN);
+	struct lb_pkt pk;
+
+	fnat4(e);
+	sp.ttl = 1;
+	pk = send_on(e, e->w[0], buf, &sp, P_CLIENTS);
+	assert_drop(&pk, LB_DROP_TTL);
+	assert_int_equal(e->w[0]->ctr->drop[LB_DROP_TTL], 1);
+	assert_invariant(e->w[0]->ctr);
+}
+
+static void test_fnat_tcp_v6(void **state)
+{
+	struct env *e = *state;
+	struct conf_backend b = be(BE6, 8080, 3);
+	uint32_t v = add_vip(e, VIP6, 80, IPPROTO_TCP, LB_MODE_FNAT, &b, 1, LADDRS6, 1);
+	char la[LB_ADDR_STRLEN];
+
+	recompile(e);
+	fnat_round_trip(e, VIP6, 80, CLIENT6, 40000, BE6, 8080, 3, IPPROTO_TCP, false, la,
+			sizeof(la));
+	assert_string_equal(la, LADDR6);
+	assert_int_equal(e->w[0]->active[bslot(e, v, BE6, 8080)], 1);
+	assert_int_equal(e->w[0]->ctr->nat_replies, 1);
+}
+
+static void test_fnat_udp(void **state)
+{
+	struct env *e = *state;
+	struct conf_backend b4 = be(BE4, 5353, 1), b6 = be(BE6, 5353, 3);
+	char la[LB_ADDR_STRLEN];
+
+	add_vip(e, VIP4, 53, IPPROTO_UDP, LB_MODE_FNAT, &b4, 1, LADDRS4, 2);
+	add_vip(e, VIP6, 53, IPPROTO_UDP, LB_MODE_FNAT, &b6, 1, LADDRS6, 1);
+	recompile(e);
+	fnat_round_trip(e, VIP4, 53, CLIENT4, 5000, BE4, 5353, 1, IPPROTO_UDP, false, la,
+			sizeof(la));
+	/* An IPv4 datagram sent without a checksum keeps none, both ways. */
+	fnat_round_trip(e, VIP4, 53, CLIENT4, 5001, BE4, 5353, 1, IPPROTO_UDP, true, la,
+			sizeof(la));
+	fnat_round_trip(e, VIP6, 53, CLIENT6, 5000, BE6, 5353, 3, IPPROTO_UDP, false, la,
+			sizeof(la));
+	assert_int_equal(e->w[0]->ctr->nat_replies, 3);
+}
+
+/*
+ * A UDP checksum that comes out of the translation as 0 must be sent as
+ * 0xffff (0 would mean "no checksum"). The reply's payload is chosen so that
+ * the translated datagram sums to exactly that.
+ */
+static void test_fnat_udp_csum_zero_is_ffff(void **state)
+{
+	struct env *e = *state;
+	struct conf_backend b = be(BE4, 5353, 1);
+	uint8_t buf[BUF_CAP], data[6] = {0};
+	char la[LB_ADDR_STRLEN];
+	uint16_t lport;
+
+	add_vip(e, VIP4, 53, IPPROTO_UDP, LB_MODE_FNAT, &b, 1, LADDRS4, 2);
+	recompile(e);
+	lport = fnat_round_trip(e, VIP4, 53, CLIENT4, 5000, BE4, 5353, 1, IPPROTO_UDP, false, la,
+				sizeof(la));
+
+	/* The datagram as the client will get it, payload word 0 still to choose. */
+	struct spec want = {.src = VIP4,
+			    .dst = CLIENT4,
+			    .sport = 53,
+			    .dport = 5000,
+			    .proto = IPPROTO_UDP,
+			    .payload = 6,
+			    .data = data};
+	build(buf, &want);
+	uint8_t *ip = ip_of(buf), *field = l4_csum_field(ip);
+	uint32_t s = sum16(0, ip + 12, 8) + IPPROTO_UDP + 14;
+	wr16(field, 0);
+	uint16_t partial = (uint16_t)~fold(sum16(s, l4_of(ip), 14)); /* folded sum, not inverted */
+	wr16(data, (uint16_t)(0xffff - partial));                    /* sum becomes 0xffff */
+
+	struct spec rs = from_backend(BE4, 5353, la, lport, IPPROTO_UDP, 0, 1);
+	rs.data = data;
+	struct lb_pkt pk = send_on(e, e->w[0], buf, &rs, P_BACKENDS);
+	assert_tx(&pk, P_CLIENTS);
+	ip = ip_of(buf);
+	assert_src(ip, VIP4, 53);
+	assert_dst(ip, CLIENT4, 5000);
+	assert_int_equal(l4_csum(ip), 0xffff); /* the choice worked: it computes to 0 */
+	assert_int_equal(rd16(l4_csum_field(ip)), 0xffff);
+}
+
+/* Several lcores: each hands out only its residue class of ports, and replies go home. */
+static void test_fnat_lcore_ports(void **state)
+{
+	struct env *e = *state;
+	uint8_t buf[BUF_CAP], orig[BUF_CAP];
+	char la[LB_ADDR_STRLEN];
+	uint16_t lport = 0, len;
+	struct lb_pkt pk;
+
+	fnat4(e);
+	set_workers(e, 3, 1024);
+	for (uint32_t i = 0; i < 3; i++) {
+		for (uint16_t k = 0; k < 20; k++) {
+			struct spec sp =
+				client_tcp(VIP4, 80, (uint16_t)(40000 + 100 * i + k), TH_SYN);
+			pk = send_on(e, e->w[i], buf, &sp, P_CLIENTS);
+			assert_tx(&pk, P_BACKENDS);
+			uint16_t p = rd16(l4_of(ip_of(buf)));
+			assert_true(p >= 1024);
+			assert_int_equal(p % 3, i);
+			if (i == 0 && k == 0) {
+				lport = p;
+				src_text(ip_of(buf), la, sizeof(la));
+			}
+		}
+	}
+
+	/* lcore 0's connection: its backend's reply reaches lcore 1 (RSS) and 2. */
+	struct spec rs = from_backend(BE4, 8080, la, lport, IPPROTO_TCP, TH_SYN | TH_ACK, 1);
+	for (uint32_t i = 1; i < 3; i++) {
+		len = build(buf, &rs);
+		memcpy(orig, buf, len);
+		pk = pkt(buf, len, P_BACKENDS);
+		run(e, e->w[i], &pk, 1);
+		assert_int_equal(pk.verdict, LB_VERDICT_HANDOFF);
+		assert_int_equal(pk.out_port, 0);
+		assert_int_equal(pk.len, len);
+		assert_memory_equal(buf, orig, len); /* passed on untouched */
+		assert_int_equal(e->w[i]->ctr->handoff, 1);
+	}
+	/* Handed over already: processed where it is, never passed on again. */
+	len = build(buf, &rs);
+	pk = pkt(buf, len, P_BACKENDS);
+	pk.handed = 1;
+	run(e, e->w[1], &pk, 1);
+	assert_drop(&pk, LB_DROP_NOT_OURS); /* lcore 1 has no such connection */
+	assert_int_equal(e->w[1]->ctr->handoff, 1);
+	/* On its owner it is translated, handed over or not. */
+	len = build(buf, &rs);
+	pk = pkt(buf, len, P_BACKENDS);
+	pk.handed = 1;
+	run(e, e->w[0], &pk, 1);
+	assert_tx(&pk, P_CLIENTS);
+	assert_dst(ip_of(buf), CLIENT4, 40000);
+	pk = send_on(e, e->w[0], buf, &rs, P_BACKENDS);
+	assert_tx(&pk, P_CLIENTS);
+	assert_int_equal(e->w[0]->ctr->nat_replies, 2);
+	assert_int_equal(e->w[0]->ctr->handoff, 0);
+	for (uint32_t i = 0; i < 3; i++)
+		assert_invariant(e->w[i]->ctr);
+}
+
+/*
+ * With 16 lcores one lcore has (65536 - 1024) / 16 = 4032 ports per local
+ * address: fill them all, then the next connection has none. A port comes
+ * back only once its connection has left the table, not when it closes.
+ */
+static void test_fnat_port_exhaustion_and_reuse(void **state)
+{
+	struct env *e = *state;
+	struct conf_backend b = be(BE4, 8080, 1);
+	uint32_t v = add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_FNAT, &b, 1, LADDRS4, 1);
+	uint32_t bs = bslot(e, v, BE4, 8080);
+	enum { N = (65536 - 1024) / 16, INDEX = 5 };
+	static uint8_t used[65536];
+	uint8_t buf[BUF_CAP];
+	struct lb_worker *w;
+	struct lb_pkt pk;
+	struct spec sp;
+	uint16_t victim_port = 0;
+	uint32_t t0 = e->now;
+
+	recompile(e);
+	w = set_worker(e, 0, INDEX, 16, 4 * N);
+	assert_non_null(w);
+	memset(used, 0, sizeof(used));
+	for (uint32_t i = 0; i < N; i++) {
+		sp = client_tcp(VIP4, 80, (uint16_t)(10000 + i), TH_SYN);
+		pk = send_on(e, w, buf, &sp, P_CLIENTS);
+		assert_tx(&pk, P_BACKENDS);
+		uint16_t p = rd16(l4_of(ip_of(buf)));
+		assert_true(p >= 1024);
+		assert_int_equal(p % 16, INDEX);
+		assert_int_equal(used[p], 0);
+		used[p] = 1;
+		if (i == 1234)
+			victim_port = p;
+	}
+	assert_int_equal(flow_table_count(w->flows), 2 * N);
+	assert_int_equal(w->active[bs], N);
+
+	/* Every port taken: the next connection is dropped, leaving nothing behind. */
+	sp = client_tcp(VIP4, 80, 60000, TH_SYN);
+	pk = send_on(e, w, buf, &sp, P_CLIENTS);
+	assert_drop(&pk, LB_DROP_NAT_NO_PORT);
+	assert_int_equal(w->ctr->drop[LB_DROP_NAT_NO_PORT], 1);
+	assert_int_equal(flow_table_count(w->flows), 2 * N);
+	assert_int_equal(w->active[bs], N);
+	assert_int_equal(w->ctr->flows_new, N);
+
+	/* One connection is reset: closed, but its entries (and port) stay a while. */
+	e->now = t0 + 1000;
+	sp = client_tcp(VIP4, 80, 10000 + 1234, TH_RST | TH_ACK);
+	pk = send_on(e, w, buf, &sp, P_CLIENTS);
+	assert_tx(&pk, P_BACKENDS);
+	assert_int_equal(rd16(l4_of(ip_of(buf))), victim_port);
+	assert_int_equal(w->active[bs], N - 1); /* closing: not counted */
+	sp = client_tcp(VIP4, 80, 60001, TH_SYN);
+	pk = send_on(e, w, buf, &sp, P_CLIENTS);
+	assert_drop(&pk, LB_DROP_NAT_NO_PORT);
+
+	/* Past the closed timeout (5 s), not the SYN one (10 s): only it goes. */
+	e->now = t0 + 1000 + 5001;
+	lb_worker_sweep(w, e->now, 1u << 20);
+	assert_int_equal(flow_table_count(w->flows), 2 * N - 2);
+	assert_int_equal(w->active[bs], N - 1);
+	sp = client_tcp(VIP4, 80, 60002, TH_SYN);
+	pk = send_on(e, w, buf, &sp, P_CLIENTS);
+	assert_tx(&pk, P_BACKENDS);
+	assert_int_equal(rd16(l4_of(ip_of(buf))), victim_port); /* the only free one */
+	assert_int_equal(w->active[bs], N);
+	assert_int_equal(w->ctr->drop[LB_DROP_NAT_NO_PORT], 2);
+	assert_invariant(w->ctr);
+}
+
+/* The two entries of a connection live and die together. */
+static void test_fnat_pair_dies_together(void **state)
+{
+	struct env *e = *state;
+	uint32_t v = fnat4(e), b = bslot(e, v, BE4, 8080);
+	struct lb_worker *w = e->w[0];
+	char la[LB_ADDR_STRLEN];
+	uint8_t buf[BUF_CAP];
+	uint16_t lport;
+	struct lb_pkt pk;
+	struct spec rs;
+
+	/* 1. Expiry: the SYN's flow times out (10 s); the reply tuple goes with it. */
+	lport = fnat_round_trip(e, VIP4, 80, CLIENT4, 40000, BE4, 8080, 1, IPPROTO_TCP, false, la,
+				sizeof(la));
+	assert_int_equal(w->active[b], 1);
+	e->now += 10001;
+	lb_worker_sweep(w, e->now, 1u << 20);
+	assert_int_equal(flow_table_count(w->flows), 0);
+	assert_int_equal(w->active[b], 0);
+	rs = from_backend(BE4, 8080, la, lport, IPPROTO_TCP, TH_ACK, 1);
+	pk = send_on(e, w, buf, &rs, P_BACKENDS);
+	assert_drop(&pk, LB_DROP_NOT_OURS);
+
+	/* 2. Expiry noticed by a lookup (no sweep): the reply finds nothing either. */
+	lport = fnat_round_trip(e, VIP4, 80, CLIENT4, 40001, BE4, 8080, 1, IPPROTO_TCP, false, la,
+				sizeof(la));
+	e->now += 10001;
+	rs = from_backend(BE4, 8080, la, lport, IPPROTO_TCP, TH_ACK, 1);
+	pk = send_on(e, w, buf, &rs, P_BACKENDS);
+	assert_drop(&pk, LB_DROP_NOT_OURS);
+	assert_int_equal(flow_table_count(w->flows), 0);
+	assert_int_equal(w->active[b], 0);
+
+	/* 3. The forward entry removed (e.g. its backend left): the reverse one goes. */
+	lport = fnat_round_trip(e, VIP4, 80, CLIENT4, 40002, BE4, 8080, 1, IPPROTO_TCP, false, la,
+				sizeof(la));
+	struct flow_key k;
+	memset(&k, 0, sizeof(k));
+	k.src = addr(CLIENT4);
+	k.dst = addr(VIP4);
+	k.sport = htons(40002);
+	k.dport = htons(80);
+	k.proto = IPPROTO_TCP;
+	struct flow_entry *f = flow_lookup(w->flows, &k, flow_hash(&k), e->now);
+	assert_non_null(f);
+	flow_remove(w->flows, f);
+	assert_int_equal(flow_table_count(w->flows), 0);
+	assert_int_equal(w->active[b], 0);
+	rs = from_backend(BE4, 8080, la, lport, IPPROTO_TCP, TH_ACK, 1);
+	pk = send_on(e, w, buf, &rs, P_BACKENDS);
+	assert_drop(&pk, LB_DROP_NOT_OURS);
+
+	/* 4. The reverse entry removed: the forward one goes, uncounted once. */
+	lport = fnat_round_trip(e, VIP4, 80, CLIENT4, 40003, BE4, 8080, 1, IPPROTO_TCP, false, la,
+				sizeof(la));
+	memset(&k, 0, sizeof(k));
+	k.src = addr(BE4);
+	k.dst = addr(la);
+	k.sport = htons(8080);
+	k.dport = htons(lport);
+	k.proto = IPPROTO_TCP;
+	f = flow_lookup(w->flows, &k, flow_hash(&k), e->now);
+	assert_non_null(f);
+	flow_remove(w->flows, f);
+	assert_int_equal(flow_table_count(w->flows), 0);
+	assert_int_equal(w->active[b], 0);
+	assert_invariant(w->ctr);
+}
+
+/* Least connections counts open connections: a client's FIN stops the count. */
+static void test_fnat_fin_uncounts(void **state)
+{
+	struct env *e = *state;
+	uint32_t v = fnat4(e), b = bslot(e, v, BE4, 8080);
+	struct lb_worker *w = e->w[0];
+	char la_a[LB_ADDR_STRLEN], la_b[LB_ADDR_STRLEN];
+	uint8_t buf[BUF_CAP];
+	struct lb_pkt pk;
+	struct spec sp, rs;
+	uint16_t lport_a;
+
+	/* Connections A and B, both established. */
+	lport_a = fnat_round_trip(e, VIP4, 80, CLIENT4, 40000, BE4, 8080, 1, IPPROTO_TCP, false,
+				  la_a, sizeof(la_a));
+	fnat_round_trip(e, VIP4, 80, CLIENT4, 40001, BE4, 8080, 1, IPPROTO_TCP, false, la_b,
+			sizeof(la_b));
+	assert_int_equal(w->active[b], 2);
+	for (uint16_t cport = 40000; cport <= 40001; cport++) {
+		sp = client_tcp(VIP4, 80, cport, TH_ACK);
+		pk = send_on(e, w, buf, &sp, P_CLIENTS);
+		assert_tx(&pk, P_BACKENDS);
+	}
+	assert_int_equal(w->active[b], 2);
+
+	/* A's client closes: A is closing and no longer counts. */
+	sp = client_tcp(VIP4, 80, 40000, TH_FIN | TH_ACK);
+	pk = send_on(e, w, buf, &sp, P_CLIENTS);
+	assert_tx(&pk, P_BACKENDS);
+	assert_int_equal(w->active[b], 1);
+	/* The backend's FIN-ACK is translated and changes nothing more. */
+	rs = from_backend(BE4, 8080, la_a, lport_a, IPPROTO_TCP, TH_FIN | TH_ACK, 1);
+	pk = send_on(e, w, buf, &rs, P_BACKENDS);
+	assert_tx(&pk, P_CLIENTS);
+	assert_dst(ip_of(buf), CLIENT4, 40000);
+	assert_int_equal(w->active[b], 1);
+
+	/* A expires (FIN: 30 s); B (established: 900 s) still counts, exactly once. */
+	e->now += 30001;
+	lb_worker_sweep(w, e->now, 1u << 20);
+	assert_int_equal(flow_table_count(w->flows), 2);
+	assert_int_equal(w->active[b], 1);
+	/* A reset closes B: nothing counts, and its expiry takes nothing more off. */
+	sp = client_tcp(VIP4, 80, 40001, TH_RST);
+	pk = send_on(e, w, buf, &sp, P_CLIENTS);
+	assert_tx(&pk, P_BACKENDS);
+	assert_int_equal(w->active[b], 0);
+	e->now += 5001;
+	lb_worker_sweep(w, e->now, 1u << 20);
+	assert_int_equal(flow_table_count(w->flows), 0);
+	assert_int_equal(w->active[b], 0);
+	assert_invariant(w->ctr);
+}
+
+/*
+ * The table is full of established connections but for one entry: a new
+ * connection's forward entry takes it, and its reverse entry finds no room
+ * (or evicts the forward one). Dropped as nat_no_room, with nothing left
+ * behind: no half connection, no miscounted backend, no port held.
+ */
+static void test_fnat_no_room_leaves_nothing(void **state)
+{
+	struct env *e = *state;
+	struct conf_backend bf = be(BE4, 5353, 1), bd = be(BE4B, 0, 2);
+	uint32_t vf = add_vip(e, VIP4, 53, IPPROTO_UDP, LB_MODE_FNAT, &bf, 1, LADDRS4, 1);
+	uint32_t vd = add_vip(e, VIP4, 54, IPPROTO_UDP, LB_MODE_DSR, &bd, 1, NULL, 0);
+	uint32_t sf = bslot(e, vf, BE4, 5353), sd = bslot(e, vd, BE4B, 54);
+	struct lb_worker *w;
+	uint8_t buf[BUF_CAP];
+	struct lb_pkt pk;
+	struct spec sp;
+
+	recompile(e);
+	assert_int_equal(sf, 0); /* an entry with no backend of its own would name slot 0 */
+	w = set_worker(e, 0, 0, 1, 16);
+	assert_non_null(w);
+	assert_int_equal(flow_table_capacity(w->flows), 16);
+	/* 7 fnat connections (14 entries) and 1 dsr flow, all with replies: established. */
+	for (uint16_t i = 0; i < 8; i++) {
+		for (int rep = 0; rep < 2; rep++) {
+			sp = (struct spec){.src = CLIENT4,
+					   .dst = VIP4,
+					   .sport = (uint16_t)(7000 + i),
+					   .dport = i < 7 ? 53 : 54,
+					   .proto = IPPROTO_UDP,
+					   .payload = 4};
+			pk = send_on(e, w, buf, &sp, P_CLIENTS);
+			assert_tx(&pk, P_BACKENDS);
+		}
+	}
+	assert_int_equal(flow_table_count(w->flows), 15);
+	assert_int_equal(w->active[sf], 7);
+	assert_int_equal(w->active[sd], 1);
+
+	for (uint16_t i = 0; i < 32; i++) {
+		sp = (struct spec){.src = CLIENT4,
+				   .dst = VIP4,
+				   .sport = (uint16_t)(9000 + i),
+				   .dport = 53,
+				   .proto = IPPROTO_UDP,
+				   .payload = 4};
+		pk = send_on(e, w, buf, &sp, P_CLIENTS);
+		assert_drop(&pk, LB_DROP_NAT_NO_ROOM);
+		assert_int_equal(flow_table_count(w->flows), 15);
+		assert_int_equal(w->active[sf], 7);
+	}
+	assert_int_equal(w->ctr->drop[LB_DROP_NAT_NO_ROOM], 32);
+	assert_int_equal(w->ctr->flows_new, 8);
+
+	/* The established connections are whole and still translated. */
+	for (uint16_t i = 0; i < 7; i++) {
+		sp = (struct spec){.src = CLIENT4,
+				   .dst = VIP4,
+				   .sport = (uint16_t)(7000 + i),
+				   .dport = 53,
+				   .proto = IPPROTO_UDP,
+				   .payload = 4};
+		pk = send_on(e, w, buf, &sp, P_CLIENTS);
+		assert_tx(&pk, P_BACKENDS);
+		uint16_t lport = rd16(l4_of(ip_of(buf)));
+		struct spec rs = from_backend(BE4, 5353, LADDR4A, lport, IPPROTO_UDP, 0, 1);
+		pk = send_on(e, w, buf, &rs, P_BACKENDS);
+		assert_tx(&pk, P_CLIENTS);
+		assert_dst(ip_of(buf), CLIENT4, (uint16_t)(7000 + i));
+	}
+	/* Everything expires (udp: 60 s): every count goes back to 0, none below. */
+	e->now += 60001;
+	lb_worker_sweep(w, e->now, 1u << 20);
+	assert_int_equal(flow_table_count(w->flows), 0);
+	assert_int_equal(w->active[sf], 0);
+	assert_int_equal(w->active[sd], 0);
+	/* And there is room again. */
+	sp = (struct spec){.src = CLIENT4,
+			   .dst = VIP4,
+			   .sport = 9999,
+			   .dport = 53,
+			   .proto = IPPROTO_UDP,
+			   .payload = 4};
+	pk = send_on(e, w, buf, &sp, P_CLIENTS);
+	assert_tx(&pk, P_BACKENDS);
+	assert_int_equal(w->active[sf], 1);
+	assert_invariant(w->ctr);
+}
+
+/* ==== 2. NAT ==== */
+
+static uint32_t nat4(struct env *e)
+{
+	struct conf_backend b = be(BE4, 8080, 1);
+	uint32_t v = add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_NAT, &b, 1, NULL, 0);
+
+	recompile(e);
+	return v;
+}
+
+static void nat_round_trip(struct env *e, struct lb_worker *w, const char *vip, const char *client,
+			   uint16_t cport, const char *be_addr, uint8_t be_id)
+{
+	uint8_t buf[BUF_CAP], mac[6];
+	struct spec sp = client_tcp(vip, 80, cport, TH_SYN);
+	struct lb_pkt pk = send_on(e, w, buf, &sp, P_CLIENTS);
+	uint8_t *ip = ip_of(buf);
+	uint64_t replies = w->ctr->nat_replies;
+
+	assert_tx(&pk, P_BACKENDS);
+	be_mac(mac, be_id);
+	assert_memory_equal(buf, mac, 6);
+	assert_memory_equal(buf + 6, PORT_MAC, 6);
+	assert_src(ip, client, cport); /* the backend sees the client */
+	assert_dst(ip, be_addr, 8080);
+	assert_int_equal(ttl_of(ip), 63);
+	assert_csums_ok(ip);
+
+	/* The backend answers the client itself (its route goes through us). */
+	struct spec rs =
+		from_backend(be_addr, 8080, client, cport, IPPROTO_TCP, TH_SYN | TH_ACK, be_id);
+	pk = send_on(e, w, buf, &rs, P_BACKENDS);
+	assert_tx(&pk, P_CLIENTS);
+	assert_memory_equal(buf, CLIENT_MAC, 6);
+	assert_memory_equal(buf + 6, PORT1_MAC, 6);
+	ip = ip_of(buf);
+	assert_src(ip, vip, 80);
+	assert_dst(ip, client, cport);
+	assert_int_equal(ttl_of(ip), 63);
+	assert_csums_ok(ip);
+	assert_int_equal(w->ctr->nat_replies, replies + 1);
+	assert_invariant(w->ctr);
+}
+
+static void test_nat_v4(void **state)
+{
+	struct env *e = *state;
+	uint32_t v = nat4(e);
+	struct lb_worker *w = e->w[0];
+	uint8_t buf[BUF_CAP];
+	struct lb_pkt pk;
+
+	assert_true(e->s->has_nat);
+	nat_round_trip(e, w, VIP4, CLIENT4, 40000, BE4, 1);
+	assert_int_equal(w->active[bslot(e, v, BE4, 8080)], 1);
+	assert_int_equal(flow_table_count(w->flows), 2);
+
+	/* From the backend to a client it has no connection with: not ours. */
+	struct spec rs = from_backend(BE4, 8080, CLIENT4, 40001, IPPROTO_TCP, TH_ACK, 1);
+	pk = send_on(e, w, buf, &rs, P_BACKENDS);
+	assert_drop(&pk, LB_DROP_NOT_OURS);
+	/* Nor from another source port of the backend. */
+	rs = from_backend(BE4, 8081, CLIENT4, 40000, IPPROTO_TCP, TH_ACK, 1);
+	pk = send_on(e, w, buf, &rs, P_BACKENDS);
+	assert_drop(&pk, LB_DROP_NOT_OURS);
+	assert_invariant(w->ctr);
+}
+
+static void test_nat_v6(void **state)
+{
+	struct env *e = *state;
+	struct conf_backend b = be(BE6, 8080, 3);
+
+	add_vip(e, VIP6, 80, IPPROTO_TCP, LB_MODE_NAT, &b, 1, NULL, 0);
+	recompile(e);
+	nat_round_trip(e, e->w[0], VIP6, CLIENT6, 40000, BE6, 3);
+}
+
+/* Without a nat VIP, traffic to a non-local address is not looked at. */
+static void test_no_nat_no_reply_path(void **state)
+{
+	struct env *e = *state;
+	uint8_t buf[BUF_CAP];
+	struct lb_pkt pk;
+
+	fnat4(e);
+	assert_false(e->s->has_nat);
+	struct spec rs = from_backend(BE4, 8080, CLIENT4, 40000, IPPROTO_TCP, TH_ACK, 1);
+	pk = send_on(e, e->w[0], buf, &rs, P_BACKENDS);
+	assert_drop(&pk, LB_DROP_NOT_OURS);
+}
+
+/* Two lcores: a nat connection belongs to the lcore its client hashes to, both ways. */
+static void test_nat_owner_handoff(void **state)
+{
+	struct env *e = *state;
+	uint8_t buf[BUF_CAP], orig[BUF_CAP];
+	uint16_t len, cport[2] = {0, 0};
+	struct lb_pkt pk;
+	struct spec sp;
+
+	nat4(e);
+	set_workers(e, 2, 1024);
+	/* Find a client port of each owner, as seen from lcore 0. */
+	for (uint16_t p = 40000; p < 40200 && (cport[0] == 0 || cport[1] == 0); p++) {
+		sp = client_tcp(VIP4, 80, p, TH_SYN);
+		len = build(buf, &sp);
+		memcpy(orig, buf, len);
+		pk = pkt(buf, len, P_CLIENTS);
+		run(e, e->w[0], &pk, 1);
+		if (pk.verdict == LB_VERDICT_HANDOFF) {
+			assert_int_equal(pk.out_port, 1);
+			assert_memory_equal(buf, orig, len);
+			if (cport[1] == 0)
+				cport[1] = p;
+		} else {
+			assert_tx(&pk, P_BACKENDS);
+			if (cport[0] == 0)
+				cport[0] = p;
+		}
+	}
+	assert_int_not_equal(cport[0], 0);
+	assert_int_not_equal(cport[1], 0);
+	uint64_t before0 = e->w[0]->ctr->handoff;
+	assert_true(before0 >= 1);
+
+	/* lcore 1 takes its own connection. */
+	nat_round_trip(e, e->w[1], VIP4, CLIENT4, cport[1], BE4, 1);
+	/* ... the reply to it, on lcore 0, goes over to lcore 1 untouched. */
+	struct spec rs = from_backend(BE4, 8080, CLIENT4, cport[1], IPPROTO_TCP, TH_ACK, 1);
+	len = build(buf, &rs);
+	memcpy(orig, buf, len);
+	pk = pkt(buf, len, P_BACKENDS);
+	run(e, e->w[0], &pk, 1);
+	assert_int_equal(pk.verdict, LB_VERDICT_HANDOFF);
+	assert_int_equal(pk.out_port, 1);
+	assert_memory_equal(buf, orig, len);
+	/* ... and the other way round for lcore 0's connection. */
+	rs = from_backend(BE4, 8080, CLIENT4, cport[0], IPPROTO_TCP, TH_ACK, 1);
+	pk = send_on(e, e->w[1], buf, &rs, P_BACKENDS);
+	assert_int_equal(pk.verdict, LB_VERDICT_HANDOFF);
+	assert_int_equal(pk.out_port, 0);
+	pk = send_on(e, e->w[0], buf, &rs, P_BACKENDS);
+	assert_tx(&pk, P_CLIENTS);
+	assert_src(ip_of(buf), VIP4, 80);
+	/* A client packet handed over is processed where it lands, not passed on. */
+	sp = client_tcp(VIP4, 80, cport[1], TH_ACK);
+	len = build(buf, &sp);
+	pk = pkt(buf, len, P_CLIENTS);
+	pk.handed = 1;
+	run(e, e->w[0], &pk, 1);
+	assert_int_not_equal(pk.verdict, LB_VERDICT_HANDOFF);
+	for (uint32_t i = 0; i < 2; i++)
+		assert_invariant(e->w[i]->ctr);
+}
+
+/* ==== 3. tunnel ==== */
+
+static uint32_t tunnel_vips(struct env *e)
+{
+	struct conf_backend b4 = be(BE4, 0, 1), b6 = be(BE6, 0, 3);
+	uint32_t v = add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_TUNNEL, &b4, 1, NULL, 0);
+
+	add_vip(e, VIP6, 80, IPPROTO_TCP, LB_MODE_TUNNEL, &b6, 1, NULL, 0);
+	e->m->ports[P_BACKENDS].mtu = 1500;
+	e->m->ports[P_CLIENTS].mtu = 9000; /* the port towards the backend is what counts */
+	recompile(e);
+	return v;
+}
+
+/* A frame HEADROOM bytes into <mem>, as in an mbuf. */
+static struct lb_pkt tpkt(uint8_t *mem, const struct spec *sp)
+{
+	uint16_t len = build(mem + HEADROOM, sp);
+
+	return (struct lb_pkt){.data = mem + HEADROOM,
+			       .len = len,
+			       .cap = BUF_CAP,
+			       .in_port = P_CLIENTS,
+			       .headroom = HEADROOM};
+}
+
+static void test_tunnel_ipip(void **state)
+{
+	struct env *e = *state;
+	uint32_t v = tunnel_vips(e);
+	static uint8_t mem[HEADROOM + BUF_CAP], orig[BUF_CAP];
+	uint8_t mac[6];
+	struct spec sp = client_tcp(VIP4, 80, 40000, TH_SYN);
+
+	for (int df = 0; df < 2; df++) {
+		sp.sport = (uint16_t)(40000 + df);
+		sp.df = df;
+		sp.tos = 0xb8;
+		sp.pad = 6; /* Ethernet padding: not part of the packet, not carried */
+		struct lb_pkt pk = tpkt(mem, &sp);
+		uint16_t len = pk.len, inner = (uint16_t)(len - 14 - 6);
+		memcpy(orig, pk.data, len);
+		run(e, e->w[0], &pk, 1);
+		assert_tx(&pk, P_BACKENDS);
+		assert_ptr_equal(pk.data, mem + HEADROOM - 20);
+		assert_int_equal(pk.headroom, HEADROOM - 20);
+		assert_int_equal(pk.len, 14 + 20 + inner);
+		be_mac(mac, 1);
+		assert_memory_equal(pk.data, mac, 6);
+		assert_memory_equal(pk.data + 6, PORT_MAC, 6);
+		assert_int_equal(rd16(pk.data + 12), ET_IPV4);
+		const uint8_t *o = pk.data + 14;
+		assert_int_equal(o[0], 0x45);
+		assert_int_equal(o[1], 0xb8); /* DSCP/ECN copied */
+		assert_int_equal(rd16(o + 2), inner + 20);
+		assert_int_equal(rd16(o + 6), df ? 0x4000 : 0); /* DF copied, no fragment */
+		assert_int_equal(o[8], 64);
+		assert_int_equal(o[9], 4);
+		assert_addr_at(o + 12, PORT4);
+		assert_addr_at(o + 16, BE4);
+		assert_ip4_csum_ok(o);
+		/* The client's IP packet, byte for byte (TTL and all). */
+		assert_memory_equal(o + 20, orig + 14, inner);
+	}
+	assert_int_equal(e->w[0]->ctr->fwd, 2);
+	assert_int_equal(e->w[0]->ctr->vip[v].pkts, 2);
+	assert_invariant(e->w[0]->ctr);
+}
+
+static void test_tunnel_ip6ip6(void **state)
+{
+	struct env *e = *state;
+	static uint8_t mem[HEADROOM + BUF_CAP], orig[BUF_CAP];
+	uint8_t mac[6];
+	struct spec sp = client_tcp(VIP6, 80, 40000, TH_SYN);
+
+	tunnel_vips(e);
+	sp.tos = 0xb8;
+	struct lb_pkt pk = tpkt(mem, &sp);
+	uint16_t len = pk.len, inner = (uint16_t)(len - 14);
+	memcpy(orig, pk.data, len);
+	run(e, e->w[0], &pk, 1);
+	assert_tx(&pk, P_BACKENDS);
+	assert_ptr_equal(pk.data, mem + HEADROOM - 40);
+	assert_int_equal(pk.headroom, HEADROOM - 40);
+	assert_int_equal(pk.len, len + 40);
+	be_mac(mac, 3);
+	assert_memory_equal(pk.data, mac, 6);
+	assert_memory_equal(pk.data + 6, PORT_MAC, 6);
+	assert_int_equal(rd16(pk.data + 12), ET_IPV6);
+	const uint8_t *o = pk.data + 14;
+	assert_memory_equal(o, orig + 14, 4); /* version, traffic class, flow label */
+	assert_int_equal(rd16(o + 4), inner);
+	assert_int_equal(o[6], 41);
+	assert_int_equal(o[7], 64);
+	assert_addr_at(o + 8, PORT6);
+	assert_addr_at(o + 24, BE6);
+	assert_memory_equal(o + 40, orig + 14, inner);
+}
+
+static void test_tunnel_vlan(void **state)
+{
+	struct env *e = *state;
+	static uint8_t mem[HEADROOM + BUF_CAP], orig[BUF_CAP];
+	uint8_t mac[6];
+	struct spec sp = client_tcp(VIP4, 80, 40000, TH_SYN);
+
+	tunnel_vips(e);
+	sp.vlan = 0x2064; /* priority 1, VLAN 100 */
+	struct lb_pkt pk = tpkt(mem, &sp);
+	uint16_t len = pk.len, inner = (uint16_t)(len - 18);
+	memcpy(orig, pk.data, len);
+	run(e, e->w[0], &pk, 1);
+	assert_tx(&pk, P_BACKENDS);
+	assert_int_equal(pk.len, len + 20);
+	be_mac(mac, 1);
+	assert_memory_equal(pk.data, mac, 6);
+	assert_memory_equal(pk.data + 6, PORT_MAC, 6);
+	assert_int_equal(rd16(pk.data + 12), ET_VLAN);
+	assert_int_equal(rd16(pk.data + 14), 0x2064);
+	assert_int_equal(rd16(pk.data + 16), ET_IPV4);
+	const uint8_t *o = pk.data + 18;
+	assert_int_equal(o[0], 0x45);
+	assert_int_equal(o[9], 4);
+	assert_int_equal(rd16(o + 2), inner + 20);
+	assert_ip4_csum_ok(o);
+	assert_memory_equal(o + 20, orig + 18, inner);
+}
+
+static void test_tunnel_no_headroom(void **state)
+{
+	struct env *e = *state;
+	static uint8_t mem[HEADROOM + BUF_CAP];
+	struct spec sp = client_tcp(VIP4, 80, 40000, TH_SYN);
+	struct lb_pkt pk;
+
+	tunnel_vips(e);
+	pk = tpkt(mem, &sp);
+	pk.headroom = 0;
+	run(e, e->w[0], &pk, 1);
+	assert_drop(&pk, LB_DROP_NO_HEADROOM);
+	assert_ptr_equal(pk.data, mem + HEADROOM);
+	pk = tpkt(mem, &sp);
+	pk.headroom = 19;
+	run(e, e->w[0], &pk, 1);
+	assert_drop(&pk, LB_DROP_NO_HEADROOM);
+	sp = client_tcp(VIP6, 80, 40000, TH_SYN);
+	pk = tpkt(mem, &sp);
+	pk.headroom = 39;
+	run(e, e->w[0], &pk, 1);
+	assert_drop(&pk, LB_DROP_NO_HEADROOM);
+	pk = tpkt(mem, &sp);
+	pk.headroom = 40; /* just enough */
+	run(e, e->w[0], &pk, 1);
+	assert_tx(&pk, P_BACKENDS);
+	assert_ptr_equal(pk.data, mem + HEADROOM - 40);
+	assert_int_equal(pk.headroom, 0);
+	assert_int_equal(e->w[0]->ctr->drop[LB_DROP_NO_HEADROOM], 3);
+	assert_invariant(e->w[0]->ctr);
+}
+
+/* An IPv4 packet of <ip_len> bytes from the client, DF set or not. */
+static struct spec big4(uint16_t ip_len, bool df)
+{
+	struct spec sp = client_tcp(VIP4, 80, 40000, TH_ACK);
+
+	sp.payload = (uint16_t)(ip_len - 40);
+	sp.df = df;
+	return sp;
+}
+
+static void test_tunnel_too_big_v4(void **state)
+{
+	struct env *e = *state;
+	static uint8_t mem[HEADROOM + BUF_CAP], orig[BUF_CAP];
+	const struct lb_counters *c;
+	struct spec sp;
+	struct lb_pkt pk;
+
+	tunnel_vips(e);
+	c = e->w[0]->ctr;
+	/* 1480 + 20 fits a 1500 MTU exactly. */
+	sp = big4(1480, true);
+	pk = tpkt(mem, &sp);
+	run(e, e->w[0], &pk, 1);
+	assert_tx(&pk, P_BACKENDS);
+	assert_int_equal(pk.len, 14 + 1500);
+
+	/* 1481 does not: the client is told 1480, from the port it came in on. */
+	sp = big4(1481, true);
+	sp.ttl = 50;
+	pk = tpkt(mem, &sp);
+	memcpy(orig, pk.data, pk.len);
+	run(e, e->w[0], &pk, 1);
+	assert_tx(&pk, P_CLIENTS);
+	assert_int_equal(pk.answer, 1);
+	assert_ptr_equal(pk.data, mem + HEADROOM);
+	assert_int_equal(pk.len, 14 + 20 + 8 + 28);
+	assert_memory_equal(pk.data, CLIENT_MAC, 6);
+	assert_memory_equal(pk.data + 6, PORT1_MAC, 6);
+	assert_int_equal(rd16(pk.data + 12), ET_IPV4);
+	const uint8_t *ip = pk.data + 14, *icmp = ip + 20;
+	assert_int_equal(ip[0], 0x45);
+	assert_int_equal(rd16(ip + 2), 20 + 8 + 28);
+	assert_int_equal(ip[8], 64);
+	assert_int_equal(ip[9], IPPROTO_ICMP);
+	assert_addr_at(ip + 12, PORT1_4);
+	assert_addr_at(ip + 16, CLIENT4);
+	assert_ip4_csum_ok(ip);
+	assert_int_equal(icmp[0], 3);
+	assert_int_equal(icmp[1], 4);
+	assert_int_equal(rd16(icmp + 4), 0);
+	assert_int_equal(rd16(icmp + 6), 1480);
+	assert_int_equal(csum(icmp, 8 + 28), 0);
+	/* The original IP header and the first 8 bytes of its payload (RFC 792). */
+	assert_memory_equal(icmp + 8, orig + 14, 28);
+	assert_int_equal(c->too_big_sent, 1);
+	assert_int_equal(c->replied, 1);
+
+	/* The same without DF: may be fragmented, but Sluice does not: dropped. */
+	sp = big4(1481, false);
+	pk = tpkt(mem, &sp);
+	run(e, e->w[0], &pk, 1);
+	assert_drop(&pk, LB_DROP_TOO_BIG);
+	assert_int_equal(c->drop[LB_DROP_TOO_BIG], 1);
+	assert_int_equal(c->too_big_sent, 1);
+
+	/* Too big and no headroom: the ICMP answer needs none. */
+	sp = big4(1500, true);
+	pk = tpkt(mem, &sp);
+	pk.headroom = 0;
+	run(e, e->w[0], &pk, 1);
+	assert_tx(&pk, P_CLIENTS);
+	assert_int_equal(rd16(pk.data + 14 + 20 + 6), 1480);
+	assert_int_equal(c->too_big_sent, 2);
+	assert_int_equal(c->rx, 4);
+	assert_int_equal(c->fwd, 1);
+	assert_invariant(c);
+}
+
+static void test_tunnel_too_big_v6(void **state)
+{
+	struct env *e = *state;
+	static uint8_t mem[HEADROOM + BUF_CAP], orig[BUF_CAP];
+	const struct lb_counters *c;
+	struct lb_pkt pk;
+	struct spec sp = client_tcp(VIP6, 80, 40000, TH_ACK);
+
+	tunnel_vips(e);
+	c = e->w[0]->ctr;
+	/* 1460 + 40 fits. */
+	sp.payload = 1460 - 60;
+	pk = tpkt(mem, &sp);
+	run(e, e->w[0], &pk, 1);
+	assert_tx(&pk, P_BACKENDS);
+	assert_int_equal(pk.len, 14 + 1500);
+
+	/* 1461 does not: packet too big, MTU 1460, as much of the packet as fits 1280. */
+	sp.payload = 1461 - 60;
+	pk = tpkt(mem, &sp);
+	memcpy(orig, pk.data, pk.len);
+	run(e, e->w[0], &pk, 1);
+	assert_tx(&pk, P_CLIENTS);
+	assert_int_equal(pk.answer, 1);
+	assert_int_equal(pk.len, 14 + 1280);
+	assert_memory_equal(pk.data, CLIENT_MAC, 6);
+	assert_memory_equal(pk.data + 6, PORT1_MAC, 6);
+	assert_int_equal(rd16(pk.data + 12), ET_IPV6);
+	const uint8_t *ip = pk.data + 14, *icmp = ip + 40;
+	assert_int_equal(ip[0] >> 4, 6);
+	assert_int_equal(rd16(ip + 4), 1280 - 40);
+	assert_int_equal(ip[6], IPPROTO_ICMPV6);
+	assert_int_equal(ip[7], 64);
+	assert_addr_at(ip + 8, PORT1_6);
+	assert_addr_at(ip + 24, CLIENT6);
+	assert_int_equal(icmp[0], 2);
+	assert_int_equal(icmp[1], 0);
+	assert_int_equal(rd16(icmp + 4), 0);
+	assert_int_equal(rd16(icmp + 6), 1460);
+	assert_int_equal(csum6(ip), 0);
+	assert_memory_equal(icmp + 8, orig + 14, 1280 - 48);
+	assert_int_equal(c->too_big_sent, 1);
+	assert_int_equal(c->replied, 1);
+	assert_int_equal(c->fwd, 1);
+	assert_invariant(c);
+}
+
+/* Every verdict in one burst: the counters add up. */
+static void test_counters_invariant_mixed(void **state)
+{
+	struct env *e = *state;
+	static uint8_t mem[6][HEADROOM + BUF_CAP];
+	struct conf_backend bf = be(BE4, 8080, 1);
+	struct lb_pkt pk[6];
+	struct spec sp;
+	uint16_t lport;
+
+	add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_FNAT, &bf, 1, LADDRS4, 1);
+	struct conf_backend bt = be(BE6, 0, 3);
+	add_vip(e, VIP6, 80, IPPROTO_TCP, LB_MODE_TUNNEL, &bt, 1, NULL, 0);
+	recompile(e);
+	set_workers(e, 2, 1024);
+	/* A connection of lcore 1, to get a reply port owned by lcore 1. */
+	sp = client_tcp(VIP4, 80, 30000, TH_SYN);
+	pk[0] = tpkt(mem[0], &sp);
+	run(e, e->w[1], pk, 1);
+	assert_tx(&pk[0], P_BACKENDS);
+	lport = rd16(l4_of(ip_of(pk[0].data)));
+
+	sp = client_tcp(VIP4, 80, 40000, TH_SYN); /* fwd (fnat) */
+	pk[0] = tpkt(mem[0], &sp);
+	sp = from_backend(BE4, 8080, LADDR4A, lport, IPPROTO_TCP, TH_ACK, 1); /* handoff */
+	pk[1] = tpkt(mem[1], &sp);
+	sp = client_tcp(VIP6, 80, 40000, TH_ACK); /* too big: replied */
+	sp.payload = 1461 - 60;
+	pk[2] = tpkt(mem[2], &sp);
+	sp = client_tcp(VIP6, 80, 40001, TH_SYN); /* no headroom: drop */
+	pk[3] = tpkt(mem[3], &sp);
+	pk[3].headroom = 0;
+	sp = client_tcp(VIP4, 81, 40000, TH_SYN); /* no service */
+	pk[4] = tpkt(mem[4], &sp);
+	sp = big4(1481, false); /* fnat does not care about the MTU */
+	sp.sport = 40002;
+	pk[5] = tpkt(mem[5], &sp);
+	run(e, e->w[0], pk, 6);
+
+	const struct lb_counters *c = e->w[0]->ctr;
+	assert_int_equal(pk[0].verdict, LB_VERDICT_TX);
+	assert_int_equal(pk[1].verdict, LB_VERDICT_HANDOFF);
+	assert_int_equal(pk[2].verdict, LB_VERDICT_TX);
+	assert_drop(&pk[3], LB_DROP_NO_HEADROOM);
+	assert_drop(&pk[4], LB_DROP_VIP_NO_SERVICE);
+	assert_int_equal(pk[5].verdict, LB_VERDICT_TX);
+	assert_int_equal(c->rx, 6);
+	assert_int_equal(c->fwd, 2);
+	assert_int_equal(c->handoff, 1);
+	assert_int_equal(c->replied, 1);
+	assert_int_equal(c->too_big_sent, 1);
+	assert_int_equal(c->drop[LB_DROP_NO_HEADROOM], 1);
+	assert_int_equal(c->drop[LB_DROP_VIP_NO_SERVICE], 1);
+	assert_invariant(c);
+	assert_invariant(e->w[1]->ctr);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_fnat_tcp_v4),
+		T(test_fnat_ttl_expired),
+		T(test_fnat_tcp_v6),
+		T(test_fnat_udp),
+		T(test_fnat_udp_csum_zero_is_ffff),
+		T(test_fnat_lcore_ports),
+		T(test_fnat_port_exhaustion_and_reuse),
+		T(test_fnat_pair_dies_together),
+		T(test_fnat_fin_uncounts),
+		T(test_fnat_no_room_leaves_nothing),
+		T(test_nat_v4),
+		T(test_nat_v6),
+		T(test_no_nat_no_reply_path),
+		T(test_nat_owner_handoff),
+		T(test_tunnel_ipip),
+		T(test_tunnel_ip6ip6),
+		T(test_tunnel_vlan),
+		T(test_tunnel_no_headroom),
+		T(test_tunnel_too_big_v4),
+		T(test_tunnel_too_big_v6),
+		T(test_counters_invariant_mixed),
+	};
+#undef T
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
