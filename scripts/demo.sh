@@ -84,14 +84,11 @@ report "UDP via udp4 (rr)" "$r" udp4
 
 echo
 echo "== runtime change: drain b1 (no new flows; established ones would finish), 200 more requests"
-sluice_api "{\"cmd\":\"backend.set\",\"vip\":\"web4\",\"address\":\"${TOPO_BACKEND_IP4[0]}\",\"state\":\"drain\"}" >/dev/null
+build/control/sluicectl -s "$SLUICE_SOCK" backend drain web4 "${TOPO_BACKEND_IP4[0]}"
 r=$(topo_http_client --url "http://$TOPO_VIP4/" --count 200 --concurrency 4 --timeout 2 --max-seconds 60)
 report "IPv4 HTTP via web4 after draining b1 (counters are totals since start)" "$r" web4
 
 echo
-sluice_api '{"cmd":"stats"}' | "$TOPO_PY" -c '
-import json, sys
-c = json.load(sys.stdin)["counters"]
-drops = {k: v for k, v in c["drops"].items() if v}
-print("data plane: rx %d, forwarded %d, answered (ARP/ND/ICMP) %d, new flows %d, drops %s" %
-      (c["rx"], c["fwd"], c["replied"], c["flows_new"], drops or "none"))'
+echo "== what an operator sees: sluicectl show backends / show stats"
+build/control/sluicectl -s "$SLUICE_SOCK" show backends
+build/control/sluicectl -s "$SLUICE_SOCK" show stats

@@ -1,0 +1,505 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * sluicectl: the operator's command line for Sluice's runtime API
+ * (docs/api.md). Human-readable tables by default, --json for scripts.
+ *
+ * Exit status: 0 done; 1 the data plane refused (its message on stderr);
+ * 2 bad usage; 3 cannot reach the data plane.
+ *
+ * The command table below is the single source of the verbs, their usage
+ * text and their handlers (HAProxy's CLI keyword table, in miniature).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#define DEFAULT_SOCKET "/run/sluice/dataplane.sock"
+#define EXIT_REFUSED   1
+#define EXIT_USAGE     2
+#define EXIT_UNREACH   3
+
+static const char *sock_path = DEFAULT_SOCKET;
+static bool json_out;
+
+/* ---- talking to the data plane ---- */
+
+/* Sends one request, returns the parsed answer or NULL (message printed). */
+static json_object *call(json_object *req)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct timeval tv = {.tv_sec = 30};
+	const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	size_t cap = 1 << 16, used = 0;
+	char *buf = NULL;
+	json_object *resp = NULL;
+	int fd;
+
+	if (strlen(sock_path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "sluicectl: socket path too long: %s\n", sock_path);
+		return NULL;
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fprintf(stderr,
+			"sluicectl: cannot reach the data plane at %s: %s\n"
+			"  (is sluice-dataplane running? another socket: -s PATH)\n",
+			sock_path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (write(fd, text, strlen(text)) < 0 || write(fd, "\n", 1) < 0)
+		goto io_error;
+	buf = malloc(cap);
+	if (buf == NULL)
+		goto io_error;
+	for (;;) {
+		if (used + 1 == cap) {
+			char *b = realloc(buf, cap * 2);
+			if (b == NULL)
+				goto io_error;
+			buf = b;
+			cap *= 2;
+		}
+		ssize_t n = read(fd, buf + used, cap - used - 1);
+		if (n <= 0)
+			goto io_error;
+		used += (size_t)n;
+		if (memchr(buf + used - (size_t)n, '\n', (size_t)n) != NULL)
+			break;
+	}
+	buf[used] = '\0';
+	resp = json_tokener_parse(buf);
+	if (resp == NULL)
+		fprintf(stderr, "sluicectl: the data plane sent something that is not JSON\n");
+	free(buf);
+	close(fd);
+	return resp;
+io_error:
+	fprintf(stderr, "sluicectl: no answer from %s: %s\n", sock_path,
+		errno ? strerror(errno) : "connection closed");
+	free(buf);
+	close(fd);
+	return NULL;
+}
+
+static const char *sget(json_object *o, const char *k)
+{
+	json_object *v;
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
+}
+
+static int64_t iget(json_object *o, const char *k)
+{
+	json_object *v;
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
+}
+
+/* Sends <req> (consumed); prints the answer with <show> unless --json. */
+static int run(json_object *req, void (*show)(json_object *resp))
+{
+	json_object *resp = call(req), *ok;
+	int rc = 0;
+
+	json_object_put(req);
+	if (resp == NULL)
+		return EXIT_UNREACH;
+	if (json_out) {
+		printf("%s\n", json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PRETTY));
+		rc = json_object_object_get_ex(resp, "ok", &ok) && json_object_get_boolean(ok)
+			     ? 0
+			     : EXIT_REFUSED;
+	} else if (!json_object_object_get_ex(resp, "ok", &ok) || !json_object_get_boolean(ok)) {
+		fprintf(stderr, "sluicectl: %s\n", sget(resp, "error"));
+		rc = EXIT_REFUSED;
+	} else if (show != NULL) {
+		show(resp);
+	} else {
+		printf("ok (generation %lld)\n", (long long)iget(resp, "generation"));
+	}
+	json_object_put(resp);
+	return rc;
+}
+
+/* ---- tables ---- */
+
+static void show_vips(json_object *resp)
+{
+	json_object *vips;
+
+	if (!json_object_object_get_ex(resp, "vips", &vips))
+		return;
+	printf("%-16s %-28s %-4s %-7s %-7s %8s %12s %14s\n", "VIP", "SERVICE", "PROTO", "MODE",
+	       "SCHED", "BACKENDS", "NEW_FLOWS", "PACKETS");
+	for (size_t i = 0; i < json_object_array_length(vips); i++) {
+		json_object *v = json_object_array_get_idx(vips, i), *bl;
+		char svc[80];
+		json_object_object_get_ex(v, "backends", &bl);
+		snprintf(svc, sizeof(svc),
+			 strchr(sget(v, "address"), ':') ? "[%s]:%lld" : "%s:%lld",
+			 sget(v, "address"), (long long)iget(v, "port"));
+		printf("%-16s %-28s %-4s %-7s %-7s %8zu %12lld %14lld\n", sget(v, "name"), svc,
+		       sget(v, "protocol"), sget(v, "mode"), sget(v, "scheduler"),
+		       bl ? json_object_array_length(bl) : 0, (long long)iget(v, "new_flows"),
+		       (long long)iget(v, "pkts"));
+	}
+	printf("generation %lld\n", (long long)iget(resp, "generation"));
+}
+
+static const char *backend_filter;
+
+static void show_backends(json_object *resp)
+{
+	json_object *vips;
+
+	if (!json_object_object_get_ex(resp, "vips", &vips))
+		return;
+	printf("%-16s %-28s %6s %6s %-8s %-6s %-10s %8s %10s %12s\n", "VIP", "BACKEND", "WEIGHT",
+	       "EFF", "STATE", "HEALTH", "NEIGHBOUR", "ACTIVE", "NEW_FLOWS", "PACKETS");
+	for (size_t i = 0; i < json_object_array_length(vips); i++) {
+		json_object *v = json_object_array_get_idx(vips, i), *bl;
+		if (backend_filter != NULL && strcmp(backend_filter, sget(v, "name")) != 0)
+			continue;
+		if (!json_object_object_get_ex(v, "backends", &bl))
+			continue;
+		for (size_t j = 0; j < json_object_array_length(bl); j++) {
+			json_object *b = json_object_array_get_idx(bl, j);
+			char ep[80];
+			snprintf(ep, sizeof(ep),
+				 strchr(sget(b, "address"), ':') ? "[%s]:%lld" : "%s:%lld",
+				 sget(b, "address"), (long long)iget(b, "port"));
+			printf("%-16s %-28s %6lld %6lld %-8s %-6s %-10s %8lld %10lld %12lld\n",
+			       sget(v, "name"), ep, (long long)iget(b, "weight"),
+			       (long long)iget(b, "effective_weight"), sget(b, "state"),
+			       sget(b, "health"), sget(b, "neighbour"),
+			       (long long)iget(b, "active_flows"), (long long)iget(b, "new_flows"),
+			       (long long)iget(b, "pkts"));
+		}
+	}
+	printf("generation %lld\n", (long long)iget(resp, "generation"));
+}
+
+static void show_stats(json_object *resp)
+{
+	json_object *c, *drops, *lcores;
+
+	if (!json_object_object_get_ex(resp, "counters", &c))
+		return;
+	static const char *const keys[] = {"rx",
+					   "fwd",
+					   "replied",
+					   "to_mgmt",
+					   "handoff",
+					   "to_kernel",
+					   "from_kernel",
+					   "nat_replies",
+					   "too_big_sent",
+					   "icmp_translated",
+					   "flows_new",
+					   "flows_rescheduled",
+					   "flows_backstop",
+					   NULL};
+	for (int i = 0; keys[i] != NULL; i++)
+		printf("%-20s %14lld\n", keys[i], (long long)iget(c, keys[i]));
+	if (json_object_object_get_ex(c, "drops", &drops)) {
+		printf("drops (non-zero):\n");
+		json_object_object_foreach(drops, k, v)
+		{
+			if (json_object_get_int64(v) != 0)
+				printf("  %-18s %14lld\n", k, (long long)json_object_get_int64(v));
+		}
+	}
+	if (json_object_object_get_ex(c, "lcores", &lcores))
+		for (size_t i = 0; i < json_object_array_length(lcores); i++) {
+			json_object *l = json_object_array_get_idx(lcores, i);
+			printf("lcore %-3lld rx %-12lld fwd %-12lld flows %lld\n",
+			       (long long)iget(l, "lcore"), (long long)iget(l, "rx"),
+			       (long long)iget(l, "fwd"), (long long)iget(l, "flows"));
+		}
+	printf("generation %lld\n", (long long)iget(resp, "generation"));
+}
+
+static void show_status(json_object *resp)
+{
+	json_object *ports;
+
+	printf("generation %lld, %lld worker lcore(s)\n", (long long)iget(resp, "generation"),
+	       (long long)iget(resp, "workers"));
+	if (json_object_object_get_ex(resp, "ports", &ports))
+		for (size_t i = 0; i < json_object_array_length(ports); i++) {
+			json_object *p = json_object_array_get_idx(ports, i);
+			printf("port %-10s mac %s ipv4 %s ipv6 %s rx %lld tx %lld missed %lld\n",
+			       sget(p, "name"), sget(p, "mac"), sget(p, "ipv4"), sget(p, "ipv6"),
+			       (long long)iget(p, "ipackets"), (long long)iget(p, "opackets"),
+			       (long long)iget(p, "imissed"));
+		}
+}
+
+/* ---- arguments ---- */
+
+static json_object *request(const char *cmd)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "cmd", json_object_new_string(cmd));
+	return o;
+}
+
+/*
+ * key=value pairs into <o>: numbers become JSON integers, "a,b" for a key
+ * that takes a list (local_addresses) becomes a list, anything else a string.
+ */
+static int add_pairs(json_object *o, int argc, char **argv)
+{
+	for (int i = 0; i < argc; i++) {
+		char *eq = strchr(argv[i], '=');
+		char *end;
+		if (eq == NULL || eq == argv[i]) {
+			fprintf(stderr, "sluicectl: expected key=value, got \"%s\"\n", argv[i]);
+			return -1;
+		}
+		*eq = '\0';
+		const char *val = eq + 1;
+		long long n = strtoll(val, &end, 10);
+		if (strcmp(argv[i], "local_addresses") == 0) {
+			json_object *arr = json_object_new_array();
+			char *copy = strdup(val), *save = NULL;
+			for (char *t = strtok_r(copy, ",", &save); t;
+			     t = strtok_r(NULL, ",", &save))
+				json_object_array_add(arr, json_object_new_string(t));
+			free(copy);
+			json_object_object_add(o, argv[i], arr);
+		} else if (*val != '\0' && *end == '\0') {
+			json_object_object_add(o, argv[i], json_object_new_int64(n));
+		} else {
+			json_object_object_add(o, argv[i], json_object_new_string(val));
+		}
+	}
+	return 0;
+}
+
+/* "198.18.0.11" or "198.18.0.11:8080" / "[2001:db8::11]:8080" into address and port. */
+static void add_endpoint(json_object *o, const char *ep)
+{
+	char buf[128];
+	char *colon;
+
+	snprintf(buf, sizeof(buf), "%s", ep);
+	if (buf[0] == '[' && (colon = strstr(buf, "]:")) != NULL) {
+		*colon = '\0';
+		json_object_object_add(o, "address", json_object_new_string(buf + 1));
+		json_object_object_add(o, "port", json_object_new_int(atoi(colon + 2)));
+	} else if ((colon = strchr(buf, ':')) != NULL && strchr(colon + 1, ':') == NULL) {
+		*colon = '\0';
+		json_object_object_add(o, "address", json_object_new_string(buf));
+		json_object_object_add(o, "port", json_object_new_int(atoi(colon + 1)));
+	} else {
+		json_object_object_add(o, "address",
+				       json_object_new_string(buf[0] == '[' ? buf + 1 : buf));
+	}
+}
+
+static int usage(void);
+
+static int cmd_show(int argc, char **argv)
+{
+	if (argc < 1)
+		return usage();
+	if (strcmp(argv[0], "vips") == 0)
+		return run(request("vip.list"), show_vips);
+	if (strcmp(argv[0], "backends") == 0) {
+		backend_filter = argc > 1 ? argv[1] : NULL;
+		return run(request("vip.list"), show_backends);
+	}
+	if (strcmp(argv[0], "stats") == 0)
+		return run(request("stats"), show_stats);
+	if (strcmp(argv[0], "status") == 0)
+		return run(request("status"), show_status);
+	return usage();
+}
+
+static int cmd_vip(int argc, char **argv)
+{
+	json_object *req, *v;
+
+	if (argc >= 2 && strcmp(argv[0], "del") == 0) {
+		req = request("vip.del");
+		json_object_object_add(req, "vip", json_object_new_string(argv[1]));
+		return run(req, NULL);
+	}
+	if (argc >= 2 && strcmp(argv[0], "add") == 0) {
+		req = request("vip.add");
+		v = json_object_new_object();
+		json_object_object_add(v, "name", json_object_new_string(argv[1]));
+		if (add_pairs(v, argc - 2, argv + 2) < 0) {
+			json_object_put(v);
+			json_object_put(req);
+			return EXIT_USAGE;
+		}
+		json_object_object_add(req, "vip", v);
+		return run(req, NULL);
+	}
+	return usage();
+}
+
+/* Percent weights are relative to the backend's current weight. */
+static int weight_of(const char *vip, const char *addr, long long *out)
+{
+	json_object *resp = call(request("vip.list")), *vips;
+	int rc = -1;
+
+	if (resp == NULL)
+		return -1;
+	if (json_object_object_get_ex(resp, "vips", &vips))
+		for (size_t i = 0; i < json_object_array_length(vips) && rc < 0; i++) {
+			json_object *v = json_object_array_get_idx(vips, i), *bl;
+			if (strcmp(sget(v, "name"), vip) != 0 ||
+			    !json_object_object_get_ex(v, "backends", &bl))
+				continue;
+			for (size_t j = 0; j < json_object_array_length(bl); j++) {
+				json_object *b = json_object_array_get_idx(bl, j);
+				if (strcmp(sget(b, "address"), addr) == 0) {
+					*out = iget(b, "weight");
+					rc = 0;
+					break;
+				}
+			}
+		}
+	json_object_put(resp);
+	return rc;
+}
+
+static int cmd_backend(int argc, char **argv)
+{
+	json_object *req, *b;
+	const char *verb;
+
+	if (argc < 3)
+		return usage();
+	verb = argv[0];
+	if (strcmp(verb, "add") == 0) {
+		req = request("backend.add");
+		json_object_object_add(req, "vip", json_object_new_string(argv[1]));
+		b = json_object_new_object();
+		add_endpoint(b, argv[2]);
+		if (add_pairs(b, argc - 3, argv + 3) < 0) {
+			json_object_put(b);
+			json_object_put(req);
+			return EXIT_USAGE;
+		}
+		json_object_object_add(req, "backend", b);
+		return run(req, NULL);
+	}
+	req = request(strcmp(verb, "del") == 0 ? "backend.del" : "backend.set");
+	json_object_object_add(req, "vip", json_object_new_string(argv[1]));
+	add_endpoint(req, argv[2]);
+	if (strcmp(verb, "del") == 0)
+		return run(req, NULL);
+	if (strcmp(verb, "drain") == 0 || strcmp(verb, "maint") == 0 ||
+	    strcmp(verb, "ready") == 0) {
+		json_object_object_add(req, "state", json_object_new_string(verb));
+		return run(req, NULL);
+	}
+	if (strcmp(verb, "health") == 0 && argc == 4) {
+		json_object_object_add(req, "health", json_object_new_string(argv[3]));
+		return run(req, NULL);
+	}
+	if (strcmp(verb, "weight") == 0 && argc == 4) {
+		char *end;
+		long long w = strtoll(argv[3], &end, 10);
+		if (end == argv[3] || (*end != '\0' && strcmp(end, "%") != 0) || w < 0) {
+			json_object_put(req);
+			fprintf(stderr, "sluicectl: weight: expected N or N%%, got \"%s\"\n",
+				argv[3]);
+			return EXIT_USAGE;
+		}
+		if (*end == '%') {
+			long long cur = 0;
+			json_object *a;
+			json_object_object_get_ex(req, "address", &a);
+			if (weight_of(argv[1], json_object_get_string(a), &cur) < 0) {
+				json_object_put(req);
+				fprintf(stderr, "sluicectl: no backend %s in VIP %s\n", argv[2],
+					argv[1]);
+				return EXIT_REFUSED;
+			}
+			w = cur * w / 100;
+		}
+		json_object_object_add(req, "weight", json_object_new_int64(w));
+		return run(req, NULL);
+	}
+	json_object_put(req);
+	return usage();
+}
+
+static const struct verb {
+	const char *name;
+	const char *usage;
+	int (*fn)(int argc, char **argv);
+} verbs[] = {
+	{"show", "show vips | backends [VIP] | stats | status", cmd_show},
+	{"vip",
+	 "vip add NAME address=A port=P [protocol=tcp|udp] [mode=dsr|fnat|nat|tunnel]\n"
+	 "        [scheduler=rr|wrr|lc|wlc|maglev] [hash=5-tuple|source-ip]\n"
+	 "        [local_addresses=A,B] [maglev_table_size=M]\n"
+	 "  vip del NAME",
+	 cmd_vip},
+	{"backend",
+	 "backend add VIP ADDR[:PORT] [weight=N] [mac=M] [state=ready|drain|maint]\n"
+	 "  backend del VIP ADDR[:PORT]\n"
+	 "  backend weight VIP ADDR[:PORT] N|N%\n"
+	 "  backend drain|maint|ready VIP ADDR[:PORT]\n"
+	 "  backend health VIP ADDR[:PORT] up|down",
+	 cmd_backend},
+};
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: sluicectl [-s SOCKET] [--json] COMMAND\n");
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		fprintf(stderr, "  %s\n", verbs[i].usage);
+	fprintf(stderr, "Changes return once every worker runs them (the generation shown).\n"
+			"Exit: 0 ok, 1 refused by the data plane, 2 usage, 3 unreachable.\n");
+	return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"socket", required_argument, NULL, 's'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+s:jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			sock_path = optarg;
+			break;
+		case 'j':
+			json_out = true;
+			break;
+		default:
+			return usage();
+		}
+	}
+	if (optind >= argc)
+		return usage();
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(argv[optind], verbs[i].name) == 0)
+			return verbs[i].fn(argc - optind - 1, argv + optind + 1);
+	fprintf(stderr, "sluicectl: unknown command \"%s\"\n", argv[optind]);
+	return usage();
+}

@@ -1,0 +1,112 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# sluicectl against a running data plane (net_pcap port, no traffic): every
+# verb, its table, --json, the exit statuses, and generations that only grow.
+# usage: test_cli.sh SLUICE_DATAPLANE SLUICECTL
+set -uo pipefail
+dp=$1
+ctl=$2
+if [[ $(id -u) -ne 0 ]]; then
+	echo "SKIP: needs root (DPDK EAL)"
+	exit 77
+fi
+tmp=$(mktemp -d /tmp/sluice-cli.XXXXXX)
+sock=$tmp/api.sock
+pass=0
+fail=0
+pid=
+cleanup() {
+	[[ -n "$pid" ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# An empty capture: the port receives nothing.
+printf '\xd4\xc3\xb2\xa1\x02\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\x00\x00\x01\x00\x00\x00' >"$tmp/empty.pcap"
+cat >"$tmp/sluice.yaml" <<YAML
+dataplane: {api_socket: $sock, flow_capacity: 1024}
+ports:
+  - {name: p0, devargs: "net_pcap0,rx_pcap=$tmp/empty.pcap,tx_pcap=$tmp/out.pcap", ipv4: 198.18.0.2/24}
+vips:
+  - name: web
+    address: 198.18.1.100
+    port: 80
+    backends:
+      - {address: 198.18.0.11, weight: 4, mac: "02:00:00:00:00:11"}
+      - {address: 198.18.0.12, mac: "02:00:00:00:00:12"}
+YAML
+"$dp" -l 0 --no-huge -m 256 --no-pci --file-prefix "sluice-cli-$$" --log-level warning \
+	-- --config "$tmp/sluice.yaml" >"$tmp/dp.log" 2>&1 &
+pid=$!
+for ((i = 0; i < 100; i++)); do
+	[[ -S "$sock" ]] && break
+	sleep 0.1
+done
+
+# expect DESC RC PATTERN CMD...: exit status RC and output containing PATTERN.
+expect() {
+	local desc=$1 rc=$2 pat=$3 out got
+	shift 3
+	out=$("$@" 2>&1)
+	got=$?
+	if [[ $got -eq $rc && "$out" == *"$pat"* ]]; then
+		pass=$((pass + 1))
+		echo "ok   - $desc"
+	else
+		fail=$((fail + 1))
+		echo "FAIL - $desc (exit $got): $out"
+	fi
+}
+c() { "$ctl" -s "$sock" "$@"; }
+gen() { c --json show status | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["generation"])'; }
+
+expect "show vips lists the VIP" 0 "web" c show vips
+expect "show backends lists backends with their state" 0 "198.18.0.11:80" c show backends web
+g0=$(gen)
+expect "backend weight N" 0 "ok (generation" c backend weight web 198.18.0.11 5
+expect "... shown in the table" 0 "     5      5 ready" c show backends web
+expect "backend weight N% (of the current weight)" 0 "ok" c backend weight web 198.18.0.11 40%
+expect "... 40% of 5 is 2" 0 "     2      2 ready" c show backends web
+expect "backend drain" 0 "ok" c backend drain web 198.18.0.12
+expect "... drain: effective weight 0" 0 "     1      0 drain" c show backends web
+expect "backend ready" 0 "ok" c backend ready web 198.18.0.12
+expect "backend health down (forced)" 0 "ok" c backend health web 198.18.0.12 down
+expect "... health down shown" 0 "down" c show backends web
+expect "backend add with key=value" 0 "ok" c backend add web 198.18.0.13 weight=3 mac=02:00:00:00:00:13
+expect "... listed" 0 "198.18.0.13:80" c show backends web
+expect "backend del" 0 "ok" c backend del web 198.18.0.13
+sleep 0.3 # no flows: the removed slot is freed at the next 100 ms check
+out=$(c show backends web)
+if [[ "$out" != *198.18.0.13* ]]; then
+	pass=$((pass + 1))
+	echo "ok   - a deleted backend without flows disappears"
+else
+	fail=$((fail + 1))
+	echo "FAIL - a deleted backend without flows disappears: $out"
+fi
+expect "vip add with key=value" 0 "ok" c vip add dns address=198.18.1.101 port=53 protocol=udp scheduler=maglev
+expect "... listed" 0 "dns" c show vips
+expect "vip add fnat without local addresses: refused, with the reason" 1 "local addresses" \
+	c vip add bad address=198.18.1.102 port=80 mode=fnat
+expect "vip add fnat with local addresses" 0 "ok" \
+	c vip add nat1 address=198.18.1.102 port=80 mode=fnat local_addresses=198.18.0.50,198.18.0.51
+expect "vip del" 0 "ok" c vip del dns
+expect "unknown backend: exit 1 and the reason" 1 "has no backend 198.18.0.99" \
+	c backend drain web 198.18.0.99
+expect "unknown VIP: exit 1" 1 "no VIP" c backend drain nope 198.18.0.11
+expect "--json gives the data plane's answer" 0 '"counters"' c --json show stats
+expect "show stats table" 0 "rx" c show stats
+expect "bad weight: exit 2 and what was expected" 2 "expected N or N%" c backend weight web 198.18.0.11 lots
+expect "unknown command: exit 2" 2 "unknown command" c frobnicate
+expect "unreachable data plane: exit 3 and where it looked" 3 "$tmp/none.sock" \
+	"$ctl" -s "$tmp/none.sock" show vips
+g1=$(gen)
+if [[ $g1 -gt $g0 ]]; then
+	pass=$((pass + 1))
+	echo "ok   - generations only grow ($g0 -> $g1)"
+else
+	fail=$((fail + 1))
+	echo "FAIL - generations only grow ($g0 -> $g1)"
+fi
+echo "$pass passed, $fail failed"
+[[ $fail -eq 0 ]]
