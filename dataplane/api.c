@@ -148,6 +148,8 @@ static void take_baseline(struct dp *dp, bool vip, uint32_t slot, struct lb_traf
 		base->pkts += x->pkts;
 		base->bytes += x->bytes;
 		base->new_flows += x->new_flows;
+		base->established += x->established;
+		base->connect_fail += x->connect_fail;
 	}
 }
 
@@ -371,10 +373,17 @@ static void traffic_sum(struct dp *dp, bool vip, uint32_t slot, const struct lb_
 		t.pkts += x->pkts;
 		t.bytes += x->bytes;
 		t.new_flows += x->new_flows;
+		t.established += x->established;
+		t.connect_fail += x->connect_fail;
 	}
 	add_u64(o, "pkts", t.pkts - base->pkts);
 	add_u64(o, "bytes", t.bytes - base->bytes);
 	add_u64(o, "new_flows", t.new_flows - base->new_flows);
+	if (!vip) {
+		/* Passive health (fnat/nat): what the circuit breaker is fed. */
+		add_u64(o, "established", t.established - base->established);
+		add_u64(o, "connect_fail", t.connect_fail - base->connect_fail);
+	}
 }
 
 static json_object *backend_json(struct dp *dp, uint32_t s)
@@ -474,6 +483,7 @@ static json_object *counters_json(struct dp *dp)
 		sum.nat_replies += c->nat_replies;
 		sum.too_big_sent += c->too_big_sent;
 		sum.icmp_translated += c->icmp_translated;
+		sum.redispatched += c->redispatched;
 		sum.flows_new += c->flows_new;
 		sum.flows_rescheduled += c->flows_rescheduled;
 		sum.flows_backstop += c->flows_backstop;
@@ -497,6 +507,7 @@ static json_object *counters_json(struct dp *dp)
 	add_u64(o, "nat_replies", sum.nat_replies);
 	add_u64(o, "too_big_sent", sum.too_big_sent);
 	add_u64(o, "icmp_translated", sum.icmp_translated);
+	add_u64(o, "redispatched", sum.redispatched);
 	add_u64(o, "tx_ctrl", sum.tx_ctrl);
 	add_u64(o, "flows_new", sum.flows_new);
 	add_u64(o, "flows_rescheduled", sum.flows_rescheduled);

@@ -53,7 +53,9 @@ enum lb_drop {
 	LB_DROP_HANDOFF_FULL, /* the ring to the lcore owning the flow was full */
 	LB_DROP_TOO_BIG,      /* tunnel: too big once encapsulated, and may be fragmented
 				 (IPv4 without DF): not fragmented by Sluice */
-	LB_DROP_NO_HEADROOM,  /* tunnel: no room in the buffer for the outer header */
+	LB_DROP_NO_HEADROOM,
+	LB_DROP_REDISPATCH, /* a backend's refusal of a SYN, kept from the client: its
+			       SYN retry goes to another backend */  /* tunnel: no room in the buffer for the outer header */
 	LB_DROP_MAX
 };
 
@@ -188,6 +190,9 @@ struct lb_traffic {
 	uint64_t pkts;
 	uint64_t bytes;
 	uint64_t new_flows;
+	/* Passive health (fnat/nat, where replies pass through Sluice): */
+	uint64_t established;  /* new connections the backend answered */
+	uint64_t connect_fail; /* SYN answered by RST or ICMP unreachable, or unanswered */
 };
 
 /*
@@ -212,6 +217,7 @@ struct lb_counters {
 	uint64_t nat_replies;       /* fnat/nat replies translated back to clients */
 	uint64_t too_big_sent;      /* tunnel: ICMP fragmentation-needed / packet-too-big sent */
 	uint64_t icmp_translated;   /* ICMP errors about a flow sent on to its other side */
+	uint64_t redispatched; /* connections sent to another backend after a connect failure */
 	struct lb_traffic vip[LB_MAX_VIPS];
 	struct lb_traffic backend[LB_MAX_BACKENDS];
 };

@@ -20,6 +20,7 @@ static const char *const lb_drop_names[LB_DROP_MAX] = {
 	[LB_DROP_HANDOFF_FULL] = "handoff_full",
 	[LB_DROP_TOO_BIG] = "too_big",
 	[LB_DROP_NO_HEADROOM] = "no_headroom",
+	[LB_DROP_REDISPATCH] = "redispatch",
 };
 
 const char *lb_drop_name(enum lb_drop d)

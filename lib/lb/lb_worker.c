@@ -133,6 +133,7 @@ struct lb_worker *lb_worker_create(uint32_t index, uint32_t n_workers, uint32_t 
 	memset(w->ctr, 0, sizeof(*w->ctr));
 	w->index = index;
 	w->n_workers = n_workers;
+	w->avoid_slot = LB_NO_SLOT;
 	w->neigh = neigh;
 	w->load = load;
 	w->flows = flow_table_create(flow_capacity, timeouts, on_flow_removed, w);
@@ -359,6 +360,39 @@ static uint32_t maglev_pick(const struct lb_vip_rt *v, const struct flow_key *k,
 }
 
 /* Picks a backend for a new flow; returns a pool index or SCHED_NONE. */
+/*
+ * A new flow's backend when one backend must be avoided (it just failed this
+ * client): the VIP's scheduler over the pool without it (Maglev's table
+ * cannot leave one out: weighted round robin stands in for it then).
+ */
+static uint32_t pick_avoiding(struct lb_worker *w, uint32_t vip_slot, const struct lb_vip_rt *v)
+{
+	const struct lb_pool *p = v->pool;
+	uint32_t *weights = w->scratch_w, i;
+
+	for (i = 0; i < p->n; i++)
+		weights[i] = p->slot[i] == w->avoid_slot ? 0 : p->weight[i];
+	switch (v->sched) {
+	case SCHED_KIND_RR:
+		return sched_rr_pick(&w->rr_cursor[vip_slot], weights, p->n);
+	case SCHED_KIND_LC:
+	case SCHED_KIND_WLC:
+		for (i = 0; i < p->n; i++)
+			w->scratch_load[i] = load_estimate(w, p->slot[i]);
+		return v->sched == SCHED_KIND_LC ? sched_lc_pick(&w->lc_cursor[vip_slot], weights,
+								 w->scratch_load, p->n)
+						 : sched_wlc_pick(&w->lc_cursor[vip_slot], weights,
+								  w->scratch_load, p->n);
+	default:
+		for (i = 0; i < p->n; i++)
+			w->scratch_wrr[i] = w->wrr_current[p->slot[i]];
+		uint32_t choice = sched_wrr_pick(w->scratch_wrr, weights, p->n);
+		for (i = 0; i < p->n; i++)
+			w->wrr_current[p->slot[i]] = w->scratch_wrr[i];
+		return choice;
+	}
+}
+
 static uint32_t pick(struct lb_worker *w, uint32_t vip_slot, const struct lb_vip_rt *v,
 		     const struct flow_key *k, uint32_t hash)
 {
@@ -366,6 +400,8 @@ static uint32_t pick(struct lb_worker *w, uint32_t vip_slot, const struct lb_vip
 	uint32_t i, choice;
 
 	sched_sync(w, vip_slot, p);
+	if (w->avoid_slot != LB_NO_SLOT)
+		return pick_avoiding(w, vip_slot, v);
 	switch (v->sched) {
 	case SCHED_KIND_RR:
 		return sched_rr_pick(&w->rr_cursor[vip_slot], p->weight, p->n);
@@ -387,6 +423,56 @@ static uint32_t pick(struct lb_worker *w, uint32_t vip_slot, const struct lb_vip
 	default:
 		return maglev_pick(v, k, hash);
 	}
+}
+
+/* ---- connect-failure redispatch ---- */
+
+static struct lb_redispatch *redispatch_slot(struct lb_worker *w, const struct flow_key *k)
+{
+	return &w->redispatch[flow_hash(k) % LB_REDISPATCH_SLOTS];
+}
+
+/* Remembers that <slot> failed this client flow; false when retries are used up. */
+static bool redispatch_note(struct lb_worker *w, const struct flow_key *k, uint32_t slot)
+{
+	struct lb_redispatch *r = redispatch_slot(w, k);
+	bool same = memcmp(&r->key, k, sizeof(*k)) == 0 && (int32_t)(r->expire - w->now_ms) > 0;
+	uint8_t tries = same ? r->tries : 0;
+
+	if (tries >= LB_REDISPATCH_MAX)
+		return false;
+	r->key = *k;
+	r->slot = slot;
+	r->expire = w->now_ms + LB_REDISPATCH_MS;
+	r->tries = (uint8_t)(tries + 1);
+	return true;
+}
+
+/* The backend this client flow must avoid, or LB_NO_SLOT. */
+static uint32_t redispatch_avoid(struct lb_worker *w, const struct flow_key *k)
+{
+	const struct lb_redispatch *r = redispatch_slot(w, k);
+
+	if (r->tries == 0 || (int32_t)(r->expire - w->now_ms) <= 0 ||
+	    memcmp(&r->key, k, sizeof(*k)) != 0)
+		return LB_NO_SLOT;
+	return r->slot;
+}
+
+/*
+ * The backend refused (RST, ICMP unreachable) or ignored a new connection's
+ * SYN: counted for the breaker, and, while retries remain, the connection is
+ * forgotten so that the client's SYN retry goes to another backend. Returns
+ * true when the client must not see the refusal.
+ */
+static bool connect_failed(struct lb_worker *w, struct flow_entry *f)
+{
+	w->ctr->backend[f->backend_slot].connect_fail++;
+	if (!redispatch_note(w, &f->key, f->backend_slot))
+		return false;
+	w->ctr->redispatched++;
+	flow_remove(w->flows, f);
+	return true;
 }
 
 #define TCP_FIN 0x01
@@ -725,6 +811,12 @@ static uint32_t balance(struct lb_worker *w, const struct lb_snapshot *s, struct
 	bool nat = v->mode != LB_MODE_DSR;
 	uint32_t idx, slot;
 
+	if (e != NULL && nat && k->proto == IPPROTO_TCP && e->state == FLOW_TCP_SYN &&
+	    (m->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN && !ext_of(w, e)->answered &&
+	    (uint32_t)(w->now_ms - e->last_seen) >= LB_SYN_RETRY_MS && connect_failed(w, e)) {
+		/* The client asks again and the backend never answered: elsewhere. */
+		*ep = e = NULL;
+	}
 	if (e != NULL) {
 		const struct lb_backend_rt *b = &s->backends[e->backend_slot];
 		if (b->uid == e->backend_uid && b->keeps_flows && b->vip_slot == vip_slot) {
@@ -766,7 +858,9 @@ static uint32_t balance(struct lb_worker *w, const struct lb_snapshot *s, struct
 	 * In DSR a RST is forwarded without creating a flow.
 	 */
 	bool pickup = k->proto == IPPROTO_TCP && (m->tcp_flags & (TCP_SYN | TCP_ACK)) != TCP_SYN;
+	w->avoid_slot = nat && !pickup ? redispatch_avoid(w, k) : LB_NO_SLOT;
 	idx = pickup ? maglev_pick(v, k, hash) : pick(w, vip_slot, v, k, hash);
+	w->avoid_slot = LB_NO_SLOT;
 	if (idx == SCHED_NONE) {
 		pk->drop = LB_DROP_NO_BACKEND;
 		return LB_NO_SLOT;
@@ -869,7 +963,7 @@ static void reply(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pk
 {
 	struct flow_key rk;
 	struct flow_entry *r, *f;
-	const struct lb_flow_ext *fx;
+	struct lb_flow_ext *fx;
 
 	rk.src = m->src;
 	rk.dst = m->dst;
@@ -881,6 +975,17 @@ static void reply(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pk
 	if (r == NULL || !ext_of(w, r)->reverse || (f = ext_of(w, r)->peer) == NULL)
 		return; /* pk->drop stays not_ours */
 	fx = ext_of(w, f);
+	if (!fx->answered) {
+		/* The backend's first answer: passive health, and maybe a refusal. */
+		if (f->key.proto == IPPROTO_TCP && f->state == FLOW_TCP_SYN &&
+		    (m->tcp_flags & TCP_RST) && connect_failed(w, f)) {
+			pk->drop = LB_DROP_REDISPATCH;
+			return;
+		}
+		fx = ext_of(w, f);
+		fx->answered = 1;
+		w->ctr->backend[f->backend_slot].established++;
+	}
 	pair_touch(w, f, m->tcp_flags);
 	if (!ttl_decrement(pk, m)) {
 		pk->drop = LB_DROP_TTL;
@@ -1044,6 +1149,13 @@ static void icmp_error(struct lb_worker *w, const struct lb_snapshot *s, struct 
 		if (f == NULL)
 			return;
 		fx = ext_of(w, f);
+		bool unreachable =
+			m->is_v6 ? m->icmp_type == 1 : m->icmp_type == 3 && m->icmp_code != 4;
+		if (unreachable && f->key.proto == IPPROTO_TCP && f->state == FLOW_TCP_SYN &&
+		    !fx->answered && connect_failed(w, f)) {
+			pk->drop = LB_DROP_REDISPATCH;
+			return;
+		}
 		quote_rewrite(&q, m->is_v6, &f->key.src, f->key.sport, &f->key.dst, f->key.dport);
 		set_outer(pk, m, &f->key.dst, &f->key.src);
 		icmp_error_sums(pk, m);

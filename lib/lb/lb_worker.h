@@ -18,6 +18,11 @@
 #include "lb.h"
 
 #define LB_BURST_MAX 64
+/* Connect-failure redispatch: memory of failed backends per client flow. */
+#define LB_REDISPATCH_SLOTS 256
+#define LB_REDISPATCH_MS    3000 /* a client retries a SYN after 1 s, then 3 s */
+#define LB_REDISPATCH_MAX   3    /* backends tried per connection, then failures pass */
+#define LB_SYN_RETRY_MS     700  /* a SYN again this long after the first: no answer */
 
 enum lb_verdict {
 	LB_VERDICT_TX = 0,  /* send out of pkt->out_port (data possibly rewritten) */
@@ -54,6 +59,7 @@ struct lb_flow_ext {
 	uint16_t lport_be;       /* fnat: allocated source port, network order (0 = none) */
 	uint8_t laddr;           /* fnat: local address id */
 	uint8_t reverse;         /* 1 on the reverse entry */
+	uint8_t answered;        /* the backend has replied (passive health) */
 };
 
 struct lb_worker {
@@ -64,6 +70,18 @@ struct lb_worker {
 	uint64_t *port_map; /* LB_MAX_LADDRS * 1024 words */
 	uint16_t port_cursor[LB_MAX_LADDRS];
 	bool table_changed; /* this burst inserted or removed flows */
+	/*
+	 * Connect-failure redispatch (fnat/nat): client flows whose backend
+	 * refused or ignored their SYN, and which backend that was, so the
+	 * client's SYN retry is scheduled elsewhere. Small, direct-mapped by
+	 * flow hash; an entry lives LB_REDISPATCH_MS.
+	 */
+	struct lb_redispatch {
+		struct flow_key key;
+		uint32_t slot;   /* backend to avoid */
+		uint32_t expire; /* ms */
+		uint8_t tries;   /* redispatches so far for this connection */
+	} redispatch[LB_REDISPATCH_SLOTS];
 	struct flow_table *flows;
 	struct lb_counters *ctr;
 	const struct lb_neigh_table *neigh;
@@ -79,6 +97,8 @@ struct lb_worker {
 	/* Gather buffers for the schedulers (pool order). */
 	int64_t scratch_wrr[LB_MAX_BACKENDS];
 	uint32_t scratch_load[LB_MAX_BACKENDS];
+	uint32_t scratch_w[LB_MAX_BACKENDS];
+	uint32_t avoid_slot; /* while picking: a backend that just failed this client */
 };
 
 /*
