@@ -15,12 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <json-c/json.h>
+
+#include "dp_client.h"
 
 #define DEFAULT_SOCKET "/run/sluice/dataplane.sock"
 #define EXIT_REFUSED   1
@@ -35,63 +33,15 @@ static bool json_out;
 /* Sends one request, returns the parsed answer or NULL (message printed). */
 static json_object *call(json_object *req)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct timeval tv = {.tv_sec = 30};
-	const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-	size_t cap = 1 << 16, used = 0;
-	char *buf = NULL;
-	json_object *resp = NULL;
-	int fd;
+	char err[512];
+	json_object *resp = dp_call(sock_path, req, 30, err, sizeof(err));
 
-	if (strlen(sock_path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "sluicectl: socket path too long: %s\n", sock_path);
-		return NULL;
-	}
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		fprintf(stderr,
-			"sluicectl: cannot reach the data plane at %s: %s\n"
-			"  (is sluice-dataplane running? another socket: -s PATH)\n",
-			sock_path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return NULL;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (write(fd, text, strlen(text)) < 0 || write(fd, "\n", 1) < 0)
-		goto io_error;
-	buf = malloc(cap);
-	if (buf == NULL)
-		goto io_error;
-	for (;;) {
-		if (used + 1 == cap) {
-			char *b = realloc(buf, cap * 2);
-			if (b == NULL)
-				goto io_error;
-			buf = b;
-			cap *= 2;
-		}
-		ssize_t n = read(fd, buf + used, cap - used - 1);
-		if (n <= 0)
-			goto io_error;
-		used += (size_t)n;
-		if (memchr(buf + used - (size_t)n, '\n', (size_t)n) != NULL)
-			break;
-	}
-	buf[used] = '\0';
-	resp = json_tokener_parse(buf);
 	if (resp == NULL)
-		fprintf(stderr, "sluicectl: the data plane sent something that is not JSON\n");
-	free(buf);
-	close(fd);
+		fprintf(stderr, "sluicectl: %s\n%s", err,
+			strstr(err, "cannot reach") ? "  (is sluice-dataplane running? another "
+						      "socket: -s PATH)\n"
+						    : "");
 	return resp;
-io_error:
-	fprintf(stderr, "sluicectl: no answer from %s: %s\n", sock_path,
-		errno ? strerror(errno) : "connection closed");
-	free(buf);
-	close(fd);
-	return NULL;
 }
 
 static const char *sget(json_object *o, const char *k)

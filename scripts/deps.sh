@@ -11,7 +11,7 @@ packages=(
 	libdpdk-dev dpdk libbpf-dev libxdp-dev bpftool
 	libyaml-dev libjson-c-dev libcmocka-dev libpcap-dev
 	# tests and demo: namespaces, real servers and clients, packet crafting
-	iproute2 iputils-ping ethtool procps wrk python3 python3-scapy socat curl tcpdump nftables
+	iproute2 iputils-ping ethtool procps wrk bc python3 python3-scapy socat curl tcpdump nftables
 )
 
 missing=()

@@ -846,6 +846,68 @@ static int check_vip_maglev(struct ctx *x, yaml_node_t *n, const char *path,
 	return 0;
 }
 
+static int hc_kind_parse(const char *s)
+{
+	static const char *const names[] = {"none", "tcp", "http", "udp", "exec", NULL};
+	for (int i = 0; names[i] != NULL; i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * health_check: the control daemon's active check of every backend of the
+ * VIP (docs/control.md). Durations in seconds; defaults from DESIGN §6.
+ */
+static int decode_health(struct ctx *x, yaml_node_t *vn, const char *vpath, struct conf_vip *v)
+{
+	static const char *const keys[] = {"type",     "port",	"path",	     "expect_status",
+					   "send",     "expect",	"command",   "interval",
+					   "timeout",  "rise",	"fall",	     "fastinter",
+					   "downinter", "jitter",	NULL};
+	struct conf_health *h = &v->hc;
+	char path[FIELD_PATH_MAX];
+	yaml_node_t *n;
+	uint32_t port = 0, status = 200;
+
+	h->kind = CONF_HC_NONE;
+	h->interval_ms = 2000;
+	h->timeout_ms = 1000;
+	h->rise = 2;
+	h->fall = 3;
+	h->jitter_pct = 100;
+	snprintf(h->path, sizeof(h->path), "/");
+	h->expect_status = 200;
+	if (get_section(x, vn, vpath, "health_check", YAML_MAPPING_NODE, &n, path) < 0)
+		return -EINVAL;
+	if (n == NULL)
+		return 0;
+	if (check_map(x, n, path, keys) < 0 ||
+	    get_enum(x, n, path, "type", hc_kind_parse, "none | tcp | http | udp | exec",
+		     &h->kind) < 0 ||
+	    get_uint(x, n, path, "port", false, 1, 65535, &port) < 0 ||
+	    get_string(x, n, path, "path", false, true, h->path, sizeof(h->path)) < 0 ||
+	    get_uint(x, n, path, "expect_status", false, 100, 599, &status) < 0 ||
+	    get_string(x, n, path, "send", false, false, h->send, sizeof(h->send)) < 0 ||
+	    get_string(x, n, path, "expect", false, false, h->expect, sizeof(h->expect)) < 0 ||
+	    get_string(x, n, path, "command", false, false, h->command, sizeof(h->command)) < 0 ||
+	    get_ms(x, n, path, "interval", 3600, &h->interval_ms) < 0 ||
+	    get_ms(x, n, path, "timeout", 3600, &h->timeout_ms) < 0 ||
+	    get_uint(x, n, path, "rise", false, 1, 100, &h->rise) < 0 ||
+	    get_uint(x, n, path, "fall", false, 1, 100, &h->fall) < 0 ||
+	    get_ms(x, n, path, "fastinter", 3600, &h->fastinter_ms) < 0 ||
+	    get_ms(x, n, path, "downinter", 3600, &h->downinter_ms) < 0 ||
+	    get_uint(x, n, path, "jitter", false, 0, 100, &h->jitter_pct) < 0)
+		return -EINVAL;
+	h->port = (uint16_t)port;
+	h->expect_status = (uint16_t)status;
+	if (h->kind == CONF_HC_EXEC && h->command[0] == '\0')
+		return fail(x, n, path, "type exec needs a command");
+	if (h->kind == CONF_HC_UDP && h->send[0] == '\0')
+		return fail(x, n, path, "type udp needs a payload to send (send:)");
+	return 0;
+}
+
 /*
  * local_addresses: the source addresses full-NAT puts on packets to the
  * backends (their replies come back to them). Required for fnat, of the
@@ -894,7 +956,7 @@ static int decode_vip(struct ctx *x, yaml_node_t *n, const char *path, struct co
 {
 	static const char *const keys[] = {
 		"name", "address",           "port",     "protocol",        "mode", "scheduler",
-		"hash", "maglev_table_size", "backends", "local_addresses", NULL};
+		"hash", "maglev_table_size", "backends", "local_addresses", "health_check", NULL};
 	uint32_t port = 0;
 	int rc;
 
@@ -929,6 +991,9 @@ static int decode_vip(struct ctx *x, yaml_node_t *n, const char *path, struct co
 	if (rc < 0)
 		return rc;
 	rc = decode_local_addrs(x, n, path, v);
+	if (rc < 0)
+		return rc;
+	rc = decode_health(x, n, path, v);
 	if (rc < 0)
 		return rc;
 	return check_vip_maglev(x, n, path, v);

@@ -64,6 +64,22 @@ struct conf_backend {
 	int line;
 };
 
+enum conf_hc_kind { CONF_HC_NONE = 0, CONF_HC_TCP, CONF_HC_HTTP, CONF_HC_UDP, CONF_HC_EXEC };
+
+/* A VIP's active health check, run by the control daemon on every backend. */
+struct conf_health {
+	uint8_t kind;           /* none: backends are taken as up; tcp, http, udp, exec */
+	uint16_t port;          /* 0 = the backend's port */
+	char path[128];         /* http: GET path, default "/" */
+	uint16_t expect_status; /* http: default 200 */
+	char send[128];         /* udp: payload sent */
+	char expect[128];       /* udp: the reply must contain it ("" = any reply) */
+	char command[256];      /* exec: run by /bin/sh with SLUICE_BACKEND_ADDRESS/PORT */
+	uint32_t interval_ms, timeout_ms, fastinter_ms, downinter_ms; /* 0: interval */
+	uint32_t rise, fall;
+	uint32_t jitter_pct;    /* first check within this % of the interval */
+};
+
 struct conf_vip {
 	char name[CONF_NAME_MAX]; /* default "<address>:<port>/<proto>" */
 	struct lb_addr addr;      /* required */
@@ -75,6 +91,7 @@ struct conf_vip {
 	uint32_t maglev_size;     /* prime, default 65537 */
 	/* fnat: source addresses towards the backends (required for fnat, VIP family). */
 	struct lb_addr local_addrs[CONF_MAX_LOCAL_ADDRS];
+	struct conf_health hc;
 	uint32_t n_local_addrs;
 	struct conf_backend *backends;
 	uint32_t n_backends;

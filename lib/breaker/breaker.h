@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Per-backend circuit breaker fed by passive signals from the data plane
+ * (docs/control.md). A success is a flow that reached ESTABLISHED; a failure
+ * is a SYN left unanswered past syn_timeout, an RST answering a SYN, an ICMP
+ * unreachable from the backend, or a first-response timeout.
+ *
+ *   CLOSED --(consecutive failures, or failure ratio over the window)--> OPEN
+ *   OPEN --(ejection time elapsed)--> HALF_OPEN
+ *   HALF_OPEN --(half_open_successes successes, or an active check pass)--> CLOSED
+ *   HALF_OPEN --(any failure: ejections + 1)--> OPEN
+ *   HALF_OPEN --(probe_timeout without closing: ejections unchanged)--> OPEN
+ *
+ * OPEN lasts min(base_ejection * ejections, max_ejection) plus a jitter of up
+ * to ejection_jitter_pct of that, where <ejections> counts ejections in a
+ * row (it starts again from 1 once the breaker has stayed closed for
+ * max_ejection). HALF_OPEN admits at most half_open_permits new flows.
+ *
+ * No I/O, no allocation: the failure-ratio window is CB_BUCKETS fixed time
+ * buckets. Time is passed in as "now" (ms, any monotonic clock); time-driven
+ * transitions happen on the first call at or after the instant they are
+ * due (cb_next_event() says when), so a tick is not required for
+ * correctness, only to publish the change promptly. One cb_breaker per
+ * backend, owned by the caller, not thread-safe.
+ */
+#ifndef SLUICE_BREAKER_H
+#define SLUICE_BREAKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Defaults from DESIGN §6 (names as in the config file, docs/control.md). */
+#define CB_DEFAULT_CONSECUTIVE_FAILURES 5
+#define CB_DEFAULT_FAILURE_RATIO_PCT    85
+#define CB_DEFAULT_WINDOW_MS            10000
+#define CB_DEFAULT_MIN_FLOWS            50
+#define CB_DEFAULT_BASE_EJECTION_MS     30000
+#define CB_DEFAULT_MAX_EJECTION_MS      300000
+#define CB_DEFAULT_EJECTION_JITTER_PCT  10
+#define CB_DEFAULT_HALF_OPEN_PERMITS    3
+#define CB_DEFAULT_HALF_OPEN_SUCCESSES  1
+#define CB_DEFAULT_PROBE_TIMEOUT_MS     10000
+#define CB_DEFAULT_MAX_EJECTION_PERCENT 10
+
+/* The ratio window is this many buckets of window_ms / CB_BUCKETS each. */
+#define CB_BUCKETS 10
+
+enum cb_state { CB_CLOSED = 0, CB_OPEN, CB_HALF_OPEN, CB_STATE_MAX };
+
+/* Why the breaker last went OPEN. */
+enum cb_cause {
+	CB_CAUSE_NONE = 0,
+	CB_CAUSE_CONSECUTIVE,   /* consecutive_failures reached */
+	CB_CAUSE_RATIO,         /* failure_ratio over the window, with min_flows */
+	CB_CAUSE_PROBE_FAILED,  /* a failure while half-open */
+	CB_CAUSE_PROBE_TIMEOUT, /* half-open for probe_timeout without closing */
+	CB_CAUSE_MAX
+};
+
+/* "closed", "open", "half-open"; "?" when out of range. */
+const char *cb_state_name(enum cb_state s);
+/* "none", "consecutive", "ratio", "probe_failed", "probe_timeout". */
+const char *cb_cause_name(enum cb_cause c);
+
+/* Durations in milliseconds, ratios in percent. */
+struct cb_params {
+	uint32_t consecutive_failures; /* trip after this many in a row; 0 = off; 5 */
+	uint32_t failure_ratio_pct;    /* trip when failures >= this % of the window; 0 = off; 85 */
+	uint32_t window_ms;            /* ratio window; 10000 */
+	uint32_t min_flows;            /* ratio needs this many outcomes in the window; 50 */
+	uint32_t base_ejection_ms;     /* OPEN for base * ejections in a row; 30000 */
+	uint32_t max_ejection_ms;      /* cap on that product; 300000 */
+	uint32_t ejection_jitter_pct;  /* plus up to this % of the OPEN time; 10 */
+	uint32_t half_open_permits;    /* new flows admitted while HALF_OPEN; 3 */
+	uint32_t half_open_successes;  /* successes that close it, 1..permits; 1 */
+	uint32_t probe_timeout_ms;     /* HALF_OPEN longer than this goes back OPEN; 10000 */
+	uint32_t max_ejection_percent; /* pool-wide cap, for cb_pool_may_eject(); 10 */
+};
+
+/* Fills in the defaults above. */
+void cb_params_default(struct cb_params *p);
+
+/*
+ * 0 when usable, -EINVAL otherwise: window_ms >= CB_BUCKETS, percentages
+ * <= 100, base_ejection_ms >= 1, max_ejection_ms >= base_ejection_ms,
+ * half_open_permits >= 1, 1 <= half_open_successes <= half_open_permits,
+ * probe_timeout_ms >= 1.
+ */
+int cb_params_check(const struct cb_params *p);
+
+struct cb_bucket {
+	uint64_t epoch; /* now / bucket_ms when the bucket was (re)started */
+	uint32_t ok;
+	uint32_t fail;
+};
+
+/* Read the fields for `show`; change them only through the functions below. */
+struct cb_breaker {
+	struct cb_params p;
+	uint64_t seed; /* jitter source, from cb_init() */
+	enum cb_state state;
+	enum cb_cause cause;     /* why it last went OPEN */
+	uint64_t since;          /* when <state> was entered */
+	uint64_t open_until;     /* OPEN: when it goes HALF_OPEN */
+	uint64_t probe_deadline; /* HALF_OPEN: when it goes back OPEN */
+	uint32_t consecutive;    /* failures in a row while CLOSED */
+	uint32_t ejections;      /* ejections in a row: the backoff multiplier */
+	uint32_t permits_used;   /* HALF_OPEN: flows admitted */
+	uint32_t probe_ok;       /* HALF_OPEN: successes seen */
+	uint64_t successes;      /* every success reported, in any state */
+	uint64_t failures;       /* every failure reported, in any state */
+	uint64_t opens;          /* times it went OPEN, for any cause */
+	uint64_t trips_denied;   /* trips refused because may_eject was false */
+	struct cb_bucket win[CB_BUCKETS];
+};
+
+/* A CLOSED breaker at <now>; <seed> makes the jitter deterministic (hash of
+ * node and backend identity). Returns 0 or -EINVAL (bad params). */
+int cb_init(struct cb_breaker *b, const struct cb_params *p, uint64_t now, uint64_t seed);
+
+/*
+ * Applies the time-driven transitions due at <now> (OPEN -> HALF_OPEN,
+ * HALF_OPEN -> OPEN on probe timeout). Every function below does this
+ * first. Returns true when the state changed.
+ */
+bool cb_tick(struct cb_breaker *b, uint64_t now);
+
+/* A flow to this backend reached ESTABLISHED. Returns true when the state changed. */
+bool cb_on_success(struct cb_breaker *b, uint64_t now);
+
+/*
+ * A flow to this backend failed. <may_eject> is the pool's verdict
+ * (cb_pool_may_eject with the other backends' states): when a trip is due
+ * but <may_eject> is false, the breaker stays CLOSED, trips_denied grows,
+ * and the next failure asks again. A failure while HALF_OPEN re-opens
+ * regardless: the backend is already counted as ejected.
+ * Returns true when the state changed.
+ */
+bool cb_on_failure(struct cb_breaker *b, uint64_t now, bool may_eject);
+
+/*
+ * An active health check passed. Closes a HALF_OPEN breaker; an OPEN one
+ * serves its time, because passive failures (e.g. a hung server whose
+ * kernel still accepts connections) are what a passing check may miss.
+ * Returns true when the state changed.
+ */
+bool cb_on_active_check_pass(struct cb_breaker *b, uint64_t now);
+
+/*
+ * May a new flow go to this backend? CLOSED: yes. OPEN: no. HALF_OPEN: yes
+ * while permits remain, each yes spending one.
+ */
+bool cb_allow_new_flow(struct cb_breaker *b, uint64_t now);
+
+/* Operator reset: CLOSED, window and backoff forgotten. Returns true when the state changed. */
+bool cb_reset(struct cb_breaker *b, uint64_t now);
+
+/* New parameters (config reload); state, counters and a running ejection are kept.
+ * Returns 0 or -EINVAL (nothing changed). */
+int cb_set_params(struct cb_breaker *b, const struct cb_params *p);
+
+/* OPEN or HALF_OPEN: counts against max_ejection_percent. */
+bool cb_is_ejected(const struct cb_breaker *b);
+
+/* The next instant a time-driven transition is due, UINT64_MAX when none (CLOSED). */
+uint64_t cb_next_event(const struct cb_breaker *b);
+
+/* OPEN: ms until it goes HALF_OPEN (0 when due); otherwise 0. */
+uint64_t cb_ms_until_probe(const struct cb_breaker *b, uint64_t now);
+
+/* Successes and failures in the ratio window ending at <now>. */
+void cb_window_counts(const struct cb_breaker *b, uint64_t now, uint32_t *ok, uint32_t *fail);
+
+/*
+ * May one more backend of a pool of <n_backends> be ejected when
+ * <n_ejected> already are? True when the result stays within
+ * <max_ejection_percent> of the pool, and always when none is ejected yet
+ * (so a small pool can still shed its one bad backend). False for an empty
+ * pool or when every backend is already ejected.
+ */
+bool cb_pool_may_eject(uint32_t n_backends, uint32_t n_ejected, uint32_t max_ejection_percent);
+
+#endif

@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
+#include <string.h>
+
+#include "pool.h"
+
+/* Slow start ramps weight * POOL_RAMP_ONE, so that a configured weight of 1
+ * (the common case) still ramps smoothly instead of sitting at max(1, 0). */
+#define POOL_RAMP_ONE 1024u
+
+__extension__ typedef unsigned __int128 u128;
+
+static const char *const nb_names[POOL_NB_MAX] = {
+	[POOL_NB_DROP] = "drop",
+	[POOL_NB_RESET] = "reset",
+};
+
+const char *pool_no_backend_name(enum pool_no_backend a)
+{
+	return (unsigned int)a < POOL_NB_MAX ? nb_names[a] : "?";
+}
+
+int pool_no_backend_parse(const char *name)
+{
+	for (int i = 0; i < POOL_NB_MAX; i++)
+		if (name != NULL && strcmp(name, nb_names[i]) == 0)
+			return i;
+	return -EINVAL;
+}
+
+void pool_params_default(struct pool_params *p)
+{
+	*p = (struct pool_params){
+		.overprovisioning_pct = POOL_DEFAULT_OVERPROVISIONING_PCT,
+		.panic_threshold_pct = POOL_DEFAULT_PANIC_THRESHOLD_PCT,
+		.slow_start_ms = POOL_DEFAULT_SLOW_START_MS,
+		.no_backend = POOL_NB_DROP,
+	};
+}
+
+int pool_params_check(const struct pool_params *p)
+{
+	if (p == NULL || p->overprovisioning_pct < 100 || p->overprovisioning_pct > 1000 ||
+	    p->panic_threshold_pct > 100 || (unsigned int)p->no_backend >= POOL_NB_MAX)
+		return -EINVAL;
+	return 0;
+}
+
+/* a * b / c without overflow for any 64-bit a, b (c != 0). */
+static u128 muldiv(uint64_t a, uint64_t b, uint64_t c)
+{
+	return (u128)a * b / c;
+}
+
+/* Hands out POOL_SHARE_ONE ppm over the levels in proportion to w[i] (which
+ * must not all be 0): floor, then the remainder to the first level with
+ * w != 0, so the result is exact and independent of summation order. */
+static void share_by(const uint64_t *w, uint32_t n, uint32_t *share)
+{
+	u128 sum = 0;
+	uint32_t given = 0, first = n;
+
+	for (uint32_t i = 0; i < n; i++)
+		sum += w[i];
+	for (uint32_t i = 0; i < n; i++) {
+		share[i] = (uint32_t)((u128)w[i] * POOL_SHARE_ONE / sum);
+		given += share[i];
+		if (first == n && w[i] != 0)
+			first = i;
+	}
+	share[first] += POOL_SHARE_ONE - given;
+}
+
+int pool_split(const struct pool_params *p, const uint64_t *healthy, const uint64_t *total,
+	       uint32_t n_levels, struct pool_split *out)
+{
+	uint64_t hsum = 0;
+	uint32_t left = POOL_SHARE_ONE, first = n_levels;
+	bool any_level = false, all_panic = true;
+
+	if (pool_params_check(p) != 0 || n_levels == 0 || n_levels > POOL_MAX_LEVELS)
+		return -EINVAL;
+	for (uint32_t i = 0; i < n_levels; i++)
+		if (healthy[i] > total[i])
+			return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	out->n_levels = n_levels;
+	out->action = p->no_backend;
+
+	for (uint32_t i = 0; i < n_levels; i++) {
+		u128 h;
+
+		if (total[i] == 0)
+			continue;
+		/* healthy/total * pct/100 * 1e6, in one rounding step. */
+		h = (u128)healthy[i] * p->overprovisioning_pct * (POOL_SHARE_ONE / 100) / total[i];
+		out->health[i] = h > POOL_SHARE_ONE ? POOL_SHARE_ONE : (uint32_t)h;
+		hsum += out->health[i];
+	}
+	out->total_health = hsum > POOL_SHARE_ONE ? POOL_SHARE_ONE : (uint32_t)hsum;
+
+	/* Panic only when the levels together cannot carry the load: with a
+	 * healthy primary, a mostly-down backup level is no reason to send
+	 * flows to dead backends. */
+	for (uint32_t i = 0; i < n_levels; i++) {
+		if (total[i] == 0)
+			continue;
+		any_level = true;
+		out->panic[i] = p->panic_threshold_pct != 0 && out->total_health < POOL_SHARE_ONE &&
+				(u128)healthy[i] * 100 < (u128)p->panic_threshold_pct * total[i];
+		all_panic = all_panic && out->panic[i];
+	}
+	if (!any_level)
+		return 0;
+	if (all_panic) {
+		out->total_panic = true;
+		out->available = true;
+		share_by(total, n_levels, out->share);
+		return 0;
+	}
+	if (out->total_health == 0)
+		return 0;
+
+	out->available = true;
+	/* Spill in priority order. Dividing by total_health scales the
+	 * shares up to 100% when the levels together are short. */
+	for (uint32_t i = 0; i < n_levels; i++) {
+		uint32_t s;
+
+		s = (uint32_t)((uint64_t)out->health[i] * POOL_SHARE_ONE / out->total_health);
+		if (s > left)
+			s = left;
+		out->share[i] = s;
+		left -= s;
+		if (first == n_levels && out->health[i] != 0)
+			first = i;
+	}
+	out->share[first] += left;
+	return 0;
+}
+
+uint32_t pool_effective_weight(uint64_t weight, uint32_t share, uint64_t level_weight)
+{
+	u128 v;
+
+	if (weight == 0 || share == 0 || level_weight == 0)
+		return 0;
+	v = (u128)weight * share * POOL_WEIGHT_MAX / ((u128)level_weight * POOL_SHARE_ONE);
+	if (v == 0)
+		return 1;
+	return v > POOL_WEIGHT_MAX ? POOL_WEIGHT_MAX : (uint32_t)v;
+}
+
+uint64_t pool_slow_start_weight(uint64_t weight, uint64_t since, uint64_t now, uint32_t window_ms)
+{
+	uint64_t elapsed, w;
+
+	if (weight == 0 || window_ms == 0)
+		return weight;
+	/* A clock behind <since> means it has only just come up. */
+	elapsed = now > since ? now - since : 0;
+	if (elapsed >= window_ms)
+		return weight;
+	w = (uint64_t)muldiv(weight, elapsed, window_ms);
+	return w != 0 ? w : 1;
+}
+
+static bool receives(const struct pool_member *m, const struct pool_split *sp)
+{
+	return m->eligible && m->weight != 0 && sp->share[m->level] != 0 &&
+	       (m->healthy || sp->panic[m->level]);
+}
+
+static uint64_t ramped(const struct pool_member *m, const struct pool_params *p, uint64_t now)
+{
+	return pool_slow_start_weight((uint64_t)m->weight * POOL_RAMP_ONE, m->up_since, now,
+				      p->slow_start_ms);
+}
+
+int pool_assign(const struct pool_params *p, const struct pool_member *m, uint32_t n, uint64_t now,
+		uint32_t *eff, struct pool_split *out)
+{
+	uint64_t healthy[POOL_MAX_LEVELS] = {0}, total[POOL_MAX_LEVELS] = {0};
+	uint64_t lw[POOL_MAX_LEVELS] = {0};
+	struct pool_split local = {0};
+	struct pool_split *sp = out != NULL ? out : &local;
+	uint32_t n_levels = 1;
+	int rc;
+
+	if (n != 0 && (m == NULL || eff == NULL))
+		return -EINVAL;
+	for (uint32_t i = 0; i < n; i++) {
+		if (m[i].level >= POOL_MAX_LEVELS || m[i].weight > POOL_WEIGHT_MAX)
+			return -EINVAL;
+		if (m[i].level + 1 > n_levels)
+			n_levels = m[i].level + 1;
+		if (!m[i].eligible)
+			continue;
+		total[m[i].level] += m[i].weight;
+		if (m[i].healthy)
+			healthy[m[i].level] += m[i].weight;
+	}
+	rc = pool_split(p, healthy, total, n_levels, sp);
+	if (rc != 0)
+		return rc;
+
+	for (uint32_t i = 0; i < n; i++) {
+		eff[i] = 0;
+		if (sp->available && receives(&m[i], sp))
+			lw[m[i].level] += ramped(&m[i], p, now);
+	}
+	if (!sp->available)
+		return 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (receives(&m[i], sp))
+			eff[i] = pool_effective_weight(ramped(&m[i], p, now), sp->share[m[i].level],
+						       lw[m[i].level]);
+	return 0;
+}
