@@ -28,7 +28,9 @@
 #include "checks.h"
 #include "conf.h"
 #include "dp_client.h"
+#include "breaker.h"
 #include "health.h"
+#include "pool.h"
 
 struct check {
 	char vip[CONF_NAME_MAX];
@@ -38,8 +40,25 @@ struct check {
 	struct conf_health h;
 	struct hc_state hc;
 	struct probe pr;
-	bool dp_up; /* what the data plane was last told */
+	bool dp_up;  /* what the data plane was last told */
+	bool has_hc; /* the VIP has a health check (else: taken as up) */
+	/* Weights (failover levels, slow start, breaker), when the VIP uses them: */
+	uint32_t vip_index;                 /* into conf.vips */
+	uint8_t level;                      /* priority */
+	struct cb_breaker cb;               /* fed by the data plane's passive counters */
+	uint64_t established, connect_fail; /* last values read */
+	bool counters_seen;
+	bool eligible;   /* admin state ready, as the data plane has it */
+	uint32_t weight; /* the operator's weight, as the data plane has it */
+	bool healthy_before;
+	uint64_t up_since; /* slow start origin */
+	bool panic_up;     /* its level is in panic: told up whatever its checks say */
+	int32_t dp_ctl;    /* control_weight last told (-2: not yet) */
+	uint64_t pending_ok, pending_fail; /* counter growth not yet fed to the breaker */
 };
+
+/* How often managed VIPs' weights are recomputed from the data plane's counters. */
+#define POOL_TICK_MS 200
 
 static struct conf conf;
 static struct check *checks;
@@ -184,15 +203,12 @@ static int build_checks(const struct conf *c, int epfd)
 	uint64_t now = now_ms();
 
 	for (uint32_t i = 0; i < c->n_vips; i++)
-		if (c->vips[i].hc.kind != CONF_HC_NONE)
-			n += c->vips[i].n_backends;
+		n += c->vips[i].n_backends;
 	next = calloc(n ? n : 1, sizeof(*next));
 	if (next == NULL)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < c->n_vips; i++) {
 		const struct conf_vip *v = &c->vips[i];
-		if (v->hc.kind == CONF_HC_NONE)
-			continue;
 		for (uint32_t j = 0; j < v->n_backends; j++) {
 			struct check *x = &next[k++];
 			struct hc_params p;
@@ -204,8 +220,37 @@ static int build_checks(const struct conf *c, int epfd)
 			x->port = v->backends[j].port ? v->backends[j].port : v->port;
 			x->check_port = v->hc.port ? v->hc.port : x->port;
 			x->h = v->hc;
+			x->has_hc = v->hc.kind != CONF_HC_NONE;
+			x->vip_index = i;
+			x->level = v->backends[j].priority;
+			x->dp_ctl = -2;
+			x->eligible = true;
+			x->weight = v->backends[j].weight;
+			x->up_since = 0; /* as if up for long: a restart ramps nothing */
 			probe_init(&x->pr);
+			if (!x->has_hc) {
+				/* No check: periodic, harmless defaults keep hc_* quiet. */
+				x->h.interval_ms = 1000;
+				x->h.timeout_ms = 1000;
+				x->h.rise = 1;
+				x->h.fall = 1;
+			}
 			hc_params_of(&x->h, &p);
+			if (v->policy.breaker) {
+				struct cb_params cp;
+				cb_params_default(&cp);
+				cp.consecutive_failures = v->policy.consecutive_failures;
+				cp.failure_ratio_pct = v->policy.failure_ratio_pct;
+				cp.min_flows = v->policy.min_flows;
+				cp.window_ms = v->policy.window_ms;
+				cp.base_ejection_ms = v->policy.base_ejection_ms;
+				cp.max_ejection_ms = v->policy.max_ejection_ms;
+				cp.max_ejection_percent = v->policy.max_ejection_percent;
+				cp.half_open_permits = v->policy.half_open_permits;
+				if (cp.half_open_successes > cp.half_open_permits)
+					cp.half_open_successes = cp.half_open_permits;
+				cb_init(&x->cb, &cp, now, fnv1a(x->vip, (uint64_t)j + 1));
+			}
 			for (size_t o = 0; o < n_checks; o++) {
 				struct check *old = &checks[o];
 				if (strcmp(old->vip, x->vip) == 0 && old->port == x->port &&
@@ -213,6 +258,12 @@ static int build_checks(const struct conf *c, int epfd)
 					probe_abort(&old->pr, epfd);
 					x->hc = old->hc;
 					x->dp_up = old->dp_up;
+					x->cb = old->cb;
+					x->up_since = old->up_since;
+					x->dp_ctl = old->dp_ctl;
+					x->established = old->established;
+					x->connect_fail = old->connect_fail;
+					x->counters_seen = old->counters_seen;
 					hc_set_params(&x->hc, &p, now);
 					kept = true;
 				}
@@ -248,8 +299,194 @@ static void result(struct check *c, enum hc_res r, const char *detail, uint64_t 
 		      endpoint(c, ep, sizeof(ep)), up ? "UP" : "DOWN",
 		      up ? c->hc.p.rise : c->hc.p.fall, up ? "passing" : "failing", hc_res_name(r),
 		      detail[0] ? ", " : "", detail);
-	if (up != c->dp_up)
-		push_health(c, up);
+	if ((up || c->panic_up) != c->dp_up)
+		push_health(c, up || c->panic_up);
+}
+
+static bool push_ctl_weight(struct check *c, int32_t w)
+{
+	char err[256], ep[80], ip[LB_ADDR_STRLEN];
+	json_object *req = json_object_new_object(), *resp;
+
+	json_object_object_add(req, "cmd", json_object_new_string("backend.set"));
+	json_object_object_add(req, "vip", json_object_new_string(c->vip));
+	json_object_object_add(req, "address",
+			       json_object_new_string(lb_addr_format(&c->addr, ip, sizeof(ip))));
+	json_object_object_add(req, "port", json_object_new_int(c->port));
+	json_object_object_add(req, "control_weight", json_object_new_int(w));
+	resp = dp_call(api_socket, req, 10, err, sizeof(err));
+	json_object_put(req);
+	if (resp == NULL) {
+		logf_("%s %s: cannot tell the data plane (%s); will retry", c->vip,
+		      endpoint(c, ep, sizeof(ep)), err);
+		return false;
+	}
+	json_object_put(resp);
+	c->dp_ctl = w;
+	return true;
+}
+
+/* A VIP whose weights the daemon computes: levels, slow start or a breaker. */
+static bool managed(uint32_t vip_index)
+{
+	const struct conf_vip *v = &conf.vips[vip_index];
+
+	if (v->policy.breaker || v->policy.slow_start_ms > 0)
+		return true;
+	for (uint32_t j = 0; j < v->n_backends; j++)
+		if (v->backends[j].priority > 0)
+			return true;
+	return false;
+}
+
+static struct check *find_member(const char *vip, const char *addr, int port)
+{
+	struct lb_addr a;
+
+	if (lb_addr_parse(&a, addr) < 0)
+		return NULL;
+	for (size_t i = 0; i < n_checks; i++)
+		if (checks[i].port == port && strcmp(checks[i].vip, vip) == 0 &&
+		    lb_addr_eq(&checks[i].addr, &a))
+			return &checks[i];
+	return NULL;
+}
+
+/* Reads the data plane: admin state, operator weight, passive counters. */
+static void read_dataplane(void)
+{
+	char err[256];
+	json_object *req = json_object_new_object(), *resp, *vips;
+
+	json_object_object_add(req, "cmd", json_object_new_string("vip.list"));
+	resp = dp_call(api_socket, req, 10, err, sizeof(err));
+	json_object_put(req);
+	if (resp == NULL)
+		return;
+	if (json_object_object_get_ex(resp, "vips", &vips))
+		for (size_t i = 0; i < json_object_array_length(vips); i++) {
+			json_object *v = json_object_array_get_idx(vips, i), *bl, *x;
+			if (!json_object_object_get_ex(v, "name", &x) ||
+			    !json_object_object_get_ex(v, "backends", &bl))
+				continue;
+			const char *vname = json_object_get_string(x);
+			for (size_t j = 0; j < json_object_array_length(bl); j++) {
+				json_object *b = json_object_array_get_idx(bl, j), *f;
+				struct check *c;
+				if (!json_object_object_get_ex(b, "address", &f))
+					continue;
+				const char *addr = json_object_get_string(f);
+				json_object_object_get_ex(b, "port", &f);
+				c = find_member(vname, addr, json_object_get_int(f));
+				if (c == NULL)
+					continue;
+				if (json_object_object_get_ex(b, "state", &f))
+					c->eligible =
+						strcmp(json_object_get_string(f), "ready") == 0;
+				if (json_object_object_get_ex(b, "weight", &f))
+					c->weight = (uint32_t)json_object_get_int64(f);
+				if (json_object_object_get_ex(b, "control_weight", &f))
+					c->dp_ctl = (int32_t)json_object_get_int64(f);
+				uint64_t est = 0, fail = 0;
+				if (json_object_object_get_ex(b, "established", &f))
+					est = (uint64_t)json_object_get_int64(f);
+				if (json_object_object_get_ex(b, "connect_fail", &f))
+					fail = (uint64_t)json_object_get_int64(f);
+				if (!c->counters_seen || est < c->established ||
+				    fail < c->connect_fail) {
+					/* First look, or the slot was reset: a new baseline. */
+					c->established = est;
+					c->connect_fail = fail;
+					c->counters_seen = true;
+					continue;
+				}
+				c->pending_ok = est - c->established;
+				c->pending_fail = fail - c->connect_fail;
+				c->established = est;
+				c->connect_fail = fail;
+			}
+		}
+	json_object_put(resp);
+}
+
+/*
+ * The weights of managed VIPs: breakers fed with what the data plane saw,
+ * then failover shares over the priority levels, slow start, ejections
+ * (lib/pool), told to the data plane as control weights.
+ */
+static void pool_tick(uint64_t now)
+{
+	static struct pool_member m[1024];
+	static uint32_t eff[1024];
+	static size_t idx[1024];
+	char ep[80];
+
+	bool any = false;
+	for (uint32_t vi = 0; vi < conf.n_vips; vi++)
+		any |= managed(vi);
+	if (!any)
+		return;
+	read_dataplane();
+	for (uint32_t vi = 0; vi < conf.n_vips; vi++) {
+		const struct conf_vip *v = &conf.vips[vi];
+		struct pool_params pp;
+		struct pool_split split;
+		uint32_t n = 0, n_ejected = 0;
+
+		if (!managed(vi))
+			continue;
+		for (size_t i = 0; i < n_checks && n < 1024; i++)
+			if (checks[i].vip_index == vi) {
+				idx[n++] = i;
+				n_ejected += v->policy.breaker && cb_is_ejected(&checks[i].cb);
+			}
+		for (uint32_t k = 0; k < n; k++) {
+			struct check *c = &checks[idx[k]];
+			if (v->policy.breaker) {
+				bool was = cb_is_ejected(&c->cb);
+				for (uint64_t f = 0; f < c->pending_fail && f < 1000; f++) {
+					bool may = cb_pool_may_eject(
+						n, n_ejected, v->policy.max_ejection_percent);
+					cb_on_failure(&c->cb, now, may);
+				}
+				for (uint64_t s = 0; s < c->pending_ok && s < 1000; s++)
+					cb_on_success(&c->cb, now);
+				cb_tick(&c->cb, now);
+				if (was != cb_is_ejected(&c->cb)) {
+					n_ejected += was ? -1u : 1u;
+					logf_("%s %s: breaker %s (%s)", c->vip,
+					      endpoint(c, ep, sizeof(ep)),
+					      cb_is_ejected(&c->cb) ? "OPEN: ejected"
+								    : "closed or probing",
+					      cb_state_name(c->cb.state));
+				}
+			}
+			c->pending_fail = c->pending_ok = 0;
+			bool healthy = (!c->has_hc || c->hc.health == HC_UP) &&
+				       (!v->policy.breaker || !cb_is_ejected(&c->cb));
+			if (healthy && !c->healthy_before)
+				c->up_since = now;
+			c->healthy_before = healthy;
+			m[k] = (struct pool_member){.weight = c->weight,
+						    .level = c->level,
+						    .eligible = c->eligible,
+						    .healthy = healthy,
+						    .up_since = c->up_since};
+		}
+		pool_params_default(&pp);
+		pp.overprovisioning_pct = v->policy.overprovisioning_pct;
+		pp.panic_threshold_pct = v->policy.panic_threshold_pct;
+		pp.slow_start_ms = v->policy.slow_start_ms;
+		if (pool_assign(&pp, m, n, now, eff, &split) < 0)
+			continue;
+		for (uint32_t k = 0; k < n; k++) {
+			struct check *c = &checks[idx[k]];
+			/* In panic a level spreads over all its backends, down ones too. */
+			c->panic_up = c->level < POOL_MAX_LEVELS && split.panic[c->level];
+			if ((int32_t)eff[k] != c->dp_ctl)
+				push_ctl_weight(c, (int32_t)eff[k]);
+		}
+	}
 }
 
 static int usage(const char *prog)
@@ -308,6 +545,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	logf_("checking %zu backends; data plane at %s", n_checks, api_socket);
+	uint64_t next_pool = 0;
 
 	while (!quit) {
 		struct epoll_event evs[64];
@@ -331,6 +569,8 @@ int main(int argc, char **argv)
 		}
 		for (size_t i = 0; i < n_checks; i++) {
 			struct check *x = &checks[i];
+			if (!x->has_hc)
+				continue;
 			if (probe_busy(&x->pr)) {
 				if (now >= x->pr.deadline) {
 					probe_abort(&x->pr, epfd);
@@ -341,8 +581,8 @@ int main(int argc, char **argv)
 				continue;
 			}
 			/* A data plane that could not be told is told again. */
-			if ((x->hc.health == HC_UP) != x->dp_up)
-				push_health(x, x->hc.health == HC_UP);
+			if ((x->hc.health == HC_UP || x->panic_up) != x->dp_up)
+				push_health(x, x->hc.health == HC_UP || x->panic_up);
 			if (now >= hc_next_due(&x->hc)) {
 				if (probe_start(&x->pr, &x->h, &x->addr, x->check_port, now, epfd,
 						i, &r, detail, sizeof(detail)) > 0)
@@ -353,6 +593,12 @@ int main(int argc, char **argv)
 				wake = hc_next_due(&x->hc);
 			}
 		}
+		if (now >= next_pool) {
+			pool_tick(now);
+			next_pool = now + POOL_TICK_MS;
+		}
+		if (next_pool < wake)
+			wake = next_pool;
 		int n = epoll_wait(epfd, evs, 64, (int)(wake > now ? wake - now : 0));
 		now = now_ms();
 		for (int e = 0; e < n; e++) {

@@ -323,23 +323,27 @@ static int cmd_backend_del(struct api_ctx *c)
 static int cmd_backend_set(struct api_ctx *c)
 {
 	uint32_t slot;
-	int64_t weight;
+	int64_t weight, ctl;
 	int admin = -1, health = -1;
 
 	if (find_backend(c, &slot) < 0)
 		return -EINVAL;
 	if (get_int(c, c->req, "weight", 0, 65535, -1, &weight) < 0 ||
+	    get_int(c, c->req, "control_weight", -1, 65535, -2, &ctl) < 0 ||
 	    get_enum(c, c->req, "state", lb_admin_parse, -1, &admin) < 0 ||
 	    get_enum(c, c->req, "health", health_parse, -1, &health) < 0)
 		return -EINVAL;
-	if (weight < 0 && admin < 0 && health < 0)
-		return api_error(c, -EINVAL, "nothing to set: give weight, state or health");
+	if (weight < 0 && admin < 0 && health < 0 && ctl < -1)
+		return api_error(c, -EINVAL,
+				 "nothing to set: give weight, state, health or control_weight");
 	if (weight >= 0)
 		lb_model_backend_set_weight(c->dp->model, slot, (uint32_t)weight);
 	if (admin >= 0)
 		lb_model_backend_set_admin(c->dp->model, slot, (enum lb_admin)admin);
 	if (health >= 0)
 		lb_model_backend_set_health(c->dp->model, slot, (enum lb_health)health);
+	if (ctl >= -1)
+		lb_model_backend_set_ctl_weight(c->dp->model, slot, (int32_t)ctl);
 	return 1;
 }
 
@@ -399,6 +403,7 @@ static json_object *backend_json(struct dp *dp, uint32_t s)
 	json_object_object_add(bo, "address", jstr_addr(&b->addr));
 	json_object_object_add(bo, "port", json_object_new_int(b->port));
 	json_object_object_add(bo, "weight", json_object_new_int64(b->weight));
+	json_object_object_add(bo, "control_weight", json_object_new_int64(b->ctl_weight));
 	json_object_object_add(bo, "effective_weight",
 			       json_object_new_int64(lb_model_backend_effective_weight(m, b)));
 	json_object_object_add(
@@ -605,7 +610,8 @@ static const struct api_cmd {
 	{"backend.add", "{vip, backend:{address,port,weight,mac,state}}", cmd_backend_add},
 	{"backend.del", "{vip, address, port?}", cmd_backend_del},
 	{"backend.set",
-	 "{vip, address, port?, weight?, state?: ready|drain|maint, health?: up|down}",
+	 "{vip, address, port?, weight?, state?: ready|drain|maint, health?: up|down, "
+	 "control_weight?: -1..65535}",
 	 cmd_backend_set},
 };
 

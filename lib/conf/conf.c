@@ -748,7 +748,9 @@ static uint16_t backend_port(const struct conf_vip *v, const struct conf_backend
 static int decode_backend(struct ctx *x, yaml_node_t *n, const char *path, const struct conf_vip *v,
 			  struct conf_backend *b)
 {
-	static const char *const keys[] = {"address", "port", "weight", "mac", "state", NULL};
+	static const char *const keys[] = {"address", "port",     "weight", "mac",
+					   "state",   "priority", NULL};
+	uint32_t prio = 0;
 	yaml_node_t *addr_node = NULL;
 	uint32_t port = 0;
 	int rc;
@@ -760,8 +762,10 @@ static int decode_backend(struct ctx *x, yaml_node_t *n, const char *path, const
 	    get_addr(x, n, path, "address", true, &b->addr, &addr_node) < 0 ||
 	    get_uint(x, n, path, "port", false, 1, 65535, &port) < 0 ||
 	    get_uint(x, n, path, "weight", false, 0, 65535, &b->weight) < 0 ||
-	    get_enum(x, n, path, "state", lb_admin_parse, ADMIN_CHOICES, &b->admin) < 0)
+	    get_enum(x, n, path, "state", lb_admin_parse, ADMIN_CHOICES, &b->admin) < 0 ||
+	    get_uint(x, n, path, "priority", false, 0, 7, &prio) < 0)
 		return -EINVAL;
+	b->priority = (uint8_t)prio;
 	rc = get_mac(x, n, path, "mac", b->mac);
 	if (rc < 0)
 		return -EINVAL;
@@ -846,6 +850,70 @@ static int check_vip_maglev(struct ctx *x, yaml_node_t *n, const char *path,
 	return 0;
 }
 
+/*
+ * failover / slow_start / breaker: how the control daemon turns health and
+ * passive signals into weights (docs/control.md). Percentages are integers.
+ */
+static int decode_policy(struct ctx *x, yaml_node_t *vn, const char *vpath, struct conf_vip *v)
+{
+	static const char *const fkeys[] = {"overprovisioning", "panic_threshold", NULL};
+	static const char *const bkeys[] = {"consecutive_failures",
+					    "failure_ratio",
+					    "min_flows",
+					    "window",
+					    "base_ejection",
+					    "max_ejection",
+					    "max_ejection_percent",
+					    "half_open_permits",
+					    NULL};
+	struct conf_policy *p = &v->policy;
+	char path[FIELD_PATH_MAX];
+	yaml_node_t *n;
+
+	p->overprovisioning_pct = 140;
+	p->panic_threshold_pct = 50;
+	p->slow_start_ms = 0;
+	p->breaker = false;
+	p->consecutive_failures = 5;
+	p->failure_ratio_pct = 85;
+	p->min_flows = 50;
+	p->window_ms = 10000;
+	p->base_ejection_ms = 30000;
+	p->max_ejection_ms = 300000;
+	p->max_ejection_percent = 10;
+	p->half_open_permits = 3;
+	if (get_ms(x, vn, vpath, "slow_start", 3600, &p->slow_start_ms) < 0)
+		return -EINVAL;
+	if (get_section(x, vn, vpath, "failover", YAML_MAPPING_NODE, &n, path) < 0)
+		return -EINVAL;
+	if (n != NULL &&
+	    (check_map(x, n, path, fkeys) < 0 ||
+	     get_uint(x, n, path, "overprovisioning", false, 100, 1000, &p->overprovisioning_pct) <
+		     0 ||
+	     get_uint(x, n, path, "panic_threshold", false, 0, 100, &p->panic_threshold_pct) < 0))
+		return -EINVAL;
+	if (get_section(x, vn, vpath, "breaker", YAML_MAPPING_NODE, &n, path) < 0)
+		return -EINVAL;
+	if (n == NULL)
+		return 0;
+	p->breaker = true;
+	if (check_map(x, n, path, bkeys) < 0 ||
+	    get_uint(x, n, path, "consecutive_failures", false, 0, 1000000,
+		     &p->consecutive_failures) < 0 ||
+	    get_uint(x, n, path, "failure_ratio", false, 0, 100, &p->failure_ratio_pct) < 0 ||
+	    get_uint(x, n, path, "min_flows", false, 1, 1000000000, &p->min_flows) < 0 ||
+	    get_ms(x, n, path, "window", 3600, &p->window_ms) < 0 ||
+	    get_ms(x, n, path, "base_ejection", 86400, &p->base_ejection_ms) < 0 ||
+	    get_ms(x, n, path, "max_ejection", 86400, &p->max_ejection_ms) < 0 ||
+	    get_uint(x, n, path, "max_ejection_percent", false, 0, 100, &p->max_ejection_percent) <
+		    0 ||
+	    get_uint(x, n, path, "half_open_permits", false, 1, 1000, &p->half_open_permits) < 0)
+		return -EINVAL;
+	if (p->max_ejection_ms < p->base_ejection_ms)
+		return fail(x, n, path, "max_ejection must not be below base_ejection");
+	return 0;
+}
+
 static int hc_kind_parse(const char *s)
 {
 	static const char *const names[] = {"none", "tcp", "http", "udp", "exec", NULL};
@@ -861,10 +929,10 @@ static int hc_kind_parse(const char *s)
  */
 static int decode_health(struct ctx *x, yaml_node_t *vn, const char *vpath, struct conf_vip *v)
 {
-	static const char *const keys[] = {"type",     "port",	"path",	     "expect_status",
-					   "send",     "expect",	"command",   "interval",
-					   "timeout",  "rise",	"fall",	     "fastinter",
-					   "downinter", "jitter",	NULL};
+	static const char *const keys[] = {"type",      "port",   "path",    "expect_status",
+					   "send",      "expect", "command", "interval",
+					   "timeout",   "rise",   "fall",    "fastinter",
+					   "downinter", "jitter", NULL};
 	struct conf_health *h = &v->hc;
 	char path[FIELD_PATH_MAX];
 	yaml_node_t *n;
@@ -954,9 +1022,21 @@ static int decode_local_addrs(struct ctx *x, yaml_node_t *vn, const char *vpath,
 
 static int decode_vip(struct ctx *x, yaml_node_t *n, const char *path, struct conf_vip *v)
 {
-	static const char *const keys[] = {
-		"name", "address",           "port",     "protocol",        "mode", "scheduler",
-		"hash", "maglev_table_size", "backends", "local_addresses", "health_check", NULL};
+	static const char *const keys[] = {"name",
+					   "address",
+					   "port",
+					   "protocol",
+					   "mode",
+					   "scheduler",
+					   "hash",
+					   "maglev_table_size",
+					   "backends",
+					   "local_addresses",
+					   "health_check",
+					   "failover",
+					   "slow_start",
+					   "breaker",
+					   NULL};
 	uint32_t port = 0;
 	int rc;
 
@@ -994,6 +1074,9 @@ static int decode_vip(struct ctx *x, yaml_node_t *n, const char *path, struct co
 	if (rc < 0)
 		return rc;
 	rc = decode_health(x, n, path, v);
+	if (rc < 0)
+		return rc;
+	rc = decode_policy(x, n, path, v);
 	if (rc < 0)
 		return rc;
 	return check_vip_maglev(x, n, path, v);

@@ -60,7 +60,8 @@ struct conf_backend {
 	uint32_t weight;     /* 0..65535, default 1 */
 	bool has_mac;        /* static MAC: no ARP/ND for this backend */
 	uint8_t mac[6];
-	uint8_t admin; /* enum lb_admin, default ready */
+	uint8_t admin;    /* enum lb_admin, default ready */
+	uint8_t priority; /* failover level: 0 primary (default), 1 backup, ... 7 */
 	int line;
 };
 
@@ -77,7 +78,17 @@ struct conf_health {
 	char command[256];      /* exec: run by /bin/sh with SLUICE_BACKEND_ADDRESS/PORT */
 	uint32_t interval_ms, timeout_ms, fastinter_ms, downinter_ms; /* 0: interval */
 	uint32_t rise, fall;
-	uint32_t jitter_pct;    /* first check within this % of the interval */
+	uint32_t jitter_pct; /* first check within this % of the interval */
+};
+
+/* How the control daemon turns health and passive signals into weights. */
+struct conf_policy {
+	uint32_t overprovisioning_pct; /* failover: level health x this, default 140 */
+	uint32_t panic_threshold_pct;  /* below it, spread over all backends; 0 off; 50 */
+	uint32_t slow_start_ms;        /* ramp after coming up or being added; 0 = off */
+	bool breaker;                  /* circuit breaker on (fnat/nat: passive signals) */
+	uint32_t consecutive_failures, failure_ratio_pct, min_flows, window_ms;
+	uint32_t base_ejection_ms, max_ejection_ms, max_ejection_percent, half_open_permits;
 };
 
 struct conf_vip {
@@ -92,6 +103,7 @@ struct conf_vip {
 	/* fnat: source addresses towards the backends (required for fnat, VIP family). */
 	struct lb_addr local_addrs[CONF_MAX_LOCAL_ADDRS];
 	struct conf_health hc;
+	struct conf_policy policy;
 	uint32_t n_local_addrs;
 	struct conf_backend *backends;
 	uint32_t n_backends;

@@ -372,6 +372,7 @@ int lb_model_backend_add(struct lb_model *m, uint32_t vip_slot, const struct con
 	b->weight = cb->weight;
 	b->admin = cb->admin;
 	b->health = LB_HEALTH_UP;
+	b->ctl_weight = -1;
 	b->has_mac = cb->has_mac;
 	memcpy(b->mac, cb->mac, 6);
 	b->neigh_slot = (uint32_t)neigh;
@@ -466,13 +467,28 @@ static bool neigh_usable(const struct lb_model_neigh *n)
 	       n->state == LB_NEIGH_STATIC;
 }
 
+int lb_model_backend_set_ctl_weight(struct lb_model *m, uint32_t slot, int32_t weight)
+{
+	struct lb_model_backend *b = backend_get(m, slot);
+
+	if (b == NULL)
+		return -ENOENT;
+	if (weight < -1 || weight > 65535)
+		return -EINVAL;
+	b->ctl_weight = weight;
+	m->vips[b->vip_slot].dirty = true;
+	return 0;
+}
+
 uint32_t lb_model_backend_effective_weight(const struct lb_model *m,
 					   const struct lb_model_backend *b)
 {
 	/* No new flows to a backend whose MAC is unknown: they would be dropped. */
 	if (b->removed || !neigh_usable(&m->neigh[b->neigh_slot]))
 		return 0;
-	return b->admin == LB_ADMIN_READY && b->health == LB_HEALTH_UP ? b->weight : 0;
+	if (b->admin != LB_ADMIN_READY || b->health != LB_HEALTH_UP)
+		return 0;
+	return b->ctl_weight >= 0 ? (uint32_t)b->ctl_weight : b->weight;
 }
 
 /* A neighbour became usable or stopped being: its backends' pools change. */

@@ -46,7 +46,13 @@ struct lb_model_backend {
 	struct lb_addr addr;
 	uint16_t port; /* host order */
 	uint32_t weight;
-	uint8_t admin;  /* enum lb_admin */
+	uint8_t admin; /* enum lb_admin */
+	/*
+	 * The control daemon's weight for new flows (failover shares, slow
+	 * start, breaker ejection), used instead of <weight> when >= 0; the
+	 * operator's <weight> stays what it was set to.
+	 */
+	int32_t ctl_weight;
 	uint8_t health; /* enum lb_health */
 	bool has_mac;
 	uint8_t mac[6];
@@ -137,6 +143,8 @@ int lb_model_backend_find(const struct lb_model *m, uint32_t vip_slot, const str
 int lb_model_backend_set_weight(struct lb_model *m, uint32_t slot, uint32_t weight);
 int lb_model_backend_set_admin(struct lb_model *m, uint32_t slot, enum lb_admin admin);
 int lb_model_backend_set_health(struct lb_model *m, uint32_t slot, enum lb_health health);
+/* -1 gives the operator's weight back; 0..65535 overrides it (control daemon). */
+int lb_model_backend_set_ctl_weight(struct lb_model *m, uint32_t slot, int32_t weight);
 
 /* Effective weight for new flows: weight if ready, up and its MAC known, else 0. */
 uint32_t lb_model_backend_effective_weight(const struct lb_model *m,
