@@ -22,6 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +59,7 @@ struct check {
 	bool panic_up;     /* its level is in panic: told up whatever its checks say */
 	int32_t dp_ctl;    /* control_weight last told (-2: not yet) */
 	uint64_t pending_ok, pending_fail; /* counter growth not yet fed to the breaker */
+	bool unreachable_logged;           /* the data plane could not be told: said once */
 };
 
 /* How often managed VIPs' weights are recomputed from the data plane's counters. */
@@ -65,6 +70,7 @@ static struct check *checks;
 static size_t n_checks;
 static const char *api_socket;
 static const char *node = "sluice";
+static const char *ctl_socket = "/run/sluice/control.sock";
 static volatile sig_atomic_t quit, reload;
 
 static uint64_t now_ms(void)
@@ -127,10 +133,13 @@ static bool push_health(struct check *c, bool up)
 	resp = dp_call(api_socket, req, 10, err, sizeof(err));
 	json_object_put(req);
 	if (resp == NULL) {
-		logf_("%s %s: cannot tell the data plane (%s); will retry", c->vip,
-		      endpoint(c, ep, sizeof(ep)), err);
+		if (!c->unreachable_logged)
+			logf_("%s %s: cannot tell the data plane (%s); retrying", c->vip,
+			      endpoint(c, ep, sizeof(ep)), err);
+		c->unreachable_logged = true;
 		return false;
 	}
+	c->unreachable_logged = false;
 	if (json_object_object_get_ex(resp, "ok", &ok) && json_object_get_boolean(ok)) {
 		c->dp_up = up;
 		done = true;
@@ -317,10 +326,13 @@ static bool push_ctl_weight(struct check *c, int32_t w)
 	resp = dp_call(api_socket, req, 10, err, sizeof(err));
 	json_object_put(req);
 	if (resp == NULL) {
-		logf_("%s %s: cannot tell the data plane (%s); will retry", c->vip,
-		      endpoint(c, ep, sizeof(ep)), err);
+		if (!c->unreachable_logged)
+			logf_("%s %s: cannot tell the data plane (%s); retrying", c->vip,
+			      endpoint(c, ep, sizeof(ep)), err);
+		c->unreachable_logged = true;
 		return false;
 	}
+	c->unreachable_logged = false;
 	json_object_put(resp);
 	c->dp_ctl = w;
 	return true;
@@ -387,6 +399,8 @@ static void read_dataplane(void)
 					c->weight = (uint32_t)json_object_get_int64(f);
 				if (json_object_object_get_ex(b, "control_weight", &f))
 					c->dp_ctl = (int32_t)json_object_get_int64(f);
+				if (json_object_object_get_ex(b, "health", &f))
+					c->dp_up = strcmp(json_object_get_string(f), "up") == 0;
 				uint64_t est = 0, fail = 0;
 				if (json_object_object_get_ex(b, "established", &f))
 					est = (uint64_t)json_object_get_int64(f);
@@ -400,8 +414,8 @@ static void read_dataplane(void)
 					c->counters_seen = true;
 					continue;
 				}
-				c->pending_ok = est - c->established;
-				c->pending_fail = fail - c->connect_fail;
+				c->pending_ok += est - c->established;
+				c->pending_fail += fail - c->connect_fail;
 				c->established = est;
 				c->connect_fail = fail;
 			}
@@ -489,10 +503,135 @@ static void pool_tick(uint64_t now)
 	}
 }
 
+/* ---- the daemon's own socket: `sluicectl show health` ---- */
+
+static int ctl_listen(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -1;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0660) < 0 ||
+	    listen(fd, 8) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static json_object *health_json(uint64_t now)
+{
+	json_object *arr = json_object_new_array();
+
+	for (size_t i = 0; i < n_checks; i++) {
+		const struct check *c = &checks[i];
+		const struct conf_vip *v = &conf.vips[c->vip_index];
+		json_object *o = json_object_new_object();
+		char ip[LB_ADDR_STRLEN];
+
+		json_object_object_add(o, "vip", json_object_new_string(c->vip));
+		json_object_object_add(
+			o, "address",
+			json_object_new_string(lb_addr_format(&c->addr, ip, sizeof(ip))));
+		json_object_object_add(o, "port", json_object_new_int(c->port));
+		json_object_object_add(o, "priority", json_object_new_int(c->level));
+		if (c->has_hc) {
+			json_object_object_add(
+				o, "health", json_object_new_string(hc_health_name(c->hc.health)));
+			json_object_object_add(o, "last_check",
+					       json_object_new_string(hc_res_name(c->hc.last)));
+			json_object_object_add(o, "last_detail",
+					       json_object_new_string(c->hc.last_detail));
+			json_object_object_add(o, "checks", json_object_new_int64(c->hc.checks));
+			json_object_object_add(o, "failed_checks",
+					       json_object_new_int64(c->hc.failed));
+			json_object_object_add(
+				o, "next_check_ms",
+				json_object_new_int64(
+					hc_next_due(&c->hc) > now ? hc_next_due(&c->hc) - now : 0));
+		} else {
+			json_object_object_add(o, "health", json_object_new_string("unchecked"));
+		}
+		if (v->policy.breaker) {
+			json_object_object_add(o, "breaker",
+					       json_object_new_string(cb_state_name(c->cb.state)));
+			json_object_object_add(o, "ejections",
+					       json_object_new_int64(c->cb.ejections));
+			json_object_object_add(
+				o, "probe_in_ms",
+				json_object_new_int64(cb_ms_until_probe(&c->cb, now)));
+		}
+		json_object_object_add(o, "control_weight", json_object_new_int(c->dp_ctl));
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
+/* One request per connection, answered at once (small, local, root only). */
+static void ctl_serve(int lfd)
+{
+	for (;;) {
+		char buf[4096];
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		json_object *resp;
+		ssize_t n;
+
+		if (fd < 0)
+			return;
+		struct timeval tv = {.tv_sec = 1};
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		resp = json_object_new_object();
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != 0) {
+			json_object_object_add(resp, "ok", json_object_new_boolean(0));
+			json_object_object_add(
+				resp, "error",
+				json_object_new_string("permission denied: root only"));
+		} else {
+			size_t used = 0;
+			/* Up to the end of the request line (bounded by the buffer). */
+			while (used < sizeof(buf) - 1 &&
+			       (n = read(fd, buf + used, sizeof(buf) - 1 - used)) > 0) {
+				used += (size_t)n;
+				if (memchr(buf, '\n', used) != NULL)
+					break;
+			}
+			buf[used] = '\0';
+			json_object *req = json_tokener_parse(buf), *cmd;
+			if (req != NULL && json_object_object_get_ex(req, "cmd", &cmd) &&
+			    strcmp(json_object_get_string(cmd), "health.list") == 0) {
+				json_object_object_add(resp, "ok", json_object_new_boolean(1));
+				json_object_object_add(resp, "backends", health_json(now_ms()));
+			} else {
+				json_object_object_add(resp, "ok", json_object_new_boolean(0));
+				json_object_object_add(
+					resp, "error",
+					json_object_new_string("unknown cmd (try health.list)"));
+			}
+			if (req != NULL)
+				json_object_put(req);
+		}
+		const char *out = json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN);
+		if (write(fd, out, strlen(out)) < 0 || write(fd, "\n", 1) < 0)
+			logf_("a client of the control socket went away before its answer");
+		json_object_put(resp);
+		close(fd);
+	}
+}
+
 static int usage(const char *prog)
 {
 	fprintf(stderr,
-		"usage: %s --config FILE [--api-socket PATH] [--node NAME]\n"
+		"usage: %s --config FILE [--api-socket PATH] [--control-socket PATH] [--node "
+		"NAME]\n"
 		"  Runs the VIPs' health checks and tells the data plane.\n"
 		"  SIGHUP reloads FILE; SIGTERM stops.\n",
 		prog);
@@ -505,6 +644,7 @@ int main(int argc, char **argv)
 		{"config", required_argument, NULL, 'c'},
 		{"api-socket", required_argument, NULL, 's'},
 		{"node", required_argument, NULL, 'n'},
+		{"control-socket", required_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -522,6 +662,9 @@ int main(int argc, char **argv)
 			break;
 		case 'n':
 			node = optarg;
+			break;
+		case 'C':
+			ctl_socket = optarg;
 			break;
 		default:
 			return usage(argv[0]);
@@ -544,8 +687,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sluice-control: out of memory\n");
 		return 1;
 	}
-	logf_("checking %zu backends; data plane at %s", n_checks, api_socket);
-	uint64_t next_pool = 0;
+	int lfd = ctl_listen(ctl_socket);
+	if (lfd < 0) {
+		fprintf(stderr, "sluice-control: cannot listen on %s: %s\n", ctl_socket,
+			strerror(errno));
+		return 1;
+	}
+	struct epoll_event lev = {.events = EPOLLIN, .data.u64 = UINT64_MAX};
+	epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &lev);
+	logf_("checking %zu backends; data plane at %s; state on %s", n_checks, api_socket,
+	      ctl_socket);
+	uint64_t next_pool = 0, next_sync = 0;
 
 	while (!quit) {
 		struct epoll_event evs[64];
@@ -597,11 +749,20 @@ int main(int argc, char **argv)
 			pool_tick(now);
 			next_pool = now + POOL_TICK_MS;
 		}
+		if (now >= next_sync) {
+			/* A restarted data plane has everything up: see it, and tell it again. */
+			read_dataplane();
+			next_sync = now + 1000;
+		}
 		if (next_pool < wake)
 			wake = next_pool;
 		int n = epoll_wait(epfd, evs, 64, (int)(wake > now ? wake - now : 0));
 		now = now_ms();
 		for (int e = 0; e < n; e++) {
+			if (evs[e].data.u64 == UINT64_MAX) {
+				ctl_serve(lfd);
+				continue;
+			}
 			size_t i = (size_t)evs[e].data.u64;
 			if (i >= n_checks || !probe_busy(&checks[i].pr))
 				continue;
@@ -614,6 +775,8 @@ int main(int argc, char **argv)
 		probe_abort(&checks[i].pr, epfd);
 	free(checks);
 	conf_free(&conf);
+	close(lfd);
+	unlink(ctl_socket);
 	logf_("stopped");
 	return 0;
 }

@@ -36,7 +36,16 @@ json_object *dp_call(const char *sock, json_object *req, int timeout_s, char *er
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	errno = 0;
-	if (write(fd, text, strlen(text)) < 0 || write(fd, "\n", 1) < 0)
+	/* One line, one send: a server may answer (and close) on seeing it whole. */
+	size_t tlen = strlen(text);
+	char *line = malloc(tlen + 1);
+	if (line == NULL)
+		goto io_error;
+	memcpy(line, text, tlen);
+	line[tlen] = '\n';
+	ssize_t sent = send(fd, line, tlen + 1, MSG_NOSIGNAL);
+	free(line);
+	if (sent != (ssize_t)(tlen + 1))
 		goto io_error;
 	buf = malloc(cap);
 	if (buf == NULL)

@@ -26,6 +26,7 @@
 #define EXIT_UNREACH   3
 
 static const char *sock_path = DEFAULT_SOCKET;
+static const char *ctl_path = "/run/sluice/control.sock";
 static bool json_out;
 
 /* ---- talking to the data plane ---- */
@@ -180,6 +181,28 @@ static void show_stats(json_object *resp)
 	printf("generation %lld\n", (long long)iget(resp, "generation"));
 }
 
+static void show_health(json_object *resp)
+{
+	json_object *bl;
+
+	if (!json_object_object_get_ex(resp, "backends", &bl))
+		return;
+	printf("%-16s %-28s %4s %-9s %-12s %-16s %8s %8s %-10s %6s\n", "VIP", "BACKEND", "PRIO",
+	       "HEALTH", "LAST_CHECK", "DETAIL", "CHECKS", "FAILED", "BREAKER", "CTL_W");
+	for (size_t i = 0; i < json_object_array_length(bl); i++) {
+		json_object *b = json_object_array_get_idx(bl, i);
+		char ep[80];
+		snprintf(ep, sizeof(ep), strchr(sget(b, "address"), ':') ? "[%s]:%lld" : "%s:%lld",
+			 sget(b, "address"), (long long)iget(b, "port"));
+		printf("%-16s %-28s %4lld %-9s %-12s %-16s %8lld %8lld %-10s %6lld\n",
+		       sget(b, "vip"), ep, (long long)iget(b, "priority"), sget(b, "health"),
+		       sget(b, "last_check"), sget(b, "last_detail"), (long long)iget(b, "checks"),
+		       (long long)iget(b, "failed_checks"),
+		       *sget(b, "breaker") ? sget(b, "breaker") : "-",
+		       (long long)iget(b, "control_weight"));
+	}
+}
+
 static void show_status(json_object *resp)
 {
 	json_object *ports;
@@ -275,6 +298,14 @@ static int cmd_show(int argc, char **argv)
 		return run(request("stats"), show_stats);
 	if (strcmp(argv[0], "status") == 0)
 		return run(request("status"), show_status);
+	if (strcmp(argv[0], "health") == 0) {
+		/* The control daemon's view: checks and breakers. */
+		const char *dp = sock_path;
+		sock_path = ctl_path;
+		int rc = run(request("health.list"), show_health);
+		sock_path = dp;
+		return rc;
+	}
 	return usage();
 }
 
@@ -397,7 +428,7 @@ static const struct verb {
 	const char *usage;
 	int (*fn)(int argc, char **argv);
 } verbs[] = {
-	{"show", "show vips | backends [VIP] | stats | status", cmd_show},
+	{"show", "show vips | backends [VIP] | stats | status | health (control daemon)", cmd_show},
 	{"vip",
 	 "vip add NAME address=A port=P [protocol=tcp|udp] [mode=dsr|fnat|nat|tunnel]\n"
 	 "        [scheduler=rr|wrr|lc|wlc|maglev] [hash=5-tuple|source-ip]\n"
@@ -415,7 +446,8 @@ static const struct verb {
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: sluicectl [-s SOCKET] [--json] COMMAND\n");
+	fprintf(stderr,
+		"usage: sluicectl [-s DATAPLANE_SOCKET] [-c CONTROL_SOCKET] [--json] COMMAND\n");
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		fprintf(stderr, "  %s\n", verbs[i].usage);
 	fprintf(stderr, "Changes return once every worker runs them (the generation shown).\n"
@@ -428,18 +460,22 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"socket", required_argument, NULL, 's'},
 		{"json", no_argument, NULL, 'j'},
+		{"control-socket", required_argument, NULL, 'c'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+s:jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+s:c:jh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			sock_path = optarg;
 			break;
 		case 'j':
 			json_out = true;
+			break;
+		case 'c':
+			ctl_path = optarg;
 			break;
 		default:
 			return usage();

@@ -98,7 +98,8 @@ wait_health() {
 
 start_control() {
 	ip netns exec "$TOPO_LB_NS" "$SLUICE_CONTROL" --config "$SLUICE_WORK/sluice.yaml" \
-		--api-socket "$SLUICE_SOCK" >>"$SLUICE_WORK/control.log" 2>&1 &
+		--api-socket "$SLUICE_SOCK" --control-socket "$SLUICE_WORK/control.sock" \
+		>>"$SLUICE_WORK/control.log" 2>&1 &
 	CTL_PID=$!
 }
 

@@ -94,7 +94,8 @@ PY
 sluice_start "$SLUICE_WORK/sluice.yaml" 1
 sluice_wait_resolved 10
 ip netns exec "$TOPO_LB_NS" "$SLUICE_CONTROL" --config "$SLUICE_WORK/sluice.yaml" \
-	--api-socket "$SLUICE_SOCK" >"$SLUICE_WORK/control.log" 2>&1 &
+	--api-socket "$SLUICE_SOCK" --control-socket "$SLUICE_WORK/control.sock" \
+	>"$SLUICE_WORK/control.log" 2>&1 &
 CTL_PID=$!
 sleep 1
 
@@ -141,6 +142,16 @@ if grep -q "breaker OPEN" "$SLUICE_WORK/control.log"; then
 else
 	FAIL=$((FAIL + 1))
 	echo "FAIL - the ejection is logged"
+fi
+
+: "${SLUICECTL:=$(dirname "$SLUICE_CONTROL")/sluicectl}"
+out=$("$SLUICECTL" -c "$SLUICE_WORK/control.sock" show health 2>&1 || true)
+if [[ "$out" == *"open"* && "$out" == *"LAST_CHECK"* ]]; then
+	PASS=$((PASS + 1))
+	echo "ok   - sluicectl show health: checks and breakers from the daemon"
+else
+	FAIL=$((FAIL + 1))
+	echo "FAIL - sluicectl show health: $out"
 fi
 
 echo "$PASS passed, $FAIL failed"
