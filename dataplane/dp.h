@@ -32,6 +32,7 @@ extern int dp_logtype;
 struct dp_port {
 	uint16_t port_id;
 	bool has_tap; /* exception path to the kernel (net_tap) */
+	bool tx_csum; /* the port computes IPv4/TCP/UDP checksums on transmit */
 	uint16_t tap_port_id;
 	char name[CONF_NAME_MAX];
 	struct rte_ether_addr mac;

@@ -320,6 +320,7 @@ int main(int argc, char **argv)
 		}
 		if (rte_eth_dev_get_mtu(g_dp.ports[i].port_id, &mtu) == 0)
 			g_dp.model->ports[i].mtu = mtu;
+		g_dp.model->ports[i].tx_csum_offload = g_dp.ports[i].tx_csum;
 	}
 	if (lb_model_load(g_dp.model, &g_dp.conf, err, sizeof(err)) < 0) {
 		DP_LOG(ERR, "%s", err);

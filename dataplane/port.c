@@ -22,7 +22,12 @@ static int port_name_of(const char *devargs, char *name, size_t len)
 }
 
 /* One RX and one TX queue per worker, RSS where the port has it, started. */
-static int eth_setup(struct dp *dp, uint16_t port_id, const char *name)
+/* IPv4, TCP and UDP transmit checksums, all three, or none is used. */
+#define TX_CSUM                                                                                    \
+	(RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM |                            \
+	 RTE_ETH_TX_OFFLOAD_UDP_CKSUM)
+
+static int eth_setup(struct dp *dp, uint16_t port_id, const char *name, bool *tx_csum)
 {
 	struct rte_eth_conf pc;
 	struct rte_eth_dev_info info;
@@ -48,6 +53,10 @@ static int eth_setup(struct dp *dp, uint16_t port_id, const char *name)
 			(RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) &
 			info.flow_type_rss_offloads;
 	}
+	/* fnat/nat leave their checksums to the port when it can do them. */
+	*tx_csum = (info.tx_offload_capa & TX_CSUM) == TX_CSUM;
+	if (*tx_csum)
+		pc.txmode.offloads |= TX_CSUM;
 	rc = rte_eth_dev_configure(port_id, nq, nq, &pc);
 	if (rc < 0) {
 		DP_LOG(ERR, "port %s: configure failed: %s", name, rte_strerror(-rc));
@@ -91,12 +100,13 @@ static int port_setup(struct dp *dp, uint32_t i)
 		       dp->conf.path, cp->line, i, cp->name, devname, cp->devargs);
 		return -1;
 	}
-	rc = eth_setup(dp, p->port_id, cp->name);
+	rc = eth_setup(dp, p->port_id, cp->name, &p->tx_csum);
 	if (rc < 0)
 		return rc;
 	rte_eth_macaddr_get(p->port_id, &p->mac);
-	DP_LOG(INFO, "port %s: DPDK port %u, %u queues, MAC " RTE_ETHER_ADDR_PRT_FMT, cp->name,
-	       p->port_id, dp->n_workers, RTE_ETHER_ADDR_BYTES(&p->mac));
+	DP_LOG(INFO, "port %s: DPDK port %u, %u queues, MAC " RTE_ETHER_ADDR_PRT_FMT "%s", cp->name,
+	       p->port_id, dp->n_workers, RTE_ETHER_ADDR_BYTES(&p->mac),
+	       p->tx_csum ? ", TX checksum offload" : "");
 	if (cp->kernel_if[0] == '\0')
 		return 0;
 	/*
@@ -113,7 +123,8 @@ static int port_setup(struct dp *dp, uint32_t i)
 	if (rc < 0)
 		DP_LOG(WARNING, "port %s: cannot give %s the port's MAC: %s", cp->name,
 		       cp->kernel_if, rte_strerror(-rc));
-	rc = eth_setup(dp, p->tap_port_id, cp->kernel_if);
+	bool tap_csum;
+	rc = eth_setup(dp, p->tap_port_id, cp->kernel_if, &tap_csum);
 	if (rc < 0)
 		return rc;
 	rte_eth_dev_set_link_up(p->tap_port_id);

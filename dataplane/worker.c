@@ -21,6 +21,16 @@ static inline void act(struct dp_worker *w, struct rte_mbuf *m, const struct lb_
 	case LB_VERDICT_TX:
 		m->data_len = pk->len;
 		m->pkt_len = pk->len;
+		if (pk->tx_offload) {
+			/* fnat/nat left the sums to the port (lb_worker.c, csum_offload). */
+			m->ol_flags |= (pk->tx_offload & LB_TX_IPV6
+						? RTE_MBUF_F_TX_IPV6
+						: RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM) |
+				       (pk->tx_offload & LB_TX_TCP_CSUM ? RTE_MBUF_F_TX_TCP_CKSUM
+									: RTE_MBUF_F_TX_UDP_CKSUM);
+			m->l2_len = pk->l2_len;
+			m->l3_len = pk->l3_len;
+		}
 		rte_eth_tx_buffer(g_dp.ports[pk->out_port].port_id, (uint16_t)w->index,
 				  w->txb[pk->out_port], m);
 		break;

@@ -74,6 +74,8 @@ struct lb_port_info {
 	uint8_t ipv6_plen;
 	uint16_t mtu; /* largest IP packet the port sends (tunnel mode checks it) */
 	bool kernel;  /* has an exception path: what is not ours goes to the kernel */
+	/* The port computes IPv4, TCP and UDP checksums on transmit (fnat/nat use it). */
+	bool tx_csum_offload;
 };
 
 /* A backend as the workers see it. */

@@ -648,18 +648,48 @@ static void csum_adjust(uint8_t *csum, const uint8_t *old, const uint8_t *val, u
 }
 
 /*
+ * Leaves the checksums to the NIC (the out port offers IPv4, TCP and UDP
+ * transmit checksum offload): the IPv4 header checksum is zeroed and the
+ * TCP/UDP one holds the pseudo-header sum, as DPDK's offload contract asks;
+ * the packet says which sums the NIC must do (pk->tx_offload).
+ */
+static void csum_offload(struct lb_pkt *pk, const struct pkt_meta *m)
+{
+	uint8_t *ip = pk->data + m->l3_off, *l4 = pk->data + m->l4_off;
+	bool udp = m->l4_proto == IPPROTO_UDP;
+	uint32_t l4len = (uint32_t)(m->l3_end - m->l4_off), sum;
+
+	if (!m->is_v6) {
+		put16(ip + 10, 0);
+		sum = csum_add(0, ip + 12, 8);
+	} else {
+		sum = csum_add(0, ip + 8, 32);
+	}
+	sum += m->l4_proto + l4len;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	put16(udp ? l4 + 6 : l4 + 16, (uint16_t)sum); /* not complemented: the NIC finishes it */
+	pk->tx_offload = (uint8_t)((m->is_v6 ? LB_TX_IPV6 : LB_TX_IPV4_CSUM) |
+				   (udp ? LB_TX_UDP_CSUM : LB_TX_TCP_CSUM));
+	pk->l2_len = m->l3_off;
+	pk->l3_len = (uint16_t)(m->l4_off - m->l3_off);
+}
+
+/*
  * Rewrites addresses and ports (NULL / 0 = keep), adjusting the IPv4 header
  * checksum and the TCP/UDP checksum (whose pseudo-header holds the
  * addresses). Never a full recomputation. An IPv4 UDP datagram without a
  * checksum (0) keeps none.
  */
 static void nat_rewrite(struct lb_pkt *pk, const struct pkt_meta *m, const struct lb_addr *src,
-			uint16_t sport_be, const struct lb_addr *dst, uint16_t dport_be)
+			uint16_t sport_be, const struct lb_addr *dst, uint16_t dport_be,
+			bool offload)
 {
 	uint8_t *ip = pk->data + m->l3_off, *l4 = pk->data + m->l4_off;
 	bool udp = m->l4_proto == IPPROTO_UDP;
 	uint8_t *l4csum = udp ? l4 + 6 : l4 + 16;
-	bool has_l4csum = !(udp && !m->is_v6 && get16(l4csum) == 0);
+	/* With the port's checksum offload the NIC does the sums: nothing to adjust. */
+	bool has_l4csum = !offload && !(udp && !m->is_v6 && get16(l4csum) == 0);
 	uint32_t alen = m->is_v6 ? 16 : 4;
 	uint8_t *srcp = ip + (m->is_v6 ? 8 : 12), *dstp = ip + (m->is_v6 ? 24 : 16);
 	const uint8_t *a;
@@ -668,7 +698,7 @@ static void nat_rewrite(struct lb_pkt *pk, const struct pkt_meta *m, const struc
 		a = m->is_v6 ? src->b : lb_addr_v4_bytes(src);
 		if (has_l4csum)
 			csum_adjust(l4csum, srcp, a, alen);
-		if (!m->is_v6)
+		if (!m->is_v6 && !offload)
 			csum_adjust(ip + 10, srcp, a, alen);
 		memcpy(srcp, a, alen);
 	}
@@ -676,7 +706,7 @@ static void nat_rewrite(struct lb_pkt *pk, const struct pkt_meta *m, const struc
 		a = m->is_v6 ? dst->b : lb_addr_v4_bytes(dst);
 		if (has_l4csum)
 			csum_adjust(l4csum, dstp, a, alen);
-		if (!m->is_v6)
+		if (!m->is_v6 && !offload)
 			csum_adjust(ip + 10, dstp, a, alen);
 		memcpy(dstp, a, alen);
 	}
@@ -692,10 +722,12 @@ static void nat_rewrite(struct lb_pkt *pk, const struct pkt_meta *m, const struc
 	}
 	if (udp && has_l4csum && get16(l4csum) == 0)
 		put16(l4csum, 0xffff); /* 0 means "no checksum" (RFC 768) */
+	if (offload)
+		csum_offload(pk, m);
 }
 
 /* Returns false when the TTL / hop limit would reach zero. */
-static bool ttl_decrement(struct lb_pkt *pk, const struct pkt_meta *m)
+static bool ttl_decrement(struct lb_pkt *pk, const struct pkt_meta *m, bool offload)
 {
 	uint8_t *ip = pk->data + m->l3_off;
 
@@ -705,7 +737,8 @@ static bool ttl_decrement(struct lb_pkt *pk, const struct pkt_meta *m)
 		ip[7]--;
 	} else {
 		uint8_t old[2] = {ip[8], ip[9]}, val[2] = {(uint8_t)(ip[8] - 1), ip[9]};
-		csum_adjust(ip + 10, old, val, 2);
+		if (!offload)
+			csum_adjust(ip + 10, old, val, 2);
 		ip[8]--;
 	}
 	return true;
@@ -932,15 +965,17 @@ static void forward(struct lb_worker *w, const struct lb_snapshot *s, struct lb_
 	}
 	if (v->mode == LB_MODE_FNAT || v->mode == LB_MODE_NAT) {
 		/* Routed, not bridged: the TTL goes down; then the translation. */
-		if (!ttl_decrement(pk, m)) {
+		bool offload = s->ports[b->out_port].tx_csum_offload;
+		if (!ttl_decrement(pk, m, offload)) {
 			pk->drop = LB_DROP_TTL;
 			return;
 		}
 		if (v->mode == LB_MODE_FNAT) {
 			const struct lb_flow_ext *x = &w->ext[flow_entry_index(w->flows, e)];
-			nat_rewrite(pk, m, &s->laddrs[x->laddr], x->lport_be, &b->addr, b->port_be);
+			nat_rewrite(pk, m, &s->laddrs[x->laddr], x->lport_be, &b->addr, b->port_be,
+				    offload);
 		} else {
-			nat_rewrite(pk, m, NULL, 0, &b->addr, b->port_be);
+			nat_rewrite(pk, m, NULL, 0, &b->addr, b->port_be, offload);
 		}
 	} else if (v->mode == LB_MODE_TUNNEL && !encapsulate(w, s, pk, m, b)) {
 		return;
@@ -987,14 +1022,15 @@ static void reply(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pk
 		w->ctr->backend[f->backend_slot].established++;
 	}
 	pair_touch(w, f, m->tcp_flags);
-	if (!ttl_decrement(pk, m)) {
+	bool offload = s->ports[fx->client_port].tx_csum_offload;
+	if (!ttl_decrement(pk, m, offload)) {
 		pk->drop = LB_DROP_TTL;
 		return;
 	}
 	if (s->vips[f->vip_slot].mode == LB_MODE_FNAT)
-		nat_rewrite(pk, m, &f->key.dst, f->key.dport, &f->key.src, f->key.sport);
+		nat_rewrite(pk, m, &f->key.dst, f->key.dport, &f->key.src, f->key.sport, offload);
 	else
-		nat_rewrite(pk, m, &f->key.dst, f->key.dport, NULL, 0);
+		nat_rewrite(pk, m, &f->key.dst, f->key.dport, NULL, 0, offload);
 	memcpy(pk->data, fx->client_mac, 6);
 	memcpy(pk->data + 6, s->ports[fx->client_port].mac, 6);
 	pk->out_port = fx->client_port;
@@ -1239,6 +1275,7 @@ static enum cls classify(const struct lb_worker *w, const struct lb_snapshot *s,
 	pk->drop = LB_DROP_NOT_OURS;
 	pk->out_port = pk->in_port;
 	pk->answer = 0;
+	pk->tx_offload = 0;
 	if (pk->nonlinear) {
 		pk->drop = LB_DROP_NONLINEAR;
 		return CLS_DONE;

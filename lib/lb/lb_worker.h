@@ -18,6 +18,12 @@
 #include "lb.h"
 
 #define LB_BURST_MAX 64
+
+/* Transmit checksum offload requests (lb_pkt.tx_offload). */
+#define LB_TX_IPV4_CSUM 0x01 /* IPv4: the NIC computes the header checksum */
+#define LB_TX_IPV6      0x02
+#define LB_TX_TCP_CSUM  0x04
+#define LB_TX_UDP_CSUM  0x08
 /* Connect-failure redispatch: memory of failed backends per client flow. */
 #define LB_REDISPATCH_SLOTS 256
 #define LB_REDISPATCH_MS    3000 /* a client retries a SYN after 1 s, then 3 s */
@@ -37,13 +43,16 @@ struct lb_pkt {
 	uint16_t len; /* frame length; may change (answers built in place) */
 	uint16_t cap; /* bytes writable from data */
 	uint16_t in_port;
-	uint16_t out_port; /* LB_VERDICT_TX */
-	uint8_t verdict;   /* enum lb_verdict */
-	uint8_t drop;      /* enum lb_drop */
-	uint8_t nonlinear; /* in: the frame continues past <len> (chained buffers) */
-	uint8_t handed;    /* in: handed over by another lcore; never passed on again */
-	uint16_t headroom; /* in: bytes writable before data (tunnel: outer header) */
-	uint8_t answer;    /* out: an answer built in place (counted as replied) */
+	uint16_t out_port;  /* LB_VERDICT_TX */
+	uint8_t verdict;    /* enum lb_verdict */
+	uint8_t drop;       /* enum lb_drop */
+	uint8_t nonlinear;  /* in: the frame continues past <len> (chained buffers) */
+	uint8_t handed;     /* in: handed over by another lcore; never passed on again */
+	uint16_t headroom;  /* in: bytes writable before data (tunnel: outer header) */
+	uint8_t answer;     /* out: an answer built in place (counted as replied) */
+	uint8_t tx_offload; /* out: LB_TX_* checksums the NIC must compute */
+	uint16_t l2_len;    /* out, with tx_offload: header lengths for the NIC */
+	uint16_t l3_len;
 };
 
 /*

@@ -111,7 +111,7 @@ sluice_start() {
 	# --no-huge: runs anywhere without reserving hugepages; a unique file prefix
 	# keeps parallel DPDK processes apart.
 	ip netns exec "$TOPO_LB_NS" "$SLUICE_DATAPLANE" -l "0-$((lcores - 1))" --no-huge -m 512 \
-		--no-pci --file-prefix "sluice-$TOPO_PREFIX" --log-level warning \
+		--no-pci --file-prefix "sluice-$TOPO_PREFIX" --log-level "${SLUICE_LOG_LEVEL:-warning}" \
 		-- --config "$config" --api-socket "$SLUICE_SOCK" >"$SLUICE_LOG" 2>&1 &
 	SLUICE_PID=$!
 	for ((i = 0; i < 100; i++)); do
