@@ -100,6 +100,13 @@ static int get_enum(struct api_ctx *c, json_object *o, const char *key, int (*pa
 	return 0;
 }
 
+static int empty_parse(const char *s)
+{
+	return strcmp(s, "drop") == 0    ? LB_EMPTY_DROP
+	       : strcmp(s, "reset") == 0 ? LB_EMPTY_RESET
+					 : -1;
+}
+
 static int proto_parse(const char *s)
 {
 	return strcmp(s, "tcp") == 0 ? IPPROTO_TCP : strcmp(s, "udp") == 0 ? IPPROTO_UDP : -1;
@@ -191,6 +198,9 @@ static int cmd_vip_add(struct api_ctx *c)
 	if (get_enum(c, o, "hash", lb_hash_parse, LB_HASH_5TUPLE, &e) < 0)
 		return -EINVAL;
 	v.hash = (uint8_t)e;
+	if (get_enum(c, o, "when_empty", empty_parse, LB_EMPTY_DROP, &e) < 0)
+		return -EINVAL;
+	v.when_empty = (uint8_t)e;
 	if (get_int(c, o, "maglev_table_size", 2, 16777213, MAGLEV_DEFAULT_SIZE, &n) < 0)
 		return -EINVAL;
 	v.maglev_size = (uint32_t)n;
@@ -448,6 +458,9 @@ static json_object *vips_json(struct dp *dp)
 				       json_object_new_string(lb_hash_name((enum lb_hash)v->hash)));
 		json_object_object_add(o, "maglev_table_size",
 				       json_object_new_int64(v->maglev_size));
+		json_object_object_add(
+			o, "when_empty",
+			json_object_new_string(v->when_empty == LB_EMPTY_RESET ? "reset" : "drop"));
 		if (v->n_laddrs > 0) {
 			json_object *la = json_object_new_array();
 			for (uint32_t k = 0; k < v->n_laddrs; k++)
@@ -489,6 +502,7 @@ static json_object *counters_json(struct dp *dp)
 		sum.too_big_sent += c->too_big_sent;
 		sum.icmp_translated += c->icmp_translated;
 		sum.redispatched += c->redispatched;
+		sum.refused += c->refused;
 		sum.flows_new += c->flows_new;
 		sum.flows_rescheduled += c->flows_rescheduled;
 		sum.flows_backstop += c->flows_backstop;
@@ -513,6 +527,7 @@ static json_object *counters_json(struct dp *dp)
 	add_u64(o, "too_big_sent", sum.too_big_sent);
 	add_u64(o, "icmp_translated", sum.icmp_translated);
 	add_u64(o, "redispatched", sum.redispatched);
+	add_u64(o, "refused", sum.refused);
 	add_u64(o, "tx_ctrl", sum.tx_ctrl);
 	add_u64(o, "flows_new", sum.flows_new);
 	add_u64(o, "flows_rescheduled", sum.flows_rescheduled);

@@ -1020,23 +1020,20 @@ static int decode_local_addrs(struct ctx *x, yaml_node_t *vn, const char *vpath,
 	return 0;
 }
 
+static int empty_parse(const char *s)
+{
+	return strcmp(s, "drop") == 0    ? LB_EMPTY_DROP
+	       : strcmp(s, "reset") == 0 ? LB_EMPTY_RESET
+					 : -1;
+}
+
 static int decode_vip(struct ctx *x, yaml_node_t *n, const char *path, struct conf_vip *v)
 {
-	static const char *const keys[] = {"name",
-					   "address",
-					   "port",
-					   "protocol",
-					   "mode",
-					   "scheduler",
-					   "hash",
-					   "maglev_table_size",
-					   "backends",
-					   "local_addresses",
-					   "health_check",
-					   "failover",
-					   "slow_start",
-					   "breaker",
-					   NULL};
+	static const char *const keys[] = {
+		"name",       "address",         "port",         "protocol",
+		"mode",       "scheduler",       "hash",         "maglev_table_size",
+		"backends",   "local_addresses", "health_check", "failover",
+		"slow_start", "breaker",         "when_empty",   NULL};
 	uint32_t port = 0;
 	int rc;
 
@@ -1052,7 +1049,8 @@ static int decode_vip(struct ctx *x, yaml_node_t *n, const char *path, struct co
 	    get_enum(x, n, path, "protocol", proto_parse, PROTO_CHOICES, &v->proto) < 0 ||
 	    get_enum(x, n, path, "mode", lb_mode_parse, MODE_CHOICES, &v->mode) < 0 ||
 	    get_enum(x, n, path, "scheduler", sched_kind_parse, SCHED_CHOICES, &v->sched) < 0 ||
-	    get_enum(x, n, path, "hash", lb_hash_parse, HASH_CHOICES, &v->hash) < 0)
+	    get_enum(x, n, path, "hash", lb_hash_parse, HASH_CHOICES, &v->hash) < 0 ||
+	    get_enum(x, n, path, "when_empty", empty_parse, "drop | reset", &v->when_empty) < 0)
 		return -EINVAL;
 	rc = get_uint(x, n, path, "maglev_table_size", false, 2, MAX_MAGLEV_SIZE, &v->maglev_size);
 	if (rc < 0)

@@ -21,6 +21,8 @@
 enum lb_mode { LB_MODE_DSR = 0, LB_MODE_TUNNEL, LB_MODE_FNAT, LB_MODE_NAT, LB_MODE_MAX };
 enum lb_admin { LB_ADMIN_READY = 0, LB_ADMIN_DRAIN, LB_ADMIN_MAINT, LB_ADMIN_MAX };
 enum lb_hash { LB_HASH_5TUPLE = 0, LB_HASH_SRC_IP, LB_HASH_MAX };
+/* No backend can take a new flow: drop it (the client retries), or refuse it at once. */
+enum lb_empty { LB_EMPTY_DROP = 0, LB_EMPTY_RESET, LB_EMPTY_MAX };
 
 /* "dsr" "tunnel" "fnat" "nat" / "ready" "drain" "maint" / "5-tuple" "source-ip". */
 const char *lb_mode_name(enum lb_mode m);
@@ -99,6 +101,7 @@ struct conf_vip {
 	uint8_t mode;             /* enum lb_mode, default dsr */
 	uint8_t sched;            /* enum sched_kind, default wrr */
 	uint8_t hash;             /* enum lb_hash, default 5-tuple (maglev input) */
+	uint8_t when_empty;       /* enum lb_empty, default drop */
 	uint32_t maglev_size;     /* prime, default 65537 */
 	/* fnat: source addresses towards the backends (required for fnat, VIP family). */
 	struct lb_addr local_addrs[CONF_MAX_LOCAL_ADDRS];

@@ -114,10 +114,11 @@ struct lb_vip_rt {
 	uint32_t uid;     /* 0 = slot unused */
 	uint16_t port_be; /* network order */
 	uint8_t proto;
-	uint8_t mode;     /* enum lb_mode */
-	uint8_t sched;    /* enum sched_kind */
-	uint8_t hash;     /* enum lb_hash */
-	uint8_t n_laddrs; /* fnat: local addresses (ids into lb_snapshot.laddrs) */
+	uint8_t mode;       /* enum lb_mode */
+	uint8_t sched;      /* enum sched_kind */
+	uint8_t hash;       /* enum lb_hash */
+	uint8_t when_empty; /* enum lb_empty: no backend can take a new flow */
+	uint8_t n_laddrs;   /* fnat: local addresses (ids into lb_snapshot.laddrs) */
 	uint8_t laddr[LB_VIP_MAX_LADDRS];
 	const struct lb_pool *pool;
 };
@@ -220,6 +221,7 @@ struct lb_counters {
 	uint64_t too_big_sent;      /* tunnel: ICMP fragmentation-needed / packet-too-big sent */
 	uint64_t icmp_translated;   /* ICMP errors about a flow sent on to its other side */
 	uint64_t redispatched; /* connections sent to another backend after a connect failure */
+	uint64_t refused;      /* no backend: TCP RST / ICMP port unreachable sent (when_empty) */
 	struct lb_traffic vip[LB_MAX_VIPS];
 	struct lb_traffic backend[LB_MAX_BACKENDS];
 };

@@ -181,6 +181,7 @@ int lb_model_vip_add(struct lb_model *m, const struct conf_vip *cv, char *err, s
 	v->mode = cv->mode;
 	v->sched = cv->sched;
 	v->hash = cv->hash;
+	v->when_empty = cv->when_empty;
 	v->maglev_size = cv->maglev_size;
 	v->n_laddrs = (uint8_t)cv->n_local_addrs;
 	memcpy(v->laddr, laddr_ids, cv->n_local_addrs);
@@ -612,6 +613,7 @@ struct lb_snapshot *lb_model_compile(struct lb_model *m)
 		r->mode = v->mode;
 		r->sched = v->sched;
 		r->hash = v->hash;
+		r->when_empty = v->when_empty;
 		r->n_laddrs = v->n_laddrs;
 		memcpy(r->laddr, v->laddr, sizeof(r->laddr));
 		r->pool = v->pool;

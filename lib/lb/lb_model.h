@@ -75,6 +75,7 @@ struct lb_model_vip {
 	uint8_t mode;
 	uint8_t sched;
 	uint8_t hash;
+	uint8_t when_empty;
 	uint32_t maglev_size;
 	uint8_t n_laddrs; /* fnat local addresses, ids into lb_model.laddrs */
 	uint8_t laddr[LB_VIP_MAX_LADDRS];

@@ -505,14 +505,14 @@ static enum flow_state first_state(uint8_t proto, uint8_t tcp_flags)
 #define IPV6_MIN_MTU  1280
 
 /*
- * The packet does not fit the port once encapsulated. The client is told
- * the size that fits: ICMP fragmentation needed (IPv4 with DF; RFC 1191)
- * or ICMPv6 packet too big (RFC 8201), built in place, from the port's
- * address. An IPv4 packet that may be fragmented is dropped and counted:
- * Sluice does not fragment.
+ * Turns the packet in place into an ICMP / ICMPv6 error back to its source,
+ * from <from>, quoting it (IPv4: its header and 8 bytes, RFC 792; IPv6: as
+ * much as fits in the minimum MTU, RFC 4443). <param> is the 32-bit field
+ * after the checksum (an MTU, or 0). Returns false when it cannot be built
+ * (no address of the family to answer from, no room).
  */
-static void too_big(struct lb_worker *w, const struct lb_port_info *port, struct lb_pkt *pk,
-		    const struct pkt_meta *m, uint16_t fits)
+static bool icmp_back(struct lb_pkt *pk, const struct pkt_meta *m, const uint8_t *port_mac,
+		      const struct lb_addr *from, uint8_t type, uint8_t code, uint16_t param)
 {
 	uint8_t *ip = pk->data + m->l3_off;
 	uint32_t inner = (uint32_t)(m->l3_end - m->l3_off);
@@ -520,16 +520,12 @@ static void too_big(struct lb_worker *w, const struct lb_port_info *port, struct
 	if (!m->is_v6) {
 		uint8_t quote[60 + 8];
 		uint32_t qlen = (uint32_t)(m->l4_off - m->l3_off) + 8;
-		if (!(ip[6] & 0x40) || !port->has_ipv4) {
-			pk->drop = LB_DROP_TOO_BIG;
-			return;
-		}
 		if (qlen > inner)
 			qlen = inner;
-		memcpy(quote, ip, qlen); /* the original IP header and 8 bytes (RFC 792) */
+		memcpy(quote, ip, qlen);
 		uint8_t *icmp = ip + IP4_HLEN;
-		memcpy(ip + 16, ip + 12, 4); /* back to the client */
-		memcpy(ip + 12, lb_addr_v4_bytes(&port->ipv4), 4);
+		memcpy(ip + 16, ip + 12, 4); /* back to the sender */
+		memcpy(ip + 12, lb_addr_v4_bytes(from), 4);
 		ip[0] = 0x45;
 		ip[1] = 0;
 		put16(ip + 2, (uint16_t)(IP4_HLEN + 8 + qlen));
@@ -539,23 +535,20 @@ static void too_big(struct lb_worker *w, const struct lb_port_info *port, struct
 		ip[9] = IPPROTO_ICMP;
 		put16(ip + 10, 0);
 		put16(ip + 10, csum_fold(csum_add(0, ip, IP4_HLEN)));
-		icmp[0] = 3; /* destination unreachable */
-		icmp[1] = 4; /* fragmentation needed and DF set */
+		icmp[0] = type;
+		icmp[1] = code;
 		put16(icmp + 2, 0);
 		put16(icmp + 4, 0);
-		put16(icmp + 6, fits);
+		put16(icmp + 6, param);
 		memcpy(icmp + 8, quote, qlen);
 		put16(icmp + 2, csum_fold(csum_add(0, icmp, 8 + qlen)));
 		pk->len = (uint16_t)(m->l3_off + IP4_HLEN + 8 + qlen);
 	} else {
-		/* As much of the packet as fits in the minimum IPv6 MTU. */
 		uint32_t qlen = inner;
 		if (qlen > IPV6_MIN_MTU - IP6_HLEN - 8)
 			qlen = IPV6_MIN_MTU - IP6_HLEN - 8;
-		if (!port->has_ipv6 || (uint32_t)m->l3_off + IP6_HLEN + 8 + qlen > pk->cap) {
-			pk->drop = LB_DROP_TOO_BIG;
-			return;
-		}
+		if ((uint32_t)m->l3_off + IP6_HLEN + 8 + qlen > pk->cap)
+			return false;
 		memmove(ip + IP6_HLEN + 8, ip, qlen);
 		uint8_t *icmp = ip + IP6_HLEN, *orig = ip + IP6_HLEN + 8;
 		memset(ip, 0, IP6_HLEN);
@@ -563,21 +556,124 @@ static void too_big(struct lb_worker *w, const struct lb_port_info *port, struct
 		put16(ip + 4, (uint16_t)(8 + qlen));
 		ip[6] = IPPROTO_ICMPV6;
 		ip[7] = 64;
-		memcpy(ip + 8, port->ipv6.b, 16);
-		memcpy(ip + 24, orig + 8, 16); /* the original source: the client */
-		icmp[0] = 2;                   /* packet too big */
-		icmp[1] = 0;
+		memcpy(ip + 8, from->b, 16);
+		memcpy(ip + 24, orig + 8, 16); /* the original source */
+		icmp[0] = type;
+		icmp[1] = code;
 		put16(icmp + 2, 0);
 		put16(icmp + 4, 0);
-		put16(icmp + 6, fits);
+		put16(icmp + 6, param);
 		put16(icmp + 2, icmp6_csum(ip, icmp, 8 + qlen));
 		pk->len = (uint16_t)(m->l3_off + IP6_HLEN + 8 + qlen);
 	}
-	eth_answer(pk->data, port->mac);
+	eth_answer(pk->data, port_mac);
 	pk->out_port = pk->in_port;
 	pk->verdict = LB_VERDICT_TX;
 	pk->answer = 1;
+	return true;
+}
+
+/*
+ * The packet does not fit the port once encapsulated. The client is told
+ * the size that fits: ICMP fragmentation needed (IPv4 with DF; RFC 1191)
+ * or ICMPv6 packet too big (RFC 8201), from the port's address. An IPv4
+ * packet that may be fragmented is dropped and counted: Sluice does not
+ * fragment.
+ */
+static void too_big(struct lb_worker *w, const struct lb_port_info *port, struct lb_pkt *pk,
+		    const struct pkt_meta *m, uint16_t fits)
+{
+	const uint8_t *ip = pk->data + m->l3_off;
+	bool ok;
+
+	if (!m->is_v6)
+		ok = (ip[6] & 0x40) && port->has_ipv4 &&
+		     icmp_back(pk, m, port->mac, &port->ipv4, 3, 4, fits); /* frag. needed */
+	else
+		ok = port->has_ipv6 && icmp_back(pk, m, port->mac, &port->ipv6, 2, 0, fits);
+	if (!ok) {
+		pk->drop = LB_DROP_TOO_BIG;
+		return;
+	}
 	w->ctr->too_big_sent++;
+}
+
+/*
+ * No backend can take a new flow and the VIP says "reset": the client is
+ * refused at once instead of retrying into silence. TCP gets a RST built as
+ * RFC 793 asks (from the VIP); UDP gets ICMP port unreachable (from the VIP).
+ */
+static void refuse(struct lb_worker *w, struct lb_pkt *pk, const struct pkt_meta *m,
+		   const uint8_t *port_mac)
+{
+	uint8_t *ip = pk->data + m->l3_off, *tcp;
+	const uint8_t *in_tcp = pk->data + m->l4_off;
+	uint32_t seq, ack, paylen, hlen = m->is_v6 ? IP6_HLEN : IP4_HLEN;
+	uint8_t flags;
+
+	if (m->l4_proto == IPPROTO_UDP) {
+		if (icmp_back(pk, m, port_mac, &m->dst, m->is_v6 ? 1 : 3, m->is_v6 ? 4 : 3, 0))
+			w->ctr->refused++;
+		return;
+	}
+	if (m->tcp_flags & TCP_RST)
+		return; /* never answer a RST */
+	paylen = (uint32_t)(m->l3_end - m->l4_off) - (uint32_t)(in_tcp[12] >> 4) * 4u;
+	if (m->tcp_flags & TCP_ACK) {
+		seq = (uint32_t)get16(in_tcp + 8) << 16 | get16(in_tcp + 10);
+		ack = 0;
+		flags = TCP_RST;
+	} else {
+		seq = 0;
+		ack = ((uint32_t)get16(in_tcp + 4) << 16 | get16(in_tcp + 6)) + paylen +
+		      !!(m->tcp_flags & TCP_SYN) + !!(m->tcp_flags & TCP_FIN);
+		flags = TCP_RST | TCP_ACK;
+	}
+	uint16_t sport = get16(in_tcp), dport = get16(in_tcp + 2);
+	/* A fresh IP header (no options / extension headers), then 20 bytes of TCP. */
+	if (!m->is_v6) {
+		uint8_t src[4], dst[4];
+		memcpy(src, ip + 16, 4);
+		memcpy(dst, ip + 12, 4);
+		memset(ip, 0, IP4_HLEN);
+		ip[0] = 0x45;
+		put16(ip + 2, IP4_HLEN + 20);
+		ip[8] = 64;
+		ip[9] = IPPROTO_TCP;
+		memcpy(ip + 12, src, 4);
+		memcpy(ip + 16, dst, 4);
+		put16(ip + 10, csum_fold(csum_add(0, ip, IP4_HLEN)));
+	} else {
+		uint8_t src[16], dst[16];
+		memcpy(src, ip + 24, 16);
+		memcpy(dst, ip + 8, 16);
+		memset(ip, 0, IP6_HLEN);
+		ip[0] = 0x60;
+		put16(ip + 4, 20);
+		ip[6] = IPPROTO_TCP;
+		ip[7] = 64;
+		memcpy(ip + 8, src, 16);
+		memcpy(ip + 24, dst, 16);
+	}
+	tcp = ip + hlen;
+	memset(tcp, 0, 20);
+	put16(tcp, dport);
+	put16(tcp + 2, sport);
+	put16(tcp + 4, (uint16_t)(seq >> 16));
+	put16(tcp + 6, (uint16_t)seq);
+	put16(tcp + 8, (uint16_t)(ack >> 16));
+	put16(tcp + 10, (uint16_t)ack);
+	tcp[12] = 5 << 4;
+	tcp[13] = flags;
+	uint32_t sum = m->is_v6 ? csum_add(0, ip + 8, 32) : csum_add(0, ip + 12, 8);
+	sum += IPPROTO_TCP + 20;
+	put16(tcp + 16, csum_fold(csum_add(sum, tcp, 20)));
+	pk->len = (uint16_t)(m->l3_off + hlen + 20);
+	eth_answer(pk->data, port_mac);
+	pk->out_port = pk->in_port;
+	pk->verdict = LB_VERDICT_TX;
+	pk->answer = 1;
+	w->ctr->refused++;
 }
 
 /*
@@ -1408,6 +1504,10 @@ void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct 
 		slot = balance(w, s, pk, &meta[which[f]], vips[f], &keys[f], hashes[f], &e);
 		if (slot != LB_NO_SLOT)
 			forward(w, s, pk, &meta[which[f]], vips[f], slot, e);
+		else if (pk->drop == LB_DROP_NO_BACKEND &&
+			 s->vips[vips[f]].when_empty == LB_EMPTY_RESET)
+			refuse(w, pk, &meta[which[f]],
+			       s->ports[pk->in_port < s->n_ports ? pk->in_port : 0].mac);
 	}
 	for (uint32_t r = 0; r < nreplies; r++) {
 		const struct pkt_meta *rm = &meta[replies[r]];

@@ -134,6 +134,19 @@ vips:
     local_addresses: [198.18.0.50]
     backends:
       - {{address: 198.18.0.11, port: 8080, mac: "{m11}"}}
+  - name: refusing
+    address: 198.18.1.100
+    port: 89
+    when_empty: reset
+    backends:
+      - {{address: 198.18.0.11, mac: "{m11}", state: maint}}
+  - name: refusing-udp
+    address: 198.18.1.100
+    port: 89
+    protocol: udp
+    when_empty: reset
+    backends:
+      - {{address: 198.18.0.11, mac: "{m11}", state: maint}}
   - name: drained
     address: 198.18.1.100
     port: 86
@@ -241,6 +254,12 @@ def build_input():
                           TCP(sport=88, dport=39000, flags="SA"))[:28]
         pkts.append(Ether(src=CLIENT_MAC, dst="02:00:00:00:00:02") /
                     IP(src="198.18.0.1", dst=VIP4) / ICMP(type=3, code=3) / Raw(rep_quote))
+    # 9e. no backend can take the flow, when_empty: reset -> RST / port unreachable.
+    s89 = syn(40000, 89)
+    s89[TCP].seq = 5000
+    pkts.append(s89)
+    pkts.append(Ether(src=CLIENT_MAC, dst="02:00:00:00:00:02") / IP(src="198.18.0.1", dst=VIP4) /
+                UDP(sport=40001, dport=89) / Raw(b"hello"))
     # 10. answers: ARP for VIP and for port address, ICMP echo v4/v6, NS for VIP.
     pkts.append(Ether(src=CLIENT_MAC, dst="ff:ff:ff:ff:ff:ff") /
                 ARP(op=1, hwsrc=CLIENT_MAC, psrc="198.18.0.1", pdst=VIP4))
@@ -520,7 +539,7 @@ def main():
             x = IP(bytes(x))
             ok = ok and x.chksum == ie[0][IP].chksum and x[ICMP].chksum == ie[0][ICMP].chksum
         t.check(ok, "fnat: an ICMP error from the backend reaches the client, quoting its own packet")
-        ic = [p for p in out if ICMP in p and p[ICMP].type == 3 and p[ICMP].code == 3]
+        ic = [p for p in out if ICMP in p and p[ICMP].type == 3 and p[ICMP].code == 3 and p.dst == bmac(11)]
         ok = False
         if len(ic) == 1:
             inner = IP(bytes(ic[0][ICMP].payload))
@@ -529,6 +548,21 @@ def main():
                   bytes(inner)[20:24] == (8080).to_bytes(2, "big") + (1024).to_bytes(2, "big"))
         t.check(ok, "fnat: an ICMP error from the client about a reply reaches the backend, translated")
         t.check(c["nat_replies"] == 1 and c["icmp_translated"] == 2, "nat_replies and icmp_translated counted")
+
+    rst = [p for p in out if TCP in p and p[TCP].sport == 89 and p[TCP].flags == "RA"]
+    ok = len(rst) == 1
+    if ok:
+        r = rst[0][IP].copy()
+        del r.chksum
+        del r[TCP].chksum
+        r = IP(bytes(r))
+        ok = (rst[0][IP].src == VIP4 and rst[0][IP].dst == "198.18.0.1" and rst[0][TCP].dport == 40000 and
+              rst[0][TCP].ack == 5001 and rst[0].dst == CLIENT_MAC and
+              r.chksum == rst[0][IP].chksum and r[TCP].chksum == rst[0][TCP].chksum)
+    t.check(ok, "when_empty reset: a SYN with no backend to take it gets RST+ACK (ack = seq+1) from the VIP")
+    pu = [p for p in answers if ICMP in p and p[ICMP].type == 3 and p[ICMP].code == 3 and p[IP].src == VIP4]
+    t.check(len(pu) == 1 and pu[0][IP].dst == "198.18.0.1", "when_empty reset: UDP gets ICMP port unreachable from the VIP")
+    t.check(c["refused"] == 2, "refused counts both")
 
     d = c["drops"]
     for reason, n in [("not_ours", 2), ("vip_no_service", 1), ("trunc_ip4", 1), ("ip4_bad_ihl", 1),
