@@ -43,20 +43,6 @@ cleanup() {
 trap cleanup EXIT
 
 # jcheck DESC JSON PYEXPR: JSON (as d) satisfies PYEXPR
-jcheck() {
-	local desc=$1 json=$2 expr=$3
-	if "$TOPO_PY" -c 'import json, sys
-d = json.loads(sys.argv[1])
-sys.exit(0 if eval(sys.argv[2]) else 1)' "$json" "$expr" 2>/dev/null; then
-		PASS=$((PASS + 1))
-		echo "ok   - $desc"
-	else
-		FAIL=$((FAIL + 1))
-		echo "FAIL - $desc"
-		echo "       expected: $expr"
-		echo "       got: ${json:0:600}"
-	fi
-}
 
 topo_create "$P" "$NB"
 topo_start_backends

@@ -59,18 +59,6 @@ ko() {
 	FAIL=$((FAIL + 1))
 	echo "FAIL - $1"
 }
-jcheck() {
-	local desc=$1 json=$2 expr=$3
-	if "$TOPO_PY" -c 'import json, sys
-d = json.loads(sys.argv[1])
-sys.exit(0 if eval(sys.argv[2]) else 1)' "$json" "$expr" 2>/dev/null; then
-		ok "$desc"
-	else
-		ko "$desc"
-		echo "       expected: $expr"
-		echo "       got: ${json:0:500}"
-	fi
-}
 
 health_of() { # backend index (0-based) -> up|down as the data plane has it
 	sluice_api '{"cmd":"vip.list"}' | "$TOPO_PY" -c '

@@ -162,3 +162,33 @@ sluice_stop() {
 	wait "$SLUICE_PID" 2>/dev/null || true
 	SLUICE_PID=
 }
+
+# Test reporting shared by the end-to-end tests: PASS / FAIL counters,
+# "ok   - ..." / "FAIL - ..." lines, and the closing "N passed, M failed".
+PASS=${PASS:-0}
+FAIL=${FAIL:-0}
+
+pass() {
+	PASS=$((PASS + 1))
+	echo "ok   - $1"
+}
+
+fail() {
+	FAIL=$((FAIL + 1))
+	echo "FAIL - $1"
+	if [[ -n "${2:-}" ]]; then
+		printf '       %s\n' "$2"
+	fi
+}
+
+# jcheck DESC JSON PYEXPR: the JSON document (as d) satisfies the Python expression.
+jcheck() {
+	local desc=$1 json=$2 expr=$3
+	if "${TOPO_PY:-/usr/bin/python3}" -c 'import json, sys
+d = json.loads(sys.argv[1])
+sys.exit(0 if eval(sys.argv[2]) else 1)' "$json" "$expr" 2>/dev/null; then
+		pass "$desc"
+	else
+		fail "$desc" "expected: $expr; got: ${json:0:600}"
+	fi
+}
