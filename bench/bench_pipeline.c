@@ -7,7 +7,11 @@
  *
  * Scenarios: est-dsr (established flows, wrr VIP), new-dsr (every packet a
  * new flow, like a SYN flood), sched-rr, sched-wrr, sched-lc, sched-wlc,
- * sched-maglev (new flows on a VIP with that scheduler, 16 backends).
+ * sched-maglev (new flows on a VIP with that scheduler, 16 backends), and
+ * full-NAT both ways: est-fnat (client -> backend on established flows),
+ * fnat-reply (backend -> client on the same flows), new-fnat (every packet a
+ * new connection: a source port is allocated and two entries are inserted;
+ * at most FNAT_NEW_MAX packets, what 8 local addresses' ports allow).
  * Prints one JSON line: scenario, packets, ns_per_packet.
  *
  * Under valgrind --tool=callgrind the instruction count is repeatable;
@@ -29,6 +33,11 @@
 #define NBACKENDS 16
 #define NFLOWS    4096 /* distinct established flows cycled through */
 #define FRAME_LEN 64
+#define NLADDRS   8
+/* Source ports of NLADDRS local addresses on one lcore (1024..65535 each), with margin. */
+#define FNAT_NEW_MAX 500000
+
+enum scenario_kind { SC_EST, SC_NEW, SC_REPLY };
 
 static uint8_t frames[LB_BURST_MAX][FRAME_LEN];
 
@@ -53,7 +62,7 @@ static void build_syn(uint8_t *f, uint32_t flow, uint8_t tcp_flags)
 	f[47] = tcp_flags;
 }
 
-static struct lb_model *setup(enum sched_kind kind, struct lb_neigh_table *neigh,
+static struct lb_model *setup(enum sched_kind kind, enum lb_mode mode, struct lb_neigh_table *neigh,
 			      struct lb_snapshot **snap)
 {
 	struct lb_model *m = lb_model_create();
@@ -62,7 +71,7 @@ static struct lb_model *setup(enum sched_kind kind, struct lb_neigh_table *neigh
 	struct conf_vip v = {.name = "bench",
 			     .port = 80,
 			     .proto = IPPROTO_TCP,
-			     .mode = LB_MODE_DSR,
+			     .mode = (uint8_t)mode,
 			     .sched = (uint8_t)kind,
 			     .hash = LB_HASH_5TUPLE,
 			     .maglev_size = 65537,
@@ -74,6 +83,14 @@ static struct lb_model *setup(enum sched_kind kind, struct lb_neigh_table *neigh
 
 	lb_addr_parse(&cp.ipv4, "198.18.0.2");
 	lb_addr_parse(&v.addr, "198.18.1.100");
+	if (mode == LB_MODE_FNAT) {
+		for (int i = 0; i < NLADDRS; i++) {
+			char ip[32];
+			snprintf(ip, sizeof(ip), "198.18.0.%d", 200 + i);
+			lb_addr_parse(&v.local_addrs[i], ip);
+		}
+		v.n_local_addrs = NLADDRS;
+	}
 	memset(b, 0, sizeof(b));
 	for (int i = 0; i < NBACKENDS; i++) {
 		char ip[32];
@@ -101,6 +118,28 @@ static double now_ns(void)
 	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
+/*
+ * Turns the frame a full-NAT VIP sent to a backend (laddr:lport -> backend)
+ * into that backend's answer (backend -> laddr:lport), addressed to our MAC.
+ * Checksums are left as they are: the pipeline updates them incrementally
+ * and does not verify them, and the cost is the same.
+ */
+static void make_reply(uint8_t *f)
+{
+	uint8_t tmp[6];
+
+	memcpy(tmp, f, 6); /* dst MAC (the backend's) <-> src MAC (ours) */
+	memcpy(f, f + 6, 6);
+	memcpy(f + 6, tmp, 6);
+	memcpy(tmp, f + 26, 4); /* addresses */
+	memcpy(f + 26, f + 30, 4);
+	memcpy(f + 30, tmp, 4);
+	memcpy(tmp, f + 34, 2); /* ports */
+	memcpy(f + 34, f + 36, 2);
+	memcpy(f + 36, tmp, 2);
+	f[47] = 0x10; /* ACK */
+}
+
 int main(int argc, char **argv)
 {
 	struct lb_neigh_table *neigh = calloc(1, sizeof(*neigh));
@@ -109,37 +148,62 @@ int main(int argc, char **argv)
 	struct lb_snapshot *snap;
 	struct flow_timeouts to;
 	enum sched_kind kind = SCHED_KIND_WRR;
-	bool new_flows = false;
+	enum lb_mode mode = LB_MODE_DSR;
+	enum scenario_kind sk = SC_EST;
+	uint8_t(*replies)[FRAME_LEN] = NULL;
 	const char *scenario;
 	unsigned long total;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: %s est-dsr|new-dsr|sched-{rr,wrr,lc,wlc,maglev} PACKETS\n",
+		fprintf(stderr,
+			"usage: %s est-dsr|new-dsr|sched-{rr,wrr,lc,wlc,maglev}|"
+			"est-fnat|new-fnat|fnat-reply PACKETS\n",
 			argv[0]);
 		return 2;
 	}
 	scenario = argv[1];
 	total = strtoul(argv[2], NULL, 10);
 	if (strcmp(scenario, "new-dsr") == 0) {
-		new_flows = true;
+		sk = SC_NEW;
 	} else if (strncmp(scenario, "sched-", 6) == 0 && sched_kind_parse(scenario + 6) >= 0) {
 		kind = (enum sched_kind)sched_kind_parse(scenario + 6);
-		new_flows = true;
+		sk = SC_NEW;
+	} else if (strcmp(scenario, "est-fnat") == 0) {
+		mode = LB_MODE_FNAT;
+	} else if (strcmp(scenario, "new-fnat") == 0) {
+		mode = LB_MODE_FNAT;
+		sk = SC_NEW;
+		if (total > FNAT_NEW_MAX) {
+			fprintf(stderr, "bench: new-fnat takes at most %d packets (source ports)\n",
+				FNAT_NEW_MAX);
+			return 2;
+		}
+	} else if (strcmp(scenario, "fnat-reply") == 0) {
+		mode = LB_MODE_FNAT;
+		sk = SC_REPLY;
 	} else if (strcmp(scenario, "est-dsr") != 0) {
 		fprintf(stderr, "bench: unknown scenario %s\n", scenario);
 		return 2;
 	}
+	bool new_flows = sk == SC_NEW;
 	if (neigh == NULL || load == NULL)
 		return 1;
-	struct lb_model *m = setup(kind, neigh, &snap);
+	struct lb_model *m = setup(kind, mode, neigh, &snap);
 	flow_timeouts_default(&to);
-	/* New-flow runs: a table large enough that no insert fails. */
+	/* New-flow runs: a table large enough that no insert fails (fnat: 2 entries each). */
+	uint32_t per_flow = mode == LB_MODE_FNAT ? 2 : 1;
 	struct lb_worker *w = lb_worker_create(
-		0, 1, new_flows ? (uint32_t)total + 1024 : NFLOWS * 2, &to, neigh, load);
+		0, 1, new_flows ? per_flow * (uint32_t)total + 1024 : NFLOWS * 2 * per_flow, &to,
+		neigh, load);
 	if (w == NULL)
 		return 1;
+	if (sk == SC_REPLY) {
+		replies = calloc(NFLOWS, FRAME_LEN);
+		if (replies == NULL)
+			return 1;
+	}
 
-	/* Established: open NFLOWS flows first (not timed). */
+	/* Established: open NFLOWS flows first (not timed); keep the backends' answers. */
 	uint32_t flow = 0;
 	if (!new_flows) {
 		for (uint32_t i = 0; i < NFLOWS; i += LB_BURST_MAX) {
@@ -149,6 +213,14 @@ int main(int argc, char **argv)
 					.data = frames[j], .len = FRAME_LEN, .cap = FRAME_LEN};
 			}
 			lb_worker_process(w, snap, pkts, LB_BURST_MAX, 1);
+			for (uint32_t j = 0; replies != NULL && j < LB_BURST_MAX; j++) {
+				if (pkts[j].verdict != LB_VERDICT_TX) {
+					fprintf(stderr, "bench: flow %u was not opened\n", i + j);
+					return 1;
+				}
+				memcpy(replies[i + j], frames[j], FRAME_LEN);
+				make_reply(replies[i + j]);
+			}
 		}
 	}
 	double t0 = now_ns();
@@ -157,8 +229,11 @@ int main(int argc, char **argv)
 		uint32_t n = total - done < 32 ? (uint32_t)(total - done) : 32;
 		for (uint32_t j = 0; j < n; j++) {
 			/* Rewriting the frame is part of what a NIC would hand us anyway. */
-			build_syn(frames[j], new_flows ? flow++ : (flow++ % NFLOWS),
-				  new_flows ? 0x02 : 0x10);
+			if (sk == SC_REPLY)
+				memcpy(frames[j], replies[flow++ % NFLOWS], FRAME_LEN);
+			else
+				build_syn(frames[j], new_flows ? flow++ : (flow++ % NFLOWS),
+					  new_flows ? 0x02 : 0x10);
 			pkts[j] = (struct lb_pkt){
 				.data = frames[j], .len = FRAME_LEN, .cap = FRAME_LEN};
 		}
@@ -166,13 +241,20 @@ int main(int argc, char **argv)
 		done += n;
 	}
 	double ns = (now_ns() - t0) / (double)(total ? total : 1);
-	if (w->ctr->fwd < total) {
-		fprintf(stderr, "bench: only %lu of %lu packets forwarded\n",
-			(unsigned long)w->ctr->fwd, total);
+	uint64_t fwd = w->ctr->fwd - (sk == SC_REPLY ? NFLOWS : 0);
+	if (fwd < total) {
+		fprintf(stderr, "bench: only %lu of %lu packets forwarded\n", (unsigned long)fwd,
+			total);
+		return 1;
+	}
+	if (sk == SC_REPLY && w->ctr->nat_replies < total) {
+		fprintf(stderr, "bench: only %lu of %lu replies translated\n",
+			(unsigned long)w->ctr->nat_replies, total);
 		return 1;
 	}
 	printf("{\"scenario\":\"%s\",\"packets\":%lu,\"ns_per_packet\":%.1f}\n", scenario, total,
 	       ns);
+	free(replies);
 	lb_worker_free(w);
 	lb_snapshot_free(snap);
 	lb_model_free(m);

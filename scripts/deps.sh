@@ -8,10 +8,12 @@ set -euo pipefail
 packages=(
 	# build
 	build-essential meson ninja-build pkg-config clang
-	libdpdk-dev dpdk libbpf-dev libxdp-dev bpftool
+	libdpdk-dev dpdk dpdk-dev libbpf-dev libxdp-dev bpftool
 	libyaml-dev libjson-c-dev libcmocka-dev libpcap-dev
 	# tests and demo: namespaces, real servers and clients, packet crafting
 	iproute2 iputils-ping ethtool procps wrk bc python3 python3-scapy socat curl tcpdump nftables
+	# benchmarks (bench/run.sh; its smoke run is in the test suites)
+	python3-matplotlib valgrind
 )
 
 missing=()
