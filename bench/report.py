@@ -70,8 +70,8 @@ def summary(res):
         w("#### Throughput: Sluice against the testpmd ceiling")
         w("")
         w("| scenario | flows | ceiling Mpps | Sluice Mpps | ratio | goal | Sluice runs (Mpps) "
-          "| disturbed |")
-        w("|---|---:|---:|---:|---:|---|---|---:|")
+          "| disturbed | CPUs far apart: ceiling, Sluice, ratio |")
+        w("|---|---:|---:|---:|---:|---|---|---:|---|")
         for r in ratios:
             e = next((t for t in thr if t["dut"] == "sluice" and t["scenario"] == r["scenario"]
                       and t["flows"] == r["flows"] and t["proto"] == r["proto"]), None)
@@ -84,13 +84,16 @@ def summary(res):
             dtext = "**%.0f%%**" % (100 * d) if d > 0.02 else "%.1f%%" % (100 * d)
             if r.get("far_cores"):
                 dtext += ", **CPUs far apart**"
-            w("| %s | %s | %.2f | %.2f | %.2f | %s | %s | %s |" %
+            far = r.get("far")
+            ftext = ("%.2f, %.2f, %.2f" % (far["ceiling_mpps"], far["sluice_mpps"], far["ratio"])
+                     if far else "")
+            w("| %s | %s | %.2f | %.2f | %.2f | %s | %s | %s | %s |" %
               (SCENARIO_TEXT.get(r["scenario"], r["scenario"]), flows_text(r["flows"]),
-               r["ceiling_mpps"], r["sluice_mpps"], r["ratio"], goal, runs, dtext))
+               r["ceiling_mpps"], r["sluice_mpps"], r["ratio"], goal, runs, dtext, ftext))
         sl_only = [t for t in thr if t["dut"] == "sluice" and not any(
             r["scenario"] == t["scenario"] and r["flows"] == t["flows"] for r in ratios)]
         for t in sl_only:
-            w("| %s | %s | — | %.2f | — | | %s | |" %
+            w("| %s | %s | — | %.2f | — | | %s | | |" %
               (SCENARIO_TEXT.get(t["scenario"], t["scenario"]), flows_text(t["flows"]),
                t["best_mpps"], ", ".join("%.2f" % x["returned_mpps"] for x in t["runs"])))
         w("")
@@ -110,11 +113,11 @@ def summary(res):
             w("Sluice counters worth a look: " + "; ".join(notes) + ".")
             w("")
         w("*disturbed*: the share of CPU time other tasks took from the generator or the device "
-          "under test during the quoted runs (schedstat); above 2%% (bold) the figures are low "
+          "under test during the quoted runs (schedstat); above 2% (bold) the figures are low "
           "and the ratio is unreliable. *CPUs far apart*: the core-to-core round trip between "
-          "the two CPUs (bench_c2c) was over 1.6 times the best of the suite around the quoted "
+          "the two CPUs (bench_c2c) was over twice the best of the suite around the quoted "
           "runs: the host had moved the virtual CPUs to cores that share no cache, where the "
-          "memif link (the ceiling included) runs at about 40%% of its rate.")
+          "memif link (the ceiling included) runs at about 40% of its rate.")
         w("")
         w("Returned rate = frames that came back to the generator per second. At full speed "
           "the generator offers more than either device forwards; what the device's RX ring "
@@ -138,19 +141,23 @@ def summary(res):
                                                        l["max_ms"]))
         w("")
         b, u = c.get("baseline", {}), c.get("under_load", {})
-        w("Loss under load (%s, %s, %d established flows at %.2f Mpps offered): "
-          "**%d of %d packets lost while %d backend changes were applied** in %.2f s "
-          "(goal 0); the same load without changes lost %d of %d." %
+        us, bs = u.get("sluice", {}), b.get("sluice", {})
+        w("Under load (%s, %s, %d established flows, %.2f Mpps offered), %d backend changes "
+          "applied in %.2f s: **Sluice dropped %s of the %s packets it received** (goal 0%s); "
+          "in all %d of %d offered packets did not come back, against %d of %d over the same "
+          "load without changes (Sluice dropped %s)." %
           (c.get("mode"), c.get("scheduler"), c.get("flows", 0), c.get("rate_mpps", 0),
-           u.get("total_lost", -1), u.get("total_offered", 0), c.get("changes", 0),
-           c.get("changes_s", 0), b.get("total_lost", -1), b.get("total_offered", 0)))
+           c.get("changes", 0), c.get("changes_s", 0), us.get("dropped", "?"), us.get("rx", "?"),
+           (": " + json.dumps(us.get("drops"))) if us.get("drops") else "",
+           u.get("total_lost", -1), u.get("total_offered", 0), b.get("total_lost", -1),
+           b.get("total_offered", 0), bs.get("dropped", "?")))
         w("")
         if u.get("dut_wait_ms") is not None:
-            w("During the run with changes, other tasks took %.1f ms of CPU from Sluice's worker "
-              "and %.1f ms from the generator (baseline run: %.1f ms and %.1f ms); a stalled "
-              "worker overflows its RX ring (1024 frames) after %.1f ms at this rate." %
-              (u.get("dut_wait_ms") or 0, u.get("gen_wait_ms") or 0, b.get("dut_wait_ms") or 0,
-               b.get("gen_wait_ms") or 0, 1024 / (c.get("rate_mpps") or 1) / 1e3))
+            w("A packet Sluice never received was refused at the link: its RX ring (1024 frames) "
+              "was full because the worker's CPU was taken (%.1f ms by other tasks during the run "
+              "with changes, %.1f ms during the baseline; at this rate the ring lasts %.1f ms)."
+              % (u.get("dut_wait_ms") or 0, b.get("dut_wait_ms") or 0,
+                 1024 / (c.get("rate_mpps") or 1) / 1e3))
             w("")
         w("An answer comes only once every worker runs the new generation (read-your-writes), "
           "so the answer time is the latency from the API change to the data plane using it.")

@@ -88,7 +88,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Bounded: the full run takes about 4 minutes on 2 cores; the smoke run 20 s.
+# Bounded: the full run takes 5 to 7 minutes on 2 cores; the smoke run 15 s.
 limit=900
 [ $smoke -eq 1 ] && limit=170
 rc=0
