@@ -321,8 +321,10 @@ check "native: plain udp to rx's ipv6 address still answered" \
 	probe --inner "$TX6" "$RX6" --proto udp --expect reply
 check "native: ipv4-in-ipv4 with inner ihl 4 is not delivered" \
 	probe --outer "$TX4" "$RX4" --inner "$TX4" "$VIP4" --proto udp --bad-inner-ihl --expect none
+# Passed: the two plain UDP probes for sure; ARP/ND on top only when the
+# neighbour caches happen to need refreshing, so 2 is the floor to ask for.
 check "native: counters: decapsulated $SENT, malformed 1, plain traffic passed" \
-	counters_are "$SENT" 1 4
+	counters_are "$SENT" 1 2
 check "decap_detach" decap_detach "$RX" eth0
 check "detached: no xdp program" test "$(decap_mode "$RX" eth0)" = none
 check "detached: ipv4-in-ipv4 udp to the vip gets no answer again" \
