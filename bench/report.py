@@ -115,9 +115,10 @@ def summary(res):
         w("*disturbed*: the share of CPU time other tasks took from the generator or the device "
           "under test during the quoted runs (schedstat); above 2% (bold) the figures are low "
           "and the ratio is unreliable. *CPUs far apart*: the core-to-core round trip between "
-          "the two CPUs (bench_c2c) was over twice the best of the suite around the quoted "
-          "runs: the host had moved the virtual CPUs to cores that share no cache, where the "
-          "memif link (the ceiling included) runs at about 40% of its rate.")
+          "the two CPUs (bench_c2c) was, around the quoted runs, in the slow group of the "
+          "values the suite saw (groups at least twice apart): the host had moved the virtual "
+          "CPUs to cores that share no cache, where the memif link (the ceiling included) runs "
+          "at about 40% of its rate.")
         w("")
         w("Returned rate = frames that came back to the generator per second. At full speed "
           "the generator offers more than either device forwards; what the device's RX ring "
