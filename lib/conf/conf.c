@@ -87,6 +87,18 @@ static int name_lookup(const char *const *names, int n, const char *s)
 	return -1;
 }
 
+static const char *const down_flows_names[LB_DOWN_MAX] = {"reschedule", "keep", "reset"};
+
+const char *lb_down_flows_name(enum lb_down_flows d)
+{
+	return (unsigned int)d < LB_DOWN_MAX ? down_flows_names[d] : "?";
+}
+
+int lb_down_flows_parse(const char *s)
+{
+	return name_lookup(down_flows_names, LB_DOWN_MAX, s);
+}
+
 const char *lb_mode_name(enum lb_mode m)
 {
 	return (unsigned int)m < LB_MODE_MAX ? mode_names[m] : "?";
@@ -1033,7 +1045,8 @@ static int decode_vip(struct ctx *x, yaml_node_t *n, const char *path, struct co
 		"name",       "address",         "port",         "protocol",
 		"mode",       "scheduler",       "hash",         "maglev_table_size",
 		"backends",   "local_addresses", "health_check", "failover",
-		"slow_start", "breaker",         "when_empty",   NULL};
+		"slow_start", "breaker",         "when_empty",   "down_flows",
+		"response_timeout", "drain_deadline", NULL};
 	uint32_t port = 0;
 	int rc;
 
@@ -1050,8 +1063,20 @@ static int decode_vip(struct ctx *x, yaml_node_t *n, const char *path, struct co
 	    get_enum(x, n, path, "mode", lb_mode_parse, MODE_CHOICES, &v->mode) < 0 ||
 	    get_enum(x, n, path, "scheduler", sched_kind_parse, SCHED_CHOICES, &v->sched) < 0 ||
 	    get_enum(x, n, path, "hash", lb_hash_parse, HASH_CHOICES, &v->hash) < 0 ||
-	    get_enum(x, n, path, "when_empty", empty_parse, "drop | reset", &v->when_empty) < 0)
+	    get_enum(x, n, path, "when_empty", empty_parse, "drop | reset", &v->when_empty) < 0 ||
+	    get_enum(x, n, path, "down_flows", lb_down_flows_parse, "reschedule | keep | reset",
+		     &v->down_flows) < 0 ||
+	    get_ms(x, n, path, "response_timeout", 3600, &v->response_timeout_ms) < 0 ||
+	    get_ms(x, n, path, "drain_deadline", 604800, &v->drain_deadline_ms) < 0)
 		return -EINVAL;
+	if (v->response_timeout_ms > 0 && v->mode != LB_MODE_FNAT && v->mode != LB_MODE_NAT) {
+		char kpath[FIELD_PATH_MAX];
+
+		join_key(kpath, path, "response_timeout");
+		return fail(x, lookup(x, n, "response_timeout"), kpath,
+			    "needs a mode in which replies pass through Sluice (fnat, nat), not %s",
+			    lb_mode_name(v->mode));
+	}
 	rc = get_uint(x, n, path, "maglev_table_size", false, 2, MAX_MAGLEV_SIZE, &v->maglev_size);
 	if (rc < 0)
 		return rc;

@@ -23,6 +23,19 @@ enum lb_admin { LB_ADMIN_READY = 0, LB_ADMIN_DRAIN, LB_ADMIN_MAINT, LB_ADMIN_MAX
 enum lb_hash { LB_HASH_5TUPLE = 0, LB_HASH_SRC_IP, LB_HASH_MAX };
 /* No backend can take a new flow: drop it (the client retries), or refuse it at once. */
 enum lb_empty { LB_EMPTY_DROP = 0, LB_EMPTY_RESET, LB_EMPTY_MAX };
+/*
+ * What happens to the established flows of a backend that goes down (health
+ * down, maint): given to another backend (the default: a DSR/tunnel server
+ * that shares state, or UDP, carries on), kept on it (the backend may still
+ * answer: the checks may be wrong), or reset (TCP RST to the client at once,
+ * instead of a hang until its own timeout).
+ */
+enum lb_down_flows {
+	LB_DOWN_RESCHEDULE = 0,
+	LB_DOWN_KEEP,
+	LB_DOWN_RESET,
+	LB_DOWN_MAX
+};
 
 /* "dsr" "tunnel" "fnat" "nat" / "ready" "drain" "maint" / "5-tuple" "source-ip". */
 const char *lb_mode_name(enum lb_mode m);
@@ -31,6 +44,9 @@ const char *lb_admin_name(enum lb_admin a);
 int lb_admin_parse(const char *s);
 const char *lb_hash_name(enum lb_hash h);
 int lb_hash_parse(const char *s);
+/* "reschedule" "keep" "reset" */
+const char *lb_down_flows_name(enum lb_down_flows d);
+int lb_down_flows_parse(const char *s);
 
 #define CONF_NAME_MAX        64
 #define CONF_DEVARGS_MAX     256
@@ -102,6 +118,15 @@ struct conf_vip {
 	uint8_t sched;            /* enum sched_kind, default wrr */
 	uint8_t hash;             /* enum lb_hash, default 5-tuple (maglev input) */
 	uint8_t when_empty;       /* enum lb_empty, default drop */
+	uint8_t down_flows;       /* enum lb_down_flows, default reschedule */
+	/*
+	 * fnat/nat: a flow whose client sent data and whose backend sent nothing
+	 * back within this time is a failure signal for the backend's breaker
+	 * (a hung server whose kernel still completes handshakes). 0 = off.
+	 */
+	uint32_t response_timeout_ms;
+	/* A drain's deadline: the flows still on a draining backend then are reset. 0 = none. */
+	uint32_t drain_deadline_ms;
 	uint32_t maglev_size;     /* prime, default 65537 */
 	/* fnat: source addresses towards the backends (required for fnat, VIP family). */
 	struct lb_addr local_addrs[CONF_MAX_LOCAL_ADDRS];

@@ -241,6 +241,9 @@ static void test_vip_defaults(void **state)
 	assert_int_equal(v->sched, SCHED_KIND_WRR);
 	assert_int_equal(v->hash, LB_HASH_5TUPLE);
 	assert_int_equal(v->maglev_size, 65537);
+	assert_int_equal(v->down_flows, LB_DOWN_RESCHEDULE);
+	assert_int_equal(v->response_timeout_ms, 0);
+	assert_int_equal(v->drain_deadline_ms, 0);
 	assert_int_equal(v->line, 5);
 	assert_int_equal(v->n_backends, 1);
 	b = &v->backends[0];
@@ -249,6 +252,33 @@ static void test_vip_defaults(void **state)
 	assert_false(b->has_mac);
 	assert_int_equal(b->admin, LB_ADMIN_READY);
 	assert_int_equal(b->line, 8);
+	conf_free(&c);
+}
+
+static void test_down_flows_and_timeouts(void **state)
+{
+	struct conf c;
+
+	(void)state;
+	load_ok(PORTS "vips:\n"
+		      "  - address: 198.18.1.100\n"
+		      "    port: 80\n"
+		      "    mode: fnat\n"
+		      "    local_addresses: [198.18.0.2]\n"
+		      "    down_flows: reset\n"
+		      "    response_timeout: 2.5\n"
+		      "    drain_deadline: 30\n"
+		      "  - address: 198.18.1.101\n"
+		      "    port: 80\n"
+		      "    down_flows: keep\n",
+		&c);
+	assert_int_equal(c.vips[0].down_flows, LB_DOWN_RESET);
+	assert_int_equal(c.vips[0].response_timeout_ms, 2500);
+	assert_int_equal(c.vips[0].drain_deadline_ms, 30000);
+	assert_int_equal(c.vips[1].down_flows, LB_DOWN_KEEP);
+	assert_string_equal(lb_down_flows_name(LB_DOWN_RESCHEDULE), "reschedule");
+	assert_int_equal(lb_down_flows_parse("reset"), LB_DOWN_RESET);
+	assert_int_equal(lb_down_flows_parse("drop"), -1);
 	conf_free(&c);
 }
 
@@ -532,6 +562,16 @@ static const struct bad_case bad_cases[] = {
 	{"bad_two_documents", PORTS "---\n" PORTS, "t.yaml:5:1: only one YAML document is allowed"},
 	{"bad_second_document_syntax", PORTS "---\na: b: c\n", "t.yaml:5:5: YAML syntax error"},
 
+	/* What happens to flows: down backends, drain deadline, first-response timeout. */
+	{"bad_down_flows", VIP "    down_flows: move\n",
+	 "t.yaml:7:17: vips[0].down_flows: expected one of reschedule | keep | reset, got \"move\""},
+	{"bad_response_timeout_dsr", VIP "    response_timeout: 5\n",
+	 "t.yaml:7:23: vips[0].response_timeout: needs a mode in which replies pass through "
+	 "Sluice (fnat, nat), not dsr"},
+	{"bad_response_timeout_zero", VIP "    mode: nat\n    response_timeout: 0\n",
+	 "vips[0].response_timeout: expected"},
+	{"bad_drain_deadline", VIP "    drain_deadline: 1s\n", "vips[0].drain_deadline: expected"},
+
 	/* Top level. */
 	{"bad_top_scalar", "hello\n", "t.yaml:1:1: the top level must be a mapping"},
 	{"bad_top_list", "- ports\n", "t.yaml:1:1: the top level must be a mapping"},
@@ -809,7 +849,7 @@ int main(void)
 		cmocka_unit_test(test_empty_sections), cmocka_unit_test(test_not_duplicates),
 		cmocka_unit_test(test_enum_names),     cmocka_unit_test(test_err_truncated),
 		cmocka_unit_test(test_string_len),     cmocka_unit_test(test_file),
-		cmocka_unit_test(test_reference_yaml),
+		cmocka_unit_test(test_reference_yaml), cmocka_unit_test(test_down_flows_and_timeouts),
 	};
 	const size_t n_fixed = sizeof(fixed) / sizeof(fixed[0]);
 	struct CMUnitTest *tests;
