@@ -26,6 +26,7 @@
 #include "scheduler.h"
 
 #define DEFAULT_API_SOCKET     "/run/sluice/dataplane.sock"
+#define DEFAULT_CONTROL_SOCKET "/run/sluice/control.sock"
 #define DEFAULT_FLOW_CAPACITY  1048576u
 #define MAX_FLOW_CAPACITY      67108864u /* 2^26, flow_table_create()'s limit */
 #define DEFAULT_NEIGH_REACH_MS 30000u
@@ -669,14 +670,16 @@ static void dataplane_defaults(struct conf_dataplane *dp)
 static int decode_dataplane(struct ctx *x, yaml_node_t *n, const char *path,
 			    struct conf_dataplane *dp)
 {
-	static const char *const keys[] = {"api_socket", "flow_capacity", "timeouts", "neighbour",
-					   NULL};
+	static const char *const keys[] = {"api_socket", "api_group", "flow_capacity", "timeouts",
+					   "neighbour",  NULL};
 	char sub[FIELD_PATH_MAX];
 	yaml_node_t *s;
 
 	if (check_map(x, n, path, keys) < 0 ||
 	    get_string(x, n, path, "api_socket", false, false, dp->api_socket,
 		       sizeof(dp->api_socket)) < 0 ||
+	    get_string(x, n, path, "api_group", false, true, dp->api_group,
+		       sizeof(dp->api_group)) < 0 ||
 	    get_uint(x, n, path, "flow_capacity", false, 1, MAX_FLOW_CAPACITY, &dp->flow_capacity) <
 		    0)
 		return -EINVAL;
@@ -1162,16 +1165,29 @@ static int decode_vips(struct ctx *x, yaml_node_t *root, struct conf *c)
 	return 0;
 }
 
+static int decode_control(struct ctx *x, yaml_node_t *n, const char *path,
+			  struct conf_control *ctl)
+{
+	static const char *const keys[] = {"socket", "socket_group", NULL};
+
+	if (check_map(x, n, path, keys) < 0 ||
+	    get_string(x, n, path, "socket", false, false, ctl->socket, sizeof(ctl->socket)) < 0 ||
+	    get_string(x, n, path, "socket_group", false, true, ctl->socket_group,
+		       sizeof(ctl->socket_group)) < 0)
+		return -EINVAL;
+	return 0;
+}
+
 static int decode_root(struct ctx *x, yaml_node_t *root, struct conf *c)
 {
-	static const char *const keys[] = {"dataplane", "ports", "vips", NULL};
+	static const char *const keys[] = {"dataplane", "control", "ports", "vips", NULL};
 	char sub[FIELD_PATH_MAX];
 	yaml_node_t *dp;
 	int rc;
 
 	if (root->type != YAML_MAPPING_NODE)
 		return fail(x, root, "",
-			    "the top level must be a mapping (dataplane, ports, vips), "
+			    "the top level must be a mapping (dataplane, control, ports, vips), "
 			    "got %s",
 			    node_kind(root));
 	if (check_map(x, root, "", keys) < 0)
@@ -1179,6 +1195,10 @@ static int decode_root(struct ctx *x, yaml_node_t *root, struct conf *c)
 	dataplane_defaults(&c->dp);
 	if (get_section(x, root, "", "dataplane", YAML_MAPPING_NODE, &dp, sub) < 0 ||
 	    (dp != NULL && decode_dataplane(x, dp, sub, &c->dp) < 0))
+		return -EINVAL;
+	snprintf(c->control.socket, sizeof(c->control.socket), "%s", DEFAULT_CONTROL_SOCKET);
+	if (get_section(x, root, "", "control", YAML_MAPPING_NODE, &dp, sub) < 0 ||
+	    (dp != NULL && decode_control(x, dp, sub, &c->control) < 0))
 		return -EINVAL;
 	rc = decode_ports(x, root, c);
 	if (rc < 0)

@@ -138,17 +138,27 @@ struct conf_vip {
 	int line;
 };
 
+#define CONF_GROUP_MAX 33 /* a group name: 32 characters, as useradd allows */
+
 struct conf_dataplane {
 	char api_socket[CONF_PATH_MAX]; /* default "/run/sluice/dataplane.sock" */
+	char api_group[CONF_GROUP_MAX]; /* besides root, members may use the API; "" = none */
 	uint32_t flow_capacity;         /* flows per lcore, default 1048576 */
 	uint32_t timeout_ms[6];      /* enum flow_state order; defaults flow_timeouts_default() */
 	uint32_t neigh_reachable_ms; /* how long a resolved MAC is trusted, default 30000 */
 	uint32_t neigh_retry_ms;     /* ARP/ND retry interval while unresolved, default 1000 */
 };
 
+/* The control daemon's own settings. */
+struct conf_control {
+	char socket[CONF_PATH_MAX];        /* default "/run/sluice/control.sock" */
+	char socket_group[CONF_GROUP_MAX]; /* besides root, members may use it; "" = none */
+};
+
 struct conf {
 	char path[256]; /* file name used in messages */
 	struct conf_dataplane dp;
+	struct conf_control control;
 	struct conf_port *ports;
 	uint32_t n_ports;
 	struct conf_vip *vips;

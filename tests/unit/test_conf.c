@@ -276,6 +276,16 @@ static void test_down_flows_and_timeouts(void **state)
 	assert_int_equal(c.vips[0].response_timeout_ms, 2500);
 	assert_int_equal(c.vips[0].drain_deadline_ms, 30000);
 	assert_int_equal(c.vips[1].down_flows, LB_DOWN_KEEP);
+	assert_string_equal(c.control.socket, "/run/sluice/control.sock");
+	assert_string_equal(c.control.socket_group, "");
+	assert_string_equal(c.dp.api_group, "");
+	conf_free(&c);
+	load_ok("dataplane:\n  api_group: sluice-ops\n"
+		"control:\n  socket: /tmp/c.sock\n  socket_group: sluice-ops\n" PORTS,
+		&c);
+	assert_string_equal(c.dp.api_group, "sluice-ops");
+	assert_string_equal(c.control.socket, "/tmp/c.sock");
+	assert_string_equal(c.control.socket_group, "sluice-ops");
 	assert_string_equal(lb_down_flows_name(LB_DOWN_RESCHEDULE), "reschedule");
 	assert_int_equal(lb_down_flows_parse("reset"), LB_DOWN_RESET);
 	assert_int_equal(lb_down_flows_parse("drop"), -1);
@@ -570,6 +580,9 @@ static const struct bad_case bad_cases[] = {
 	 "Sluice (fnat, nat), not dsr"},
 	{"bad_response_timeout_zero", VIP "    mode: nat\n    response_timeout: 0\n",
 	 "vips[0].response_timeout: expected"},
+	{"bad_control_key", "control:\n  sockt: /x\n" PORTS,
+	 "t.yaml:2:3: control: unknown key \"sockt\" (did you mean \"socket\"?)"},
+	{"bad_api_group_space", "dataplane:\n  api_group: \"a b\"\n" PORTS, "dataplane.api_group"},
 	{"bad_drain_deadline", VIP "    drain_deadline: 1s\n", "vips[0].drain_deadline: expected"},
 
 	/* Top level. */
@@ -578,7 +591,7 @@ static const struct bad_case bad_cases[] = {
 	{"bad_top_unknown_close", "portz: []\n",
 	 "t.yaml:1:1: unknown key \"portz\" (did you mean \"ports\"?)"},
 	{"bad_top_unknown_far", PORTS "backends: []\n",
-	 "t.yaml:4:1: unknown key \"backends\" (expected one of: dataplane, ports, vips)"},
+	 "t.yaml:4:1: unknown key \"backends\" (expected one of: dataplane, control, ports, vips)"},
 	{"bad_top_duplicate_key", PORTS "ports: []\n",
 	 "t.yaml:4:1: duplicate key \"ports\" (first at line 1)"},
 	{"bad_complex_key", PORTS "? [a]\n: 1\n", "t.yaml:4:3: expected a key name, got a list"},
