@@ -670,16 +670,16 @@ static void dataplane_defaults(struct conf_dataplane *dp)
 static int decode_dataplane(struct ctx *x, yaml_node_t *n, const char *path,
 			    struct conf_dataplane *dp)
 {
-	static const char *const keys[] = {"api_socket", "api_group", "flow_capacity", "timeouts",
-					   "neighbour",  NULL};
+	static const char *const keys[] = {"api_socket", "api_group", "flow_capacity",
+					   "timeouts",   "neighbour", NULL};
 	char sub[FIELD_PATH_MAX];
 	yaml_node_t *s;
 
 	if (check_map(x, n, path, keys) < 0 ||
 	    get_string(x, n, path, "api_socket", false, false, dp->api_socket,
 		       sizeof(dp->api_socket)) < 0 ||
-	    get_string(x, n, path, "api_group", false, true, dp->api_group,
-		       sizeof(dp->api_group)) < 0 ||
+	    get_string(x, n, path, "api_group", false, true, dp->api_group, sizeof(dp->api_group)) <
+		    0 ||
 	    get_uint(x, n, path, "flow_capacity", false, 1, MAX_FLOW_CAPACITY, &dp->flow_capacity) <
 		    0)
 		return -EINVAL;
@@ -763,8 +763,8 @@ static uint16_t backend_port(const struct conf_vip *v, const struct conf_backend
 static int decode_backend(struct ctx *x, yaml_node_t *n, const char *path, const struct conf_vip *v,
 			  struct conf_backend *b)
 {
-	static const char *const keys[] = {"address", "port",     "weight", "mac",
-					   "state",   "priority", NULL};
+	static const char *const keys[] = {"address", "port",     "weight",       "mac",
+					   "state",   "priority", "health_check", NULL};
 	uint32_t prio = 0;
 	yaml_node_t *addr_node = NULL;
 	uint32_t port = 0;
@@ -942,29 +942,19 @@ static int hc_kind_parse(const char *s)
  * health_check: the control daemon's active check of every backend of the
  * VIP (docs/control.md). Durations in seconds; defaults from DESIGN §6.
  */
-static int decode_health(struct ctx *x, yaml_node_t *vn, const char *vpath, struct conf_vip *v)
+/*
+ * A health_check mapping read over <h>: the keys present replace what <h>
+ * holds, so a backend's own health_check starts from its VIP's.
+ */
+static int decode_health_keys(struct ctx *x, yaml_node_t *n, const char *path,
+			      struct conf_health *h)
 {
 	static const char *const keys[] = {"type",      "port",   "path",    "expect_status",
 					   "send",      "expect", "command", "interval",
 					   "timeout",   "rise",   "fall",    "fastinter",
 					   "downinter", "jitter", NULL};
-	struct conf_health *h = &v->hc;
-	char path[FIELD_PATH_MAX];
-	yaml_node_t *n;
-	uint32_t port = 0, status = 200;
+	uint32_t port = h->port, status = h->expect_status;
 
-	h->kind = CONF_HC_NONE;
-	h->interval_ms = 2000;
-	h->timeout_ms = 1000;
-	h->rise = 2;
-	h->fall = 3;
-	h->jitter_pct = 100;
-	snprintf(h->path, sizeof(h->path), "/");
-	h->expect_status = 200;
-	if (get_section(x, vn, vpath, "health_check", YAML_MAPPING_NODE, &n, path) < 0)
-		return -EINVAL;
-	if (n == NULL)
-		return 0;
 	if (check_map(x, n, path, keys) < 0 ||
 	    get_enum(x, n, path, "type", hc_kind_parse, "none | tcp | http | udp | exec",
 		     &h->kind) < 0 ||
@@ -988,6 +978,56 @@ static int decode_health(struct ctx *x, yaml_node_t *vn, const char *vpath, stru
 		return fail(x, n, path, "type exec needs a command");
 	if (h->kind == CONF_HC_UDP && h->send[0] == '\0')
 		return fail(x, n, path, "type udp needs a payload to send (send:)");
+	return 0;
+}
+
+static int decode_health(struct ctx *x, yaml_node_t *vn, const char *vpath, struct conf_vip *v)
+{
+	struct conf_health *h = &v->hc;
+	char path[FIELD_PATH_MAX];
+	yaml_node_t *n;
+
+	h->kind = CONF_HC_NONE;
+	h->interval_ms = 2000;
+	h->timeout_ms = 1000;
+	h->rise = 2;
+	h->fall = 3;
+	h->jitter_pct = 100;
+	snprintf(h->path, sizeof(h->path), "/");
+	h->expect_status = 200;
+	if (get_section(x, vn, vpath, "health_check", YAML_MAPPING_NODE, &n, path) < 0)
+		return -EINVAL;
+	if (n == NULL)
+		return 0;
+	return decode_health_keys(x, n, path, h);
+}
+
+/*
+ * Each backend's check: its VIP's, with the keys of its own health_check
+ * (if any) on top, so one slow or special backend gets its own interval,
+ * timeout, port or path without a VIP of its own.
+ */
+static int decode_backend_health(struct ctx *x, yaml_node_t *vn, const char *vpath,
+				 struct conf_vip *v)
+{
+	char path[FIELD_PATH_MAX], ipath[FIELD_PATH_MAX], hpath[FIELD_PATH_MAX];
+	yaml_node_t *seq, *n;
+
+	for (uint32_t i = 0; i < v->n_backends; i++)
+		v->backends[i].hc = v->hc;
+	if (get_section(x, vn, vpath, "backends", YAML_SEQUENCE_NODE, &seq, path) < 0)
+		return -EINVAL;
+	for (uint32_t i = 0; seq != NULL && i < v->n_backends; i++) {
+		join_index(ipath, path, i);
+		if (get_section(x, seq_item(x, seq, i), ipath, "health_check", YAML_MAPPING_NODE,
+				&n, hpath) < 0)
+			return -EINVAL;
+		if (n == NULL)
+			continue;
+		v->backends[i].has_hc = true;
+		if (decode_health_keys(x, n, hpath, &v->backends[i].hc) < 0)
+			return -EINVAL;
+	}
 	return 0;
 }
 
@@ -1044,12 +1084,25 @@ static int empty_parse(const char *s)
 
 static int decode_vip(struct ctx *x, yaml_node_t *n, const char *path, struct conf_vip *v)
 {
-	static const char *const keys[] = {
-		"name",       "address",         "port",         "protocol",
-		"mode",       "scheduler",       "hash",         "maglev_table_size",
-		"backends",   "local_addresses", "health_check", "failover",
-		"slow_start", "breaker",         "when_empty",   "down_flows",
-		"response_timeout", "drain_deadline", NULL};
+	static const char *const keys[] = {"name",
+					   "address",
+					   "port",
+					   "protocol",
+					   "mode",
+					   "scheduler",
+					   "hash",
+					   "maglev_table_size",
+					   "backends",
+					   "local_addresses",
+					   "health_check",
+					   "failover",
+					   "slow_start",
+					   "breaker",
+					   "when_empty",
+					   "down_flows",
+					   "response_timeout",
+					   "drain_deadline",
+					   NULL};
 	uint32_t port = 0;
 	int rc;
 
@@ -1100,6 +1153,9 @@ static int decode_vip(struct ctx *x, yaml_node_t *n, const char *path, struct co
 	if (rc < 0)
 		return rc;
 	rc = decode_health(x, n, path, v);
+	if (rc < 0)
+		return rc;
+	rc = decode_backend_health(x, n, path, v);
 	if (rc < 0)
 		return rc;
 	rc = decode_policy(x, n, path, v);
@@ -1165,8 +1221,7 @@ static int decode_vips(struct ctx *x, yaml_node_t *root, struct conf *c)
 	return 0;
 }
 
-static int decode_control(struct ctx *x, yaml_node_t *n, const char *path,
-			  struct conf_control *ctl)
+static int decode_control(struct ctx *x, yaml_node_t *n, const char *path, struct conf_control *ctl)
 {
 	static const char *const keys[] = {"socket", "socket_group", NULL};
 

@@ -30,12 +30,7 @@ enum lb_empty { LB_EMPTY_DROP = 0, LB_EMPTY_RESET, LB_EMPTY_MAX };
  * answer: the checks may be wrong), or reset (TCP RST to the client at once,
  * instead of a hang until its own timeout).
  */
-enum lb_down_flows {
-	LB_DOWN_RESCHEDULE = 0,
-	LB_DOWN_KEEP,
-	LB_DOWN_RESET,
-	LB_DOWN_MAX
-};
+enum lb_down_flows { LB_DOWN_RESCHEDULE = 0, LB_DOWN_KEEP, LB_DOWN_RESET, LB_DOWN_MAX };
 
 /* "dsr" "tunnel" "fnat" "nat" / "ready" "drain" "maint" / "5-tuple" "source-ip". */
 const char *lb_mode_name(enum lb_mode m);
@@ -72,17 +67,6 @@ struct conf_port {
 	int line;
 };
 
-struct conf_backend {
-	struct lb_addr addr; /* required */
-	uint16_t port;       /* host order; 0 = the VIP's port */
-	uint32_t weight;     /* 0..65535, default 1 */
-	bool has_mac;        /* static MAC: no ARP/ND for this backend */
-	uint8_t mac[6];
-	uint8_t admin;    /* enum lb_admin, default ready */
-	uint8_t priority; /* failover level: 0 primary (default), 1 backup, ... 7 */
-	int line;
-};
-
 enum conf_hc_kind { CONF_HC_NONE = 0, CONF_HC_TCP, CONF_HC_HTTP, CONF_HC_UDP, CONF_HC_EXEC };
 
 /* A VIP's active health check, run by the control daemon on every backend. */
@@ -97,6 +81,20 @@ struct conf_health {
 	uint32_t interval_ms, timeout_ms, fastinter_ms, downinter_ms; /* 0: interval */
 	uint32_t rise, fall;
 	uint32_t jitter_pct; /* first check within this % of the interval */
+};
+
+struct conf_backend {
+	struct lb_addr addr; /* required */
+	uint16_t port;       /* host order; 0 = the VIP's port */
+	uint32_t weight;     /* 0..65535, default 1 */
+	bool has_mac;        /* static MAC: no ARP/ND for this backend */
+	uint8_t mac[6];
+	uint8_t admin;    /* enum lb_admin, default ready */
+	uint8_t priority; /* failover level: 0 primary (default), 1 backup, ... 7 */
+	/* Its check: the VIP's, with the backend's own health_check keys on top. */
+	struct conf_health hc;
+	bool has_hc; /* it has keys of its own */
+	int line;
 };
 
 /* How the control daemon turns health and passive signals into weights. */
@@ -127,7 +125,7 @@ struct conf_vip {
 	uint32_t response_timeout_ms;
 	/* A drain's deadline: the flows still on a draining backend then are reset. 0 = none. */
 	uint32_t drain_deadline_ms;
-	uint32_t maglev_size;     /* prime, default 65537 */
+	uint32_t maglev_size; /* prime, default 65537 */
 	/* fnat: source addresses towards the backends (required for fnat, VIP family). */
 	struct lb_addr local_addrs[CONF_MAX_LOCAL_ADDRS];
 	struct conf_health hc;

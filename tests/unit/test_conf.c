@@ -292,6 +292,42 @@ static void test_down_flows_and_timeouts(void **state)
 	conf_free(&c);
 }
 
+static void test_backend_health_check(void **state)
+{
+	struct conf c;
+	const struct conf_vip *v;
+
+	(void)state;
+	load_ok(PORTS "vips:\n"
+		      "  - address: 198.18.1.100\n"
+		      "    port: 80\n"
+		      "    health_check: {type: http, path: /health, interval: 1, rise: 3}\n"
+		      "    backends:\n"
+		      "      - address: 198.18.0.11\n"
+		      "      - address: 198.18.0.12\n"
+		      "        health_check: {interval: 5, timeout: 4, path: /slow, port: 8080}\n"
+		      "      - address: 198.18.0.13\n"
+		      "        health_check: {type: none}\n",
+		&c);
+	v = &c.vips[0];
+	/* The first: the VIP's check as it is. */
+	assert_false(v->backends[0].has_hc);
+	assert_memory_equal(&v->backends[0].hc, &v->hc, sizeof(v->hc));
+	/* The second: its keys on top of the VIP's, the rest inherited. */
+	assert_true(v->backends[1].has_hc);
+	assert_int_equal(v->backends[1].hc.kind, CONF_HC_HTTP);
+	assert_int_equal(v->backends[1].hc.interval_ms, 5000);
+	assert_int_equal(v->backends[1].hc.timeout_ms, 4000);
+	assert_int_equal(v->backends[1].hc.port, 8080);
+	assert_string_equal(v->backends[1].hc.path, "/slow");
+	assert_int_equal(v->backends[1].hc.rise, 3);
+	assert_int_equal(v->backends[1].hc.fall, 3);
+	/* The third: not checked at all. */
+	assert_int_equal(v->backends[2].hc.kind, CONF_HC_NONE);
+	assert_int_equal(v->hc.interval_ms, 1000);
+	conf_free(&c);
+}
+
 static void test_ipv6(void **state)
 {
 	struct conf c;
@@ -574,12 +610,21 @@ static const struct bad_case bad_cases[] = {
 
 	/* What happens to flows: down backends, drain deadline, first-response timeout. */
 	{"bad_down_flows", VIP "    down_flows: move\n",
-	 "t.yaml:7:17: vips[0].down_flows: expected one of reschedule | keep | reset, got \"move\""},
+	 "t.yaml:7:17: vips[0].down_flows: expected one of reschedule | keep | reset, got "
+	 "\"move\""},
 	{"bad_response_timeout_dsr", VIP "    response_timeout: 5\n",
 	 "t.yaml:7:23: vips[0].response_timeout: needs a mode in which replies pass through "
 	 "Sluice (fnat, nat), not dsr"},
 	{"bad_response_timeout_zero", VIP "    mode: nat\n    response_timeout: 0\n",
 	 "vips[0].response_timeout: expected"},
+	{"bad_backend_health_interval",
+	 VIP "    backends:\n      - address: 198.18.0.11\n"
+	     "        health_check:\n          interval: 0\n",
+	 "t.yaml:10:21: vips[0].backends[0].health_check.interval: expected"},
+	{"bad_backend_health_exec",
+	 VIP "    backends:\n      - address: 198.18.0.11\n"
+	     "        health_check: {type: exec}\n",
+	 "vips[0].backends[0].health_check: type exec needs a command"},
 	{"bad_control_key", "control:\n  sockt: /x\n" PORTS,
 	 "t.yaml:2:3: control: unknown key \"sockt\" (did you mean \"socket\"?)"},
 	{"bad_api_group_space", "dataplane:\n  api_group: \"a b\"\n" PORTS, "dataplane.api_group"},
@@ -857,12 +902,19 @@ static void run_bad_case(void **state)
 int main(void)
 {
 	static const struct CMUnitTest fixed[] = {
-		cmocka_unit_test(test_defaults),       cmocka_unit_test(test_every_field),
-		cmocka_unit_test(test_vip_defaults),   cmocka_unit_test(test_ipv6),
-		cmocka_unit_test(test_empty_sections), cmocka_unit_test(test_not_duplicates),
-		cmocka_unit_test(test_enum_names),     cmocka_unit_test(test_err_truncated),
-		cmocka_unit_test(test_string_len),     cmocka_unit_test(test_file),
-		cmocka_unit_test(test_reference_yaml), cmocka_unit_test(test_down_flows_and_timeouts),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_every_field),
+		cmocka_unit_test(test_vip_defaults),
+		cmocka_unit_test(test_ipv6),
+		cmocka_unit_test(test_empty_sections),
+		cmocka_unit_test(test_not_duplicates),
+		cmocka_unit_test(test_enum_names),
+		cmocka_unit_test(test_err_truncated),
+		cmocka_unit_test(test_string_len),
+		cmocka_unit_test(test_file),
+		cmocka_unit_test(test_reference_yaml),
+		cmocka_unit_test(test_down_flows_and_timeouts),
+		cmocka_unit_test(test_backend_health_check),
 	};
 	const size_t n_fixed = sizeof(fixed) / sizeof(fixed[0]);
 	struct CMUnitTest *tests;
