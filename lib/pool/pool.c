@@ -71,8 +71,15 @@ static void share_by(const uint64_t *w, uint32_t n, uint32_t *share)
 	share[first] += POOL_SHARE_ONE - given;
 }
 
-int pool_split(const struct pool_params *p, const uint64_t *healthy, const uint64_t *total,
-	       uint32_t n_levels, struct pool_split *out)
+/*
+ * pool_split() with the levels' capacity apart from their health: a level's
+ * share follows <capacity> (its healthy weight, with backends still in slow
+ * start counted at their ramp), panic follows <healthy> (a level that is up
+ * but ramping is not failing, and must not spread over its dead backends).
+ */
+static int split_levels(const struct pool_params *p, const uint64_t *healthy,
+			const uint64_t *capacity, const uint64_t *total, uint32_t n_levels,
+			struct pool_split *out)
 {
 	uint64_t hsum = 0;
 	uint32_t left = POOL_SHARE_ONE, first = n_levels;
@@ -81,7 +88,7 @@ int pool_split(const struct pool_params *p, const uint64_t *healthy, const uint6
 	if (pool_params_check(p) != 0 || n_levels == 0 || n_levels > POOL_MAX_LEVELS)
 		return -EINVAL;
 	for (uint32_t i = 0; i < n_levels; i++)
-		if (healthy[i] > total[i])
+		if (healthy[i] > total[i] || capacity[i] > healthy[i])
 			return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	out->n_levels = n_levels;
@@ -93,7 +100,7 @@ int pool_split(const struct pool_params *p, const uint64_t *healthy, const uint6
 		if (total[i] == 0)
 			continue;
 		/* healthy/total * pct/100 * 1e6, in one rounding step. */
-		h = (u128)healthy[i] * p->overprovisioning_pct * (POOL_SHARE_ONE / 100) / total[i];
+		h = (u128)capacity[i] * p->overprovisioning_pct * (POOL_SHARE_ONE / 100) / total[i];
 		out->health[i] = h > POOL_SHARE_ONE ? POOL_SHARE_ONE : (uint32_t)h;
 		hsum += out->health[i];
 	}
@@ -139,6 +146,14 @@ int pool_split(const struct pool_params *p, const uint64_t *healthy, const uint6
 	return 0;
 }
 
+int pool_split(const struct pool_params *p, const uint64_t *healthy, const uint64_t *total,
+	       uint32_t n_levels, struct pool_split *out)
+{
+	if (n_levels == 0 || n_levels > POOL_MAX_LEVELS)
+		return -EINVAL;
+	return split_levels(p, healthy, healthy, total, n_levels, out);
+}
+
 uint32_t pool_effective_weight(uint64_t weight, uint32_t share, uint64_t level_weight)
 {
 	u128 v;
@@ -181,7 +196,7 @@ int pool_assign(const struct pool_params *p, const struct pool_member *m, uint32
 		uint32_t *eff, struct pool_split *out)
 {
 	uint64_t healthy[POOL_MAX_LEVELS] = {0}, total[POOL_MAX_LEVELS] = {0};
-	uint64_t lw[POOL_MAX_LEVELS] = {0};
+	uint64_t capacity[POOL_MAX_LEVELS] = {0}, lw[POOL_MAX_LEVELS] = {0};
 	struct pool_split local = {0};
 	struct pool_split *sp = out != NULL ? out : &local;
 	uint32_t n_levels = 1;
@@ -196,11 +211,15 @@ int pool_assign(const struct pool_params *p, const struct pool_member *m, uint32
 			n_levels = m[i].level + 1;
 		if (!m[i].eligible)
 			continue;
-		total[m[i].level] += m[i].weight;
-		if (m[i].healthy)
-			healthy[m[i].level] += m[i].weight;
+		/* In ramp units, so a backend in slow start adds its ramp to its level's capacity.
+		 */
+		total[m[i].level] += (uint64_t)m[i].weight * POOL_RAMP_ONE;
+		if (m[i].healthy) {
+			healthy[m[i].level] += (uint64_t)m[i].weight * POOL_RAMP_ONE;
+			capacity[m[i].level] += ramped(&m[i], p, now);
+		}
 	}
-	rc = pool_split(p, healthy, total, n_levels, sp);
+	rc = split_levels(p, healthy, capacity, total, n_levels, sp);
 	if (rc != 0)
 		return rc;
 

@@ -127,8 +127,10 @@ struct pool_member {
  * member that receives traffic (eligible, weight != 0, and healthy or in a
  * level in panic) its slow-start weight, and from those
  * pool_effective_weight() into eff[i]; every other member gets 0.
- * Slow start shifts traffic between the backends of one level; it does not
- * change a level's health or share. <out> may be NULL.
+ * Slow start shifts traffic between the backends of one level and counts
+ * toward the level's share (a ramping backend adds its ramped weight to its
+ * level's capacity: a returning primary level takes traffic back from its
+ * backups gradually); panic follows plain health, ramping or not. <out> may be NULL.
  * Returns 0, or -EINVAL (bad params, a level or weight out of range).
  */
 int pool_assign(const struct pool_params *p, const struct pool_member *m, uint32_t n, uint64_t now,

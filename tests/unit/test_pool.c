@@ -487,6 +487,64 @@ static void test_assign_slow_start(void **state)
 	assert_int_equal(eff[0], eff[1]);
 }
 
+/*
+ * The primary level comes back whole while a backup carries the traffic: the
+ * level's share grows with its ramp (traffic returns gradually), instead of
+ * jumping back at once because both primaries ramp together.
+ */
+static void test_assign_slow_start_level_returns(void **state)
+{
+	struct pool_params p;
+	struct pool_member m[] = {
+		{.weight = 1, .level = 0, .eligible = true, .healthy = true, .up_since = T0},
+		{.weight = 1, .level = 0, .eligible = true, .healthy = true, .up_since = T0},
+		{.weight = 1, .level = 1, .eligible = true, .healthy = true, .up_since = 0},
+	};
+	struct pool_split sp;
+	uint32_t eff[3];
+
+	(void)state;
+	pool_params_default(&p); /* 30 s ramp, overprovisioning 1.4, panic 50% */
+	/* A quarter of the way: the primaries carry 0.25 x 1.4 = 35%, the backup the rest. */
+	assert_int_equal(pool_assign(&p, m, 3, T0 + 7500, eff, &sp), 0);
+	assert_int_equal(sp.share[0], 350000);
+	assert_int_equal(sp.share[1], 650000);
+	assert_false(sp.panic[0]); /* ramping is not failing */
+	assert_int_equal(eff[0], eff[1]);
+	assert_true(eff[2] > eff[0] + eff[1]);
+	/* Past 1/1.4 of the ramp the primaries take everything again. */
+	assert_int_equal(pool_assign(&p, m, 3, T0 + 21500, eff, &sp), 0);
+	assert_int_equal(sp.share[0], 1000000);
+	assert_int_equal(eff[2], 0);
+	/* Slow start off: all at once. */
+	p.slow_start_ms = 0;
+	assert_int_equal(pool_assign(&p, m, 3, T0, eff, &sp), 0);
+	assert_int_equal(sp.share[0], 1000000);
+}
+
+/* One level, half of it down and the rest ramping: no panic onto the dead ones. */
+static void test_assign_slow_start_no_panic(void **state)
+{
+	struct pool_params p;
+	struct pool_member m[] = {
+		{.weight = 1, .eligible = true, .healthy = true, .up_since = T0},
+		{.weight = 1, .eligible = true, .healthy = true, .up_since = T0},
+		{.weight = 1, .eligible = true, .healthy = false},
+		{.weight = 1, .eligible = true, .healthy = false},
+	};
+	struct pool_split sp;
+	uint32_t eff[4];
+
+	(void)state;
+	pool_params_default(&p);
+	assert_int_equal(pool_assign(&p, m, 4, T0 + 1000, eff, &sp), 0);
+	assert_false(sp.panic[0]);
+	assert_int_equal(sp.share[0], 1000000);
+	assert_int_equal(eff[2], 0);
+	assert_int_equal(eff[3], 0);
+	assert_int_equal(eff[0], eff[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -512,6 +570,8 @@ int main(void)
 		cmocka_unit_test(test_assign_sum_sanity),
 		cmocka_unit_test(test_slow_start_ramp),
 		cmocka_unit_test(test_assign_slow_start),
+		cmocka_unit_test(test_assign_slow_start_level_returns),
+		cmocka_unit_test(test_assign_slow_start_no_panic),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
