@@ -293,6 +293,12 @@ bool cb_allow_new_flow(struct cb_breaker *b, uint64_t now)
 	}
 }
 
+bool cb_takes_new_flows(const struct cb_breaker *b)
+{
+	return b->state == CB_CLOSED ||
+	       (b->state == CB_HALF_OPEN && b->permits_used < b->p.half_open_permits);
+}
+
 bool cb_reset(struct cb_breaker *b, uint64_t now)
 {
 	bool changed = b->state != CB_CLOSED;

@@ -152,6 +152,15 @@ bool cb_on_active_check_pass(struct cb_breaker *b, uint64_t now);
  */
 bool cb_allow_new_flow(struct cb_breaker *b, uint64_t now);
 
+/*
+ * Whether new flows may go to this backend now, without spending anything:
+ * CLOSED yes, OPEN no, HALF_OPEN while permits remain. For a caller that
+ * steers by weight (the control daemon) rather than flow by flow: it gives
+ * the backend its weight while this holds, and spends a permit with
+ * cb_allow_new_flow() for each new flow it then sees go there.
+ */
+bool cb_takes_new_flows(const struct cb_breaker *b);
+
 /* Operator reset: CLOSED, window and backoff forgotten. Returns true when the state changed. */
 bool cb_reset(struct cb_breaker *b, uint64_t now);
 

@@ -264,6 +264,34 @@ static void test_open_to_half_open(void **state)
 	assert_int_equal(cb_ms_until_probe(&b, T0 + 30000), 0);
 }
 
+/* Steering by weight: a half-open backend takes flows until its permits are spent. */
+static void test_takes_new_flows(void **state)
+{
+	struct cb_params p;
+	struct cb_breaker b;
+	uint64_t t;
+
+	(void)state;
+	params(&p);
+	p.half_open_permits = 2;
+	p.half_open_successes = 2;
+	assert_int_equal(cb_init(&b, &p, T0, 0), 0);
+	assert_true(cb_takes_new_flows(&b));
+	trip(&b, T0);
+	assert_false(cb_takes_new_flows(&b));
+	t = to_half_open(&b);
+	assert_true(cb_takes_new_flows(&b));
+	assert_true(cb_allow_new_flow(&b, t));
+	assert_true(cb_takes_new_flows(&b)); /* asking spends nothing */
+	assert_true(cb_allow_new_flow(&b, t));
+	assert_false(cb_takes_new_flows(&b));
+	assert_int_equal(b.state, CB_HALF_OPEN);
+	/* Both probes succeed: closed, flows again. */
+	ok_n(&b, 2, t + 1);
+	assert_int_equal(b.state, CB_CLOSED);
+	assert_true(cb_takes_new_flows(&b));
+}
+
 /* A late tick still gets a full probe window. */
 static void test_half_open_late_tick(void **state)
 {
@@ -624,6 +652,7 @@ int main(void)
 		cmocka_unit_test(test_backoff_resets_after_healthy),
 		cmocka_unit_test(test_jitter),
 		cmocka_unit_test(test_reset),
+		cmocka_unit_test(test_takes_new_flows),
 		cmocka_unit_test(test_set_params),
 		cmocka_unit_test(test_pool_may_eject),
 	};
