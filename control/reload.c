@@ -79,10 +79,10 @@ json_object *reload_vip_json(const struct conf_vip *v, bool with_backends)
 	json_object_object_add(
 		o, "down_flows",
 		json_object_new_string(lb_down_flows_name((enum lb_down_flows)v->down_flows)));
-	if (v->response_timeout_ms > 0)
+	/* 0 = none: said explicitly, so that vip.set can take a value away. */
+	if (v->response_timeout_ms > 0 || v->mode == LB_MODE_FNAT || v->mode == LB_MODE_NAT)
 		json_object_object_add(o, "response_timeout", dur_json(v->response_timeout_ms));
-	if (v->drain_deadline_ms > 0)
-		json_object_object_add(o, "drain_deadline", dur_json(v->drain_deadline_ms));
+	json_object_object_add(o, "drain_deadline", dur_json(v->drain_deadline_ms));
 	if (v->n_local_addrs > 0) {
 		json_object *la = json_object_new_array();
 		for (uint32_t k = 0; k < v->n_local_addrs; k++)

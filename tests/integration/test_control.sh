@@ -80,6 +80,15 @@ ports:
   - {name: p0, devargs: "net_pcap0,rx_pcap=$tmp/empty.pcap,tx_pcap=$tmp/out.pcap", ipv4: 198.18.0.2/24}
 vips:
 $1
+  - name: probe
+    address: 198.18.1.200
+    port: 9
+    health_check: {type: exec, command: "true", interval: 0.3, timeout: 1, rise: 1, fall: 1}
+    backends:
+      - {address: 198.18.0.31, mac: "02:00:00:00:00:31"}
+      - {address: 198.18.0.32, mac: "02:00:00:00:00:32"}
+      - {address: 198.18.0.33, mac: "02:00:00:00:00:33", health_check: {command: "sleep 60; true # slc$$", timeout: 2, interval: 0.3}}
+      - {address: 198.18.0.34, mac: "02:00:00:00:00:34", health_check: {type: none}}
 YAML
 }
 web_v1='  - name: web
@@ -91,14 +100,14 @@ web_v1='  - name: web
 config "$web_v1" >"$tmp/sluice.yaml"
 
 # ---- config check (local, no daemon needed)
-expect "config check: a good file" 0 "$tmp/sluice.yaml: ok (1 VIPs, 2 backends)" \
+expect "config check: a good file" 0 "$tmp/sluice.yaml: ok (2 VIPs, 6 backends)" \
 	c config check "$tmp/sluice.yaml"
 config "$web_v1
       - {address: 198.18.0.13, weight: lots}" >"$tmp/bad.yaml"
 expect "config check: a bad file, exit 1, file:line:column: field" 1 \
 	"$tmp/bad.yaml:12:" c config check "$tmp/bad.yaml"
 expect "... names the field" 1 "weight" c config check "$tmp/bad.yaml"
-expect "config check --json" 0 '"backends":2' \
+expect "config check --json" 0 '"backends":6' \
 	bash -c "'$ctl' --json config check '$tmp/sluice.yaml' | tr -d ' \n'"
 expect "config check: a missing file" 1 "none.yaml" c config check "$tmp/none.yaml"
 
@@ -123,6 +132,20 @@ done
 [[ -S "$csock" ]] || ko "the daemon listens on control.socket $csock"
 expect "show status: the data plane's generation" 0 "data plane: generation" c show status
 expect "show status: the control daemon's generation" 0 "control daemon: generation" c show status
+# ---- per-backend checks: exec, one of them slow (its own 2 s timeout), one unchecked
+sleep 3
+h=$(c --json show health)
+fast=$(echo "$h" | jget 'min(b["checks"] for b in d["backends"] if b["address"] in ("198.18.0.31", "198.18.0.32"))')
+slow=$(echo "$h" | jget '[b for b in d["backends"] if b["address"] == "198.18.0.33"][0]')
+none=$(echo "$h" | jget '[b["health"] for b in d["backends"] if b["address"] == "198.18.0.34"][0]')
+[[ $fast -ge 6 ]] && ok "exec checks every 0.3 s: $fast in 3 s, the slow one (sleep 60) delays nobody" ||
+	ko "exec checks every 0.3 s: $fast in 3 s (expected >= 6)"
+[[ "$slow" == *"'health': 'down'"* && "$slow" == *"'last_check': 'timeout'"* ]] &&
+	ok "the slow exec check times out after its own 2 s and takes it down" ||
+	ko "the slow exec check times out after its own 2 s and takes it down: $slow"
+[[ "$none" == unchecked ]] && ok "health_check {type: none}: unchecked" || ko "health_check {type: none}: unchecked ($none)"
+n=$(pgrep -fc "sleep 60; true # slc$$")
+[[ $n -le 1 ]] && ok "timed-out exec checks are killed ($n running)" || ko "timed-out exec checks are killed ($n running)"
 dpg0=$(c --json show status | jget 'd["generation"]')
 cg0=$(c --json show status | jget 'd["control"]["generation"]')
 
