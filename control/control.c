@@ -77,6 +77,8 @@ struct check {
 
 /* How often managed VIPs' weights are recomputed from the data plane's counters. */
 #define POOL_TICK_MS 200
+/* The shortest time between two passes over every check (their schedule's resolution). */
+#define SCAN_MIN_MS 10
 
 static struct conf conf;
 static struct check *checks;
@@ -151,8 +153,8 @@ static json_object *dp_request(json_object *req, char *err, size_t len)
 	json_object *resp = dp_call(api_socket, req, 10, err, len), *g;
 
 	dp_reachable = resp != NULL;
-	if (resp != NULL && json_object_object_get_ex(resp, "generation", &g) &&
-	    (uint64_t)json_object_get_int64(g) > dp_generation)
+	/* As answered: a restarted data plane starts again from its own first generation. */
+	if (resp != NULL && json_object_object_get_ex(resp, "generation", &g))
 		dp_generation = (uint64_t)json_object_get_int64(g);
 	return resp;
 }
@@ -1023,7 +1025,7 @@ int main(int argc, char **argv)
 	      ctl_gid == UNIX_SOCK_NO_GROUP ? " (root only)" : " (root and group ",
 	      ctl_gid == UNIX_SOCK_NO_GROUP ? "" : conf.control.socket_group);
 	log_breaker_signals();
-	uint64_t next_pool = 0, next_sync = 0;
+	uint64_t next_pool = 0, next_sync = 0, next_scan = 0;
 
 	while (!quit) {
 		struct epoll_event evs[64];
@@ -1036,8 +1038,15 @@ int main(int argc, char **argv)
 			reload = 0;
 			reload_config(epfd, ans); /* logs what it did */
 			json_object_put(ans);
+			next_scan = 0;
 		}
-		for (size_t i = 0; i < n_checks; i++) {
+		/*
+		 * The pass over every check (start what is due, time out what is
+		 * late) runs at most every SCAN_MIN_MS: with thousands of backends
+		 * whose checks are spread over the interval, a pass per due time
+		 * would cost O(backends^2) per interval.
+		 */
+		for (size_t i = 0; now >= next_scan && i < n_checks; i++) {
 			struct check *x = &checks[i];
 			if (!x->has_hc)
 				continue;
@@ -1055,14 +1064,20 @@ int main(int argc, char **argv)
 				push_health(x, x->hc.health == HC_UP || x->panic_up);
 			if (now >= hc_next_due(&x->hc)) {
 				if (probe_start(&x->pr, &x->h, &x->addr, x->check_port, now, epfd,
-						i, &r, detail, sizeof(detail)) > 0)
+						i, &r, detail, sizeof(detail)) > 0) {
 					result(x, r, detail, now);
-				else if (x->pr.deadline < wake)
+					if (hc_next_due(&x->hc) < wake)
+						wake = hc_next_due(&x->hc);
+				} else if (x->pr.deadline < wake) {
 					wake = x->pr.deadline;
+				}
 			} else if (hc_next_due(&x->hc) < wake) {
 				wake = hc_next_due(&x->hc);
 			}
 		}
+		if (now >= next_scan)
+			next_scan = wake > now + SCAN_MIN_MS ? wake : now + SCAN_MIN_MS;
+		wake = next_scan;
 		if (now >= next_pool) {
 			pool_tick(now);
 			next_pool = now + POOL_TICK_MS;
@@ -1075,6 +1090,8 @@ int main(int argc, char **argv)
 		}
 		if (next_pool < wake)
 			wake = next_pool;
+		if (next_sync < wake)
+			wake = next_sync;
 		int n = epoll_wait(epfd, evs, 64, (int)(wake > now ? wake - now : 0));
 		now = now_ms();
 		for (int e = 0; e < n; e++) {
@@ -1086,8 +1103,14 @@ int main(int argc, char **argv)
 			if (i >= n_checks || !probe_busy(&checks[i].pr))
 				continue;
 			if (probe_io(&checks[i].pr, &checks[i].h, evs[e].events, epfd, &r, detail,
-				     sizeof(detail)) > 0)
+				     sizeof(detail)) > 0) {
 				result(&checks[i], r, detail, now);
+				/* Its next check, if sooner than the next pass. */
+				uint64_t due = hc_next_due(&checks[i].hc);
+				if (due < next_scan)
+					next_scan =
+						due > now + SCAN_MIN_MS ? due : now + SCAN_MIN_MS;
+			}
 		}
 	}
 	for (size_t i = 0; i < n_checks; i++)

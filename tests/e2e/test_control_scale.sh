@@ -56,7 +56,7 @@ ko() {
 	echo "FAIL - $1"
 }
 
-# ---- two namespaces, 1000 backend addresses (198.18.64.0/22) behind a veth
+# ---- two namespaces, 1000 backend addresses (198.18.64.0/20, up to 4095) behind a veth
 ip netns add "$LB" && ip netns add "$BK" || exit 1
 ip link add "${P}a" netns "$LB" type veth peer name "${P}b" netns "$BK" || exit 1
 ip -n "$LB" addr add 198.18.63.1/30 dev "${P}a"
@@ -65,8 +65,8 @@ ip -n "$LB" link set "${P}a" up
 ip -n "$BK" link set "${P}b" up
 ip -n "$LB" link set lo up
 ip -n "$BK" link set lo up
-ip -n "$LB" route add 198.18.64.0/22 via 198.18.63.2
-addr() { # I (0-based) -> 198.18.64.0/22 address I+1
+ip -n "$LB" route add 198.18.64.0/20 via 198.18.63.2
+addr() { # I (0-based) -> 198.18.64.0/20 address I+1
 	local i=$(($1 + 1))
 	echo "198.18.$((64 + i / 256)).$((i % 256))"
 }
@@ -189,6 +189,8 @@ out("range", f"{lo:.1f}..{hi:.1f}")
 out("wrongly_down", sum(1 for a, b in h2.items() if a != hung and b["health"] != "up"))
 out("failed_checks", sum(h2[a]["failed_checks"] - h0[a]["failed_checks"] for a in h2 if a != hung))
 out("failed_before", ";".join(f'{a}:{b["failed_checks"]}:{b["last_detail"]}' for a, b in h0.items() if a != hung and b["failed_checks"]))
+import collections
+out("failure_kinds", dict(collections.Counter(b["last_check"] for a, b in h2.items() if a != hung and b["last_check"] != "ok")))
 out("hung_health", h2[hung]["health"])
 out("hung_last", h2[hung]["last_check"])
 out("signals", h2[hung].get("breaker_signals", "?"))
