@@ -199,6 +199,13 @@ sed -i 's/{address: 198.18.0.13, weight: 3,/{address: 198.18.0.13, weight: 3, st
 expect "reload of a file that sets the state" 0 "state drain -> maint" c config reload
 expect "... the file's state is applied" 0 "maint" bash -c "'$ctl' -s '$sock' show backends web | grep 198.18.0.13"
 
+# ---- drain with a deadline (drain_deadline in backend.set)
+expect "backend drain deadline=abc: usage, exit 2" 2 "deadline=SECONDS" \
+	c backend drain web 198.18.0.11 deadline=abc
+expect "backend drain VIP ADDR deadline=30" 0 "ok (generation" c backend drain web 198.18.0.11 deadline=30
+expect "... drained" 0 "drain" bash -c "'$ctl' -s '$sock' show backends web | grep 198.18.0.11"
+expect "backend ready" 0 "ok" c backend ready web 198.18.0.11
+
 # ---- a bad file: rejected whole, running state untouched
 cp "$tmp/sluice.yaml" "$tmp/good.yaml"
 before=$(c show backends | cut -c1-60)
@@ -217,6 +224,19 @@ sed -i 's/port: 53/port: 5353/' "$tmp/sluice.yaml"
 expect "a VIP's port changed: re-created, its flows ended, said" 0 "ESTABLISHED FLOWS ARE ENDED" \
 	c config reload
 expect "... now on its new port" 0 "198.18.0.21:5353" c show backends dns
+# ---- a setting changed in place (vip.set), or said plainly not applied by a data
+# plane that has no vip.set yet
+sed -i '0,/    port: 80/s//    port: 80\n    scheduler: rr/' "$tmp/sluice.yaml"
+out=$(c config reload 2>&1)
+rc=$?
+if [[ $rc -eq 0 && "$out" == *"web: scheduler changed in place"* ]]; then
+	ok "scheduler changed: vip.set in place"
+	expect "... shown" 0 " rr " c show vips
+elif [[ $rc -eq 1 && "$out" == *"NOT applied: this data plane has no vip.set"* ]]; then
+	ok "scheduler changed: this data plane has no vip.set, reported as not applied (exit 1)"
+else
+	ko "scheduler changed (exit $rc): $out"
+fi
 kill -HUP "$ctl_pid"
 sleep 0.5
 grep -q "reloaded $tmp/sluice.yaml" "$tmp/control.log" && ok "SIGHUP reloads too" || ko "SIGHUP reloads too"
