@@ -745,6 +745,22 @@ static bool reload_config(int epfd, json_object *ans)
 	return true;
 }
 
+/*
+ * A reload holds the loop while the data plane applies each change (each
+ * answered once every worker runs it): time the loop did not look at the
+ * checks in flight is not theirs to lose, so their deadlines move by it.
+ */
+static void reload_and_extend(int epfd, json_object *ans)
+{
+	uint64_t t0 = now_ms(), held;
+
+	reload_config(epfd, ans);
+	held = now_ms() - t0;
+	for (size_t i = 0; i < n_checks; i++)
+		if (probe_busy(&checks[i].pr))
+			checks[i].pr.deadline += held;
+}
+
 /* ---- the daemon's own socket ---- */
 
 static json_object *health_json(uint64_t now)
@@ -864,7 +880,7 @@ static void ctl_handle(const char *buf, int epfd, json_object *resp)
 	} else if (strcmp(name, "status") == 0) {
 		status_json(resp);
 	} else if (strcmp(name, "config.reload") == 0) {
-		reload_config(epfd, resp);
+		reload_and_extend(epfd, resp);
 	} else if (strcmp(name, "config.check") == 0) {
 		config_check_json(resp);
 	} else {
@@ -1036,7 +1052,7 @@ int main(int argc, char **argv)
 		if (reload) {
 			json_object *ans = json_object_new_object();
 			reload = 0;
-			reload_config(epfd, ans); /* logs what it did */
+			reload_and_extend(epfd, ans); /* logs what it did */
 			json_object_put(ans);
 			next_scan = 0;
 		}
