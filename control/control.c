@@ -57,6 +57,7 @@ struct check {
 	bool has_hc; /* the backend has a health check (else: taken as up) */
 	bool fresh;  /* new in this build: its health comes from the data plane */
 	/* dsr/tunnel see no replies: their breaker is fed by the active checks. */
+	bool no_replies; /* its VIP is dsr or tunnel: no passive signals exist */
 	bool active_breaker;
 	/* Weights (failover levels, slow start, breaker), when the VIP uses them: */
 	uint32_t vip_index;                 /* into conf.vips */
@@ -327,8 +328,8 @@ static int build_checks(const struct conf *c, int epfd, json_object *dp_vips)
 			x->eligible = true;
 			x->weight = v->backends[j].weight;
 			x->up_since = 0; /* as if up for long: a restart ramps nothing */
-			x->active_breaker = v->policy.breaker && x->has_hc &&
-					    (v->mode == LB_MODE_DSR || v->mode == LB_MODE_TUNNEL);
+			x->no_replies = v->mode == LB_MODE_DSR || v->mode == LB_MODE_TUNNEL;
+			x->active_breaker = v->policy.breaker && x->has_hc && x->no_replies;
 			probe_init(&x->pr);
 			if (!x->has_hc) {
 				/* No check: periodic, harmless defaults keep hc_* quiet. */
@@ -492,7 +493,7 @@ static void take_dp_state(struct check *c, json_object *b)
 	    rto < c->response_timeouts) {
 		/* First look, or the slot was reset: a new baseline. */
 		c->counters_seen = true;
-	} else if (!c->active_breaker) {
+	} else if (!c->no_replies) {
 		/* fnat/nat: a hung backend's response timeouts fail like connects do. */
 		c->pending_ok += est - c->established;
 		c->pending_fail += (fail - c->connect_fail) + (rto - c->response_timeouts);
@@ -607,7 +608,9 @@ static void pool_tick(uint64_t now)
 
 static const char *breaker_signals(const struct check *c)
 {
-	return c->active_breaker ? "active checks" : "passive (data plane)";
+	if (!c->no_replies)
+		return "passive (data plane)";
+	return c->active_breaker ? "active checks" : "none (dsr/tunnel without a health check)";
 }
 
 /* Says once per load where each VIP's breaker takes its signals from. */
@@ -617,13 +620,18 @@ static void log_breaker_signals(void)
 		const struct conf_vip *v = &conf.vips[i];
 		if (!v->policy.breaker || (v->mode != LB_MODE_DSR && v->mode != LB_MODE_TUNNEL))
 			continue;
+		uint32_t unchecked = 0;
+		for (uint32_t j = 0; j < v->n_backends; j++)
+			unchecked += v->backends[j].hc.kind == CONF_HC_NONE;
 		logf_("%s (%s): replies bypass Sluice, so there are no passive signals: its "
 		      "breaker is fed by the active checks (a failed check is a failure, a pass a "
-		      "success)%s",
-		      v->name, lb_mode_name((enum lb_mode)v->mode),
-		      v->n_backends > 0 && v->backends[0].hc.kind == CONF_HC_NONE
-			      ? "; WARNING: it has no health_check, so its breaker never trips"
-			      : "");
+		      "success)",
+		      v->name, lb_mode_name((enum lb_mode)v->mode));
+		if (unchecked > 0)
+			logf_("%s: WARNING: %u backend(s) without a health check: their breaker "
+			      "has "
+			      "no signal and never trips",
+			      v->name, unchecked);
 	}
 }
 
