@@ -99,6 +99,7 @@ static gid_t ctl_gid = UNIX_SOCK_NO_GROUP;
 static uint64_t generation;
 static uint64_t dp_generation; /* from the data plane's last answer */
 static bool dp_reachable;
+static uint64_t last_read; /* when vip.list was last read by the pool pass */
 static time_t loaded_at;
 
 static uint64_t now_ms(void)
@@ -532,6 +533,7 @@ static void pool_tick(uint64_t now)
 	if (!any)
 		return;
 	read_dataplane();
+	last_read = now;
 	size_t first = 0;
 	for (uint32_t vi = 0; vi < conf.n_vips; first += conf.vips[vi].n_backends, vi++) {
 		const struct conf_vip *v = &conf.vips[vi];
@@ -1109,7 +1111,8 @@ int main(int argc, char **argv)
 		probe_reap();
 		if (now >= next_sync) {
 			/* A restarted data plane has everything up: see it, and tell it again. */
-			read_dataplane();
+			if (now - last_read >= 1000) /* the pool pass reads it more often */
+				read_dataplane();
 			next_sync = now + 1000;
 		}
 		if (next_pool < wake)
