@@ -15,6 +15,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* Killed exec children not yet gone (probe_abort never blocks on them). */
+#define MAX_UNREAPED 1024
+static pid_t unreaped[MAX_UNREAPED];
+static size_t n_unreaped;
+
 void probe_init(struct probe *p)
 {
 	memset(p, 0, sizeof(*p));
@@ -62,7 +67,9 @@ static int start_exec(struct probe *p, const struct conf_health *h, const struct
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
-		/* The child: the command decides, by its exit status. */
+		/* The child: the command decides, by its exit status. Its own process
+		 * group, so a timeout kills what it started too. */
+		setpgid(0, 0);
 		int null = open("/dev/null", O_RDWR);
 		if (null >= 0) {
 			dup2(null, 0);
@@ -74,6 +81,7 @@ static int start_exec(struct probe *p, const struct conf_health *h, const struct
 		execl("/bin/sh", "sh", "-c", h->command, (char *)NULL);
 		_exit(127);
 	}
+	setpgid(pid, pid); /* also here: no window where a kill of the group misses */
 	p->pid = pid;
 	/* A pidfd becomes readable when the child exits: no SIGCHLD handling. */
 	p->fd = (int)syscall(SYS_pidfd_open, pid, 0);
@@ -217,9 +225,21 @@ void probe_abort(struct probe *p, int epfd)
 		close(p->fd);
 	}
 	if (p->pid > 0) {
+		kill(-p->pid, SIGKILL);
 		kill(p->pid, SIGKILL);
-		waitpid(p->pid, NULL, 0);
+		/* Never wait here (the loop must not block): reaped later if not yet. */
+		if (waitpid(p->pid, NULL, WNOHANG) == 0 && n_unreaped < MAX_UNREAPED)
+			unreaped[n_unreaped++] = p->pid;
 	}
 	p->fd = -1;
 	p->pid = 0;
+}
+
+void probe_reap(void)
+{
+	for (size_t i = 0; i < n_unreaped;)
+		if (waitpid(unreaped[i], NULL, WNOHANG) != 0)
+			unreaped[i] = unreaped[--n_unreaped];
+		else
+			i++;
 }

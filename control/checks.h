@@ -43,7 +43,13 @@ int probe_start(struct probe *p, const struct conf_health *h, const struct lb_ad
 int probe_io(struct probe *p, const struct conf_health *h, uint32_t events, int epfd,
 	     enum hc_res *res, char *detail, size_t dlen);
 
-/* Ends a check in flight (timeout, shutdown): closes its fd, kills its child. */
+/*
+ * Ends a check in flight (timeout, shutdown): closes its fd, kills its child
+ * and the child's process group, without waiting for them.
+ */
 void probe_abort(struct probe *p, int epfd);
+
+/* Reaps exec children killed by probe_abort that had not exited yet; never blocks. */
+void probe_reap(void);
 
 #endif

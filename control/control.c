@@ -1,21 +1,27 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * sluice-control --config FILE [--api-socket PATH] [--node NAME]
+ * sluice-control --config FILE [--api-socket PATH] [--control-socket PATH] [--node NAME]
  *
- * The control daemon, first part: active health checks. Every backend of a
- * VIP with a health_check is checked (tcp, http, udp or exec), with
- * HAProxy's rise/fall, fastinter/downinter and start jitter (lib/health);
- * when a backend's health changes, the data plane is told through its API
+ * The control daemon. Every backend with a health check (its VIP's, with its
+ * own keys on top) is checked (tcp, http, udp or exec), with HAProxy's
+ * rise/fall, fastinter/downinter and start jitter (lib/health); when a
+ * backend's health changes, the data plane is told through its API
  * (backend.set health=up|down), which answers once every worker runs it.
+ * Breakers (lib/breaker), failover levels and slow start (lib/pool) give the
+ * control weights of the VIPs that use them.
  *
  * Bulkhead: the data plane keeps forwarding with its last state when this
  * daemon dies; when it starts again it takes each backend's health from the
  * data plane as the starting point (no flapping, no reset), and converges.
- * SIGHUP reloads the configuration (checks of backends that stay keep their
- * state); a bad file is rejected and the running checks go on.
+ * SIGHUP or the config.reload request reloads the configuration and pushes
+ * the difference to the data plane (control/reload.h); checks of backends
+ * that stay keep their state; a bad file is rejected whole and nothing
+ * changes. The daemon's own socket (root or conf.control.socket_group)
+ * answers health.list, status, config.reload and config.check.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,12 +35,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bkey.h"
 #include "checks.h"
 #include "conf.h"
 #include "dp_client.h"
 #include "breaker.h"
 #include "health.h"
 #include "pool.h"
+#include "reload.h"
+#include "unix_sock.h"
 
 struct check {
 	char vip[CONF_NAME_MAX];
@@ -45,12 +54,17 @@ struct check {
 	struct hc_state hc;
 	struct probe pr;
 	bool dp_up;  /* what the data plane was last told */
-	bool has_hc; /* the VIP has a health check (else: taken as up) */
+	bool has_hc; /* the backend has a health check (else: taken as up) */
+	bool fresh;  /* new in this build: its health comes from the data plane */
+	/* dsr/tunnel see no replies: their breaker is fed by the active checks. */
+	bool no_replies; /* its VIP is dsr or tunnel: no passive signals exist */
+	bool active_breaker;
 	/* Weights (failover levels, slow start, breaker), when the VIP uses them: */
 	uint32_t vip_index;                 /* into conf.vips */
 	uint8_t level;                      /* priority */
 	struct cb_breaker cb;               /* fed by the data plane's passive counters */
 	uint64_t established, connect_fail; /* last values read */
+	uint64_t response_timeouts;         /* fnat/nat: hung-backend signal; 0 if absent */
 	bool counters_seen;
 	bool eligible;   /* admin state ready, as the data plane has it */
 	uint32_t weight; /* the operator's weight, as the data plane has it */
@@ -64,14 +78,29 @@ struct check {
 
 /* How often managed VIPs' weights are recomputed from the data plane's counters. */
 #define POOL_TICK_MS 200
+/* The shortest time between two passes over every check (their schedule's resolution). */
+#define SCAN_MIN_MS 10
 
 static struct conf conf;
 static struct check *checks;
 static size_t n_checks;
 static const char *api_socket;
 static const char *node = "sluice";
-static const char *ctl_socket = "/run/sluice/control.sock";
+static const char *ctl_socket; /* --control-socket, else conf.control.socket */
+static const char *config_path;
 static volatile sig_atomic_t quit, reload;
+static struct bkey_tab check_index; /* (vip, address, port) -> checks[] */
+static gid_t ctl_gid = UNIX_SOCK_NO_GROUP;
+/*
+ * The daemon's config generation: set from the data plane's at start, it
+ * grows with every applied reload (to at least the data plane's generation
+ * then), so it only grows while the data plane runs.
+ */
+static uint64_t generation;
+static uint64_t dp_generation; /* from the data plane's last answer */
+static bool dp_reachable;
+static uint64_t last_read; /* when vip.list was last read by the pool pass */
+static time_t loaded_at;
 
 static uint64_t now_ms(void)
 {
@@ -117,6 +146,21 @@ static char *endpoint(const struct check *c, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * One request to the data plane (dp_call), keeping what every answer says:
+ * whether it is reachable and its generation.
+ */
+static json_object *dp_request(json_object *req, char *err, size_t len)
+{
+	json_object *resp = dp_call(api_socket, req, 10, err, len), *g;
+
+	dp_reachable = resp != NULL;
+	/* As answered: a restarted data plane starts again from its own first generation. */
+	if (resp != NULL && json_object_object_get_ex(resp, "generation", &g))
+		dp_generation = (uint64_t)json_object_get_int64(g);
+	return resp;
+}
+
 /* Tells the data plane; false (logged) when it cannot be reached. */
 static bool push_health(struct check *c, bool up)
 {
@@ -130,7 +174,7 @@ static bool push_health(struct check *c, bool up)
 			       json_object_new_string(lb_addr_format(&c->addr, ip, sizeof(ip))));
 	json_object_object_add(req, "port", json_object_new_int(c->port));
 	json_object_object_add(req, "health", json_object_new_string(up ? "up" : "down"));
-	resp = dp_call(api_socket, req, 10, err, sizeof(err));
+	resp = dp_request(req, err, sizeof(err));
 	json_object_put(req);
 	if (resp == NULL) {
 		if (!c->unreachable_logged)
@@ -155,41 +199,87 @@ static bool push_health(struct check *c, bool up)
 	return done;
 }
 
-/* Each backend's health as the data plane has it (the starting point after a restart). */
-static bool dp_health(const struct check *c, bool *up)
+/* The data plane's VIPs (the answer to vip.list; caller puts it), or NULL. */
+static json_object *dp_list(json_object **vips)
 {
-	char err[256], ip[LB_ADDR_STRLEN];
-	json_object *req = json_object_new_object(), *resp, *vips;
-	bool found = false;
+	char err[256];
+	json_object *req = json_object_new_object(), *resp;
 
 	json_object_object_add(req, "cmd", json_object_new_string("vip.list"));
-	resp = dp_call(api_socket, req, 10, err, sizeof(err));
+	resp = dp_request(req, err, sizeof(err));
 	json_object_put(req);
-	if (resp == NULL)
-		return false;
-	lb_addr_format(&c->addr, ip, sizeof(ip));
-	if (json_object_object_get_ex(resp, "vips", &vips))
-		for (size_t i = 0; i < json_object_array_length(vips) && !found; i++) {
-			json_object *v = json_object_array_get_idx(vips, i), *bl, *x;
-			if (!json_object_object_get_ex(v, "name", &x) ||
-			    strcmp(json_object_get_string(x), c->vip) != 0 ||
-			    !json_object_object_get_ex(v, "backends", &bl))
+	if (resp != NULL && !json_object_object_get_ex(resp, "vips", vips)) {
+		json_object_put(resp);
+		resp = NULL;
+	}
+	return resp;
+}
+
+struct member_key {
+	const struct check *arr;
+	const char *vip;
+	struct lb_addr addr;
+	uint16_t port;
+};
+
+static bool eq_member(uint32_t idx, const void *ctx)
+{
+	const struct member_key *k = ctx;
+	const struct check *c = &k->arr[idx];
+	return c->port == k->port && lb_addr_eq(&c->addr, &k->addr) && strcmp(c->vip, k->vip) == 0;
+}
+
+static int index_checks(struct bkey_tab *t, const struct check *arr, size_t n)
+{
+	if (bkey_init(t, n) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		bkey_put(t, bkey_hash(arr[i].vip, &arr[i].addr, arr[i].port), (uint32_t)i);
+	return 0;
+}
+
+static struct check *lookup(const struct bkey_tab *t, struct check *arr, const char *vip,
+			    const struct lb_addr *a, uint16_t port)
+{
+	struct member_key k = {.arr = arr, .vip = vip, .addr = *a, .port = port};
+	int64_t i = bkey_find(t, bkey_hash(vip, a, port), eq_member, &k);
+	return i < 0 ? NULL : &arr[i];
+}
+
+/*
+ * Calls <fn> for each backend of the data plane's list <vips> that is in
+ * <arr> (found through <t>), with its JSON object: O(backends).
+ */
+static void for_each_listed(json_object *vips, const struct bkey_tab *t, struct check *arr,
+			    void (*fn)(struct check *c, json_object *b))
+{
+	for (size_t i = 0; i < json_object_array_length(vips); i++) {
+		json_object *v = json_object_array_get_idx(vips, i), *bl, *x;
+		if (!json_object_object_get_ex(v, "name", &x) ||
+		    !json_object_object_get_ex(v, "backends", &bl))
+			continue;
+		const char *vname = json_object_get_string(x);
+		for (size_t j = 0; j < json_object_array_length(bl); j++) {
+			json_object *b = json_object_array_get_idx(bl, j), *f, *p;
+			struct lb_addr a;
+			struct check *c;
+			if (!json_object_object_get_ex(b, "address", &f) ||
+			    !json_object_object_get_ex(b, "port", &p) ||
+			    lb_addr_parse(&a, json_object_get_string(f)) < 0)
 				continue;
-			for (size_t j = 0; j < json_object_array_length(bl); j++) {
-				json_object *b = json_object_array_get_idx(bl, j), *a, *p, *h;
-				if (json_object_object_get_ex(b, "address", &a) &&
-				    json_object_object_get_ex(b, "port", &p) &&
-				    json_object_object_get_ex(b, "health", &h) &&
-				    strcmp(json_object_get_string(a), ip) == 0 &&
-				    json_object_get_int(p) == c->port) {
-					*up = strcmp(json_object_get_string(h), "up") == 0;
-					found = true;
-					break;
-				}
-			}
+			c = lookup(t, arr, vname, &a, (uint16_t)json_object_get_int(p));
+			if (c != NULL)
+				fn(c, b);
 		}
-	json_object_put(resp);
-	return found;
+	}
+}
+
+/* A new check's starting point: the health the data plane has. */
+static void take_dp_health(struct check *c, json_object *b)
+{
+	json_object *h;
+	if (c->fresh && json_object_object_get_ex(b, "health", &h))
+		c->dp_up = strcmp(json_object_get_string(h), "up") == 0;
 }
 
 static void hc_params_of(const struct conf_health *h, struct hc_params *p)
@@ -204,11 +294,15 @@ static void hc_params_of(const struct conf_health *h, struct hc_params *p)
 	p->start_jitter_pct = h->jitter_pct;
 }
 
-/* Builds the check list from <c>, keeping the state of checks that stay. */
-static int build_checks(const struct conf *c, int epfd)
+/*
+ * Builds the check list from <c>, keeping the state of checks that stay;
+ * new ones start from the data plane's health in <dp_vips> (NULL: up).
+ */
+static int build_checks(const struct conf *c, int epfd, json_object *dp_vips)
 {
 	size_t n = 0, k = 0;
 	struct check *next;
+	struct bkey_tab idx;
 	uint64_t now = now_ms();
 
 	for (uint32_t i = 0; i < c->n_vips; i++)
@@ -219,23 +313,24 @@ static int build_checks(const struct conf *c, int epfd)
 	for (uint32_t i = 0; i < c->n_vips; i++) {
 		const struct conf_vip *v = &c->vips[i];
 		for (uint32_t j = 0; j < v->n_backends; j++) {
-			struct check *x = &next[k++];
+			struct check *x = &next[k++], *old;
 			struct hc_params p;
-			char ep[80];
-			bool up = true, kept = false;
 
 			snprintf(x->vip, sizeof(x->vip), "%s", v->name);
 			x->addr = v->backends[j].addr;
 			x->port = v->backends[j].port ? v->backends[j].port : v->port;
-			x->check_port = v->hc.port ? v->hc.port : x->port;
-			x->h = v->hc;
-			x->has_hc = v->hc.kind != CONF_HC_NONE;
+			/* The backend's own check: the VIP's with its keys on top. */
+			x->h = v->backends[j].hc;
+			x->check_port = x->h.port ? x->h.port : x->port;
+			x->has_hc = x->h.kind != CONF_HC_NONE;
 			x->vip_index = i;
 			x->level = v->backends[j].priority;
 			x->dp_ctl = -2;
 			x->eligible = true;
 			x->weight = v->backends[j].weight;
 			x->up_since = 0; /* as if up for long: a restart ramps nothing */
+			x->no_replies = v->mode == LB_MODE_DSR || v->mode == LB_MODE_TUNNEL;
+			x->active_breaker = v->policy.breaker && x->has_hc && x->no_replies;
 			probe_init(&x->pr);
 			if (!x->has_hc) {
 				/* No check: periodic, harmless defaults keep hc_* quiet. */
@@ -260,39 +355,53 @@ static int build_checks(const struct conf *c, int epfd)
 					cp.half_open_successes = cp.half_open_permits;
 				cb_init(&x->cb, &cp, now, fnv1a(x->vip, (uint64_t)j + 1));
 			}
-			for (size_t o = 0; o < n_checks; o++) {
-				struct check *old = &checks[o];
-				if (strcmp(old->vip, x->vip) == 0 && old->port == x->port &&
-				    lb_addr_eq(&old->addr, &x->addr)) {
-					probe_abort(&old->pr, epfd);
-					x->hc = old->hc;
-					x->dp_up = old->dp_up;
+			old = lookup(&check_index, checks, x->vip, &x->addr, x->port);
+			if (old != NULL) {
+				probe_abort(&old->pr, epfd);
+				x->hc = old->hc;
+				x->dp_up = old->dp_up;
+				if (v->policy.breaker)
 					x->cb = old->cb;
-					x->up_since = old->up_since;
-					x->dp_ctl = old->dp_ctl;
-					x->established = old->established;
-					x->connect_fail = old->connect_fail;
-					x->counters_seen = old->counters_seen;
-					hc_set_params(&x->hc, &p, now);
-					kept = true;
-				}
-			}
-			if (kept)
+				x->up_since = old->up_since;
+				x->dp_ctl = old->dp_ctl;
+				x->established = old->established;
+				x->connect_fail = old->connect_fail;
+				x->response_timeouts = old->response_timeouts;
+				x->counters_seen = old->counters_seen;
+				hc_set_params(&x->hc, &p, now);
 				continue;
-			/* Start from what the data plane has, as a settled state: a restart
-			 * changes nothing until the checks say otherwise. */
-			if (!dp_health(x, &up))
-				up = true;
-			x->dp_up = up;
-			endpoint(x, ep, sizeof(ep));
-			hc_init(&x->hc, &p, up ? HC_INIT_FULLY_UP : HC_INIT_FULLY_DOWN, now,
-				fnv1a(ep, fnv1a(x->vip, fnv1a(node, 0xcbf29ce484222325ull))));
+			}
+			/* Up unless the data plane says otherwise (below). */
+			x->fresh = true;
+			x->dp_up = true;
 		}
+	}
+	if (index_checks(&idx, next, k) < 0) {
+		free(next);
+		return -ENOMEM;
+	}
+	if (dp_vips != NULL)
+		for_each_listed(dp_vips, &idx, next, take_dp_health);
+	for (size_t i = 0; i < k; i++) {
+		struct check *x = &next[i];
+		struct hc_params p;
+		char ep[80];
+		if (!x->fresh)
+			continue;
+		x->fresh = false;
+		/* Start from what the data plane has, as a settled state: a restart
+		 * changes nothing until the checks say otherwise. */
+		hc_params_of(&x->h, &p);
+		endpoint(x, ep, sizeof(ep));
+		hc_init(&x->hc, &p, x->dp_up ? HC_INIT_FULLY_UP : HC_INIT_FULLY_DOWN, now,
+			fnv1a(ep, fnv1a(x->vip, fnv1a(node, 0xcbf29ce484222325ull))));
 	}
 	for (size_t o = 0; o < n_checks; o++)
 		probe_abort(&checks[o].pr, epfd);
 	free(checks);
+	bkey_free(&check_index);
 	checks = next;
+	check_index = idx;
 	n_checks = k;
 	return 0;
 }
@@ -302,6 +411,14 @@ static void result(struct check *c, enum hc_res r, const char *detail, uint64_t 
 	char ep[80];
 	int changed = hc_result(&c->hc, r, detail, now);
 	bool up = c->hc.health == HC_UP;
+
+	/* dsr/tunnel: no passive signal exists; a check is the breaker's signal. */
+	if (c->active_breaker) {
+		if (r == HC_RES_OK)
+			c->pending_ok++;
+		else
+			c->pending_fail++;
+	}
 
 	if (changed > 0)
 		logf_("%s %s: %s after %u %s check(s) (last: %s%s%s)", c->vip,
@@ -323,7 +440,7 @@ static bool push_ctl_weight(struct check *c, int32_t w)
 			       json_object_new_string(lb_addr_format(&c->addr, ip, sizeof(ip))));
 	json_object_object_add(req, "port", json_object_new_int(c->port));
 	json_object_object_add(req, "control_weight", json_object_new_int(w));
-	resp = dp_call(api_socket, req, 10, err, sizeof(err));
+	resp = dp_request(req, err, sizeof(err));
 	json_object_put(req);
 	if (resp == NULL) {
 		if (!c->unreachable_logged)
@@ -351,75 +468,50 @@ static bool managed(uint32_t vip_index)
 	return false;
 }
 
-static struct check *find_member(const char *vip, const char *addr, int port)
+static uint64_t counter(json_object *b, const char *key)
 {
-	struct lb_addr a;
+	json_object *f;
+	/* A counter this data plane does not have reads as 0. */
+	return json_object_object_get_ex(b, key, &f) ? (uint64_t)json_object_get_int64(f) : 0;
+}
 
-	if (lb_addr_parse(&a, addr) < 0)
-		return NULL;
-	for (size_t i = 0; i < n_checks; i++)
-		if (checks[i].port == port && strcmp(checks[i].vip, vip) == 0 &&
-		    lb_addr_eq(&checks[i].addr, &a))
-			return &checks[i];
-	return NULL;
+/* One backend of the data plane's list: admin state, operator weight, passive counters. */
+static void take_dp_state(struct check *c, json_object *b)
+{
+	json_object *f;
+
+	if (json_object_object_get_ex(b, "state", &f))
+		c->eligible = strcmp(json_object_get_string(f), "ready") == 0;
+	if (json_object_object_get_ex(b, "weight", &f))
+		c->weight = (uint32_t)json_object_get_int64(f);
+	if (json_object_object_get_ex(b, "control_weight", &f))
+		c->dp_ctl = (int32_t)json_object_get_int64(f);
+	if (json_object_object_get_ex(b, "health", &f))
+		c->dp_up = strcmp(json_object_get_string(f), "up") == 0;
+	uint64_t est = counter(b, "established"), fail = counter(b, "connect_fail"),
+		 rto = counter(b, "response_timeouts");
+	if (!c->counters_seen || est < c->established || fail < c->connect_fail ||
+	    rto < c->response_timeouts) {
+		/* First look, or the slot was reset: a new baseline. */
+		c->counters_seen = true;
+	} else if (!c->no_replies) {
+		/* fnat/nat: a hung backend's response timeouts fail like connects do. */
+		c->pending_ok += est - c->established;
+		c->pending_fail += (fail - c->connect_fail) + (rto - c->response_timeouts);
+	}
+	c->established = est;
+	c->connect_fail = fail;
+	c->response_timeouts = rto;
 }
 
 /* Reads the data plane: admin state, operator weight, passive counters. */
 static void read_dataplane(void)
 {
-	char err[256];
-	json_object *req = json_object_new_object(), *resp, *vips;
+	json_object *vips, *resp = dp_list(&vips);
 
-	json_object_object_add(req, "cmd", json_object_new_string("vip.list"));
-	resp = dp_call(api_socket, req, 10, err, sizeof(err));
-	json_object_put(req);
 	if (resp == NULL)
 		return;
-	if (json_object_object_get_ex(resp, "vips", &vips))
-		for (size_t i = 0; i < json_object_array_length(vips); i++) {
-			json_object *v = json_object_array_get_idx(vips, i), *bl, *x;
-			if (!json_object_object_get_ex(v, "name", &x) ||
-			    !json_object_object_get_ex(v, "backends", &bl))
-				continue;
-			const char *vname = json_object_get_string(x);
-			for (size_t j = 0; j < json_object_array_length(bl); j++) {
-				json_object *b = json_object_array_get_idx(bl, j), *f;
-				struct check *c;
-				if (!json_object_object_get_ex(b, "address", &f))
-					continue;
-				const char *addr = json_object_get_string(f);
-				json_object_object_get_ex(b, "port", &f);
-				c = find_member(vname, addr, json_object_get_int(f));
-				if (c == NULL)
-					continue;
-				if (json_object_object_get_ex(b, "state", &f))
-					c->eligible =
-						strcmp(json_object_get_string(f), "ready") == 0;
-				if (json_object_object_get_ex(b, "weight", &f))
-					c->weight = (uint32_t)json_object_get_int64(f);
-				if (json_object_object_get_ex(b, "control_weight", &f))
-					c->dp_ctl = (int32_t)json_object_get_int64(f);
-				if (json_object_object_get_ex(b, "health", &f))
-					c->dp_up = strcmp(json_object_get_string(f), "up") == 0;
-				uint64_t est = 0, fail = 0;
-				if (json_object_object_get_ex(b, "established", &f))
-					est = (uint64_t)json_object_get_int64(f);
-				if (json_object_object_get_ex(b, "connect_fail", &f))
-					fail = (uint64_t)json_object_get_int64(f);
-				if (!c->counters_seen || est < c->established ||
-				    fail < c->connect_fail) {
-					/* First look, or the slot was reset: a new baseline. */
-					c->established = est;
-					c->connect_fail = fail;
-					c->counters_seen = true;
-					continue;
-				}
-				c->pending_ok += est - c->established;
-				c->pending_fail += fail - c->connect_fail;
-				c->established = est;
-				c->connect_fail = fail;
-			}
-		}
+	for_each_listed(vips, &check_index, checks, take_dp_state);
 	json_object_put(resp);
 }
 
@@ -430,9 +522,9 @@ static void read_dataplane(void)
  */
 static void pool_tick(uint64_t now)
 {
-	static struct pool_member m[1024];
-	static uint32_t eff[1024];
-	static size_t idx[1024];
+	/* Sized to the largest pool; checks[] holds each VIP's backends in a row. */
+	static struct pool_member *m;
+	static uint32_t *eff, cap;
 	char ep[80];
 
 	bool any = false;
@@ -441,21 +533,32 @@ static void pool_tick(uint64_t now)
 	if (!any)
 		return;
 	read_dataplane();
-	for (uint32_t vi = 0; vi < conf.n_vips; vi++) {
+	last_read = now;
+	size_t first = 0;
+	for (uint32_t vi = 0; vi < conf.n_vips; first += conf.vips[vi].n_backends, vi++) {
 		const struct conf_vip *v = &conf.vips[vi];
 		struct pool_params pp;
 		struct pool_split split;
-		uint32_t n = 0, n_ejected = 0;
+		uint32_t n = v->n_backends, n_ejected = 0;
 
-		if (!managed(vi))
+		if (!managed(vi) || n == 0)
 			continue;
-		for (size_t i = 0; i < n_checks && n < 1024; i++)
-			if (checks[i].vip_index == vi) {
-				idx[n++] = i;
-				n_ejected += v->policy.breaker && cb_is_ejected(&checks[i].cb);
-			}
+		if (n > cap) {
+			struct pool_member *m2 = realloc(m, n * sizeof(*m));
+			if (m2 != NULL)
+				m = m2;
+			uint32_t *e2 = realloc(eff, n * sizeof(*eff));
+			if (e2 != NULL)
+				eff = e2;
+			if (m2 == NULL || e2 == NULL)
+				continue; /* out of memory: the last weights stay */
+			cap = n;
+		}
+		struct check *vc = &checks[first];
+		for (uint32_t k = 0; k < n; k++)
+			n_ejected += v->policy.breaker && cb_is_ejected(&vc[k].cb);
 		for (uint32_t k = 0; k < n; k++) {
-			struct check *c = &checks[idx[k]];
+			struct check *c = &vc[k];
 			if (v->policy.breaker) {
 				bool was = cb_is_ejected(&c->cb);
 				for (uint64_t f = 0; f < c->pending_fail && f < 1000; f++) {
@@ -494,7 +597,7 @@ static void pool_tick(uint64_t now)
 		if (pool_assign(&pp, m, n, now, eff, &split) < 0)
 			continue;
 		for (uint32_t k = 0; k < n; k++) {
-			struct check *c = &checks[idx[k]];
+			struct check *c = &vc[k];
 			/* In panic a level spreads over all its backends, down ones too. */
 			c->panic_up = c->level < POOL_MAX_LEVELS && split.panic[c->level];
 			if ((int32_t)eff[k] != c->dp_ctl)
@@ -503,27 +606,172 @@ static void pool_tick(uint64_t now)
 	}
 }
 
-/* ---- the daemon's own socket: `sluicectl show health` ---- */
+/* ---- reload: the file, pushed to the data plane ---- */
 
-static int ctl_listen(const char *path)
+static const char *breaker_signals(const struct check *c)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -1;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0660) < 0 ||
-	    listen(fd, 8) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	if (!c->no_replies)
+		return "passive (data plane)";
+	return c->active_breaker ? "active checks" : "none (dsr/tunnel without a health check)";
 }
+
+/* Says once per load where each VIP's breaker takes its signals from. */
+static void log_breaker_signals(void)
+{
+	for (uint32_t i = 0; i < conf.n_vips; i++) {
+		const struct conf_vip *v = &conf.vips[i];
+		if (!v->policy.breaker || (v->mode != LB_MODE_DSR && v->mode != LB_MODE_TUNNEL))
+			continue;
+		uint32_t unchecked = 0;
+		for (uint32_t j = 0; j < v->n_backends; j++)
+			unchecked += v->backends[j].hc.kind == CONF_HC_NONE;
+		logf_("%s (%s): replies bypass Sluice, so there are no passive signals: its "
+		      "breaker is fed by the active checks (a failed check is a failure, a pass a "
+		      "success)",
+		      v->name, lb_mode_name((enum lb_mode)v->mode));
+		if (unchecked > 0)
+			logf_("%s: WARNING: %u backend(s) without a health check: their breaker "
+			      "has "
+			      "no signal and never trips",
+			      v->name, unchecked);
+	}
+}
+
+static void add_str(json_object *o, const char *k, const char *v)
+{
+	json_object_object_add(o, k, json_object_new_string(v));
+}
+
+/*
+ * Reloads the configuration file and pushes the difference to the data
+ * plane (control/reload.h), each request answered once every worker runs
+ * it. A bad file, or a data plane that cannot be reached, changes nothing.
+ * Fills <ans> (ok, changes, errors, flows_ended, generations); true when the
+ * new file was taken.
+ */
+static bool reload_config(int epfd, json_object *ans)
+{
+	struct conf next;
+	char err[512];
+	json_object *vips, *list, *ops, *changes, *errors;
+	bool flows_ended = false;
+	size_t n_ops, done = 0;
+
+	if (conf_load_file(config_path, &next, err, sizeof(err)) < 0) {
+		logf_("reload rejected, nothing changed: %s", err);
+		json_object_object_add(ans, "ok", json_object_new_boolean(0));
+		snprintf(err + strlen(err), sizeof(err) - strlen(err), "%s",
+			 " (rejected: nothing changed)");
+		add_str(ans, "error", err);
+		return false;
+	}
+	list = dp_list(&vips);
+	if (list == NULL) {
+		conf_free(&next);
+		snprintf(err, sizeof(err), "cannot reach the data plane at %s: nothing changed",
+			 api_socket);
+		logf_("reload: %s", err);
+		json_object_object_add(ans, "ok", json_object_new_boolean(0));
+		add_str(ans, "error", err);
+		return false;
+	}
+	ops = json_object_new_array();
+	reload_plan(&conf, &next, vips, ops);
+	json_object_put(list);
+	changes = json_object_new_array();
+	errors = json_object_new_array();
+	n_ops = json_object_array_length(ops);
+	for (size_t i = 0; i < n_ops; i++) {
+		json_object *op = json_object_array_get_idx(ops, i), *req, *what, *fe, *resp, *ok;
+		json_object_object_get_ex(op, "req", &req);
+		json_object_object_get_ex(op, "what", &what);
+		json_object_object_get_ex(op, "flows_ended", &fe);
+		resp = dp_request(req, err, sizeof(err));
+		if (resp == NULL) {
+			char msg[700];
+			snprintf(msg, sizeof(msg), "%s; %zu of %zu changes applied", err, done,
+				 n_ops);
+			json_object_array_add(errors, json_object_new_string(msg));
+			logf_("reload: %s", msg);
+			break;
+		}
+		if (json_object_object_get_ex(resp, "ok", &ok) && json_object_get_boolean(ok)) {
+			done++;
+			flows_ended |= json_object_get_boolean(fe);
+			json_object_array_add(changes, json_object_get(what));
+			logf_("reload: %s", json_object_get_string(what));
+		} else {
+			json_object *e, *cmd;
+			char msg[700];
+			json_object_object_get_ex(resp, "error", &e);
+			json_object_object_get_ex(req, "cmd", &cmd);
+			const char *es = e ? json_object_get_string(e) : "?";
+			if (strstr(es, "unknown cmd") != NULL)
+				snprintf(msg, sizeof(msg),
+					 "%s: NOT applied: this data plane has no %s (%s)",
+					 json_object_get_string(what), json_object_get_string(cmd),
+					 es);
+			else
+				snprintf(msg, sizeof(msg), "%s: refused by the data plane: %s",
+					 json_object_get_string(what), es);
+			json_object_array_add(errors, json_object_new_string(msg));
+			logf_("reload: %s", msg);
+		}
+		json_object_put(resp);
+	}
+	json_object_put(ops);
+	/* Checks follow the file; new backends start from the data plane's health. */
+	list = dp_list(&vips);
+	if (build_checks(&next, epfd, list ? vips : NULL) < 0) {
+		if (list)
+			json_object_put(list);
+		conf_free(&next);
+		json_object_put(changes);
+		json_object_put(errors);
+		json_object_object_add(ans, "ok", json_object_new_boolean(0));
+		add_str(ans, "error", "out of memory: the checks stay as they were");
+		return false;
+	}
+	if (list)
+		json_object_put(list);
+	conf_free(&conf);
+	conf = next;
+	generation = generation + 1 > dp_generation ? generation + 1 : dp_generation;
+	loaded_at = time(NULL);
+	log_breaker_signals();
+	logf_("reloaded %s: generation %llu, data plane generation %llu, %zu change(s), %zu "
+	      "error(s)%s; checking %zu backends",
+	      config_path, (unsigned long long)generation, (unsigned long long)dp_generation, done,
+	      json_object_array_length(errors),
+	      flows_ended ? ", SOME ESTABLISHED FLOWS WERE ENDED" : "", n_checks);
+	json_object_object_add(ans, "ok",
+			       json_object_new_boolean(json_object_array_length(errors) == 0));
+	if (json_object_array_length(errors) > 0)
+		add_str(ans, "error",
+			"the file was taken, but the data plane refused some changes");
+	json_object_object_add(ans, "changes", changes);
+	json_object_object_add(ans, "errors", errors);
+	json_object_object_add(ans, "flows_ended", json_object_new_boolean(flows_ended));
+	return true;
+}
+
+/*
+ * A reload holds the loop while the data plane applies each change (each
+ * answered once every worker runs it): time the loop did not look at the
+ * checks in flight is not theirs to lose, so their deadlines move by it.
+ */
+static void reload_and_extend(int epfd, json_object *ans)
+{
+	uint64_t t0 = now_ms(), held;
+
+	reload_config(epfd, ans);
+	held = now_ms() - t0;
+	for (size_t i = 0; i < n_checks; i++)
+		if (probe_busy(&checks[i].pr))
+			checks[i].pr.deadline += held;
+}
+
+/* ---- the daemon's own socket ---- */
 
 static json_object *health_json(uint64_t now)
 {
@@ -559,6 +807,7 @@ static json_object *health_json(uint64_t now)
 			json_object_object_add(o, "health", json_object_new_string("unchecked"));
 		}
 		if (v->policy.breaker) {
+			add_str(o, "breaker_signals", breaker_signals(c));
 			json_object_object_add(o, "breaker",
 					       json_object_new_string(cb_state_name(c->cb.state)));
 			json_object_object_add(o, "ejections",
@@ -573,13 +822,97 @@ static json_object *health_json(uint64_t now)
 	return arr;
 }
 
-/* One request per connection, answered at once (small, local, root only). */
-static void ctl_serve(int lfd)
+static void status_json(json_object *o)
+{
+	char when[32], err[256];
+	struct tm tm;
+	json_object *req = json_object_new_object(), *resp;
+
+	/* The data plane's generation now, not as of the last periodic read. */
+	json_object_object_add(req, "cmd", json_object_new_string("status"));
+	resp = dp_request(req, err, sizeof(err));
+	json_object_put(req);
+	if (resp != NULL)
+		json_object_put(resp);
+
+	gmtime_r(&loaded_at, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_object_object_add(o, "ok", json_object_new_boolean(1));
+	add_str(o, "config", config_path);
+	add_str(o, "loaded_at", when);
+	add_str(o, "dataplane_socket", api_socket);
+	json_object_object_add(o, "dataplane_generation",
+			       json_object_new_int64((int64_t)dp_generation));
+	json_object_object_add(o, "dataplane_reachable", json_object_new_boolean(dp_reachable));
+	json_object_object_add(o, "vips", json_object_new_int64(conf.n_vips));
+	json_object_object_add(o, "backends", json_object_new_int64((int64_t)n_checks));
+}
+
+static void config_check_json(json_object *o)
+{
+	struct conf c;
+	char err[512], msg[600];
+	uint32_t nb = 0;
+
+	if (conf_load_file(config_path, &c, err, sizeof(err)) < 0) {
+		json_object_object_add(o, "ok", json_object_new_boolean(0));
+		add_str(o, "error", err);
+		return;
+	}
+	for (uint32_t i = 0; i < c.n_vips; i++)
+		nb += c.vips[i].n_backends;
+	snprintf(msg, sizeof(msg), "%s: ok (%u VIPs, %u backends)", config_path, c.n_vips, nb);
+	json_object_object_add(o, "ok", json_object_new_boolean(1));
+	add_str(o, "result", msg);
+	conf_free(&c);
+}
+
+#define CTL_COMMANDS "health.list, status, config.reload, config.check"
+
+/* Answers request <buf> into <resp>. */
+static void ctl_handle(const char *buf, int epfd, json_object *resp)
+{
+	json_object *req = json_tokener_parse(buf), *cmd;
+	const char *name;
+
+	if (req == NULL || !json_object_is_type(req, json_type_object) ||
+	    !json_object_object_get_ex(req, "cmd", &cmd) ||
+	    !json_object_is_type(cmd, json_type_string)) {
+		json_object_object_add(resp, "ok", json_object_new_boolean(0));
+		add_str(resp, "error",
+			"expected one JSON object with a \"cmd\" string (" CTL_COMMANDS ")");
+		goto out;
+	}
+	name = json_object_get_string(cmd);
+	if (strcmp(name, "health.list") == 0) {
+		json_object_object_add(resp, "ok", json_object_new_boolean(1));
+		json_object_object_add(resp, "backends", health_json(now_ms()));
+	} else if (strcmp(name, "status") == 0) {
+		status_json(resp);
+	} else if (strcmp(name, "config.reload") == 0) {
+		reload_and_extend(epfd, resp);
+	} else if (strcmp(name, "config.check") == 0) {
+		config_check_json(resp);
+	} else {
+		char e[200];
+		snprintf(e, sizeof(e), "unknown cmd \"%.60s\" (commands: " CTL_COMMANDS ")", name);
+		json_object_object_add(resp, "ok", json_object_new_boolean(0));
+		add_str(resp, "error", e);
+	}
+out:
+	/* Every answer says which configuration generation the daemon runs. */
+	json_object_object_add(resp, "generation", json_object_new_int64((int64_t)generation));
+	json_object_object_add(resp, "dataplane_generation",
+			       json_object_new_int64((int64_t)dp_generation));
+	if (req != NULL)
+		json_object_put(req);
+}
+
+/* One request per connection (at most 4 KiB), answered at once. */
+static void ctl_serve(int lfd, int epfd)
 {
 	for (;;) {
 		char buf[4096];
-		struct ucred cred;
-		socklen_t len = sizeof(cred);
 		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		json_object *resp;
 		ssize_t n;
@@ -590,34 +923,39 @@ static void ctl_serve(int lfd)
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 		resp = json_object_new_object();
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != 0) {
+		/* The request is read first, even from a peer refused below: closing
+		 * on an unread request would reset the connection before the answer. */
+		size_t used = 0;
+		bool line = false;
+		while (used < sizeof(buf) - 1 &&
+		       (n = read(fd, buf + used, sizeof(buf) - 1 - used)) > 0) {
+			used += (size_t)n;
+			if (memchr(buf, '\n', used) != NULL) {
+				line = true;
+				break;
+			}
+		}
+		buf[used] = '\0';
+		if (!unix_sock_peer_allowed(fd, ctl_gid)) {
+			char e[200];
+			struct group *g = ctl_gid == UNIX_SOCK_NO_GROUP ? NULL : getgrgid(ctl_gid);
+			if (ctl_gid == UNIX_SOCK_NO_GROUP)
+				snprintf(e, sizeof(e),
+					 "permission denied: only root may use %s "
+					 "(control.socket_group is not set)",
+					 ctl_socket);
+			else
+				snprintf(e, sizeof(e),
+					 "permission denied: only root and members of group "
+					 "\"%s\" may use %s",
+					 g ? g->gr_name : "?", ctl_socket);
 			json_object_object_add(resp, "ok", json_object_new_boolean(0));
-			json_object_object_add(
-				resp, "error",
-				json_object_new_string("permission denied: root only"));
+			add_str(resp, "error", e);
+		} else if (!line && used == sizeof(buf) - 1) {
+			json_object_object_add(resp, "ok", json_object_new_boolean(0));
+			add_str(resp, "error", "request longer than 4 KiB");
 		} else {
-			size_t used = 0;
-			/* Up to the end of the request line (bounded by the buffer). */
-			while (used < sizeof(buf) - 1 &&
-			       (n = read(fd, buf + used, sizeof(buf) - 1 - used)) > 0) {
-				used += (size_t)n;
-				if (memchr(buf, '\n', used) != NULL)
-					break;
-			}
-			buf[used] = '\0';
-			json_object *req = json_tokener_parse(buf), *cmd;
-			if (req != NULL && json_object_object_get_ex(req, "cmd", &cmd) &&
-			    strcmp(json_object_get_string(cmd), "health.list") == 0) {
-				json_object_object_add(resp, "ok", json_object_new_boolean(1));
-				json_object_object_add(resp, "backends", health_json(now_ms()));
-			} else {
-				json_object_object_add(resp, "ok", json_object_new_boolean(0));
-				json_object_object_add(
-					resp, "error",
-					json_object_new_string("unknown cmd (try health.list)"));
-			}
-			if (req != NULL)
-				json_object_put(req);
+			ctl_handle(buf, epfd, resp);
 		}
 		const char *out = json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN);
 		if (write(fd, out, strlen(out)) < 0 || write(fd, "\n", 1) < 0)
@@ -632,8 +970,9 @@ static int usage(const char *prog)
 	fprintf(stderr,
 		"usage: %s --config FILE [--api-socket PATH] [--control-socket PATH] [--node "
 		"NAME]\n"
-		"  Runs the VIPs' health checks and tells the data plane.\n"
-		"  SIGHUP reloads FILE; SIGTERM stops.\n",
+		"  Runs the backends' health checks, breakers and failover, and tells the data\n"
+		"  plane. SIGHUP (or sluicectl config reload) reloads FILE and pushes the\n"
+		"  difference to the data plane; SIGTERM stops.\n",
 		prog);
 	return 2;
 }
@@ -676,28 +1015,43 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sluice-control: %s\n", err);
 		return 2;
 	}
+	config_path = config;
+	loaded_at = time(NULL);
 	if (api_socket == NULL)
 		api_socket = conf.dp.api_socket;
+	if (ctl_socket == NULL)
+		ctl_socket = conf.control.socket;
+	if (unix_sock_group(conf.control.socket_group, &ctl_gid, err, sizeof(err)) < 0) {
+		fprintf(stderr, "sluice-control: %s: control.socket_group: %s\n", config, err);
+		return 2;
+	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 	epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (epfd < 0 || build_checks(&conf, epfd) < 0) {
+	json_object *vips, *list = dp_list(&vips);
+	if (epfd < 0 || build_checks(&conf, epfd, list ? vips : NULL) < 0) {
 		fprintf(stderr, "sluice-control: out of memory\n");
 		return 1;
 	}
-	int lfd = ctl_listen(ctl_socket);
+	if (list != NULL)
+		json_object_put(list);
+	/* The config generation starts where the data plane is (it only grows there). */
+	generation = dp_generation > 0 ? dp_generation : 1;
+	int lfd = unix_sock_listen(ctl_socket, ctl_gid, 16, err, sizeof(err));
 	if (lfd < 0) {
-		fprintf(stderr, "sluice-control: cannot listen on %s: %s\n", ctl_socket,
-			strerror(errno));
+		fprintf(stderr, "sluice-control: %s\n", err);
 		return 1;
 	}
 	struct epoll_event lev = {.events = EPOLLIN, .data.u64 = UINT64_MAX};
 	epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &lev);
-	logf_("checking %zu backends; data plane at %s; state on %s", n_checks, api_socket,
-	      ctl_socket);
-	uint64_t next_pool = 0, next_sync = 0;
+	logf_("checking %zu backends; data plane at %s (%s); state on %s%s%s", n_checks, api_socket,
+	      dp_reachable ? "reachable" : "NOT reachable yet", ctl_socket,
+	      ctl_gid == UNIX_SOCK_NO_GROUP ? " (root only)" : " (root and group ",
+	      ctl_gid == UNIX_SOCK_NO_GROUP ? "" : conf.control.socket_group);
+	log_breaker_signals();
+	uint64_t next_pool = 0, next_sync = 0, next_scan = 0;
 
 	while (!quit) {
 		struct epoll_event evs[64];
@@ -706,20 +1060,19 @@ int main(int argc, char **argv)
 		enum hc_res r;
 
 		if (reload) {
-			struct conf next;
+			json_object *ans = json_object_new_object();
 			reload = 0;
-			if (conf_load_file(config, &next, err, sizeof(err)) < 0) {
-				logf_("reload rejected, the running checks go on: %s", err);
-			} else if (build_checks(&next, epfd) < 0) {
-				logf_("reload: out of memory, the running checks go on");
-				conf_free(&next);
-			} else {
-				conf_free(&conf);
-				conf = next;
-				logf_("reloaded %s: checking %zu backends", config, n_checks);
-			}
+			reload_and_extend(epfd, ans); /* logs what it did */
+			json_object_put(ans);
+			next_scan = 0;
 		}
-		for (size_t i = 0; i < n_checks; i++) {
+		/*
+		 * The pass over every check (start what is due, time out what is
+		 * late) runs at most every SCAN_MIN_MS: with thousands of backends
+		 * whose checks are spread over the interval, a pass per due time
+		 * would cost O(backends^2) per interval.
+		 */
+		for (size_t i = 0; now >= next_scan && i < n_checks; i++) {
 			struct check *x = &checks[i];
 			if (!x->has_hc)
 				continue;
@@ -737,43 +1090,60 @@ int main(int argc, char **argv)
 				push_health(x, x->hc.health == HC_UP || x->panic_up);
 			if (now >= hc_next_due(&x->hc)) {
 				if (probe_start(&x->pr, &x->h, &x->addr, x->check_port, now, epfd,
-						i, &r, detail, sizeof(detail)) > 0)
+						i, &r, detail, sizeof(detail)) > 0) {
 					result(x, r, detail, now);
-				else if (x->pr.deadline < wake)
+					if (hc_next_due(&x->hc) < wake)
+						wake = hc_next_due(&x->hc);
+				} else if (x->pr.deadline < wake) {
 					wake = x->pr.deadline;
+				}
 			} else if (hc_next_due(&x->hc) < wake) {
 				wake = hc_next_due(&x->hc);
 			}
 		}
+		if (now >= next_scan)
+			next_scan = wake > now + SCAN_MIN_MS ? wake : now + SCAN_MIN_MS;
+		wake = next_scan;
 		if (now >= next_pool) {
 			pool_tick(now);
 			next_pool = now + POOL_TICK_MS;
 		}
+		probe_reap();
 		if (now >= next_sync) {
 			/* A restarted data plane has everything up: see it, and tell it again. */
-			read_dataplane();
+			if (now - last_read >= 1000) /* the pool pass reads it more often */
+				read_dataplane();
 			next_sync = now + 1000;
 		}
 		if (next_pool < wake)
 			wake = next_pool;
+		if (next_sync < wake)
+			wake = next_sync;
 		int n = epoll_wait(epfd, evs, 64, (int)(wake > now ? wake - now : 0));
 		now = now_ms();
 		for (int e = 0; e < n; e++) {
 			if (evs[e].data.u64 == UINT64_MAX) {
-				ctl_serve(lfd);
+				ctl_serve(lfd, epfd);
 				continue;
 			}
 			size_t i = (size_t)evs[e].data.u64;
 			if (i >= n_checks || !probe_busy(&checks[i].pr))
 				continue;
 			if (probe_io(&checks[i].pr, &checks[i].h, evs[e].events, epfd, &r, detail,
-				     sizeof(detail)) > 0)
+				     sizeof(detail)) > 0) {
 				result(&checks[i], r, detail, now);
+				/* Its next check, if sooner than the next pass. */
+				uint64_t due = hc_next_due(&checks[i].hc);
+				if (due < next_scan)
+					next_scan =
+						due > now + SCAN_MIN_MS ? due : now + SCAN_MIN_MS;
+			}
 		}
 	}
 	for (size_t i = 0; i < n_checks; i++)
 		probe_abort(&checks[i].pr, epfd);
 	free(checks);
+	bkey_free(&check_index);
 	conf_free(&conf);
 	close(lfd);
 	unlink(ctl_socket);

@@ -12,6 +12,12 @@
 
 json_object *dp_call(const char *sock, json_object *req, int timeout_s, char *err, size_t errlen)
 {
+	return json_call(sock, "the data plane", req, timeout_s, err, errlen);
+}
+
+json_object *json_call(const char *sock, const char *peer, json_object *req, int timeout_s,
+		       char *err, size_t errlen)
+{
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct timeval tv = {.tv_sec = timeout_s};
 	const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
@@ -27,8 +33,7 @@ json_object *dp_call(const char *sock, json_object *req, int timeout_s, char *er
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		snprintf(err, errlen, "cannot reach the data plane at %s: %s", sock,
-			 strerror(errno));
+		snprintf(err, errlen, "cannot reach %s at %s: %s", peer, sock, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return NULL;
@@ -68,12 +73,12 @@ json_object *dp_call(const char *sock, json_object *req, int timeout_s, char *er
 	buf[used] = '\0';
 	resp = json_tokener_parse(buf);
 	if (resp == NULL)
-		snprintf(err, errlen, "the data plane at %s sent something that is not JSON", sock);
+		snprintf(err, errlen, "%s at %s sent something that is not JSON", peer, sock);
 	free(buf);
 	close(fd);
 	return resp;
 io_error:
-	snprintf(err, errlen, "no answer from the data plane at %s: %s", sock,
+	snprintf(err, errlen, "no answer from %s at %s: %s", peer, sock,
 		 errno ? strerror(errno) : "connection closed");
 	free(buf);
 	close(fd);

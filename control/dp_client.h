@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* A blocking client for the data-plane API (docs/api.md): one request, one answer. */
+/*
+ * A blocking client for the data-plane API (docs/api.md) and the control
+ * daemon's socket (docs/control.md), same protocol: one request, one answer.
+ */
 #ifndef SLUICE_DP_CLIENT_H
 #define SLUICE_DP_CLIENT_H
 
@@ -13,5 +16,9 @@
  * connect, no answer within <timeout_s>, not JSON).
  */
 json_object *dp_call(const char *sock, json_object *req, int timeout_s, char *err, size_t errlen);
+
+/* The same with another server of the same protocol (<peer> names it in <err>). */
+json_object *json_call(const char *sock, const char *peer, json_object *req, int timeout_s,
+		       char *err, size_t errlen);
 
 #endif

@@ -3,8 +3,9 @@
  * sluicectl: the operator's command line for Sluice's runtime API
  * (docs/api.md). Human-readable tables by default, --json for scripts.
  *
- * Exit status: 0 done; 1 the data plane refused (its message on stderr);
- * 2 bad usage; 3 cannot reach the data plane.
+ * Exit status: 0 done; 1 refused (the data plane's or the control daemon's
+ * message on stderr, or a bad config file); 2 bad usage; 3 cannot reach the
+ * data plane (or, for the commands that need it, the control daemon).
  *
  * The command table below is the single source of the verbs, their usage
  * text and their handlers (HAProxy's CLI keyword table, in miniature).
@@ -18,6 +19,7 @@
 
 #include <json-c/json.h>
 
+#include "conf.h"
 #include "dp_client.h"
 
 #define DEFAULT_SOCKET "/run/sluice/dataplane.sock"
@@ -28,21 +30,28 @@
 static const char *sock_path = DEFAULT_SOCKET;
 static const char *ctl_path = "/run/sluice/control.sock";
 static bool json_out;
+static bool to_ctl; /* the next request goes to the control daemon */
 
-/* ---- talking to the data plane ---- */
+/* ---- talking to the data plane (or the control daemon) ---- */
 
-/* Sends one request, returns the parsed answer or NULL (message printed). */
+/* Sends one request, returns the parsed answer or NULL (message printed unless <quiet>). */
+static json_object *call_q(json_object *req, bool quiet, char *err, size_t len)
+{
+	json_object *resp = to_ctl ? json_call(ctl_path, "the control daemon", req, 60, err, len)
+				   : dp_call(sock_path, req, 30, err, len);
+
+	if (resp == NULL && !quiet)
+		fprintf(stderr, "sluicectl: %s\n%s", err,
+			!strstr(err, "cannot reach") ? ""
+			: to_ctl ? "  (is sluice-control running? another socket: -c PATH)\n"
+				 : "  (is sluice-dataplane running? another socket: -s PATH)\n");
+	return resp;
+}
+
 static json_object *call(json_object *req)
 {
 	char err[512];
-	json_object *resp = dp_call(sock_path, req, 30, err, sizeof(err));
-
-	if (resp == NULL)
-		fprintf(stderr, "sluicectl: %s\n%s", err,
-			strstr(err, "cannot reach") ? "  (is sluice-dataplane running? another "
-						      "socket: -s PATH)\n"
-						    : "");
-	return resp;
+	return call_q(req, false, err, sizeof(err));
 }
 
 static const char *sget(json_object *o, const char *k)
@@ -207,8 +216,8 @@ static void show_status(json_object *resp)
 {
 	json_object *ports;
 
-	printf("generation %lld, %lld worker lcore(s)\n", (long long)iget(resp, "generation"),
-	       (long long)iget(resp, "workers"));
+	printf("data plane: generation %lld, %lld worker lcore(s)\n",
+	       (long long)iget(resp, "generation"), (long long)iget(resp, "workers"));
 	if (json_object_object_get_ex(resp, "ports", &ports))
 		for (size_t i = 0; i < json_object_array_length(ports); i++) {
 			json_object *p = json_object_array_get_idx(ports, i);
@@ -217,6 +226,70 @@ static void show_status(json_object *resp)
 			       (long long)iget(p, "ipackets"), (long long)iget(p, "opackets"),
 			       (long long)iget(p, "imissed"));
 		}
+}
+
+static void show_ctl_status(json_object *c)
+{
+	json_object *r;
+
+	printf("control daemon: generation %lld, config %s loaded at %s, %lld VIPs, %lld "
+	       "backends\n",
+	       (long long)iget(c, "generation"), sget(c, "config"), sget(c, "loaded_at"),
+	       (long long)iget(c, "vips"), (long long)iget(c, "backends"));
+	json_object_object_get_ex(c, "dataplane_reachable", &r);
+	printf("control daemon sees the data plane at generation %lld%s\n",
+	       (long long)iget(c, "dataplane_generation"),
+	       r && json_object_get_boolean(r) ? "" : " (NOT reachable from the daemon now)");
+}
+
+/*
+ * Both planes' generations: the data plane's from its API, the control
+ * daemon's from its socket. The daemon being away is said, not an error.
+ */
+static int cmd_show_status(void)
+{
+	json_object *req = json_object_new_object(), *dp, *ctl, *ok;
+	char err[512];
+	int rc = 0;
+
+	json_object_object_add(req, "cmd", json_object_new_string("status"));
+	dp = call(req);
+	if (dp == NULL) {
+		json_object_put(req);
+		return EXIT_UNREACH;
+	}
+	if (!json_object_object_get_ex(dp, "ok", &ok) || !json_object_get_boolean(ok)) {
+		fprintf(stderr, "sluicectl: %s\n", sget(dp, "error"));
+		rc = EXIT_REFUSED;
+	}
+	to_ctl = true;
+	ctl = call_q(req, true, err, sizeof(err));
+	to_ctl = false;
+	json_object_put(req);
+	if (json_out) {
+		json_object *c = ctl;
+		if (c == NULL) {
+			c = json_object_new_object();
+			json_object_object_add(c, "reachable", json_object_new_boolean(0));
+			json_object_object_add(c, "error", json_object_new_string(err));
+		}
+		json_object_object_add(dp, "control", c);
+		printf("%s\n", json_object_to_json_string_ext(dp, JSON_C_TO_STRING_PRETTY));
+		json_object_put(dp);
+		return rc;
+	}
+	if (rc == 0)
+		show_status(dp);
+	if (ctl == NULL)
+		printf("control daemon: not reachable at %s\n", ctl_path);
+	else if (!json_object_object_get_ex(ctl, "ok", &ok) || !json_object_get_boolean(ok))
+		printf("control daemon: %s\n", sget(ctl, "error"));
+	else
+		show_ctl_status(ctl);
+	json_object_put(dp);
+	if (ctl != NULL)
+		json_object_put(ctl);
+	return rc;
 }
 
 /* ---- arguments ---- */
@@ -297,14 +370,11 @@ static int cmd_show(int argc, char **argv)
 	if (strcmp(argv[0], "stats") == 0)
 		return run(request("stats"), show_stats);
 	if (strcmp(argv[0], "status") == 0)
-		return run(request("status"), show_status);
+		return cmd_show_status();
 	if (strcmp(argv[0], "health") == 0) {
 		/* The control daemon's view: checks and breakers. */
-		const char *dp = sock_path;
-		sock_path = ctl_path;
-		int rc = run(request("health.list"), show_health);
-		sock_path = dp;
-		return rc;
+		to_ctl = true;
+		return run(request("health.list"), show_health);
 	}
 	return usage();
 }
@@ -386,8 +456,28 @@ static int cmd_backend(int argc, char **argv)
 	add_endpoint(req, argv[2]);
 	if (strcmp(verb, "del") == 0)
 		return run(req, NULL);
-	if (strcmp(verb, "drain") == 0 || strcmp(verb, "maint") == 0 ||
-	    strcmp(verb, "ready") == 0) {
+	if (strcmp(verb, "drain") == 0 && argc == 4) {
+		/* deadline=SECONDS: the flows still on it then are reset. */
+		char *end;
+		double d = strncmp(argv[3], "deadline=", 9) == 0 ? strtod(argv[3] + 9, &end) : -1;
+		if (d <= 0 || d > 86400 * 7 || end == argv[3] + 9 || *end != '\0') {
+			json_object_put(req);
+			fprintf(stderr,
+				"sluicectl: drain: expected deadline=SECONDS (more than 0, at most "
+				"a week), got \"%s\"\n",
+				argv[3]);
+			return EXIT_USAGE;
+		}
+		json_object_object_add(req, "state", json_object_new_string("drain"));
+		json_object_object_add(req, "drain_deadline",
+				       d == (double)(long long)d
+					       ? json_object_new_int64((long long)d)
+					       : json_object_new_double(d));
+		return run(req, NULL);
+	}
+	if ((strcmp(verb, "drain") == 0 || strcmp(verb, "maint") == 0 ||
+	     strcmp(verb, "ready") == 0) &&
+	    argc == 3) {
 		json_object_object_add(req, "state", json_object_new_string(verb));
 		return run(req, NULL);
 	}
@@ -423,12 +513,109 @@ static int cmd_backend(int argc, char **argv)
 	return usage();
 }
 
+static void show_reload(json_object *resp)
+{
+	json_object *ch, *fe;
+
+	if (json_object_object_get_ex(resp, "changes", &ch)) {
+		size_t n = json_object_array_length(ch);
+		if (n == 0)
+			printf("no change: the data plane already runs this configuration\n");
+		for (size_t i = 0; i < n; i++)
+			printf("  %s\n", json_object_get_string(json_object_array_get_idx(ch, i)));
+	}
+	if (json_object_object_get_ex(resp, "flows_ended", &fe) && json_object_get_boolean(fe))
+		printf("WARNING: some established flows were ended (see above)\n");
+	printf("control daemon generation %lld, data plane generation %lld\n",
+	       (long long)iget(resp, "generation"), (long long)iget(resp, "dataplane_generation"));
+}
+
+/* config reload: answered once the data plane runs every change. */
+static int cmd_config_reload(void)
+{
+	json_object *req = request("config.reload"), *resp, *ok, *errs;
+	int rc = 0;
+
+	to_ctl = true;
+	resp = call(req);
+	json_object_put(req);
+	if (resp == NULL)
+		return EXIT_UNREACH;
+	if (json_out) {
+		printf("%s\n", json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PRETTY));
+	} else {
+		show_reload(resp);
+	}
+	if (!json_object_object_get_ex(resp, "ok", &ok) || !json_object_get_boolean(ok)) {
+		rc = EXIT_REFUSED;
+		if (!json_out) {
+			fprintf(stderr, "sluicectl: %s\n", sget(resp, "error"));
+			if (json_object_object_get_ex(resp, "errors", &errs))
+				for (size_t i = 0; i < json_object_array_length(errs); i++)
+					fprintf(stderr, "  %s\n",
+						json_object_get_string(
+							json_object_array_get_idx(errs, i)));
+		}
+	}
+	json_object_put(resp);
+	return rc;
+}
+
+/* config check FILE: parsed here, with the same code as the daemons. */
+static int cmd_config_check(const char *file)
+{
+	struct conf c;
+	char err[512];
+	uint32_t nb = 0;
+
+	if (conf_load_file(file, &c, err, sizeof(err)) < 0) {
+		if (json_out) {
+			json_object *o = json_object_new_object();
+			json_object_object_add(o, "ok", json_object_new_boolean(0));
+			json_object_object_add(o, "file", json_object_new_string(file));
+			json_object_object_add(o, "error", json_object_new_string(err));
+			printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+			json_object_put(o);
+		} else {
+			fprintf(stderr, "%s\n", err);
+		}
+		return EXIT_REFUSED;
+	}
+	for (uint32_t i = 0; i < c.n_vips; i++)
+		nb += c.vips[i].n_backends;
+	if (json_out) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "ok", json_object_new_boolean(1));
+		json_object_object_add(o, "file", json_object_new_string(file));
+		json_object_object_add(o, "vips", json_object_new_int64(c.n_vips));
+		json_object_object_add(o, "backends", json_object_new_int64(nb));
+		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+		json_object_put(o);
+	} else {
+		printf("%s: ok (%u VIPs, %u backends)\n", file, c.n_vips, nb);
+	}
+	conf_free(&c);
+	return 0;
+}
+
+static int cmd_config(int argc, char **argv)
+{
+	if (argc == 2 && strcmp(argv[0], "check") == 0)
+		return cmd_config_check(argv[1]);
+	if (argc == 1 && strcmp(argv[0], "reload") == 0)
+		return cmd_config_reload();
+	return usage();
+}
+
 static const struct verb {
 	const char *name;
 	const char *usage;
 	int (*fn)(int argc, char **argv);
 } verbs[] = {
-	{"show", "show vips | backends [VIP] | stats | status | health (control daemon)", cmd_show},
+	{"show",
+	 "show vips | backends [VIP] | stats | health (control daemon)\n"
+	 "  show status (both planes' generations)",
+	 cmd_show},
 	{"vip",
 	 "vip add NAME address=A port=P [protocol=tcp|udp] [mode=dsr|fnat|nat|tunnel]\n"
 	 "        [scheduler=rr|wrr|lc|wlc|maglev] [hash=5-tuple|source-ip]\n"
@@ -439,9 +626,14 @@ static const struct verb {
 	 "backend add VIP ADDR[:PORT] [weight=N] [mac=M] [state=ready|drain|maint]\n"
 	 "  backend del VIP ADDR[:PORT]\n"
 	 "  backend weight VIP ADDR[:PORT] N|N%\n"
+	 "  backend drain VIP ADDR[:PORT] [deadline=SECONDS]\n"
 	 "  backend drain|maint|ready VIP ADDR[:PORT]\n"
 	 "  backend health VIP ADDR[:PORT] up|down",
 	 cmd_backend},
+	{"config",
+	 "config check FILE (parsed here: ok, or file:line:column: field: problem)\n"
+	 "  config reload (the control daemon pushes FILE's changes to the data plane)",
+	 cmd_config},
 };
 
 static int usage(void)
@@ -451,7 +643,7 @@ static int usage(void)
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		fprintf(stderr, "  %s\n", verbs[i].usage);
 	fprintf(stderr, "Changes return once every worker runs them (the generation shown).\n"
-			"Exit: 0 ok, 1 refused by the data plane, 2 usage, 3 unreachable.\n");
+			"Exit: 0 ok, 1 refused (or a bad config file), 2 usage, 3 unreachable.\n");
 	return EXIT_USAGE;
 }
 
