@@ -73,6 +73,8 @@ struct check {
 	bool panic_up;     /* its level is in panic: told up whatever its checks say */
 	int32_t dp_ctl;    /* control_weight last told (-2: not yet) */
 	uint64_t pending_ok, pending_fail; /* counter growth not yet fed to the breaker */
+	uint64_t new_flows;                /* last value read */
+	uint64_t pending_new;              /* new flows sent to it since the last pass */
 	bool unreachable_logged;           /* the data plane could not be told: said once */
 };
 
@@ -406,6 +408,27 @@ static int build_checks(const struct conf *c, int epfd, json_object *dp_vips)
 	return 0;
 }
 
+/* A breaker's new state, said in the log with what comes next. */
+static void log_breaker(struct check *c, uint64_t now)
+{
+	char ep[80];
+
+	endpoint(c, ep, sizeof(ep));
+	switch (c->cb.state) {
+	case CB_OPEN:
+		logf_("%s %s: breaker OPEN: ejected for %.1f s (ejection %u in a row, %s)", c->vip,
+		      ep, (double)cb_ms_until_probe(&c->cb, now) / 1000.0, c->cb.ejections,
+		      cb_cause_name(c->cb.cause));
+		break;
+	case CB_HALF_OPEN:
+		logf_("%s %s: breaker half-open: probing with up to %u new flow(s)", c->vip, ep,
+		      c->cb.p.half_open_permits);
+		break;
+	default:
+		logf_("%s %s: breaker closed", c->vip, ep);
+	}
+}
+
 static void result(struct check *c, enum hc_res r, const char *detail, uint64_t now)
 {
 	char ep[80];
@@ -418,6 +441,12 @@ static void result(struct check *c, enum hc_res r, const char *detail, uint64_t 
 			c->pending_ok++;
 		else
 			c->pending_fail++;
+	} else if (r == HC_RES_OK && conf.vips[c->vip_index].policy.breaker) {
+		/* fnat/nat: a pass closes a half-open breaker (an open one serves its time). */
+		enum cb_state before = c->cb.state;
+		cb_on_active_check_pass(&c->cb, now);
+		if (before != c->cb.state)
+			log_breaker(c, now);
 	}
 
 	if (changed > 0)
@@ -489,7 +518,10 @@ static void take_dp_state(struct check *c, json_object *b)
 	if (json_object_object_get_ex(b, "health", &f))
 		c->dp_up = strcmp(json_object_get_string(f), "up") == 0;
 	uint64_t est = counter(b, "established"), fail = counter(b, "connect_fail"),
-		 rto = counter(b, "response_timeouts");
+		 rto = counter(b, "response_timeouts"), nf = counter(b, "new_flows");
+	if (c->counters_seen && nf >= c->new_flows)
+		c->pending_new += nf - c->new_flows; /* spends half-open permits, every mode */
+	c->new_flows = nf;
 	if (!c->counters_seen || est < c->established || fail < c->connect_fail ||
 	    rto < c->response_timeouts) {
 		/* First look, or the slot was reset: a new baseline. */
@@ -525,7 +557,6 @@ static void pool_tick(uint64_t now)
 	/* Sized to the largest pool; checks[] holds each VIP's backends in a row. */
 	static struct pool_member *m;
 	static uint32_t *eff, cap;
-	char ep[80];
 
 	bool any = false;
 	for (uint32_t vi = 0; vi < conf.n_vips; vi++)
@@ -561,6 +592,17 @@ static void pool_tick(uint64_t now)
 			struct check *c = &vc[k];
 			if (v->policy.breaker) {
 				bool was = cb_is_ejected(&c->cb);
+				enum cb_state before = c->cb.state;
+				/*
+				 * The flows it took since the last pass came under the
+				 * weight published then: while half-open, each spends a
+				 * permit; once they are spent it gets weight 0 (below)
+				 * until its probes close or re-open it. Steering by
+				 * weight, a burst within one pass may overshoot the
+				 * permits by what arrives in POOL_TICK_MS.
+				 */
+				for (uint64_t f = 0; f < c->pending_new && f < 1000; f++)
+					cb_allow_new_flow(&c->cb, now);
 				for (uint64_t f = 0; f < c->pending_fail && f < 1000; f++) {
 					bool may = cb_pool_may_eject(
 						n, n_ejected, v->policy.max_ejection_percent);
@@ -569,18 +611,16 @@ static void pool_tick(uint64_t now)
 				for (uint64_t s = 0; s < c->pending_ok && s < 1000; s++)
 					cb_on_success(&c->cb, now);
 				cb_tick(&c->cb, now);
-				if (was != cb_is_ejected(&c->cb)) {
+				if (was != cb_is_ejected(&c->cb))
 					n_ejected += was ? -1u : 1u;
-					logf_("%s %s: breaker %s (%s)", c->vip,
-					      endpoint(c, ep, sizeof(ep)),
-					      cb_is_ejected(&c->cb) ? "OPEN: ejected"
-								    : "closed or probing",
-					      cb_state_name(c->cb.state));
-				}
+				if (before != c->cb.state)
+					log_breaker(c, now);
 			}
-			c->pending_fail = c->pending_ok = 0;
+			c->pending_fail = c->pending_ok = c->pending_new = 0;
+			/* Half-open counts as healthy while it has permits left (docs/control.md
+			 * §1). */
 			bool healthy = (!c->has_hc || c->hc.health == HC_UP) &&
-				       (!v->policy.breaker || !cb_is_ejected(&c->cb));
+				       (!v->policy.breaker || cb_takes_new_flows(&c->cb));
 			if (healthy && !c->healthy_before)
 				c->up_since = now;
 			c->healthy_before = healthy;

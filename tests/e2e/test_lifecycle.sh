@@ -1,0 +1,241 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# End to end, how the control plane holds the pool steady while backends
+# misbehave and come and go (fnat, real backends, real clients, the control
+# daemon running):
+#   - a backend whose health check fails now and then (never `fall` times in
+#     a row) is never taken out, and no request fails;
+#   - a backend that keeps dying (web6: no active checks, a breaker fed by the
+#     data plane) is ejected for longer each time (backoff), not flapped in
+#     and out; the clients see no failure meanwhile (connect redispatch);
+#   - primaries down, the backup level serves; primaries back, their weight
+#     ramps up over the slow-start window (sampled), with no failed request;
+#   - a backend drained while long transfers run on it: every transfer
+#     completes intact, no new flow goes to it, its flows drain to 0.
+#
+# Exit: 0 all passed, 1 something failed, 77 skipped. Last line "<n> passed, <m> failed".
+# Traffic stays inside the namespaces created here; every client is bounded.
+# shellcheck disable=SC2317,SC2153
+
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib/topo.sh disable=SC1091
+. "$HERE/../lib/topo.sh"
+# shellcheck source=../lib/sluice.sh disable=SC1091
+. "$HERE/../lib/sluice.sh"
+
+topo_require
+: "${SLUICE_CONTROL:=$SLUICE_ROOT/build/control/sluice-control}"
+P=sll$$
+PASS=0
+FAIL=0
+SLUICE_WORK=$(mktemp -d /tmp/sluice-e2e-lifecycle.XXXXXX)
+export SLUICE_WORK TOPO_LOGDIR=$SLUICE_WORK/logs
+export TOPO_LB_MGMT=1
+CTL_PID=
+BG_PIDS=()
+
+cleanup() {
+	local rc=$? p
+	for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	[[ -n "$CTL_PID" ]] && kill "$CTL_PID" 2>/dev/null
+	sluice_stop
+	topo_destroy "$P" >/dev/null 2>&1 || true
+	if [[ $FAIL -gt 0 && -f "$SLUICE_WORK/control.log" ]]; then
+		echo "--- control log"
+		tail -40 "$SLUICE_WORK/control.log"
+	fi
+	[[ "${KEEP:-0}" == 1 ]] || rm -rf -- "$SLUICE_WORK"
+	exit "$rc"
+}
+trap cleanup EXIT
+
+say() { # OK? description
+	if [[ $1 == 0 ]]; then
+		PASS=$((PASS + 1))
+		echo "ok   - $2"
+	else
+		FAIL=$((FAIL + 1))
+		echo "FAIL - $2"
+	fi
+}
+
+# backend_field VIP ADDR FIELD: one field of one backend, from the data plane
+backend_field() {
+	sluice_api '{"cmd":"vip.list"}' | "$TOPO_PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+print([b.get(sys.argv[3]) for v in d["vips"] if v["name"] == sys.argv[1]
+       for b in v["backends"] if b["address"] == sys.argv[2]][0])' "$1" "$2" "$3"
+}
+wait_field() { # VIP ADDR FIELD VALUE SECONDS
+	local t
+	for ((t = 0; t < $5 * 20; t++)); do
+		[[ $(backend_field "$1" "$2" "$3") == "$4" ]] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+B1=0 B2=1 B3=2 # indices into TOPO_BACKEND_IP4/6
+topo_create "$P" 3
+topo_start_backends
+sluice_dsr_config "$SLUICE_WORK/sluice.yaml" fnat rr
+"$TOPO_PY" - "$SLUICE_WORK/sluice.yaml" "${TOPO_BACKEND_IP4[$B3]}" <<'PY'
+import sys
+p, b3 = sys.argv[1:3]
+s = open(p).read()
+# web4: fast checks; b3 is the backup level; returning backends ramp over 4 s.
+s = s.replace("  - name: web4\n", "  - name: web4\n    health_check: {type: http, path: /health, "
+              "interval: 0.2, timeout: 0.3, rise: 2, fall: 3}\n    slow_start: 4\n", 1)
+s = s.replace("      - {address: %s, weight: 1}" % b3,
+              "      - {address: %s, weight: 1, priority: 1}" % b3, 1)
+# web6: no checks; a breaker with a short base ejection (1 s x ejections in a row, capped at 8 s).
+s = s.replace("  - name: web6\n", "  - name: web6\n    breaker: {consecutive_failures: 3, "
+              "base_ejection: 1, max_ejection: 8, max_ejection_percent: 50, "
+              "half_open_permits: 1}\n", 1)
+open(p, "w").write(s)
+PY
+sluice_start "$SLUICE_WORK/sluice.yaml" 1
+sluice_wait_resolved 10
+ip netns exec "$TOPO_LB_NS" "$SLUICE_CONTROL" --config "$SLUICE_WORK/sluice.yaml" \
+	--api-socket "$SLUICE_SOCK" --control-socket "$SLUICE_WORK/control.sock" \
+	>"$SLUICE_WORK/control.log" 2>&1 &
+CTL_PID=$!
+sleep 1
+
+B1_4=${TOPO_BACKEND_IP4[$B1]}
+B2_4=${TOPO_BACKEND_IP4[$B2]}
+B3_6=${TOPO_BACKEND_IP6[$B3]}
+
+# --- 1. intermittent check failures: rise/fall hold
+# b1's /health fails for 0.25 s out of every 0.85 s: at most 2 failing checks
+# in a row (interval 0.2 s), never the 3 (fall) that take it down.
+(
+	end=$((SECONDS + 8))
+	while ((SECONDS < end)); do
+		touch "$TOPO_LOGDIR/b1.fail"
+		sleep 0.25
+		rm -f "$TOPO_LOGDIR/b1.fail"
+		sleep 0.6
+	done
+) &
+BG_PIDS+=($!)
+flapper=$!
+r=$(topo_http_client --url "http://$TOPO_VIP4/" --count 120 --rate 20 --timeout 2 --max-seconds 30)
+wait "$flapper" || true
+rm -f "$TOPO_LOGDIR/b1.fail"
+jcheck "intermittent check failures on b1: 120 requests, none failed, b1 kept serving" "$r" \
+	'd["ok"] == 120 and d["failed"] == 0 and d["by_backend"].get("b1", 0) > 20'
+fails=$(grep -c "$B1_4:80: .*failing\|$B1_4:80: DOWN" "$SLUICE_WORK/control.log" || true)
+say "$([[ $fails -eq 0 ]] && echo 0 || echo 1)" "b1 never marked down (rise/fall held; $fails down transitions)"
+rc=0; [[ $(backend_field web4 "$B1_4" health) == up ]] || rc=1
+say $rc "b1 is up in the data plane"
+
+# --- 2. a backend that keeps dying: breaker backoff (web6, passive signals only)
+topo_stop_backend 3 KILL
+t0=$(date +%s.%N)
+# 10 s of steady clients: each ejection ends in one half-open probe flow that
+# fails again (redispatched), and the next ejection is longer.
+r=$(topo_http_client --url "http://[$TOPO_VIP6]/" --count 200 --rate 20 --timeout 5 --max-seconds 30)
+jcheck "b3 dead under 10 s of web6 clients: none failed (redispatch)" "$r" \
+	'd["ok"] == 200 and d["failed"] == 0'
+# The ejections, from the daemon's log: "... [b3]:80: breaker OPEN: ejected".
+mapfile -t opens < <(grep "\[$B3_6\]:80: breaker OPEN" "$SLUICE_WORK/control.log" | awk '{print $1}')
+"$TOPO_PY" - "$t0" "${opens[@]}" <<'PY' >"$SLUICE_WORK/backoff.txt"
+import sys
+t0 = float(sys.argv[1]); ts = [float(x) for x in sys.argv[2:]]
+gaps = [round(b - a, 2) for a, b in zip(ts, ts[1:])]
+print(len(ts), " ".join(map(str, gaps)))
+PY
+read -r n_open gaps <"$SLUICE_WORK/backoff.txt"
+echo "       b3 ejected $n_open times in ~10 s; gaps between ejections (s): $gaps"
+# Without backoff a 1 s ejection would re-open ~8 times in 10 s; with it
+# (1, 2, 3, 4 s ... plus jitter and the 200 ms tick) at most 5, and the gaps grow.
+rc=0
+"$TOPO_PY" - "$n_open" $gaps <<'PY' || rc=1
+import sys
+n = int(sys.argv[1]); g = [float(x) for x in sys.argv[2:]]
+ok = 3 <= n <= 5 and all(b > a for a, b in zip(g, g[1:]))
+sys.exit(0 if ok else 1)
+PY
+say $rc "breaker backoff holds: $n_open ejections, each longer than the last ($gaps s)"
+ej=$("$SLUICE_ROOT/build/control/sluicectl" -c "$SLUICE_WORK/control.sock" --json show health |
+	"$TOPO_PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+print([b["ejections"] for b in d["backends"] if b["vip"] == "web6" and b["address"] == sys.argv[1]][0])' "$B3_6")
+rc=0; [[ "$ej" == "$n_open" ]] || rc=1
+say $rc "sluicectl show health counts the same ejections ($ej)"
+topo_start_backend 3
+
+# --- 3. failover to the backup level, then a gradual return (slow start)
+topo_stop_backend 1 KILL
+topo_stop_backend 2 KILL
+rc=0; { wait_field web4 "$B1_4" health down 5 && wait_field web4 "$B2_4" health down 5; } || rc=1
+say $rc "both primaries killed: marked down"
+sleep 0.5
+r=$(topo_http_client --url "http://$TOPO_VIP4/" --count 40 --timeout 3 --max-seconds 30)
+jcheck "primaries down: the backup (b3) takes every new connection, none failed" "$r" \
+	'd["ok"] == 40 and d["failed"] == 0 and d["by_backend"] == {"b3": 40}'
+topo_start_backend 1
+topo_start_backend 2
+# Clients through the return, and b1's control weight sampled every 0.25 s.
+topo_http_client --url "http://$TOPO_VIP4/" --count 120 --rate 20 --timeout 3 --max-seconds 30 \
+	>"$SLUICE_WORK/return.json" &
+client=$!
+BG_PIDS+=("$client")
+: >"$SLUICE_WORK/ramp.txt"
+for ((k = 0; k < 26; k++)); do
+	echo "$(date +%s.%N) $(backend_field web4 "$B1_4" control_weight)" >>"$SLUICE_WORK/ramp.txt"
+	sleep 0.25
+done
+wait "$client" || true
+r=$(cat "$SLUICE_WORK/return.json")
+jcheck "primaries return: 120 requests during the return, none failed" "$r" \
+	'd["ok"] == 120 and d["failed"] == 0 and d["by_backend"].get("b1", 0) > 0'
+rc=0
+"$TOPO_PY" - "$SLUICE_WORK/ramp.txt" <<'PY' || rc=1
+import sys
+rows = [l.split() for l in open(sys.argv[1])]
+w = [int(x[1]) for x in rows if x[1].lstrip("-").isdigit()]
+up = w[next(i for i, x in enumerate(w) if x > 0):] if any(w) else []
+final = up[-1] if up else 0
+# From 0 (down) towards its full share through several values in between,
+# never down to 0 again. (Near the end b1's weight settles from a little
+# above: b2 came up a moment later and is a little behind in its own ramp.)
+between = sorted(set(x for x in up if x < 0.9 * final))
+print("       b1 control weight while it returned: %s" % " ".join(map(str, w)))
+ok = bool(up) and 0 not in up and len(between) >= 4 and up[0] < final / 3
+sys.exit(0 if ok else 1)
+PY
+say $rc "primaries return gradually: b1's weight ramps through >= 4 steps (slow start)"
+
+# --- 4. drain while long transfers run
+# 8 transfers of 24 MiB, 4 at a time: some are on b2 when it is drained.
+topo_http_client --url "http://$TOPO_VIP4/" --bytes 25165824 --count 8 --concurrency 4 \
+	--timeout 30 --max-seconds 60 >"$SLUICE_WORK/transfers.json" &
+client=$!
+BG_PIDS+=("$client")
+for ((k = 0; k < 100; k++)); do
+	[[ $(backend_field web4 "$B2_4" active_flows) -gt 0 ]] && break
+	sleep 0.02
+done
+sluice_api "{\"cmd\":\"backend.set\",\"vip\":\"web4\",\"address\":\"$B2_4\",\"state\":\"drain\"}" >/dev/null
+at_drain=$(backend_field web4 "$B2_4" active_flows)
+r=$(topo_http_client --url "http://$TOPO_VIP4/" --count 30 --timeout 3 --max-seconds 30)
+jcheck "b2 drained: 30 new connections, none to b2" "$r" \
+	'd["ok"] == 30 and d["failed"] == 0 and "b2" not in d["by_backend"]'
+wait "$client" || true
+r=$(cat "$SLUICE_WORK/transfers.json")
+jcheck "the 8 transfers (24 MiB, SHA-256 checked) all completed; $at_drain flow(s) were on b2 when it was drained" "$r" \
+	'd["ok"] == 8 and d["failed"] == 0'
+rc=0; [[ $at_drain -gt 0 ]] || rc=1
+say $rc "b2 held flows when it was drained ($at_drain)"
+rc=0; wait_field web4 "$B2_4" active_flows 0 10 || rc=1
+say $rc "b2's flows drained to 0"
+
+echo "$PASS passed, $FAIL failed"
+[[ $FAIL -eq 0 ]]
