@@ -90,6 +90,8 @@ int dp_worker_main(void *arg);
 /* mgmt.c */
 int dp_mgmt_start(struct dp *dp);
 void dp_mgmt_stop(struct dp *dp);
+/* The management thread's clock, ms since start. */
+uint64_t dp_now_ms(void);
 /* Publishes a new snapshot and waits until every worker runs it. */
 int dp_publish(struct dp *dp);
 /* Makes the XDP steering maps hold the snapshot's VIPs and addresses. */

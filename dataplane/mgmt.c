@@ -50,7 +50,7 @@ static pthread_t mgmt_thread;
 static int listen_fd = -1, epoll_fd = -1;
 static struct api_client *clients[API_MAX_CLIENTS];
 
-static uint64_t now_ms(void)
+uint64_t dp_now_ms(void)
 {
 	return (rte_rdtsc() - g_dp.started_tsc) / (rte_get_tsc_hz() / 1000);
 }
@@ -120,7 +120,7 @@ void dp_steer_sync(struct dp *dp, const struct lb_snapshot *s)
 static void neigh_tick(struct dp *dp)
 {
 	uint32_t slots[NEIGH_BATCH];
-	uint32_t n = lb_neigh_due(dp->model, dp->neigh, now_ms(), dp->conf.dp.neigh_reachable_ms,
+	uint32_t n = lb_neigh_due(dp->model, dp->neigh, dp_now_ms(), dp->conf.dp.neigh_reachable_ms,
 				  dp->conf.dp.neigh_retry_ms, slots, NEIGH_BATCH);
 
 	for (uint32_t i = 0; i < n; i++) {
@@ -158,7 +158,7 @@ static void drain_to_mgmt(struct dp *dp)
 			if (lb_parse_neigh_reply(rte_pktmbuf_mtod(m[i], uint8_t *), m[i]->data_len,
 						 &addr, mac) == 0)
 				lb_neigh_learn(dp->model, dp->neigh, m[i]->port, &addr, mac,
-					       now_ms());
+					       dp_now_ms());
 			rte_pktmbuf_free(m[i]);
 		}
 	}
@@ -416,7 +416,7 @@ static void *mgmt_main(void *arg)
 			else if (clients[evs[i].data.u32 - 1] != NULL)
 				api_io((int)evs[i].data.u32 - 1, evs[i].events);
 		}
-		uint64_t t = now_ms();
+		uint64_t t = dp_now_ms();
 		if (t - last_tick >= DP_MGMT_TICK_MS) {
 			drain_to_mgmt(dp);
 			neigh_tick(dp);
@@ -430,6 +430,10 @@ static void *mgmt_main(void *arg)
 		}
 		if (t - last_reap >= 100) {
 			reap_removed(dp);
+			/* Drains whose deadline passed: their flows are reset from now on. */
+			if (lb_model_drain_tick(dp->model, t) > 0 && dp_publish(dp) < 0)
+				DP_LOG(WARNING,
+				       "out of memory publishing expired drains; will retry");
 			last_reap = t;
 		}
 	}
