@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <rte_ethdev.h>
 #include <rte_mempool.h>
@@ -54,6 +55,7 @@ struct dp_worker {
 struct dp {
 	struct conf conf;
 	const char *api_socket;
+	gid_t api_gid; /* besides root, this group may use the API (UNIX_SOCK_NO_GROUP: none) */
 	uint32_t exit_idle_ms; /* 0 = run until signalled (tests: stop after idle) */
 	bool stats_on_exit;
 
