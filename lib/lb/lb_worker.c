@@ -1010,7 +1010,7 @@ static int nat_open(struct lb_worker *w, const struct lb_snapshot *s, struct lb_
  * connection forgotten (both entries in fnat/nat). The caller drops the
  * packet or turns it into a RST to the client.
  */
-static void flow_reset(struct lb_worker *w, struct flow_entry *f, uint8_t fate)
+static void reset_flow(struct lb_worker *w, struct flow_entry *f, uint8_t fate)
 {
 	struct lb_counters *c = w->ctr;
 
@@ -1055,7 +1055,7 @@ static uint32_t balance(struct lb_worker *w, const struct lb_snapshot *s, struct
 		}
 		if (same && b->fate != LB_FATE_MOVE) {
 			/* The caller answers a TCP segment with a RST from the VIP. */
-			flow_reset(w, e, b->fate);
+			reset_flow(w, e, b->fate);
 			*ep = NULL;
 			pk->drop = LB_DROP_FLOW_RESET;
 			return LB_NO_SLOT;
@@ -1217,7 +1217,7 @@ static void reply(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pk
 	if (b->uid == f->backend_uid &&
 	    (b->fate == LB_FATE_RESET || b->fate == LB_FATE_DRAIN_RESET)) {
 		/* Its backend is out and its flows reset: nothing more goes to the client. */
-		flow_reset(w, f, b->fate);
+		reset_flow(w, f, b->fate);
 		pk->drop = LB_DROP_FLOW_RESET;
 		return;
 	}
@@ -1635,7 +1635,8 @@ void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct 
 		} else if (pk->drop == LB_DROP_NO_BACKEND && v->when_empty == LB_EMPTY_RESET) {
 			refuse(w, pk, &meta[which[f]], in_mac);
 		} else if (pk->drop == LB_DROP_FLOW_RESET && keys[f].proto == IPPROTO_TCP) {
-			/* Its backend left service: the client learns at once (not a RST). */
+			/* Its backend left service: the client learns at once (unless it sent a
+			 * RST). */
 			rst_back(pk, &meta[which[f]], in_mac);
 		}
 	}
