@@ -100,6 +100,30 @@ static int get_enum(struct api_ctx *c, json_object *o, const char *key, int (*pa
 	return 0;
 }
 
+/*
+ * Duration field in seconds (a JSON number, fractions allowed), stored in ms:
+ * 0 (when <zero_ok>) or (0, max_s]; absent -> *out_ms = dflt_ms.
+ */
+static int get_seconds(struct api_ctx *c, json_object *o, const char *key, double max_s,
+		       bool zero_ok, uint32_t dflt_ms, uint32_t *out_ms)
+{
+	json_object *v;
+	double d;
+
+	if (!json_object_object_get_ex(o, key, &v)) {
+		*out_ms = dflt_ms;
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
+		return api_error(c, -EINVAL, "%s: expected a number of seconds", key);
+	d = json_object_get_double(v);
+	if (!(d <= max_s) || d < 0 || (d == 0 && !zero_ok) || (d > 0 && d < 0.001))
+		return api_error(c, -EINVAL, "%s: %g is out of range %s..%g seconds", key, d,
+				 zero_ok ? "0" : "0.001", max_s);
+	*out_ms = (uint32_t)(d * 1000 + 0.5);
+	return 0;
+}
+
 static int empty_parse(const char *s)
 {
 	return strcmp(s, "drop") == 0    ? LB_EMPTY_DROP
@@ -145,65 +169,89 @@ static int parse_backend(struct api_ctx *c, json_object *o, struct conf_backend 
 	return 0;
 }
 
-/* Counter sums at the moment a slot is taken, so a reused slot starts at zero. */
-static void take_baseline(struct dp *dp, bool vip, uint32_t slot, struct lb_traffic *base)
+/* A VIP's or backend's counters summed over the lcores. */
+static void traffic_total(struct dp *dp, bool vip, uint32_t slot, struct lb_traffic *t)
 {
-	memset(base, 0, sizeof(*base));
+	memset(t, 0, sizeof(*t));
 	for (uint32_t w = 0; w < dp->n_workers; w++) {
 		const struct lb_counters *ctr = dp->workers[w].lb->ctr;
 		const struct lb_traffic *x = vip ? &ctr->vip[slot] : &ctr->backend[slot];
-		base->pkts += x->pkts;
-		base->bytes += x->bytes;
-		base->new_flows += x->new_flows;
-		base->established += x->established;
-		base->connect_fail += x->connect_fail;
+		t->pkts += x->pkts;
+		t->bytes += x->bytes;
+		t->new_flows += x->new_flows;
+		t->established += x->established;
+		t->connect_fail += x->connect_fail;
+		t->response_timeouts += x->response_timeouts;
+		t->flows_reset += x->flows_reset;
+		t->drain_reset += x->drain_reset;
 	}
+}
+
+/* Counter sums at the moment a slot is taken, so a reused slot starts at zero. */
+static void take_baseline(struct dp *dp, bool vip, uint32_t slot, struct lb_traffic *base)
+{
+	traffic_total(dp, vip, slot, base);
 }
 
 /* ---- commands ---- */
 
-static int cmd_vip_add(struct api_ctx *c)
+/*
+ * The "vip" object of vip.add and vip.set into <v>, absent keys taking their
+ * defaults; backends only when <with_backends> (v->backends: caller frees).
+ */
+static int parse_vip(struct api_ctx *c, struct conf_vip *v, bool with_backends)
 {
 	json_object *o, *bl;
-	struct conf_vip v = {0};
 	const char *addr, *name;
 	int64_t n;
-	int e, rc;
+	int e;
 
+	memset(v, 0, sizeof(*v));
 	if (!json_object_object_get_ex(c->req, "vip", &o) ||
 	    !json_object_is_type(o, json_type_object))
 		return api_error(c, -EINVAL, "vip: expected an object");
 	addr = get_str(o, "address");
-	if (addr == NULL || lb_addr_parse(&v.addr, addr) < 0)
+	if (addr == NULL || lb_addr_parse(&v->addr, addr) < 0)
 		return api_error(c, -EINVAL, "vip.address: expected an IPv4 or IPv6 address");
 	name = get_str(o, "name");
-	if (name != NULL && strlen(name) >= sizeof(v.name))
-		return api_error(c, -EINVAL, "vip.name: longer than %zu", sizeof(v.name) - 1);
+	if (name != NULL && strlen(name) >= sizeof(v->name))
+		return api_error(c, -EINVAL, "vip.name: longer than %zu", sizeof(v->name) - 1);
 	if (name != NULL)
-		snprintf(v.name, sizeof(v.name), "%s", name);
+		snprintf(v->name, sizeof(v->name), "%s", name);
 	if (get_int(c, o, "port", 1, 65535, -1, &n) < 0)
 		return -EINVAL;
 	if (n < 0)
 		return api_error(c, -EINVAL, "vip.port: required");
-	v.port = (uint16_t)n;
+	v->port = (uint16_t)n;
 	if (get_enum(c, o, "protocol", proto_parse, IPPROTO_TCP, &e) < 0)
 		return -EINVAL;
-	v.proto = (uint8_t)e;
+	v->proto = (uint8_t)e;
 	if (get_enum(c, o, "mode", lb_mode_parse, LB_MODE_DSR, &e) < 0)
 		return -EINVAL;
-	v.mode = (uint8_t)e;
+	v->mode = (uint8_t)e;
 	if (get_enum(c, o, "scheduler", sched_kind_parse, SCHED_KIND_WRR, &e) < 0)
 		return -EINVAL;
-	v.sched = (uint8_t)e;
+	v->sched = (uint8_t)e;
 	if (get_enum(c, o, "hash", lb_hash_parse, LB_HASH_5TUPLE, &e) < 0)
 		return -EINVAL;
-	v.hash = (uint8_t)e;
+	v->hash = (uint8_t)e;
 	if (get_enum(c, o, "when_empty", empty_parse, LB_EMPTY_DROP, &e) < 0)
 		return -EINVAL;
-	v.when_empty = (uint8_t)e;
+	v->when_empty = (uint8_t)e;
+	if (get_enum(c, o, "down_flows", lb_down_flows_parse, LB_DOWN_RESCHEDULE, &e) < 0)
+		return -EINVAL;
+	v->down_flows = (uint8_t)e;
+	if (get_seconds(c, o, "response_timeout", 3600, true, 0, &v->response_timeout_ms) < 0 ||
+	    get_seconds(c, o, "drain_deadline", 604800, true, 0, &v->drain_deadline_ms) < 0)
+		return -EINVAL;
+	if (v->response_timeout_ms != 0 && v->mode != LB_MODE_FNAT && v->mode != LB_MODE_NAT)
+		return api_error(c, -EINVAL,
+				 "vip.response_timeout: only in mode fnat or nat (where replies "
+				 "pass through Sluice), not %s",
+				 lb_mode_name((enum lb_mode)v->mode));
 	if (get_int(c, o, "maglev_table_size", 2, 16777213, MAGLEV_DEFAULT_SIZE, &n) < 0)
 		return -EINVAL;
-	v.maglev_size = (uint32_t)n;
+	v->maglev_size = (uint32_t)n;
 	if (json_object_object_get_ex(o, "local_addresses", &bl)) {
 		if (!json_object_is_type(bl, json_type_array) ||
 		    json_object_array_length(bl) > CONF_MAX_LOCAL_ADDRS)
@@ -214,32 +262,43 @@ static int cmd_vip_add(struct api_ctx *c)
 		for (size_t i = 0; i < json_object_array_length(bl); i++) {
 			json_object *a = json_object_array_get_idx(bl, i);
 			if (!json_object_is_type(a, json_type_string) ||
-			    lb_addr_parse(&v.local_addrs[i], json_object_get_string(a)) < 0 ||
-			    lb_addr_is_v4(&v.local_addrs[i]) != lb_addr_is_v4(&v.addr))
+			    lb_addr_parse(&v->local_addrs[i], json_object_get_string(a)) < 0 ||
+			    lb_addr_is_v4(&v->local_addrs[i]) != lb_addr_is_v4(&v->addr))
 				return api_error(c, -EINVAL,
 						 "vip.local_addresses[%zu]: expected an address of "
 						 "the VIP's family",
 						 i);
 		}
-		v.n_local_addrs = (uint32_t)json_object_array_length(bl);
+		v->n_local_addrs = (uint32_t)json_object_array_length(bl);
 	}
-	if (json_object_object_get_ex(o, "backends", &bl)) {
+	if (with_backends && json_object_object_get_ex(o, "backends", &bl)) {
 		if (!json_object_is_type(bl, json_type_array))
 			return api_error(c, -EINVAL, "vip.backends: expected an array");
-		v.n_backends = (uint32_t)json_object_array_length(bl);
-		v.backends = calloc(v.n_backends ? v.n_backends : 1, sizeof(*v.backends));
-		if (v.backends == NULL)
+		v->n_backends = (uint32_t)json_object_array_length(bl);
+		v->backends = calloc(v->n_backends ? v->n_backends : 1, sizeof(*v->backends));
+		if (v->backends == NULL)
 			return api_error(c, -ENOMEM, "out of memory");
-		for (uint32_t i = 0; i < v.n_backends; i++) {
-			if (parse_backend(c, json_object_array_get_idx(bl, i), &v.backends[i]) <
+		for (uint32_t i = 0; i < v->n_backends; i++) {
+			if (parse_backend(c, json_object_array_get_idx(bl, i), &v->backends[i]) <
 			    0) {
 				char inner[sizeof(c->err)];
 				snprintf(inner, sizeof(inner), "%s", c->err);
-				free(v.backends);
+				free(v->backends);
+				v->backends = NULL;
 				return api_error(c, -EINVAL, "vip.backends[%u]: %s", i, inner);
 			}
 		}
 	}
+	return 0;
+}
+
+static int cmd_vip_add(struct api_ctx *c)
+{
+	struct conf_vip v;
+	int rc;
+
+	if (parse_vip(c, &v, true) < 0)
+		return -EINVAL;
 	rc = lb_model_vip_add(c->dp->model, &v, c->err, sizeof(c->err));
 	free(v.backends);
 	if (rc < 0)
@@ -264,6 +323,35 @@ static int find_vip(struct api_ctx *c, uint32_t *slot)
 		return api_error(c, -ENOENT, "no VIP \"%s\"", key);
 	*slot = (uint32_t)rc;
 	return 0;
+}
+
+/*
+ * Changes a VIP in place (found by the name, or the address:port/proto, of
+ * the object given): the object is the VIP's whole new description, as for
+ * vip.add, absent keys meaning their defaults; its backends are not looked at.
+ */
+static int cmd_vip_set(struct api_ctx *c)
+{
+	struct conf_vip v;
+	char key[CONF_NAME_MAX];
+	int slot;
+
+	if (parse_vip(c, &v, false) < 0)
+		return -EINVAL;
+	if (v.name[0] != '\0') {
+		snprintf(key, sizeof(key), "%s", v.name);
+	} else {
+		char ip[LB_ADDR_STRLEN];
+		lb_addr_format(&v.addr, ip, sizeof(ip));
+		snprintf(key, sizeof(key), lb_addr_is_v4(&v.addr) ? "%s:%u/%s" : "[%s]:%u/%s", ip,
+			 v.port, v.proto == IPPROTO_UDP ? "udp" : "tcp");
+	}
+	slot = lb_model_vip_find(c->dp->model, key);
+	if (slot < 0)
+		return api_error(c, -ENOENT, "vip.set: no VIP \"%s\" (vip.add creates one)", key);
+	if (lb_model_vip_set(c->dp->model, (uint32_t)slot, &v, c->err, sizeof(c->err)) < 0)
+		return -EINVAL;
+	return 1; /* publish: answered once every worker runs the new settings */
 }
 
 static int cmd_vip_del(struct api_ctx *c)
@@ -332,7 +420,7 @@ static int cmd_backend_del(struct api_ctx *c)
 /* Validates every field before changing anything: a request applies whole or not at all. */
 static int cmd_backend_set(struct api_ctx *c)
 {
-	uint32_t slot;
+	uint32_t slot, deadline_ms;
 	int64_t weight, ctl;
 	int admin = -1, health = -1;
 
@@ -341,8 +429,11 @@ static int cmd_backend_set(struct api_ctx *c)
 	if (get_int(c, c->req, "weight", 0, 65535, -1, &weight) < 0 ||
 	    get_int(c, c->req, "control_weight", -1, 65535, -2, &ctl) < 0 ||
 	    get_enum(c, c->req, "state", lb_admin_parse, -1, &admin) < 0 ||
-	    get_enum(c, c->req, "health", health_parse, -1, &health) < 0)
+	    get_enum(c, c->req, "health", health_parse, -1, &health) < 0 ||
+	    get_seconds(c, c->req, "drain_deadline", 604800, false, 0, &deadline_ms) < 0)
 		return -EINVAL;
+	if (deadline_ms != 0 && admin != LB_ADMIN_DRAIN)
+		return api_error(c, -EINVAL, "drain_deadline: only with \"state\": \"drain\"");
 	if (weight < 0 && admin < 0 && health < 0 && ctl < -1)
 		return api_error(c, -EINVAL,
 				 "nothing to set: give weight, state, health or control_weight");
@@ -350,6 +441,10 @@ static int cmd_backend_set(struct api_ctx *c)
 		lb_model_backend_set_weight(c->dp->model, slot, (uint32_t)weight);
 	if (admin >= 0)
 		lb_model_backend_set_admin(c->dp->model, slot, (enum lb_admin)admin);
+	if (deadline_ms != 0)
+		lb_model_backend_set_drain_deadline(c->dp->model, slot, deadline_ms);
+	/* A drain's clock starts now (and a deadline already passed applies at once). */
+	lb_model_drain_tick(c->dp->model, dp_now_ms());
 	if (health >= 0)
 		lb_model_backend_set_health(c->dp->model, slot, (enum lb_health)health);
 	if (ctl >= -1)
@@ -379,17 +474,9 @@ static void add_u64(json_object *o, const char *k, uint64_t v)
 static void traffic_sum(struct dp *dp, bool vip, uint32_t slot, const struct lb_traffic *base,
 			json_object *o)
 {
-	struct lb_traffic t = {0};
+	struct lb_traffic t;
 
-	for (uint32_t w = 0; w < dp->n_workers; w++) {
-		const struct lb_traffic *x = vip ? &dp->workers[w].lb->ctr->vip[slot]
-						 : &dp->workers[w].lb->ctr->backend[slot];
-		t.pkts += x->pkts;
-		t.bytes += x->bytes;
-		t.new_flows += x->new_flows;
-		t.established += x->established;
-		t.connect_fail += x->connect_fail;
-	}
+	traffic_total(dp, vip, slot, &t);
 	add_u64(o, "pkts", t.pkts - base->pkts);
 	add_u64(o, "bytes", t.bytes - base->bytes);
 	add_u64(o, "new_flows", t.new_flows - base->new_flows);
@@ -398,6 +485,10 @@ static void traffic_sum(struct dp *dp, bool vip, uint32_t slot, const struct lb_
 		add_u64(o, "established", t.established - base->established);
 		add_u64(o, "connect_fail", t.connect_fail - base->connect_fail);
 	}
+	/* Hung backend (fnat/nat with response_timeout): a breaker failure signal. */
+	add_u64(o, "response_timeouts", t.response_timeouts - base->response_timeouts);
+	add_u64(o, "flows_reset", t.flows_reset - base->flows_reset);
+	add_u64(o, "drain_reset", t.drain_reset - base->drain_reset);
 }
 
 static json_object *backend_json(struct dp *dp, uint32_t s)
@@ -428,6 +519,9 @@ static json_object *backend_json(struct dp *dp, uint32_t s)
 	json_object_object_add(bo, "mac", jmac(ne->mac));
 	json_object_object_add(bo, "port_out", json_object_new_string(m->port_names[b->out_port]));
 	add_u64(bo, "active_flows", active);
+	int64_t left = lb_model_drain_remaining(m, b, dp_now_ms());
+	if (left >= 0)
+		add_u64(bo, "drain_deadline_ms", (uint64_t)left);
 	traffic_sum(dp, false, s, &b->baseline, bo);
 	return bo;
 }
@@ -461,6 +555,11 @@ static json_object *vips_json(struct dp *dp)
 		json_object_object_add(
 			o, "when_empty",
 			json_object_new_string(v->when_empty == LB_EMPTY_RESET ? "reset" : "drop"));
+		json_object_object_add(o, "down_flows",
+				       json_object_new_string(lb_down_flows_name(
+					       (enum lb_down_flows)v->down_flows)));
+		add_u64(o, "response_timeout_ms", v->response_timeout_ms);
+		add_u64(o, "drain_deadline_ms", v->drain_deadline_ms);
 		if (v->n_laddrs > 0) {
 			json_object *la = json_object_new_array();
 			for (uint32_t k = 0; k < v->n_laddrs; k++)
@@ -505,6 +604,7 @@ static json_object *counters_json(struct dp *dp)
 		sum.refused += c->refused;
 		sum.flows_new += c->flows_new;
 		sum.flows_rescheduled += c->flows_rescheduled;
+		sum.flows_reset += c->flows_reset;
 		sum.flows_backstop += c->flows_backstop;
 		sum.tx_ctrl += c->tx_ctrl;
 		for (int d = 0; d < LB_DROP_MAX; d++)
@@ -531,6 +631,7 @@ static json_object *counters_json(struct dp *dp)
 	add_u64(o, "tx_ctrl", sum.tx_ctrl);
 	add_u64(o, "flows_new", sum.flows_new);
 	add_u64(o, "flows_rescheduled", sum.flows_rescheduled);
+	add_u64(o, "flows_reset", sum.flows_reset);
 	add_u64(o, "flows_backstop", sum.flows_backstop);
 	for (int d = 1; d < LB_DROP_MAX; d++)
 		add_u64(drops, lb_drop_name((enum lb_drop)d), sum.drop[d]);
@@ -618,15 +719,19 @@ static const struct api_cmd {
 	{"stats", "{} -> counters (drops by reason, per lcore), ports, VIPs", cmd_stats},
 	{"vip.list", "{} -> VIPs with backends, states and counters", cmd_vip_list},
 	{"vip.add",
-	 "{vip:{name,address,port,protocol,mode,scheduler,hash,maglev_table_size,"
-	 "backends:[...]}}",
+	 "{vip:{name,address,port,protocol,mode,scheduler,hash,maglev_table_size,when_empty,"
+	 "down_flows,response_timeout,drain_deadline,local_addresses,backends:[...]}}",
 	 cmd_vip_add},
+	{"vip.set",
+	 "{vip:{...as vip.add; found by name (or address:port/proto); backends not "
+	 "touched}}",
+	 cmd_vip_set},
 	{"vip.del", "{vip:NAME|\"addr:port/proto\"}", cmd_vip_del},
 	{"backend.add", "{vip, backend:{address,port,weight,mac,state}}", cmd_backend_add},
 	{"backend.del", "{vip, address, port?}", cmd_backend_del},
 	{"backend.set",
-	 "{vip, address, port?, weight?, state?: ready|drain|maint, health?: up|down, "
-	 "control_weight?: -1..65535}",
+	 "{vip, address, port?, weight?, state?: ready|drain|maint, drain_deadline?: seconds "
+	 "(with state drain), health?: up|down, control_weight?: -1..65535}",
 	 cmd_backend_set},
 };
 

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <rte_ethdev.h>
 #include <rte_mempool.h>
@@ -54,6 +55,7 @@ struct dp_worker {
 struct dp {
 	struct conf conf;
 	const char *api_socket;
+	gid_t api_gid; /* besides root, this group may use the API (UNIX_SOCK_NO_GROUP: none) */
 	uint32_t exit_idle_ms; /* 0 = run until signalled (tests: stop after idle) */
 	bool stats_on_exit;
 
@@ -90,6 +92,8 @@ int dp_worker_main(void *arg);
 /* mgmt.c */
 int dp_mgmt_start(struct dp *dp);
 void dp_mgmt_stop(struct dp *dp);
+/* The management thread's clock, ms since start. */
+uint64_t dp_now_ms(void);
 /* Publishes a new snapshot and waits until every worker runs it. */
 int dp_publish(struct dp *dp);
 /* Makes the XDP steering maps hold the snapshot's VIPs and addresses. */

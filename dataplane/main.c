@@ -20,6 +20,7 @@
 #include <rte_malloc.h>
 
 #include "dp.h"
+#include "unix_sock.h"
 #include "flow.h"
 #ifdef SLUICE_HAVE_BPF
 #include "steer.h"
@@ -252,6 +253,11 @@ int main(int argc, char **argv)
 	}
 	if (g_dp.api_socket == NULL)
 		g_dp.api_socket = g_dp.conf.dp.api_socket;
+	/* Resolved once, before anything starts: a missing group is a start-up error. */
+	if (unix_sock_group(g_dp.conf.dp.api_group, &g_dp.api_gid, err, sizeof(err)) < 0) {
+		fprintf(stderr, "sluice-dataplane: dataplane.api_group: %s\n", err);
+		return 2;
+	}
 
 	if (steer_setup() < 0)
 		return 1;

@@ -8,15 +8,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -25,6 +22,7 @@
 #include <rte_mbuf.h>
 
 #include "dp.h"
+#include "unix_sock.h"
 #ifdef SLUICE_HAVE_BPF
 #include <arpa/inet.h>
 
@@ -50,7 +48,7 @@ static pthread_t mgmt_thread;
 static int listen_fd = -1, epoll_fd = -1;
 static struct api_client *clients[API_MAX_CLIENTS];
 
-static uint64_t now_ms(void)
+uint64_t dp_now_ms(void)
 {
 	return (rte_rdtsc() - g_dp.started_tsc) / (rte_get_tsc_hz() / 1000);
 }
@@ -120,7 +118,7 @@ void dp_steer_sync(struct dp *dp, const struct lb_snapshot *s)
 static void neigh_tick(struct dp *dp)
 {
 	uint32_t slots[NEIGH_BATCH];
-	uint32_t n = lb_neigh_due(dp->model, dp->neigh, now_ms(), dp->conf.dp.neigh_reachable_ms,
+	uint32_t n = lb_neigh_due(dp->model, dp->neigh, dp_now_ms(), dp->conf.dp.neigh_reachable_ms,
 				  dp->conf.dp.neigh_retry_ms, slots, NEIGH_BATCH);
 
 	for (uint32_t i = 0; i < n; i++) {
@@ -158,7 +156,7 @@ static void drain_to_mgmt(struct dp *dp)
 			if (lb_parse_neigh_reply(rte_pktmbuf_mtod(m[i], uint8_t *), m[i]->data_len,
 						 &addr, mac) == 0)
 				lb_neigh_learn(dp->model, dp->neigh, m[i]->port, &addr, mac,
-					       now_ms());
+					       dp_now_ms());
 			rte_pktmbuf_free(m[i]);
 		}
 	}
@@ -207,37 +205,6 @@ static void reap_removed(struct dp *dp)
 }
 
 /* ---- API socket ---- */
-
-static int api_listen(const char *path)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		DP_LOG(ERR, "API socket path too long: %s", path);
-		return -1;
-	}
-	/* Create the directory (e.g. /run/sluice) if missing; only root may enter. */
-	char dir[sizeof(sa.sun_path)];
-	snprintf(dir, sizeof(dir), "%s", path);
-	char *slash = strrchr(dir, '/');
-	if (slash != NULL && slash != dir) {
-		*slash = '\0';
-		mkdir(dir, 0750);
-	}
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0660) < 0 ||
-	    listen(fd, 16) < 0) {
-		DP_LOG(ERR, "API socket %s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
 
 static void client_close(int i)
 {
@@ -302,16 +269,8 @@ static void send_line_and_close(int fd, const char *msg)
 	close(fd);
 }
 
-static bool peer_allowed(int fd)
-{
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-
-	/* Root only: the socket is also 0660 in a 0750 directory, this is the real check. */
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-		return false;
-	return cred.uid == 0;
-}
+/* What a peer that may not connect is told: who may. */
+static char denied[128];
 
 static void api_accept(void)
 {
@@ -320,9 +279,8 @@ static void api_accept(void)
 		int i;
 		if (fd < 0)
 			return;
-		if (!peer_allowed(fd)) {
-			send_line_and_close(fd, "{\"ok\":false,\"error\":\"permission denied: the "
-						"data-plane API is for root only\"}\n");
+		if (!unix_sock_peer_allowed(fd, g_dp.api_gid)) {
+			send_line_and_close(fd, denied);
 			continue;
 		}
 		for (i = 0; i < API_MAX_CLIENTS && clients[i] != NULL; i++)
@@ -416,7 +374,7 @@ static void *mgmt_main(void *arg)
 			else if (clients[evs[i].data.u32 - 1] != NULL)
 				api_io((int)evs[i].data.u32 - 1, evs[i].events);
 		}
-		uint64_t t = now_ms();
+		uint64_t t = dp_now_ms();
 		if (t - last_tick >= DP_MGMT_TICK_MS) {
 			drain_to_mgmt(dp);
 			neigh_tick(dp);
@@ -430,6 +388,10 @@ static void *mgmt_main(void *arg)
 		}
 		if (t - last_reap >= 100) {
 			reap_removed(dp);
+			/* Drains whose deadline passed: their flows are reset from now on. */
+			if (lb_model_drain_tick(dp->model, t) > 0 && dp_publish(dp) < 0)
+				DP_LOG(WARNING,
+				       "out of memory publishing expired drains; will retry");
 			last_reap = t;
 		}
 	}
@@ -439,12 +401,22 @@ static void *mgmt_main(void *arg)
 int dp_mgmt_start(struct dp *dp)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 0};
+	char err[256];
 
 	/* Neighbours first, so static MACs are in place before the first packet. */
 	neigh_tick(dp);
-	listen_fd = api_listen(dp->api_socket);
-	if (listen_fd < 0)
+	listen_fd = unix_sock_listen(dp->api_socket, dp->api_gid, 16, err, sizeof(err));
+	if (listen_fd < 0) {
+		DP_LOG(ERR, "API socket: %s", err);
 		return -1;
+	}
+	if (dp->api_gid == UNIX_SOCK_NO_GROUP)
+		snprintf(denied, sizeof(denied),
+			 "{\"ok\":false,\"error\":\"permission denied: root only\"}\n");
+	else
+		snprintf(denied, sizeof(denied),
+			 "{\"ok\":false,\"error\":\"permission denied: root or group %s only\"}\n",
+			 dp->conf.dp.api_group);
 	epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (epoll_fd < 0 || epoll_ctl(epoll_fd, EPOLL_CTL_ADD, listen_fd, &ev) < 0)
 		return -1;

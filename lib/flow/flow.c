@@ -507,6 +507,12 @@ void flow_touch(struct flow_entry *e, uint8_t tcp_flags, uint32_t now)
 
 uint32_t flow_sweep(struct flow_table *t, uint32_t now, uint32_t budget)
 {
+	return flow_sweep_visit(t, now, budget, NULL, NULL);
+}
+
+uint32_t flow_sweep_visit(struct flow_table *t, uint32_t now, uint32_t budget,
+			  void (*visit)(struct flow_entry *e, void *arg), void *arg)
+{
 	uint32_t removed = 0, pos = t->sweep_pos;
 
 	/* Each entry at most once per call, whatever the budget. */
@@ -519,6 +525,8 @@ uint32_t flow_sweep(struct flow_table *t, uint32_t now, uint32_t budget)
 		if (e->in_use && entry_expired(t, e, now)) {
 			entry_release(t, e, LEAVE_EXPIRED);
 			removed++;
+		} else if (e->in_use && visit != NULL) {
+			visit(e, arg);
 		}
 	}
 	t->sweep_pos = pos;

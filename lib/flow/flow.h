@@ -151,6 +151,14 @@ void flow_touch(struct flow_entry *e, uint8_t tcp_flags, uint32_t now);
 uint32_t flow_sweep(struct flow_table *t, uint32_t now, uint32_t budget);
 
 /*
+ * flow_sweep() that also calls <visit> for every live entry it examines and
+ * leaves in the table (the owner's periodic per-flow checks ride on the
+ * sweep's walk). <visit> must not remove entries.
+ */
+uint32_t flow_sweep_visit(struct flow_table *t, uint32_t now, uint32_t budget,
+			  void (*visit)(struct flow_entry *e, void *arg), void *arg);
+
+/*
  * Calls <fn> for every live flow (control path: show flows, tests).
  * Stops early when fn returns non-zero and returns that value.
  */

@@ -53,9 +53,11 @@ enum lb_drop {
 	LB_DROP_HANDOFF_FULL, /* the ring to the lcore owning the flow was full */
 	LB_DROP_TOO_BIG,      /* tunnel: too big once encapsulated, and may be fragmented
 				 (IPv4 without DF): not fragmented by Sluice */
-	LB_DROP_NO_HEADROOM,
-	LB_DROP_REDISPATCH, /* a backend's refusal of a SYN, kept from the client: its
-			       SYN retry goes to another backend */  /* tunnel: no room in the buffer for the outer header */
+	LB_DROP_NO_HEADROOM,  /* tunnel: no room in the buffer for the outer header */
+	LB_DROP_REDISPATCH,   /* a backend's refusal of a SYN, kept from the client: its
+				 SYN retry goes to another backend */
+	LB_DROP_FLOW_RESET,   /* a flow ended because its backend left service (down_flows reset,
+				 drain deadline): a UDP datagram, a RST, or a backend's packet */
 	LB_DROP_MAX
 };
 
@@ -63,6 +65,14 @@ enum lb_drop {
 const char *lb_drop_name(enum lb_drop d);
 
 enum lb_health { LB_HEALTH_UP = 0, LB_HEALTH_DOWN };
+
+/* What becomes of a backend's established flows at their next packet. */
+enum lb_fate {
+	LB_FATE_STAY = 0,    /* they stay on it (in service, drain, deleted, down_flows keep) */
+	LB_FATE_MOVE,        /* down/maint, down_flows reschedule: to another backend */
+	LB_FATE_RESET,       /* down/maint, down_flows reset: TCP RST to the client, forgotten */
+	LB_FATE_DRAIN_RESET, /* its drain deadline passed: reset the same way */
+};
 
 struct lb_port_info {
 	uint8_t mac[6];
@@ -89,8 +99,7 @@ struct lb_backend_rt {
 	uint16_t port_be;  /* backend L4 port, network order (NAT modes) */
 	uint8_t admin;     /* enum lb_admin */
 	uint8_t health;    /* enum lb_health */
-	/* Existing flows may stay: admin is not maint and health is up. */
-	uint8_t keeps_flows;
+	uint8_t fate;      /* enum lb_fate: what its established flows do */
 };
 
 /*
@@ -118,8 +127,10 @@ struct lb_vip_rt {
 	uint8_t sched;      /* enum sched_kind */
 	uint8_t hash;       /* enum lb_hash */
 	uint8_t when_empty; /* enum lb_empty: no backend can take a new flow */
+	uint8_t down_flows; /* enum lb_down_flows (compiled into lb_backend_rt.fate) */
 	uint8_t n_laddrs;   /* fnat: local addresses (ids into lb_snapshot.laddrs) */
 	uint8_t laddr[LB_VIP_MAX_LADDRS];
+	uint32_t response_timeout_ms; /* fnat/nat: client data unanswered this long; 0 = off */
 	const struct lb_pool *pool;
 };
 
@@ -196,6 +207,10 @@ struct lb_traffic {
 	/* Passive health (fnat/nat, where replies pass through Sluice): */
 	uint64_t established;  /* new connections the backend answered */
 	uint64_t connect_fail; /* SYN answered by RST or ICMP unreachable, or unanswered */
+	/* Client data the backend did not answer within response_timeout (hung server). */
+	uint64_t response_timeouts;
+	uint64_t flows_reset; /* ended because the backend went down (down_flows reset) */
+	uint64_t drain_reset; /* ended because the backend's drain deadline passed */
 };
 
 /*
@@ -215,6 +230,7 @@ struct lb_counters {
 	uint64_t drop[LB_DROP_MAX];
 	uint64_t flows_new;
 	uint64_t flows_rescheduled; /* flow whose backend left service, moved */
+	uint64_t flows_reset;       /* flow whose backend left service, reset (both reasons) */
 	uint64_t flows_backstop;    /* flow table full: maglev picked, not stored */
 	uint64_t tx_ctrl;           /* packets sent for the management thread */
 	uint64_t nat_replies;       /* fnat/nat replies translated back to clients */

@@ -182,6 +182,9 @@ int lb_model_vip_add(struct lb_model *m, const struct conf_vip *cv, char *err, s
 	v->sched = cv->sched;
 	v->hash = cv->hash;
 	v->when_empty = cv->when_empty;
+	v->down_flows = cv->down_flows < LB_DOWN_MAX ? cv->down_flows : LB_DOWN_RESCHEDULE;
+	v->response_timeout_ms = cv->response_timeout_ms;
+	v->drain_deadline_ms = cv->drain_deadline_ms;
 	v->maglev_size = cv->maglev_size;
 	v->n_laddrs = (uint8_t)cv->n_local_addrs;
 	memcpy(v->laddr, laddr_ids, cv->n_local_addrs);
@@ -219,6 +222,72 @@ int lb_model_vip_del(struct lb_model *m, uint32_t slot)
 	free(v->members);
 	pool_put(v->pool);
 	memset(v, 0, sizeof(*v));
+	return 0;
+}
+
+int lb_model_vip_set(struct lb_model *m, uint32_t slot, const struct conf_vip *cv, char *err,
+		     size_t errlen)
+{
+	struct lb_model_vip *v;
+	char was[LB_ADDR_STRLEN + 8], now[LB_ADDR_STRLEN + 8];
+
+	if (slot >= LB_MAX_VIPS || m->vips[slot].uid == 0)
+		return fail(err, errlen, -ENOENT, "no such VIP");
+	v = &m->vips[slot];
+#define IMMUTABLE(field, a, b)                                                                     \
+	fail(err, errlen, -EINVAL,                                                                 \
+	     "vip.set %s: " field " cannot change in place (%s -> %s): delete and add the VIP",    \
+	     v->name, a, b)
+	if (!lb_addr_eq(&v->addr, &cv->addr))
+		return IMMUTABLE("address", lb_addr_format(&v->addr, was, sizeof(was)),
+				 lb_addr_format(&cv->addr, now, sizeof(now)));
+	if (v->port != cv->port) {
+		snprintf(was, sizeof(was), "%u", v->port);
+		snprintf(now, sizeof(now), "%u", cv->port);
+		return IMMUTABLE("port", was, now);
+	}
+	if (v->proto != cv->proto)
+		return IMMUTABLE("protocol", v->proto == IPPROTO_UDP ? "udp" : "tcp",
+				 cv->proto == IPPROTO_UDP ? "udp" : "tcp");
+	if (v->mode != cv->mode)
+		return IMMUTABLE("mode", lb_mode_name((enum lb_mode)v->mode),
+				 cv->mode < LB_MODE_MAX ? lb_mode_name((enum lb_mode)cv->mode)
+							: "?");
+	bool same_laddrs = v->n_laddrs == cv->n_local_addrs;
+	for (uint32_t i = 0; same_laddrs && i < v->n_laddrs; i++)
+		same_laddrs = lb_addr_eq(&m->laddrs[v->laddr[i]], &cv->local_addrs[i]);
+	if (!same_laddrs) {
+		snprintf(was, sizeof(was), "%u address%s", v->n_laddrs,
+			 v->n_laddrs == 1 ? "" : "es");
+		snprintf(now, sizeof(now), "%u address%s", cv->n_local_addrs,
+			 cv->n_local_addrs == 1 ? "" : "es");
+		return IMMUTABLE("local_addresses", was, now);
+	}
+#undef IMMUTABLE
+	if (cv->sched >= SCHED_KIND_MAX || cv->hash >= LB_HASH_MAX ||
+	    cv->when_empty >= LB_EMPTY_MAX || cv->down_flows >= LB_DOWN_MAX)
+		return fail(err, errlen, -EINVAL,
+			    "vip.set %s: bad scheduler, hash, when_empty or down_flows", v->name);
+	if (cv->response_timeout_ms != 0 && v->mode != LB_MODE_FNAT && v->mode != LB_MODE_NAT)
+		return fail(err, errlen, -EINVAL,
+			    "vip.set %s: response_timeout needs mode fnat or nat (replies pass "
+			    "through Sluice only then), not %s",
+			    v->name, lb_mode_name((enum lb_mode)v->mode));
+	if (!maglev_is_prime(cv->maglev_size) || cv->maglev_size <= v->n_members)
+		return fail(err, errlen, -EINVAL,
+			    "vip.set %s: maglev_table_size %u must be a prime above the backend "
+			    "count",
+			    v->name, cv->maglev_size);
+	/* The pool (scheduler tables) is rebuilt only when what it is built from changes. */
+	if (v->sched != cv->sched || v->hash != cv->hash || v->maglev_size != cv->maglev_size)
+		v->dirty = true;
+	v->sched = cv->sched;
+	v->hash = cv->hash;
+	v->maglev_size = cv->maglev_size;
+	v->when_empty = cv->when_empty;
+	v->down_flows = cv->down_flows;
+	v->response_timeout_ms = cv->response_timeout_ms;
+	v->drain_deadline_ms = cv->drain_deadline_ms;
 	return 0;
 }
 
@@ -444,9 +513,69 @@ int lb_model_backend_set_admin(struct lb_model *m, uint32_t slot, enum lb_admin 
 		return -ENOENT;
 	if ((unsigned int)admin >= LB_ADMIN_MAX)
 		return -EINVAL;
+	if (admin != LB_ADMIN_DRAIN || b->admin != LB_ADMIN_DRAIN) {
+		/* A new drain starts its clock at the next tick; leaving drain cancels it. */
+		b->drain_deadline_ms = 0;
+		b->drain_started = false;
+		b->drain_expired = false;
+	}
 	b->admin = (uint8_t)admin;
 	m->vips[b->vip_slot].dirty = true;
 	return 0;
+}
+
+int lb_model_backend_set_drain_deadline(struct lb_model *m, uint32_t slot, uint32_t ms)
+{
+	struct lb_model_backend *b = backend_get(m, slot);
+
+	if (b == NULL)
+		return -ENOENT;
+	if (b->admin != LB_ADMIN_DRAIN)
+		return -EINVAL;
+	b->drain_deadline_ms = ms;
+	return 0;
+}
+
+static uint32_t drain_deadline_of(const struct lb_model *m, const struct lb_model_backend *b)
+{
+	return b->drain_deadline_ms != 0 ? b->drain_deadline_ms
+					 : m->vips[b->vip_slot].drain_deadline_ms;
+}
+
+uint32_t lb_model_drain_tick(struct lb_model *m, uint64_t now_ms)
+{
+	uint32_t changed = 0;
+
+	for (uint32_t i = 0; i < LB_MAX_BACKENDS; i++) {
+		struct lb_model_backend *b = &m->backends[i];
+		uint32_t deadline;
+		if (b->uid == 0 || b->admin != LB_ADMIN_DRAIN)
+			continue;
+		if (!b->drain_started) {
+			b->drain_started = true;
+			b->drain_start_ms = now_ms;
+		}
+		deadline = drain_deadline_of(m, b);
+		if (!b->drain_expired && deadline != 0 && now_ms - b->drain_start_ms >= deadline) {
+			b->drain_expired = true;
+			changed++;
+		}
+	}
+	return changed;
+}
+
+int64_t lb_model_drain_remaining(const struct lb_model *m, const struct lb_model_backend *b,
+				 uint64_t now_ms)
+{
+	uint32_t deadline = drain_deadline_of(m, b);
+	uint64_t spent;
+
+	if (b->admin != LB_ADMIN_DRAIN || deadline == 0)
+		return -1;
+	if (!b->drain_started)
+		return deadline;
+	spent = now_ms - b->drain_start_ms;
+	return b->drain_expired || spent >= deadline ? 0 : (int64_t)(deadline - spent);
 }
 
 int lb_model_backend_set_health(struct lb_model *m, uint32_t slot, enum lb_health health)
@@ -562,6 +691,24 @@ static void vip_hash_insert(uint32_t *table, uint32_t h, uint32_t slot)
 	table[i] = slot;
 }
 
+/* What the established flows of <b> do at their next packet. */
+static uint8_t backend_fate(const struct lb_model *m, const struct lb_model_backend *b)
+{
+	if (b->admin == LB_ADMIN_MAINT || b->health != LB_HEALTH_UP) {
+		switch (m->vips[b->vip_slot].down_flows) {
+		case LB_DOWN_KEEP:
+			return LB_FATE_STAY;
+		case LB_DOWN_RESET:
+			return LB_FATE_RESET;
+		default:
+			return LB_FATE_MOVE;
+		}
+	}
+	if (b->admin == LB_ADMIN_DRAIN && b->drain_expired)
+		return LB_FATE_DRAIN_RESET;
+	return LB_FATE_STAY;
+}
+
 struct lb_snapshot *lb_model_compile(struct lb_model *m)
 {
 	struct lb_snapshot *s = calloc(1, sizeof(*s));
@@ -614,6 +761,8 @@ struct lb_snapshot *lb_model_compile(struct lb_model *m)
 		r->sched = v->sched;
 		r->hash = v->hash;
 		r->when_empty = v->when_empty;
+		r->down_flows = v->down_flows;
+		r->response_timeout_ms = v->response_timeout_ms;
 		r->n_laddrs = v->n_laddrs;
 		memcpy(r->laddr, v->laddr, sizeof(r->laddr));
 		r->pool = v->pool;
@@ -637,7 +786,7 @@ struct lb_snapshot *lb_model_compile(struct lb_model *m)
 		r->port_be = htons(b->port);
 		r->admin = b->admin;
 		r->health = b->health;
-		r->keeps_flows = b->admin != LB_ADMIN_MAINT && b->health == LB_HEALTH_UP;
+		r->fate = backend_fate(m, b);
 	}
 	return s;
 }

@@ -63,6 +63,16 @@ struct lb_model_backend {
 	 * the slot (IPVS keeps such destinations in its "trash" the same way).
 	 */
 	bool removed;
+	/*
+	 * Drain deadline (admin drain): this drain's own deadline (0 = the VIP's
+	 * drain_deadline_ms), when the drain began on the management clock
+	 * (stamped by lb_model_drain_tick()), and whether it has passed: then the
+	 * flows still on the backend are reset (lb_backend_rt.fate).
+	 */
+	uint32_t drain_deadline_ms;
+	bool drain_started;
+	bool drain_expired;
+	uint64_t drain_start_ms;
 	struct lb_traffic baseline; /* counter sums when the slot was taken */
 };
 
@@ -76,6 +86,9 @@ struct lb_model_vip {
 	uint8_t sched;
 	uint8_t hash;
 	uint8_t when_empty;
+	uint8_t down_flows;           /* enum lb_down_flows */
+	uint32_t response_timeout_ms; /* fnat/nat; 0 = off */
+	uint32_t drain_deadline_ms;   /* 0 = a drain has no deadline */
 	uint32_t maglev_size;
 	uint8_t n_laddrs; /* fnat local addresses, ids into lb_model.laddrs */
 	uint8_t laddr[LB_VIP_MAX_LADDRS];
@@ -124,6 +137,15 @@ int lb_model_load(struct lb_model *m, const struct conf *c, char *err, size_t er
 /* Adds a VIP and its backends; returns the VIP slot. */
 int lb_model_vip_add(struct lb_model *m, const struct conf_vip *v, char *err, size_t errlen);
 int lb_model_vip_del(struct lb_model *m, uint32_t vip_slot);
+/*
+ * Changes VIP <vip_slot> in place to the settings of <v> (its backends are
+ * not looked at): scheduler, hash, maglev_table_size, when_empty, down_flows,
+ * response_timeout, drain_deadline. Established flows stay where they are.
+ * -EINVAL, naming the field, when <v> differs in what cannot change in place
+ * (address, port, protocol, mode, local addresses); nothing is changed then.
+ */
+int lb_model_vip_set(struct lb_model *m, uint32_t vip_slot, const struct conf_vip *v, char *err,
+		     size_t errlen);
 /* Finds a VIP by name, or by "addr:port/proto" text form; returns slot or -ENOENT. */
 int lb_model_vip_find(const struct lb_model *m, const char *name_or_service);
 
@@ -144,6 +166,20 @@ int lb_model_backend_find(const struct lb_model *m, uint32_t vip_slot, const str
 int lb_model_backend_set_weight(struct lb_model *m, uint32_t slot, uint32_t weight);
 int lb_model_backend_set_admin(struct lb_model *m, uint32_t slot, enum lb_admin admin);
 int lb_model_backend_set_health(struct lb_model *m, uint32_t slot, enum lb_health health);
+/*
+ * This drain's deadline in ms (0 = the VIP's drain_deadline), for a backend
+ * in drain; setting the admin state to anything else cancels it.
+ */
+int lb_model_backend_set_drain_deadline(struct lb_model *m, uint32_t slot, uint32_t ms);
+/*
+ * Drain clock, called with the management thread's time: stamps the start
+ * of new drains and marks those whose deadline has passed. Returns how many
+ * backends changed fate (the caller compiles and publishes then).
+ */
+uint32_t lb_model_drain_tick(struct lb_model *m, uint64_t now_ms);
+/* Ms left before backend <b>'s drain deadline, or -1 when it has none (or is not draining). */
+int64_t lb_model_drain_remaining(const struct lb_model *m, const struct lb_model_backend *b,
+				 uint64_t now_ms);
 /* -1 gives the operator's weight back; 0..65535 overrides it (control daemon). */
 int lb_model_backend_set_ctl_weight(struct lb_model *m, uint32_t slot, int32_t weight);
 

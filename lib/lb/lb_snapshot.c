@@ -21,6 +21,7 @@ static const char *const lb_drop_names[LB_DROP_MAX] = {
 	[LB_DROP_TOO_BIG] = "too_big",
 	[LB_DROP_NO_HEADROOM] = "no_headroom",
 	[LB_DROP_REDISPATCH] = "redispatch",
+	[LB_DROP_FLOW_RESET] = "flow_reset",
 };
 
 const char *lb_drop_name(enum lb_drop d)

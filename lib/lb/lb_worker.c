@@ -51,6 +51,38 @@ static inline struct lb_flow_ext *ext_of(struct lb_worker *w, const struct flow_
 	return &w->ext[flow_entry_index(w->flows, e)];
 }
 
+/* ---- response timeout (lb_worker.h): flow_entry.user = answer due by, ms ---- */
+
+static inline bool rt_due(const struct lb_worker *w, const struct flow_entry *f)
+{
+	return f->user != 0 && (int32_t)(w->now_ms - f->user) >= 0;
+}
+
+/* One response timeout for the connection of forward entry <f>, at most once. */
+static void rt_count(struct lb_worker *w, const struct flow_entry *f, struct lb_flow_ext *x)
+{
+	if (x->rt_counted)
+		return;
+	x->rt_counted = 1;
+	w->ctr->vip[f->vip_slot].response_timeouts++;
+	if (f->backend_slot < LB_MAX_BACKENDS)
+		w->ctr->backend[f->backend_slot].response_timeouts++;
+}
+
+/* Sweep visitor: a connection past due is counted without waiting for its next packet. */
+static void rt_visit(struct flow_entry *e, void *arg)
+{
+	struct lb_worker *w = arg;
+	struct lb_flow_ext *x;
+
+	if (!rt_due(w, e))
+		return;
+	x = ext_of(w, e);
+	if (!x->reverse)
+		rt_count(w, e, x);
+	e->user = 0;
+}
+
 /* ---- fnat source ports: per lcore, per local address; no lock ---- */
 
 #define PORT_FIRST 1024 /* below are the well-known ports: never used as source */
@@ -102,6 +134,8 @@ static void on_flow_removed(const struct flow_entry *e, void *arg)
 	struct flow_entry *peer = x->peer;
 
 	w->table_changed = true;
+	if (!x->reverse && rt_due(w, e))
+		rt_count(w, e, x); /* a hung backend's connection that expired or was evicted */
 	if (!x->reverse && counts_active(e->state) && e->backend_slot < LB_MAX_BACKENDS &&
 	    w->active[e->backend_slot] > 0)
 		w->active[e->backend_slot]--;
@@ -161,7 +195,8 @@ void lb_worker_free(struct lb_worker *w)
 
 uint32_t lb_worker_sweep(struct lb_worker *w, uint32_t now_ms, uint32_t budget)
 {
-	return flow_sweep(w->flows, now_ms, budget);
+	w->now_ms = now_ms;
+	return flow_sweep_visit(w->flows, now_ms, budget, rt_visit, w);
 }
 
 /* ---- checksums (answers only; forwarding never recomputes a checksum) ---- */
@@ -598,6 +633,8 @@ static void too_big(struct lb_worker *w, const struct lb_port_info *port, struct
 	w->ctr->too_big_sent++;
 }
 
+static bool rst_back(struct lb_pkt *pk, const struct pkt_meta *m, const uint8_t *port_mac);
+
 /*
  * No backend can take a new flow and the VIP says "reset": the client is
  * refused at once instead of retrying into silence. TCP gets a RST built as
@@ -606,18 +643,30 @@ static void too_big(struct lb_worker *w, const struct lb_port_info *port, struct
 static void refuse(struct lb_worker *w, struct lb_pkt *pk, const struct pkt_meta *m,
 		   const uint8_t *port_mac)
 {
-	uint8_t *ip = pk->data + m->l3_off, *tcp;
-	const uint8_t *in_tcp = pk->data + m->l4_off;
-	uint32_t seq, ack, paylen, hlen = m->is_v6 ? IP6_HLEN : IP4_HLEN;
-	uint8_t flags;
-
 	if (m->l4_proto == IPPROTO_UDP) {
 		if (icmp_back(pk, m, port_mac, &m->dst, m->is_v6 ? 1 : 3, m->is_v6 ? 4 : 3, 0))
 			w->ctr->refused++;
 		return;
 	}
+	if (rst_back(pk, m, port_mac))
+		w->ctr->refused++;
+}
+
+/*
+ * Turns the client's TCP segment in place into the RST that answers it (RFC
+ * 793: from the VIP, acceptable to the client's side of the connection), sent
+ * back the way it came. Returns false, leaving the packet alone, for a RST:
+ * a RST is never answered.
+ */
+static bool rst_back(struct lb_pkt *pk, const struct pkt_meta *m, const uint8_t *port_mac)
+{
+	uint8_t *ip = pk->data + m->l3_off, *tcp;
+	const uint8_t *in_tcp = pk->data + m->l4_off;
+	uint32_t seq, ack, paylen, hlen = m->is_v6 ? IP6_HLEN : IP4_HLEN;
+	uint8_t flags;
+
 	if (m->tcp_flags & TCP_RST)
-		return; /* never answer a RST */
+		return false;
 	paylen = (uint32_t)(m->l3_end - m->l4_off) - (uint32_t)(in_tcp[12] >> 4) * 4u;
 	if (m->tcp_flags & TCP_ACK) {
 		seq = (uint32_t)get16(in_tcp + 8) << 16 | get16(in_tcp + 10);
@@ -673,7 +722,7 @@ static void refuse(struct lb_worker *w, struct lb_pkt *pk, const struct pkt_meta
 	pk->out_port = pk->in_port;
 	pk->verdict = LB_VERDICT_TX;
 	pk->answer = 1;
-	w->ctr->refused++;
+	return true;
 }
 
 /*
@@ -840,6 +889,36 @@ static bool ttl_decrement(struct lb_pkt *pk, const struct pkt_meta *m, bool offl
 	return true;
 }
 
+/* Bytes of TCP/UDP payload in the packet. */
+static inline uint32_t payload_len(const struct lb_pkt *pk, const struct pkt_meta *m)
+{
+	uint32_t l4 = (uint32_t)(m->l3_end - m->l4_off);
+	uint32_t hdr =
+		m->l4_proto == IPPROTO_TCP ? (uint32_t)(pk->data[m->l4_off + 12] >> 4) * 4u : 8u;
+
+	return l4 > hdr ? l4 - hdr : 0;
+}
+
+/*
+ * A client packet of fnat/nat connection <f> on a VIP with a response
+ * timeout: an answer past due is counted; data (not a SYN's) arms the timer
+ * unless it runs already or the connection was counted.
+ */
+static void rt_client(struct lb_worker *w, const struct lb_vip_rt *v, struct flow_entry *f,
+		      const struct lb_pkt *pk, const struct pkt_meta *m)
+{
+	struct lb_flow_ext *x = ext_of(w, f);
+
+	if (rt_due(w, f)) {
+		rt_count(w, f, x);
+		f->user = 0;
+	}
+	if (f->user == 0 && !x->rt_counted && !(m->tcp_flags & TCP_SYN) && payload_len(pk, m) > 0) {
+		uint32_t due = w->now_ms + v->response_timeout_ms;
+		f->user = due != 0 ? due : 1;
+	}
+}
+
 /* Every packet of a NAT connection refreshes both of its entries. */
 static void pair_touch(struct lb_worker *w, struct flow_entry *f, uint8_t tcp_flags)
 {
@@ -926,6 +1005,27 @@ static int nat_open(struct lb_worker *w, const struct lb_snapshot *s, struct lb_
 }
 
 /*
+ * The backend of established flow <f> left service and its flows are to be
+ * reset (down_flows reset, or a drain deadline passed): counted, and the
+ * connection forgotten (both entries in fnat/nat). The caller drops the
+ * packet or turns it into a RST to the client.
+ */
+static void reset_flow(struct lb_worker *w, struct flow_entry *f, uint8_t fate)
+{
+	struct lb_counters *c = w->ctr;
+
+	c->flows_reset++;
+	if (fate == LB_FATE_DRAIN_RESET) {
+		c->vip[f->vip_slot].drain_reset++;
+		c->backend[f->backend_slot].drain_reset++;
+	} else {
+		c->vip[f->vip_slot].flows_reset++;
+		c->backend[f->backend_slot].flows_reset++;
+	}
+	flow_remove(w->flows, f);
+}
+
+/*
  * Finds or creates the flow of packet <pk> and returns its backend slot, or
  * LB_NO_SLOT with pk->drop set. <*ep> is the flow entry (NULL when the
  * packet goes out without one: Maglev's backstop, a stray RST).
@@ -948,9 +1048,17 @@ static uint32_t balance(struct lb_worker *w, const struct lb_snapshot *s, struct
 	}
 	if (e != NULL) {
 		const struct lb_backend_rt *b = &s->backends[e->backend_slot];
-		if (b->uid == e->backend_uid && b->keeps_flows && b->vip_slot == vip_slot) {
+		bool same = b->uid == e->backend_uid && b->vip_slot == vip_slot;
+		if (same && b->fate == LB_FATE_STAY) {
 			pair_touch(w, e, m->tcp_flags);
 			return e->backend_slot;
+		}
+		if (same && b->fate != LB_FATE_MOVE) {
+			/* The caller answers a TCP segment with a RST from the VIP. */
+			reset_flow(w, e, b->fate);
+			*ep = NULL;
+			pk->drop = LB_DROP_FLOW_RESET;
+			return LB_NO_SLOT;
 		}
 		c->flows_rescheduled++;
 		if (nat) {
@@ -1105,7 +1213,22 @@ static void reply(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pk
 	r = flow_lookup(w->flows, &rk, flow_hash(&rk), w->now_ms);
 	if (r == NULL || !ext_of(w, r)->reverse || (f = ext_of(w, r)->peer) == NULL)
 		return; /* pk->drop stays not_ours */
+	const struct lb_backend_rt *b = &s->backends[f->backend_slot];
+	if (b->uid == f->backend_uid &&
+	    (b->fate == LB_FATE_RESET || b->fate == LB_FATE_DRAIN_RESET)) {
+		/* Its backend is out and its flows reset: nothing more goes to the client. */
+		reset_flow(w, f, b->fate);
+		pk->drop = LB_DROP_FLOW_RESET;
+		return;
+	}
 	fx = ext_of(w, f);
+	if (f->user != 0 && (payload_len(pk, m) > 0 || (m->tcp_flags & (TCP_FIN | TCP_RST)) ||
+			     m->l4_proto == IPPROTO_UDP)) {
+		/* An answer to the client's data (counted first if it came too late). */
+		if (rt_due(w, f))
+			rt_count(w, f, fx);
+		f->user = 0;
+	}
 	if (!fx->answered) {
 		/* The backend's first answer: passive health, and maybe a refusal. */
 		if (f->key.proto == IPPROTO_TCP && f->state == FLOW_TCP_SYN &&
@@ -1501,13 +1624,21 @@ void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct 
 		if (w->table_changed &&
 		    (e == NULL || !e->in_use || memcmp(&e->key, &keys[f], sizeof(keys[f])) != 0))
 			e = flow_lookup(w->flows, &keys[f], hashes[f], now_ms);
+		const struct lb_vip_rt *v = &s->vips[vips[f]];
+		const uint8_t *in_mac = s->ports[pk->in_port < s->n_ports ? pk->in_port : 0].mac;
 		slot = balance(w, s, pk, &meta[which[f]], vips[f], &keys[f], hashes[f], &e);
-		if (slot != LB_NO_SLOT)
+		if (slot != LB_NO_SLOT) {
+			if (e != NULL && v->response_timeout_ms != 0 && v->mode != LB_MODE_DSR &&
+			    v->mode != LB_MODE_TUNNEL)
+				rt_client(w, v, e, pk, &meta[which[f]]);
 			forward(w, s, pk, &meta[which[f]], vips[f], slot, e);
-		else if (pk->drop == LB_DROP_NO_BACKEND &&
-			 s->vips[vips[f]].when_empty == LB_EMPTY_RESET)
-			refuse(w, pk, &meta[which[f]],
-			       s->ports[pk->in_port < s->n_ports ? pk->in_port : 0].mac);
+		} else if (pk->drop == LB_DROP_NO_BACKEND && v->when_empty == LB_EMPTY_RESET) {
+			refuse(w, pk, &meta[which[f]], in_mac);
+		} else if (pk->drop == LB_DROP_FLOW_RESET && keys[f].proto == IPPROTO_TCP) {
+			/* Its backend left service: the client learns at once (unless it sent a
+			 * RST). */
+			rst_back(pk, &meta[which[f]], in_mac);
+		}
 	}
 	for (uint32_t r = 0; r < nreplies; r++) {
 		const struct pkt_meta *rm = &meta[replies[r]];

@@ -69,7 +69,20 @@ struct lb_flow_ext {
 	uint8_t laddr;           /* fnat: local address id */
 	uint8_t reverse;         /* 1 on the reverse entry */
 	uint8_t answered;        /* the backend has replied (passive health) */
+	uint8_t rt_counted;      /* a response timeout was counted for this connection */
 };
+
+/*
+ * Response timeout (fnat/nat VIPs with response_timeout_ms): the forward
+ * entry's flow_entry.user holds the time (ms) by which the backend must have
+ * answered the client's data, 0 when no data waits for an answer. Armed by a
+ * client packet with payload, cleared by a backend packet with payload (or
+ * FIN, RST; any UDP datagram): the backend's kernel ACKing the data is not an
+ * answer, that is what a hung server does. Counted at most once per
+ * connection, when found past due: at the client's next packet, at the
+ * backend's late answer, when the flow leaves the table, or by the sweep's
+ * walk (lb_worker_sweep), whichever comes first.
+ */
 
 struct lb_worker {
 	uint32_t index;          /* 0 .. LB_MAX_LCORES-1: row in lb_load.seen */
@@ -127,7 +140,12 @@ void lb_worker_free(struct lb_worker *w);
 void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pkts,
 		       uint32_t n, uint32_t now_ms);
 
-/* Expires idle flows, at most <budget> entries examined (call when idle-ish). */
+/*
+ * Expires idle flows, at most <budget> entries examined (call when idle-ish);
+ * counts the response timeouts of the live ones examined that are past due,
+ * so a hung backend is noticed without another packet of the flow (within
+ * one pass over the table: capacity / budget calls).
+ */
 uint32_t lb_worker_sweep(struct lb_worker *w, uint32_t now_ms, uint32_t budget);
 
 /* Builds an ARP request (or IPv6 neighbour solicitation) for <target> from

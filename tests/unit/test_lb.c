@@ -539,7 +539,7 @@ static void test_compile_finds_vips(void **state)
 	assert_int_equal(s->backends[b].port_be, htons(80));
 	assert_int_equal(s->backends[b].vip_slot, v4);
 	assert_int_equal(s->backends[b].out_port, 0);
-	assert_int_equal(s->backends[b].keeps_flows, 1);
+	assert_int_equal(s->backends[b].fate, LB_FATE_STAY);
 
 	assert_int_equal(lb_model_vip_find(e->m, "10.0.0.100:80/tcp"), v4);
 	assert_int_equal(lb_model_vip_find(e->m, "[2001:db8::100]:53/udp"), v6);
@@ -716,12 +716,12 @@ static void test_backend_state_weight(void **state)
 	assert_int_equal(lb_model_backend_effective_weight(e->m, mb), 0);
 	recompile(e);
 	assert_int_equal(e->s->vips[v].pool->weight[0], 0);
-	assert_int_equal(e->s->backends[s0].keeps_flows, 1); /* drain keeps flows */
+	assert_int_equal(e->s->backends[s0].fate, LB_FATE_STAY); /* drain keeps flows */
 
 	assert_int_equal(lb_model_backend_set_admin(e->m, s0, LB_ADMIN_MAINT), 0);
 	recompile(e);
 	assert_int_equal(e->s->vips[v].pool->weight[0], 0);
-	assert_int_equal(e->s->backends[s0].keeps_flows, 0);
+	assert_int_equal(e->s->backends[s0].fate, LB_FATE_MOVE);
 
 	assert_int_equal(lb_model_backend_set_admin(e->m, s0, LB_ADMIN_READY), 0);
 	assert_int_equal(lb_model_backend_effective_weight(e->m, mb), 7);
@@ -729,7 +729,7 @@ static void test_backend_state_weight(void **state)
 	assert_true(*dirty);
 	assert_int_equal(lb_model_backend_effective_weight(e->m, mb), 0);
 	recompile(e);
-	assert_int_equal(e->s->backends[s0].keeps_flows, 0);
+	assert_int_equal(e->s->backends[s0].fate, LB_FATE_MOVE);
 	assert_int_equal(e->s->vips[v].pool->total_weight, 1);
 	assert_int_equal(lb_model_backend_set_health(e->m, s0, LB_HEALTH_UP), 0);
 	assert_int_equal(lb_model_backend_effective_weight(e->m, mb), 7);

@@ -12,6 +12,9 @@
  * have static MACs 02:00:00:00:01:<id> and listen on other ports than their
  * VIP (8080 behind :80) wherever the mode allows it.
  *
+ * Section 4 covers what happens to flows when their backend leaves service
+ * (down_flows, drain deadline), the response timeout, and vip.set's model call.
+ *
  * Checksums are never trusted: every IPv4 header and TCP/UDP checksum the
  * pipeline wrote is recomputed from scratch here and compared.
  */
@@ -1639,6 +1642,524 @@ static void test_counters_invariant_mixed(void **state)
 	assert_invariant(e->w[1]->ctr);
 }
 
+/* ==== 4. backends leaving service: down_flows, response timeout, drain deadline ==== */
+
+/* vip.set's model call: VIP <slot> as it is, but for these three settings. */
+static void vip_set(struct env *e, uint32_t slot, enum lb_down_flows down, uint32_t rt_ms,
+		    uint32_t drain_ms)
+{
+	const struct lb_model_vip *mv = &e->m->vips[slot];
+	struct conf_vip v;
+	char err[256] = "";
+
+	memset(&v, 0, sizeof(v));
+	v.addr = mv->addr;
+	v.port = mv->port;
+	v.proto = mv->proto;
+	v.mode = mv->mode;
+	v.sched = mv->sched;
+	v.hash = mv->hash;
+	v.maglev_size = mv->maglev_size;
+	v.when_empty = mv->when_empty;
+	for (uint32_t i = 0; i < mv->n_laddrs; i++)
+		v.local_addrs[i] = e->m->laddrs[mv->laddr[i]];
+	v.n_local_addrs = mv->n_laddrs;
+	v.down_flows = (uint8_t)down;
+	v.response_timeout_ms = rt_ms;
+	v.drain_deadline_ms = drain_ms;
+	if (lb_model_vip_set(e->m, slot, &v, err, sizeof(err)) != 0)
+		fail_msg("lb_model_vip_set: %s", err);
+	recompile(e);
+}
+
+/* The backend slot (of VIP <v>) that the packet just forwarded in <buf> went to. */
+static uint32_t went_to(const struct env *e, uint32_t v, uint8_t *buf)
+{
+	uint8_t *ip = ip_of(buf);
+	struct lb_addr a;
+	char text[LB_ADDR_STRLEN];
+
+	if (e->m->vips[v].mode == LB_MODE_DSR) /* same IP packet: the MAC says which */
+		return bslot(e, v, buf[5] == 1 ? BE4 : BE4B, 0);
+	lb_addr_set_v4(&a, ip + 16);
+	return bslot(e, v, lb_addr_format(&a, text, sizeof(text)),
+		     e->m->vips[v].mode == LB_MODE_DSR ? 0 : 8080);
+}
+
+/* The RST from <vip>:<vport> to CLIENT4:<cport> that ended its flow, checksums right. */
+static void assert_rst_to_client(uint8_t *buf, const struct lb_pkt *pk, const char *vip,
+				 uint16_t vport, uint16_t cport)
+{
+	uint8_t *ip = ip_of(buf);
+
+	assert_tx(pk, P_CLIENTS);
+	assert_memory_equal(buf, CLIENT_MAC, 6);
+	assert_memory_equal(buf + 6, PORT1_MAC, 6);
+	assert_src(ip, vip, vport);
+	assert_dst(ip, CLIENT4, cport);
+	assert_true(l4_of(ip)[13] & TH_RST);
+	assert_csums_ok(ip);
+}
+
+/* Two backends of a VIP in <mode> (dsr: same port; else :8080), rr; returns the VIP slot. */
+static uint32_t two_backends(struct env *e, enum lb_mode mode, uint8_t proto)
+{
+	uint16_t port = mode == LB_MODE_DSR ? 0 : 8080;
+	struct conf_backend b[2] = {be(BE4, port, 1), be(BE4B, port, 2)};
+	uint32_t v = add_vip(e, VIP4, 80, proto, mode, b, 2, mode == LB_MODE_FNAT ? LADDRS4 : NULL,
+			     mode == LB_MODE_FNAT ? 2 : 0);
+
+	recompile(e);
+	return v;
+}
+
+/*
+ * A TCP connection from CLIENT4:<cport> through VIP <v>: SYN, (fnat: the
+ * backend's SYN-ACK), ACK. Returns its backend; *lport = fnat source port.
+ */
+static uint32_t connect4(struct env *e, uint32_t v, uint16_t cport, uint16_t *lport)
+{
+	struct lb_worker *w = e->w[0];
+	uint8_t buf[BUF_CAP];
+	struct spec sp = client_tcp(VIP4, 80, cport, TH_SYN);
+	struct lb_pkt pk = send_on(e, w, buf, &sp, P_CLIENTS);
+	uint32_t b;
+
+	assert_tx(&pk, P_BACKENDS);
+	b = went_to(e, v, buf);
+	if (e->m->vips[v].mode == LB_MODE_FNAT) {
+		char la[LB_ADDR_STRLEN], be_text[LB_ADDR_STRLEN];
+		src_text(ip_of(buf), la, sizeof(la));
+		*lport = rd16(l4_of(ip_of(buf)));
+		lb_addr_format(&e->m->backends[b].addr, be_text, sizeof(be_text));
+		struct spec rs = from_backend(be_text, 8080, la, *lport, IPPROTO_TCP,
+					      TH_SYN | TH_ACK, b == bslot(e, v, BE4, 8080) ? 1 : 2);
+		rs.payload = 0;
+		pk = send_on(e, w, buf, &rs, P_BACKENDS);
+		assert_tx(&pk, P_CLIENTS);
+	}
+	sp = client_tcp(VIP4, 80, cport, TH_ACK);
+	sp.payload = 0;
+	pk = send_on(e, w, buf, &sp, P_CLIENTS);
+	assert_tx(&pk, P_BACKENDS);
+	assert_int_equal(went_to(e, v, buf), b);
+	return b;
+}
+
+/* down_flows in dsr and fnat: the backend of an established flow goes down. */
+static void down_flows_case(struct env *e, enum lb_mode mode, enum lb_down_flows down)
+{
+	struct lb_worker *w = e->w[0];
+	uint32_t v = two_backends(e, mode, IPPROTO_TCP), b, other;
+	uint8_t buf[BUF_CAP];
+	uint16_t lport = 0;
+	struct lb_pkt pk;
+	struct spec sp;
+
+	vip_set(e, v, down, 0, 0);
+	assert_int_equal(e->s->vips[v].down_flows, down);
+	b = connect4(e, v, 40000, &lport);
+	other = b == bslot(e, v, BE4, mode == LB_MODE_DSR ? 0 : 8080)
+			? bslot(e, v, BE4B, mode == LB_MODE_DSR ? 0 : 8080)
+			: bslot(e, v, BE4, mode == LB_MODE_DSR ? 0 : 8080);
+	assert_int_equal(lb_model_backend_set_health(e->m, b, LB_HEALTH_DOWN), 0);
+	recompile(e);
+
+	sp = client_tcp(VIP4, 80, 40000, TH_ACK);
+	pk = send_on(e, w, buf, &sp, P_CLIENTS);
+	switch (down) {
+	case LB_DOWN_KEEP:
+		assert_tx(&pk, P_BACKENDS);
+		assert_int_equal(went_to(e, v, buf), b);
+		assert_int_equal(w->ctr->flows_rescheduled, 0);
+		assert_int_equal(w->active[b], 1);
+		break;
+	case LB_DOWN_RESET:
+		assert_rst_to_client(buf, &pk, VIP4, 80, 40000);
+		/* The client's ACK number becomes the RST's sequence number. */
+		assert_int_equal(rd16(l4_of(ip_of(buf)) + 4), 0);
+		assert_int_equal(w->ctr->flows_reset, 1);
+		assert_int_equal(w->ctr->vip[v].flows_reset, 1);
+		assert_int_equal(w->ctr->backend[b].flows_reset, 1);
+		assert_int_equal(w->ctr->backend[b].drain_reset, 0);
+		assert_int_equal(w->ctr->flows_rescheduled, 0);
+		assert_int_equal(flow_table_count(w->flows), 0); /* both entries in fnat */
+		assert_int_equal(w->active[b], 0);
+		/* A new connection is balanced to the backend still up. */
+		sp = client_tcp(VIP4, 80, 40001, TH_SYN);
+		pk = send_on(e, w, buf, &sp, P_CLIENTS);
+		assert_tx(&pk, P_BACKENDS);
+		assert_int_equal(went_to(e, v, buf), other);
+		break;
+	default:
+		assert_int_equal(w->ctr->flows_rescheduled, 1);
+		assert_int_equal(w->ctr->flows_reset, 0);
+		assert_int_equal(w->active[b], 0);
+		if (mode == LB_MODE_DSR) {
+			assert_tx(&pk, P_BACKENDS);
+			assert_int_equal(went_to(e, v, buf), other);
+		}
+		break;
+	}
+	assert_invariant(w->ctr);
+}
+
+static void test_down_flows_dsr_reschedule(void **state)
+{
+	down_flows_case(*state, LB_MODE_DSR, LB_DOWN_RESCHEDULE);
+}
+
+static void test_down_flows_dsr_keep(void **state)
+{
+	down_flows_case(*state, LB_MODE_DSR, LB_DOWN_KEEP);
+}
+
+static void test_down_flows_dsr_reset(void **state)
+{
+	down_flows_case(*state, LB_MODE_DSR, LB_DOWN_RESET);
+}
+
+static void test_down_flows_fnat_reschedule(void **state)
+{
+	down_flows_case(*state, LB_MODE_FNAT, LB_DOWN_RESCHEDULE);
+}
+
+static void test_down_flows_fnat_keep(void **state)
+{
+	down_flows_case(*state, LB_MODE_FNAT, LB_DOWN_KEEP);
+}
+
+static void test_down_flows_fnat_reset(void **state)
+{
+	down_flows_case(*state, LB_MODE_FNAT, LB_DOWN_RESET);
+}
+
+/* fnat reset: a packet from the backend side ends the connection too; maint counts as down. */
+static void test_down_flows_fnat_reset_backend_side(void **state)
+{
+	struct env *e = *state;
+	struct lb_worker *w = e->w[0];
+	uint32_t v = two_backends(e, LB_MODE_FNAT, IPPROTO_TCP), b;
+	uint8_t buf[BUF_CAP];
+	char la[LB_ADDR_STRLEN], be_text[LB_ADDR_STRLEN];
+	uint16_t lport;
+	struct lb_pkt pk;
+
+	vip_set(e, v, LB_DOWN_RESET, 0, 0);
+	b = connect4(e, v, 40000, &lport);
+	assert_int_equal(lb_model_backend_set_admin(e->m, b, LB_ADMIN_MAINT), 0);
+	recompile(e);
+	/* Which local address: the one its reverse entry is keyed on (try both). */
+	lb_addr_format(&e->m->backends[b].addr, be_text, sizeof(be_text));
+	for (int i = 0; i < 2 && flow_table_count(w->flows) > 0; i++) {
+		snprintf(la, sizeof(la), "%s", LADDRS4[i]);
+		struct spec rs = from_backend(be_text, 8080, la, lport, IPPROTO_TCP, TH_ACK,
+					      b == bslot(e, v, BE4, 8080) ? 1 : 2);
+		pk = send_on(e, w, buf, &rs, P_BACKENDS);
+		assert_int_equal(pk.verdict, LB_VERDICT_DROP);
+	}
+	assert_string_equal(lb_drop_name((enum lb_drop)pk.drop), "flow_reset");
+	assert_int_equal(flow_table_count(w->flows), 0);
+	assert_int_equal(w->ctr->backend[b].flows_reset, 1);
+
+	/* A RST from the client of a flow being reset is dropped, never answered. */
+	assert_int_equal(lb_model_backend_set_admin(e->m, b, LB_ADMIN_READY), 0);
+	recompile(e);
+	b = connect4(e, v, 40001, &lport);
+	lb_model_backend_set_health(e->m, b, LB_HEALTH_DOWN);
+	recompile(e);
+	struct spec sp = client_tcp(VIP4, 80, 40001, TH_RST | TH_ACK);
+	pk = send_on(e, w, buf, &sp, P_CLIENTS);
+	assert_drop(&pk, LB_DROP_FLOW_RESET);
+	assert_int_equal(w->ctr->vip[v].flows_reset, 2);
+	assert_invariant(w->ctr);
+}
+
+/* UDP in reset: the datagram is dropped and the flow forgotten. */
+static void test_down_flows_udp_reset(void **state)
+{
+	struct env *e = *state;
+	struct lb_worker *w = e->w[0];
+	uint32_t v = two_backends(e, LB_MODE_DSR, IPPROTO_UDP), b;
+	uint8_t buf[BUF_CAP];
+	struct spec sp = client_tcp(VIP4, 80, 5000, 0);
+	struct lb_pkt pk;
+
+	vip_set(e, v, LB_DOWN_RESET, 0, 0);
+	sp.proto = IPPROTO_UDP;
+	pk = send_on(e, w, buf, &sp, P_CLIENTS);
+	assert_tx(&pk, P_BACKENDS);
+	b = went_to(e, v, buf);
+	lb_model_backend_set_health(e->m, b, LB_HEALTH_DOWN);
+	recompile(e);
+	pk = send_on(e, w, buf, &sp, P_CLIENTS);
+	assert_drop(&pk, LB_DROP_FLOW_RESET);
+	assert_int_equal(w->ctr->vip[v].flows_reset, 1);
+	assert_int_equal(flow_table_count(w->flows), 0);
+	/* Its next datagram is a new flow, on the backend still up. */
+	pk = send_on(e, w, buf, &sp, P_CLIENTS);
+	assert_tx(&pk, P_BACKENDS);
+	assert_int_not_equal(went_to(e, v, buf), b);
+	assert_invariant(w->ctr);
+}
+
+/* A client packet of an established connection, with <payload> bytes. */
+static struct lb_pkt client_data(struct env *e, uint8_t *buf, uint16_t cport, uint16_t payload)
+{
+	struct spec sp = client_tcp(VIP4, 80, cport, TH_ACK | (payload ? 0x08 : 0));
+
+	sp.payload = payload;
+	return send_on(e, e->w[0], buf, &sp, P_CLIENTS);
+}
+
+/* A backend packet of fnat connection <lport> (from BE4 or BE4B per <b>), <payload> bytes. */
+static struct lb_pkt backend_data(struct env *e, uint32_t v, uint32_t b, uint8_t *buf,
+				  uint16_t lport, uint16_t payload)
+{
+	struct lb_worker *w = e->w[0];
+	char be_text[LB_ADDR_STRLEN];
+	struct lb_pkt pk = {0};
+
+	lb_addr_format(&e->m->backends[b].addr, be_text, sizeof(be_text));
+	for (int i = 0; i < 2; i++) {
+		struct spec rs = from_backend(be_text, 8080, LADDRS4[i], lport, IPPROTO_TCP, TH_ACK,
+					      b == bslot(e, v, BE4, 8080) ? 1 : 2);
+		rs.payload = payload;
+		pk = send_on(e, w, buf, &rs, P_BACKENDS);
+		if (pk.verdict == LB_VERDICT_TX)
+			break;
+	}
+	return pk;
+}
+
+#define RT_MS 2000
+
+static void test_response_timeout(void **state)
+{
+	struct env *e = *state;
+	struct lb_worker *w = e->w[0];
+	uint32_t v = two_backends(e, LB_MODE_FNAT, IPPROTO_TCP), b1, b2, b3, b4;
+	uint8_t buf[BUF_CAP];
+	uint16_t lp1, lp2, lp3, lp4;
+	struct lb_pkt pk;
+
+	vip_set(e, v, LB_DOWN_RESCHEDULE, RT_MS, 0);
+	b1 = connect4(e, v, 41001, &lp1);
+	b2 = connect4(e, v, 41002, &lp2);
+	b3 = connect4(e, v, 41003, &lp3);
+	b4 = connect4(e, v, 41004, &lp4);
+
+	/* 1: data, then the backend's kernel ACKs it (no answer), then its answer in time. */
+	pk = client_data(e, buf, 41001, 100);
+	assert_tx(&pk, P_BACKENDS);
+	pk = backend_data(e, v, b1, buf, lp1, 0);
+	assert_tx(&pk, P_CLIENTS);
+	e->now += RT_MS - 1;
+	pk = backend_data(e, v, b1, buf, lp1, 500);
+	assert_tx(&pk, P_CLIENTS);
+	/* 2: data, then silence past the timeout; 3: idle, no data; 4: retransmission. */
+	pk = client_data(e, buf, 41002, 100);
+	assert_tx(&pk, P_BACKENDS);
+	pk = client_data(e, buf, 41004, 100);
+	assert_tx(&pk, P_BACKENDS);
+	e->now += RT_MS;
+	pk = client_data(e, buf, 41003, 0); /* keepalive-like: no data */
+	assert_tx(&pk, P_BACKENDS);
+	assert_int_equal(w->ctr->vip[v].response_timeouts, 0);
+	/* 4 is found past due at the client's retransmission. */
+	pk = client_data(e, buf, 41004, 100);
+	assert_tx(&pk, P_BACKENDS);
+	assert_int_equal(w->ctr->backend[b4].response_timeouts, 1);
+	assert_int_equal(w->ctr->vip[v].response_timeouts, 1);
+	/* 2 is found by the sweep with no packet at all, once. */
+	lb_worker_sweep(w, e->now, flow_table_capacity(w->flows));
+	assert_int_equal(w->ctr->vip[v].response_timeouts, 2);
+	assert_int_equal(w->ctr->backend[b2].response_timeouts, b2 == b4 ? 2 : 1);
+	e->now += 10 * RT_MS;
+	lb_worker_sweep(w, e->now, flow_table_capacity(w->flows));
+	/* Counted at most once per connection: more data, silence, late answer, expiry. */
+	pk = client_data(e, buf, 41002, 100);
+	e->now += 2 * RT_MS;
+	pk = backend_data(e, v, b2, buf, lp2, 10);
+	assert_tx(&pk, P_CLIENTS);
+	assert_int_equal(w->ctr->vip[v].response_timeouts, 2);
+	/* 1 and 3 never counted. */
+	uint64_t b1_b3 =
+		w->ctr->backend[b1].response_timeouts + w->ctr->backend[b3].response_timeouts;
+	assert_int_equal(b1_b3, (b1 == b2 || b1 == b4 ? (b1 == b2) + (b1 == b4) : 0) +
+					(b3 == b2 || b3 == b4 ? (b3 == b2) + (b3 == b4) : 0));
+	/* A late answer counts (then clears): a fifth connection answered after T. */
+	uint16_t lp5;
+	uint32_t b5 = connect4(e, v, 41005, &lp5);
+	uint64_t before = w->ctr->vip[v].response_timeouts;
+	pk = client_data(e, buf, 41005, 100);
+	e->now += RT_MS + 1;
+	pk = backend_data(e, v, b5, buf, lp5, 10);
+	assert_tx(&pk, P_CLIENTS);
+	assert_int_equal(w->ctr->vip[v].response_timeouts, before + 1);
+	/* A flow that expires past due is counted as it leaves. */
+	uint16_t lp6;
+	connect4(e, v, 41006, &lp6);
+	before = w->ctr->vip[v].response_timeouts;
+	pk = client_data(e, buf, 41006, 100);
+	e->now += 3600 * 1000;
+	struct flow_timeouts to;
+	flow_timeouts_default(&to);
+	e->now += to.ms[FLOW_TCP_EST];
+	lb_worker_sweep(w, e->now, flow_table_capacity(w->flows));
+	assert_int_equal(flow_table_count(w->flows), 0);
+	assert_int_equal(w->ctr->vip[v].response_timeouts, before + 1);
+	assert_invariant(w->ctr);
+}
+
+/* A dsr VIP never counts response timeouts, whatever its model says. */
+static void test_response_timeout_not_dsr(void **state)
+{
+	struct env *e = *state;
+	struct lb_worker *w = e->w[0];
+	uint32_t v = two_backends(e, LB_MODE_DSR, IPPROTO_TCP);
+	uint8_t buf[BUF_CAP];
+	uint16_t lport;
+	struct lb_pkt pk;
+
+	e->m->vips[v].response_timeout_ms = RT_MS; /* vip.set would refuse it */
+	recompile(e);
+	connect4(e, v, 40000, &lport);
+	pk = client_data(e, buf, 40000, 100);
+	assert_tx(&pk, P_BACKENDS);
+	e->now += 5 * RT_MS;
+	pk = client_data(e, buf, 40000, 100);
+	lb_worker_sweep(w, e->now, flow_table_capacity(w->flows));
+	assert_int_equal(w->ctr->vip[v].response_timeouts, 0);
+	/* And the model refuses it outright. */
+	struct conf_vip cv;
+	char err[256];
+	memset(&cv, 0, sizeof(cv));
+	cv.addr = e->m->vips[v].addr;
+	cv.port = 80;
+	cv.proto = IPPROTO_TCP;
+	cv.mode = LB_MODE_DSR;
+	cv.maglev_size = MAGLEV_M;
+	cv.response_timeout_ms = RT_MS;
+	assert_int_equal(lb_model_vip_set(e->m, v, &cv, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "response_timeout"));
+}
+
+/* vip.set: what may change in place, and what may not (named in the error). */
+static void test_vip_set(void **state)
+{
+	struct env *e = *state;
+	struct lb_worker *w = e->w[0];
+	uint32_t v = two_backends(e, LB_MODE_DSR, IPPROTO_TCP), b;
+	const struct lb_model_vip *mv = &e->m->vips[v];
+	uint8_t buf[BUF_CAP];
+	uint16_t lport;
+	uint64_t gen;
+	struct lb_pkt pk;
+	struct conf_vip cv;
+	char err[256];
+
+	b = connect4(e, v, 40000, &lport);
+	gen = e->s->generation;
+	memset(&cv, 0, sizeof(cv));
+	cv.addr = mv->addr;
+	cv.port = 80;
+	cv.proto = IPPROTO_TCP;
+	cv.mode = LB_MODE_DSR;
+	cv.sched = SCHED_KIND_MAGLEV;
+	cv.maglev_size = 257;
+	cv.when_empty = LB_EMPTY_RESET;
+	cv.down_flows = LB_DOWN_KEEP;
+	cv.drain_deadline_ms = 30000;
+	assert_int_equal(lb_model_vip_set(e->m, v, &cv, err, sizeof(err)), 0);
+	recompile(e);
+	assert_true(e->s->generation > gen);
+	assert_int_equal(e->s->vips[v].sched, SCHED_KIND_MAGLEV);
+	assert_int_equal(e->s->vips[v].pool->maglev_size, 257);
+	assert_int_equal(e->s->vips[v].when_empty, LB_EMPTY_RESET);
+	assert_int_equal(e->s->vips[v].down_flows, LB_DOWN_KEEP);
+	assert_int_equal(mv->drain_deadline_ms, 30000);
+	assert_int_equal(mv->n_members, 2);
+	/* The established flow stays where it was. */
+	pk = client_data(e, buf, 40000, 10);
+	assert_tx(&pk, P_BACKENDS);
+	assert_int_equal(went_to(e, v, buf), b);
+	assert_int_equal(w->ctr->flows_rescheduled, 0);
+
+	cv.mode = LB_MODE_FNAT;
+	cv.local_addrs[0] = addr(LADDR4A);
+	cv.n_local_addrs = 1;
+	assert_int_equal(lb_model_vip_set(e->m, v, &cv, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "vip.set 10.0.0.100:80/tcp: mode cannot change in place (dsr -> "
+				 "fnat): delete and add the VIP");
+	cv.mode = LB_MODE_DSR;
+	assert_int_equal(lb_model_vip_set(e->m, v, &cv, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "local_addresses cannot change"));
+	cv.n_local_addrs = 0;
+	cv.port = 81;
+	assert_int_equal(lb_model_vip_set(e->m, v, &cv, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "port cannot change in place (80 -> 81)"));
+	cv.port = 80;
+	cv.maglev_size = 256;
+	assert_int_equal(lb_model_vip_set(e->m, v, &cv, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "maglev_table_size"));
+	/* Nothing changed by the refusals. */
+	assert_int_equal(mv->maglev_size, 257);
+	assert_int_equal(mv->mode, LB_MODE_DSR);
+}
+
+/* Drain deadline: the flows still on a draining backend are reset once it passes. */
+static void test_drain_deadline(void **state)
+{
+	struct env *e = *state;
+	struct lb_worker *w = e->w[0];
+	uint32_t v = two_backends(e, LB_MODE_FNAT, IPPROTO_TCP), b;
+	const struct lb_model_backend *mb;
+	uint8_t buf[BUF_CAP];
+	uint16_t lport, lport2;
+	struct lb_pkt pk;
+	uint64_t t0 = 50000;
+
+	vip_set(e, v, LB_DOWN_RESCHEDULE, 0, 60000); /* the VIP's: 60 s */
+	b = connect4(e, v, 40000, &lport);
+	mb = &e->m->backends[b];
+	assert_int_equal(lb_model_drain_remaining(e->m, mb, t0), -1);
+	assert_int_equal(lb_model_backend_set_drain_deadline(e->m, b, 5000), -EINVAL); /* ready */
+	assert_int_equal(lb_model_backend_set_admin(e->m, b, LB_ADMIN_DRAIN), 0);
+	assert_int_equal(lb_model_backend_set_drain_deadline(e->m, b, 5000), 0); /* this drain */
+	assert_int_equal(lb_model_drain_tick(e->m, t0), 0);
+	recompile(e);
+	assert_int_equal(lb_model_drain_remaining(e->m, mb, t0 + 1000), 4000);
+	/* Draining: its flow stays, new flows go to the other backend. */
+	pk = client_data(e, buf, 40000, 10);
+	assert_tx(&pk, P_BACKENDS);
+	assert_int_equal(went_to(e, v, buf), b);
+	assert_int_not_equal(connect4(e, v, 40001, &lport2), b);
+	assert_int_equal(lb_model_drain_tick(e->m, t0 + 4999), 0);
+	assert_int_equal(lb_model_drain_tick(e->m, t0 + 5000), 1);
+	assert_int_equal(lb_model_drain_tick(e->m, t0 + 6000), 0); /* once */
+	assert_int_equal(lb_model_drain_remaining(e->m, mb, t0 + 6000), 0);
+	recompile(e);
+	assert_int_equal(e->s->backends[b].fate, LB_FATE_DRAIN_RESET);
+	pk = client_data(e, buf, 40000, 10);
+	assert_rst_to_client(buf, &pk, VIP4, 80, 40000);
+	assert_int_equal(w->ctr->backend[b].drain_reset, 1);
+	assert_int_equal(w->ctr->vip[v].drain_reset, 1);
+	assert_int_equal(w->ctr->backend[b].flows_reset, 0);
+	assert_int_equal(w->active[b], 0);
+	/* Ready again cancels it: no deadline, flows stay. */
+	assert_int_equal(lb_model_backend_set_admin(e->m, b, LB_ADMIN_READY), 0);
+	recompile(e);
+	assert_int_equal(e->s->backends[b].fate, LB_FATE_STAY);
+	assert_int_equal(lb_model_drain_remaining(e->m, mb, t0 + 7000), -1);
+	/* A drain without its own deadline takes the VIP's, from its first tick. */
+	assert_int_equal(lb_model_backend_set_admin(e->m, b, LB_ADMIN_DRAIN), 0);
+	assert_int_equal(lb_model_drain_tick(e->m, t0 + 8000), 0);
+	assert_int_equal(lb_model_drain_remaining(e->m, mb, t0 + 9000), 59000);
+	assert_int_equal(lb_model_drain_tick(e->m, t0 + 68000), 1);
+	assert_invariant(w->ctr);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -1664,6 +2185,18 @@ int main(void)
 		T(test_tunnel_too_big_v4),
 		T(test_tunnel_too_big_v6),
 		T(test_counters_invariant_mixed),
+		T(test_down_flows_dsr_reschedule),
+		T(test_down_flows_dsr_keep),
+		T(test_down_flows_dsr_reset),
+		T(test_down_flows_fnat_reschedule),
+		T(test_down_flows_fnat_keep),
+		T(test_down_flows_fnat_reset),
+		T(test_down_flows_fnat_reset_backend_side),
+		T(test_down_flows_udp_reset),
+		T(test_response_timeout),
+		T(test_response_timeout_not_dsr),
+		T(test_vip_set),
+		T(test_drain_deadline),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
