@@ -65,6 +65,7 @@ struct check {
 	struct cb_breaker cb;               /* fed by the data plane's passive counters */
 	uint64_t established, connect_fail; /* last values read */
 	uint64_t response_timeouts;         /* fnat/nat: hung-backend signal; 0 if absent */
+	uint64_t responded;                 /* ... and its success signal */
 	bool counters_seen;
 	bool eligible;   /* admin state ready, as the data plane has it */
 	uint32_t weight; /* the operator's weight, as the data plane has it */
@@ -369,6 +370,8 @@ static int build_checks(const struct conf *c, int epfd, json_object *dp_vips)
 				x->established = old->established;
 				x->connect_fail = old->connect_fail;
 				x->response_timeouts = old->response_timeouts;
+				x->responded = old->responded;
+				x->new_flows = old->new_flows;
 				x->counters_seen = old->counters_seen;
 				hc_set_params(&x->hc, &p, now);
 				continue;
@@ -518,22 +521,32 @@ static void take_dp_state(struct check *c, json_object *b)
 	if (json_object_object_get_ex(b, "health", &f))
 		c->dp_up = strcmp(json_object_get_string(f), "up") == 0;
 	uint64_t est = counter(b, "established"), fail = counter(b, "connect_fail"),
-		 rto = counter(b, "response_timeouts"), nf = counter(b, "new_flows");
+		 rto = counter(b, "response_timeouts"), nf = counter(b, "new_flows"),
+		 rsp = counter(b, "responded");
 	if (c->counters_seen && nf >= c->new_flows)
 		c->pending_new += nf - c->new_flows; /* spends half-open permits, every mode */
 	c->new_flows = nf;
 	if (!c->counters_seen || est < c->established || fail < c->connect_fail ||
-	    rto < c->response_timeouts) {
+	    rto < c->response_timeouts || rsp < c->responded) {
 		/* First look, or the slot was reset: a new baseline. */
 		c->counters_seen = true;
 	} else if (!c->no_replies) {
 		/* fnat/nat: a hung backend's response timeouts fail like connects do. */
-		c->pending_ok += est - c->established;
+		/*
+		 * With a response timeout, success is an answer in time: a hung
+		 * server's kernel completes every handshake, so "established"
+		 * would pair each of its timeouts with a success.
+		 */
+		if (conf.vips[c->vip_index].response_timeout_ms > 0)
+			c->pending_ok += rsp - c->responded;
+		else
+			c->pending_ok += est - c->established;
 		c->pending_fail += (fail - c->connect_fail) + (rto - c->response_timeouts);
 	}
 	c->established = est;
 	c->connect_fail = fail;
 	c->response_timeouts = rto;
+	c->responded = rsp;
 }
 
 /* Reads the data plane: admin state, operator weight, passive counters. */

@@ -182,6 +182,7 @@ static void traffic_total(struct dp *dp, bool vip, uint32_t slot, struct lb_traf
 		t->established += x->established;
 		t->connect_fail += x->connect_fail;
 		t->response_timeouts += x->response_timeouts;
+		t->responded += x->responded;
 		t->flows_reset += x->flows_reset;
 		t->drain_reset += x->drain_reset;
 	}
@@ -487,6 +488,7 @@ static void traffic_sum(struct dp *dp, bool vip, uint32_t slot, const struct lb_
 	}
 	/* Hung backend (fnat/nat with response_timeout): a breaker failure signal. */
 	add_u64(o, "response_timeouts", t.response_timeouts - base->response_timeouts);
+	add_u64(o, "responded", t.responded - base->responded);
 	add_u64(o, "flows_reset", t.flows_reset - base->flows_reset);
 	add_u64(o, "drain_reset", t.drain_reset - base->drain_reset);
 }

@@ -209,6 +209,12 @@ struct lb_traffic {
 	uint64_t connect_fail; /* SYN answered by RST or ICMP unreachable, or unanswered */
 	/* Client data the backend did not answer within response_timeout (hung server). */
 	uint64_t response_timeouts;
+	/*
+	 * Client data the backend answered in time: with a response timeout,
+	 * the success signal (a hung server's kernel still completes handshakes,
+	 * so "established" would count each of its failures as a success too).
+	 */
+	uint64_t responded;
 	uint64_t flows_reset; /* ended because the backend went down (down_flows reset) */
 	uint64_t drain_reset; /* ended because the backend's drain deadline passed */
 };

@@ -1225,8 +1225,12 @@ static void reply(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pk
 	if (f->user != 0 && (payload_len(pk, m) > 0 || (m->tcp_flags & (TCP_FIN | TCP_RST)) ||
 			     m->l4_proto == IPPROTO_UDP)) {
 		/* An answer to the client's data (counted first if it came too late). */
-		if (rt_due(w, f))
+		if (rt_due(w, f)) {
 			rt_count(w, f, fx);
+		} else {
+			w->ctr->vip[f->vip_slot].responded++;
+			w->ctr->backend[f->backend_slot].responded++;
+		}
 		f->user = 0;
 	}
 	if (!fx->answered) {

@@ -12,7 +12,12 @@
 #   - primaries down, the backup level serves; primaries back, their weight
 #     ramps up over the slow-start window (sampled), with no failed request;
 #   - a backend drained while long transfers run on it: every transfer
-#     completes intact, no new flow goes to it, its flows drain to 0.
+#     completes intact, no new flow goes to it, its flows drain to 0;
+#   - a hung backend (SIGSTOP) and a blackholed one, with no active checks:
+#     each ejected by its breaker (first-response timeouts; unanswered SYNs),
+#     time to ejection reported;
+#   - a drain with a deadline: the connections still on the backend then are
+#     reset, the others untouched.
 #
 # Exit: 0 all passed, 1 something failed, 77 skipped. Last line "<n> passed, <m> failed".
 # Traffic stays inside the namespaces created here; every client is bounded.
@@ -93,9 +98,11 @@ s = s.replace("  - name: web4\n", "  - name: web4\n    health_check: {type: http
 s = s.replace("      - {address: %s, weight: 1}" % b3,
               "      - {address: %s, weight: 1, priority: 1}" % b3, 1)
 # web6: no checks; a breaker with a short base ejection (1 s x ejections in a row, capped at 8 s).
+# Its backends' hangs show as first-response timeouts (1 s), their silence as
+# unanswered SYNs: both feed the breaker.
 s = s.replace("  - name: web6\n", "  - name: web6\n    breaker: {consecutive_failures: 3, "
               "base_ejection: 1, max_ejection: 8, max_ejection_percent: 50, "
-              "half_open_permits: 1}\n", 1)
+              "half_open_permits: 1}\n    response_timeout: 1\n", 1)
 open(p, "w").write(s)
 PY
 sluice_start "$SLUICE_WORK/sluice.yaml" 1
@@ -236,6 +243,81 @@ rc=0; [[ $at_drain -gt 0 ]] || rc=1
 say $rc "b2 held flows when it was drained ($at_drain)"
 rc=0; wait_field web4 "$B2_4" active_flows 0 10 || rc=1
 say $rc "b2's flows drained to 0"
+sluice_api "{\"cmd\":\"backend.set\",\"vip\":\"web4\",\"address\":\"$B2_4\",\"state\":\"ready\"}" >/dev/null
+
+# --- 5. a hung and a blackholed backend, seen by the breaker alone (web6: no checks)
+# breaker_open_after START ADDR: seconds from START to the first OPEN of ADDR's breaker after it
+breaker_open_after() {
+	"$TOPO_PY" - "$1" "$2" "$SLUICE_WORK/control.log" <<'PY'
+import sys
+t0, addr, log = float(sys.argv[1]), sys.argv[2], sys.argv[3]
+for line in open(log):
+    if "[%s]:80: breaker OPEN" % addr in line and float(line.split()[0]) >= t0:
+        print("%.2f" % (float(line.split()[0]) - t0))
+        break
+else:
+    sys.exit(1)
+PY
+}
+B1_6=${TOPO_BACKEND_IP6[$B1]}
+B2_6=${TOPO_BACKEND_IP6[$B2]}
+sleep 1
+t0=$(date +%s.%N)
+topo_stop_backend 2 STOP
+# Four at a time, so the requests that hang on b2 do not hold up the others.
+r=$(topo_http_client --url "http://[$TOPO_VIP6]/" --count 80 --rate 20 --concurrency 4 --timeout 3 \
+	--max-seconds 30)
+rc=0; t=$(breaker_open_after "$t0" "$B2_6") || rc=1
+say $rc "hung b2 (SIGSTOP: its kernel still completes handshakes): breaker OPEN after ${t:-?} s, from response timeouts"
+jcheck "... only the requests sent to it before the ejection failed" "$r" \
+	'd["ok"] >= 70 and d["ok"] + d["failed"] == 80'
+echo "       hung backend: $(echo "$r" | "$TOPO_PY" -c 'import json,sys; d=json.load(sys.stdin); print("%d of 80 requests timed out" % d["failed"])')"
+rto=$(backend_field web6 "$B2_6" response_timeouts)
+rc=0; [[ $rto -ge 3 ]] || rc=1
+say $rc "... its response_timeouts fed the breaker ($rto)"
+r=$(topo_http_client --url "http://[$TOPO_VIP6]/" --count 30 --timeout 2 --max-seconds 30)
+jcheck "ejected: new requests no longer go to the hung b2" "$r" \
+	'd["ok"] == 30 and d["failed"] == 0 and "b2" not in d["by_backend"]'
+topo_stop_backend 2 CONT
+
+ip netns exec "${TOPO_BACKEND_NS[$B1]}" nft add table inet sl_bh
+ip netns exec "${TOPO_BACKEND_NS[$B1]}" nft add chain inet sl_bh in '{ type filter hook input priority 0; policy drop; }'
+t0=$(date +%s.%N)
+r=$(topo_http_client --url "http://[$TOPO_VIP6]/" --count 80 --rate 20 --timeout 5 --max-seconds 30)
+rc=0; t=$(breaker_open_after "$t0" "$B1_6") || rc=1
+say $rc "blackholed b1 (SYNs unanswered): breaker OPEN after ${t:-?} s"
+jcheck "... no request failed (each unanswered SYN redispatched)" "$r" \
+	'd["ok"] == 80 and d["failed"] == 0'
+ip netns exec "${TOPO_BACKEND_NS[$B1]}" nft delete table inet sl_bh
+wait_field web4 "$B1_4" health up 5 || true
+sleep 4.5 # b1 and b2 were out: their slow start (4 s) ends before section 6 counts on them
+
+# --- 6. a drain with a deadline: what is left on the backend then is reset
+# Six connections held for 4 s, then one more request on each.
+topo_http_client --url "http://$TOPO_VIP4/" --hold 6 --count 0 --timeout 3 --max-seconds 4 \
+	--ready-file "$SLUICE_WORK/held.ready" >"$SLUICE_WORK/held.json" &
+client=$!
+BG_PIDS+=("$client")
+for ((k = 0; k < 100; k++)); do
+	[[ -s "$SLUICE_WORK/held.ready" ]] && break
+	sleep 0.05
+done
+held_b1=$(backend_field web4 "$B1_4" active_flows)
+"$SLUICE_ROOT/build/control/sluicectl" -s "$SLUICE_SOCK" backend drain web4 "$B1_4" deadline=1 >/dev/null
+left=$(backend_field web4 "$B1_4" drain_deadline_ms)
+rc=0; [[ $left -gt 0 && $left -le 1000 ]] || rc=1
+say $rc "sluicectl backend drain deadline=1: b1 draining, ${left} ms left, $held_b1 held connection(s) on it"
+wait "$client" || true
+r=$(cat "$SLUICE_WORK/held.json")
+# The held connections' last request: those on b1 were reset at the deadline,
+# the others go on.
+jcheck "after the deadline the held connections on b1 are reset, the rest still served" "$r" \
+	"d['held']['final_request']['failed'] == $held_b1 and d['held']['final_request']['ok'] == 6 - $held_b1 and 'b1' not in d['held']['final_request']['by_backend']"
+sluice_api "{\"cmd\":\"vip.list\"}" >"$SLUICE_WORK/after_deadline.json" # kept with KEEP=1
+dr=$(backend_field web4 "$B1_4" drain_reset)
+rc=0; [[ $dr -ge $held_b1 && $held_b1 -gt 0 ]] || rc=1
+say $rc "... counted: drain_reset $dr"
+"$SLUICE_ROOT/build/control/sluicectl" -s "$SLUICE_SOCK" backend ready web4 "$B1_4" >/dev/null
 
 echo "$PASS passed, $FAIL failed"
 [[ $FAIL -eq 0 ]]

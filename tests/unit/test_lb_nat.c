@@ -1957,6 +1957,9 @@ static void test_response_timeout(void **state)
 	e->now += RT_MS - 1;
 	pk = backend_data(e, v, b1, buf, lp1, 500);
 	assert_tx(&pk, P_CLIENTS);
+	/* Answered in time: the success signal (the bare ACK before it was not one). */
+	assert_int_equal(w->ctr->backend[b1].responded, 1);
+	assert_int_equal(w->ctr->vip[v].responded, 1);
 	/* 2: data, then silence past the timeout; 3: idle, no data; 4: retransmission. */
 	pk = client_data(e, buf, 41002, 100);
 	assert_tx(&pk, P_BACKENDS);
