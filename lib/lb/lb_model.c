@@ -130,6 +130,15 @@ static int laddr_get(struct lb_model *m, const struct lb_addr *a)
 	return (int)m->n_laddrs++;
 }
 
+static bool vip_slot_has_removed(const struct lb_model *m, uint32_t slot)
+{
+	for (uint32_t b = 0; b < LB_MAX_BACKENDS; b++)
+		if (m->backends[b].uid != 0 && m->backends[b].removed &&
+		    m->backends[b].vip_slot == slot)
+			return true;
+	return false;
+}
+
 int lb_model_vip_add(struct lb_model *m, const struct conf_vip *cv, char *err, size_t errlen)
 {
 	char text[CONF_NAME_MAX];
@@ -163,12 +172,26 @@ int lb_model_vip_add(struct lb_model *m, const struct conf_vip *cv, char *err, s
 		return fail(err, errlen, -EINVAL,
 			    "VIP %s: maglev_table_size %u must be a prime above the backend count",
 			    text, cv->maglev_size);
+	/*
+	 * A free slot whose deleted VIP's flows are gone: the flow table knows a
+	 * flow's VIP by slot, so flows of a deleted VIP still finishing on its
+	 * removed backends must not be taken for the new VIP's (another mode
+	 * would rewrite them wrongly). Only when every free slot still has such
+	 * flows is one reused, the lowest.
+	 */
 	for (slot = 0; slot < LB_MAX_VIPS; slot++) {
-		if (m->vips[slot].uid == 0) {
+		if (m->vips[slot].uid == 0 && !vip_slot_has_removed(m, slot)) {
 			v = &m->vips[slot];
 			break;
 		}
 	}
+	if (v == NULL)
+		for (slot = 0; slot < LB_MAX_VIPS; slot++) {
+			if (m->vips[slot].uid == 0) {
+				v = &m->vips[slot];
+				break;
+			}
+		}
 	if (v == NULL)
 		return fail(err, errlen, -ENOSPC, "VIP %s: at most %d VIPs", text, LB_MAX_VIPS);
 

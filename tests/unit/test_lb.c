@@ -1608,6 +1608,24 @@ static void test_neigh_shared(void **state)
 	assert_int_equal(e->nt->word[ns], lb_neigh_pack(mac));
 }
 
+/* A deleted VIP's slot is not reused while flows on its removed backends may still finish. */
+static void test_vip_slot_reuse_waits(void **state)
+{
+	struct env *e = *state;
+	struct conf_backend b = be("10.0.0.11", 1, 0);
+	uint32_t v1 = add_vip(e, vip(VIP4, 80, IPPROTO_TCP, SCHED_KIND_RR, &b, 1));
+	uint32_t b1 = bslot(e, v1, "10.0.0.11");
+	uint32_t v2, v3;
+
+	assert_int_equal(lb_model_vip_del(e->m, v1), 0);
+	assert_true(e->m->backends[b1].removed);
+	v2 = add_vip(e, vip(VIP4, 80, IPPROTO_TCP, SCHED_KIND_RR, &b, 1));
+	assert_int_not_equal(v2, v1);
+	assert_int_equal(lb_model_backend_reap(e->m, b1), 0);
+	v3 = add_vip(e, vip(VIP4, 81, IPPROTO_TCP, SCHED_KIND_RR, &b, 1));
+	assert_int_equal(v3, v1); /* its flows are gone: free again */
+}
+
 static void test_build_arp_request(void **state)
 {
 	struct env *e = *state;
@@ -1723,6 +1741,7 @@ int main(void)
 		T(test_neigh_learn_probe_fail),
 		T(test_neigh_static),
 		T(test_neigh_shared),
+		T(test_vip_slot_reuse_waits),
 		T(test_build_arp_request),
 		T(test_build_ns),
 		T(test_parse_neigh_reply),
