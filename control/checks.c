@@ -70,6 +70,7 @@ static int start_exec(struct probe *p, const struct conf_health *h, const struct
 		/* The child: the command decides, by its exit status. Its own process
 		 * group, so a timeout kills what it started too. */
 		setpgid(0, 0);
+		signal(SIGPIPE, SIG_DFL); /* the daemon ignores it; the command should not */
 		int null = open("/dev/null", O_RDWR);
 		if (null >= 0) {
 			dup2(null, 0);

@@ -70,6 +70,8 @@ struct check {
 	bool eligible;   /* admin state ready, as the data plane has it */
 	uint32_t weight; /* the operator's weight, as the data plane has it */
 	bool healthy_before;
+	bool has_breaker;  /* its VIP has one: cb is initialised */
+	bool listed;       /* the data plane has it (seen when the check was built) */
 	uint64_t up_since; /* slow start origin */
 	bool panic_up;     /* its level is in panic: told up whatever its checks say */
 	int32_t dp_ctl;    /* control_weight last told (-2: not yet) */
@@ -270,6 +272,10 @@ static void for_each_listed(json_object *vips, const struct bkey_tab *t, struct 
 			    !json_object_object_get_ex(b, "port", &p) ||
 			    lb_addr_parse(&a, json_object_get_string(f)) < 0)
 				continue;
+			/* A deleted backend still finishing its flows is not the live one. */
+			if (json_object_object_get_ex(b, "state", &x) &&
+			    strcmp(json_object_get_string(x), "removed") == 0)
+				continue;
 			c = lookup(t, arr, vname, &a, (uint16_t)json_object_get_int(p));
 			if (c != NULL)
 				fn(c, b);
@@ -283,6 +289,7 @@ static void take_dp_health(struct check *c, json_object *b)
 	json_object *h;
 	if (c->fresh && json_object_object_get_ex(b, "health", &h))
 		c->dp_up = strcmp(json_object_get_string(h), "up") == 0;
+	c->listed = true;
 }
 
 static void hc_params_of(const struct conf_health *h, struct hc_params *p)
@@ -343,8 +350,8 @@ static int build_checks(const struct conf *c, int epfd, json_object *dp_vips)
 				x->h.fall = 1;
 			}
 			hc_params_of(&x->h, &p);
+			struct cb_params cp;
 			if (v->policy.breaker) {
-				struct cb_params cp;
 				cb_params_default(&cp);
 				cp.consecutive_failures = v->policy.consecutive_failures;
 				cp.failure_ratio_pct = v->policy.failure_ratio_pct;
@@ -356,15 +363,24 @@ static int build_checks(const struct conf *c, int epfd, json_object *dp_vips)
 				cp.half_open_permits = v->policy.half_open_permits;
 				if (cp.half_open_successes > cp.half_open_permits)
 					cp.half_open_successes = cp.half_open_permits;
-				cb_init(&x->cb, &cp, now, fnv1a(x->vip, (uint64_t)j + 1));
+				/* conf checked the ranges; cb_init refusing would be a bug here. */
+				x->has_breaker = cb_init(&x->cb, &cp, now,
+							 fnv1a(x->vip, (uint64_t)j + 1)) == 0;
+				if (!x->has_breaker)
+					logf_("%s: breaker parameters refused: no breaker", x->vip);
 			}
 			old = lookup(&check_index, checks, x->vip, &x->addr, x->port);
 			if (old != NULL) {
 				probe_abort(&old->pr, epfd);
 				x->hc = old->hc;
 				x->dp_up = old->dp_up;
-				if (v->policy.breaker)
+				/* A breaker that stays keeps its state under the new parameters. */
+				if (x->has_breaker && old->has_breaker) {
 					x->cb = old->cb;
+					cb_set_params(&x->cb, &cp);
+				}
+				x->healthy_before = old->healthy_before;
+				x->listed = true;
 				x->up_since = old->up_since;
 				x->dp_ctl = old->dp_ctl;
 				x->established = old->established;
@@ -398,8 +414,19 @@ static int build_checks(const struct conf *c, int epfd, json_object *dp_vips)
 		 * changes nothing until the checks say otherwise. */
 		hc_params_of(&x->h, &p);
 		endpoint(x, ep, sizeof(ep));
-		hc_init(&x->hc, &p, x->dp_up ? HC_INIT_FULLY_UP : HC_INIT_FULLY_DOWN, now,
-			fnv1a(ep, fnv1a(x->vip, fnv1a(node, 0xcbf29ce484222325ull))));
+		hc_init(&x->hc, &p, x->dp_up || !x->has_hc ? HC_INIT_FULLY_UP : HC_INIT_FULLY_DOWN,
+			now, fnv1a(ep, fnv1a(x->vip, fnv1a(node, 0xcbf29ce484222325ull))));
+		/*
+		 * Slow start: a backend the data plane already serves does not ramp
+		 * (a restart or a reload changes nothing); one new to it does.
+		 */
+		x->healthy_before = x->listed && x->dp_up;
+		if (!x->has_hc && !x->dp_up && x->listed) {
+			/* Unchecked is taken as up: nothing else would ever bring it back. */
+			logf_("%s %s: no health check: told up (the data plane had it down)",
+			      x->vip, ep);
+			push_health(x, true);
+		}
 	}
 	for (size_t o = 0; o < n_checks; o++)
 		probe_abort(&checks[o].pr, epfd);
@@ -444,8 +471,13 @@ static void result(struct check *c, enum hc_res r, const char *detail, uint64_t 
 			c->pending_ok++;
 		else
 			c->pending_fail++;
-	} else if (r == HC_RES_OK && conf.vips[c->vip_index].policy.breaker) {
-		/* fnat/nat: a pass closes a half-open breaker (an open one serves its time). */
+	} else if (r == HC_RES_OK && c->has_breaker &&
+		   !(c->h.kind == CONF_HC_TCP && conf.vips[c->vip_index].response_timeout_ms > 0)) {
+		/*
+		 * fnat/nat: a pass closes a half-open breaker (an open one serves
+		 * its time) — but not a bare TCP connect where hung servers are
+		 * watched for: a stopped server's kernel still accepts connections.
+		 */
 		enum cb_state before = c->cb.state;
 		cb_on_active_check_pass(&c->cb, now);
 		if (before != c->cb.state)
@@ -600,10 +632,10 @@ static void pool_tick(uint64_t now)
 		}
 		struct check *vc = &checks[first];
 		for (uint32_t k = 0; k < n; k++)
-			n_ejected += v->policy.breaker && cb_is_ejected(&vc[k].cb);
+			n_ejected += vc[k].has_breaker && cb_is_ejected(&vc[k].cb);
 		for (uint32_t k = 0; k < n; k++) {
 			struct check *c = &vc[k];
-			if (v->policy.breaker) {
+			if (c->has_breaker) {
 				bool was = cb_is_ejected(&c->cb);
 				enum cb_state before = c->cb.state;
 				/*
@@ -633,7 +665,7 @@ static void pool_tick(uint64_t now)
 			/* Half-open counts as healthy while it has permits left (docs/control.md
 			 * §1). */
 			bool healthy = (!c->has_hc || c->hc.health == HC_UP) &&
-				       (!v->policy.breaker || cb_takes_new_flows(&c->cb));
+				       (!c->has_breaker || cb_takes_new_flows(&c->cb));
 			if (healthy && !c->healthy_before)
 				c->up_since = now;
 			c->healthy_before = healthy;
@@ -832,7 +864,6 @@ static json_object *health_json(uint64_t now)
 
 	for (size_t i = 0; i < n_checks; i++) {
 		const struct check *c = &checks[i];
-		const struct conf_vip *v = &conf.vips[c->vip_index];
 		json_object *o = json_object_new_object();
 		char ip[LB_ADDR_STRLEN];
 
@@ -859,7 +890,7 @@ static json_object *health_json(uint64_t now)
 		} else {
 			json_object_object_add(o, "health", json_object_new_string("unchecked"));
 		}
-		if (v->policy.breaker) {
+		if (c->has_breaker) {
 			add_str(o, "breaker_signals", breaker_signals(c));
 			json_object_object_add(o, "breaker",
 					       json_object_new_string(cb_state_name(c->cb.state)));
@@ -962,6 +993,21 @@ out:
 }
 
 /* One request per connection (at most 4 KiB), answered at once. */
+/* The whole answer (a 1000-backend health.list is large), or -1. */
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 static void ctl_serve(int lfd, int epfd)
 {
 	for (;;) {
@@ -972,15 +1018,21 @@ static void ctl_serve(int lfd, int epfd)
 
 		if (fd < 0)
 			return;
-		struct timeval tv = {.tv_sec = 1};
+		/*
+		 * The checks wait while a request is read: a client gets 200 ms in
+		 * all to send its line (100 ms per read), however it drips it.
+		 */
+		struct timeval tv = {.tv_usec = 100000};
+		uint64_t read_until = now_ms() + 200;
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		tv = (struct timeval){.tv_sec = 1};
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 		resp = json_object_new_object();
 		/* The request is read first, even from a peer refused below: closing
 		 * on an unread request would reset the connection before the answer. */
 		size_t used = 0;
 		bool line = false;
-		while (used < sizeof(buf) - 1 &&
+		while (used < sizeof(buf) - 1 && now_ms() < read_until &&
 		       (n = read(fd, buf + used, sizeof(buf) - 1 - used)) > 0) {
 			used += (size_t)n;
 			if (memchr(buf, '\n', used) != NULL) {
@@ -1011,7 +1063,7 @@ static void ctl_serve(int lfd, int epfd)
 			ctl_handle(buf, epfd, resp);
 		}
 		const char *out = json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN);
-		if (write(fd, out, strlen(out)) < 0 || write(fd, "\n", 1) < 0)
+		if (write_all(fd, out, strlen(out)) < 0 || write_all(fd, "\n", 1) < 0)
 			logf_("a client of the control socket went away before its answer");
 		json_object_put(resp);
 		close(fd);

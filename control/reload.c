@@ -22,11 +22,6 @@ static json_object *dur_json(uint32_t ms)
 	return json_object_new_double(ms / 1000.0);
 }
 
-static uint32_t dur_ms(json_object *o)
-{
-	return (uint32_t)(json_object_get_double(o) * 1000.0 + 0.5);
-}
-
 static const char *sget(json_object *o, const char *k)
 {
 	json_object *v;
@@ -199,12 +194,13 @@ static void settings_change(const struct conf_vip *v, const struct conf_vip *p, 
 			     lb_down_flows_name((enum lb_down_flows)v->down_flows)) != 0
 		    : (p ? p->down_flows : LB_DOWN_RESCHEDULE) != v->down_flows)
 		CHANGED("down_flows");
-	if (json_object_object_get_ex(d, "response_timeout", &x)
-		    ? dur_ms(x) != v->response_timeout_ms
+	/* The data plane lists both in ms. */
+	if (json_object_object_get_ex(d, "response_timeout_ms", &x)
+		    ? (uint64_t)json_object_get_int64(x) != v->response_timeout_ms
 		    : (p ? p->response_timeout_ms : 0) != v->response_timeout_ms)
 		CHANGED("response_timeout");
-	if (json_object_object_get_ex(d, "drain_deadline", &x)
-		    ? dur_ms(x) != v->drain_deadline_ms
+	if (json_object_object_get_ex(d, "drain_deadline_ms", &x)
+		    ? (uint64_t)json_object_get_int64(x) != v->drain_deadline_ms
 		    : (p ? p->drain_deadline_ms : 0) != v->drain_deadline_ms)
 		CHANGED("drain_deadline");
 #undef CHANGED

@@ -224,19 +224,23 @@ sed -i 's/port: 53/port: 5353/' "$tmp/sluice.yaml"
 expect "a VIP's port changed: re-created, its flows ended, said" 0 "ESTABLISHED FLOWS ARE ENDED" \
 	c config reload
 expect "... now on its new port" 0 "198.18.0.21:5353" c show backends dns
-# ---- a setting changed in place (vip.set), or said plainly not applied by a data
-# plane that has no vip.set yet
-sed -i '0,/    port: 80/s//    port: 80\n    scheduler: rr/' "$tmp/sluice.yaml"
+# ---- a setting changed in place (vip.set)
+sed -i '0,/    port: 80/s//    port: 80\n    scheduler: rr\n    down_flows: reset/' "$tmp/sluice.yaml"
 out=$(c config reload 2>&1)
 rc=$?
-if [[ $rc -eq 0 && "$out" == *"web: scheduler changed in place"* ]]; then
-	ok "scheduler changed: vip.set in place"
+if [[ $rc -eq 0 && "$out" == *"web: scheduler, down_flows changed in place"* ]]; then
+	ok "scheduler and down_flows changed: vip.set in place"
 	expect "... shown" 0 " rr " c show vips
-elif [[ $rc -eq 1 && "$out" == *"NOT applied: this data plane has no vip.set"* ]]; then
-	ok "scheduler changed: this data plane has no vip.set, reported as not applied (exit 1)"
+	expect "... down_flows in the data plane" 0 '"down_flows":"reset"' c --json show vips
 else
 	ko "scheduler changed (exit $rc): $out"
 fi
+# ---- a breaker turned on by a reload: the daemon sets one up for each backend
+sed -i '0,/    scheduler: rr/s//    scheduler: rr\n    breaker: {consecutive_failures: 4}/' "$tmp/sluice.yaml"
+expect "a breaker added by reload" 0 "" c config reload
+sleep 0.5
+kill -0 "$ctl_pid" 2>/dev/null && ok "... the daemon runs on" || ko "... the daemon runs on"
+expect "... each web backend's breaker is shown, closed" 0 "closed" c show health
 kill -HUP "$ctl_pid"
 sleep 0.5
 grep -q "reloaded $tmp/sluice.yaml" "$tmp/control.log" && ok "SIGHUP reloads too" || ko "SIGHUP reloads too"
