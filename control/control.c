@@ -70,6 +70,7 @@ struct check {
 	bool eligible;   /* admin state ready, as the data plane has it */
 	uint32_t weight; /* the operator's weight, as the data plane has it */
 	bool healthy_before;
+	int8_t forced;     /* the operator's health over the checks: -1 none, 0 down, 1 up */
 	bool has_breaker;  /* its VIP has one: cb is initialised */
 	bool listed;       /* the data plane has it (seen when the check was built) */
 	uint64_t up_since; /* slow start origin */
@@ -336,6 +337,7 @@ static int build_checks(const struct conf *c, int epfd, json_object *dp_vips)
 			x->vip_index = i;
 			x->level = v->backends[j].priority;
 			x->dp_ctl = -2;
+			x->forced = -1;
 			x->eligible = true;
 			x->weight = v->backends[j].weight;
 			x->up_since = 0; /* as if up for long: a restart ramps nothing */
@@ -380,6 +382,7 @@ static int build_checks(const struct conf *c, int epfd, json_object *dp_vips)
 					cb_set_params(&x->cb, &cp);
 				}
 				x->healthy_before = old->healthy_before;
+				x->forced = old->forced;
 				x->listed = true;
 				x->up_since = old->up_since;
 				x->dp_ctl = old->dp_ctl;
@@ -459,11 +462,19 @@ static void log_breaker(struct check *c, uint64_t now)
 	}
 }
 
+/* Up for traffic: the operator's forced health, else the checks' (unchecked: up). */
+static bool check_up(const struct check *c)
+{
+	if (c->forced >= 0)
+		return c->forced == 1;
+	return !c->has_hc || c->hc.health == HC_UP;
+}
+
 static void result(struct check *c, enum hc_res r, const char *detail, uint64_t now)
 {
 	char ep[80];
 	int changed = hc_result(&c->hc, r, detail, now);
-	bool up = c->hc.health == HC_UP;
+	bool up = c->hc.health == HC_UP; /* what the checks say, logged */
 
 	/* dsr/tunnel: no passive signal exists; a check is the breaker's signal. */
 	if (c->active_breaker) {
@@ -489,8 +500,8 @@ static void result(struct check *c, enum hc_res r, const char *detail, uint64_t 
 		      endpoint(c, ep, sizeof(ep)), up ? "UP" : "DOWN",
 		      up ? c->hc.p.rise : c->hc.p.fall, up ? "passing" : "failing", hc_res_name(r),
 		      detail[0] ? ", " : "", detail);
-	if ((up || c->panic_up) != c->dp_up)
-		push_health(c, up || c->panic_up);
+	if ((check_up(c) || c->panic_up) != c->dp_up)
+		push_health(c, check_up(c) || c->panic_up);
 }
 
 static bool push_ctl_weight(struct check *c, int32_t w)
@@ -664,8 +675,8 @@ static void pool_tick(uint64_t now)
 			c->pending_fail = c->pending_ok = c->pending_new = 0;
 			/* Half-open counts as healthy while it has permits left (docs/control.md
 			 * §1). */
-			bool healthy = (!c->has_hc || c->hc.health == HC_UP) &&
-				       (!c->has_breaker || cb_takes_new_flows(&c->cb));
+			bool healthy =
+				check_up(c) && (!c->has_breaker || cb_takes_new_flows(&c->cb));
 			if (healthy && !c->healthy_before)
 				c->up_since = now;
 			c->healthy_before = healthy;
@@ -890,6 +901,8 @@ static json_object *health_json(uint64_t now)
 		} else {
 			json_object_object_add(o, "health", json_object_new_string("unchecked"));
 		}
+		if (c->forced >= 0)
+			add_str(o, "forced", c->forced ? "up" : "down");
 		if (c->has_breaker) {
 			add_str(o, "breaker_signals", breaker_signals(c));
 			json_object_object_add(o, "breaker",
@@ -951,7 +964,66 @@ static void config_check_json(json_object *o)
 	conf_free(&c);
 }
 
-#define CTL_COMMANDS "health.list, status, config.reload, config.check"
+#define CTL_COMMANDS "health.list, health.force, status, config.reload, config.check"
+
+/*
+ * health.force {vip, address, port?, health: up|down|auto}: the operator's
+ * health for a backend, over what its checks say (which go on, and show),
+ * until "auto" gives it back to them. Kept across reloads, not restarts.
+ * Answered once the data plane runs it.
+ */
+static void health_force(json_object *req, json_object *resp)
+{
+	json_object *f;
+	const char *vip = "", *addr = "", *h = "";
+	struct lb_addr a;
+	struct check *c = NULL;
+	char e[320];
+	int port = -1;
+
+	if (json_object_object_get_ex(req, "vip", &f))
+		vip = json_object_get_string(f);
+	if (json_object_object_get_ex(req, "address", &f))
+		addr = json_object_get_string(f);
+	if (json_object_object_get_ex(req, "health", &f))
+		h = json_object_get_string(f);
+	if (json_object_object_get_ex(req, "port", &f))
+		port = json_object_get_int(f);
+	if (strcmp(h, "up") != 0 && strcmp(h, "down") != 0 && strcmp(h, "auto") != 0) {
+		snprintf(e, sizeof(e), "health.force: health must be up, down or auto");
+		goto fail;
+	}
+	if (lb_addr_parse(&a, addr) < 0) {
+		snprintf(e, sizeof(e), "health.force: bad address \"%.60s\"", addr);
+		goto fail;
+	}
+	for (size_t i = 0; i < n_checks && c == NULL; i++)
+		if (strcmp(checks[i].vip, vip) == 0 && lb_addr_eq(&checks[i].addr, &a) &&
+		    (port < 0 || checks[i].port == port))
+			c = &checks[i];
+	if (c == NULL) {
+		snprintf(e, sizeof(e), "health.force: VIP %.60s has no backend %.60s in %.100s",
+			 vip, addr, conf.path);
+		goto fail;
+	}
+	c->forced = strcmp(h, "auto") == 0 ? -1 : strcmp(h, "up") == 0;
+	logf_("%s %s: health %s by the operator", c->vip, addr,
+	      c->forced < 0 ? "given back to the checks"
+	      : c->forced   ? "forced up"
+			    : "forced down");
+	if ((check_up(c) || c->panic_up) != c->dp_up &&
+	    !push_health(c, check_up(c) || c->panic_up)) {
+		snprintf(e, sizeof(e),
+			 "health.force: the data plane cannot be told (kept: retried)");
+		goto fail;
+	}
+	json_object_object_add(resp, "ok", json_object_new_boolean(1));
+	add_str(resp, "health", check_up(c) ? "up" : "down");
+	return;
+fail:
+	json_object_object_add(resp, "ok", json_object_new_boolean(0));
+	add_str(resp, "error", e);
+}
 
 /* Answers request <buf> into <resp>. */
 static void ctl_handle(const char *buf, int epfd, json_object *resp)
@@ -971,6 +1043,8 @@ static void ctl_handle(const char *buf, int epfd, json_object *resp)
 	if (strcmp(name, "health.list") == 0) {
 		json_object_object_add(resp, "ok", json_object_new_boolean(1));
 		json_object_object_add(resp, "backends", health_json(now_ms()));
+	} else if (strcmp(name, "health.force") == 0) {
+		health_force(req, resp);
 	} else if (strcmp(name, "status") == 0) {
 		status_json(resp);
 	} else if (strcmp(name, "config.reload") == 0) {
@@ -1191,8 +1265,8 @@ int main(int argc, char **argv)
 				continue;
 			}
 			/* A data plane that could not be told is told again. */
-			if ((x->hc.health == HC_UP || x->panic_up) != x->dp_up)
-				push_health(x, x->hc.health == HC_UP || x->panic_up);
+			if ((check_up(x) || x->panic_up) != x->dp_up)
+				push_health(x, check_up(x) || x->panic_up);
 			if (now >= hc_next_due(&x->hc)) {
 				if (probe_start(&x->pr, &x->h, &x->addr, x->check_port, now, epfd,
 						i, &r, detail, sizeof(detail)) > 0) {

@@ -66,15 +66,12 @@ static int64_t iget(json_object *o, const char *k)
 	return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
 }
 
-/* Sends <req> (consumed); prints the answer with <show> unless --json. */
-static int run(json_object *req, void (*show)(json_object *resp))
+/* Prints answer <resp> (consumed) with <show> unless --json; the exit status. */
+static int finish(json_object *resp, void (*show)(json_object *resp))
 {
-	json_object *resp = call(req), *ok;
+	json_object *ok;
 	int rc = 0;
 
-	json_object_put(req);
-	if (resp == NULL)
-		return EXIT_UNREACH;
 	if (json_out) {
 		printf("%s\n", json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PRETTY));
 		rc = json_object_object_get_ex(resp, "ok", &ok) && json_object_get_boolean(ok)
@@ -90,6 +87,17 @@ static int run(json_object *req, void (*show)(json_object *resp))
 	}
 	json_object_put(resp);
 	return rc;
+}
+
+/* Sends <req> (consumed); prints the answer with <show> unless --json. */
+static int run(json_object *req, void (*show)(json_object *resp))
+{
+	json_object *resp = call(req);
+
+	json_object_put(req);
+	if (resp == NULL)
+		return EXIT_UNREACH;
+	return finish(resp, show);
 }
 
 /* ---- tables ---- */
@@ -430,6 +438,49 @@ static int weight_of(const char *vip, const char *addr, long long *out)
 	return rc;
 }
 
+/*
+ * backend health: the control daemon's checks would undo a health set in the
+ * data plane alone, so while the daemon runs it is told (health.force: it
+ * holds until "auto"); without it, the data plane is set directly.
+ */
+static int backend_health(json_object *req, const char *h)
+{
+	char err[512];
+	json_object *creq, *resp;
+
+	if (strcmp(h, "up") != 0 && strcmp(h, "down") != 0 && strcmp(h, "auto") != 0) {
+		json_object_put(req);
+		fprintf(stderr, "sluicectl: health: expected up, down or auto, got \"%s\"\n", h);
+		return EXIT_USAGE;
+	}
+	creq = request("health.force");
+	json_object_object_foreach(req, k, v)
+	{
+		if (strcmp(k, "cmd") != 0)
+			json_object_object_add(creq, k, json_object_get(v));
+	}
+	json_object_object_add(creq, "health", json_object_new_string(h));
+	to_ctl = true;
+	resp = call_q(creq, true, err, sizeof(err));
+	to_ctl = false;
+	json_object_put(creq);
+	if (resp != NULL) {
+		json_object_put(req);
+		return finish(resp, NULL);
+	}
+	if (strcmp(h, "auto") == 0 || strstr(err, "cannot reach") == NULL) {
+		json_object_put(req);
+		fprintf(stderr, "sluicectl: health %s: %s\n", h, err);
+		return EXIT_UNREACH;
+	}
+	fprintf(stderr,
+		"sluicectl: the control daemon is not reachable at %s: setting the data plane "
+		"directly (a daemon started later decides by its checks)\n",
+		ctl_path);
+	json_object_object_add(req, "health", json_object_new_string(h));
+	return run(req, NULL);
+}
+
 static int cmd_backend(int argc, char **argv)
 {
 	json_object *req, *b;
@@ -481,10 +532,8 @@ static int cmd_backend(int argc, char **argv)
 		json_object_object_add(req, "state", json_object_new_string(verb));
 		return run(req, NULL);
 	}
-	if (strcmp(verb, "health") == 0 && argc == 4) {
-		json_object_object_add(req, "health", json_object_new_string(argv[3]));
-		return run(req, NULL);
-	}
+	if (strcmp(verb, "health") == 0 && argc == 4)
+		return backend_health(req, argv[3]);
 	if (strcmp(verb, "weight") == 0 && argc == 4) {
 		char *end;
 		long long w = strtoll(argv[3], &end, 10);
@@ -628,7 +677,8 @@ static const struct verb {
 	 "  backend weight VIP ADDR[:PORT] N|N%\n"
 	 "  backend drain VIP ADDR[:PORT] [deadline=SECONDS]\n"
 	 "  backend drain|maint|ready VIP ADDR[:PORT]\n"
-	 "  backend health VIP ADDR[:PORT] up|down",
+	 "  backend health VIP ADDR[:PORT] up|down|auto (through the control daemon: held\n"
+	 "        over its checks until auto)",
 	 cmd_backend},
 	{"config",
 	 "config check FILE (parsed here: ok, or file:line:column: field: problem)\n"

@@ -245,8 +245,21 @@ kill -HUP "$ctl_pid"
 sleep 0.5
 grep -q "reloaded $tmp/sluice.yaml" "$tmp/control.log" && ok "SIGHUP reloads too" || ko "SIGHUP reloads too"
 
+# ---- forced health: held over passing checks until "auto"
+expect "backend health down through the daemon" 0 "ok" c backend health probe 198.18.0.31 down
+sleep 1 # three passing checks (every 0.3 s) would have brought it back
+expect "... held down in the data plane over passing checks" 0 '"health":"down"' \
+	bash -c "\"$ctl\" -s \"$sock\" --json show backends probe | tr -d ' \n' | grep -o '\"address\":\"198.18.0.31\"[^}]*'"
+expect "... shown as forced by the daemon" 0 '"forced":"down"' c --json show health
+expect "backend health auto: back to the checks" 0 "ok" c backend health probe 198.18.0.31 auto
+sleep 1
+expect "... up again" 0 '"health":"up"' \
+	bash -c "\"$ctl\" -s \"$sock\" --json show backends probe | tr -d ' \n' | grep -o '\"address\":\"198.18.0.31\"[^}]*'"
+expect "backend health of an unknown backend: refused" 1 "has no backend" \
+	c backend health probe 198.18.0.99 down
+
 # ---- the control socket: root, members of socket_group, nobody else
-expect "unknown cmd: the error lists the commands" 0 "health.list, status, config.reload" \
+expect "unknown cmd: the error lists the commands" 0 "health.list, health.force, status, config.reload" \
 	bash -c "echo '{\"cmd\":\"frob\"}' | socat - UNIX-CONNECT:$csock"
 expect "not JSON: refused with what is expected" 0 '\"cmd\" string' \
 	bash -c "echo 'hello' | socat - UNIX-CONNECT:$csock"
