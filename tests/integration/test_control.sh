@@ -258,6 +258,24 @@ expect "... up again" 0 '"health":"up"' \
 expect "backend health of an unknown backend: refused" 1 "has no backend" \
 	c backend health probe 198.18.0.99 down
 
+# ---- the data plane restarts (everything up, its runtime state gone): the daemon
+# sees it and pushes its state again
+kill "$dp_pid"
+wait "$dp_pid" 2>/dev/null
+"$dp" -l 0 --no-huge -m 256 --no-pci --file-prefix "sluice-ctl-$$" --log-level warning \
+	-- --config "$tmp/sluice.yaml" >"$tmp/dp2.log" 2>&1 &
+dp_pid=$!
+slow_down() {
+	"$ctl" -s "$sock" --json show backends probe 2>/dev/null | tr -d ' \n' |
+		grep -q '"address":"198.18.0.33"[^}]*"health":"down"'
+}
+for ((i = 0; i < 50; i++)); do
+	slow_down && break
+	sleep 0.1
+done
+slow_down && ok "data plane restarted: the daemon tells it again that 198.18.0.33 is down (${i}00 ms)" ||
+	ko "data plane restarted: 198.18.0.33 told down again within 5 s"
+
 # ---- the control socket: root, members of socket_group, nobody else
 expect "unknown cmd: the error lists the commands" 0 "health.list, health.force, status, config.reload" \
 	bash -c "echo '{\"cmd\":\"frob\"}' | socat - UNIX-CONNECT:$csock"
