@@ -997,10 +997,12 @@ static void health_force(json_object *req, json_object *resp)
 		snprintf(e, sizeof(e), "health.force: bad address \"%.60s\"", addr);
 		goto fail;
 	}
-	for (size_t i = 0; i < n_checks && c == NULL; i++)
-		if (strcmp(checks[i].vip, vip) == 0 && lb_addr_eq(&checks[i].addr, &a) &&
-		    (port < 0 || checks[i].port == port))
-			c = &checks[i];
+	/* No port: the VIP's, as the data plane takes it. */
+	for (uint32_t i = 0; i < conf.n_vips && port < 0; i++)
+		if (strcmp(conf.vips[i].name, vip) == 0)
+			port = conf.vips[i].port;
+	if (port >= 0 && port <= 65535)
+		c = lookup(&check_index, checks, vip, &a, (uint16_t)port);
 	if (c == NULL) {
 		snprintf(e, sizeof(e), "health.force: VIP %.60s has no backend %.60s in %.100s",
 			 vip, addr, conf.path);

@@ -57,14 +57,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say() { # OK? description
-	if [[ $1 == 0 ]]; then
-		PASS=$((PASS + 1))
-		echo "ok   - $2"
-	else
-		FAIL=$((FAIL + 1))
-		echo "FAIL - $2"
-	fi
+say() { # RC DESCRIPTION: pass when RC is 0 (sluice.sh's pass/fail)
+	if [[ $1 == 0 ]]; then pass "$2"; else fail "$2"; fi
 }
 
 # backend_field VIP ADDR FIELD: one field of one backend, from the data plane
