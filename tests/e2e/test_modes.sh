@@ -113,10 +113,13 @@ jcheck "wrr 2:1:1: 80 requests give 40/20/20 (tolerance $TOL)" "$r" \
 	"d['ok'] == 80 and abs(d['by_backend'].get('b1', 0) - 40) <= $TOL and abs(d['by_backend'].get('b2', 0) - 20) <= $TOL"
 
 # lc: with b3 drained, 4 held connections land 2/2 on b1/b2; b3 back in
-# service then takes every new connection (it has none open).
+# service then takes every new connection (it has none open). The holds are
+# opened 50 ms apart: with several lcores, each sees the others' counts as
+# the management thread last published them (every 5 ms, README), so two
+# connections opened within that window on two lcores may pick alike.
 set_scheduler lc >/dev/null
 sluice_api "{\"cmd\":\"backend.set\",\"vip\":\"web4\",\"address\":\"${TOPO_BACKEND_IP4[2]}\",\"state\":\"drain\"}" >/dev/null
-http --hold 4 --count 0 --max-seconds 8 --ready-file "$SLUICE_WORK/lc_held" >"$SLUICE_WORK/lc_hold.json" &
+http --hold 4 --hold-gap 0.05 --count 0 --max-seconds 8 --ready-file "$SLUICE_WORK/lc_held" >"$SLUICE_WORK/lc_hold.json" &
 hold_pid=$!
 for ((i = 0; i < 100; i++)); do
 	[[ -f "$SLUICE_WORK/lc_held" ]] && break
@@ -134,7 +137,7 @@ jcheck "lc: new connections go to the backend with none open (b3)" "$r" \
 
 # wlc 2:1:1: 8 held connections land 4/2/2.
 set_scheduler wlc >/dev/null
-http --hold 8 --count 0 --max-seconds 3 >"$SLUICE_WORK/wlc_hold.json"
+http --hold 8 --hold-gap 0.05 --count 0 --max-seconds 4 >"$SLUICE_WORK/wlc_hold.json"
 h=$(cat "$SLUICE_WORK/wlc_hold.json")
 jcheck "wlc 2:1:1: 8 held connections land 4/2/2 (tolerance $TOL)" "$h" \
 	"d['held']['ok'] == 8 and abs(d['held']['by_backend'].get('b1', 0) - 4) <= $TOL and abs(d['held']['by_backend'].get('b2', 0) - 2) <= $TOL"

@@ -323,10 +323,12 @@ class HttpTarget:
             s.close()
 
 
-def open_holds(target, k, timeout, deadline, stop):
+def open_holds(target, k, timeout, deadline, stop, gap):
     held = []
     res = {"ok": 0, "failed": 0, "by_backend": {}, "errors": {}}
-    for _ in range(k):
+    for i in range(k):
+        if i and gap > 0:
+            stop.wait(max(0.0, min(gap, deadline - time.monotonic())))
         if stop.is_set() or time.monotonic() >= deadline:
             break
         end = min(time.monotonic() + timeout, deadline)
@@ -361,11 +363,15 @@ def main():
     ap.add_argument("--hold", type=int, default=0, metavar="K",
                     help="first open K keep-alive connections (one request each) and keep them "
                          "open until the end; with --count 0, until --max-seconds or SIGTERM")
+    ap.add_argument("--hold-gap", type=float, default=0.0, metavar="S",
+                    help="wait S seconds between opening one --hold connection and the next "
+                         "(a multi-lcore balancer shares its connection counts with a delay)")
     ap.add_argument("--ready-file", default=None,
                     help="touch this file once the --hold connections are open")
     args = ap.parse_args()
     if args.count < 0 or args.max_seconds <= 0 or args.timeout <= 0 or args.concurrency < 1 \
             or args.concurrency > 1024 or args.hold < 0 or args.hold > 60000 or args.rate < 0 \
+            or not 0 <= args.hold_gap <= 10 \
             or (args.bytes is not None and not 0 <= args.bytes <= 64 * 1024 * 1024):
         ap.error("bad numeric argument")
     try:
@@ -378,7 +384,8 @@ def main():
     hard_deadline = t_start + args.max_seconds
     held, held_res = [], None
     if args.hold:
-        held, held_res = open_holds(target, args.hold, args.timeout, hard_deadline, stop)
+        held, held_res = open_holds(target, args.hold, args.timeout, hard_deadline, stop,
+                                      args.hold_gap)
         if args.ready_file:
             with open(args.ready_file, "w") as f:
                 f.write("%d\n" % len(held))
