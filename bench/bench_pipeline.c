@@ -11,7 +11,10 @@
  * full-NAT both ways: est-fnat (client -> backend on established flows),
  * fnat-reply (backend -> client on the same flows), new-fnat (every packet a
  * new connection: a source port is allocated and two entries are inserted;
- * at most FNAT_NEW_MAX packets, what 8 local addresses' ports allow).
+ * at most FNAT_NEW_MAX packets, what 8 local addresses' ports allow), and
+ * fnat-no-port (every source port of the 8 local addresses taken first, not
+ * timed; then every packet a new connection that is dropped for want of a
+ * port: what a flood costs once the ports are gone).
  * Prints one JSON line: scenario, packets, ns_per_packet.
  *
  * Under valgrind --tool=callgrind the instruction count is repeatable;
@@ -36,8 +39,9 @@
 #define NLADDRS   8
 /* Source ports of NLADDRS local addresses on one lcore (1024..65535 each), with margin. */
 #define FNAT_NEW_MAX 500000
+#define FNAT_PORTS   (NLADDRS * (65536 - 1024)) /* one lcore, every local address */
 
-enum scenario_kind { SC_EST, SC_NEW, SC_REPLY };
+enum scenario_kind { SC_EST, SC_NEW, SC_REPLY, SC_NO_PORT };
 
 static uint8_t frames[LB_BURST_MAX][FRAME_LEN];
 
@@ -157,7 +161,7 @@ int main(int argc, char **argv)
 	if (argc != 3) {
 		fprintf(stderr,
 			"usage: %s est-dsr|new-dsr|sched-{rr,wrr,lc,wlc,maglev}|"
-			"est-fnat|new-fnat|fnat-reply PACKETS\n",
+			"est-fnat|new-fnat|fnat-reply|fnat-no-port PACKETS\n",
 			argv[0]);
 		return 2;
 	}
@@ -178,6 +182,9 @@ int main(int argc, char **argv)
 				FNAT_NEW_MAX);
 			return 2;
 		}
+	} else if (strcmp(scenario, "fnat-no-port") == 0) {
+		mode = LB_MODE_FNAT;
+		sk = SC_NO_PORT;
 	} else if (strcmp(scenario, "fnat-reply") == 0) {
 		mode = LB_MODE_FNAT;
 		sk = SC_REPLY;
@@ -185,16 +192,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench: unknown scenario %s\n", scenario);
 		return 2;
 	}
-	bool new_flows = sk == SC_NEW;
+	bool new_flows = sk == SC_NEW || sk == SC_NO_PORT;
 	if (neigh == NULL || load == NULL)
 		return 1;
 	struct lb_model *m = setup(kind, mode, neigh, &snap);
 	flow_timeouts_default(&to);
 	/* New-flow runs: a table large enough that no insert fails (fnat: 2 entries each). */
 	uint32_t per_flow = mode == LB_MODE_FNAT ? 2 : 1;
-	struct lb_worker *w = lb_worker_create(
-		0, 1, new_flows ? per_flow * (uint32_t)total + 1024 : NFLOWS * 2 * per_flow, &to,
-		neigh, load);
+	uint32_t capacity = new_flows ? per_flow * (uint32_t)total + 1024 : NFLOWS * 2 * per_flow;
+	if (sk == SC_NO_PORT)
+		capacity = 2 * FNAT_PORTS + 1024;
+	struct lb_worker *w = lb_worker_create(0, 1, capacity, &to, neigh, load);
 	if (w == NULL)
 		return 1;
 	if (sk == SC_REPLY) {
@@ -204,7 +212,6 @@ int main(int argc, char **argv)
 	}
 
 	/* Established: open NFLOWS flows first (not timed); keep the backends' answers. */
-	uint32_t flow = 0;
 	if (!new_flows) {
 		for (uint32_t i = 0; i < NFLOWS; i += LB_BURST_MAX) {
 			for (uint32_t j = 0; j < LB_BURST_MAX; j++) {
@@ -221,6 +228,23 @@ int main(int argc, char **argv)
 				memcpy(replies[i + j], frames[j], FRAME_LEN);
 				make_reply(replies[i + j]);
 			}
+		}
+	}
+	/* No port left: take every one first (not timed); flow numbers go on from there. */
+	uint32_t flow = 0;
+	if (sk == SC_NO_PORT) {
+		for (; flow < FNAT_PORTS; flow += LB_BURST_MAX) {
+			for (uint32_t j = 0; j < LB_BURST_MAX; j++) {
+				build_syn(frames[j], flow + j, 0x02);
+				pkts[j] = (struct lb_pkt){
+					.data = frames[j], .len = FRAME_LEN, .cap = FRAME_LEN};
+			}
+			lb_worker_process(w, snap, pkts, LB_BURST_MAX, 1);
+		}
+		if (w->ctr->fwd != FNAT_PORTS) {
+			fprintf(stderr, "bench: %lu connections opened, not %d\n",
+				(unsigned long)w->ctr->fwd, FNAT_PORTS);
+			return 1;
 		}
 	}
 	double t0 = now_ns();
@@ -241,8 +265,13 @@ int main(int argc, char **argv)
 		done += n;
 	}
 	double ns = (now_ns() - t0) / (double)(total ? total : 1);
+	if (sk == SC_NO_PORT && w->ctr->drop[LB_DROP_NAT_NO_PORT] != total) {
+		fprintf(stderr, "bench: %lu of %lu packets dropped for want of a port\n",
+			(unsigned long)w->ctr->drop[LB_DROP_NAT_NO_PORT], total);
+		return 1;
+	}
 	uint64_t fwd = w->ctr->fwd - (sk == SC_REPLY ? NFLOWS : 0);
-	if (fwd < total) {
+	if (sk != SC_NO_PORT && fwd < total) {
 		fprintf(stderr, "bench: only %lu of %lu packets forwarded\n", (unsigned long)fwd,
 			total);
 		return 1;

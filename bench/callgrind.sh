@@ -18,7 +18,7 @@ ir() {
 	sed -n 's/^summary: //p;s/^totals: //p' "$tmp/cg" | head -1
 }
 printf '%-14s %s\n' scenario instructions/packet
-for sc in est-dsr new-dsr est-fnat fnat-reply new-fnat sched-rr sched-wrr sched-lc sched-wlc sched-maglev; do
+for sc in est-dsr new-dsr est-fnat fnat-reply new-fnat fnat-no-port sched-rr sched-wrr sched-lc sched-wlc sched-maglev; do
 	a=$(ir "$sc" $n1)
 	b=$(ir "$sc" $n2)
 	printf '%-14s %d\n' "$sc" $(((b - a) / (n2 - n1)))

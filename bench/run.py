@@ -875,7 +875,8 @@ class Suite:
         if not os.access(self.pipeline, os.X_OK):
             self.skip("pipeline", "bench_pipeline is not built")
             return
-        scen = ["est-dsr", "new-dsr", "est-fnat", "fnat-reply", "new-fnat", "sched-rr",
+        scen = ["est-dsr", "new-dsr", "est-fnat", "fnat-reply", "new-fnat", "fnat-no-port",
+                "sched-rr",
                 "sched-wrr", "sched-lc", "sched-wlc", "sched-maglev"]
         n = 20000 if self.a.smoke else 2000000
         out = []

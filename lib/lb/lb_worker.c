@@ -86,40 +86,65 @@ static void rt_visit(struct flow_entry *e, void *arg)
 /* ---- fnat source ports: per lcore, per local address; no lock ---- */
 
 #define PORT_FIRST 1024 /* below are the well-known ports: never used as source */
+#define PORT_WORDS 1008 /* (65536 - PORT_FIRST) / 64: one lcore's bitmap of one address */
 
-static inline bool port_used(const struct lb_worker *w, uint32_t laddr, uint32_t port)
+/*
+ * This lcore's source ports are p = port_base + i * n_workers for
+ * i < port_count (p % n_workers == index, so a reply tells its owner). The
+ * bitmap of one local address is indexed by i, so a 64-bit word holds 64 of
+ * this lcore's ports whatever n_workers is, and a free one is found a word
+ * at a time. Bits past port_count are set once, as if used.
+ */
+static void ports_init(struct lb_worker *w)
 {
-	return w->port_map[laddr * 1024 + port / 64] >> (port % 64) & 1;
-}
+	uint32_t n = w->n_workers;
 
-static inline void port_mark(struct lb_worker *w, uint32_t laddr, uint32_t port, bool used)
-{
-	uint64_t bit = 1ull << (port % 64);
-	uint64_t *word = &w->port_map[laddr * 1024 + port / 64];
-	*word = used ? *word | bit : *word & ~bit;
+	w->port_base = PORT_FIRST + (w->index + n - PORT_FIRST % n) % n;
+	w->port_count = (65535 - w->port_base) / n + 1;
+	for (uint32_t l = 0; l < LB_MAX_LADDRS; l++)
+		for (uint32_t i = w->port_count; i < PORT_WORDS * 64; i++)
+			w->port_map[l * PORT_WORDS + i / 64] |= 1ull << (i % 64);
 }
 
 /*
- * A free port p of <laddr> with p % n_workers == index, so a reply to it
- * tells which lcore owns the flow. Next-fit from the last port handed out:
- * a port is reused only after its flow is gone, and as late as possible.
- * Returns 0 when every port of this lcore is taken.
+ * A free port of <laddr>. Next-fit from the last port handed out, so a port
+ * is reused only after its flow is gone, and as late as possible. Returns 0
+ * when every port of this lcore is taken: at once when the address is full
+ * (a flood of new flows then costs a counter compare per address, not a
+ * scan), else after at most PORT_WORDS + 1 words.
  */
 static uint16_t port_alloc(struct lb_worker *w, uint32_t laddr)
 {
-	uint32_t n = w->n_workers, span = (65536 - PORT_FIRST) / n;
-	uint32_t k = w->port_cursor[laddr];
+	uint64_t *map = &w->port_map[laddr * PORT_WORDS];
+	uint32_t n_words = (w->port_count + 63) / 64;
+	uint32_t i = w->port_cursor[laddr], word = i / 64;
+	uint64_t free_bits = ~map[word] & (~0ull << (i % 64));
 
-	for (uint32_t tries = 0; tries < span; tries++) {
-		uint32_t port = PORT_FIRST + ((k + tries) % span) * n;
-		port += (w->index + n - port % n) % n; /* into this lcore's residue class */
-		if (port > 65535 || port_used(w, laddr, port))
-			continue;
-		port_mark(w, laddr, port, true);
-		w->port_cursor[laddr] = (uint16_t)((k + tries + 1) % span);
-		return (uint16_t)port;
+	if (w->ports_used[laddr] >= w->port_count)
+		return 0;
+	for (uint32_t k = 0; k <= n_words; k++) {
+		if (free_bits != 0) {
+			i = word * 64 + (uint32_t)__builtin_ctzll(free_bits);
+			map[word] |= 1ull << (i % 64);
+			w->ports_used[laddr]++;
+			w->port_cursor[laddr] = (uint16_t)(i + 1 < w->port_count ? i + 1 : 0);
+			return (uint16_t)(w->port_base + i * w->n_workers);
+		}
+		word = word + 1 < n_words ? word + 1 : 0;
+		free_bits = ~map[word];
 	}
-	return 0;
+	return 0; /* not reached while ports_used is right */
+}
+
+static void port_free(struct lb_worker *w, uint32_t laddr, uint32_t port)
+{
+	uint32_t i = (port - w->port_base) / w->n_workers;
+	uint64_t *word = &w->port_map[laddr * PORT_WORDS + i / 64], bit = 1ull << (i % 64);
+
+	if (port < w->port_base || i >= w->port_count || !(*word & bit))
+		return;
+	*word &= ~bit;
+	w->ports_used[laddr]--;
 }
 
 /*
@@ -140,7 +165,7 @@ static void on_flow_removed(const struct flow_entry *e, void *arg)
 	    w->active[e->backend_slot] > 0)
 		w->active[e->backend_slot]--;
 	if (!x->reverse && x->lport_be != 0)
-		port_mark(w, x->laddr, ntohs(x->lport_be), false);
+		port_free(w, x->laddr, ntohs(x->lport_be));
 	memset(x, 0, sizeof(*x));
 	if (peer != NULL) {
 		ext_of(w, peer)->peer = NULL;
@@ -173,12 +198,13 @@ struct lb_worker *lb_worker_create(uint32_t index, uint32_t n_workers, uint32_t 
 	w->flows = flow_table_create(flow_capacity, timeouts, on_flow_removed, w);
 	if (w->flows != NULL) {
 		w->ext = calloc(flow_table_capacity(w->flows), sizeof(*w->ext));
-		w->port_map = calloc((size_t)LB_MAX_LADDRS * 1024, sizeof(uint64_t));
+		w->port_map = calloc((size_t)LB_MAX_LADDRS * PORT_WORDS, sizeof(uint64_t));
 	}
 	if (w->flows == NULL || w->ext == NULL || w->port_map == NULL) {
 		lb_worker_free(w);
 		return NULL;
 	}
+	ports_init(w);
 	return w;
 }
 

@@ -88,9 +88,12 @@ struct lb_worker {
 	uint32_t index;          /* 0 .. LB_MAX_LCORES-1: row in lb_load.seen */
 	uint32_t n_workers;      /* fnat: source ports p with p % n_workers == index are ours */
 	struct lb_flow_ext *ext; /* flow_table_capacity entries */
-	/* fnat source ports in use, one bit per port, per local address. */
-	uint64_t *port_map; /* LB_MAX_LADDRS * 1024 words */
+	/* fnat source ports in use, one bit per port of this lcore, per local address. */
+	uint64_t *port_map;  /* LB_MAX_LADDRS * 1008 words (lb_worker.c, ports_init) */
+	uint32_t port_base;  /* this lcore's lowest source port */
+	uint32_t port_count; /* and how many it has per local address */
 	uint16_t port_cursor[LB_MAX_LADDRS];
+	uint16_t ports_used[LB_MAX_LADDRS];
 	bool table_changed; /* this burst inserted or removed flows */
 	/*
 	 * Connect-failure redispatch (fnat/nat): client flows whose backend

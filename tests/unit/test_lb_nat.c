@@ -927,6 +927,88 @@ static void test_fnat_port_exhaustion_and_reuse(void **state)
 	assert_invariant(w->ctr);
 }
 
+/*
+ * Whatever the lcore count (here 5 and 3, where an lcore's share of ports is
+ * not a multiple of 64), every port of the lcore's residue class from 1024
+ * up to 65535 is handed out exactly once before the next connection is
+ * dropped, and a freed port is found again wherever it lies.
+ */
+static void test_fnat_ports_each_once_for_any_lcore_count(void **state)
+{
+	struct env *e = *state;
+	struct conf_backend b = be(BE4, 8080, 1);
+	uint32_t v = add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_FNAT, &b, 1, LADDRS4, 1);
+	static const uint32_t cases[][2] = {{5, 0}, {3, 1}};
+	static uint8_t used[65536];
+	uint8_t buf[BUF_CAP];
+	struct lb_pkt pk;
+	struct spec sp;
+
+	(void)v;
+	recompile(e);
+	for (uint32_t c = 0; c < 2; c++) {
+		uint32_t n = cases[c][0], index = cases[c][1], expect = 0, got = 0;
+		uint16_t victim = 0, first = 0;
+		struct flow_timeouts to;
+		struct lb_worker *w;
+
+		for (uint32_t p = 1024; p < 65536; p++)
+			expect += p % n == index;
+		/* SYN timeout 60 s: the held connections outlive two closed timeouts. */
+		flow_timeouts_default(&to);
+		to.ms[FLOW_TCP_SYN] = 60000;
+		lb_worker_free(e->w[0]);
+		w = e->w[0] = lb_worker_create(index, n, 2 * expect + 64, &to, e->nt, e->load);
+		assert_non_null(w);
+		memset(used, 0, sizeof(used));
+		for (uint32_t i = 0; i < expect; i++) {
+			sp = client_tcp(VIP4, 80, (uint16_t)(1 + i), TH_SYN);
+			pk = send_on(e, w, buf, &sp, P_CLIENTS);
+			assert_tx(&pk, P_BACKENDS);
+			uint16_t p = rd16(l4_of(ip_of(buf)));
+			assert_true(p >= 1024);
+			assert_int_equal(p % n, index);
+			assert_int_equal(used[p], 0);
+			used[p] = 1;
+			got++;
+			if (i == expect / 2)
+				victim = p;
+			if (i == 0)
+				first = p;
+		}
+		assert_int_equal(got, expect);
+		sp = client_tcp(VIP4, 80, 65000, TH_SYN);
+		pk = send_on(e, w, buf, &sp, P_CLIENTS);
+		assert_drop(&pk, LB_DROP_NAT_NO_PORT);
+
+		/* The connection on the port in the middle resets and leaves the table. */
+		sp = client_tcp(VIP4, 80, (uint16_t)(1 + expect / 2), TH_RST | TH_ACK);
+		pk = send_on(e, w, buf, &sp, P_CLIENTS);
+		assert_tx(&pk, P_BACKENDS);
+		e->now += 5001;
+		lb_worker_sweep(w, e->now, 1u << 20);
+		sp = client_tcp(VIP4, 80, 65001, TH_SYN);
+		pk = send_on(e, w, buf, &sp, P_CLIENTS);
+		assert_tx(&pk, P_BACKENDS);
+		assert_int_equal(rd16(l4_of(ip_of(buf))), victim);
+
+		/* And the first: found past the end of the lcore's share, not beyond it. */
+		sp = client_tcp(VIP4, 80, 1, TH_RST | TH_ACK);
+		pk = send_on(e, w, buf, &sp, P_CLIENTS);
+		assert_tx(&pk, P_BACKENDS);
+		e->now += 5001;
+		lb_worker_sweep(w, e->now, 1u << 20);
+		sp = client_tcp(VIP4, 80, 65002, TH_SYN);
+		pk = send_on(e, w, buf, &sp, P_CLIENTS);
+		assert_tx(&pk, P_BACKENDS);
+		assert_int_equal(rd16(l4_of(ip_of(buf))), first);
+		sp = client_tcp(VIP4, 80, 65003, TH_SYN);
+		pk = send_on(e, w, buf, &sp, P_CLIENTS);
+		assert_drop(&pk, LB_DROP_NAT_NO_PORT);
+		assert_invariant(w->ctr);
+	}
+}
+
 /* The two entries of a connection live and die together. */
 static void test_fnat_pair_dies_together(void **state)
 {
@@ -2174,6 +2256,7 @@ int main(void)
 		T(test_fnat_udp_csum_zero_is_ffff),
 		T(test_fnat_lcore_ports),
 		T(test_fnat_port_exhaustion_and_reuse),
+		T(test_fnat_ports_each_once_for_any_lcore_count),
 		T(test_fnat_pair_dies_together),
 		T(test_fnat_fin_uncounts),
 		T(test_fnat_no_room_leaves_nothing),
