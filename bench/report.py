@@ -21,7 +21,7 @@ SCENARIO_TEXT = {
     "fnat-est": "full-NAT, established",
     "dsr-new": "DSR, new flow per packet (1M table, full: evicts)",
     "dsr-new-unfilled": "DSR, new flow per packet (8M table, not full)",
-    "fnat-new": "full-NAT, new flow per packet (1M table)",
+    "fnat-new": "full-NAT, new flow per packet (1M table, tcp_syn 50 ms)",
 }
 
 

@@ -85,8 +85,9 @@ static void rt_visit(struct flow_entry *e, void *arg)
 
 /* ---- fnat source ports: per lcore, per local address; no lock ---- */
 
-#define PORT_FIRST 1024 /* below are the well-known ports: never used as source */
-#define PORT_WORDS 1008 /* (65536 - PORT_FIRST) / 64: one lcore's bitmap of one address */
+#define PORT_FIRST          1024 /* below are the well-known ports: never used as source */
+#define PORT_WORDS          1008 /* (65536 - PORT_FIRST) / 64: one lcore's bitmap of one address */
+#define PORT_RECLAIM_BUDGET 4096 /* flow entries walked when ports run out (nat_open) */
 
 /*
  * This lcore's source ports are p = port_base + i * n_workers for
@@ -983,6 +984,24 @@ static int nat_open(struct lb_worker *w, const struct lb_snapshot *s, struct lb_
 		for (uint32_t i = 0; i < v->n_laddrs && port == 0; i++) {
 			id = v->laddr[(hash + i) % v->n_laddrs];
 			port = port_alloc(w, id);
+		}
+		if (port == 0 && w->port_reclaim_ms != w->now_ms) {
+			/*
+			 * Out of ports: flows past their timeout may still hold some
+			 * until the sweep reaches them. Walk ahead of it, once per ms
+			 * at most, so a lcore under a connection flood (with a short
+			 * tcp_syn) gets ports back as fast as they expire, and the
+			 * flood costs the other traffic a bounded share of the lcore.
+			 */
+			w->port_reclaim_ms = w->now_ms;
+			flow_sweep_visit(w->flows, w->now_ms, PORT_RECLAIM_BUDGET, rt_visit, w);
+			if (!f->in_use || memcmp(&f->key, &fk, sizeof(fk)) != 0)
+				return -2; /* cannot happen (f was just used), but never touch it
+					      then */
+			for (uint32_t i = 0; i < v->n_laddrs && port == 0; i++) {
+				id = v->laddr[(hash + i) % v->n_laddrs];
+				port = port_alloc(w, id);
+			}
 		}
 		if (port == 0) {
 			pk->drop = LB_DROP_NAT_NO_PORT;

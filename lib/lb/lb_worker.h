@@ -94,7 +94,9 @@ struct lb_worker {
 	uint32_t port_count; /* and how many it has per local address */
 	uint16_t port_cursor[LB_MAX_LADDRS];
 	uint16_t ports_used[LB_MAX_LADDRS];
-	bool table_changed; /* this burst inserted or removed flows */
+	uint32_t port_reclaim_ms; /* when ports last ran out (nat_open): at most one reclaim per ms
+				   */
+	bool table_changed;       /* this burst inserted or removed flows */
 	/*
 	 * Connect-failure redispatch (fnat/nat): client flows whose backend
 	 * refused or ignored their SYN, and which backend that was, so the

@@ -928,6 +928,47 @@ static void test_fnat_port_exhaustion_and_reuse(void **state)
 }
 
 /*
+ * Ports held by flows past their timeout come back when ports run out,
+ * without waiting for the sweep to reach those flows.
+ */
+static void test_fnat_ports_reclaimed_from_expired_flows(void **state)
+{
+	struct env *e = *state;
+	struct conf_backend b = be(BE4, 8080, 1);
+	uint32_t v = add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_FNAT, &b, 1, LADDRS4, 1);
+	enum { N = (65536 - 1024) / 16 };
+	uint8_t buf[BUF_CAP];
+	struct lb_worker *w;
+	struct lb_pkt pk;
+	struct spec sp;
+	uint32_t t0 = e->now;
+
+	(void)v;
+	recompile(e);
+	w = set_worker(e, 0, 3, 16, 4 * N);
+	assert_non_null(w);
+	for (uint32_t i = 0; i < N; i++) {
+		sp = client_tcp(VIP4, 80, (uint16_t)(10000 + i), TH_SYN);
+		pk = send_on(e, w, buf, &sp, P_CLIENTS);
+		assert_tx(&pk, P_BACKENDS);
+	}
+	sp = client_tcp(VIP4, 80, 60000, TH_SYN);
+	pk = send_on(e, w, buf, &sp, P_CLIENTS);
+	assert_drop(&pk, LB_DROP_NAT_NO_PORT);
+
+	/* Past the SYN timeout (10 s), no sweep: the next connections find ports. */
+	e->now = t0 + 10001;
+	for (uint16_t i = 0; i < 8; i++) {
+		sp = client_tcp(VIP4, 80, (uint16_t)(60001 + i), TH_SYN);
+		pk = send_on(e, w, buf, &sp, P_CLIENTS);
+		assert_tx(&pk, P_BACKENDS);
+	}
+	assert_int_equal(w->ctr->drop[LB_DROP_NAT_NO_PORT], 1);
+	assert_true(flow_table_count(w->flows) < 2 * N);
+	assert_invariant(w->ctr);
+}
+
+/*
  * Whatever the lcore count (here 5 and 3, where an lcore's share of ports is
  * not a multiple of 64), every port of the lcore's residue class from 1024
  * up to 65535 is handed out exactly once before the next connection is
@@ -2257,6 +2298,7 @@ int main(void)
 		T(test_fnat_lcore_ports),
 		T(test_fnat_port_exhaustion_and_reuse),
 		T(test_fnat_ports_each_once_for_any_lcore_count),
+		T(test_fnat_ports_reclaimed_from_expired_flows),
 		T(test_fnat_pair_dies_together),
 		T(test_fnat_fin_uncounts),
 		T(test_fnat_no_room_leaves_nothing),
