@@ -92,7 +92,9 @@ static struct check *checks;
 static size_t n_checks;
 static const char *api_socket;
 static const char *node = "sluice";
-static const char *ctl_socket; /* --control-socket, else conf.control.socket */
+static const char *ctl_socket;             /* --control-socket, else conf.control.socket */
+static char state_path[CONF_PATH_MAX + 8]; /* control.state_file, else ctl_socket + ".state" */
+static bool state_save(void);
 static const char *config_path;
 static volatile sig_atomic_t quit, reload;
 static struct bkey_tab check_index; /* (vip, address, port) -> checks[] */
@@ -848,6 +850,7 @@ static bool reload_config(int epfd, json_object *ans)
 	json_object_object_add(ans, "changes", changes);
 	json_object_object_add(ans, "errors", errors);
 	json_object_object_add(ans, "flows_ended", json_object_new_boolean(flows_ended));
+	state_save(); /* removed backends take their forced health with them */
 	return true;
 }
 
@@ -972,6 +975,99 @@ static void config_check_json(json_object *o)
  * until "auto" gives it back to them. Kept across reloads, not restarts.
  * Answered once the data plane runs it.
  */
+/*
+ * The operator's forced health outlives the daemon: every change is written
+ * to the state file (a new file renamed over the old, so a crash leaves one
+ * or the other whole), and a starting daemon takes it back. Returns false,
+ * having logged why, when it could not be written.
+ */
+static bool state_save(void)
+{
+	json_object *root = json_object_new_object(), *forced = json_object_new_array();
+	char tmp[sizeof(state_path) + 8], ip[64];
+	bool ok;
+
+	for (size_t i = 0; i < n_checks; i++) {
+		const struct check *c = &checks[i];
+		json_object *o;
+
+		if (c->forced < 0)
+			continue;
+		o = json_object_new_object();
+		add_str(o, "vip", c->vip);
+		add_str(o, "address", lb_addr_format(&c->addr, ip, sizeof(ip)));
+		json_object_object_add(o, "port", json_object_new_int(c->port));
+		add_str(o, "health", c->forced ? "up" : "down");
+		json_object_array_add(forced, o);
+	}
+	json_object_object_add(root, "forced", forced);
+	snprintf(tmp, sizeof(tmp), "%s.new", state_path);
+	ok = json_object_to_file_ext(tmp, root, JSON_C_TO_STRING_PRETTY) == 0 &&
+	     rename(tmp, state_path) == 0;
+	if (!ok) {
+		logf_("cannot save the operator's forced health to %s: %s (held until the "
+		      "daemon stops)",
+		      state_path, strerror(errno));
+		unlink(tmp);
+	}
+	json_object_put(root);
+	return ok;
+}
+
+/* At start: the forced health the last daemon saved, for the backends still configured. */
+static void state_load(void)
+{
+	json_object *root, *forced, *f;
+	size_t kept = 0, n;
+
+	if (access(state_path, F_OK) != 0)
+		return;
+	root = json_object_from_file(state_path);
+	if (root == NULL || !json_object_object_get_ex(root, "forced", &forced) ||
+	    !json_object_is_type(forced, json_type_array)) {
+		logf_("%s is not a state file of this daemon: ignored, and replaced at the next "
+		      "forced change",
+		      state_path);
+		json_object_put(root);
+		return;
+	}
+	n = json_object_array_length(forced);
+	for (size_t i = 0; i < n; i++) {
+		json_object *o = json_object_array_get_idx(forced, i);
+		const char *vip = "", *addr = "", *h = "";
+		struct check *c = NULL;
+		struct lb_addr a;
+		int port = -1;
+
+		if (json_object_object_get_ex(o, "vip", &f))
+			vip = json_object_get_string(f);
+		if (json_object_object_get_ex(o, "address", &f))
+			addr = json_object_get_string(f);
+		if (json_object_object_get_ex(o, "port", &f))
+			port = json_object_get_int(f);
+		if (json_object_object_get_ex(o, "health", &f))
+			h = json_object_get_string(f);
+		if (lb_addr_parse(&a, addr) == 0 && port >= 0 && port <= 65535)
+			c = lookup(&check_index, checks, vip, &a, (uint16_t)port);
+		if (c == NULL || (strcmp(h, "up") != 0 && strcmp(h, "down") != 0)) {
+			logf_("%s: forced health of %s %s port %d (%s) dropped: no such backend in "
+			      "%s",
+			      state_path, vip, addr, port, h, conf.path);
+			continue;
+		}
+		c->forced = strcmp(h, "up") == 0;
+		logf_("%s %s: health forced %s by the operator (kept in %s)", c->vip, addr, h,
+		      state_path);
+		/* Told now: the pass over the checks skips backends without one. */
+		if ((check_up(c) || c->panic_up) != c->dp_up)
+			push_health(c, check_up(c) || c->panic_up);
+		kept++;
+	}
+	json_object_put(root);
+	if (kept < n)
+		state_save(); /* what was dropped is gone for good */
+}
+
 static void health_force(json_object *req, json_object *resp)
 {
 	json_object *f;
@@ -1013,6 +1109,9 @@ static void health_force(json_object *req, json_object *resp)
 	      c->forced < 0 ? "given back to the checks"
 	      : c->forced   ? "forced up"
 			    : "forced down");
+	if (!state_save())
+		add_str(resp, "warning",
+			"not saved: it will not outlive this daemon (see its log)");
 	if ((check_up(c) || c->panic_up) != c->dp_up &&
 	    !push_health(c, check_up(c) || c->panic_up)) {
 		snprintf(e, sizeof(e),
@@ -1218,6 +1317,11 @@ int main(int argc, char **argv)
 	}
 	if (list != NULL)
 		json_object_put(list);
+	if (conf.control.state_file[0] != '\0')
+		snprintf(state_path, sizeof(state_path), "%s", conf.control.state_file);
+	else
+		snprintf(state_path, sizeof(state_path), "%s.state", ctl_socket);
+	state_load();
 	/* The config generation starts where the data plane is (it only grows there). */
 	generation = dp_generation > 0 ? dp_generation : 1;
 	int lfd = unix_sock_listen(ctl_socket, ctl_gid, 16, err, sizeof(err));

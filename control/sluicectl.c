@@ -85,6 +85,9 @@ static int finish(json_object *resp, void (*show)(json_object *resp))
 	} else {
 		printf("ok (generation %lld)\n", (long long)iget(resp, "generation"));
 	}
+	/* Done, but with something the operator should know (health.force: not saved). */
+	if (!json_out && json_object_object_get_ex(resp, "warning", &ok))
+		fprintf(stderr, "sluicectl: warning: %s\n", json_object_get_string(ok));
 	json_object_put(resp);
 	return rc;
 }

@@ -1223,12 +1223,14 @@ static int decode_vips(struct ctx *x, yaml_node_t *root, struct conf *c)
 
 static int decode_control(struct ctx *x, yaml_node_t *n, const char *path, struct conf_control *ctl)
 {
-	static const char *const keys[] = {"socket", "socket_group", NULL};
+	static const char *const keys[] = {"socket", "socket_group", "state_file", NULL};
 
 	if (check_map(x, n, path, keys) < 0 ||
 	    get_string(x, n, path, "socket", false, false, ctl->socket, sizeof(ctl->socket)) < 0 ||
 	    get_string(x, n, path, "socket_group", false, true, ctl->socket_group,
-		       sizeof(ctl->socket_group)) < 0)
+		       sizeof(ctl->socket_group)) < 0 ||
+	    get_string(x, n, path, "state_file", false, false, ctl->state_file,
+		       sizeof(ctl->state_file)) < 0)
 		return -EINVAL;
 	return 0;
 }

@@ -151,6 +151,7 @@ struct conf_dataplane {
 struct conf_control {
 	char socket[CONF_PATH_MAX];        /* default "/run/sluice/control.sock" */
 	char socket_group[CONF_GROUP_MAX]; /* besides root, members may use it; "" = none */
+	char state_file[CONF_PATH_MAX]; /* the operator's forced health; "" = socket + ".state" */
 };
 
 struct conf {

@@ -251,10 +251,38 @@ sleep 1 # three passing checks (every 0.3 s) would have brought it back
 expect "... held down in the data plane over passing checks" 0 '"health":"down"' \
 	bash -c "\"$ctl\" -s \"$sock\" --json show backends probe | tr -d ' \n' | grep -o '\"address\":\"198.18.0.31\"[^}]*'"
 expect "... shown as forced by the daemon" 0 '"forced":"down"' c --json show health
+
+# ---- ... and across a restart of the daemon (the state file, next to its socket)
+expect "backend health up for one without checks (198.18.0.34)" 0 "ok" \
+	c backend health probe 198.18.0.34 up
+jcheck_state() {
+	/usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if $1 else 1)" \
+		"$csock.state" 2>/dev/null
+}
+jcheck_state 'sorted((f["address"], f["health"]) for f in d["forced"]) == [("198.18.0.31", "down"), ("198.18.0.34", "up")]' &&
+	ok "... both written to $csock.state" || ko "... both written to $csock.state: $(cat "$csock.state" 2>&1)"
+kill "$ctl_pid"
+wait "$ctl_pid" 2>/dev/null
+"$daemon" --config "$tmp/sluice.yaml" >"$tmp/control2.log" 2>&1 &
+ctl_pid=$!
+for ((i = 0; i < 100; i++)); do # answering, not only bound
+	c show health >/dev/null 2>&1 && break
+	sleep 0.1
+done
+sleep 1 # three passing checks would have brought it back, were it not held
+expect "daemon restarted: 198.18.0.31 still forced down" 0 '"forced":"down"' c --json show health
+expect "... and held down in the data plane" 0 '"health":"down"' \
+	bash -c "\"$ctl\" -s \"$sock\" --json show backends probe | tr -d ' \n' | grep -o '\"address\":\"198.18.0.31\"[^}]*'"
+expect "... the log says where it came from" 0 "health forced down by the operator (kept in $csock.state)" \
+	cat "$tmp/control2.log"
+cat "$tmp/control2.log" >>"$tmp/control.log"
 expect "backend health auto: back to the checks" 0 "ok" c backend health probe 198.18.0.31 auto
 sleep 1
 expect "... up again" 0 '"health":"up"' \
 	bash -c "\"$ctl\" -s \"$sock\" --json show backends probe | tr -d ' \n' | grep -o '\"address\":\"198.18.0.31\"[^}]*'"
+expect "backend health auto for 198.18.0.34 too" 0 "ok" c backend health probe 198.18.0.34 auto
+jcheck_state 'd["forced"] == []' && ok "... the state file holds nothing forced" ||
+	ko "... the state file holds nothing forced: $(cat "$csock.state" 2>&1)"
 expect "backend health of an unknown backend: refused" 1 "has no backend" \
 	c backend health probe 198.18.0.99 down
 
@@ -290,5 +318,22 @@ chmod 666 "$csock"
 expect "a stranger past the file modes: refused by its credentials, told who may" 1 \
 	"only root and members of group \"$grp\"" nobody show health
 expect "... and cannot reload" 1 "permission denied" nobody config reload
+
+# ---- a state file that cannot be written: the change is made, and the operator told
+kill "$ctl_pid"
+wait "$ctl_pid" 2>/dev/null
+sed "s|^control: {socket: $csock, socket_group: $grp}|control: {socket: $csock, socket_group: $grp, state_file: $tmp/no/such/dir/state}|" \
+	"$tmp/sluice.yaml" >"$tmp/nostate.yaml"
+"$daemon" --config "$tmp/nostate.yaml" >"$tmp/control3.log" 2>&1 &
+ctl_pid=$!
+for ((i = 0; i < 100; i++)); do # answering, not only bound
+	c show health >/dev/null 2>&1 && break
+	sleep 0.1
+done
+expect "state file not writable: forced all the same, with a warning" 0 \
+	"warning: not saved: it will not outlive this daemon" c backend health probe 198.18.0.32 down
+expect "... and the log says why" 0 "cannot save the operator's forced health to $tmp/no/such/dir/state" \
+	cat "$tmp/control3.log"
+cat "$tmp/control3.log" >>"$tmp/control.log"
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]

@@ -278,11 +278,14 @@ static void test_down_flows_and_timeouts(void **state)
 	assert_int_equal(c.vips[1].down_flows, LB_DOWN_KEEP);
 	assert_string_equal(c.control.socket, "/run/sluice/control.sock");
 	assert_string_equal(c.control.socket_group, "");
+	assert_string_equal(c.control.state_file, ""); /* the daemon's default: socket + .state */
 	assert_string_equal(c.dp.api_group, "");
 	conf_free(&c);
 	load_ok("dataplane:\n  api_group: sluice-ops\n"
-		"control:\n  socket: /tmp/c.sock\n  socket_group: sluice-ops\n" PORTS,
+		"control:\n  socket: /tmp/c.sock\n  socket_group: sluice-ops\n"
+		"  state_file: /var/lib/sluice/control.state\n" PORTS,
 		&c);
+	assert_string_equal(c.control.state_file, "/var/lib/sluice/control.state");
 	assert_string_equal(c.dp.api_group, "sluice-ops");
 	assert_string_equal(c.control.socket, "/tmp/c.sock");
 	assert_string_equal(c.control.socket_group, "sluice-ops");
