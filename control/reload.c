@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "bkey.h"
 #include "scheduler.h"
@@ -297,6 +298,21 @@ static void plan_backends(const struct conf_vip *v, const struct conf_vip *p, js
 				size_t u = strlen(what);
 				snprintf(what + u, sizeof(what) - u, "%sstate %s -> %s",
 					 u ? ", " : "", state, want);
+			}
+			/* A static MAC given, changed or taken away (then resolved by ARP/ND). */
+			bool dp_static = strcmp(sget(b, "neighbour"), "static") == 0;
+			char fmac[18];
+			snprintf(fmac, sizeof(fmac), "%02x:%02x:%02x:%02x:%02x:%02x", fb->mac[0],
+				 fb->mac[1], fb->mac[2], fb->mac[3], fb->mac[4], fb->mac[5]);
+			if (fb->has_mac ? !dp_static || strcasecmp(sget(b, "mac"), fmac) != 0
+					: dp_static) {
+				json_object_object_add(
+					req, "mac",
+					json_object_new_string(fb->has_mac ? fmac : "resolve"));
+				size_t u = strlen(what);
+				snprintf(what + u, sizeof(what) - u, "%smac %s -> %s",
+					 u ? ", " : "", dp_static ? sget(b, "mac") : "resolved",
+					 fb->has_mac ? fmac : "resolved by ARP/ND");
 			}
 			if (what[0] != '\0')
 				add_op(ops, req, false, "%s: backend %s %s", v->name, ep, what);

@@ -537,6 +537,11 @@ static int cmd_backend(int argc, char **argv)
 	}
 	if (strcmp(verb, "health") == 0 && argc == 4)
 		return backend_health(req, argv[3]);
+	if (strcmp(verb, "mac") == 0 && argc == 4) {
+		/* The data plane checks the form; "resolve" gives it back to ARP/ND. */
+		json_object_object_add(req, "mac", json_object_new_string(argv[3]));
+		return run(req, NULL);
+	}
 	if (strcmp(verb, "weight") == 0 && argc == 4) {
 		char *end;
 		long long w = strtoll(argv[3], &end, 10);
@@ -680,6 +685,7 @@ static const struct verb {
 	 "  backend weight VIP ADDR[:PORT] N|N%\n"
 	 "  backend drain VIP ADDR[:PORT] [deadline=SECONDS]\n"
 	 "  backend drain|maint|ready VIP ADDR[:PORT]\n"
+	 "  backend mac VIP ADDR[:PORT] aa:bb:cc:dd:ee:ff|resolve (a static MAC, or ARP/ND)\n"
 	 "  backend health VIP ADDR[:PORT] up|down|auto (through the control daemon: held\n"
 	 "        over its checks until auto)",
 	 cmd_backend},

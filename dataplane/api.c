@@ -424,9 +424,16 @@ static int cmd_backend_set(struct api_ctx *c)
 	uint32_t slot, deadline_ms;
 	int64_t weight, ctl;
 	int admin = -1, health = -1;
+	const char *mac_s = get_str(c->req, "mac");
+	uint8_t mac[6];
+	char err[160];
 
 	if (find_backend(c, &slot) < 0)
 		return -EINVAL;
+	if (has(c->req, "mac") &&
+	    (mac_s == NULL || (strcmp(mac_s, "resolve") != 0 && lb_mac_parse(mac, mac_s) < 0)))
+		return api_error(c, -EINVAL,
+				 "mac: expected aa:bb:cc:dd:ee:ff, or \"resolve\" (by ARP/ND)");
 	if (get_int(c, c->req, "weight", 0, 65535, -1, &weight) < 0 ||
 	    get_int(c, c->req, "control_weight", -1, 65535, -2, &ctl) < 0 ||
 	    get_enum(c, c->req, "state", lb_admin_parse, -1, &admin) < 0 ||
@@ -435,9 +442,15 @@ static int cmd_backend_set(struct api_ctx *c)
 		return -EINVAL;
 	if (deadline_ms != 0 && admin != LB_ADMIN_DRAIN)
 		return api_error(c, -EINVAL, "drain_deadline: only with \"state\": \"drain\"");
-	if (weight < 0 && admin < 0 && health < 0 && ctl < -1)
-		return api_error(c, -EINVAL,
-				 "nothing to set: give weight, state, health or control_weight");
+	if (weight < 0 && admin < 0 && health < 0 && ctl < -1 && mac_s == NULL)
+		return api_error(
+			c, -EINVAL,
+			"nothing to set: give weight, state, health, control_weight or mac");
+	/* The one change that can be refused: made first, so the request stays whole. */
+	if (mac_s != NULL &&
+	    lb_model_backend_set_mac(c->dp->model, slot, strcmp(mac_s, "resolve") == 0 ? NULL : mac,
+				     err, sizeof(err)) < 0)
+		return api_error(c, -EINVAL, "mac: %s", err);
 	if (weight >= 0)
 		lb_model_backend_set_weight(c->dp->model, slot, (uint32_t)weight);
 	if (admin >= 0)

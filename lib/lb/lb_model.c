@@ -515,6 +515,39 @@ static struct lb_model_backend *backend_get(struct lb_model *m, uint32_t slot)
 	return &m->backends[slot];
 }
 
+int lb_model_backend_set_mac(struct lb_model *m, uint32_t slot, const uint8_t *mac, char *err,
+			     size_t errlen)
+{
+	struct lb_model_backend *b = backend_get(m, slot);
+	char ip[LB_ADDR_STRLEN];
+	int out_port, neigh;
+
+	if (b == NULL)
+		return fail(err, errlen, -ENOENT, "no such backend");
+	if (mac == NULL ? !b->has_mac : b->has_mac && memcmp(b->mac, mac, 6) == 0)
+		return 0;
+	out_port = port_for(m, &b->addr);
+	if (out_port < 0 && mac == NULL)
+		return fail(err, errlen, -EINVAL,
+			    "backend %s is on no port's subnet: its MAC cannot be resolved, only "
+			    "given",
+			    lb_addr_format(&b->addr, ip, sizeof(ip)));
+	/* The new neighbour first, so the old one's slot cannot be handed back to it. */
+	neigh = neigh_get(m, &b->addr, (uint16_t)(out_port < 0 ? 0 : out_port), mac);
+	if (neigh < 0)
+		return fail(err, errlen, neigh, "no free neighbour slot");
+	m->neigh[b->neigh_slot].refs--;
+	b->neigh_slot = (uint32_t)neigh;
+	b->out_port = (uint16_t)(out_port < 0 ? 0 : out_port);
+	b->has_mac = mac != NULL;
+	if (mac != NULL)
+		memcpy(b->mac, mac, 6);
+	else
+		memset(b->mac, 0, 6);
+	m->vips[b->vip_slot].dirty = true;
+	return 0;
+}
+
 int lb_model_backend_set_weight(struct lb_model *m, uint32_t slot, uint32_t weight)
 {
 	struct lb_model_backend *b = backend_get(m, slot);
@@ -856,8 +889,15 @@ uint32_t lb_neigh_due(struct lb_model *m, struct lb_neigh_table *t, uint64_t now
 	for (uint32_t i = 0; i < LB_MAX_NEIGH; i++) {
 		struct lb_model_neigh *n = &m->neigh[i];
 		if (n->refs == 0) {
-			n->state = LB_NEIGH_NONE;
-			neigh_publish(t, i, n);
+			/*
+			 * Its MAC stays published one pass longer: dp_publish runs
+			 * this before the snapshot that stopped using the slot
+			 * replaces the one still using it.
+			 */
+			if (n->state != LB_NEIGH_NONE)
+				n->state = LB_NEIGH_NONE;
+			else
+				neigh_publish(t, i, n);
 			continue;
 		}
 		if (n->state == LB_NEIGH_REACHABLE && now_ms - n->confirmed_ms >= reachable_ms) {

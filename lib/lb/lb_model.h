@@ -182,6 +182,13 @@ int64_t lb_model_drain_remaining(const struct lb_model *m, const struct lb_model
 				 uint64_t now_ms);
 /* -1 gives the operator's weight back; 0..65535 overrides it (control daemon). */
 int lb_model_backend_set_ctl_weight(struct lb_model *m, uint32_t slot, int32_t weight);
+/*
+ * A static MAC for backend <slot>, or <mac> NULL to resolve it by ARP/ND
+ * from now on (refused with a message in <err> when the backend is on no
+ * port's subnet). Its flows stay; the next snapshot sends them to the new MAC.
+ */
+int lb_model_backend_set_mac(struct lb_model *m, uint32_t slot, const uint8_t *mac, char *err,
+			     size_t errlen);
 
 /* Effective weight for new flows: weight if ready, up and its MAC known, else 0. */
 uint32_t lb_model_backend_effective_weight(const struct lb_model *m,

@@ -74,6 +74,11 @@ expect "backend health down (forced)" 0 "ok" c backend health web 198.18.0.12 do
 expect "... health down shown" 0 "down" c show backends web
 expect "backend add with key=value" 0 "ok" c backend add web 198.18.0.13 weight=3 mac=02:00:00:00:00:13
 expect "... listed" 0 "198.18.0.13:80" c show backends web
+expect "backend mac: another static MAC" 0 "ok" c backend mac web 198.18.0.13 02:00:00:00:00:23
+expect "... in the data plane" 0 '"mac":"02:00:00:00:00:23"' c --json show backends web
+expect "backend mac resolve: by ARP/ND again" 0 "ok" c backend mac web 198.18.0.13 resolve
+expect "backend mac with a bad MAC: refused, with the expected form" 1 "aa:bb:cc:dd:ee:ff" \
+	c backend mac web 198.18.0.13 02:00:zz
 expect "backend del" 0 "ok" c backend del web 198.18.0.13
 sleep 0.3 # no flows: the removed slot is freed at the next 100 ms check
 out=$(c show backends web)

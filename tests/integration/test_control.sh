@@ -199,6 +199,24 @@ sed -i 's/{address: 198.18.0.13, weight: 3,/{address: 198.18.0.13, weight: 3, st
 expect "reload of a file that sets the state" 0 "state drain -> maint" c config reload
 expect "... the file's state is applied" 0 "maint" bash -c "'$ctl' -s '$sock' show backends web | grep 198.18.0.13"
 
+# ---- a static MAC changed, then taken away (resolved by ARP/ND), then given back
+sed -i 's/{address: 198.18.0.11, weight: 7, mac: "02:00:00:00:00:11"}/{address: 198.18.0.11, weight: 7, mac: "02:00:00:00:00:41"}/' "$tmp/sluice.yaml"
+expect "reload of a changed static mac: applied in place" 0 \
+	"backend 198.18.0.11:80 mac 02:00:00:00:00:11 -> 02:00:00:00:00:41" c config reload
+mac11() { "$ctl" -s "$sock" --json show backends web | tr -d ' \n' | grep -o '"address":"198.18.0.11"[^}]*'; }
+expect "... the data plane has it, static" 0 '"neighbour":"static","mac":"02:00:00:00:00:41"' mac11
+sed -i 's/{address: 198.18.0.11, weight: 7, mac: "02:00:00:00:00:41"}/{address: 198.18.0.11, weight: 7}/' "$tmp/sluice.yaml"
+expect "reload without the mac: resolved by ARP/ND from now on" 0 \
+	"mac 02:00:00:00:00:41 -> resolved by ARP/ND" c config reload
+expect "... the data plane asks for it" 0 '"neighbour":"incomplete"' mac11
+sed -i 's/{address: 198.18.0.11, weight: 7}/{address: 198.18.0.11, weight: 7, mac: "02:00:00:00:00:11"}/' "$tmp/sluice.yaml"
+expect "reload with the mac again" 0 "mac resolved -> 02:00:00:00:00:11" c config reload
+expect "... static again" 0 '"neighbour":"static","mac":"02:00:00:00:00:11"' mac11
+expect "backend.set mac for a backend the API cannot resolve: refused" 0 "no port's subnet" \
+	bash -c "echo '{\"cmd\":\"vip.add\",\"vip\":{\"name\":\"far\",\"address\":\"198.18.1.150\",\"port\":80,\"backends\":[{\"address\":\"192.0.2.9\",\"mac\":\"02:00:00:00:00:99\"}]}}
+{\"cmd\":\"backend.set\",\"vip\":\"far\",\"address\":\"192.0.2.9\",\"mac\":\"resolve\"}
+{\"cmd\":\"vip.del\",\"vip\":\"far\"}' | socat -t 2 - UNIX-CONNECT:$sock"
+
 # ---- drain with a deadline (drain_deadline in backend.set)
 expect "backend drain deadline=abc: usage, exit 2" 2 "deadline=SECONDS" \
 	c backend drain web 198.18.0.11 deadline=abc

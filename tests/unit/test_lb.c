@@ -922,8 +922,60 @@ static void test_deleted_backend_keeps_flows(void **state)
 	assert_int_equal(lb_model_backend_reap(e->m, s1), -ENOENT);
 	recompile(e);
 	assert_int_equal(e->s->backends[s1].uid, 0);
-	assert_int_equal(e->nt->word[neigh], 0); /* its static neighbour is withdrawn */
+	/* Its static neighbour is withdrawn one pass later (the old snapshot may still run). */
+	assert_int_not_equal(e->nt->word[neigh], 0);
+	recompile(e);
+	assert_int_equal(e->nt->word[neigh], 0);
 	assert_int_equal(tcp(e, 1000, TH_SYN), 2);
+}
+
+/*
+ * A backend's MAC changes at runtime (a reload with a new static mac, or
+ * none): its flows stay on it and go out to the new MAC from the next
+ * snapshot; without a static MAC it is resolved by ARP/ND again.
+ */
+static void test_backend_mac_change(void **state)
+{
+	struct env *e = *state;
+	uint32_t v = two_backends(e, SCHED_KIND_RR);
+	uint32_t s11 = bslot(e, v, "10.0.0.11");
+	struct lb_addr a11 = addr("10.0.0.11");
+	uint8_t mac7[6], mac9[6];
+	char err[160] = "";
+	uint16_t sport = 0;
+
+	be_mac(mac7, 7);
+	be_mac(mac9, 9);
+	for (uint16_t p = 1000; p < 1004 && sport == 0; p++)
+		if (tcp(e, p, TH_SYN) == 1)
+			sport = p;
+	assert_int_not_equal(sport, 0);
+
+	assert_int_equal(lb_model_backend_set_mac(e->m, s11, mac7, err, sizeof(err)), 0);
+	recompile(e);
+	assert_int_equal(tcp(e, sport, TH_ACK), 7);
+	assert_int_equal(e->m->backends[s11].has_mac, true);
+	assert_int_equal(lb_model_backend_set_mac(e->m, s11, mac7, err, sizeof(err)), 0);
+
+	/* No static MAC: asked for, held back until known, then used. */
+	assert_int_equal(lb_model_backend_set_mac(e->m, s11, NULL, err, sizeof(err)), 0);
+	recompile(e);
+	assert_int_equal(tcp(e, sport, TH_ACK), -LB_DROP_NEIGH_UNRESOLVED);
+	assert_int_equal(lb_neigh_learn(e->m, e->nt, 0, &a11, mac9, e->now), 1);
+	assert_int_equal(tcp(e, sport, TH_ACK), 9);
+	assert_int_equal(e->w->ctr->flows_rescheduled, 0);
+
+	/* Off every port's subnet a MAC can only be given; an unknown slot is refused. */
+	struct conf_backend far = be("192.0.2.5", 1, 3);
+	uint32_t v2 = add_vip(e, vip(VIP4, 81, IPPROTO_TCP, SCHED_KIND_RR, &far, 1));
+	uint32_t sfar = bslot(e, v2, "192.0.2.5");
+	assert_int_equal(lb_model_backend_set_mac(e->m, sfar, NULL, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "no port's subnet"));
+	assert_int_equal(e->m->backends[sfar].has_mac, true);
+	assert_int_equal(
+		lb_model_backend_set_mac(e->m, LB_MAX_BACKENDS - 1, mac7, err, sizeof(err)),
+		-ENOENT);
+	assert_invariant(e->w->ctr);
 }
 
 static void test_no_backend(void **state)
@@ -1721,6 +1773,7 @@ int main(void)
 		T(test_maint_moves_flows),
 		T(test_health_down_moves_flows),
 		T(test_deleted_backend_keeps_flows),
+		T(test_backend_mac_change),
 		T(test_no_backend),
 		T(test_neigh_unresolved),
 		T(test_drop_reasons),
