@@ -112,13 +112,14 @@ B2_4=${TOPO_BACKEND_IP4[$B2]}
 B3_6=${TOPO_BACKEND_IP6[$B3]}
 
 # --- 1. intermittent check failures: rise/fall hold
-# b1's /health fails for 0.25 s out of every 0.85 s: at most 2 failing checks
-# in a row (interval 0.2 s), never the 3 (fall) that take it down.
+# b1's /health fails for 0.2 s out of every 0.8 s: one or two failing checks
+# in a row (interval 0.2 s), never the 3 (fall) that take it down: that
+# needs the file to stay 0.4 s and more, twice this window.
 (
 	end=$((SECONDS + 8))
 	while ((SECONDS < end)); do
 		touch "$TOPO_LOGDIR/b1.fail"
-		sleep 0.25
+		sleep 0.2
 		rm -f "$TOPO_LOGDIR/b1.fail"
 		sleep 0.6
 	done
@@ -284,6 +285,25 @@ echo "       hung backend: $(echo "$r" | "$TOPO_PY" -c 'import json,sys; d=json.
 rto=$(backend_field web6 "$B2_6" response_timeouts)
 rc=0; [[ $rto -ge 3 ]] || rc=1
 say $rc "... its response_timeouts fed the breaker ($rto)"
+# The breaker backs off and probes b2 again (half-open): run while it is
+# open with at least 1.5 s before that probe, else a half-open permit would
+# send one of these requests to the still-hung b2. A probe that comes
+# meanwhile is fed a request, whose failure opens the breaker again.
+b2_breaker() {
+	"$SLUICE_ROOT/build/control/sluicectl" -c "$SLUICE_WORK/control.sock" --json show health |
+		"$TOPO_PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+b = [b for b in d["backends"] if b["vip"] == "web6" and b["address"] == sys.argv[1]][0]
+print(b.get("breaker", "?"), b.get("probe_in_ms", 0))' "$B2_6"
+}
+for ((k = 0; k < 60; k++)); do
+	read -r st left <<<"$(b2_breaker)"
+	[[ $st == open && ${left%.*} -ge 1500 ]] && break
+	[[ $st == half-open ]] &&
+		topo_http_client --url "http://[$TOPO_VIP6]/" --count 3 --timeout 2 --max-seconds 3 >/dev/null
+	sleep 0.2
+done
 r=$(topo_http_client --url "http://[$TOPO_VIP6]/" --count 30 --timeout 2 --max-seconds 30)
 jcheck "ejected: new requests no longer go to the hung b2" "$r" \
 	'd["ok"] == 30 and d["failed"] == 0 and "b2" not in d["by_backend"]'
