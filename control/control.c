@@ -975,6 +975,24 @@ static void config_check_json(json_object *o)
  * until "auto" gives it back to them. Kept across reloads, not restarts.
  * Answered once the data plane runs it.
  */
+/* The fields of a forced-health entry (health.force request, state file); absent: "" or -1. */
+static void force_fields(json_object *o, const char **vip, const char **addr, int *port,
+			 const char **health)
+{
+	json_object *f;
+
+	*vip = *addr = *health = "";
+	*port = -1;
+	if (json_object_object_get_ex(o, "vip", &f))
+		*vip = json_object_get_string(f);
+	if (json_object_object_get_ex(o, "address", &f))
+		*addr = json_object_get_string(f);
+	if (json_object_object_get_ex(o, "port", &f))
+		*port = json_object_get_int(f);
+	if (json_object_object_get_ex(o, "health", &f))
+		*health = json_object_get_string(f);
+}
+
 /*
  * The operator's forced health outlives the daemon: every change is written
  * to the state file (a new file renamed over the old, so a crash leaves one
@@ -1017,7 +1035,7 @@ static bool state_save(void)
 /* At start: the forced health the last daemon saved, for the backends still configured. */
 static void state_load(void)
 {
-	json_object *root, *forced, *f;
+	json_object *root, *forced;
 	size_t kept = 0, n;
 
 	if (access(state_path, F_OK) != 0)
@@ -1033,20 +1051,12 @@ static void state_load(void)
 	}
 	n = json_object_array_length(forced);
 	for (size_t i = 0; i < n; i++) {
-		json_object *o = json_object_array_get_idx(forced, i);
-		const char *vip = "", *addr = "", *h = "";
+		const char *vip, *addr, *h;
 		struct check *c = NULL;
 		struct lb_addr a;
-		int port = -1;
+		int port;
 
-		if (json_object_object_get_ex(o, "vip", &f))
-			vip = json_object_get_string(f);
-		if (json_object_object_get_ex(o, "address", &f))
-			addr = json_object_get_string(f);
-		if (json_object_object_get_ex(o, "port", &f))
-			port = json_object_get_int(f);
-		if (json_object_object_get_ex(o, "health", &f))
-			h = json_object_get_string(f);
+		force_fields(json_object_array_get_idx(forced, i), &vip, &addr, &port, &h);
 		if (lb_addr_parse(&a, addr) == 0 && port >= 0 && port <= 65535)
 			c = lookup(&check_index, checks, vip, &a, (uint16_t)port);
 		if (c == NULL || (strcmp(h, "up") != 0 && strcmp(h, "down") != 0)) {
@@ -1070,21 +1080,13 @@ static void state_load(void)
 
 static void health_force(json_object *req, json_object *resp)
 {
-	json_object *f;
-	const char *vip = "", *addr = "", *h = "";
+	const char *vip, *addr, *h;
 	struct lb_addr a;
 	struct check *c = NULL;
 	char e[320];
-	int port = -1;
+	int port;
 
-	if (json_object_object_get_ex(req, "vip", &f))
-		vip = json_object_get_string(f);
-	if (json_object_object_get_ex(req, "address", &f))
-		addr = json_object_get_string(f);
-	if (json_object_object_get_ex(req, "health", &f))
-		h = json_object_get_string(f);
-	if (json_object_object_get_ex(req, "port", &f))
-		port = json_object_get_int(f);
+	force_fields(req, &vip, &addr, &port, &h);
 	if (strcmp(h, "up") != 0 && strcmp(h, "down") != 0 && strcmp(h, "auto") != 0) {
 		snprintf(e, sizeof(e), "health.force: health must be up, down or auto");
 		goto fail;

@@ -959,6 +959,20 @@ static void pair_touch(struct lb_worker *w, struct flow_entry *f, uint8_t tcp_fl
 	}
 }
 
+/* A source port on one of <v>'s local addresses (from the one <hash> picks, on); 0: none. */
+static uint16_t vip_port_alloc(struct lb_worker *w, const struct lb_vip_rt *v, uint32_t hash,
+			       uint32_t *laddr)
+{
+	for (uint32_t i = 0; i < v->n_laddrs; i++) {
+		uint16_t port = port_alloc(w, v->laddr[(hash + i) % v->n_laddrs]);
+		if (port != 0) {
+			*laddr = v->laddr[(hash + i) % v->n_laddrs];
+			return port;
+		}
+	}
+	return 0;
+}
+
 /*
  * Sets up the translation of a new fnat/nat connection whose forward entry
  * <f> was just inserted: a source port (fnat), and the reverse entry that
@@ -979,12 +993,9 @@ static int nat_open(struct lb_worker *w, const struct lb_snapshot *s, struct lb_
 	rk.sport = b->port_be;
 	rk.proto = f->key.proto;
 	if (v->mode == LB_MODE_FNAT) {
-		uint16_t port = 0;
 		uint32_t id = 0;
-		for (uint32_t i = 0; i < v->n_laddrs && port == 0; i++) {
-			id = v->laddr[(hash + i) % v->n_laddrs];
-			port = port_alloc(w, id);
-		}
+		uint16_t port = vip_port_alloc(w, v, hash, &id);
+
 		if (port == 0 && w->port_reclaim_ms != w->now_ms) {
 			/*
 			 * Out of ports: flows past their timeout may still hold some
@@ -992,16 +1003,11 @@ static int nat_open(struct lb_worker *w, const struct lb_snapshot *s, struct lb_
 			 * at most, so a lcore under a connection flood (with a short
 			 * tcp_syn) gets ports back as fast as they expire, and the
 			 * flood costs the other traffic a bounded share of the lcore.
+			 * <f> was just used, so no walk removes it.
 			 */
 			w->port_reclaim_ms = w->now_ms;
 			flow_sweep_visit(w->flows, w->now_ms, PORT_RECLAIM_BUDGET, rt_visit, w);
-			if (!f->in_use || memcmp(&f->key, &fk, sizeof(fk)) != 0)
-				return -2; /* cannot happen (f was just used), but never touch it
-					      then */
-			for (uint32_t i = 0; i < v->n_laddrs && port == 0; i++) {
-				id = v->laddr[(hash + i) % v->n_laddrs];
-				port = port_alloc(w, id);
-			}
+			port = vip_port_alloc(w, v, hash, &id);
 		}
 		if (port == 0) {
 			pk->drop = LB_DROP_NAT_NO_PORT;

@@ -68,6 +68,17 @@ expect() {
 	fi
 }
 c() { "$ctl" -s "$sock" -c "$csock" "$@"; }
+# restart_daemon CONFIG LOG: stop the control daemon, start it on CONFIG, wait until it answers.
+restart_daemon() {
+	kill "$ctl_pid"
+	wait "$ctl_pid" 2>/dev/null
+	"$daemon" --config "$1" >"$2" 2>&1 &
+	ctl_pid=$!
+	for ((i = 0; i < 100; i++)); do # answering, not only bound
+		c show health >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+}
 jget() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 printf '\xd4\xc3\xb2\xa1\x02\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\x00\x00\x01\x00\x00\x00' >"$tmp/empty.pcap"
@@ -279,14 +290,7 @@ jcheck_state() {
 }
 jcheck_state 'sorted((f["address"], f["health"]) for f in d["forced"]) == [("198.18.0.31", "down"), ("198.18.0.34", "up")]' &&
 	ok "... both written to $csock.state" || ko "... both written to $csock.state: $(cat "$csock.state" 2>&1)"
-kill "$ctl_pid"
-wait "$ctl_pid" 2>/dev/null
-"$daemon" --config "$tmp/sluice.yaml" >"$tmp/control2.log" 2>&1 &
-ctl_pid=$!
-for ((i = 0; i < 100; i++)); do # answering, not only bound
-	c show health >/dev/null 2>&1 && break
-	sleep 0.1
-done
+restart_daemon "$tmp/sluice.yaml" "$tmp/control2.log"
 sleep 1 # three passing checks would have brought it back, were it not held
 expect "daemon restarted: 198.18.0.31 still forced down" 0 '"forced":"down"' c --json show health
 expect "... and held down in the data plane" 0 '"health":"down"' \
@@ -338,16 +342,9 @@ expect "a stranger past the file modes: refused by its credentials, told who may
 expect "... and cannot reload" 1 "permission denied" nobody config reload
 
 # ---- a state file that cannot be written: the change is made, and the operator told
-kill "$ctl_pid"
-wait "$ctl_pid" 2>/dev/null
 sed "s|^control: {socket: $csock, socket_group: $grp}|control: {socket: $csock, socket_group: $grp, state_file: $tmp/no/such/dir/state}|" \
 	"$tmp/sluice.yaml" >"$tmp/nostate.yaml"
-"$daemon" --config "$tmp/nostate.yaml" >"$tmp/control3.log" 2>&1 &
-ctl_pid=$!
-for ((i = 0; i < 100; i++)); do # answering, not only bound
-	c show health >/dev/null 2>&1 && break
-	sleep 0.1
-done
+restart_daemon "$tmp/nostate.yaml" "$tmp/control3.log"
 expect "state file not writable: forced all the same, with a warning" 0 \
 	"warning: not saved: it will not outlive this daemon" c backend health probe 198.18.0.32 down
 expect "... and the log says why" 0 "cannot save the operator's forced health to $tmp/no/such/dir/state" \

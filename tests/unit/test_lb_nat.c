@@ -855,6 +855,47 @@ static void test_fnat_lcore_ports(void **state)
 }
 
 /*
+ * A new connection from client port <sport>: forwarded, with a source port of
+ * lcore <index> of <n> not yet in <used> (1024 and up), which it marks.
+ */
+static uint16_t open_on_own_port(struct env *e, struct lb_worker *w, uint16_t sport, uint32_t n,
+				 uint32_t index, uint8_t *used)
+{
+	uint8_t buf[BUF_CAP];
+	struct spec sp = client_tcp(VIP4, 80, sport, TH_SYN);
+	struct lb_pkt pk = send_on(e, w, buf, &sp, P_CLIENTS);
+	uint16_t p;
+
+	assert_tx(&pk, P_BACKENDS);
+	p = rd16(l4_of(ip_of(buf)));
+	assert_true(p >= 1024);
+	assert_int_equal(p % n, index);
+	assert_int_equal(used[p], 0);
+	used[p] = 1;
+	return p;
+}
+
+/*
+ * Client port <sport>'s connection is reset and, past the closed timeout,
+ * swept; returns the source port a new connection from <next_sport> gets.
+ */
+static uint16_t reset_and_reuse(struct env *e, struct lb_worker *w, uint16_t sport,
+				uint16_t next_sport)
+{
+	uint8_t buf[BUF_CAP];
+	struct spec sp = client_tcp(VIP4, 80, sport, TH_RST | TH_ACK);
+	struct lb_pkt pk = send_on(e, w, buf, &sp, P_CLIENTS);
+
+	assert_tx(&pk, P_BACKENDS);
+	e->now += 5001;
+	lb_worker_sweep(w, e->now, 1u << 20);
+	sp = client_tcp(VIP4, 80, next_sport, TH_SYN);
+	pk = send_on(e, w, buf, &sp, P_CLIENTS);
+	assert_tx(&pk, P_BACKENDS);
+	return rd16(l4_of(ip_of(buf)));
+}
+
+/*
  * With 16 lcores one lcore has (65536 - 1024) / 16 = 4032 ports per local
  * address: fill them all, then the next connection has none. A port comes
  * back only once its connection has left the table, not when it closes.
@@ -879,14 +920,7 @@ static void test_fnat_port_exhaustion_and_reuse(void **state)
 	assert_non_null(w);
 	memset(used, 0, sizeof(used));
 	for (uint32_t i = 0; i < N; i++) {
-		sp = client_tcp(VIP4, 80, (uint16_t)(10000 + i), TH_SYN);
-		pk = send_on(e, w, buf, &sp, P_CLIENTS);
-		assert_tx(&pk, P_BACKENDS);
-		uint16_t p = rd16(l4_of(ip_of(buf)));
-		assert_true(p >= 1024);
-		assert_int_equal(p % 16, INDEX);
-		assert_int_equal(used[p], 0);
-		used[p] = 1;
+		uint16_t p = open_on_own_port(e, w, (uint16_t)(10000 + i), 16, INDEX, used);
 		if (i == 1234)
 			victim_port = p;
 	}
@@ -1003,14 +1037,7 @@ static void test_fnat_ports_each_once_for_any_lcore_count(void **state)
 		assert_non_null(w);
 		memset(used, 0, sizeof(used));
 		for (uint32_t i = 0; i < expect; i++) {
-			sp = client_tcp(VIP4, 80, (uint16_t)(1 + i), TH_SYN);
-			pk = send_on(e, w, buf, &sp, P_CLIENTS);
-			assert_tx(&pk, P_BACKENDS);
-			uint16_t p = rd16(l4_of(ip_of(buf)));
-			assert_true(p >= 1024);
-			assert_int_equal(p % n, index);
-			assert_int_equal(used[p], 0);
-			used[p] = 1;
+			uint16_t p = open_on_own_port(e, w, (uint16_t)(1 + i), n, index, used);
 			got++;
 			if (i == expect / 2)
 				victim = p;
@@ -1022,27 +1049,13 @@ static void test_fnat_ports_each_once_for_any_lcore_count(void **state)
 		pk = send_on(e, w, buf, &sp, P_CLIENTS);
 		assert_drop(&pk, LB_DROP_NAT_NO_PORT);
 
-		/* The connection on the port in the middle resets and leaves the table. */
-		sp = client_tcp(VIP4, 80, (uint16_t)(1 + expect / 2), TH_RST | TH_ACK);
-		pk = send_on(e, w, buf, &sp, P_CLIENTS);
-		assert_tx(&pk, P_BACKENDS);
-		e->now += 5001;
-		lb_worker_sweep(w, e->now, 1u << 20);
-		sp = client_tcp(VIP4, 80, 65001, TH_SYN);
-		pk = send_on(e, w, buf, &sp, P_CLIENTS);
-		assert_tx(&pk, P_BACKENDS);
-		assert_int_equal(rd16(l4_of(ip_of(buf))), victim);
-
-		/* And the first: found past the end of the lcore's share, not beyond it. */
-		sp = client_tcp(VIP4, 80, 1, TH_RST | TH_ACK);
-		pk = send_on(e, w, buf, &sp, P_CLIENTS);
-		assert_tx(&pk, P_BACKENDS);
-		e->now += 5001;
-		lb_worker_sweep(w, e->now, 1u << 20);
-		sp = client_tcp(VIP4, 80, 65002, TH_SYN);
-		pk = send_on(e, w, buf, &sp, P_CLIENTS);
-		assert_tx(&pk, P_BACKENDS);
-		assert_int_equal(rd16(l4_of(ip_of(buf))), first);
+		/*
+		 * The connection on the port in the middle resets and leaves the
+		 * table: the next one gets that port. Then the first one: found
+		 * past the end of the lcore's share, not beyond it.
+		 */
+		assert_int_equal(reset_and_reuse(e, w, (uint16_t)(1 + expect / 2), 65001), victim);
+		assert_int_equal(reset_and_reuse(e, w, 1, 65002), first);
 		sp = client_tcp(VIP4, 80, 65003, TH_SYN);
 		pk = send_on(e, w, buf, &sp, P_CLIENTS);
 		assert_drop(&pk, LB_DROP_NAT_NO_PORT);
