@@ -1531,6 +1531,32 @@ static inline uint32_t nat_owner(const struct lb_worker *w, const struct lb_addr
 	return lb_vip_hash_of(client, port_be, 0) % w->n_workers;
 }
 
+/*
+ * The lcore that owns the flow an ICMP error quotes, where the quote tells:
+ * about a full-NAT packet to a backend, the source port Sluice chose; about
+ * a nat packet, either way, its client's address and port. LB_NO_SLOT when
+ * the quote does not tell (an fnat or dsr client's flow went where RSS put
+ * it): the error is handled where it arrived.
+ */
+static uint32_t icmp_owner(const struct lb_worker *w, const struct lb_snapshot *s,
+			   struct lb_pkt *pk, const struct pkt_meta *m)
+{
+	struct quote q;
+	uint32_t vip;
+
+	if (w->n_workers == 1 || !quote_parse(pk, m, &q))
+		return LB_NO_SLOT;
+	if (lb_laddr_find(s, &q.key.src) != LB_NO_SLOT)
+		return ntohs(q.key.sport) % w->n_workers;
+	if (!s->has_nat)
+		return LB_NO_SLOT;
+	vip = lb_vip_find(s, &q.key.src, q.key.sport, q.key.proto);
+	if (vip != LB_NO_SLOT) /* a reply from the VIP to its client */
+		return s->vips[vip].mode == LB_MODE_NAT ? nat_owner(w, &q.key.dst, q.key.dport)
+							: LB_NO_SLOT;
+	return nat_owner(w, &q.key.src, q.key.sport); /* a client's packet to its backend */
+}
+
 static enum cls handoff(struct lb_pkt *pk, uint32_t owner)
 {
 	pk->verdict = LB_VERDICT_HANDOFF;
@@ -1603,11 +1629,10 @@ static enum cls classify(const struct lb_worker *w, const struct lb_snapshot *s,
 	}
 	if (is_icmp_error(m) &&
 	    (is_ours(s, port, &m->dst) || (s->has_nat && !is_port_addr(port, &m->dst)))) {
-		/*
-		 * Errors are handled where the flow lives: on the lcore that took
-		 * the quoted packet's flow. (With several lcores, RSS hashes the
-		 * ICMP packet elsewhere; steering errors to their owner is not done.)
-		 */
+		/* Errors are handled where the flow lives (RSS hashes them anywhere). */
+		uint32_t owner = pk->handed ? LB_NO_SLOT : icmp_owner(w, s, pk, m);
+		if (owner != LB_NO_SLOT && owner != w->index)
+			return handoff(pk, owner);
 		return CLS_ICMP;
 	}
 	if (m->frag != PKT_FRAG_NONE)

@@ -792,6 +792,83 @@ static void test_fnat_udp_csum_zero_is_ffff(void **state)
 	assert_int_equal(rd16(l4_csum_field(ip)), 0xffff);
 }
 
+/*
+ * An ICMPv4 error from <src> to <dst> (type 3, <code>) quoting the first 28
+ * bytes of IPv4 packet <quoted>, from backend MAC 1 to the backends' port.
+ */
+static uint16_t build_icmp4_error(uint8_t *buf, const char *src, const char *dst, uint8_t code,
+				  const uint8_t *quoted)
+{
+	struct lb_addr s = addr(src), d = addr(dst);
+	uint8_t *ip = buf + 14, *icmp = ip + 20;
+
+	memcpy(buf, PORT_MAC, 6);
+	memcpy(buf + 6, BE_MACS[1], 6);
+	wr16(buf + 12, ET_IPV4);
+	memset(ip, 0, 20);
+	ip[0] = 0x45;
+	wr16(ip + 2, 20 + 8 + 28);
+	ip[8] = 64;
+	ip[9] = IPPROTO_ICMP;
+	memcpy(ip + 12, lb_addr_v4_bytes(&s), 4);
+	memcpy(ip + 16, lb_addr_v4_bytes(&d), 4);
+	wr16(ip + 10, csum(ip, 20));
+	memset(icmp, 0, 8);
+	icmp[0] = 3;
+	icmp[1] = code;
+	memcpy(icmp + 8, quoted, 28);
+	wr16(icmp + 2, csum(icmp, 8 + 28));
+	return 14 + 20 + 8 + 28;
+}
+
+/*
+ * Several lcores: an ICMP error about a full-NAT packet reaches the lcore
+ * that owns its connection (the quoted source port says which), wherever RSS
+ * put it, and is translated there.
+ */
+static void test_fnat_icmp_error_goes_home(void **state)
+{
+	struct env *e = *state;
+	uint8_t buf[BUF_CAP], sent[28], orig[BUF_CAP];
+	char la[LB_ADDR_STRLEN];
+	struct lb_pkt pk;
+	uint16_t len;
+
+	fnat4(e);
+	set_workers(e, 3, 1024);
+	struct spec sp = client_tcp(VIP4, 80, 41000, TH_SYN);
+	pk = send_on(e, e->w[2], buf, &sp, P_CLIENTS);
+	assert_tx(&pk, P_BACKENDS);
+	memcpy(sent, ip_of(buf), sizeof(sent));
+	src_text(ip_of(buf), la, sizeof(la));
+
+	/* Fragmentation needed (not a connect failure), from the backend, on lcores 0 and 1. */
+	for (uint32_t i = 0; i < 2; i++) {
+		len = build_icmp4_error(buf, BE4, la, 4, sent);
+		memcpy(orig, buf, len);
+		pk = pkt(buf, len, P_BACKENDS);
+		run(e, e->w[i], &pk, 1);
+		assert_int_equal(pk.verdict, LB_VERDICT_HANDOFF);
+		assert_int_equal(pk.out_port, 2);
+		assert_memory_equal(buf, orig, len); /* passed on untouched */
+	}
+	/* On its owner: translated for the client, who sees its own packet quoted. */
+	pk.handed = 1;
+	run(e, e->w[2], &pk, 1);
+	assert_tx(&pk, P_CLIENTS);
+	assert_int_equal(e->w[2]->ctr->icmp_translated, 1);
+	assert_addr_at(ip_of(buf) + 16, CLIENT4);
+	assert_src(ip_of(buf) + 28, CLIENT4, 41000); /* the quote: client -> VIP */
+	assert_dst(ip_of(buf) + 28, VIP4, 80);
+	/* Handed over once is processed where it lands, never passed on again. */
+	len = build_icmp4_error(buf, BE4, la, 4, sent);
+	pk = pkt(buf, len, P_BACKENDS);
+	pk.handed = 1;
+	run(e, e->w[0], &pk, 1);
+	assert_int_not_equal(pk.verdict, LB_VERDICT_HANDOFF);
+	assert_int_equal(e->w[0]->ctr->icmp_translated, 0);
+}
+
 /* Several lcores: each hands out only its residue class of ports, and replies go home. */
 static void test_fnat_lcore_ports(void **state)
 {
@@ -1430,6 +1507,19 @@ static void test_nat_owner_handoff(void **state)
 	pk.handed = 1;
 	run(e, e->w[0], &pk, 1);
 	assert_int_not_equal(pk.verdict, LB_VERDICT_HANDOFF);
+	/* An ICMP error from the backend about lcore 1's connection, on lcore 0: goes over. */
+	uint8_t sent[BUF_CAP];
+	sp = client_tcp(BE4, 8080, cport[1], TH_ACK); /* what lcore 1 sent: client -> backend */
+	build(sent, &sp);
+	len = build_icmp4_error(buf, BE4, CLIENT4, 4, ip_of(sent));
+	pk = pkt(buf, len, P_BACKENDS);
+	run(e, e->w[0], &pk, 1);
+	assert_int_equal(pk.verdict, LB_VERDICT_HANDOFF);
+	assert_int_equal(pk.out_port, 1);
+	pk.handed = 1;
+	run(e, e->w[1], &pk, 1);
+	assert_tx(&pk, P_CLIENTS);
+	assert_int_equal(e->w[1]->ctr->icmp_translated, 1);
 	for (uint32_t i = 0; i < 2; i++)
 		assert_invariant(e->w[i]->ctr);
 }
@@ -2312,6 +2402,7 @@ int main(void)
 		T(test_fnat_port_exhaustion_and_reuse),
 		T(test_fnat_ports_each_once_for_any_lcore_count),
 		T(test_fnat_ports_reclaimed_from_expired_flows),
+		T(test_fnat_icmp_error_goes_home),
 		T(test_fnat_pair_dies_together),
 		T(test_fnat_fin_uncounts),
 		T(test_fnat_no_room_leaves_nothing),
