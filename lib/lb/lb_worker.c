@@ -1097,6 +1097,18 @@ static uint32_t balance(struct lb_worker *w, const struct lb_snapshot *s, struct
 		/* The client asks again and the backend never answered: elsewhere. */
 		*ep = e = NULL;
 	}
+	if (e != NULL && k->proto == IPPROTO_TCP &&
+	    (m->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN &&
+	    (e->state == FLOW_TCP_FIN || e->state == FLOW_TCP_CLOSED)) {
+		/*
+		 * A new connection on a client port whose last one has ended:
+		 * scheduled like any new connection (a drained or removed backend
+		 * takes none), and in fnat with a fresh source port, clear of the
+		 * backend's TIME_WAIT on the old one.
+		 */
+		flow_remove(w->flows, e);
+		*ep = e = NULL;
+	}
 	if (e != NULL) {
 		const struct lb_backend_rt *b = &s->backends[e->backend_slot];
 		bool same = b->uid == e->backend_uid && b->vip_slot == vip_slot;

@@ -227,6 +227,7 @@ expect "backend.set mac for a backend the API cannot resolve: refused" 0 "no por
 	bash -c "echo '{\"cmd\":\"vip.add\",\"vip\":{\"name\":\"far\",\"address\":\"198.18.1.150\",\"port\":80,\"backends\":[{\"address\":\"192.0.2.9\",\"mac\":\"02:00:00:00:00:99\"}]}}
 {\"cmd\":\"backend.set\",\"vip\":\"far\",\"address\":\"192.0.2.9\",\"mac\":\"resolve\"}
 {\"cmd\":\"vip.del\",\"vip\":\"far\"}' | socat -t 2 - UNIX-CONNECT:$sock"
+sleep 0.3 # far's backend is reaped (a new generation) at the next 100 ms check: not later
 
 # ---- drain with a deadline (drain_deadline in backend.set)
 expect "backend drain deadline=abc: usage, exit 2" 2 "deadline=SECONDS" \

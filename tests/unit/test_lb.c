@@ -930,6 +930,46 @@ static void test_deleted_backend_keeps_flows(void **state)
 }
 
 /*
+ * A client reusing its port once its connection has ended (FIN or RST seen)
+ * opens a new connection: scheduled afresh and counted as new, so a backend
+ * drained since takes none, though it keeps the connections still open.
+ */
+static void test_reused_port_after_close_is_new(void **state)
+{
+	struct env *e = *state;
+	uint32_t v = two_backends(e, SCHED_KIND_RR);
+	int first = tcp(e, 1000, TH_SYN), other = first == 1 ? 2 : 1;
+	uint32_t slot = bslot(e, v, first == 1 ? "10.0.0.11" : "10.0.0.12");
+
+	assert_true(first == 1 || first == 2);
+	assert_int_equal(tcp(e, 1001, TH_SYN), other); /* a connection that stays open */
+	assert_int_equal(tcp(e, 1000, TH_ACK), first);
+	assert_int_equal(tcp(e, 1000, TH_FIN | TH_ACK), first);
+	assert_int_equal(tcp(e, 1002, TH_SYN), first); /* rr: next on the first one */
+	assert_int_equal(tcp(e, 1002, TH_RST), first);
+	assert_int_equal(e->w->ctr->flows_new, 3);
+
+	/* A new connection on each ended port: new flows, round-robin as ever. */
+	assert_int_equal(tcp(e, 1000, TH_SYN), other);
+	assert_int_equal(tcp(e, 1002, TH_SYN), first);
+	assert_int_equal(e->w->ctr->flows_new, 5);
+	assert_int_equal(tcp(e, 1000, TH_FIN | TH_ACK), other);
+	assert_int_equal(tcp(e, 1002, TH_RST), first);
+
+	assert_int_equal(tcp(e, 1003, TH_SYN), other);
+	assert_int_equal(tcp(e, 1004, TH_SYN), first); /* open on the first backend */
+
+	/* The first backend drained: the reused ports go to the other, open ones stay. */
+	assert_int_equal(lb_model_backend_set_admin(e->m, slot, LB_ADMIN_DRAIN), 0);
+	recompile(e);
+	assert_int_equal(tcp(e, 1000, TH_SYN), other);
+	assert_int_equal(tcp(e, 1002, TH_SYN), other);
+	assert_int_equal(tcp(e, 1004, TH_ACK), first);
+	assert_int_equal(e->w->ctr->flows_rescheduled, 0);
+	assert_invariant(e->w->ctr);
+}
+
+/*
  * A backend's MAC changes at runtime (a reload with a new static mac, or
  * none): its flows stay on it and go out to the new MAC from the next
  * snapshot; without a static MAC it is resolved by ARP/ND again.
@@ -1774,6 +1814,7 @@ int main(void)
 		T(test_health_down_moves_flows),
 		T(test_deleted_backend_keeps_flows),
 		T(test_backend_mac_change),
+		T(test_reused_port_after_close_is_new),
 		T(test_no_backend),
 		T(test_neigh_unresolved),
 		T(test_drop_reasons),
