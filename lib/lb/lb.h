@@ -118,12 +118,41 @@ struct lb_pool {
 	uint32_t maglev_size;
 };
 
+/*
+ * What a VIP's forwarding mode asks of the pipeline, compiled once per VIP
+ * (lb_vip_rt.traits) so that the per-packet code tests a property, not a
+ * list of modes.
+ */
+enum lb_trait {
+	/* Replies pass back through Sluice (a connection is two flow entries):
+	   passive health, connect-failure redispatch and response timeouts. */
+	LB_TRAIT_SEES_REPLIES = 1u << 0,
+	/* The rewrite needs the flow's state: no packet goes without its entry
+	   (no Maglev backstop), and a flow whose backend leaves starts afresh. */
+	LB_TRAIT_NEEDS_STATE = 1u << 1,
+	LB_TRAIT_ROUTES = 1u << 2, /* routed: TTL / hop limit goes down by one */
+	LB_TRAIT_ENCAP = 1u << 3,  /* an outer IP header is put in front */
+};
+
+/* The traits of each enum lb_mode. */
+static inline uint8_t lb_mode_traits(uint8_t mode)
+{
+	static const uint8_t traits[LB_MODE_MAX] = {
+		[LB_MODE_DSR] = 0,
+		[LB_MODE_TUNNEL] = LB_TRAIT_ENCAP,
+		[LB_MODE_FNAT] = LB_TRAIT_SEES_REPLIES | LB_TRAIT_NEEDS_STATE | LB_TRAIT_ROUTES,
+		[LB_MODE_NAT] = LB_TRAIT_SEES_REPLIES | LB_TRAIT_NEEDS_STATE | LB_TRAIT_ROUTES,
+	};
+	return mode < LB_MODE_MAX ? traits[mode] : 0;
+}
+
 struct lb_vip_rt {
 	struct lb_addr addr;
 	uint32_t uid;     /* 0 = slot unused */
 	uint16_t port_be; /* network order */
 	uint8_t proto;
 	uint8_t mode;       /* enum lb_mode */
+	uint8_t traits;     /* enum lb_trait bits of the mode */
 	uint8_t sched;      /* enum sched_kind */
 	uint8_t hash;       /* enum lb_hash */
 	uint8_t when_empty; /* enum lb_empty: no backend can take a new flow */

@@ -814,6 +814,7 @@ struct lb_snapshot *lb_model_compile(struct lb_model *m)
 		r->port_be = htons(v->port);
 		r->proto = v->proto;
 		r->mode = v->mode;
+		r->traits = lb_mode_traits(v->mode);
 		r->sched = v->sched;
 		r->hash = v->hash;
 		r->when_empty = v->when_empty;

@@ -1088,10 +1088,13 @@ static uint32_t balance(struct lb_worker *w, const struct lb_snapshot *s, struct
 	const struct lb_vip_rt *v = &s->vips[vip_slot];
 	struct lb_counters *c = w->ctr;
 	struct flow_entry *e = *ep;
-	bool nat = v->mode != LB_MODE_DSR;
+	/* Replies come back through Sluice: the balancer sees a backend fail a SYN. */
+	bool sees_replies = v->traits & LB_TRAIT_SEES_REPLIES;
+	/* The rewrite needs the entry: no backstop, a moved flow starts afresh. */
+	bool needs_state = v->traits & LB_TRAIT_NEEDS_STATE;
 	uint32_t idx, slot;
 
-	if (e != NULL && nat && k->proto == IPPROTO_TCP && e->state == FLOW_TCP_SYN &&
+	if (e != NULL && sees_replies && k->proto == IPPROTO_TCP && e->state == FLOW_TCP_SYN &&
 	    (m->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN && !ext_of(w, e)->answered &&
 	    (uint32_t)(w->now_ms - e->last_seen) >= LB_SYN_RETRY_MS && connect_failed(w, e)) {
 		/* The client asks again and the backend never answered: elsewhere. */
@@ -1124,7 +1127,7 @@ static uint32_t balance(struct lb_worker *w, const struct lb_snapshot *s, struct
 			return LB_NO_SLOT;
 		}
 		c->flows_rescheduled++;
-		if (nat) {
+		if (needs_state) {
 			/* Its translation names the old backend: start the connection afresh. */
 			flow_remove(w->flows, e);
 			*ep = e = NULL;
@@ -1158,19 +1161,19 @@ static uint32_t balance(struct lb_worker *w, const struct lb_snapshot *s, struct
 	 * In DSR a RST is forwarded without creating a flow.
 	 */
 	bool pickup = k->proto == IPPROTO_TCP && (m->tcp_flags & (TCP_SYN | TCP_ACK)) != TCP_SYN;
-	w->avoid_slot = nat && !pickup ? redispatch_avoid(w, k) : LB_NO_SLOT;
+	w->avoid_slot = sees_replies && !pickup ? redispatch_avoid(w, k) : LB_NO_SLOT;
 	idx = pickup ? maglev_pick(v, k, hash) : pick(w, vip_slot, v, k, hash);
 	w->avoid_slot = LB_NO_SLOT;
 	if (idx == SCHED_NONE) {
 		pk->drop = LB_DROP_NO_BACKEND;
 		return LB_NO_SLOT;
 	}
-	if (!nat && k->proto == IPPROTO_TCP && (m->tcp_flags & TCP_RST))
+	if (!needs_state && k->proto == IPPROTO_TCP && (m->tcp_flags & TCP_RST))
 		return v->pool->slot[idx];
 	w->table_changed = true;
 	e = flow_insert(w->flows, k, hash, first_state(k->proto, m->tcp_flags), w->now_ms);
 	if (e == NULL) {
-		if (nat) {
+		if (needs_state) {
 			/* A translation needs its state: nothing to fall back on. */
 			pk->drop = LB_DROP_NAT_NO_ROOM;
 			return LB_NO_SLOT;
@@ -1193,7 +1196,7 @@ static uint32_t balance(struct lb_worker *w, const struct lb_snapshot *s, struct
 	e->vip_slot = (uint16_t)vip_slot;
 	if (counts_active(e->state))
 		w->active[slot]++;
-	if (nat) {
+	if (sees_replies) {
 		int rc = nat_open(w, s, pk, v, e, hash);
 		if (rc < 0) {
 			if (rc == -1)
@@ -1230,7 +1233,7 @@ static void forward(struct lb_worker *w, const struct lb_snapshot *s, struct lb_
 		pk->drop = LB_DROP_NEIGH_UNRESOLVED;
 		return;
 	}
-	if (v->mode == LB_MODE_FNAT || v->mode == LB_MODE_NAT) {
+	if (v->traits & LB_TRAIT_ROUTES) {
 		/* Routed, not bridged: the TTL goes down; then the translation. */
 		bool offload = s->ports[b->out_port].tx_csum_offload;
 		if (!ttl_decrement(pk, m, offload)) {
@@ -1244,7 +1247,7 @@ static void forward(struct lb_worker *w, const struct lb_snapshot *s, struct lb_
 		} else {
 			nat_rewrite(pk, m, NULL, 0, &b->addr, b->port_be, offload);
 		}
-	} else if (v->mode == LB_MODE_TUNNEL && !encapsulate(w, s, pk, m, b)) {
+	} else if ((v->traits & LB_TRAIT_ENCAP) && !encapsulate(w, s, pk, m, b)) {
 		return;
 	}
 	/* DSR: same IP packet, new Ethernet addresses; the backend answers the client. */
@@ -1720,8 +1723,8 @@ void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct 
 		const uint8_t *in_mac = s->ports[pk->in_port < s->n_ports ? pk->in_port : 0].mac;
 		slot = balance(w, s, pk, &meta[which[f]], vips[f], &keys[f], hashes[f], &e);
 		if (slot != LB_NO_SLOT) {
-			if (e != NULL && v->response_timeout_ms != 0 && v->mode != LB_MODE_DSR &&
-			    v->mode != LB_MODE_TUNNEL)
+			if (e != NULL && v->response_timeout_ms != 0 &&
+			    (v->traits & LB_TRAIT_SEES_REPLIES))
 				rt_client(w, v, e, pk, &meta[which[f]]);
 			forward(w, s, pk, &meta[which[f]], vips[f], slot, e);
 		} else if (pk->drop == LB_DROP_NO_BACKEND && v->when_empty == LB_EMPTY_RESET) {

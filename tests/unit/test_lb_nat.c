@@ -1811,6 +1811,84 @@ static void test_tunnel_too_big_v6(void **state)
 	assert_invariant(c);
 }
 
+/*
+ * Tunnel mode keeps no translation: it is stateful like dsr, not like fnat.
+ * Two connections are two flow entries (no reverse entries).
+ */
+static void test_tunnel_one_entry_per_flow(void **state)
+{
+	struct env *e = *state;
+	static uint8_t mem[HEADROOM + BUF_CAP];
+
+	tunnel_vips(e);
+	for (uint16_t sport = 41000; sport < 41002; sport++) {
+		struct spec sp = client_tcp(VIP4, 80, sport, TH_SYN);
+		struct lb_pkt pk = tpkt(mem, &sp);
+
+		run(e, e->w[0], &pk, 1);
+		assert_tx(&pk, P_BACKENDS);
+	}
+	assert_int_equal(flow_table_count(e->w[0]->flows), 2);
+}
+
+/*
+ * A tunnel backend's answers go straight to the client, so a SYN retry says
+ * nothing about the backend: no connect failure is counted, and with a single
+ * backend the retry still goes to it (not dropped as no_backend).
+ */
+static void test_tunnel_syn_retry_not_a_failure(void **state)
+{
+	struct env *e = *state;
+	static uint8_t mem[HEADROOM + BUF_CAP];
+	struct spec sp = client_tcp(VIP4, 80, 41100, TH_SYN);
+	struct lb_pkt pk;
+
+	tunnel_vips(e);
+	for (int i = 0; i < 3; i++) {
+		pk = tpkt(mem, &sp);
+		run(e, e->w[0], &pk, 1);
+		assert_tx(&pk, P_BACKENDS);
+		e->now += 1000; /* the client's retransmission timer */
+	}
+	assert_int_equal(e->w[0]->ctr->backend[0].connect_fail, 0);
+	assert_int_equal(e->w[0]->ctr->redispatched, 0);
+	assert_int_equal(e->w[0]->ctr->fwd, 3);
+}
+
+/*
+ * A full table: tunnel flows fall back on Maglev's table (counted as
+ * backstop), as dsr flows do, instead of being dropped as nat_no_room.
+ */
+static void test_tunnel_full_table_backstop(void **state)
+{
+	struct env *e = *state;
+	static uint8_t mem[HEADROOM + BUF_CAP];
+	uint32_t cap;
+
+	tunnel_vips(e);
+	set_workers(e, 1, 16);
+	cap = flow_table_capacity(e->w[0]->flows);
+	/* Established flows (SYN, then ACK) fill the table; they cannot be evicted. */
+	for (uint16_t i = 0; i < cap; i++) {
+		struct spec sp = client_tcp(VIP4, 80, (uint16_t)(42000 + i), TH_SYN);
+		struct lb_pkt pk = tpkt(mem, &sp);
+
+		run(e, e->w[0], &pk, 1);
+		sp.flags = TH_ACK;
+		pk = tpkt(mem, &sp);
+		run(e, e->w[0], &pk, 1);
+		assert_tx(&pk, P_BACKENDS);
+	}
+	assert_int_equal(flow_table_count(e->w[0]->flows), cap);
+	struct spec sp = client_tcp(VIP4, 80, 43000, TH_SYN);
+	struct lb_pkt pk = tpkt(mem, &sp);
+	run(e, e->w[0], &pk, 1);
+	assert_tx(&pk, P_BACKENDS);
+	assert_int_equal(e->w[0]->ctr->flows_backstop, 1);
+	assert_int_equal(e->w[0]->ctr->drop[LB_DROP_NAT_NO_ROOM], 0);
+	assert_invariant(e->w[0]->ctr);
+}
+
 /* Every verdict in one burst: the counters add up. */
 static void test_counters_invariant_mixed(void **state)
 {
@@ -2416,6 +2494,9 @@ int main(void)
 		T(test_tunnel_no_headroom),
 		T(test_tunnel_too_big_v4),
 		T(test_tunnel_too_big_v6),
+		T(test_tunnel_one_entry_per_flow),
+		T(test_tunnel_syn_retry_not_a_failure),
+		T(test_tunnel_full_table_backstop),
 		T(test_counters_invariant_mixed),
 		T(test_down_flows_dsr_reschedule),
 		T(test_down_flows_dsr_keep),
