@@ -2,7 +2,7 @@
 /*
  * Flow table layout (one allocation, 64-byte aligned, made at create time):
  *
- *   struct flow_table | buckets[nb] | entries[cap] | free_stack[cap] | where[cap]
+ *   struct flow_table | buckets[nb] | entries[cap] | free_stack[cap] | where[cap] | spill[nb]
  *
  * - entries: the flows themselves, one cache line each. An entry never moves
  *   while it holds a flow, so a pointer returned by lookup/insert stays valid
@@ -12,12 +12,17 @@
  *   the new key; check e->key before using such a pointer after an insert.
  * - buckets: one cache line each, 8 slots of {32-bit signature, entry index}.
  *   A key may sit in either of two buckets (primary = low bits of the hash,
- *   secondary = low bits of a remix of the hash); an insert picks the less
- *   loaded one. There are 2 bucket slots per entry (nb = cap / 4), so the
- *   buckets are at most half full and two-choice placement practically never
- *   runs out of slots before the entry pool does: the table fills to its full
- *   capacity without cuckoo displacement (which would move entries and break
- *   the pointer stability above).
+ *   secondary = low bits of a remix of the hash). An insert takes the
+ *   primary while it has a free slot, so that a lookup almost always reads
+ *   one bucket line; there are 2 bucket slots per entry (nb = cap / 4), so
+ *   buckets are on average at most half full and the secondary is the
+ *   exception. Two-choice placement practically never runs out of slots
+ *   before the entry pool does: the table fills to its full capacity without
+ *   cuckoo displacement (which would move entries and break the pointer
+ *   stability above).
+ * - spill: per bucket, how many keys whose primary it is sit in their
+ *   secondary. A lookup that misses in the primary reads the secondary only
+ *   when this is not zero (new flows mostly pay for one bucket line too).
  * - free_stack: indices of free entries (LIFO, so a reclaimed entry's cache
  *   line is reused at once).
  * - where: for each entry in use, its bucket slot (bucket * 8 + slot), so a
@@ -42,6 +47,8 @@
 #define FLOW_CAP_MAX      (1u << 26)
 #define FLOW_BULK_CHUNK   32u
 #define FLOW_CACHE_LINE   64u
+/* Free slots a primary bucket keeps before keys spill to their secondary. */
+#define FLOW_PRIMARY_RESERVE 1u
 
 /* TCP header flag bits (RFC 793 / 9293). */
 #define FLOW_TH_FIN 0x01
@@ -64,6 +71,7 @@ struct flow_table {
 	struct flow_entry *entries;
 	uint32_t *free_stack;
 	uint32_t *where;
+	uint32_t *spill;      /* per bucket: its keys that sit in their secondary */
 	uint32_t bucket_mask; /* nb - 1 */
 	uint32_t capacity;    /* entries, a power of two */
 	uint32_t free_top; /* free_stack[0 .. free_top - 1] are free; count = capacity - free_top */
@@ -197,6 +205,12 @@ static void entry_release(struct flow_table *t, struct flow_entry *e, enum leave
 		t->stats.expired++;
 	else if (why == LEAVE_EVICTED)
 		t->stats.evicted++;
+	/* The signature is the key's full hash: it names the key's primary bucket. */
+	uint32_t primary = bk->sig[pos % FLOW_BUCKET_SLOTS] & t->bucket_mask;
+	if (primary != pos / FLOW_BUCKET_SLOTS) {
+		t->spill[primary]--;
+		t->stats.spilled--;
+	}
 	bk->sig[pos % FLOW_BUCKET_SLOTS] = 0;
 	bk->idx[pos % FLOW_BUCKET_SLOTS] = FLOW_IDX_NONE;
 	e->in_use = 0;
@@ -209,7 +223,7 @@ static inline struct flow_entry *lookup_one(struct flow_table *t, const struct f
 	uint32_t b[2];
 
 	buckets_of(t, hash, b);
-	for (int j = 0; j < 2; j++) {
+	for (int j = 0; j < (t->spill[b[0]] != 0 ? 2 : 1); j++) {
 		const struct flow_bucket *bk = &t->buckets[b[j]];
 
 		for (int i = 0; i < FLOW_BUCKET_SLOTS; i++) {
@@ -230,6 +244,7 @@ static inline struct flow_entry *lookup_one(struct flow_table *t, const struct f
 	return NULL;
 }
 
+/* The first free slot of <bk>, or -1; <*nfree> how many are free. */
 static inline int bucket_free_slot(const struct flow_bucket *bk, uint32_t *nfree)
 {
 	int first = -1;
@@ -320,7 +335,7 @@ struct flow_table *flow_table_create(uint32_t capacity, const struct flow_timeou
 	nb = cap / 4; /* 2 bucket slots per entry */
 	hdr = (sizeof(*t) + FLOW_CACHE_LINE - 1) & ~(size_t)(FLOW_CACHE_LINE - 1);
 	size = hdr + nb * sizeof(struct flow_bucket) + (size_t)cap * sizeof(struct flow_entry) +
-	       (size_t)cap * 2 * sizeof(uint32_t);
+	       (size_t)cap * 2 * sizeof(uint32_t) + nb * sizeof(uint32_t);
 	if (posix_memalign(&mem, FLOW_CACHE_LINE, size) != 0)
 		return NULL;
 
@@ -331,6 +346,7 @@ struct flow_table *flow_table_create(uint32_t capacity, const struct flow_timeou
 	t->entries = (struct flow_entry *)(t->buckets + nb);
 	t->free_stack = (uint32_t *)(t->entries + cap);
 	t->where = t->free_stack + cap;
+	t->spill = t->where + cap;
 	t->bucket_mask = (uint32_t)nb - 1;
 	t->capacity = cap;
 	if (to != NULL)
@@ -385,41 +401,67 @@ struct flow_entry *flow_lookup(struct flow_table *t, const struct flow_key *k, u
 }
 
 /*
- * Three passes per chunk so that memory latency overlaps: prefetch both
- * bucket lines of every key, then prefetch the entry of each key's first
- * signature match, then do the real lookups (which now hit the cache).
+ * Three passes per chunk so that memory latency overlaps: prefetch every
+ * key's primary bucket; then look for its signature there and prefetch the
+ * entry it names (or, for a key not there whose bucket has spilled, the
+ * secondary bucket); then compare the keys, which are in cache by now. A
+ * key whose first candidate is not it (a 32-bit hash collision) or that may
+ * sit in its secondary takes the full lookup.
  */
 void flow_lookup_bulk(struct flow_table *t, const struct flow_key *keys, const uint32_t *hashes,
 		      uint32_t n, uint32_t now, struct flow_entry **out)
 {
-	uint32_t b[FLOW_BULK_CHUNK][2];
+	uint32_t cand[FLOW_BULK_CHUNK];
 
 	for (uint32_t base = 0; base < n; base += FLOW_BULK_CHUNK) {
 		uint32_t m = n - base < FLOW_BULK_CHUNK ? n - base : FLOW_BULK_CHUNK;
 
+		for (uint32_t i = 0; i < m; i++)
+			__builtin_prefetch(&t->buckets[hashes[base + i] & t->bucket_mask], 0, 3);
 		for (uint32_t i = 0; i < m; i++) {
-			buckets_of(t, hashes[base + i], b[i]);
-			__builtin_prefetch(&t->buckets[b[i][0]], 0, 3);
-			__builtin_prefetch(&t->buckets[b[i][1]], 0, 3);
-		}
-		for (uint32_t i = 0; i < m; i++) {
-			uint32_t h = hashes[base + i];
+			uint32_t h = hashes[base + i], b0 = h & t->bucket_mask;
+			const struct flow_bucket *bk = &t->buckets[b0];
+			int s;
 
-			for (int j = 0; j < 2; j++) {
-				const struct flow_bucket *bk = &t->buckets[b[i][j]];
-				int s;
-
-				for (s = 0; s < FLOW_BUCKET_SLOTS; s++)
-					if (bk->sig[s] == h && bk->idx[s] != FLOW_IDX_NONE)
-						break;
-				if (s < FLOW_BUCKET_SLOTS) {
-					__builtin_prefetch(&t->entries[bk->idx[s]], 0, 3);
+			for (s = 0; s < FLOW_BUCKET_SLOTS; s++)
+				if (bk->sig[s] == h && bk->idx[s] != FLOW_IDX_NONE)
 					break;
+			if (s < FLOW_BUCKET_SLOTS) {
+				cand[i] = bk->idx[s];
+				__builtin_prefetch(&t->entries[cand[i]], 0, 3);
+			} else {
+				cand[i] = FLOW_IDX_NONE;
+				if (t->spill[b0] != 0) {
+					uint32_t b[2];
+
+					buckets_of(t, h, b);
+					__builtin_prefetch(&t->buckets[b[1]], 0, 3);
 				}
 			}
 		}
-		for (uint32_t i = 0; i < m; i++)
-			out[base + i] = lookup_one(t, &keys[base + i], hashes[base + i], now);
+		for (uint32_t i = 0; i < m; i++) {
+			const struct flow_key *k = &keys[base + i];
+			uint32_t h = hashes[base + i];
+			struct flow_entry *e;
+
+			if (cand[i] != FLOW_IDX_NONE) {
+				e = &t->entries[cand[i]];
+				/* in_use: an earlier key of the chunk (the same flow) may have
+				   expired it. */
+				if (e->in_use && key_eq(&e->key, k)) {
+					if (entry_expired(t, e, now)) {
+						entry_release(t, e, LEAVE_EXPIRED);
+						e = NULL;
+					}
+					out[base + i] = e;
+					continue;
+				}
+			} else if (t->spill[h & t->bucket_mask] == 0) {
+				out[base + i] = NULL;
+				continue;
+			}
+			out[base + i] = lookup_one(t, k, h, now);
+		}
 	}
 }
 
@@ -434,14 +476,19 @@ struct flow_entry *flow_insert(struct flow_table *t, const struct flow_key *k, u
 	buckets_of(t, hash, b);
 	if (t->free_top > 0) {
 		uint32_t n0, n1;
-		int s0 = bucket_free_slot(&t->buckets[b[0]], &n0);
-		int s1 = bucket_free_slot(&t->buckets[b[1]], &n1);
+		int s0 = bucket_free_slot(&t->buckets[b[0]], &n0), s1;
 
-		/* The less loaded bucket keeps both candidates' loads even. */
-		if (s0 >= 0 && n0 >= n1)
+		/*
+		 * The primary while it has room to spare, so that lookups read one
+		 * bucket line; past that the less loaded of the two, which keeps
+		 * the table filling to its capacity.
+		 */
+		if (n0 > FLOW_PRIMARY_RESERVE)
 			pos = b[0] * FLOW_BUCKET_SLOTS + (uint32_t)s0;
-		else if (s1 >= 0)
+		else if ((s1 = bucket_free_slot(&t->buckets[b[1]], &n1)) >= 0 && n1 > n0)
 			pos = b[1] * FLOW_BUCKET_SLOTS + (uint32_t)s1;
+		else if (s0 >= 0)
+			pos = b[0] * FLOW_BUCKET_SLOTS + (uint32_t)s0;
 	}
 	if (pos == FLOW_IDX_NONE) {
 		pos = reclaim(t, b, now);
@@ -460,6 +507,10 @@ struct flow_entry *flow_insert(struct flow_table *t, const struct flow_key *k, u
 	e->in_use = 1;
 	t->buckets[pos / FLOW_BUCKET_SLOTS].sig[pos % FLOW_BUCKET_SLOTS] = hash;
 	t->buckets[pos / FLOW_BUCKET_SLOTS].idx[pos % FLOW_BUCKET_SLOTS] = idx;
+	if (pos / FLOW_BUCKET_SLOTS != b[0]) {
+		t->spill[b[0]]++;
+		t->stats.spilled++;
+	}
 	t->where[idx] = pos;
 	t->stats.inserted++;
 	return e;

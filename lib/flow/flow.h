@@ -117,6 +117,8 @@ struct flow_stats {
 	uint64_t expired;       /* removed because idle past the timeout */
 	uint64_t evicted;       /* live, evictable flow thrown out for a new one */
 	uint64_t insert_failed; /* no room without evicting a protected flow */
+	uint64_t spilled;       /* flows held now in their secondary bucket (a lookup
+				   of those reads two bucket lines, not one) */
 };
 const struct flow_stats *flow_table_stats(const struct flow_table *t);
 
