@@ -59,6 +59,8 @@
 _Static_assert(sizeof(struct flow_key) == 40, "flow_key must be 40 bytes (hashed as 5 words)");
 _Static_assert(sizeof(struct flow_entry) == 64, "flow_entry must be one cache line");
 _Static_assert(offsetof(struct flow_entry, key) == 0, "key first in flow_entry");
+_Static_assert(offsetof(struct flow_key, dport) == offsetof(struct flow_key, sport) + 2,
+	       "the ports are hashed as 4 bytes, source first (flow_hash_v4)");
 
 struct flow_bucket {
 	uint32_t sig[FLOW_BUCKET_SLOTS]; /* the key's full hash; 0 when empty (idx decides) */
@@ -97,30 +99,8 @@ static inline uint64_t load_le64(const uint8_t *p)
 }
 
 /*
- * 64x64 -> 128-bit multiply folded to 64 bits (high ^ low): every input bit
- * reaches the upper half of the product, the fold brings it back down.
- * The portable branch gives the same result where __int128 is missing.
- */
-static inline uint64_t mul_fold(uint64_t a, uint64_t b)
-{
-#if defined(__SIZEOF_INT128__) && !defined(FLOW_HASH_NO_INT128)
-	__extension__ typedef unsigned __int128 u128;
-	u128 p = (u128)a * b;
-
-	return (uint64_t)p ^ (uint64_t)(p >> 64);
-#else
-	uint64_t al = (uint32_t)a, ah = a >> 32, bl = (uint32_t)b, bh = b >> 32;
-	uint64_t ll = al * bl, lh = al * bh, hl = ah * bl, hh = ah * bh;
-	uint64_t mid = (ll >> 32) + (uint32_t)lh + (uint32_t)hl;
-	uint64_t lo = (mid << 32) | (uint32_t)ll;
-	uint64_t hi = hh + (lh >> 32) + (hl >> 32) + (mid >> 32);
-
-	return lo ^ hi;
-#endif
-}
-
-/*
- * Five independent multiplies (one per 8-byte word, each with its own
+ * IPv4 keys (both addresses IPv4-mapped): flow_hash_v4(). Others: five
+ * independent multiplies (one per 8-byte word, each with its own
  * constants so equal words in different fields do not cancel) run in
  * parallel; a last multiply mixes their sum. The per-word xor constants keep
  * all-zero words (the ::ffff: prefix of IPv4-mapped addresses) from
@@ -132,12 +112,16 @@ uint32_t flow_hash(const struct flow_key *k)
 	const uint8_t *p = (const uint8_t *)k;
 	uint64_t h;
 
-	h = mul_fold(load_le64(p + 0) ^ 0xa0761d6478bd642fULL, 0x9e3779b97f4a7c15ULL);
-	h += mul_fold(load_le64(p + 8) ^ 0xe7037ed1a0b428dbULL, 0xbf58476d1ce4e5b9ULL);
-	h += mul_fold(load_le64(p + 16) ^ 0x8ebc6af09c88c6e3ULL, 0x94d049bb133111ebULL);
-	h += mul_fold(load_le64(p + 24) ^ 0x589965cc75374cc3ULL, 0xff51afd7ed558ccdULL);
-	h += mul_fold(load_le64(p + 32) ^ 0x1d8e4e27c47d124fULL, 0xc4ceb9fe1a85ec53ULL);
-	h = mul_fold(h ^ 0x2d358dccaa6c78a5ULL, 0x8bb84b93962eacc9ULL);
+	if (lb_addr_is_v4(&k->src) && lb_addr_is_v4(&k->dst))
+		return flow_hash_v4(lb_addr_v4_bytes(&k->src), lb_addr_v4_bytes(&k->dst),
+				    (const uint8_t *)&k->sport, k->proto);
+
+	h = flow_mul_fold(load_le64(p + 0) ^ 0xa0761d6478bd642fULL, 0x9e3779b97f4a7c15ULL);
+	h += flow_mul_fold(load_le64(p + 8) ^ 0xe7037ed1a0b428dbULL, 0xbf58476d1ce4e5b9ULL);
+	h += flow_mul_fold(load_le64(p + 16) ^ 0x8ebc6af09c88c6e3ULL, 0x94d049bb133111ebULL);
+	h += flow_mul_fold(load_le64(p + 24) ^ 0x589965cc75374cc3ULL, 0xff51afd7ed558ccdULL);
+	h += flow_mul_fold(load_le64(p + 32) ^ 0x1d8e4e27c47d124fULL, 0xc4ceb9fe1a85ec53ULL);
+	h = flow_mul_fold(h ^ 0x2d358dccaa6c78a5ULL, 0x8bb84b93962eacc9ULL);
 	return (uint32_t)h ^ (uint32_t)(h >> 32);
 }
 
