@@ -201,7 +201,7 @@ int main(int argc, char **argv)
 	uint32_t per_flow = mode == LB_MODE_FNAT ? 2 : 1;
 	uint32_t capacity = new_flows ? per_flow * (uint32_t)total + 1024 : NFLOWS * 2 * per_flow;
 	if (sk == SC_NO_PORT)
-		capacity = 2 * FNAT_PORTS + 1024;
+		capacity = 4 * FNAT_PORTS; /* half full: no bucket pair fills, nothing is evicted */
 	struct lb_worker *w = lb_worker_create(0, 1, capacity, &to, neigh, load);
 	if (w == NULL)
 		return 1;
