@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "conf.h"
 #include "lb_addr.h"
@@ -163,12 +164,26 @@ struct lb_vip_rt {
 	const struct lb_pool *pool;
 };
 
+/*
+ * An IPv4 dsr service, as the fast path looks it up (lb_fast.h): address
+ * and port as on the wire, so the packet's bytes are compared as they are.
+ */
+struct lb_vip4 {
+	uint32_t addr;
+	uint16_t port_be;
+	uint8_t proto; /* 0 = empty */
+	uint8_t vip;   /* VIP slot */
+};
+_Static_assert(LB_MAX_VIPS <= 256, "lb_vip4.vip holds a VIP slot");
+
 struct lb_snapshot {
 	uint64_t generation; /* only grows */
 	uint32_t n_ports;
 	struct lb_port_info ports[LB_MAX_PORTS];
 	/* (addr, port, proto) -> VIP slot, linear probing; LB_NO_SLOT = empty. */
 	uint32_t vip_hash[LB_VIP_HASH];
+	/* IPv4 dsr services, linear probing (lb_vip4_hash): the fast path's VIP lookup. */
+	struct lb_vip4 fast4[LB_VIP_HASH];
 	/* addr -> any VIP slot with that address (ARP/ND/ICMP echo). */
 	uint32_t vip_addr_hash[LB_VIP_HASH];
 	struct lb_vip_rt vips[LB_MAX_VIPS];
@@ -211,8 +226,12 @@ static inline uint64_t lb_neigh_pack(const uint8_t mac[6])
 
 static inline void lb_neigh_unpack(uint64_t w, uint8_t mac[6])
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	memcpy(mac, &w, 6); /* byte i is at bits 8*i already: two stores */
+#else
 	for (int i = 0; i < 6; i++)
 		mac[i] = (uint8_t)(w >> (8 * i));
+#endif
 }
 
 /*

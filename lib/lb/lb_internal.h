@@ -6,7 +6,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "lb.h"
 #include "lb_addr.h"
+
+_Static_assert(LB_VIP_HASH == 1024, "lb_vip4_hash() keeps 10 bits");
 
 /* Hash for the VIP tables: mixes the address's last 8 bytes, port and protocol. */
 static inline uint32_t lb_vip_hash_of(const struct lb_addr *a, uint16_t port_be, uint8_t proto)
@@ -20,6 +23,14 @@ static inline uint32_t lb_vip_hash_of(const struct lb_addr *a, uint16_t port_be,
 	h *= 0xff51afd7ed558ccdull;
 	h ^= h >> 33;
 	return (uint32_t)h;
+}
+
+/* Slot of an IPv4 service in lb_snapshot.fast4; <addr> and <port_be> as on the wire. */
+static inline uint32_t lb_vip4_hash(uint32_t addr, uint16_t port_be, uint8_t proto)
+{
+	uint32_t h = (addr ^ ((uint32_t)port_be << 16 | port_be) ^ proto) * 0x9e3779b1u;
+
+	return h >> 22; /* LB_VIP_HASH = 1024 slots */
 }
 
 #endif

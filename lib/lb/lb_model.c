@@ -747,6 +747,18 @@ static void vip_hash_insert(uint32_t *table, uint32_t h, uint32_t slot)
 	table[i] = slot;
 }
 
+static void fast4_insert(struct lb_snapshot *s, const struct lb_vip_rt *r, uint32_t slot)
+{
+	struct lb_vip4 e = {.port_be = r->port_be, .proto = r->proto, .vip = (uint8_t)slot};
+	uint32_t i;
+
+	memcpy(&e.addr, lb_addr_v4_bytes(&r->addr), 4);
+	i = lb_vip4_hash(e.addr, e.port_be, e.proto);
+	while (s->fast4[i].proto != 0)
+		i = (i + 1) & (LB_VIP_HASH - 1);
+	s->fast4[i] = e;
+}
+
 /* What the established flows of <b> do at their next packet. */
 static uint8_t backend_fate(const struct lb_model *m, const struct lb_model_backend *b)
 {
@@ -826,6 +838,8 @@ struct lb_snapshot *lb_model_compile(struct lb_model *m)
 		if (v->mode == LB_MODE_NAT)
 			s->has_nat = true;
 		vip_hash_insert(s->vip_hash, lb_vip_hash_of(&r->addr, r->port_be, r->proto), i);
+		if (r->mode == LB_MODE_DSR && lb_addr_is_v4(&r->addr))
+			fast4_insert(s, r, i);
 		if (!lb_vip_addr_known(s, &r->addr))
 			vip_hash_insert(s->vip_addr_hash, lb_vip_hash_of(&r->addr, 0, 0), i);
 	}

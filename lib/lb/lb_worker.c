@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lb_fast.h"
 #include "lb_internal.h"
 #include "maglev.h"
 #include "parse.h"
@@ -1666,25 +1667,82 @@ static enum cls classify(const struct lb_worker *w, const struct lb_snapshot *s,
 	return CLS_DONE;
 }
 
+/* The general path's tally of one packet's verdict (rx is counted per burst). */
+static void count_verdict(struct lb_counters *c, const struct lb_snapshot *s, struct lb_pkt *pk,
+			  const struct pkt_meta *m)
+{
+	switch (pk->verdict) {
+	case LB_VERDICT_TX:
+		pk->drop = LB_DROP_NONE;
+		if (!pk->answer && m->kind == PKT_KIND_IP &&
+		    (m->l4_proto == IPPROTO_TCP || m->l4_proto == IPPROTO_UDP))
+			c->fwd++;
+		else
+			c->replied++;
+		break;
+	case LB_VERDICT_MGMT:
+		pk->drop = LB_DROP_NONE;
+		c->to_mgmt++;
+		break;
+	case LB_VERDICT_HANDOFF:
+		pk->drop = LB_DROP_NONE;
+		c->handoff++;
+		break;
+	case LB_VERDICT_KERNEL:
+		c->to_kernel++;
+		break;
+	default:
+		if (to_kernel(s, pk)) {
+			pk->verdict = LB_VERDICT_KERNEL;
+			pk->drop = LB_DROP_NONE;
+			c->to_kernel++;
+			break;
+		}
+		c->drop[pk->drop < LB_DROP_MAX ? pk->drop : LB_DROP_NOT_OURS]++;
+		break;
+	}
+}
+
+/*
+ * A packet with a flow key: of a VIP (CLS_VIP), or one the fast path
+ * recognised, which has no struct pkt_meta until the general path takes it.
+ */
+struct lb_keyed {
+	uint16_t pkt;      /* index in the burst */
+	uint8_t fast;      /* fast4_parse() took it */
+	uint8_t tcp_flags; /* fast: the TCP flags (0 for UDP) */
+	uint32_t vip;
+};
+
 void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pkts,
 		       uint32_t n, uint32_t now_ms)
 {
 	struct pkt_meta meta[LB_BURST_MAX];
 	struct flow_key keys[LB_BURST_MAX];
 	uint32_t hashes[LB_BURST_MAX];
-	uint32_t vips[LB_BURST_MAX];
-	uint16_t which[LB_BURST_MAX];
+	struct lb_keyed kd[LB_BURST_MAX];
 	uint16_t replies[LB_BURST_MAX];
 	struct flow_entry *found[LB_BURST_MAX];
 	struct lb_counters *c = w->ctr;
-	uint32_t nflows = 0, nreplies = 0;
+	uint32_t nflows = 0, nreplies = 0, nfast = 0;
+	uint64_t fast_done = 0; /* packets the fast path forwarded (bit i: packet i) */
 
 	if (n > LB_BURST_MAX)
 		n = LB_BURST_MAX;
 	w->now_ms = now_ms;
 	for (uint32_t i = 0; i < n; i++) {
 		struct pkt_meta *m = &meta[i];
-		uint32_t vip_slot;
+		uint8_t tcp_flags;
+		uint32_t vip_slot =
+			fast4_parse(s, &pkts[i], &keys[nflows], &hashes[nflows], &tcp_flags);
+
+		if (vip_slot != LB_NO_SLOT) {
+			kd[nflows++] = (struct lb_keyed){.pkt = (uint16_t)i,
+							 .fast = 1,
+							 .tcp_flags = tcp_flags,
+							 .vip = vip_slot};
+			continue;
+		}
 		enum cls what = classify(w, s, &pkts[i], m, &vip_slot);
 
 		if (what == CLS_REPLY || what == CLS_ICMP)
@@ -1699,17 +1757,15 @@ void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct 
 		k->proto = m->l4_proto;
 		memset(k->pad, 0, sizeof(k->pad));
 		hashes[nflows] = flow_hash(k);
-		vips[nflows] = vip_slot;
-		which[nflows] = (uint16_t)i;
-		nflows++;
+		kd[nflows++] = (struct lb_keyed){.pkt = (uint16_t)i, .vip = vip_slot};
 	}
 	w->table_changed = false;
 	if (nflows > 0)
 		flow_lookup_bulk(w->flows, keys, hashes, nflows, now_ms, found);
 	for (uint32_t f = 0; f < nflows; f++) {
-		struct lb_pkt *pk = &pkts[which[f]];
+		uint32_t i = kd[f].pkt, vip_slot = kd[f].vip, slot;
+		struct lb_pkt *pk = &pkts[i];
 		struct flow_entry *e = found[f];
-		uint32_t slot;
 
 		/*
 		 * Once this burst inserted or removed flows the bulk results may be
@@ -1719,20 +1775,30 @@ void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct 
 		if (w->table_changed &&
 		    (e == NULL || !e->in_use || memcmp(&e->key, &keys[f], sizeof(keys[f])) != 0))
 			e = flow_lookup(w->flows, &keys[f], hashes[f], now_ms);
-		const struct lb_vip_rt *v = &s->vips[vips[f]];
+		if (kd[f].fast) {
+			if (fast4_forward(w, s, pk, e, vip_slot, kd[f].tcp_flags)) {
+				fast_done |= 1ull << i;
+				nfast++;
+				continue;
+			}
+			/* Not the common case after all: the general path decides it afresh. */
+			if (classify(w, s, pk, &meta[i], &vip_slot) != CLS_VIP)
+				continue;
+		}
+		const struct lb_vip_rt *v = &s->vips[vip_slot];
 		const uint8_t *in_mac = s->ports[pk->in_port < s->n_ports ? pk->in_port : 0].mac;
-		slot = balance(w, s, pk, &meta[which[f]], vips[f], &keys[f], hashes[f], &e);
+		slot = balance(w, s, pk, &meta[i], vip_slot, &keys[f], hashes[f], &e);
 		if (slot != LB_NO_SLOT) {
 			if (e != NULL && v->response_timeout_ms != 0 &&
 			    (v->traits & LB_TRAIT_SEES_REPLIES))
-				rt_client(w, v, e, pk, &meta[which[f]]);
-			forward(w, s, pk, &meta[which[f]], vips[f], slot, e);
+				rt_client(w, v, e, pk, &meta[i]);
+			forward(w, s, pk, &meta[i], vip_slot, slot, e);
 		} else if (pk->drop == LB_DROP_NO_BACKEND && v->when_empty == LB_EMPTY_RESET) {
-			refuse(w, pk, &meta[which[f]], in_mac);
+			refuse(w, pk, &meta[i], in_mac);
 		} else if (pk->drop == LB_DROP_FLOW_RESET && keys[f].proto == IPPROTO_TCP) {
 			/* Its backend left service: the client learns at once (unless it sent a
 			 * RST). */
-			rst_back(pk, &meta[which[f]], in_mac);
+			rst_back(pk, &meta[i], in_mac);
 		}
 	}
 	for (uint32_t r = 0; r < nreplies; r++) {
@@ -1742,39 +1808,12 @@ void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct 
 		else
 			icmp_error(w, s, &pkts[replies[r]], rm);
 	}
-	for (uint32_t i = 0; i < n; i++) {
-		c->rx++;
-		switch (pkts[i].verdict) {
-		case LB_VERDICT_TX:
-			pkts[i].drop = LB_DROP_NONE;
-			if (!pkts[i].answer && meta[i].kind == PKT_KIND_IP &&
-			    (meta[i].l4_proto == IPPROTO_TCP || meta[i].l4_proto == IPPROTO_UDP))
-				c->fwd++;
-			else
-				c->replied++;
-			break;
-		case LB_VERDICT_MGMT:
-			pkts[i].drop = LB_DROP_NONE;
-			c->to_mgmt++;
-			break;
-		case LB_VERDICT_HANDOFF:
-			pkts[i].drop = LB_DROP_NONE;
-			c->handoff++;
-			break;
-		case LB_VERDICT_KERNEL:
-			c->to_kernel++;
-			break;
-		default:
-			if (to_kernel(s, &pkts[i])) {
-				pkts[i].verdict = LB_VERDICT_KERNEL;
-				pkts[i].drop = LB_DROP_NONE;
-				c->to_kernel++;
-				break;
-			}
-			c->drop[pkts[i].drop < LB_DROP_MAX ? pkts[i].drop : LB_DROP_NOT_OURS]++;
-			break;
-		}
-	}
+	/* Counted per burst where the value is per burst; per packet only off the fast path. */
+	c->rx += n;
+	c->fwd += nfast;
+	for (uint32_t i = 0; i < n; i++)
+		if (!(fast_done >> i & 1))
+			count_verdict(c, s, &pkts[i], &meta[i]);
 }
 
 /* ---- management-thread helpers ---- */

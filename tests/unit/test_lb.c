@@ -784,6 +784,53 @@ static void test_forward_dsr(void **state)
 	assert_invariant(e->w->ctr);
 }
 
+/*
+ * Established dsr flows take the fast path (lb_fast.h): it keeps the flow
+ * alive as the general path does, and hands every packet it cannot vouch
+ * for to the general path, whose verdicts stand.
+ */
+static void test_fast_path_same_verdicts(void **state)
+{
+	struct env *e = *state;
+	uint32_t v = two_backends(e, SCHED_KIND_RR);
+	uint8_t buf[BUF_CAP];
+	uint16_t len;
+	struct lb_pkt pk;
+	int id = tcp(e, 40000, TH_SYN);
+
+	assert_true(id == 1 || id == 2);
+	assert_int_equal(tcp(e, 40000, TH_ACK), id);
+	/* Packets 800 s apart keep an established flow (timeout 900 s) on its backend. */
+	for (int i = 0; i < 3; i++) {
+		e->now += 800000;
+		assert_int_equal(tcp(e, 40000, TH_ACK), id);
+	}
+	assert_int_equal(e->w->ctr->flows_new, 1);
+	/* An IPv4 total length past the frame: the general parser's drop. */
+	len = build_l4(buf, CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, TH_ACK);
+	wr16(buf + ETH_LEN + 2, (uint16_t)(len - ETH_LEN + 1));
+	ip4_fix_csum(buf + ETH_LEN);
+	pk = process1(e, buf, len);
+	assert_int_equal(outcome(&pk), -(int)PARSE_IP4_BAD_LEN);
+	/* Too short for its TCP header. */
+	len = build_l4(buf, CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, TH_ACK);
+	wr16(buf + ETH_LEN + 2, 30);
+	ip4_fix_csum(buf + ETH_LEN);
+	pk = process1(e, buf, len);
+	assert_int_equal(outcome(&pk), -(int)PARSE_TRUNC_L4);
+	/* A later fragment has no ports: not balanced. */
+	len = build_l4(buf, CLIENT4, 40000, VIP4, 80, IPPROTO_TCP, TH_ACK);
+	wr16(buf + ETH_LEN + 6, 0x2001);
+	ip4_fix_csum(buf + ETH_LEN);
+	pk = process1(e, buf, len);
+	assert_int_equal(outcome(&pk), -(int)LB_DROP_FRAGMENT);
+	/* A FIN goes through the general path and moves the flow's state on. */
+	assert_int_equal(tcp(e, 40000, TH_FIN | TH_ACK), id);
+	assert_int_equal(e->w->active[bslot(e, v, id == 1 ? "10.0.0.11" : "10.0.0.12")], 0);
+	assert_int_equal(e->w->ctr->fwd, 6);
+	assert_invariant(e->w->ctr);
+}
+
 static void test_forward_v6_udp(void **state)
 {
 	struct env *e = *state;
@@ -1807,6 +1854,7 @@ int main(void)
 		T(test_vip_errors),
 		T(test_backend_state_weight),
 		T(test_forward_dsr),
+		T(test_fast_path_same_verdicts),
 		T(test_forward_v6_udp),
 		T(test_wrr_shares),
 		T(test_drain_keeps_flows),
