@@ -808,18 +808,6 @@ static bool encapsulate(struct lb_worker *w, const struct lb_snapshot *s, struct
 
 /* ---- translation (fnat, nat): incremental checksums, RFC 1624 ---- */
 
-/* Adjusts the checksum at <csum> for <len> bytes (even) changing from <old> to <val>. */
-static void csum_adjust(uint8_t *csum, const uint8_t *old, const uint8_t *val, uint32_t len)
-{
-	uint32_t sum = (uint16_t)~get16(csum);
-
-	for (uint32_t i = 0; i < len; i += 2) {
-		sum += (uint16_t)~get16(old + i);
-		sum += get16(val + i);
-	}
-	put16(csum, csum_fold(sum));
-}
-
 /*
  * Leaves the checksums to the NIC (the out port offers IPv4, TCP and UDP
  * transmit checksum offload): the IPv4 header checksum is zeroed and the
@@ -848,72 +836,97 @@ static void csum_offload(struct lb_pkt *pk, const struct pkt_meta *m)
 	pk->l3_len = (uint16_t)(m->l4_off - m->l3_off);
 }
 
+/* Adds ~old + new over <len> bytes (even) of 16-bit words to <sum>. */
+static uint32_t csum_change(uint32_t sum, const uint8_t *old, const uint8_t *val, uint32_t len)
+{
+	for (uint32_t i = 0; i < len; i += 2)
+		sum += (uint32_t)(uint16_t)~get16(old + i) + get16(val + i);
+	return sum;
+}
+
+static uint16_t csum_fold16(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
 /*
- * Rewrites addresses and ports (NULL / 0 = keep), adjusting the IPv4 header
- * checksum and the TCP/UDP checksum (whose pseudo-header holds the
- * addresses). Never a full recomputation. An IPv4 UDP datagram without a
+ * The checksum change of a rewrite from (osrc:osport -> odst:odport) to
+ * (nsrc:nsport -> ndst:ndport), routed (TTL down by one), on an IPv4 or
+ * IPv6 packet.
+ */
+static struct lb_csum_delta csum_delta(bool v6, const struct lb_addr *osrc, uint16_t osport,
+				       const struct lb_addr *odst, uint16_t odport,
+				       const struct lb_addr *nsrc, uint16_t nsport,
+				       const struct lb_addr *ndst, uint16_t ndport)
+{
+	uint32_t off = v6 ? 0 : 12, alen = v6 ? 16 : 4, addrs, ports;
+	/* The TTL / protocol word: ~(ttl << 8 | proto) + ((ttl - 1) << 8 | proto). */
+	const uint32_t ttl_change = 0xfeff;
+
+	addrs = csum_change(0, osrc->b + off, nsrc->b + off, alen);
+	addrs = csum_change(addrs, odst->b + off, ndst->b + off, alen);
+	ports = csum_change(0, (const uint8_t *)&osport, (const uint8_t *)&nsport, 2);
+	ports = csum_change(ports, (const uint8_t *)&odport, (const uint8_t *)&ndport, 2);
+	return (struct lb_csum_delta){.ip = csum_fold16(addrs + ttl_change),
+				      .l4 = csum_fold16(addrs + ports)};
+}
+
+/* RFC 1624 eqn. 3 with a precomputed change: HC' = ~(~HC + delta). */
+static inline void csum_apply(uint8_t *csum, uint16_t delta)
+{
+	put16(csum, (uint16_t)~csum_fold16((uint32_t)(uint16_t)~get16(csum) + delta));
+}
+
+/*
+ * Rewrites addresses and ports (NULL / 0 = keep) of a packet whose TTL was
+ * just decremented, and adjusts the IPv4 header checksum and the TCP/UDP
+ * checksum by the connection's precomputed <d> (never a recomputation), or
+ * leaves them to the port (<offload>). An IPv4 UDP datagram without a
  * checksum (0) keeps none.
  */
 static void nat_rewrite(struct lb_pkt *pk, const struct pkt_meta *m, const struct lb_addr *src,
 			uint16_t sport_be, const struct lb_addr *dst, uint16_t dport_be,
-			bool offload)
+			bool offload, const struct lb_csum_delta *d)
 {
 	uint8_t *ip = pk->data + m->l3_off, *l4 = pk->data + m->l4_off;
 	bool udp = m->l4_proto == IPPROTO_UDP;
 	uint8_t *l4csum = udp ? l4 + 6 : l4 + 16;
-	/* With the port's checksum offload the NIC does the sums: nothing to adjust. */
-	bool has_l4csum = !offload && !(udp && !m->is_v6 && get16(l4csum) == 0);
-	uint32_t alen = m->is_v6 ? 16 : 4;
-	uint8_t *srcp = ip + (m->is_v6 ? 8 : 12), *dstp = ip + (m->is_v6 ? 24 : 16);
-	const uint8_t *a;
+	uint32_t alen = m->is_v6 ? 16 : 4, off = m->is_v6 ? 0 : 12;
 
-	if (src != NULL) {
-		a = m->is_v6 ? src->b : lb_addr_v4_bytes(src);
-		if (has_l4csum)
-			csum_adjust(l4csum, srcp, a, alen);
-		if (!m->is_v6 && !offload)
-			csum_adjust(ip + 10, srcp, a, alen);
-		memcpy(srcp, a, alen);
+	if (!offload) {
+		if (!m->is_v6)
+			csum_apply(ip + 10, d->ip);
+		if (!(udp && !m->is_v6 && get16(l4csum) == 0)) {
+			csum_apply(l4csum, d->l4);
+			if (udp && get16(l4csum) == 0)
+				put16(l4csum, 0xffff); /* 0 means "no checksum" (RFC 768) */
+		}
 	}
-	if (dst != NULL) {
-		a = m->is_v6 ? dst->b : lb_addr_v4_bytes(dst);
-		if (has_l4csum)
-			csum_adjust(l4csum, dstp, a, alen);
-		if (!m->is_v6 && !offload)
-			csum_adjust(ip + 10, dstp, a, alen);
-		memcpy(dstp, a, alen);
-	}
-	if (sport_be != 0) {
-		if (has_l4csum)
-			csum_adjust(l4csum, l4, (const uint8_t *)&sport_be, 2);
+	if (src != NULL)
+		memcpy(ip + (m->is_v6 ? 8 : 12), src->b + off, alen);
+	if (dst != NULL)
+		memcpy(ip + (m->is_v6 ? 24 : 16), dst->b + off, alen);
+	if (sport_be != 0)
 		memcpy(l4, &sport_be, 2);
-	}
-	if (dport_be != 0) {
-		if (has_l4csum)
-			csum_adjust(l4csum, l4 + 2, (const uint8_t *)&dport_be, 2);
+	if (dport_be != 0)
 		memcpy(l4 + 2, &dport_be, 2);
-	}
-	if (udp && has_l4csum && get16(l4csum) == 0)
-		put16(l4csum, 0xffff); /* 0 means "no checksum" (RFC 768) */
 	if (offload)
 		csum_offload(pk, m);
 }
 
-/* Returns false when the TTL / hop limit would reach zero. */
-static bool ttl_decrement(struct lb_pkt *pk, const struct pkt_meta *m, bool offload)
+/*
+ * Returns false when the TTL / hop limit would reach zero. The IPv4 header
+ * checksum's share of the change is in the connection's lb_csum_delta.
+ */
+static bool ttl_decrement(struct lb_pkt *pk, const struct pkt_meta *m)
 {
 	uint8_t *ip = pk->data + m->l3_off;
 
 	if (m->ttl <= 1)
 		return false;
-	if (m->is_v6) {
-		ip[7]--;
-	} else {
-		uint8_t old[2] = {ip[8], ip[9]}, val[2] = {(uint8_t)(ip[8] - 1), ip[9]};
-		if (!offload)
-			csum_adjust(ip + 10, old, val, 2);
-		ip[8]--;
-	}
+	ip[m->is_v6 ? 7 : 8]--;
 	return true;
 }
 
@@ -1053,6 +1066,12 @@ static int nat_open(struct lb_worker *w, const struct lb_snapshot *s, struct lb_
 	fx->peer = r;
 	memcpy(fx->client_mac, pk->data + 6, 6);
 	fx->client_port = pk->in_port;
+	/* Client -> VIP becomes rk's reverse (rk.dst:rk.dport -> backend); replies go back. */
+	bool v6 = !lb_addr_is_v4(&f->key.dst);
+	fx->to_backend = csum_delta(v6, &f->key.src, f->key.sport, &f->key.dst, f->key.dport,
+				    &rk.dst, rk.dport, &rk.src, rk.sport);
+	fx->to_client = csum_delta(v6, &rk.src, rk.sport, &rk.dst, rk.dport, &f->key.dst,
+				   f->key.dport, &f->key.src, f->key.sport);
 	return 0;
 }
 
@@ -1237,17 +1256,16 @@ static void forward(struct lb_worker *w, const struct lb_snapshot *s, struct lb_
 	if (v->traits & LB_TRAIT_ROUTES) {
 		/* Routed, not bridged: the TTL goes down; then the translation. */
 		bool offload = s->ports[b->out_port].tx_csum_offload;
-		if (!ttl_decrement(pk, m, offload)) {
+		const struct lb_flow_ext *x = &w->ext[flow_entry_index(w->flows, e)];
+		if (!ttl_decrement(pk, m)) {
 			pk->drop = LB_DROP_TTL;
 			return;
 		}
-		if (v->mode == LB_MODE_FNAT) {
-			const struct lb_flow_ext *x = &w->ext[flow_entry_index(w->flows, e)];
+		if (v->mode == LB_MODE_FNAT)
 			nat_rewrite(pk, m, &s->laddrs[x->laddr], x->lport_be, &b->addr, b->port_be,
-				    offload);
-		} else {
-			nat_rewrite(pk, m, NULL, 0, &b->addr, b->port_be, offload);
-		}
+				    offload, &x->to_backend);
+		else
+			nat_rewrite(pk, m, NULL, 0, &b->addr, b->port_be, offload, &x->to_backend);
 	} else if ((v->traits & LB_TRAIT_ENCAP) && !encapsulate(w, s, pk, m, b)) {
 		return;
 	}
@@ -1313,14 +1331,15 @@ static void reply(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pk
 	}
 	pair_touch(w, f, m->tcp_flags);
 	bool offload = s->ports[fx->client_port].tx_csum_offload;
-	if (!ttl_decrement(pk, m, offload)) {
+	if (!ttl_decrement(pk, m)) {
 		pk->drop = LB_DROP_TTL;
 		return;
 	}
 	if (s->vips[f->vip_slot].mode == LB_MODE_FNAT)
-		nat_rewrite(pk, m, &f->key.dst, f->key.dport, &f->key.src, f->key.sport, offload);
+		nat_rewrite(pk, m, &f->key.dst, f->key.dport, &f->key.src, f->key.sport, offload,
+			    &fx->to_client);
 	else
-		nat_rewrite(pk, m, &f->key.dst, f->key.dport, NULL, 0, offload);
+		nat_rewrite(pk, m, &f->key.dst, f->key.dport, NULL, 0, offload, &fx->to_client);
 	memcpy(pk->data, fx->client_mac, 6);
 	memcpy(pk->data + 6, s->ports[fx->client_port].mac, 6);
 	pk->out_port = fx->client_port;

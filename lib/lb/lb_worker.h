@@ -61,15 +61,29 @@ struct lb_pkt {
  * connection is two flow entries: the client's (forward) and the backend's
  * replies (reverse), each pointing at the other; they live and die together.
  */
+/*
+ * What a translation does to the checksums, computed once per connection
+ * (RFC 1624): the one's-complement sum of ~old + new over every 16-bit word
+ * it rewrites, for the IPv4 header (the TTL's decrement included) and for
+ * the TCP/UDP checksum (the pseudo-header's addresses, and the ports). A
+ * packet's checksum then takes one addition each.
+ */
+struct lb_csum_delta {
+	uint16_t ip;
+	uint16_t l4;
+};
+
 struct lb_flow_ext {
-	struct flow_entry *peer; /* the other direction; NULL for DSR flows */
-	uint8_t client_mac[6];   /* replies go back to the L2 hop the client came from */
-	uint16_t client_port;    /* ... out of the port it came in on */
-	uint16_t lport_be;       /* fnat: allocated source port, network order (0 = none) */
-	uint8_t laddr;           /* fnat: local address id */
-	uint8_t reverse;         /* 1 on the reverse entry */
-	uint8_t answered;        /* the backend has replied (passive health) */
-	uint8_t rt_counted;      /* a response timeout was counted for this connection */
+	struct flow_entry *peer;         /* the other direction; NULL for DSR flows */
+	uint8_t client_mac[6];           /* replies go back to the L2 hop the client came from */
+	uint16_t client_port;            /* ... out of the port it came in on */
+	uint16_t lport_be;               /* fnat: allocated source port, network order (0 = none) */
+	uint8_t laddr;                   /* fnat: local address id */
+	uint8_t reverse;                 /* 1 on the reverse entry */
+	uint8_t answered;                /* the backend has replied (passive health) */
+	uint8_t rt_counted;              /* a response timeout was counted for this connection */
+	struct lb_csum_delta to_backend; /* the client's packets, translated */
+	struct lb_csum_delta to_client;  /* the backend's replies, translated back */
 };
 
 /*
