@@ -129,7 +129,9 @@ static int prepare_pin_root(const char *root, bool *created, char *err, size_t e
 		ret = on_bpffs(root);
 	}
 	if (ret < 0) {
-		set_err(err, errlen, "pin directory %s: %s", root, strerror(-ret));
+		/* systemd mounts /sys/fs/bpf with mode 0700: others cannot even look. */
+		set_err(err, errlen, "%s: pin directory %s: %s",
+			steer_err_is_perm(ret) ? RIGHTS_MSG : "pins", root, strerror(-ret));
 		return ret;
 	}
 	if (ret == 0) {
