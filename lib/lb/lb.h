@@ -117,7 +117,13 @@ struct lb_pool {
 	uint32_t total_weight;
 	uint16_t *maglev; /* maglev_size entries: index into slot[], or MAGLEV_EMPTY */
 	uint32_t maglev_size;
+	/* wrr: one cycle of smooth weighted round robin (sched_wrr_cycle), indices
+	   into slot[]; wrr_len 0 = none (the pool is too big: picks scan it). */
+	uint16_t *wrr_seq;
+	uint32_t wrr_len;
 };
+
+#define LB_WRR_CYCLE_MAX 16384 /* entries of a wrr cycle: 32 KiB per pool at most */
 
 /*
  * What a VIP's forwarding mode asks of the pipeline, compiled once per VIP

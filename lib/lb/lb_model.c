@@ -43,6 +43,7 @@ static void pool_put(struct lb_pool *p)
 	free(p->slot);
 	free(p->weight);
 	free(p->maglev);
+	free(p->wrr_seq);
 	free(p);
 }
 
@@ -727,6 +728,12 @@ static struct lb_pool *pool_build(struct lb_model *m, const struct lb_model_vip 
 	}
 	if (maglev_build(p->maglev, v->maglev_size, mb, n) < 0)
 		goto fail;
+	if (v->sched == SCHED_KIND_WRR) {
+		p->wrr_seq = malloc(LB_WRR_CYCLE_MAX * sizeof(*p->wrr_seq));
+		if (p->wrr_seq == NULL)
+			goto fail;
+		p->wrr_len = sched_wrr_cycle(p->wrr_seq, LB_WRR_CYCLE_MAX, p->weight, n);
+	}
 	free(mb);
 	free(ids);
 	return p;

@@ -407,6 +407,7 @@ static void sched_sync(struct lb_worker *w, uint32_t vip_slot, const struct lb_p
 	if (w->pool_version[vip_slot] == p->version)
 		return;
 	w->pool_version[vip_slot] = p->version;
+	w->wrr_pos[vip_slot] = 0;
 	for (uint32_t i = 0; i < p->n; i++)
 		w->wrr_current[p->slot[i]] = 0;
 }
@@ -469,6 +470,13 @@ static uint32_t pick(struct lb_worker *w, uint32_t vip_slot, const struct lb_vip
 	case SCHED_KIND_RR:
 		return sched_rr_pick(&w->rr_cursor[vip_slot], p->weight, p->n);
 	case SCHED_KIND_WRR:
+		if (p->wrr_len != 0) {
+			/* A step along the cycle: the picks sched_wrr_pick() would make. */
+			uint32_t pos = w->wrr_pos[vip_slot];
+
+			w->wrr_pos[vip_slot] = pos + 1 < p->wrr_len ? pos + 1 : 0;
+			return p->wrr_seq[pos < p->wrr_len ? pos : 0];
+		}
 		for (i = 0; i < p->n; i++)
 			w->scratch_wrr[i] = w->wrr_current[p->slot[i]];
 		choice = sched_wrr_pick(w->scratch_wrr, p->weight, p->n);

@@ -132,6 +132,7 @@ struct lb_worker {
 	uint32_t pool_version[LB_MAX_VIPS];
 	uint32_t rr_cursor[LB_MAX_VIPS];
 	uint32_t lc_cursor[LB_MAX_VIPS];
+	uint32_t wrr_pos[LB_MAX_VIPS]; /* position in the pool's wrr cycle */
 	int64_t wrr_current[LB_MAX_BACKENDS];
 	/* Flows this lcore holds per backend slot (least-connections input). */
 	uint32_t active[LB_MAX_BACKENDS];

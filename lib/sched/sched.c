@@ -6,6 +6,8 @@
  */
 #include <stdbool.h>
 
+#include <stdlib.h>
+
 #include "scheduler.h"
 
 /*
@@ -57,6 +59,49 @@ uint32_t sched_wrr_pick(int64_t *current, const uint32_t *weight, uint32_t n)
 	if (best != SCHED_NONE)
 		current[best] -= total;
 	return best;
+}
+
+static uint32_t gcd32(uint32_t a, uint32_t b)
+{
+	while (b != 0) {
+		uint32_t t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+uint32_t sched_wrr_cycle(uint16_t *seq, uint32_t cap, const uint32_t *weight, uint32_t n)
+{
+	uint32_t g = 0, *w;
+	uint64_t len = 0;
+	int64_t *current;
+
+	if (n == 0 || n > UINT16_MAX + 1u)
+		return 0;
+	for (uint32_t i = 0; i < n; i++)
+		g = gcd32(g, weight[i]);
+	if (g == 0)
+		return 0; /* every weight is 0 */
+	for (uint32_t i = 0; i < n; i++)
+		len += weight[i] / g;
+	if (len > cap || len * n > SCHED_WRR_BUILD_MAX)
+		return 0;
+	w = calloc(n, sizeof(*w));
+	current = calloc(n, sizeof(*current));
+	if (w == NULL || current == NULL) {
+		free(w);
+		free(current);
+		return 0;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		w[i] = weight[i] / g;
+	for (uint32_t k = 0; k < len; k++)
+		seq[k] = (uint16_t)sched_wrr_pick(current, w, n);
+	free(w);
+	free(current);
+	return (uint32_t)len;
 }
 
 /*

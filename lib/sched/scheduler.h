@@ -50,6 +50,19 @@ uint32_t sched_rr_pick(uint32_t *cursor, const uint32_t *weight, uint32_t n);
 uint32_t sched_wrr_pick(int64_t *current, const uint32_t *weight, uint32_t n);
 
 /*
+ * The whole cycle of sched_wrr_pick() from a zeroed <current>: over
+ * sum(weight) picks the sequence repeats, and with the weights divided by
+ * their greatest common divisor it is the same sequence, shorter. Fills
+ * <seq> with that cycle and returns its length, so a pick is a step along
+ * it (O(1) per new flow instead of a pass over the pool). Returns 0 (the
+ * caller keeps sched_wrr_pick()) when no weight is non-zero, when the cycle
+ * would be longer than <cap>, or when building it would take more than
+ * SCHED_WRR_BUILD_MAX steps (cycle length x n).
+ */
+#define SCHED_WRR_BUILD_MAX (1u << 22)
+uint32_t sched_wrr_cycle(uint16_t *seq, uint32_t cap, const uint32_t *weight, uint32_t n);
+
+/*
  * Least connections: the backend with the fewest active[i] among those with
  * a non-zero weight. Ties are broken by rotating *cursor so equal backends
  * take turns instead of the lowest index taking every new flow.

@@ -136,6 +136,30 @@ static void test_wrr_shares(void **state)
 	check_wrr_shares(w7, ARRAY_SIZE(w7));
 }
 
+/*
+ * The wrr cycle is exactly the picks sched_wrr_pick() makes from zero, over
+ * as many rounds as you like; weights with a common divisor give the short
+ * cycle; what cannot be built says so (0).
+ */
+static void test_wrr_cycle(void **state)
+{
+	static const uint32_t w[] = {50, 10, 0, 20, 30};
+	uint32_t reduced = 5 + 1 + 0 + 2 + 3;
+	uint16_t seq[64];
+	int64_t cur[5] = {0};
+	uint32_t len, big[3] = {70000, 1, 1}, zero[2] = {0, 0};
+
+	(void)state;
+	len = sched_wrr_cycle(seq, 64, w, 5);
+	assert_int_equal(len, reduced);
+	for (uint32_t k = 0; k < 3 * 110; k++)
+		assert_int_equal(seq[k % len], sched_wrr_pick(cur, w, 5));
+	assert_int_equal(sched_wrr_cycle(seq, reduced - 1, w, 5), 0); /* past the cap */
+	assert_int_equal(sched_wrr_cycle(seq, 64, big, 3), 0);
+	assert_int_equal(sched_wrr_cycle(seq, 64, zero, 2), 0);
+	assert_int_equal(sched_wrr_cycle(seq, 64, w, 0), 0);
+}
+
 static void test_wrr_weight_to_zero(void **state)
 {
 	uint32_t w[] = {3, 2, 1};
@@ -309,6 +333,7 @@ int main(void)
 		cmocka_unit_test(test_wrr_interleave),
 		cmocka_unit_test(test_wrr_shares),
 		cmocka_unit_test(test_wrr_weight_to_zero),
+		cmocka_unit_test(test_wrr_cycle),
 		cmocka_unit_test(test_lc_least),
 		cmocka_unit_test(test_lc_tie_rotation),
 		cmocka_unit_test(test_lc_zero_weight_excluded),
