@@ -1287,23 +1287,15 @@ static void forward(struct lb_worker *w, const struct lb_snapshot *s, struct lb_
 
 /*
  * A backend's reply to a full-NAT local address, or (nat) to a client: found
- * through the reverse entry, translated back so the client sees the VIP, and
+ * through the reverse entry <r> (NULL: none), translated back so the client sees the VIP, and
  * sent to the L2 hop the client's packets came from.
  */
 static void reply(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
-		  const struct pkt_meta *m)
+		  const struct pkt_meta *m, struct flow_entry *r)
 {
-	struct flow_key rk;
-	struct flow_entry *r, *f;
+	struct flow_entry *f;
 	struct lb_flow_ext *fx;
 
-	rk.src = m->src;
-	rk.dst = m->dst;
-	rk.sport = m->sport;
-	rk.dport = m->dport;
-	rk.proto = m->l4_proto;
-	memset(rk.pad, 0, sizeof(rk.pad));
-	r = flow_lookup(w->flows, &rk, flow_hash(&rk), w->now_ms);
 	if (r == NULL || !ext_of(w, r)->reverse || (f = ext_of(w, r)->peer) == NULL)
 		return; /* pk->drop stays not_ours */
 	const struct lb_backend_rt *b = &s->backends[f->backend_slot];
@@ -1694,6 +1686,52 @@ static enum cls classify(const struct lb_worker *w, const struct lb_snapshot *s,
 	return CLS_DONE;
 }
 
+/*
+ * Backends' replies (and ICMP errors) of a burst, in their order; the
+ * replies' reverse entries looked up in bulk, as forward packets' flows are.
+ */
+static void replies_process(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pkts,
+			    const struct pkt_meta *meta, const uint16_t *replies, uint32_t n)
+{
+	struct flow_key keys[LB_BURST_MAX];
+	uint32_t hashes[LB_BURST_MAX], nkeys = 0, k = 0;
+	struct flow_entry *found[LB_BURST_MAX];
+
+	for (uint32_t r = 0; r < n; r++) {
+		const struct pkt_meta *m = &meta[replies[r]];
+		struct flow_key *key = &keys[nkeys];
+
+		if (m->l4_proto != IPPROTO_TCP && m->l4_proto != IPPROTO_UDP)
+			continue;
+		key->src = m->src;
+		key->dst = m->dst;
+		key->sport = m->sport;
+		key->dport = m->dport;
+		key->proto = m->l4_proto;
+		memset(key->pad, 0, sizeof(key->pad));
+		hashes[nkeys++] = flow_hash(key);
+	}
+	w->table_changed = false;
+	if (nkeys > 0)
+		flow_lookup_bulk(w->flows, keys, hashes, nkeys, w->now_ms, found);
+	for (uint32_t r = 0; r < n; r++) {
+		const struct pkt_meta *m = &meta[replies[r]];
+		struct flow_entry *e;
+
+		if (m->l4_proto != IPPROTO_TCP && m->l4_proto != IPPROTO_UDP) {
+			icmp_error(w, s, &pkts[replies[r]], m);
+			continue;
+		}
+		/* An earlier reply of the burst may have ended connections (refusal, reset). */
+		e = found[k];
+		if (w->table_changed &&
+		    (e == NULL || !e->in_use || memcmp(&e->key, &keys[k], sizeof(keys[k])) != 0))
+			e = flow_lookup(w->flows, &keys[k], hashes[k], w->now_ms);
+		reply(w, s, &pkts[replies[r]], m, e);
+		k++;
+	}
+}
+
 /* The general path's tally of one packet's verdict (rx is counted per burst). */
 static void count_verdict(struct lb_counters *c, const struct lb_snapshot *s, struct lb_pkt *pk,
 			  const struct pkt_meta *m)
@@ -1828,13 +1866,8 @@ void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct 
 			rst_back(pk, &meta[i], in_mac);
 		}
 	}
-	for (uint32_t r = 0; r < nreplies; r++) {
-		const struct pkt_meta *rm = &meta[replies[r]];
-		if (rm->l4_proto == IPPROTO_TCP || rm->l4_proto == IPPROTO_UDP)
-			reply(w, s, &pkts[replies[r]], rm);
-		else
-			icmp_error(w, s, &pkts[replies[r]], rm);
-	}
+	if (nreplies > 0)
+		replies_process(w, s, pkts, meta, replies, nreplies);
 	/* Counted per burst where the value is per burst; per packet only off the fast path. */
 	c->rx += n;
 	c->fwd += nfast;
