@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "parse.h"
+#include "pkt_bytes.h"
 
 #define ETHTYPE_IPV4      0x0800
 #define ETHTYPE_ARP       0x0806
@@ -85,12 +86,6 @@ static const char *const parse_result_names[PARSE_RESULT_MAX] = {
 const char *parse_result_name(enum parse_result r)
 {
 	return (unsigned int)r < PARSE_RESULT_MAX ? parse_result_names[r] : "?";
-}
-
-/* Big-endian 16-bit field as a host-order value. */
-static inline uint16_t rd_be16(const uint8_t *p)
-{
-	return (uint16_t)((p[0] << 8) | p[1]);
 }
 
 static inline int is_tag_ethertype(uint16_t et)
@@ -153,12 +148,12 @@ static inline enum parse_result parse_arp(const uint8_t *pkt, uint32_t len, stru
 
 	if (avail < ARP_FIXED_LEN)
 		return PARSE_TRUNC_ARP;
-	if (rd_be16(a) != ARP_HTYPE_ETHER || rd_be16(a + 2) != ETHTYPE_IPV4 || a[4] != 6 ||
+	if (pkt_get16(a) != ARP_HTYPE_ETHER || pkt_get16(a + 2) != ETHTYPE_IPV4 || a[4] != 6 ||
 	    a[5] != 4)
 		return PARSE_ARP_UNSUPPORTED;
 	if (avail < ARP_ETH_IP4_LEN)
 		return PARSE_TRUNC_ARP;
-	m->arp_op = rd_be16(a + 6);
+	m->arp_op = pkt_get16(a + 6);
 	memcpy(m->arp_sha, a + 8, 6);
 	lb_addr_set_v4(&m->src, a + 14);
 	lb_addr_set_v4(&m->dst, a + 24);
@@ -183,7 +178,7 @@ static inline enum parse_result parse_ip4(const uint8_t *pkt, uint32_t len, stru
 		return PARSE_IP4_BAD_IHL;
 	if (ihl > avail)
 		return PARSE_TRUNC_IP4;
-	tot = rd_be16(ip + 2);
+	tot = pkt_get16(ip + 2);
 	if (tot < ihl || tot > avail)
 		return PARSE_IP4_BAD_LEN;
 
@@ -193,7 +188,7 @@ static inline enum parse_result parse_ip4(const uint8_t *pkt, uint32_t len, stru
 	lb_addr_set_v4(&m->src, ip + 12);
 	lb_addr_set_v4(&m->dst, ip + 16);
 
-	frag = rd_be16(ip + 6);
+	frag = pkt_get16(ip + 6);
 	if (frag & IP4_OFFMASK) {
 		m->frag = PKT_FRAG_LATER;
 		m->l4_off = (uint16_t)(off + ihl);
@@ -216,7 +211,7 @@ static inline enum parse_result parse_ip6(const uint8_t *pkt, uint32_t len, stru
 		return PARSE_TRUNC_IP6;
 	if ((ip[0] >> 4) != 6)
 		return PARSE_IP6_BAD_VERSION;
-	end = IP6_HDR_LEN + (uint32_t)rd_be16(ip + 4);
+	end = IP6_HDR_LEN + (uint32_t)pkt_get16(ip + 4);
 	if (end > avail)
 		return PARSE_IP6_BAD_LEN;
 	end += off;
@@ -241,7 +236,7 @@ static inline enum parse_result parse_ip6(const uint8_t *pkt, uint32_t len, stru
 		if (end - cur < IP6_EXT_MIN_LEN)
 			return PARSE_IP6_BAD_EXT;
 		if (nh == IPPROTO_FRAGMENT) {
-			uint16_t frag = rd_be16(h + 2);
+			uint16_t frag = pkt_get16(h + 2);
 
 			hlen = IP6_FRAG_HDR_LEN;
 			if (frag & IP6_FRAG_OFFMASK) {
@@ -279,17 +274,17 @@ enum parse_result parse_packet(const uint8_t *pkt, uint32_t len, struct pkt_meta
 	if (len < ETH_HDR_LEN)
 		return PARSE_TRUNC_ETH;
 
-	et = rd_be16(pkt + 12);
+	et = pkt_get16(pkt + 12);
 	if (et == ETHTYPE_QINQ || et == ETHTYPE_QINQ_OLD)
 		return PARSE_VLAN_STACKED;
 	if (et == ETHTYPE_VLAN) {
 		if (len < ETH_HDR_LEN + VLAN_HDR_LEN)
 			return PARSE_TRUNC_VLAN;
-		et = rd_be16(pkt + 16);
+		et = pkt_get16(pkt + 16);
 		if (is_tag_ethertype(et))
 			return PARSE_VLAN_STACKED;
 		m->has_vlan = 1;
-		m->vlan_tci = rd_be16(pkt + 14);
+		m->vlan_tci = pkt_get16(pkt + 14);
 		off += VLAN_HDR_LEN;
 	}
 	m->l3_off = (uint16_t)off;

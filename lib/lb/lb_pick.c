@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * A backend for a new flow: the VIP's scheduler over its compiled pool, with
+ * per-lcore scheduler state; and connect-failure redispatch, which keeps a
+ * client's SYN retry away from the backend that just failed it.
+ */
+#include "lb_stage.h"
+#include "maglev.h"
+#include "scheduler.h"
+
+static uint32_t load_estimate(const struct lb_worker *w, uint32_t slot)
+{
+	int64_t v = (int64_t)w->load->sum[slot] - w->load->seen[w->index][slot] + w->active[slot];
+	return v > 0 ? (uint32_t)v : 0;
+}
+
+/* Resets per-lcore scheduler state when the VIP's pool was rebuilt. */
+static void sched_sync(struct lb_worker *w, uint32_t vip_slot, const struct lb_pool *p)
+{
+	if (w->pool_version[vip_slot] == p->version)
+		return;
+	w->pool_version[vip_slot] = p->version;
+	w->wrr_pos[vip_slot] = 0;
+	for (uint32_t i = 0; i < p->n; i++)
+		w->wrr_current[p->slot[i]] = 0;
+}
+
+uint32_t pick_maglev(const struct lb_vip_rt *v, const struct flow_key *k, uint32_t hash)
+{
+	const struct lb_pool *p = v->pool;
+	uint16_t idx;
+
+	if (v->hash == LB_HASH_SRC_IP)
+		hash = (uint32_t)maglev_hash64(&k->src, sizeof(k->src), 0);
+	idx = maglev_lookup(p->maglev, p->maglev_size, hash);
+	return idx == MAGLEV_EMPTY ? SCHED_NONE : idx;
+}
+
+/*
+ * A new flow's backend when one backend must be avoided (it just failed this
+ * client): the VIP's scheduler over the pool without it (Maglev's table
+ * cannot leave one out: weighted round robin stands in for it then).
+ */
+static uint32_t pick_avoiding(struct lb_worker *w, uint32_t vip_slot, const struct lb_vip_rt *v)
+{
+	const struct lb_pool *p = v->pool;
+	uint32_t *weights = w->scratch_w, i;
+
+	for (i = 0; i < p->n; i++)
+		weights[i] = p->slot[i] == w->avoid_slot ? 0 : p->weight[i];
+	switch (v->sched) {
+	case SCHED_KIND_RR:
+		return sched_rr_pick(&w->rr_cursor[vip_slot], weights, p->n);
+	case SCHED_KIND_LC:
+	case SCHED_KIND_WLC:
+		for (i = 0; i < p->n; i++)
+			w->scratch_load[i] = load_estimate(w, p->slot[i]);
+		return v->sched == SCHED_KIND_LC ? sched_lc_pick(&w->lc_cursor[vip_slot], weights,
+								 w->scratch_load, p->n)
+						 : sched_wlc_pick(&w->lc_cursor[vip_slot], weights,
+								  w->scratch_load, p->n);
+	default:
+		for (i = 0; i < p->n; i++)
+			w->scratch_wrr[i] = w->wrr_current[p->slot[i]];
+		uint32_t choice = sched_wrr_pick(w->scratch_wrr, weights, p->n);
+		for (i = 0; i < p->n; i++)
+			w->wrr_current[p->slot[i]] = w->scratch_wrr[i];
+		return choice;
+	}
+}
+
+uint32_t pick_backend(struct lb_worker *w, uint32_t vip_slot, const struct lb_vip_rt *v,
+		      const struct flow_key *k, uint32_t hash)
+{
+	const struct lb_pool *p = v->pool;
+	uint32_t i, choice;
+
+	sched_sync(w, vip_slot, p);
+	if (w->avoid_slot != LB_NO_SLOT)
+		return pick_avoiding(w, vip_slot, v);
+	switch (v->sched) {
+	case SCHED_KIND_RR:
+		return sched_rr_pick(&w->rr_cursor[vip_slot], p->weight, p->n);
+	case SCHED_KIND_WRR:
+		if (p->wrr_len != 0) {
+			/* A step along the cycle: the picks sched_wrr_pick() would make. */
+			uint32_t pos = w->wrr_pos[vip_slot];
+
+			w->wrr_pos[vip_slot] = pos + 1 < p->wrr_len ? pos + 1 : 0;
+			return p->wrr_seq[pos < p->wrr_len ? pos : 0];
+		}
+		for (i = 0; i < p->n; i++)
+			w->scratch_wrr[i] = w->wrr_current[p->slot[i]];
+		choice = sched_wrr_pick(w->scratch_wrr, p->weight, p->n);
+		for (i = 0; i < p->n; i++)
+			w->wrr_current[p->slot[i]] = w->scratch_wrr[i];
+		return choice;
+	case SCHED_KIND_LC:
+	case SCHED_KIND_WLC:
+		for (i = 0; i < p->n; i++)
+			w->scratch_load[i] = load_estimate(w, p->slot[i]);
+		return v->sched == SCHED_KIND_LC ? sched_lc_pick(&w->lc_cursor[vip_slot], p->weight,
+								 w->scratch_load, p->n)
+						 : sched_wlc_pick(&w->lc_cursor[vip_slot],
+								  p->weight, w->scratch_load, p->n);
+	default:
+		return pick_maglev(v, k, hash);
+	}
+}
+
+/* ---- connect-failure redispatch ---- */
+
+static struct lb_redispatch *redispatch_slot(struct lb_worker *w, const struct flow_key *k)
+{
+	return &w->redispatch[flow_hash(k) % LB_REDISPATCH_SLOTS];
+}
+
+/* Remembers that <slot> failed this client flow; false when retries are used up. */
+static bool redispatch_note(struct lb_worker *w, const struct flow_key *k, uint32_t slot)
+{
+	struct lb_redispatch *r = redispatch_slot(w, k);
+	bool same = memcmp(&r->key, k, sizeof(*k)) == 0 && (int32_t)(r->expire - w->now_ms) > 0;
+	uint8_t tries = same ? r->tries : 0;
+
+	if (tries >= LB_REDISPATCH_MAX)
+		return false;
+	r->key = *k;
+	r->slot = slot;
+	r->expire = w->now_ms + LB_REDISPATCH_MS;
+	r->tries = (uint8_t)(tries + 1);
+	return true;
+}
+
+/* The backend this client flow must avoid, or LB_NO_SLOT. */
+uint32_t redispatch_avoid(struct lb_worker *w, const struct flow_key *k)
+{
+	const struct lb_redispatch *r = redispatch_slot(w, k);
+
+	if (r->tries == 0 || (int32_t)(r->expire - w->now_ms) <= 0 ||
+	    memcmp(&r->key, k, sizeof(*k)) != 0)
+		return LB_NO_SLOT;
+	return r->slot;
+}
+
+/*
+ * The backend refused (RST, ICMP unreachable) or ignored a new connection's
+ * SYN: counted for the breaker, and, while retries remain, the connection is
+ * forgotten so that the client's SYN retry goes to another backend. Returns
+ * true when the client must not see the refusal.
+ */
+bool redispatch_connect_failed(struct lb_worker *w, struct flow_entry *f)
+{
+	w->ctr->backend[f->backend_slot].connect_fail++;
+	if (!redispatch_note(w, &f->key, f->backend_slot))
+		return false;
+	w->ctr->redispatched++;
+	flow_remove(w->flows, f);
+	return true;
+}
