@@ -44,6 +44,7 @@ struct dp_worker {
 	unsigned int lcore_id;
 	uint32_t index; /* queue index, RCU thread id, lb_load row */
 	struct lb_worker *lb;
+	struct flow_mem flow_mem; /* its flow table's memory: hugepages on its NUMA node */
 	struct rte_ring *to_mgmt; /* ARP replies / NAs for the management thread (SP/SC) */
 	struct rte_ring *ctrl_tx; /* packets the management thread wants sent (SP/SC) */
 	struct rte_eth_dev_tx_buffer *txb[LB_MAX_PORTS];

@@ -214,6 +214,42 @@ static unsigned int count_lcores(int argc, char **argv)
 	return 1;
 }
 
+/* A worker's flow table comes from DPDK's memory (hugepages unless --no-huge). */
+static void *flow_mem_alloc(size_t size, size_t align, void *arg)
+{
+	return rte_malloc_socket("flows", size, (unsigned int)align, (int)(intptr_t)arg);
+}
+
+static void flow_mem_free(void *p, void *arg)
+{
+	(void)arg;
+	rte_free(p);
+}
+
+/*
+ * The flow table of worker <w> on lcore's NUMA node, in DPDK's memory; when
+ * that has no room (a small --no-huge -m), plain memory, said once.
+ */
+static struct lb_worker *worker_create(struct dp_worker *w, const struct flow_timeouts *to)
+{
+	uint32_t cap = g_dp.conf.dp.flow_capacity;
+	struct lb_worker *lb;
+
+	w->flow_mem =
+		(struct flow_mem){.alloc = flow_mem_alloc,
+				  .free = flow_mem_free,
+				  .arg = (void *)(intptr_t)rte_lcore_to_socket_id(w->lcore_id)};
+	lb = lb_worker_create_mem(w->index, g_dp.n_workers, cap, to, g_dp.neigh, g_dp.load,
+				  &w->flow_mem);
+	if (lb != NULL)
+		return lb;
+	DP_LOG(WARNING,
+	       "worker %u: no room in DPDK memory for its flow table (%zu MB for %u flows): "
+	       "plain memory instead (more TLB misses; give the EAL more memory: -m or hugepages)",
+	       w->index, flow_table_size(cap) >> 20, cap);
+	return lb_worker_create(w->index, g_dp.n_workers, cap, to, g_dp.neigh, g_dp.load);
+}
+
 int main(int argc, char **argv)
 {
 	char err[512];
@@ -350,8 +386,7 @@ int main(int argc, char **argv)
 
 		w->lcore_id = lcore;
 		w->index = idx;
-		w->lb = lb_worker_create(idx, g_dp.n_workers, g_dp.conf.dp.flow_capacity, &to,
-					 g_dp.neigh, g_dp.load);
+		w->lb = worker_create(w, &to);
 		snprintf(name, sizeof(name), "to_mgmt_%u", idx);
 		w->to_mgmt = rte_ring_create(name, DP_RING_SIZE, rte_socket_id(),
 					     RING_F_SP_ENQ | RING_F_SC_DEQ);

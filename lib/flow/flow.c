@@ -83,6 +83,7 @@ struct flow_table {
 	uint32_t sweep_pos; /* next entry flow_sweep() examines */
 	struct flow_timeouts to;
 	flow_remove_cb on_remove;
+	struct flow_mem mem; /* where the table's memory came from */
 	void *cb_arg;
 	struct flow_stats stats;
 };
@@ -322,9 +323,45 @@ static uint32_t round_pow2(uint32_t v)
 	return p;
 }
 
-/* <to> NULL means flow_timeouts_default(); <on_remove> may be NULL. */
+static void *plain_alloc(size_t size, size_t align, void *arg)
+{
+	void *p;
+
+	(void)arg;
+	return posix_memalign(&p, align, size) == 0 ? p : NULL;
+}
+
+static void plain_free(void *p, void *arg)
+{
+	(void)arg;
+	free(p);
+}
+
+static const struct flow_mem plain_mem = {.alloc = plain_alloc, .free = plain_free};
+
+static size_t header_size(void)
+{
+	return (sizeof(struct flow_table) + FLOW_CACHE_LINE - 1) & ~(size_t)(FLOW_CACHE_LINE - 1);
+}
+
+size_t flow_table_size(uint32_t capacity)
+{
+	size_t cap = round_pow2(capacity), nb = cap / 4; /* 2 bucket slots per entry */
+
+	return header_size() + nb * sizeof(struct flow_bucket) + cap * sizeof(struct flow_entry) +
+	       cap * 2 * sizeof(uint32_t) + nb * sizeof(uint32_t);
+}
+
 struct flow_table *flow_table_create(uint32_t capacity, const struct flow_timeouts *to,
 				     flow_remove_cb on_remove, void *arg)
+{
+	return flow_table_create_mem(capacity, to, on_remove, arg, NULL);
+}
+
+/* <to> NULL means flow_timeouts_default(); <on_remove> may be NULL. */
+struct flow_table *flow_table_create_mem(uint32_t capacity, const struct flow_timeouts *to,
+					 flow_remove_cb on_remove, void *arg,
+					 const struct flow_mem *from)
 {
 	struct flow_table *t;
 	size_t hdr, nb, size;
@@ -333,12 +370,14 @@ struct flow_table *flow_table_create(uint32_t capacity, const struct flow_timeou
 
 	if (capacity == 0 || capacity > FLOW_CAP_MAX)
 		return NULL;
+	if (from == NULL)
+		from = &plain_mem;
 	cap = round_pow2(capacity);
-	nb = cap / 4; /* 2 bucket slots per entry */
-	hdr = (sizeof(*t) + FLOW_CACHE_LINE - 1) & ~(size_t)(FLOW_CACHE_LINE - 1);
-	size = hdr + nb * sizeof(struct flow_bucket) + (size_t)cap * sizeof(struct flow_entry) +
-	       (size_t)cap * 2 * sizeof(uint32_t) + nb * sizeof(uint32_t);
-	if (posix_memalign(&mem, FLOW_CACHE_LINE, size) != 0)
+	nb = cap / 4;
+	hdr = header_size();
+	size = flow_table_size(capacity);
+	mem = from->alloc(size, FLOW_CACHE_LINE, from->arg);
+	if (mem == NULL)
 		return NULL;
 
 	/* Writing everything now also faults every page in before the data path runs. */
@@ -356,6 +395,7 @@ struct flow_table *flow_table_create(uint32_t capacity, const struct flow_timeou
 	else
 		flow_timeouts_default(&t->to);
 	t->on_remove = on_remove;
+	t->mem = *from;
 	t->cb_arg = arg;
 	for (size_t i = 0; i < nb; i++)
 		memset(t->buckets[i].idx, 0xff, sizeof(t->buckets[i].idx));
@@ -368,7 +408,8 @@ struct flow_table *flow_table_create(uint32_t capacity, const struct flow_timeou
 
 void flow_table_free(struct flow_table *t)
 {
-	free(t);
+	if (t != NULL)
+		t->mem.free(t, t->mem.arg);
 }
 
 uint32_t flow_table_capacity(const struct flow_table *t)

@@ -79,6 +79,26 @@ typedef void (*flow_remove_cb)(const struct flow_entry *e, void *arg);
  */
 struct flow_table *flow_table_create(uint32_t capacity, const struct flow_timeouts *t,
 				     flow_remove_cb on_remove, void *arg);
+
+/*
+ * Where a table's memory comes from. The library uses plain memory; the
+ * data plane passes hugepages on the worker's NUMA node, so that a table of
+ * a million flows costs few TLB misses. <alloc> returns <size> bytes
+ * aligned to <align> (a power of two), or NULL.
+ */
+struct flow_mem {
+	void *(*alloc)(size_t size, size_t align, void *arg);
+	void (*free)(void *p, void *arg);
+	void *arg;
+};
+
+/* flow_table_create() with its memory from <mem> (NULL: plain memory). */
+struct flow_table *flow_table_create_mem(uint32_t capacity, const struct flow_timeouts *t,
+					 flow_remove_cb on_remove, void *arg,
+					 const struct flow_mem *mem);
+
+/* Bytes a table of <capacity> flows takes (what flow_table_create_mem() asks for). */
+size_t flow_table_size(uint32_t capacity);
 void flow_table_free(struct flow_table *t);
 
 uint32_t flow_table_capacity(const struct flow_table *t);

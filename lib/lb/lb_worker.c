@@ -40,6 +40,14 @@ struct lb_worker *lb_worker_create(uint32_t index, uint32_t n_workers, uint32_t 
 				   const struct flow_timeouts *timeouts,
 				   const struct lb_neigh_table *neigh, const struct lb_load *load)
 {
+	return lb_worker_create_mem(index, n_workers, flow_capacity, timeouts, neigh, load, NULL);
+}
+
+struct lb_worker *lb_worker_create_mem(uint32_t index, uint32_t n_workers, uint32_t flow_capacity,
+				       const struct flow_timeouts *timeouts,
+				       const struct lb_neigh_table *neigh,
+				       const struct lb_load *load, const struct flow_mem *mem)
+{
 	struct lb_worker *w;
 
 	if (index >= LB_MAX_LCORES || n_workers == 0 || index >= n_workers || neigh == NULL ||
@@ -58,9 +66,16 @@ struct lb_worker *lb_worker_create(uint32_t index, uint32_t n_workers, uint32_t 
 	w->avoid_slot = LB_NO_SLOT;
 	w->neigh = neigh;
 	w->load = load;
-	w->flows = flow_table_create(flow_capacity, timeouts, on_flow_removed, w);
-	if (w->flows != NULL)
-		w->ext = calloc(flow_table_capacity(w->flows), sizeof(*w->ext));
+	w->flows = flow_table_create_mem(flow_capacity, timeouts, on_flow_removed, w, mem);
+	if (w->flows != NULL) {
+		size_t size = flow_table_capacity(w->flows) * sizeof(*w->ext);
+
+		/* The side table lives beside the flows, in the same kind of memory. */
+		w->ext_mem = mem;
+		w->ext = mem != NULL ? mem->alloc(size, 64, mem->arg) : calloc(1, size);
+		if (w->ext != NULL)
+			memset(w->ext, 0, size);
+	}
 	if (w->flows == NULL || w->ext == NULL || ports_init(w) < 0) {
 		lb_worker_free(w);
 		return NULL;
@@ -73,7 +88,10 @@ void lb_worker_free(struct lb_worker *w)
 	if (w == NULL)
 		return;
 	flow_table_free(w->flows);
-	free(w->ext);
+	if (w->ext_mem != NULL)
+		w->ext_mem->free(w->ext, w->ext_mem->arg);
+	else
+		free(w->ext);
 	free(w->port_map);
 	free(w->ctr);
 	free(w);

@@ -102,6 +102,7 @@ struct lb_worker {
 	uint32_t index;          /* 0 .. LB_MAX_LCORES-1: row in lb_load.seen */
 	uint32_t n_workers;      /* fnat: source ports p with p % n_workers == index are ours */
 	struct lb_flow_ext *ext; /* flow_table_capacity entries */
+	const struct flow_mem *ext_mem; /* where ext came from (NULL: plain memory) */
 	/* fnat source ports in use, one bit per port of this lcore, per local address. */
 	uint64_t *port_map;  /* LB_MAX_LADDRS * 1008 words (lb_worker.c, ports_init) */
 	uint32_t port_base;  /* this lcore's lowest source port */
@@ -151,6 +152,14 @@ struct lb_worker {
 struct lb_worker *lb_worker_create(uint32_t index, uint32_t n_workers, uint32_t flow_capacity,
 				   const struct flow_timeouts *timeouts,
 				   const struct lb_neigh_table *neigh, const struct lb_load *load);
+/*
+ * lb_worker_create() with the flow table (and its side table) in memory
+ * from <mem> (NULL: plain memory), which must outlive the worker.
+ */
+struct lb_worker *lb_worker_create_mem(uint32_t index, uint32_t n_workers, uint32_t flow_capacity,
+				       const struct flow_timeouts *timeouts,
+				       const struct lb_neigh_table *neigh,
+				       const struct lb_load *load, const struct flow_mem *mem);
 void lb_worker_free(struct lb_worker *w);
 
 /*

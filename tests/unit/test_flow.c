@@ -951,6 +951,56 @@ static uint32_t scramble(uint32_t x)
 	return x;
 }
 
+struct counting_mem {
+	size_t asked;
+	int allocs, frees;
+};
+
+static void *counting_alloc(size_t size, size_t align, void *arg)
+{
+	struct counting_mem *c = arg;
+	void *p;
+
+	c->asked = size;
+	c->allocs++;
+	return posix_memalign(&p, align, size) == 0 ? p : NULL;
+}
+
+static void counting_free(void *p, void *arg)
+{
+	struct counting_mem *c = arg;
+
+	c->frees++;
+	free(p);
+}
+
+static void *failing_alloc(size_t size, size_t align, void *arg)
+{
+	(void)size, (void)align, (void)arg;
+	return NULL;
+}
+
+/* The data plane gives the table hugepage memory: one allocation, given back whole. */
+static void test_memory_from_caller(void **state)
+{
+	struct counting_mem c = {0};
+	struct flow_mem mem = {.alloc = counting_alloc, .free = counting_free, .arg = &c};
+	struct flow_mem none = {.alloc = failing_alloc, .free = counting_free, .arg = &c};
+	struct flow_key k = key_v4(0xc6120001u, 40000, 0xc613ff01u, 443, IPPROTO_TCP);
+	struct flow_table *t = flow_table_create_mem(1000, NULL, NULL, NULL, &mem);
+
+	(void)state;
+	assert_non_null(t);
+	assert_int_equal(c.allocs, 1);
+	assert_int_equal(c.asked, flow_table_size(1000));
+	assert_non_null(flow_insert(t, &k, flow_hash(&k), FLOW_TCP_EST, 1));
+	assert_non_null(flow_lookup(t, &k, flow_hash(&k), 2));
+	flow_table_free(t);
+	assert_int_equal(c.frees, 1);
+	assert_null(flow_table_create_mem(1000, NULL, NULL, NULL, &none));
+	assert_int_equal(c.frees, 1);
+}
+
 /*
  * 1M-flow table filled with random distinct established flows until the
  * first insert fails: reports the occupancy reached (the bar: 900k of 1M).
@@ -1023,6 +1073,7 @@ int main(void)
 		cmocka_unit_test(test_foreach),
 		cmocka_unit_test(test_hash_golden),
 		cmocka_unit_test(test_hash_uniformity),
+		cmocka_unit_test(test_memory_from_caller),
 		cmocka_unit_test(test_load_1m),
 	};
 
