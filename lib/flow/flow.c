@@ -543,11 +543,8 @@ struct flow_entry *flow_insert(struct flow_table *t, const struct flow_key *k, u
 
 	idx = t->free_stack[--t->free_top];
 	e = &t->entries[idx];
-	memset(e, 0, sizeof(*e));
-	e->key = *k;
-	e->last_seen = now;
-	e->state = (uint8_t)state;
-	e->in_use = 1;
+	/* A compound literal: a few inline stores, not a call to memset. */
+	*e = (struct flow_entry){.key = *k, .last_seen = now, .state = (uint8_t)state, .in_use = 1};
 	t->buckets[pos / FLOW_BUCKET_SLOTS].sig[pos % FLOW_BUCKET_SLOTS] = hash;
 	t->buckets[pos / FLOW_BUCKET_SLOTS].idx[pos % FLOW_BUCKET_SLOTS] = idx;
 	if (pos / FLOW_BUCKET_SLOTS != b[0]) {

@@ -276,7 +276,7 @@ int nat_open(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk
 		pk->drop = LB_DROP_NAT_NO_ROOM; /* that reply tuple is taken (nat) */
 		return -1;
 	}
-	r = flow_insert(w->flows, &rk, rh, (enum flow_state)f->state, w->now_ms);
+	r = burst_insert(w, &rk, rh, (enum flow_state)f->state);
 	if (r == NULL) {
 		pk->drop = LB_DROP_NAT_NO_ROOM;
 		return -1;

@@ -138,6 +138,44 @@ static inline uint32_t nat_owner(const struct lb_worker *w, const struct lb_addr
 	return lb_vip_hash_of(client, port_be, 0) % w->n_workers;
 }
 
+/* The burst loop starts afresh: no flow inserted or removed yet. */
+static inline void burst_reset(struct lb_worker *w)
+{
+	w->table_changed = false;
+	w->inserted[0] = w->inserted[1] = 0;
+}
+
+/* flow_insert(), noted for burst_recheck(). */
+static inline struct flow_entry *burst_insert(struct lb_worker *w, const struct flow_key *k,
+					      uint32_t hash, enum flow_state state)
+{
+	w->table_changed = true;
+	w->inserted[0] |= 1ull << (hash & 63);
+	w->inserted[1] |= 1ull << (hash >> 6 & 63);
+	return flow_insert(w->flows, k, hash, state, w->now_ms);
+}
+
+/*
+ * A bulk lookup's answer <e> for <k>, made right for what the burst has
+ * done to the table since: the entry may have been freed (and reused for
+ * another key), or the flow may exist now, which only an insert of the same
+ * key can have done (a two-word filter of the burst's inserted hashes tells
+ * when it cannot have).
+ */
+static inline struct flow_entry *burst_recheck(struct lb_worker *w, struct flow_entry *e,
+					       const struct flow_key *k, uint32_t hash)
+{
+	if (!w->table_changed)
+		return e;
+	if (e == NULL) {
+		if (!((w->inserted[0] >> (hash & 63)) & (w->inserted[1] >> (hash >> 6 & 63)) & 1))
+			return NULL;
+	} else if (e->in_use && memcmp(&e->key, k, sizeof(*k)) == 0) {
+		return e;
+	}
+	return flow_lookup(w->flows, k, hash, w->now_ms);
+}
+
 /* ---- lb_pick.c ---- */
 
 /* A new flow's backend by the VIP's scheduler: an index into v->pool, or SCHED_NONE. */

@@ -236,8 +236,7 @@ static uint32_t balance(struct lb_worker *w, const struct lb_snapshot *s, struct
 	}
 	if (!needs_state && k->proto == IPPROTO_TCP && (m->tcp_flags & TCP_RST))
 		return v->pool->slot[idx];
-	w->table_changed = true;
-	e = flow_insert(w->flows, k, hash, first_state(k->proto, m->tcp_flags), w->now_ms);
+	e = burst_insert(w, k, hash, first_state(k->proto, m->tcp_flags));
 	if (e == NULL) {
 		if (needs_state) {
 			/* A translation needs its state: nothing to fall back on. */
@@ -443,7 +442,7 @@ static void replies_process(struct lb_worker *w, const struct lb_snapshot *s, st
 		memset(key->pad, 0, sizeof(key->pad));
 		hashes[nkeys++] = flow_hash(key);
 	}
-	w->table_changed = false;
+	burst_reset(w);
 	if (nkeys > 0)
 		flow_lookup_bulk(w->flows, keys, hashes, nkeys, w->now_ms, found);
 	for (uint32_t r = 0; r < n; r++) {
@@ -455,10 +454,7 @@ static void replies_process(struct lb_worker *w, const struct lb_snapshot *s, st
 			continue;
 		}
 		/* An earlier reply of the burst may have ended connections (refusal, reset). */
-		e = found[k];
-		if (w->table_changed &&
-		    (e == NULL || !e->in_use || memcmp(&e->key, &keys[k], sizeof(keys[k])) != 0))
-			e = flow_lookup(w->flows, &keys[k], hashes[k], w->now_ms);
+		e = burst_recheck(w, found[k], &keys[k], hashes[k]);
 		nat_reply(w, s, &pkts[replies[r]], m, e);
 		k++;
 	}
@@ -556,22 +552,13 @@ void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct 
 		hashes[nflows] = flow_hash(k);
 		kd[nflows++] = (struct lb_keyed){.pkt = (uint16_t)i, .vip = vip_slot};
 	}
-	w->table_changed = false;
+	burst_reset(w);
 	if (nflows > 0)
 		flow_lookup_bulk(w->flows, keys, hashes, nflows, now_ms, found);
 	for (uint32_t f = 0; f < nflows; f++) {
 		uint32_t i = kd[f].pkt, vip_slot = kd[f].vip, slot;
 		struct lb_pkt *pk = &pkts[i];
-		struct flow_entry *e = found[f];
-
-		/*
-		 * Once this burst inserted or removed flows the bulk results may be
-		 * stale: the flow may now exist (an earlier packet of it), or the
-		 * entry found may have been freed and reused for another key.
-		 */
-		if (w->table_changed &&
-		    (e == NULL || !e->in_use || memcmp(&e->key, &keys[f], sizeof(keys[f])) != 0))
-			e = flow_lookup(w->flows, &keys[f], hashes[f], now_ms);
+		struct flow_entry *e = burst_recheck(w, found[f], &keys[f], hashes[f]);
 		if (kd[f].fast) {
 			if (fast4_forward(w, s, pk, e, vip_slot, kd[f].tcp_flags)) {
 				fast_done |= 1ull << i;

@@ -112,6 +112,7 @@ struct lb_worker {
 	uint32_t port_reclaim_ms; /* when ports last ran out (nat_open): at most one reclaim per ms
 				   */
 	bool table_changed;       /* this burst inserted or removed flows */
+	uint64_t inserted[2];     /* this burst's inserts: bits (hash & 63), (hash >> 6 & 63) */
 	/*
 	 * Connect-failure redispatch (fnat/nat): client flows whose backend
 	 * refused or ignored their SYN, and which backend that was, so the
