@@ -171,16 +171,20 @@ struct lb_vip_rt {
 };
 
 /*
- * An IPv4 dsr service, as the fast path looks it up (lb_fast.h): address
- * and port as on the wire, so the packet's bytes are compared as they are.
+ * An IPv4 service (or full-NAT local address), as the fast path looks it up
+ * (lb_fast.h): address and port as on the wire, so the packet's bytes are
+ * compared as they are.
  */
 struct lb_vip4 {
 	uint32_t addr;
-	uint16_t port_be;
-	uint8_t proto; /* 0 = empty */
-	uint8_t vip;   /* VIP slot */
+	uint16_t port_be; /* 0 for a local address */
+	uint8_t proto;    /* 0 = empty; LB_VIP4_LADDR: a full-NAT local address */
+	uint8_t vip;      /* VIP slot, or local-address id */
+	uint8_t mode;     /* the VIP's enum lb_mode */
+	uint8_t pad[3];
 };
-_Static_assert(LB_MAX_VIPS <= 256, "lb_vip4.vip holds a VIP slot");
+#define LB_VIP4_LADDR 0xff
+_Static_assert(LB_MAX_VIPS <= 256 && LB_MAX_LADDRS <= 256, "lb_vip4.vip holds a slot or id");
 
 struct lb_snapshot {
 	uint64_t generation; /* only grows */
@@ -188,7 +192,7 @@ struct lb_snapshot {
 	struct lb_port_info ports[LB_MAX_PORTS];
 	/* (addr, port, proto) -> VIP slot, linear probing; LB_NO_SLOT = empty. */
 	uint32_t vip_hash[LB_VIP_HASH];
-	/* IPv4 dsr services, linear probing (lb_vip4_hash): the fast path's VIP lookup. */
+	/* IPv4 services and local addresses, linear probing (lb_vip4_hash): the fast path's. */
 	struct lb_vip4 fast4[LB_VIP_HASH];
 	/* addr -> any VIP slot with that address (ARP/ND/ICMP echo). */
 	uint32_t vip_addr_hash[LB_VIP_HASH];

@@ -1,17 +1,22 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The fast path of the pipeline (lb_worker.c): the common case, an
- * established IPv4 TCP/UDP flow of a dsr VIP, in a few dozen instructions.
+ * The fast path of the pipeline (lb_worker.c): the common case, a packet of
+ * an established IPv4 TCP/UDP flow of a dsr or fnat VIP (either way), in a
+ * few dozen instructions.
  *
  * It has two halves around the burst's bulk flow lookup. fast4_parse()
  * recognises the packet from its bytes (no struct pkt_meta, no generic
- * parser) and builds its flow key and hash. fast4_forward() takes a packet
- * whose flow was found established on a backend still in service and
- * rewrites its Ethernet header. Anything either half does not take (IPv6,
- * VLAN tags, IP options, fragments, other VIP modes, new flows, SYN/FIN/RST,
- * a backend out of service, an unresolved neighbour) goes through the
- * general path, which decides everything about the packet again, so the
- * fast path never changes a verdict or a counter, only what they cost.
+ * parser) and builds its flow key and hash: a client's packet to a VIP, or
+ * a backend's reply to a full-NAT local address of this lcore. Then
+ * fast4_dsr(), fast4_fnat() or fast4_reply() take a packet whose flow was
+ * found established on a backend still in service, and rewrite it as the
+ * general path would (fnat: the connection's precomputed checksum change).
+ * Anything they do not take (IPv6, VLAN tags, IP options, fragments, nat
+ * and tunnel VIPs, new flows, SYN/FIN/RST, a backend out of service, an
+ * unresolved neighbour, a TTL running out, checksum offload, response
+ * timeouts) goes through the general path, which decides everything about
+ * the packet again, so the fast path never changes a verdict or a counter,
+ * only what they cost.
  */
 #ifndef SLUICE_LB_FAST_H
 #define SLUICE_LB_FAST_H
@@ -24,6 +29,7 @@
 #include "lb.h"
 #include "lb_internal.h"
 #include "lb_worker.h"
+#include "pkt_bytes.h"
 
 #define FAST_ETH_HLEN 14
 #define FAST_IP4_HLEN 20 /* no options */
@@ -33,9 +39,12 @@
 #define FAST_TH_SYN   0x02
 #define FAST_TH_RST   0x04
 
-/* The VIP slot of the IPv4 dsr service at <addr>:<port> (wire order), or LB_NO_SLOT. */
-static inline uint32_t fast4_vip(const struct lb_snapshot *s, const uint8_t *addr,
-				 const uint8_t *port, uint8_t proto)
+/*
+ * The IPv4 service <addr>:<port>/<proto> (wire order), or local address
+ * <addr> (proto LB_VIP4_LADDR, port 0); NULL: none.
+ */
+static inline const struct lb_vip4 *fast4_vip(const struct lb_snapshot *s, const uint8_t *addr,
+					      const uint8_t *port, uint8_t proto)
 {
 	uint32_t a, i;
 	uint16_t pt;
@@ -47,36 +56,50 @@ static inline uint32_t fast4_vip(const struct lb_snapshot *s, const uint8_t *add
 		const struct lb_vip4 *v = &s->fast4[i];
 
 		if (v->proto == 0)
-			return LB_NO_SLOT;
+			return NULL;
 		if (v->addr == a && v->port_be == pt && v->proto == proto)
-			return v->vip;
+			return v;
 		i = (i + 1) & (LB_VIP_HASH - 1);
 	}
-	return LB_NO_SLOT;
+	return NULL;
 }
+
+/* What fast4_parse() found. */
+enum fast4_kind {
+	FAST4_NONE = 0, /* the general path takes it */
+	FAST4_DSR,      /* a client's packet to a dsr VIP */
+	FAST4_FNAT,     /* a client's packet to a fnat VIP */
+	FAST4_REPLY,    /* a backend's packet to a full-NAT local address this lcore owns */
+};
 
 /*
  * An untagged IPv4 frame, no options, not a fragment, carrying a whole TCP
- * or UDP header (the same bounds parse_packet() checks) to an IPv4 dsr VIP:
- * returns the VIP slot and fills <k>, <*hash> and <*tcp_flags> (0 for UDP).
- * LB_NO_SLOT: the general path takes the packet.
+ * or UDP header (the same bounds parse_packet() checks), to an IPv4 dsr or
+ * fnat VIP (*vip its slot) or to a local address of this lcore: fills <k>,
+ * <*hash> and <*tcp_flags> (0 for UDP). Classified as classify() would: a
+ * VIP first, then a local address, whose reply another lcore owns (by its
+ * destination port) is left to the general path, which hands it over.
  */
-static inline uint32_t fast4_parse(const struct lb_snapshot *s, const struct lb_pkt *pk,
-				   struct flow_key *k, uint32_t *hash, uint8_t *tcp_flags)
+static inline enum fast4_kind fast4_parse(const struct lb_worker *w, const struct lb_snapshot *s,
+					  const struct lb_pkt *pk, struct flow_key *k,
+					  uint32_t *hash, uint8_t *tcp_flags, uint32_t *vip)
 {
+	static const uint8_t no_port[2];
+	const struct lb_vip4 *v;
+	enum fast4_kind kind;
 	const uint8_t *p = pk->data, *ip = p + FAST_ETH_HLEN, *l4 = ip + FAST_IP4_HLEN;
-	uint32_t tot, vip;
+	uint32_t tot;
 	uint8_t proto;
 
 	if (pk->len < FAST_ETH_HLEN + FAST_IP4_HLEN + FAST_UDP_HLEN || pk->nonlinear || pk->handed)
-		return LB_NO_SLOT;
+		return FAST4_NONE;
 	/* Ethertype IPv4, version 4 with IHL 5, neither MF nor a fragment offset (DF may be set).
 	 */
 	if (p[12] != 0x08 || p[13] != 0x00 || ip[0] != 0x45 || (ip[6] & 0x3f) != 0 || ip[7] != 0)
-		return LB_NO_SLOT;
+		return FAST4_NONE;
 	tot = (uint32_t)ip[2] << 8 | ip[3];
 	if (tot > (uint32_t)pk->len - FAST_ETH_HLEN)
-		return LB_NO_SLOT;
+		return FAST4_NONE;
 	proto = ip[9];
 	if (proto == IPPROTO_TCP) {
 		uint32_t doff = (uint32_t)(l4[12] >> 4) * 4;
@@ -84,64 +107,194 @@ static inline uint32_t fast4_parse(const struct lb_snapshot *s, const struct lb_
 		/* tot >= 40 first: then l4[12] is inside the frame. */
 		if (tot < FAST_IP4_HLEN + FAST_TCP_HLEN || doff < FAST_TCP_HLEN ||
 		    doff > tot - FAST_IP4_HLEN)
-			return LB_NO_SLOT;
+			return FAST4_NONE;
 		*tcp_flags = l4[13];
 	} else if (proto == IPPROTO_UDP) {
 		if (tot < FAST_IP4_HLEN + FAST_UDP_HLEN)
-			return LB_NO_SLOT;
+			return FAST4_NONE;
 		*tcp_flags = 0;
 	} else {
-		return LB_NO_SLOT;
+		return FAST4_NONE;
 	}
-	vip = fast4_vip(s, ip + 16, l4 + 2, proto);
-	if (vip == LB_NO_SLOT)
-		return LB_NO_SLOT;
+	v = fast4_vip(s, ip + 16, l4 + 2, proto);
+	if (v != NULL) {
+		if (v->mode != LB_MODE_DSR && v->mode != LB_MODE_FNAT)
+			return FAST4_NONE;
+		kind = v->mode == LB_MODE_DSR ? FAST4_DSR : FAST4_FNAT;
+		*vip = v->vip;
+	} else {
+		if (fast4_vip(s, ip + 16, no_port, LB_VIP4_LADDR) == NULL)
+			return FAST4_NONE;
+		if (((uint32_t)l4[2] << 8 | l4[3]) % w->n_workers != w->index)
+			return FAST4_NONE;
+		kind = FAST4_REPLY;
+	}
 	lb_addr_set_v4(&k->src, ip + 12);
 	lb_addr_set_v4(&k->dst, ip + 16);
 	memcpy(&k->sport, l4, 4); /* both ports, as on the wire */
 	k->proto = proto;
 	memset(k->pad, 0, sizeof(k->pad));
 	*hash = flow_hash_v4(ip + 12, ip + 16, l4, proto);
-	return vip;
+	return kind;
 }
 
 /*
- * Forwards packet <pk> of flow <e> (found for it in VIP <vip_slot>) when the
- * flow is established, the packet does not change its state, and its
- * backend is still in service and resolved: as the general path would, with
- * nothing written to the entry but its last-seen time, and that only when
- * the millisecond changed. Returns false, touching nothing, otherwise.
+ * The backend of established flow <e> of VIP <vip_slot>, when the packet
+ * (<tcp_flags>) leaves the flow's state as it is and the backend is still
+ * in service: the general path's balance() would return it at once. NULL
+ * otherwise.
  */
-static inline bool fast4_forward(struct lb_worker *w, const struct lb_snapshot *s,
-				 struct lb_pkt *pk, struct flow_entry *e, uint32_t vip_slot,
-				 uint8_t tcp_flags)
+static inline const struct lb_backend_rt *fast4_backend(const struct lb_snapshot *s,
+							const struct flow_entry *e,
+							uint32_t vip_slot, uint8_t tcp_flags)
 {
 	const struct lb_backend_rt *b;
-	struct lb_counters *c = w->ctr;
-	uint64_t word;
 
 	if (e == NULL || (e->state != FLOW_TCP_EST && e->state != FLOW_UDP_EST) ||
 	    (tcp_flags & (FAST_TH_SYN | FAST_TH_FIN | FAST_TH_RST)))
-		return false;
+		return NULL;
 	b = &s->backends[e->backend_slot];
 	if (b->uid != e->backend_uid || b->vip_slot != vip_slot || b->fate != LB_FATE_STAY)
-		return false;
-	word = w->neigh->word[b->neigh_slot];
-	if (!(word & LB_NEIGH_VALID))
-		return false;
-	if (e->last_seen != w->now_ms)
-		e->last_seen = w->now_ms;
-	lb_neigh_unpack(word, pk->data);
-	memcpy(pk->data + 6, s->ports[b->out_port].mac, 6);
-	pk->out_port = b->out_port;
+		return NULL;
+	return b;
+}
+
+/* last_seen = now, written only when the millisecond changed. */
+static inline void fast4_seen(struct flow_entry *e, uint32_t now)
+{
+	if (e->last_seen != now)
+		e->last_seen = now;
+}
+
+/* The packet leaves by <out_port> to <dst_mac>: TX verdict, counted for VIP and backend. */
+static inline void fast4_send(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
+			      uint16_t out_port, uint32_t vip_slot, uint32_t backend_slot)
+{
+	struct lb_counters *c = w->ctr;
+
+	memcpy(pk->data + 6, s->ports[out_port].mac, 6);
+	pk->out_port = out_port;
 	pk->verdict = LB_VERDICT_TX;
 	pk->drop = LB_DROP_NONE;
 	pk->answer = 0;
 	pk->tx_offload = 0;
 	c->vip[vip_slot].pkts++;
 	c->vip[vip_slot].bytes += pk->len;
-	c->backend[e->backend_slot].pkts++;
-	c->backend[e->backend_slot].bytes += pk->len;
+	c->backend[backend_slot].pkts++;
+	c->backend[backend_slot].bytes += pk->len;
+}
+
+/*
+ * Forwards packet <pk> of dsr flow <e> (found for it in VIP <vip_slot>) when
+ * fast4_backend() gives its backend and that is resolved: two MAC stores,
+ * nothing written to the entry but its last-seen time. Returns false,
+ * touching nothing, otherwise.
+ */
+static inline bool fast4_dsr(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
+			     struct flow_entry *e, uint32_t vip_slot, uint8_t tcp_flags)
+{
+	const struct lb_backend_rt *b = fast4_backend(s, e, vip_slot, tcp_flags);
+	uint64_t word;
+
+	if (b == NULL)
+		return false;
+	word = w->neigh->word[b->neigh_slot];
+	if (!(word & LB_NEIGH_VALID))
+		return false;
+	fast4_seen(e, w->now_ms);
+	lb_neigh_unpack(word, pk->data);
+	fast4_send(w, s, pk, b->out_port, vip_slot, e->backend_slot);
+	return true;
+}
+
+/*
+ * Routes and translates an IPv4 packet whose TTL was checked: TTL down by
+ * one, the connection's checksum change <d> applied (a UDP datagram without
+ * a checksum keeps none), then source and destination rewritten (wire
+ * order).
+ */
+static inline void fast4_translate(uint8_t *ip, uint8_t proto, const struct lb_csum_delta *d,
+				   const uint8_t *src, uint16_t sport_be, const uint8_t *dst,
+				   uint16_t dport_be)
+{
+	uint8_t *l4 = ip + FAST_IP4_HLEN;
+	uint8_t *l4csum = proto == IPPROTO_UDP ? l4 + 6 : l4 + 16;
+
+	ip[8]--;
+	pkt_csum_apply(ip + 10, d->ip);
+	if (!(proto == IPPROTO_UDP && pkt_get16(l4csum) == 0)) {
+		pkt_csum_apply(l4csum, d->l4);
+		if (proto == IPPROTO_UDP && pkt_get16(l4csum) == 0)
+			pkt_put16(l4csum, 0xffff); /* 0 means "no checksum" (RFC 768) */
+	}
+	memcpy(ip + 12, src, 4);
+	memcpy(ip + 16, dst, 4);
+	memcpy(l4, &sport_be, 2);
+	memcpy(l4 + 2, &dport_be, 2);
+}
+
+/*
+ * A client's packet of established full-NAT connection <e> (VIP <vip_slot>)
+ * towards its backend, as fast4_dsr() but translated. Not taken: a VIP with
+ * a response timeout, a TTL running out, an out port that computes the
+ * checksums itself.
+ */
+static inline bool fast4_fnat(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
+			      struct flow_entry *e, uint32_t vip_slot, uint8_t tcp_flags)
+{
+	const struct lb_backend_rt *b = fast4_backend(s, e, vip_slot, tcp_flags);
+	uint8_t *ip = pk->data + FAST_ETH_HLEN;
+	const struct lb_flow_ext *x;
+	uint64_t word;
+
+	if (b == NULL || s->vips[vip_slot].response_timeout_ms != 0 || ip[8] <= 1 ||
+	    s->ports[b->out_port].tx_csum_offload)
+		return false;
+	word = w->neigh->word[b->neigh_slot];
+	x = &w->ext[flow_entry_index(w->flows, e)];
+	if (!(word & LB_NEIGH_VALID) || x->peer == NULL)
+		return false;
+	fast4_translate(ip, e->key.proto, &x->to_backend, lb_addr_v4_bytes(&s->laddrs[x->laddr]),
+			x->lport_be, lb_addr_v4_bytes(&b->addr), b->port_be);
+	fast4_seen(e, w->now_ms);
+	fast4_seen(x->peer, w->now_ms);
+	lb_neigh_unpack(word, pk->data);
+	fast4_send(w, s, pk, b->out_port, vip_slot, e->backend_slot);
+	return true;
+}
+
+/*
+ * A backend's packet to a full-NAT local address, found as reverse entry
+ * <r> of an established connection the backend has answered before:
+ * translated back to come from the VIP, and sent to the L2 hop the client's
+ * packets came from. Not taken: as fast4_fnat(), and while an answer to the
+ * client's data is awaited (response timeout).
+ */
+static inline bool fast4_reply(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
+			       struct flow_entry *r, uint8_t tcp_flags)
+{
+	uint8_t *ip = pk->data + FAST_ETH_HLEN;
+	const struct lb_flow_ext *rx, *fx;
+	struct flow_entry *f;
+
+	if (r == NULL || ip[8] <= 1)
+		return false;
+	rx = &w->ext[flow_entry_index(w->flows, r)];
+	f = rx->peer;
+	if (!rx->reverse || f == NULL || f->user != 0 ||
+	    s->vips[f->vip_slot].mode != LB_MODE_FNAT ||
+	    fast4_backend(s, f, f->vip_slot, tcp_flags) == NULL)
+		return false;
+	fx = &w->ext[flow_entry_index(w->flows, f)];
+	if (!fx->answered || s->ports[fx->client_port].tx_csum_offload)
+		return false;
+	fast4_translate(ip, f->key.proto, &fx->to_client, lb_addr_v4_bytes(&f->key.dst),
+			f->key.dport, lb_addr_v4_bytes(&f->key.src), f->key.sport);
+	fast4_seen(f, w->now_ms);
+	fast4_seen(r, w->now_ms);
+	memcpy(pk->data, fx->client_mac, 6);
+	fast4_send(w, s, pk, fx->client_port, f->vip_slot, f->backend_slot);
+	w->ctr->nat_replies++;
 	return true;
 }
 

@@ -160,6 +160,16 @@ int lb_model_vip_add(struct lb_model *m, const struct conf_vip *cv, char *err, s
 	if (cv->n_local_addrs > LB_VIP_MAX_LADDRS)
 		return fail(err, errlen, -EINVAL, "VIP %s: at most %d local addresses", text,
 			    LB_VIP_MAX_LADDRS);
+	for (uint32_t i = 0; i < cv->n_local_addrs; i++) {
+		char ip[LB_ADDR_STRLEN];
+
+		/* A translation keeps the family: the VIP's and the local address's. */
+		if (lb_addr_is_v4(&cv->local_addrs[i]) != lb_addr_is_v4(&cv->addr))
+			return fail(
+				err, errlen, -EINVAL,
+				"VIP %s: local address %s: address family differs from the VIP's",
+				text, lb_addr_format(&cv->local_addrs[i], ip, sizeof(ip)));
+	}
 	uint8_t laddr_ids[LB_VIP_MAX_LADDRS];
 	for (uint32_t i = 0; i < cv->n_local_addrs; i++) {
 		int id = laddr_get(m, &cv->local_addrs[i]);
@@ -754,12 +764,13 @@ static void vip_hash_insert(uint32_t *table, uint32_t h, uint32_t slot)
 	table[i] = slot;
 }
 
-static void fast4_insert(struct lb_snapshot *s, const struct lb_vip_rt *r, uint32_t slot)
+static void fast4_insert(struct lb_snapshot *s, const struct lb_addr *a, uint16_t port_be,
+			 uint8_t proto, uint32_t id, uint8_t mode)
 {
-	struct lb_vip4 e = {.port_be = r->port_be, .proto = r->proto, .vip = (uint8_t)slot};
+	struct lb_vip4 e = {.port_be = port_be, .proto = proto, .vip = (uint8_t)id, .mode = mode};
 	uint32_t i;
 
-	memcpy(&e.addr, lb_addr_v4_bytes(&r->addr), 4);
+	memcpy(&e.addr, lb_addr_v4_bytes(a), 4);
 	i = lb_vip4_hash(e.addr, e.port_be, e.proto);
 	while (s->fast4[i].proto != 0)
 		i = (i + 1) & (LB_VIP_HASH - 1);
@@ -815,8 +826,11 @@ struct lb_snapshot *lb_model_compile(struct lb_model *m)
 	}
 	s->n_laddrs = m->n_laddrs;
 	memcpy(s->laddrs, m->laddrs, sizeof(s->laddrs));
-	for (uint32_t i = 0; i < m->n_laddrs; i++)
+	for (uint32_t i = 0; i < m->n_laddrs; i++) {
 		vip_hash_insert(s->laddr_hash, lb_vip_hash_of(&m->laddrs[i], 0, 0), i);
+		if (lb_addr_is_v4(&m->laddrs[i]))
+			fast4_insert(s, &m->laddrs[i], 0, LB_VIP4_LADDR, i, LB_MODE_FNAT);
+	}
 	for (uint32_t i = 0; i < LB_MAX_VIPS; i++) {
 		struct lb_model_vip *v = &m->vips[i];
 		struct lb_vip_rt *r = &s->vips[i];
@@ -845,8 +859,8 @@ struct lb_snapshot *lb_model_compile(struct lb_model *m)
 		if (v->mode == LB_MODE_NAT)
 			s->has_nat = true;
 		vip_hash_insert(s->vip_hash, lb_vip_hash_of(&r->addr, r->port_be, r->proto), i);
-		if (r->mode == LB_MODE_DSR && lb_addr_is_v4(&r->addr))
-			fast4_insert(s, r, i);
+		if (lb_addr_is_v4(&r->addr))
+			fast4_insert(s, &r->addr, r->port_be, r->proto, i, r->mode);
 		if (!lb_vip_addr_known(s, &r->addr))
 			vip_hash_insert(s->vip_addr_hash, lb_vip_hash_of(&r->addr, 0, 0), i);
 	}

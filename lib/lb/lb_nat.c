@@ -70,14 +70,6 @@ static uint32_t csum_change(uint32_t sum, const uint8_t *old, const uint8_t *val
 	return sum;
 }
 
-/* Folds a sum of at most 2^31 to 16 bits: twice is enough, no loop. */
-static inline uint16_t csum_fold16(uint32_t sum)
-{
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum += sum >> 16;
-	return (uint16_t)sum;
-}
-
 /*
  * The checksum change of a rewrite from (osrc:osport -> odst:odport) to
  * (nsrc:nsport -> ndst:ndport), routed (TTL down by one), on an IPv4 or
@@ -96,14 +88,8 @@ static struct lb_csum_delta csum_delta(bool v6, const struct lb_addr *osrc, uint
 	addrs = csum_change(addrs, odst->b + off, ndst->b + off, alen);
 	ports = csum_change(0, (const uint8_t *)&osport, (const uint8_t *)&nsport, 2);
 	ports = csum_change(ports, (const uint8_t *)&odport, (const uint8_t *)&ndport, 2);
-	return (struct lb_csum_delta){.ip = csum_fold16(addrs + ttl_change),
-				      .l4 = csum_fold16(addrs + ports)};
-}
-
-/* RFC 1624 eqn. 3 with a precomputed change: HC' = ~(~HC + delta). */
-static inline void csum_apply(uint8_t *csum, uint16_t delta)
-{
-	pkt_put16(csum, (uint16_t)~csum_fold16((uint32_t)(uint16_t)~pkt_get16(csum) + delta));
+	return (struct lb_csum_delta){.ip = pkt_csum_fold16(addrs + ttl_change),
+				      .l4 = pkt_csum_fold16(addrs + ports)};
 }
 
 /*
@@ -123,9 +109,9 @@ static void nat_rewrite(struct lb_pkt *pk, const struct pkt_meta *m, const struc
 
 	if (!offload) {
 		if (!m->is_v6)
-			csum_apply(ip + 10, d->ip);
+			pkt_csum_apply(ip + 10, d->ip);
 		if (!(udp && !m->is_v6 && pkt_get16(l4csum) == 0)) {
-			csum_apply(l4csum, d->l4);
+			pkt_csum_apply(l4csum, d->l4);
 			if (udp && pkt_get16(l4csum) == 0)
 				pkt_put16(l4csum, 0xffff); /* 0 means "no checksum" (RFC 768) */
 		}

@@ -502,7 +502,7 @@ static void count_verdict(struct lb_counters *c, const struct lb_snapshot *s, st
  */
 struct lb_keyed {
 	uint16_t pkt;      /* index in the burst */
-	uint8_t fast;      /* fast4_parse() took it */
+	uint8_t fast;      /* enum fast4_kind: what fast4_parse() took it for */
 	uint8_t tcp_flags; /* fast: the TCP flags (0 for UDP) */
 	uint32_t vip;
 };
@@ -526,12 +526,13 @@ void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct 
 	for (uint32_t i = 0; i < n; i++) {
 		struct pkt_meta *m = &meta[i];
 		uint8_t tcp_flags;
-		uint32_t vip_slot =
-			fast4_parse(s, &pkts[i], &keys[nflows], &hashes[nflows], &tcp_flags);
+		uint32_t vip_slot = LB_NO_SLOT;
+		enum fast4_kind fk = fast4_parse(w, s, &pkts[i], &keys[nflows], &hashes[nflows],
+						 &tcp_flags, &vip_slot);
 
-		if (vip_slot != LB_NO_SLOT) {
+		if (fk != FAST4_NONE) {
 			kd[nflows++] = (struct lb_keyed){.pkt = (uint16_t)i,
-							 .fast = 1,
+							 .fast = (uint8_t)fk,
 							 .tcp_flags = tcp_flags,
 							 .vip = vip_slot};
 			continue;
@@ -559,14 +560,25 @@ void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct 
 		uint32_t i = kd[f].pkt, vip_slot = kd[f].vip, slot;
 		struct lb_pkt *pk = &pkts[i];
 		struct flow_entry *e = burst_recheck(w, found[f], &keys[f], hashes[f]);
-		if (kd[f].fast) {
-			if (fast4_forward(w, s, pk, e, vip_slot, kd[f].tcp_flags)) {
+		if (kd[f].fast != FAST4_NONE) {
+			bool done;
+
+			if (kd[f].fast == FAST4_DSR)
+				done = fast4_dsr(w, s, pk, e, vip_slot, kd[f].tcp_flags);
+			else if (kd[f].fast == FAST4_FNAT)
+				done = fast4_fnat(w, s, pk, e, vip_slot, kd[f].tcp_flags);
+			else
+				done = fast4_reply(w, s, pk, e, kd[f].tcp_flags);
+			if (done) {
 				fast_done |= 1ull << i;
 				nfast++;
 				continue;
 			}
 			/* Not the common case after all: the general path decides it afresh. */
-			if (classify(w, s, pk, &meta[i], &vip_slot) != CLS_VIP)
+			enum cls what = classify(w, s, pk, &meta[i], &vip_slot);
+			if (what == CLS_REPLY)
+				replies[nreplies++] = (uint16_t)i;
+			if (what != CLS_VIP)
 				continue;
 		}
 		const struct lb_vip_rt *v = &s->vips[vip_slot];

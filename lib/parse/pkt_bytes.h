@@ -39,6 +39,23 @@ static inline uint16_t pkt_csum_fold(uint32_t sum)
 	return (uint16_t)~sum;
 }
 
+/* Folds any 32-bit sum to 16 bits (not complemented): twice is enough, no loop. */
+static inline uint16_t pkt_csum_fold16(uint32_t sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum += sum >> 16;
+	return (uint16_t)sum;
+}
+
+/*
+ * RFC 1624 eqn. 3 with a precomputed change: HC' = ~(~HC + delta), where
+ * delta is the one's-complement sum of ~m + m' over every changed word.
+ */
+static inline void pkt_csum_apply(uint8_t *csum, uint16_t delta)
+{
+	pkt_put16(csum, (uint16_t)~pkt_csum_fold16((uint32_t)(uint16_t)~pkt_get16(csum) + delta));
+}
+
 /* RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m') for one changed 16-bit word. */
 static inline void pkt_csum_replace16(uint8_t *csum, uint16_t old_word, uint16_t new_word)
 {

@@ -654,6 +654,93 @@ static uint16_t fnat_round_trip(struct env *e, const char *vip, uint16_t vport, 
 	return lport;
 }
 
+/*
+ * Established full-NAT connections take the fast path both ways (lb_fast.h):
+ * every byte it writes must be what the general path writes. TCP, UDP and
+ * UDP without a checksum; TTL 1 is left to the general path, which drops it.
+ */
+static void test_fnat_fast_path_both_ways(void **state)
+{
+	struct env *e = *state;
+	struct conf_backend bt = be(BE4, 8080, 1), bu = be(BE4, 5353, 1);
+	uint32_t vt = add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_FNAT, &bt, 1, LADDRS4, 1);
+	struct lb_worker *w;
+	uint8_t buf[BUF_CAP];
+	struct lb_pkt pk;
+
+	add_vip(e, VIP4, 53, IPPROTO_UDP, LB_MODE_FNAT, &bu, 1, LADDRS4, 1);
+	recompile(e);
+	w = e->w[0];
+	for (int c = 0; c < 3; c++) {
+		uint8_t proto = c == 0 ? IPPROTO_TCP : IPPROTO_UDP;
+		uint16_t vport = c == 0 ? 80 : 53, bport = c == 0 ? 8080 : 5353;
+		uint16_t cport = (uint16_t)(42000 + c), lport;
+		struct spec sp = client_tcp(VIP4, vport, cport, TH_SYN);
+
+		sp.proto = proto;
+		sp.no_udp_csum = c == 2;
+		pk = send_on(e, w, buf, &sp, P_CLIENTS);
+		assert_tx(&pk, P_BACKENDS);
+		lport = rd16(l4_of(ip_of(buf)));
+		struct spec rs =
+			from_backend(BE4, bport, LADDR4A, lport, proto, TH_SYN | TH_ACK, 1);
+		rs.no_udp_csum = c == 2;
+		pk = send_on(e, w, buf, &rs, P_BACKENDS);
+		assert_tx(&pk, P_CLIENTS);
+		/* Established: ACK (TCP), or a second datagram (UDP). Then data both ways. */
+		sp.flags = TH_ACK;
+		rs.flags = TH_ACK;
+		for (int i = 0; i < 3; i++) {
+			uint64_t fwd = w->ctr->fwd, replies = w->ctr->nat_replies;
+
+			sp.ttl = (uint8_t)(10 + i);
+			pk = send_on(e, w, buf, &sp, P_CLIENTS);
+			assert_tx(&pk, P_BACKENDS);
+			assert_src(ip_of(buf), LADDR4A, lport);
+			assert_dst(ip_of(buf), BE4, bport);
+			assert_int_equal(ttl_of(ip_of(buf)), 9 + i);
+			if (c == 2)
+				assert_int_equal(rd16(l4_csum_field(ip_of(buf))), 0);
+			else
+				assert_csums_ok(ip_of(buf));
+			assert_ip4_csum_ok(ip_of(buf));
+			rs.ttl = (uint8_t)(20 + i);
+			pk = send_on(e, w, buf, &rs, P_BACKENDS);
+			assert_tx(&pk, P_CLIENTS);
+			assert_memory_equal(buf, CLIENT_MAC, 6);
+			assert_memory_equal(buf + 6, PORT1_MAC, 6);
+			assert_src(ip_of(buf), VIP4, vport);
+			assert_dst(ip_of(buf), CLIENT4, cport);
+			assert_int_equal(ttl_of(ip_of(buf)), 19 + i);
+			if (c == 2)
+				assert_int_equal(rd16(l4_csum_field(ip_of(buf))), 0);
+			else
+				assert_csums_ok(ip_of(buf));
+			assert_ip4_csum_ok(ip_of(buf));
+			assert_int_equal(w->ctr->fwd, fwd + 2);
+			assert_int_equal(w->ctr->nat_replies, replies + 1);
+		}
+		/* Replies alone keep the connection (both of its entries) alive. */
+		for (int i = 0; i < 3; i++) {
+			/* Steps under the established timeouts (TCP 900 s, UDP 60 s), past them in
+			 * all. */
+			e->now += proto == IPPROTO_TCP ? 800000 : 50000;
+			rs.ttl = 64;
+			pk = send_on(e, w, buf, &rs, P_BACKENDS);
+			assert_tx(&pk, P_CLIENTS);
+		}
+		/* TTL 1 either way: dropped, as the general path does. */
+		sp.ttl = 1;
+		pk = send_on(e, w, buf, &sp, P_CLIENTS);
+		assert_drop(&pk, LB_DROP_TTL);
+		rs.ttl = 1;
+		pk = send_on(e, w, buf, &rs, P_BACKENDS);
+		assert_drop(&pk, LB_DROP_TTL);
+	}
+	assert_int_equal(w->ctr->vip[vt].pkts, 2 + 6 + 3);
+	assert_invariant(w->ctr);
+}
+
 static void test_fnat_tcp_v4(void **state)
 {
 	struct env *e = *state;
@@ -2471,6 +2558,7 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 	const struct CMUnitTest tests[] = {
+		T(test_fnat_fast_path_both_ways),
 		T(test_fnat_tcp_v4),
 		T(test_fnat_ttl_expired),
 		T(test_fnat_tcp_v6),
