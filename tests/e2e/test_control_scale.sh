@@ -155,10 +155,14 @@ sleep 5 # the first checks are spread over the first interval
 start=$(date +%s.%N)
 "$SLUICECTL" -s "$tmp/api.sock" --json show backends >/dev/null
 echo "# measured: one vip.list of $((N + 1)) backends through sluicectl: $(echo "$(date +%s.%N) - $start" | bc) s"
+# Each snapshot's counts were taken somewhere between its request and its
+# answer (a read of 1001 backends can take seconds on a loaded machine): the
+# window is bounded by both ends.
+t0a=$(date +%s.%N)
 health >"$tmp/h0.json"
+t0=$(date +%s.%N)
 c0=$(cpu "$ctl_pid")
 d0=$(cpu "$dp_pid")
-t0=$(date +%s.%N)
 sleep $((WINDOW / 2))
 # A reload in the middle of the window: a second VIP with half as many backends
 # (the same servers), added one by one past 256; the first VIP's checks go on.
@@ -183,26 +187,30 @@ rrc=$?
 r1=$(date +%s.%N)
 echo "# measured: reload adding a VIP of $M backends: $(echo "$r1 - $r0" | bc) s, exit $rrc, $(tail -1 "$tmp/reload.out")"
 sleep $((WINDOW - WINDOW / 2))
+t1a=$(date +%s.%N)
 health >"$tmp/h1.json"
+t1=$(date +%s.%N)
 c1=$(cpu "$ctl_pid")
 d1=$(cpu "$dp_pid")
-t1=$(date +%s.%N)
 sleep 2 # the hung backend: 2 checks of 5 s each, from the start
 health >"$tmp/h2.json"
 
-/usr/bin/python3 - "$tmp" "$HUNG" "$c0" "$c1" "$d0" "$d1" "$t0" "$t1" "$N" <<'PY' >"$tmp/verdict"
+/usr/bin/python3 - "$tmp" "$HUNG" "$c0" "$c1" "$d0" "$d1" "$t0" "$t1" "$N" "$t0a" "$t1a" <<'PY' >"$tmp/verdict"
 import json, sys, os
 tmp, hung = sys.argv[1], sys.argv[2]
 c0, c1, d0, d1 = (int(x) for x in sys.argv[3:7])
 t0, t1 = float(sys.argv[7]), float(sys.argv[8])
 n = int(sys.argv[9])
+t0a, t1a = float(sys.argv[10]), float(sys.argv[11])
 hz = os.sysconf("SC_CLK_TCK")
 def load(name):  # the first VIP's backends
     return {b["address"]: b for b in json.load(open(f"{tmp}/{name}"))["backends"] if b["vip"] == "big"}
 h0, h1, h2 = load("h0.json"), load("h1.json"), load("h2.json")
 span = t1 - t0
+# The counts span at least t1a - t0 (h0 answered by t0, h1 asked at t1a) and
+# at most t1 - t0a; checks every 1 s, 10% slack below, one check either way.
 deltas = sorted(h1[a]["checks"] - h0[a]["checks"] for a in h1 if a != hung)
-lo, hi = 0.9 * span / 1.0 - 1, span / 1.0 + 1
+lo, hi = 0.9 * (t1a - t0) / 1.0 - 1, (t1 - t0a) / 1.0 + 1
 def out(k, v):
     print(f"{k}={v}")
 out("backends", len(h1))
