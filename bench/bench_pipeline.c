@@ -61,8 +61,8 @@ static void build_syn(uint8_t *f, uint32_t flow, uint8_t tcp_flags)
 	memcpy(f, hdr, sizeof(hdr));
 	f[28] = (uint8_t)(flow >> 8);
 	f[29] = (uint8_t)flow;
-	f[34] = (uint8_t)(1024 + (flow >> 16));
-	f[35] = (uint8_t)(flow >> 16);
+	f[34] = (uint8_t)((1024 + (flow >> 16)) >> 8); /* source port 1024 + (flow >> 16) */
+	f[35] = (uint8_t)(1024 + (flow >> 16));
 	f[47] = tcp_flags;
 }
 
