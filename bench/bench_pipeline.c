@@ -24,6 +24,12 @@
  *   fnat-reply    full-NAT, backend -> client on the same connections
  *   new-dsr       every packet a new flow (a SYN), into an empty table; past
  *                 FLOW_CAPACITY packets the table is full and SYNs evict
+ *   new-dsr-full  every packet a SYN into a table already full of half-open
+ *                 flows (what a SYN flood leaves): each evicts the least
+ *                 recently seen evictable flow of its two buckets
+ *   new-dsr-full-est  every packet a SYN into a table full of ESTABLISHED
+ *                 flows, which are never evicted: the insert fails and the
+ *                 packet goes out on Maglev's backstop, without state
  *   sched-rr, sched-wrr, sched-lc, sched-wlc, sched-maglev
  *                 new flows on a VIP with that scheduler, 16 backends
  *   new-fnat      every packet a new connection: a source port is allocated
@@ -70,7 +76,7 @@
 #define FNAT_FLOWS_MAX (FLOW_CAPACITY / 2 < FNAT_PORTS ? FLOW_CAPACITY / 2 : FNAT_PORTS)
 #define BURST          32 /* timed bursts */
 
-enum scenario_kind { SC_EST, SC_NEW, SC_REPLY, SC_NO_PORT };
+enum scenario_kind { SC_EST, SC_NEW, SC_REPLY, SC_NO_PORT, SC_FULL, SC_FULL_EST };
 
 static uint8_t frames[LB_BURST_MAX][FRAME_LEN];
 
@@ -269,7 +275,7 @@ int main(int argc, char **argv)
 		fprintf(stderr,
 			"usage: %s SCENARIO PACKETS [FLOWS]\n"
 			"  SCENARIO: est-dsr|est-fnat|fnat-reply (FLOWS established flows, "
-			"default %d), new-dsr|"
+			"default %d), new-dsr|new-dsr-full|new-dsr-full-est|"
 			"sched-{rr,wrr,lc,wlc,maglev}|new-fnat|fnat-no-port\n",
 			argv[0], NFLOWS);
 		return 2;
@@ -278,6 +284,10 @@ int main(int argc, char **argv)
 	total = strtoul(argv[2], NULL, 10);
 	if (strcmp(scenario, "new-dsr") == 0) {
 		sk = SC_NEW;
+	} else if (strcmp(scenario, "new-dsr-full") == 0) {
+		sk = SC_FULL;
+	} else if (strcmp(scenario, "new-dsr-full-est") == 0) {
+		sk = SC_FULL_EST;
 	} else if (strncmp(scenario, "sched-", 6) == 0 && sched_kind_parse(scenario + 6) >= 0) {
 		kind = (enum sched_kind)sched_kind_parse(scenario + 6);
 		sk = SC_NEW;
@@ -344,6 +354,28 @@ int main(int argc, char **argv)
 		if (sk == SC_REPLY)
 			send_flows(w, snap, 0, (uint32_t)nflows, 0, 1, rec, true);
 		opened = (uint32_t)nflows;
+	} else if (sk == SC_FULL) {
+		/*
+		 * Every entry a half-open flow (SYN state), as a SYN flood leaves
+		 * the table. A new SYN finds no free entry: the table reads the
+		 * (up to 16) flows of the key's two buckets, finds none expired,
+		 * and evicts the least recently seen; the cost of a SYN flood's
+		 * steady state, where every new flow throws out an older one.
+		 */
+		send_flows(w, snap, 0, capacity, 0x02, 1, NULL, false);
+		opened = flow = capacity;
+	} else if (sk == SC_FULL_EST) {
+		/*
+		 * Every entry an ESTABLISHED flow (an ACK picks a flow up in the
+		 * SYN state, a second one promotes it), which flow_insert never
+		 * evicts: a new SYN reads the same 16 flows, finds nothing to
+		 * reclaim, and the insert fails; the packet goes out to the
+		 * backend Maglev picks (the backstop), with no state kept. The
+		 * cost of new flows while the table is full of live connections.
+		 */
+		send_flows(w, snap, 0, capacity, 0x10, 1, NULL, false);
+		send_flows(w, snap, 0, capacity, 0x10, 1, NULL, false);
+		opened = flow = capacity;
 	} else if (sk == SC_NO_PORT) {
 		/* No port left: take every one first; flow numbers go on from there. */
 		send_flows(w, snap, 0, FNAT_PORTS, 0x02, 1, NULL, false);
@@ -365,8 +397,8 @@ int main(int argc, char **argv)
 	}
 
 	const struct lb_counters *c = w->ctr;
-	uint64_t fwd0 = c->fwd, replies0 = c->nat_replies;
-	uint64_t no_port0 = c->drop[LB_DROP_NAT_NO_PORT];
+	uint64_t fwd0 = c->fwd, replies0 = c->nat_replies, backstop0 = c->flows_backstop;
+	uint64_t no_port0 = c->drop[LB_DROP_NAT_NO_PORT], evicted0 = fs->evicted;
 	uint32_t x = 2463534242u; /* xorshift32 (Marsaglia, 2003), fixed seed */
 	double t0 = now_ns();
 	unsigned long done = 0;
@@ -407,6 +439,16 @@ int main(int argc, char **argv)
 	if (sk == SC_REPLY && c->nat_replies - replies0 < total) {
 		fprintf(stderr, "bench: only %lu of %lu replies translated\n",
 			(unsigned long)(c->nat_replies - replies0), total);
+		return 1;
+	}
+	if (sk == SC_FULL && fs->evicted - evicted0 != total) {
+		fprintf(stderr, "bench: %lu of %lu SYNs evicted a half-open flow\n",
+			(unsigned long)(fs->evicted - evicted0), total);
+		return 1;
+	}
+	if (sk == SC_FULL_EST && c->flows_backstop - backstop0 != total) {
+		fprintf(stderr, "bench: %lu of %lu SYNs went out on the backstop\n",
+			(unsigned long)(c->flows_backstop - backstop0), total);
 		return 1;
 	}
 	printf("{\"scenario\":\"%s\",\"packets\":%lu,\"flows\":%u,\"capacity\":%u,"
