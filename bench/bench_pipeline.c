@@ -3,23 +3,49 @@
  * Microbenchmark of the per-packet pipeline (lib/lb) on pre-built packets,
  * with no PMD: what one worker lcore spends per packet, without the NIC.
  *
- *   bench_pipeline SCENARIO PACKETS
+ *   bench_pipeline SCENARIO PACKETS [FLOWS]
  *
- * Scenarios: est-dsr (established flows, wrr VIP), new-dsr (every packet a
- * new flow, like a SYN flood), sched-rr, sched-wrr, sched-lc, sched-wlc,
- * sched-maglev (new flows on a VIP with that scheduler, 16 backends), and
- * full-NAT both ways: est-fnat (client -> backend on established flows),
- * fnat-reply (backend -> client on the same flows), new-fnat (every packet a
- * new connection: a source port is allocated and two entries are inserted;
- * at most FNAT_NEW_MAX packets, what 8 local addresses' ports allow), and
- * fnat-no-port (every source port of the 8 local addresses taken first, not
- * timed; then every packet a new connection that is dropped for want of a
- * port: what a flood costs once the ports are gone).
- * Prints one JSON line: scenario, packets, ns_per_packet.
+ * The worker's flow table has the data plane's default capacity,
+ * FLOW_CAPACITY flows per lcore, in every scenario: its size decides how
+ * much of it the caches hold, and a table sized for the run would make
+ * every figure look better than a real lcore's.
+ *
+ * Established flows (FLOWS of them, default 4096; a full-NAT connection
+ * takes two table entries, so at most FNAT_FLOWS_MAX there) are opened and
+ * promoted to ESTABLISHED first, not timed; then every timed packet belongs
+ * to one of them drawn at random (xorshift32, fixed seed: repeatable). Not
+ * in the order their entries were handed out, which walks the entries in
+ * memory order; and not from a precomputed permutation either, whose reads
+ * (4 MB for 1M flows) would add cache misses of the benchmark's own: the
+ * draw costs a few instructions and touches no memory.
+ * Scenarios:
+ *   est-dsr       established flows, DSR, wrr VIP
+ *   est-fnat      full-NAT, client -> backend on established connections
+ *   fnat-reply    full-NAT, backend -> client on the same connections
+ *   new-dsr       every packet a new flow (a SYN), into an empty table; past
+ *                 FLOW_CAPACITY packets the table is full and SYNs evict
+ *   new-dsr-full  every packet a SYN into a table already full of half-open
+ *                 flows (what a SYN flood leaves): each evicts the least
+ *                 recently seen evictable flow of its two buckets
+ *   new-dsr-full-est  every packet a SYN into a table full of ESTABLISHED
+ *                 flows, which are never evicted: the insert fails and the
+ *                 packet goes out on Maglev's backstop, without state
+ *   sched-rr, sched-wrr, sched-lc, sched-wlc, sched-maglev
+ *                 new flows on a VIP with that scheduler, 16 backends
+ *   new-fnat      every packet a new connection: a source port is allocated
+ *                 and two entries inserted; at most FNAT_NEW_MAX packets,
+ *                 what 8 local addresses' ports allow
+ *   fnat-no-port  every source port of the 8 local addresses taken first,
+ *                 not timed; then every packet a new connection dropped for
+ *                 want of a port: what a flood costs once the ports are gone
+ * Prints one JSON line: scenario, packets, flows (open when the timed part
+ * starts; connections for full-NAT), capacity (flow-table entries),
+ * ns_per_packet.
  *
  * Under valgrind --tool=callgrind the instruction count is repeatable;
  * bench/callgrind.sh runs two packet counts and divides the difference, so
- * set-up cost cancels out.
+ * set-up cost cancels out; it does the same with cachegrind's last-level
+ * cache misses.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,15 +59,39 @@
 #include "lb_worker.h"
 #include "scheduler.h"
 
+/*
+ * Under callgrind --instr-atstart=no (bench/callgrind.sh), instrumentation
+ * starts with the timed part: the set-up (opening a million flows) then
+ * runs several times faster, and is not counted. A no-op without valgrind,
+ * or where its header is missing (callgrind.sh then counts from the start).
+ */
+#if defined(__has_include)
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#endif
+#endif
+#ifndef CALLGRIND_START_INSTRUMENTATION
+#define CALLGRIND_START_INSTRUMENTATION
+#endif
+
 #define NBACKENDS 16
-#define NFLOWS    4096 /* distinct established flows cycled through */
+#define NFLOWS    4096 /* established flows by default */
 #define FRAME_LEN 64
 #define NLADDRS   8
+/*
+ * Flows per lcore: the data plane's default flow_capacity
+ * (DEFAULT_FLOW_CAPACITY, lib/conf/conf.c). Every scenario fits in it:
+ * fnat-no-port, the largest, holds 2 * FNAT_PORTS = 1,032,192 entries.
+ */
+#define FLOW_CAPACITY 1048576u
 /* Source ports of NLADDRS local addresses on one lcore (1024..65535 each), with margin. */
 #define FNAT_NEW_MAX 500000
 #define FNAT_PORTS   (NLADDRS * (65536 - 1024)) /* one lcore, every local address */
+/* Established full-NAT connections: two entries each, and a source port each. */
+#define FNAT_FLOWS_MAX (FLOW_CAPACITY / 2 < FNAT_PORTS ? FLOW_CAPACITY / 2 : FNAT_PORTS)
+#define BURST          32 /* timed bursts */
 
-enum scenario_kind { SC_EST, SC_NEW, SC_REPLY, SC_NO_PORT };
+enum scenario_kind { SC_EST, SC_NEW, SC_REPLY, SC_NO_PORT, SC_FULL, SC_FULL_EST };
 
 static uint8_t frames[LB_BURST_MAX][FRAME_LEN];
 
@@ -61,8 +111,8 @@ static void build_syn(uint8_t *f, uint32_t flow, uint8_t tcp_flags)
 	memcpy(f, hdr, sizeof(hdr));
 	f[28] = (uint8_t)(flow >> 8);
 	f[29] = (uint8_t)flow;
-	f[34] = (uint8_t)(1024 + (flow >> 16));
-	f[35] = (uint8_t)(flow >> 16);
+	f[34] = (uint8_t)((1024 + (flow >> 16)) >> 8); /* source port 1024 + (flow >> 16) */
+	f[35] = (uint8_t)(1024 + (flow >> 16));
 	f[47] = tcp_flags;
 }
 
@@ -144,31 +194,115 @@ static void make_reply(uint8_t *f)
 	f[47] = 0x10; /* ACK */
 }
 
+/*
+ * fnat-reply: the backends' answers of two connections differ in the
+ * backend (its addresses and MAC), the local address and the source port.
+ * A 4-byte record per connection (2 MB for 500k) rather than a 64-byte
+ * frame (32 MB, a cache miss of the benchmark's own on every packet): the
+ * answer is built from a template per backend with the local address and
+ * port written in.
+ */
+struct reply_rec {
+	uint8_t backend; /* 198.18.0.<10 + backend> */
+	uint8_t laddr;   /* 198.18.0.<200 + laddr> */
+	uint16_t lport_be;
+};
+static uint8_t reply_tmpl[NBACKENDS][FRAME_LEN];
+static bool reply_tmpl_set[NBACKENDS];
+static uint8_t laddr_ip[NLADDRS][4];
+
+/* Records the connection of <fwd>, a frame the pipeline sent to a backend. */
+static int record_reply(struct reply_rec *r, const uint8_t *fwd)
+{
+	uint32_t b = fwd[33] - 10u, l = fwd[29] - 200u;
+
+	if (b >= NBACKENDS || l >= NLADDRS)
+		return -1;
+	if (!reply_tmpl_set[b]) {
+		memcpy(reply_tmpl[b], fwd, FRAME_LEN);
+		make_reply(reply_tmpl[b]);
+		reply_tmpl_set[b] = true;
+	}
+	memcpy(laddr_ip[l], fwd + 26, 4);
+	r->backend = (uint8_t)b;
+	r->laddr = (uint8_t)l;
+	memcpy(&r->lport_be, fwd + 34, 2);
+	return 0;
+}
+
+/* The backend's answer on connection <r>: backend:80 -> laddr:lport. */
+static void build_reply(uint8_t *f, const struct reply_rec *r)
+{
+	memcpy(f, reply_tmpl[r->backend], FRAME_LEN);
+	memcpy(f + 30, laddr_ip[r->laddr], 4);
+	memcpy(f + 36, &r->lport_be, 2);
+}
+
+/*
+ * Set-up, not timed: one packet (TCP flags <flags>) for each of flows
+ * [first, first + count), or (<rec> and <replies>) the backend's answer on
+ * each connection, in bursts at time <now>. With <rec> and not <replies>,
+ * records each connection (every packet must go out).
+ */
+static void send_flows(struct lb_worker *w, const struct lb_snapshot *s, uint32_t first,
+		       uint32_t count, uint8_t flags, uint32_t now, struct reply_rec *rec,
+		       bool replies)
+{
+	struct lb_pkt pkts[LB_BURST_MAX];
+
+	for (uint32_t i = 0; i < count; i += LB_BURST_MAX) {
+		uint32_t n = count - i < LB_BURST_MAX ? count - i : LB_BURST_MAX;
+
+		for (uint32_t j = 0; j < n; j++) {
+			if (replies)
+				build_reply(frames[j], &rec[first + i + j]);
+			else
+				build_syn(frames[j], first + i + j, flags);
+			pkts[j] = (struct lb_pkt){
+				.data = frames[j], .len = FRAME_LEN, .cap = FRAME_LEN};
+		}
+		lb_worker_process(w, s, pkts, n, now);
+		for (uint32_t j = 0; rec != NULL && !replies && j < n; j++) {
+			if (pkts[j].verdict != LB_VERDICT_TX ||
+			    record_reply(&rec[first + i + j], frames[j]) < 0) {
+				fprintf(stderr, "bench: flow %u was not opened\n", first + i + j);
+				exit(1);
+			}
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct lb_neigh_table *neigh = calloc(1, sizeof(*neigh));
 	struct lb_load *load = calloc(1, sizeof(*load));
-	struct lb_pkt pkts[LB_BURST_MAX];
+	struct lb_pkt pkts[BURST];
 	struct lb_snapshot *snap;
 	struct flow_timeouts to;
 	enum sched_kind kind = SCHED_KIND_WRR;
 	enum lb_mode mode = LB_MODE_DSR;
 	enum scenario_kind sk = SC_EST;
-	uint8_t(*replies)[FRAME_LEN] = NULL;
+	struct reply_rec *rec = NULL;
 	const char *scenario;
-	unsigned long total;
+	unsigned long total, nflows = NFLOWS;
 
-	if (argc != 3) {
+	if (argc != 3 && argc != 4) {
 		fprintf(stderr,
-			"usage: %s est-dsr|new-dsr|sched-{rr,wrr,lc,wlc,maglev}|"
-			"est-fnat|new-fnat|fnat-reply|fnat-no-port PACKETS\n",
-			argv[0]);
+			"usage: %s SCENARIO PACKETS [FLOWS]\n"
+			"  SCENARIO: est-dsr|est-fnat|fnat-reply (FLOWS established flows, "
+			"default %d), new-dsr|new-dsr-full|new-dsr-full-est|"
+			"sched-{rr,wrr,lc,wlc,maglev}|new-fnat|fnat-no-port\n",
+			argv[0], NFLOWS);
 		return 2;
 	}
 	scenario = argv[1];
 	total = strtoul(argv[2], NULL, 10);
 	if (strcmp(scenario, "new-dsr") == 0) {
 		sk = SC_NEW;
+	} else if (strcmp(scenario, "new-dsr-full") == 0) {
+		sk = SC_FULL;
+	} else if (strcmp(scenario, "new-dsr-full-est") == 0) {
+		sk = SC_FULL_EST;
 	} else if (strncmp(scenario, "sched-", 6) == 0 && sched_kind_parse(scenario + 6) >= 0) {
 		kind = (enum sched_kind)sched_kind_parse(scenario + 6);
 		sk = SC_NEW;
@@ -192,72 +326,122 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench: unknown scenario %s\n", scenario);
 		return 2;
 	}
-	bool new_flows = sk == SC_NEW || sk == SC_NO_PORT;
+	bool est = sk == SC_EST || sk == SC_REPLY;
+	if (argc == 4) {
+		unsigned long max = mode == LB_MODE_FNAT ? FNAT_FLOWS_MAX : FLOW_CAPACITY;
+		char *end;
+
+		nflows = strtoul(argv[3], &end, 10);
+		if (!est || *end != '\0' || nflows == 0 || nflows > max) {
+			fprintf(stderr,
+				"bench: FLOWS is for est-dsr (1..%u), est-fnat and "
+				"fnat-reply (1..%u)\n",
+				FLOW_CAPACITY, FNAT_FLOWS_MAX);
+			return 2;
+		}
+	}
 	if (neigh == NULL || load == NULL)
 		return 1;
 	struct lb_model *m = setup(kind, mode, neigh, &snap);
 	flow_timeouts_default(&to);
-	/* New-flow runs: a table large enough that no insert fails (fnat: 2 entries each). */
-	uint32_t per_flow = mode == LB_MODE_FNAT ? 2 : 1;
-	uint32_t capacity = new_flows ? per_flow * (uint32_t)total + 1024 : NFLOWS * 2 * per_flow;
-	if (sk == SC_NO_PORT)
-		capacity = 4 * FNAT_PORTS; /* half full: no bucket pair fills, nothing is evicted */
-	struct lb_worker *w = lb_worker_create(0, 1, capacity, &to, neigh, load);
+	/*
+	 * fnat-no-port takes every source port (two entries each: 98% of the
+	 * production table), where a key's two buckets can both be full and an
+	 * insert would evict a half-open flow and free its port: it gets a table
+	 * twice as large, so that it measures the flood on exhausted ports.
+	 */
+	struct lb_worker *w = lb_worker_create(
+		0, 1, sk == SC_NO_PORT ? 4 * FNAT_PORTS : FLOW_CAPACITY, &to, neigh, load);
 	if (w == NULL)
 		return 1;
-	if (sk == SC_REPLY) {
-		replies = calloc(NFLOWS, FRAME_LEN);
-		if (replies == NULL)
-			return 1;
-	}
+	uint32_t capacity = flow_table_capacity(w->flows);
+	const struct flow_stats *fs = flow_table_stats(w->flows);
 
-	/* Established: open NFLOWS flows first (not timed); keep the backends' answers. */
-	if (!new_flows) {
-		for (uint32_t i = 0; i < NFLOWS; i += LB_BURST_MAX) {
-			for (uint32_t j = 0; j < LB_BURST_MAX; j++) {
-				build_syn(frames[j], i + j, 0x10);
-				pkts[j] = (struct lb_pkt){
-					.data = frames[j], .len = FRAME_LEN, .cap = FRAME_LEN};
-			}
-			lb_worker_process(w, snap, pkts, LB_BURST_MAX, 1);
-			for (uint32_t j = 0; replies != NULL && j < LB_BURST_MAX; j++) {
-				if (pkts[j].verdict != LB_VERDICT_TX) {
-					fprintf(stderr, "bench: flow %u was not opened\n", i + j);
-					return 1;
-				}
-				memcpy(replies[i + j], frames[j], FRAME_LEN);
-				make_reply(replies[i + j]);
-			}
+	/*
+	 * Set-up, not timed, at time 1 (the timed part runs at time 2: nothing
+	 * expires, every timeout is seconds). A TCP ACK opens a flow the way
+	 * Sluice picks one up mid-stream, in the SYN state; a second ACK makes
+	 * it ESTABLISHED, as a real connection is by its first data packets.
+	 */
+	uint32_t flow = 0, opened = 0, per_flow = mode == LB_MODE_FNAT ? 2 : 1;
+	if (est) {
+		if (sk == SC_REPLY) {
+			rec = calloc(nflows, sizeof(*rec));
+			if (rec == NULL)
+				return 1;
 		}
-	}
-	/* No port left: take every one first (not timed); flow numbers go on from there. */
-	uint32_t flow = 0;
-	if (sk == SC_NO_PORT) {
-		for (; flow < FNAT_PORTS; flow += LB_BURST_MAX) {
-			for (uint32_t j = 0; j < LB_BURST_MAX; j++) {
-				build_syn(frames[j], flow + j, 0x02);
-				pkts[j] = (struct lb_pkt){
-					.data = frames[j], .len = FRAME_LEN, .cap = FRAME_LEN};
-			}
-			lb_worker_process(w, snap, pkts, LB_BURST_MAX, 1);
-		}
+		send_flows(w, snap, 0, (uint32_t)nflows, 0x10, 1, rec, false);
+		send_flows(w, snap, 0, (uint32_t)nflows, 0x10, 1, NULL, false);
+		/* The backend's first answer is counted once (passive health): done here. */
+		if (sk == SC_REPLY)
+			send_flows(w, snap, 0, (uint32_t)nflows, 0, 1, rec, true);
+		opened = (uint32_t)nflows;
+	} else if (sk == SC_FULL) {
+		/*
+		 * Every entry a half-open flow (SYN state), as a SYN flood leaves
+		 * the table. A new SYN finds no free entry: the table reads the
+		 * (up to 16) flows of the key's two buckets, finds none expired,
+		 * and evicts the least recently seen; the cost of a SYN flood's
+		 * steady state, where every new flow throws out an older one.
+		 */
+		send_flows(w, snap, 0, capacity, 0x02, 1, NULL, false);
+		opened = flow = capacity;
+	} else if (sk == SC_FULL_EST) {
+		/*
+		 * Every entry an ESTABLISHED flow (an ACK picks a flow up in the
+		 * SYN state, a second one promotes it), which flow_insert never
+		 * evicts: a new SYN reads the same 16 flows, finds nothing to
+		 * reclaim, and the insert fails; the packet goes out to the
+		 * backend Maglev picks (the backstop), with no state kept. The
+		 * cost of new flows while the table is full of live connections.
+		 */
+		send_flows(w, snap, 0, capacity, 0x10, 1, NULL, false);
+		send_flows(w, snap, 0, capacity, 0x10, 1, NULL, false);
+		opened = flow = capacity;
+	} else if (sk == SC_NO_PORT) {
+		/* No port left: take every one first; flow numbers go on from there. */
+		send_flows(w, snap, 0, FNAT_PORTS, 0x02, 1, NULL, false);
 		if (w->ctr->fwd != FNAT_PORTS) {
 			fprintf(stderr, "bench: %lu connections opened, not %d\n",
 				(unsigned long)w->ctr->fwd, FNAT_PORTS);
 			return 1;
 		}
+		opened = flow = FNAT_PORTS;
 	}
+	if (flow_table_count(w->flows) != opened * per_flow || fs->evicted != 0 ||
+	    fs->insert_failed != 0) {
+		fprintf(stderr,
+			"bench: set-up left %u of %u table entries (%lu evicted, %lu inserts "
+			"failed)\n",
+			flow_table_count(w->flows), opened * per_flow, (unsigned long)fs->evicted,
+			(unsigned long)fs->insert_failed);
+		return 1;
+	}
+
+	const struct lb_counters *c = w->ctr;
+	uint64_t fwd0 = c->fwd, replies0 = c->nat_replies, backstop0 = c->flows_backstop;
+	uint64_t no_port0 = c->drop[LB_DROP_NAT_NO_PORT], evicted0 = fs->evicted;
+	uint32_t x = 2463534242u; /* xorshift32 (Marsaglia, 2003), fixed seed */
+	CALLGRIND_START_INSTRUMENTATION;
 	double t0 = now_ns();
 	unsigned long done = 0;
 	while (done < total) {
-		uint32_t n = total - done < 32 ? (uint32_t)(total - done) : 32;
+		uint32_t n = total - done < BURST ? (uint32_t)(total - done) : BURST;
 		for (uint32_t j = 0; j < n; j++) {
-			/* Rewriting the frame is part of what a NIC would hand us anyway. */
-			if (sk == SC_REPLY)
-				memcpy(frames[j], replies[flow++ % NFLOWS], FRAME_LEN);
-			else
-				build_syn(frames[j], new_flows ? flow++ : (flow++ % NFLOWS),
-					  new_flows ? 0x02 : 0x10);
+			/* Writing the frame is part of what a NIC would hand us anyway. */
+			if (est) {
+				/* A random one of the established flows. */
+				x ^= x << 13;
+				x ^= x >> 17;
+				x ^= x << 5;
+				uint32_t i = (uint32_t)(((uint64_t)x * nflows) >> 32);
+				if (sk == SC_REPLY)
+					build_reply(frames[j], &rec[i]);
+				else
+					build_syn(frames[j], i, 0x10);
+			} else {
+				build_syn(frames[j], flow++, 0x02);
+			}
 			pkts[j] = (struct lb_pkt){
 				.data = frames[j], .len = FRAME_LEN, .cap = FRAME_LEN};
 		}
@@ -265,25 +449,35 @@ int main(int argc, char **argv)
 		done += n;
 	}
 	double ns = (now_ns() - t0) / (double)(total ? total : 1);
-	if (sk == SC_NO_PORT && w->ctr->drop[LB_DROP_NAT_NO_PORT] != total) {
+	if (sk == SC_NO_PORT && c->drop[LB_DROP_NAT_NO_PORT] - no_port0 != total) {
 		fprintf(stderr, "bench: %lu of %lu packets dropped for want of a port\n",
-			(unsigned long)w->ctr->drop[LB_DROP_NAT_NO_PORT], total);
+			(unsigned long)(c->drop[LB_DROP_NAT_NO_PORT] - no_port0), total);
 		return 1;
 	}
-	uint64_t fwd = w->ctr->fwd - (sk == SC_REPLY ? NFLOWS : 0);
-	if (sk != SC_NO_PORT && fwd < total) {
-		fprintf(stderr, "bench: only %lu of %lu packets forwarded\n", (unsigned long)fwd,
-			total);
+	if (sk != SC_NO_PORT && c->fwd - fwd0 < total) {
+		fprintf(stderr, "bench: only %lu of %lu packets forwarded\n",
+			(unsigned long)(c->fwd - fwd0), total);
 		return 1;
 	}
-	if (sk == SC_REPLY && w->ctr->nat_replies < total) {
+	if (sk == SC_REPLY && c->nat_replies - replies0 < total) {
 		fprintf(stderr, "bench: only %lu of %lu replies translated\n",
-			(unsigned long)w->ctr->nat_replies, total);
+			(unsigned long)(c->nat_replies - replies0), total);
 		return 1;
 	}
-	printf("{\"scenario\":\"%s\",\"packets\":%lu,\"ns_per_packet\":%.1f}\n", scenario, total,
-	       ns);
-	free(replies);
+	if (sk == SC_FULL && fs->evicted - evicted0 != total) {
+		fprintf(stderr, "bench: %lu of %lu SYNs evicted a half-open flow\n",
+			(unsigned long)(fs->evicted - evicted0), total);
+		return 1;
+	}
+	if (sk == SC_FULL_EST && c->flows_backstop - backstop0 != total) {
+		fprintf(stderr, "bench: %lu of %lu SYNs went out on the backstop\n",
+			(unsigned long)(c->flows_backstop - backstop0), total);
+		return 1;
+	}
+	printf("{\"scenario\":\"%s\",\"packets\":%lu,\"flows\":%u,\"capacity\":%u,"
+	       "\"ns_per_packet\":%.1f}\n",
+	       scenario, total, opened, capacity, ns);
+	free(rec);
 	lb_worker_free(w);
 	lb_snapshot_free(snap);
 	lb_model_free(m);

@@ -913,7 +913,7 @@ class Suite:
         ir = {}
         for line in r.stdout.splitlines()[1:]:
             f = line.split()
-            if len(f) == 2 and f[1].isdigit():
+            if len(f) >= 2 and f[1].isdigit():  # callgrind.sh: name, instructions, ...
                 ir[f[0]] = int(f[1])
         for e in out:
             if e["scenario"] in ir:

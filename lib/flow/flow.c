@@ -51,7 +51,7 @@
 #define FLOW_BULK_CHUNK   32u
 #define FLOW_CACHE_LINE   64u
 /* Free slots a primary bucket keeps before keys spill to their secondary. */
-#define FLOW_PRIMARY_RESERVE 1u
+#define FLOW_PRIMARY_RESERVE 2u
 
 /* TCP header flag bits (RFC 793 / 9293). */
 #define FLOW_TH_FIN 0x01
