@@ -51,6 +51,7 @@
 #define FLOW_BULK_CHUNK   32u
 #define FLOW_CACHE_LINE   64u
 /* Free slots a primary bucket keeps before keys spill to their secondary. */
+#define FLOW_RECLAIM_WALK    64u /* entries reclaim_elsewhere() reads at most */
 #define FLOW_PRIMARY_RESERVE 2u
 
 /* TCP header flag bits (RFC 793 / 9293). */
@@ -312,6 +313,43 @@ static uint32_t reclaim(struct flow_table *t, const uint32_t b[2], uint32_t now)
 	return victim_pos;
 }
 
+/*
+ * Every entry is taken but the key's buckets hold no flow that can give its
+ * place up (with half the slots free, a pair of empty buckets is not rare):
+ * a free slot of theirs takes an entry reclaimed from further along the
+ * sweep's walk, the first expired or evictable flow among FLOW_RECLAIM_WALK.
+ * Returns the slot, or FLOW_IDX_NONE.
+ */
+static uint32_t reclaim_elsewhere(struct flow_table *t, const uint32_t b[2], uint32_t now)
+{
+	uint32_t nfree, pos = FLOW_IDX_NONE;
+
+	for (int j = 0; j < 2 && pos == FLOW_IDX_NONE; j++) {
+		int s = bucket_free_slot(&t->buckets[b[j]], &nfree);
+
+		if (s >= 0)
+			pos = b[j] * FLOW_BUCKET_SLOTS + (uint32_t)s;
+	}
+	if (pos == FLOW_IDX_NONE)
+		return FLOW_IDX_NONE;
+	for (uint32_t n = 0; n < FLOW_RECLAIM_WALK; n++) {
+		struct flow_entry *e = &t->entries[t->sweep_pos];
+
+		t->sweep_pos = (t->sweep_pos + 1) & (t->capacity - 1);
+		if (!e->in_use)
+			continue;
+		if (entry_expired(t, e, now)) {
+			entry_release(t, e, LEAVE_EXPIRED);
+			return pos;
+		}
+		if (state_evictable(e->state)) {
+			entry_release(t, e, LEAVE_EVICTED);
+			return pos;
+		}
+	}
+	return FLOW_IDX_NONE;
+}
+
 /* ---- API ------------------------------------------------------------------ */
 
 static uint32_t round_pow2(uint32_t v)
@@ -535,6 +573,8 @@ struct flow_entry *flow_insert(struct flow_table *t, const struct flow_key *k, u
 	}
 	if (pos == FLOW_IDX_NONE) {
 		pos = reclaim(t, b, now);
+		if (pos == FLOW_IDX_NONE)
+			pos = reclaim_elsewhere(t, b, now);
 		if (pos == FLOW_IDX_NONE) {
 			t->stats.insert_failed++;
 			return NULL;

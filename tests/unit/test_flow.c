@@ -951,6 +951,40 @@ static uint32_t scramble(uint32_t x)
 	return x;
 }
 
+/*
+ * A table full of half-open flows, all in two buckets: a new flow whose own
+ * buckets are empty still gets an entry (a half-open flow elsewhere gives
+ * its own up), whatever its hash.
+ */
+static void test_full_table_empty_buckets(void **state)
+{
+	struct flow_table *t = flow_table_create(16, NULL, NULL, NULL);
+	uint32_t cap;
+
+	(void)state;
+	assert_non_null(t);
+	cap = flow_table_capacity(t);
+	for (uint32_t i = 0; i < cap; i++) {
+		struct flow_key k = key_v4(i, 1000, 0xc613ff01u, 443, IPPROTO_TCP);
+
+		assert_non_null(flow_insert(t, &k, 7, FLOW_TCP_SYN, 10));
+	}
+	assert_int_equal(flow_table_count(t), cap);
+	for (uint32_t h = 0; h < 256; h++) {
+		struct flow_key k = key_v4(1000 + h, 2000, 0xc613ff01u, 443, IPPROTO_TCP);
+		struct flow_key filler = key_v4(5000 + h, 1000, 0xc613ff01u, 443, IPPROTO_TCP);
+		struct flow_entry *e = flow_insert(t, &k, h, FLOW_TCP_SYN, 20);
+
+		assert_non_null(e);
+		assert_int_equal(flow_table_count(t), cap);
+		/* Back to the start: the new flow gone, its victim's place refilled. */
+		flow_remove(t, e);
+		assert_non_null(flow_insert(t, &filler, 7, FLOW_TCP_SYN, 20));
+	}
+	assert_int_equal(flow_table_stats(t)->insert_failed, 0);
+	flow_table_free(t);
+}
+
 struct counting_mem {
 	size_t asked;
 	int allocs, frees;
@@ -1073,6 +1107,7 @@ int main(void)
 		cmocka_unit_test(test_foreach),
 		cmocka_unit_test(test_hash_golden),
 		cmocka_unit_test(test_hash_uniformity),
+		cmocka_unit_test(test_full_table_empty_buckets),
 		cmocka_unit_test(test_memory_from_caller),
 		cmocka_unit_test(test_load_1m),
 	};
