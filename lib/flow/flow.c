@@ -51,7 +51,7 @@
 #define FLOW_BULK_CHUNK   32u
 #define FLOW_CACHE_LINE   64u
 /* Free slots a primary bucket keeps before keys spill to their secondary. */
-#define FLOW_RECLAIM_WALK    64u /* entries reclaim_elsewhere() reads at most */
+#define FLOW_RECLAIM_WALK    32u /* entries reclaim_elsewhere() reads at most */
 #define FLOW_PRIMARY_RESERVE 2u
 
 /* TCP header flag bits (RFC 793 / 9293). */
@@ -82,6 +82,8 @@ struct flow_table {
 	uint32_t capacity;    /* entries, a power of two */
 	uint32_t free_top; /* free_stack[0 .. free_top - 1] are free; count = capacity - free_top */
 	uint32_t sweep_pos; /* next entry flow_sweep() examines */
+	bool walk_failed;   /* reclaim_elsewhere() found nothing at walk_failed_ms */
+	uint32_t walk_failed_ms;
 	struct flow_timeouts to;
 	flow_remove_cb on_remove;
 	struct flow_mem mem; /* where the table's memory came from */
@@ -330,8 +332,14 @@ static uint32_t reclaim_elsewhere(struct flow_table *t, const uint32_t b[2], uin
 		if (s >= 0)
 			pos = b[j] * FLOW_BUCKET_SLOTS + (uint32_t)s;
 	}
-	if (pos == FLOW_IDX_NONE)
+	/*
+	 * A walk that found nothing (a table full of established flows) is not
+	 * tried again within the same millisecond: a SYN flood then costs no
+	 * more than its own buckets' lines.
+	 */
+	if (pos == FLOW_IDX_NONE || (t->walk_failed && t->walk_failed_ms == now))
 		return FLOW_IDX_NONE;
+	t->walk_failed = false;
 	for (uint32_t n = 0; n < FLOW_RECLAIM_WALK; n++) {
 		struct flow_entry *e = &t->entries[t->sweep_pos];
 
@@ -347,6 +355,8 @@ static uint32_t reclaim_elsewhere(struct flow_table *t, const uint32_t b[2], uin
 			return pos;
 		}
 	}
+	t->walk_failed = true;
+	t->walk_failed_ms = now;
 	return FLOW_IDX_NONE;
 }
 
