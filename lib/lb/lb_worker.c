@@ -417,6 +417,18 @@ static enum cls classify(const struct lb_worker *w, const struct lb_snapshot *s,
 	return CLS_DONE;
 }
 
+/* The flow key of a parsed TCP/UDP packet, as it travels; returns its hash. */
+static inline uint32_t key_of(struct flow_key *k, const struct pkt_meta *m)
+{
+	k->src = m->src;
+	k->dst = m->dst;
+	k->sport = m->sport;
+	k->dport = m->dport;
+	k->proto = m->l4_proto;
+	memset(k->pad, 0, sizeof(k->pad));
+	return flow_hash(k);
+}
+
 /*
  * Backends' replies (and ICMP errors) of a burst, in their order; the
  * replies' reverse entries looked up in bulk, as forward packets' flows are.
@@ -434,13 +446,7 @@ static void replies_process(struct lb_worker *w, const struct lb_snapshot *s, st
 
 		if (m->l4_proto != IPPROTO_TCP && m->l4_proto != IPPROTO_UDP)
 			continue;
-		key->src = m->src;
-		key->dst = m->dst;
-		key->sport = m->sport;
-		key->dport = m->dport;
-		key->proto = m->l4_proto;
-		memset(key->pad, 0, sizeof(key->pad));
-		hashes[nkeys++] = flow_hash(key);
+		hashes[nkeys++] = key_of(key, m);
 	}
 	burst_reset(w);
 	if (nkeys > 0)
@@ -543,14 +549,7 @@ void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct 
 			replies[nreplies++] = (uint16_t)i;
 		if (what != CLS_VIP)
 			continue;
-		struct flow_key *k = &keys[nflows];
-		k->src = m->src;
-		k->dst = m->dst;
-		k->sport = m->sport;
-		k->dport = m->dport;
-		k->proto = m->l4_proto;
-		memset(k->pad, 0, sizeof(k->pad));
-		hashes[nflows] = flow_hash(k);
+		hashes[nflows] = key_of(&keys[nflows], m);
 		kd[nflows++] = (struct lb_keyed){.pkt = (uint16_t)i, .vip = vip_slot};
 	}
 	burst_reset(w);
