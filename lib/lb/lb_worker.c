@@ -466,6 +466,24 @@ static void replies_process(struct lb_worker *w, const struct lb_snapshot *s, st
 	}
 }
 
+/*
+ * Adds packet <i> to the burst's replies, kept in arrival order: a
+ * backend's SYN-ACK must be seen before its ICMP error that follows it in
+ * the burst (the error would otherwise redispatch a connection that was
+ * answered).
+ */
+static inline void replies_insert(uint16_t *replies, uint32_t *n, uint16_t i)
+{
+	uint32_t j = *n;
+
+	while (j > 0 && replies[j - 1] > i) {
+		replies[j] = replies[j - 1];
+		j--;
+	}
+	replies[j] = i;
+	(*n)++;
+}
+
 /* The general path's tally of one packet's verdict (rx is counted per burst). */
 static void count_verdict(struct lb_counters *c, const struct lb_snapshot *s, struct lb_pkt *pk,
 			  const struct pkt_meta *m)
@@ -576,7 +594,7 @@ void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct 
 			/* Not the common case after all: the general path decides it afresh. */
 			enum cls what = classify(w, s, pk, &meta[i], &vip_slot);
 			if (what == CLS_REPLY)
-				replies[nreplies++] = (uint16_t)i;
+				replies_insert(replies, &nreplies, (uint16_t)i);
 			if (what != CLS_VIP)
 				continue;
 		}

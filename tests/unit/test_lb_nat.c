@@ -741,6 +741,75 @@ static void test_fnat_fast_path_both_ways(void **state)
 	assert_invariant(w->ctr);
 }
 
+/* A connection's SYN and the backend's SYN-ACK in one burst: both go through. */
+static void test_fnat_syn_and_reply_one_burst(void **state)
+{
+	struct env *e = *state;
+	struct lb_worker *w;
+	uint8_t buf[2][BUF_CAP];
+	struct lb_pkt pk[2];
+	struct spec sp = client_tcp(VIP4, 80, 39000, TH_SYN);
+	struct spec rs = from_backend(BE4, 8080, LADDR4A, 1024, IPPROTO_TCP, TH_SYN | TH_ACK, 1);
+	struct conf_backend b = be(BE4, 8080, 1);
+
+	/* One local address: the first port handed out is LADDR4A:1024. */
+	add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_FNAT, &b, 1, LADDRS4, 1);
+	recompile(e);
+	w = e->w[0];
+	pk[0] = pkt(buf[0], build(buf[0], &sp), P_CLIENTS);
+	pk[1] = pkt(buf[1], build(buf[1], &rs), P_BACKENDS);
+	run(e, w, pk, 2);
+	assert_tx(&pk[0], P_BACKENDS);
+	assert_int_equal(rd16(l4_of(ip_of(buf[0]))), 1024); /* the first port handed out */
+	assert_tx(&pk[1], P_CLIENTS);
+	assert_src(ip_of(buf[1]), VIP4, 80);
+	assert_dst(ip_of(buf[1]), CLIENT4, 39000);
+	assert_int_equal(w->ctr->nat_replies, 1);
+	assert_invariant(w->ctr);
+}
+
+static uint16_t build_icmp4_error(uint8_t *buf, const char *src, const char *dst, uint8_t code,
+				  const uint8_t *quoted);
+
+/*
+ * A second connection's SYN, the backend's SYN-ACK and then its ICMP host
+ * unreachable about the SYN, in one burst, in that order: the connection was
+ * answered first, so the error is not a connect failure; it goes on to the
+ * client.
+ */
+static void test_fnat_reply_then_error_one_burst(void **state)
+{
+	struct env *e = *state;
+	struct conf_backend b = be(BE4, 8080, 1);
+	struct spec sp = client_tcp(VIP4, 80, 39000, TH_SYN);
+	struct spec rs = from_backend(BE4, 8080, LADDR4A, 1024, IPPROTO_TCP, TH_SYN | TH_ACK, 1);
+	struct spec sent = {.src = LADDR4A,
+			    .dst = BE4,
+			    .sport = 1024,
+			    .dport = 8080,
+			    .proto = IPPROTO_TCP,
+			    .flags = TH_SYN,
+			    .ttl = 63};
+	uint8_t buf[3][BUF_CAP], quote[BUF_CAP];
+	struct lb_pkt pk[3];
+	struct lb_worker *w;
+
+	add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_FNAT, &b, 1, LADDRS4, 1);
+	recompile(e);
+	w = e->w[0];
+	build(quote, &sent);
+	pk[0] = pkt(buf[0], build(buf[0], &sp), P_CLIENTS);
+	pk[1] = pkt(buf[1], build(buf[1], &rs), P_BACKENDS);
+	pk[2] = pkt(buf[2], build_icmp4_error(buf[2], BE4, LADDR4A, 1, ip_of(quote)), P_BACKENDS);
+	run(e, w, pk, 3);
+	assert_tx(&pk[0], P_BACKENDS);
+	assert_tx(&pk[1], P_CLIENTS);
+	assert_tx(&pk[2], P_CLIENTS);
+	assert_int_equal(w->ctr->redispatched, 0);
+	assert_int_equal(w->ctr->icmp_translated, 1);
+	assert_invariant(w->ctr);
+}
+
 static void test_fnat_tcp_v4(void **state)
 {
 	struct env *e = *state;
@@ -2559,6 +2628,8 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_fnat_fast_path_both_ways),
+		T(test_fnat_syn_and_reply_one_burst),
+		T(test_fnat_reply_then_error_one_burst),
 		T(test_fnat_tcp_v4),
 		T(test_fnat_ttl_expired),
 		T(test_fnat_tcp_v6),
