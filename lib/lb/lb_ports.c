@@ -35,27 +35,61 @@ int ports_init(struct lb_worker *w)
 }
 
 /*
- * A free port of <laddr>. Next-fit from the last port handed out, so a port
- * is reused only after its flow is gone, and as late as possible. Returns 0
- * when every port of this lcore is taken: at once when the address is full
- * (a flood of new flows then costs a counter compare per address, not a
- * scan), else after at most PORT_WORDS + 1 words.
+ * The port clock: wall-clock milliseconds when the data plane gave them
+ * (lb_worker_set_wall_clock), else milliseconds since the first allocation.
+ * The 32-bit monotonic difference wraps after 49 days without a new
+ * lb_worker_set_wall_clock(); the clock then steps back, which port_seq's
+ * max() absorbs.
+ */
+static uint64_t port_clock_ms(struct lb_worker *w)
+{
+	if (!w->port_clock_set)
+		lb_worker_set_wall_clock(w, 0, w->now_ms);
+	return w->port_wall_ms + (uint32_t)(w->now_ms - w->port_mono_ms);
+}
+
+void lb_worker_set_wall_clock(struct lb_worker *w, uint64_t wall_ms, uint32_t now_ms)
+{
+	w->port_wall_ms = wall_ms;
+	w->port_mono_ms = now_ms;
+	w->port_clock_set = true;
+}
+
+/*
+ * A free port of <laddr>. The search starts at the later of where the last
+ * one ended and where the port clock points: the clock sweeps the lcore's
+ * ports once every LB_PORT_CYCLE_MS, so while connections open no faster
+ * than the clock moves, a port is handed out again only a full cycle after
+ * it last was, whether this process handed it out or the one before a
+ * restart did (which started at 1024 every time, and met the backends'
+ * TIME_WAIT: their PAWS check refused about half of those SYNs). Faster
+ * than that, ports come round sooner, as they must: add local addresses.
+ * From the start, next-fit over the bitmap, so a port is reused only after
+ * its flow is gone. Returns 0 when every port of this lcore is taken: at
+ * once when the address is full (a flood of new flows then costs a counter
+ * compare per address, not a scan), else after at most PORT_WORDS + 1 words.
  */
 static uint16_t port_alloc(struct lb_worker *w, uint32_t laddr)
 {
 	uint64_t *map = &w->port_map[laddr * PORT_WORDS];
-	uint32_t n_words = (w->port_count + 63) / 64;
-	uint32_t i = w->port_cursor[laddr], word = i / 64;
-	uint64_t free_bits = ~map[word] & (~0ull << (i % 64));
+	uint32_t n_words = (w->port_count + 63) / 64, start, word;
+	uint64_t clock, seq, free_bits;
 
 	if (w->ports_used[laddr] >= w->port_count)
 		return 0;
+	clock = port_clock_ms(w) * w->port_count / LB_PORT_CYCLE_MS;
+	seq = w->port_seq[laddr] > clock ? w->port_seq[laddr] : clock;
+	start = (uint32_t)(seq % w->port_count);
+	word = start / 64;
+	free_bits = ~map[word] & (~0ull << (start % 64));
 	for (uint32_t k = 0; k <= n_words; k++) {
 		if (free_bits != 0) {
-			i = word * 64 + (uint32_t)__builtin_ctzll(free_bits);
+			uint32_t i = word * 64 + (uint32_t)__builtin_ctzll(free_bits);
+
 			map[word] |= 1ull << (i % 64);
 			w->ports_used[laddr]++;
-			w->port_cursor[laddr] = (uint16_t)(i + 1 < w->port_count ? i + 1 : 0);
+			/* Bits past port_count are set: i < port_count. */
+			w->port_seq[laddr] = seq + (i + w->port_count - start) % w->port_count + 1;
 			return (uint16_t)(w->port_base + i * w->n_workers);
 		}
 		word = word + 1 < n_words ? word + 1 : 0;

@@ -104,11 +104,20 @@ struct lb_worker {
 	struct lb_flow_ext *ext; /* flow_table_capacity entries */
 	const struct flow_mem *ext_mem; /* where ext came from (NULL: plain memory) */
 	/* fnat source ports in use, one bit per port of this lcore, per local address. */
-	uint64_t *port_map;  /* LB_MAX_LADDRS * 1008 words (lb_worker.c, ports_init) */
+	uint64_t *port_map;  /* LB_MAX_LADDRS * 1008 words (lb_ports.c, ports_init) */
 	uint32_t port_base;  /* this lcore's lowest source port */
 	uint32_t port_count; /* and how many it has per local address */
-	uint16_t port_cursor[LB_MAX_LADDRS];
 	uint16_t ports_used[LB_MAX_LADDRS];
+	/*
+	 * Where the next search for a free port starts, per local address, as
+	 * an ever-growing count (port index = count % port_count) that never
+	 * falls behind the port clock (lb_ports.c): a port comes round again
+	 * no sooner than LB_PORT_CYCLE_MS, across restarts too.
+	 */
+	uint64_t port_seq[LB_MAX_LADDRS];
+	uint64_t port_wall_ms; /* the wall clock (ms) at now_ms == port_mono_ms */
+	uint32_t port_mono_ms; /* (set by lb_worker_set_wall_clock, or the first allocation) */
+	bool port_clock_set;
 	uint32_t port_reclaim_ms; /* when ports last ran out (nat_open): at most one reclaim per ms
 				   */
 	bool table_changed;       /* this burst inserted or removed flows */
@@ -162,6 +171,26 @@ struct lb_worker *lb_worker_create_mem(uint32_t index, uint32_t n_workers, uint3
 				       const struct lb_neigh_table *neigh,
 				       const struct lb_load *load, const struct flow_mem *mem);
 void lb_worker_free(struct lb_worker *w);
+
+/*
+ * Full-NAT source ports come round no sooner than this (a little more than
+ * the 60 s a Linux backend holds a closed connection in TIME_WAIT), as long
+ * as a lcore opens no more than port_count * 1000 / LB_PORT_CYCLE_MS
+ * connections a second per local address (each lcore has its share of the
+ * ports and of the connections: about 1,000 a second per local address in
+ * all): the search for a free port starts where the wall clock says, not
+ * where the last run stopped (lb_ports.c).
+ */
+#define LB_PORT_CYCLE_MS 64000u
+
+/*
+ * Tells the worker that the monotonic time <now_ms> (the clock of
+ * lb_worker_process) is <wall_ms> on the wall clock (ms since the epoch),
+ * so that a restarted data plane does not hand out the source ports its
+ * predecessor used within LB_PORT_CYCLE_MS. Without it, ports start at the
+ * lowest and move with the monotonic clock from the first allocation.
+ */
+void lb_worker_set_wall_clock(struct lb_worker *w, uint64_t wall_ms, uint32_t now_ms);
 
 /*
  * Runs a burst of <n> (<= LB_BURST_MAX) packets against snapshot <s> at time

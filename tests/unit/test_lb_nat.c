@@ -1296,6 +1296,101 @@ static void test_fnat_ports_each_once_for_any_lcore_count(void **state)
 	}
 }
 
+/*
+ * Opens <count> connections (client ports from <sport0>) one every <gap_ms>
+ * on worker <w> whose wall clock starts at <wall0>; for each source port it
+ * hands out, checks that the port was not handed out within the last 60 s
+ * of wall time (a Linux backend's TIME_WAIT) per <last>, then records it.
+ */
+static void open_paced(struct env *e, struct lb_worker *w, uint64_t wall0, uint32_t count,
+		       uint32_t gap_ms, uint16_t sport0, uint64_t *last)
+{
+	uint32_t t0 = e->now;
+	uint8_t buf[BUF_CAP];
+
+	lb_worker_set_wall_clock(w, wall0, t0);
+	for (uint32_t i = 0; i < count; i++) {
+		struct spec sp = client_tcp(VIP4, 80, (uint16_t)(sport0 + i % 60000), TH_SYN);
+		struct lb_pkt pk;
+		uint64_t wall;
+		uint16_t p;
+
+		e->now = t0 + i * gap_ms;
+		wall = wall0 + i * gap_ms;
+		/* The data plane's sweep: 64 entries a connection, as if idle-ish. */
+		lb_worker_sweep(w, e->now, 64);
+		pk = send_on(e, w, buf, &sp, P_CLIENTS);
+		assert_tx(&pk, P_BACKENDS);
+		p = rd16(l4_of(ip_of(buf)));
+		if (last[p] != 0 && wall - last[p] < 60000) {
+			fail_msg("port %u handed out again %llu ms after its last use", p,
+				 (unsigned long long)(wall - last[p]));
+		}
+		last[p] = wall;
+	}
+}
+
+/*
+ * A data plane restarted under load must not hand out the (local address,
+ * port) tuples its predecessor used within TIME_WAIT: the backends still hold
+ * them and refuse about half of the new SYNs (PAWS). 100 connections a second
+ * for 30 s, a restart taking 1 s, 100 a second again, on one lcore and on
+ * the second of two.
+ */
+static void test_fnat_ports_not_reused_across_restart(void **state)
+{
+	struct env *e = *state;
+	struct conf_backend b = be(BE4, 8080, 1);
+	static const uint32_t cases[][2] = {{1, 0}, {2, 1}};
+	const uint64_t wall0 = 1764900000000ull; /* a December 2025 morning */
+	static uint64_t last[65536];
+
+	add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_FNAT, &b, 1, LADDRS4, 1);
+	recompile(e);
+	for (uint32_t c = 0; c < 2; c++) {
+		uint32_t n = cases[c][0], index = cases[c][1];
+		struct lb_worker *w = set_worker(e, 0, index, n, 8192);
+
+		memset(last, 0, sizeof(last));
+		assert_non_null(w);
+		open_paced(e, w, wall0, 3000, 10, 10000, last);
+		/* The restart: a new worker, another monotonic clock, 1 s later. */
+		e->now += 777777;
+		w = set_worker(e, 0, index, n, 8192);
+		assert_non_null(w);
+		open_paced(e, w, wall0 + 31000, 3000, 10, 20000, last);
+		assert_invariant(w->ctr);
+	}
+}
+
+/*
+ * One local address at 1,000 new connections a second, just under what its
+ * ports allow (64,512 per 64 s), for 130 s: the ports wrap twice, and each
+ * comes round no sooner than 60 s after it was last handed out.
+ */
+static void test_fnat_ports_wrap_after_time_wait(void **state)
+{
+	struct env *e = *state;
+	struct conf_backend b = be(BE4, 8080, 1);
+	static uint64_t last[65536];
+	struct flow_timeouts to;
+	struct lb_worker *w;
+
+	add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_FNAT, &b, 1, LADDRS4, 1);
+	recompile(e);
+	/* The unanswered SYNs leave after 2 s: about 2,000 connections held. */
+	flow_timeouts_default(&to);
+	to.ms[FLOW_TCP_SYN] = 2000;
+	lb_worker_free(e->w[0]);
+	w = e->w[0] = lb_worker_create(0, 1, 16384, &to, e->nt, e->load);
+	assert_non_null(w);
+	memset(last, 0, sizeof(last));
+	/* Client ports wrap too (16-bit); the flows they name are long gone by then. */
+	open_paced(e, w, 1764900000000ull, 130000, 1, 1, last);
+	assert_int_equal(w->ctr->drop[LB_DROP_NAT_NO_PORT], 0);
+	assert_invariant(w->ctr);
+}
+
 /* The two entries of a connection live and die together. */
 static void test_fnat_pair_dies_together(void **state)
 {
@@ -2638,6 +2733,8 @@ int main(void)
 		T(test_fnat_lcore_ports),
 		T(test_fnat_port_exhaustion_and_reuse),
 		T(test_fnat_ports_each_once_for_any_lcore_count),
+		T(test_fnat_ports_not_reused_across_restart),
+		T(test_fnat_ports_wrap_after_time_wait),
 		T(test_fnat_ports_reclaimed_from_expired_flows),
 		T(test_fnat_icmp_error_goes_home),
 		T(test_fnat_pair_dies_together),
