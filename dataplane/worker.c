@@ -4,6 +4,8 @@
  * act on the verdicts; TX buffered per port and drained by a TSC timer.
  * Every mbuf is sent, handed on, or freed.
  */
+#include <time.h>
+
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
@@ -158,13 +160,27 @@ static bool idle_for_long(uint64_t tsc, uint64_t hz)
 	return last != 0 && tsc > last + g_dp.exit_idle_ms * (hz / 1000);
 }
 
+/*
+ * Tells the pipeline what time the wall clock says, so that full-NAT source
+ * ports continue where the previous run's left off (lb_worker_set_wall_clock).
+ */
+static void anchor_wall_clock(struct dp_worker *w, uint32_t now_ms)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) == 0)
+		lb_worker_set_wall_clock(
+			w->lb, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000, now_ms);
+}
+
 int dp_worker_main(void *arg)
 {
 	struct dp_worker *w = arg;
 	const uint64_t hz = rte_get_tsc_hz();
 	const uint64_t drain_tsc = (hz + 999999) / 1000000 * DRAIN_US;
-	uint64_t prev_drain = 0;
+	uint64_t prev_drain = 0, prev_anchor = rte_rdtsc();
 
+	anchor_wall_clock(w, (uint32_t)((prev_anchor - g_dp.started_tsc) / (hz / 1000)));
 	rte_rcu_qsbr_thread_online(g_dp.rcu, w->index);
 	while (!g_dp.quit) {
 		/* One quiescent report per iteration: no snapshot pointer is held across it. */
@@ -192,6 +208,11 @@ int dp_worker_main(void *arg)
 			w->lb->ctr->drop[LB_DROP_TX_FULL] = w->tx_dropped;
 			lb_worker_sweep(w->lb, now_ms, SWEEP_BUDGET);
 			prev_drain = tsc;
+		}
+		/* Again every 10 minutes: the 32-bit ms clock wraps in 49 days. */
+		if (tsc - prev_anchor > 600 * hz) {
+			anchor_wall_clock(w, now_ms);
+			prev_anchor = tsc;
 		}
 		if (g_dp.exit_idle_ms && w->index == 0 && idle_for_long(tsc, hz))
 			g_dp.quit = true;
