@@ -59,6 +59,7 @@ struct dp {
 	gid_t api_gid; /* besides root, this group may use the API (UNIX_SOCK_NO_GROUP: none) */
 	uint32_t exit_idle_ms; /* 0 = run until signalled (tests: stop after idle) */
 	bool stats_on_exit;
+	bool ports_from_lowest; /* tests: full-NAT ports without the wall clock */
 
 	uint32_t n_ports;
 	struct dp_port ports[LB_MAX_PORTS];

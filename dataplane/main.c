@@ -38,6 +38,8 @@ static void usage(const char *prog)
 		"      --check              validate the configuration and exit\n"
 		"      --exit-idle-ms N     exit once no packet arrived for N ms (tests, pcap)\n"
 		"      --stats-on-exit      print the counters as JSON on exit\n"
+		"      --ports-from-lowest  full-NAT source ports from 1024, not from the wall\n"
+		"                           clock (tests that replay captures need to know them)\n"
 		"Ports named in the configuration are added to the EAL options\n"
 		"(--vdev for net_* devices, -a for PCI addresses).\n",
 		prog);
@@ -58,6 +60,7 @@ static int parse_app_args(int argc, char **argv, const char **config, bool *chec
 		{"check", no_argument, NULL, 'k'},
 		{"exit-idle-ms", required_argument, NULL, 'i'},
 		{"stats-on-exit", no_argument, NULL, 'S'},
+		{"ports-from-lowest", no_argument, NULL, 'L'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -80,6 +83,9 @@ static int parse_app_args(int argc, char **argv, const char **config, bool *chec
 			break;
 		case 'S':
 			g_dp.stats_on_exit = true;
+			break;
+		case 'L':
+			g_dp.ports_from_lowest = true;
 			break;
 		case 'h':
 			usage(argv[0]);

@@ -168,6 +168,8 @@ static void anchor_wall_clock(struct dp_worker *w, uint32_t now_ms)
 {
 	struct timespec ts;
 
+	if (g_dp.ports_from_lowest)
+		return;
 	if (clock_gettime(CLOCK_REALTIME, &ts) == 0)
 		lb_worker_set_wall_clock(
 			w->lb, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000, now_ms);

@@ -323,7 +323,8 @@ def run(binary, lcores):
                               m11=bmac(11), m12=bmac(12), m13=bmac(13)))
     cmd = [binary, "-l", "0-%d" % (lcores - 1), "--no-huge", "-m", "256",
            "--no-pci", "--file-prefix", "sluice-pcap-%d" % os.getpid(), "--log-level", "warning",
-           "--", "--config", cfg, "--exit-idle-ms", "1500", "--stats-on-exit"]
+           "--", "--config", cfg, "--exit-idle-ms", "1500", "--stats-on-exit",
+           "--ports-from-lowest"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
         print(proc.stdout)
