@@ -63,6 +63,12 @@ class Api:
         self.f.flush()
         return json.loads(self.f.readline())
 
+    def raw(self, line):
+        """Sends <line> as it is (a newline added); the one answer."""
+        self.f.write(line + "\n")
+        self.f.flush()
+        return json.loads(self.f.readline())
+
 
 def start(binary, tmp, group=""):
     sock = os.path.join(tmp, "run", "api.sock")
@@ -186,6 +192,50 @@ def run_checks(t, sock, group):
     t.check(not r["ok"] and "no VIP" in r["error"], "vip.set: unknown VIP refused", r)
     v = vip(api, "web4")
     t.check(v["scheduler"] == "maglev", "... refusals changed nothing")
+
+    # --- what the config file refuses, the API refuses too (one validator)
+    base = {"address": "198.18.1.110", "port": 80}
+    for name, why in (("a b", "space"), ("a\nb", "newline"), ("\x1b[31mred", "escape code"),
+                      ("x\x00y", "NUL")):
+        r = api(cmd="vip.add", vip=dict(base, name=name))
+        t.check(not r["ok"] and ("vip.name" in r["error"] or "NUL" in r["error"]),
+                "vip.add: a name with a %s refused" % why, r)
+    for addr in ("0.0.0.0", "255.255.255.255", "224.0.0.1"):
+        r = api(cmd="vip.add", vip={"address": addr, "port": 80})
+        t.check(not r["ok"] and r["error"].startswith("vip.address: %s cannot be a VIP" % addr),
+                "vip.add: VIP %s refused" % addr, r)
+    r = api(cmd="vip.add", vip=dict(base, mode="fnat",
+                                    local_addresses=["198.18.0.50", "198.18.0.50"]))
+    t.check(not r["ok"] and "vip.local_addresses[1]: duplicate local address" in r["error"],
+            "vip.add: duplicate local addresses refused", r)
+    r = api(cmd="vip.add", vip=dict(base, mode="fnat", local_addresses=["198.18.1.110"]))
+    t.check(not r["ok"] and "vip.local_addresses[0]" in r["error"] and
+            "VIP's own address" in r["error"], "vip.add: local address = VIP refused", r)
+    r = api(cmd="vip.add", vip=dict(base, maglev_table_size=16777213))
+    t.check(not r["ok"] and "maglev_table_size" in r["error"] and "1048573" in r["error"],
+            "vip.add: maglev_table_size over 1048573 refused", r)
+    r = api(cmd="vip.set", vip={"name": "web4", "address": "198.18.1.100", "port": 80,
+                                "maglev_table_size": 16777213})
+    t.check(not r["ok"] and "maglev_table_size" in r["error"],
+            "vip.set: maglev_table_size over 1048573 refused", r)
+    r = api.raw('{"cmd":"vip.add","vip":{"name":"x\\u0000y","address":"198.18.1.110","port":80}}')
+    t.check(not r["ok"] and "NUL" in r["error"], "a string with \\u0000 refused", r)
+    r = api.raw('{"cmd":"status"} trailing')
+    t.check(not r["ok"] and "text after the JSON object" in r["error"],
+            "trailing garbage after the object refused", r)
+    r = api.raw('{"cmd":"status"}{"cmd":"status"}')
+    t.check(not r["ok"] and "one request per line" in r["error"],
+            "a second object on the line refused", r)
+    r = api(cmd="status")  # one answer per line: nothing left over from the line above
+    t.check(r["ok"] and "workers" in r, "... and answered once", r)
+    r = api.raw('{"cmd":"vip.del","vip":"nope","vip":"web4"}')
+    t.check(not r["ok"] and "twice" in r["error"], "a duplicate key refused", r)
+    t.check(vip(api, "web4") is not None, "... and nothing deleted")
+    r = api.raw('{"cmd":"vip.add","vip":{"address":"198.18.1.111","port":80,'
+                '"mode":"dsr","mode":"fnat"}}')
+    t.check(not r["ok"] and "twice" in r["error"], "a duplicate nested key refused", r)
+    t.check(all(v["address"] not in ("198.18.1.110", "198.18.1.111")
+                for v in api(cmd="vip.list")["vips"]), "... none of the refused VIPs added")
 
     # --- drain with a deadline
     r = api(cmd="backend.set", vip="web4", address="198.18.0.11", state="drain",
