@@ -31,6 +31,8 @@
 #define MAX_FLOW_CAPACITY      67108864u /* 2^26, flow_table_create()'s limit */
 #define DEFAULT_NEIGH_REACH_MS 30000u
 #define DEFAULT_NEIGH_RETRY_MS 1000u
+#define DEFAULT_API_IDLE_MS    60000u
+#define MAX_API_IDLE_S         86400u
 
 /*
  * Longest duration accepted, in seconds. The flow table compares 32-bit
@@ -660,6 +662,7 @@ static void dataplane_defaults(struct conf_dataplane *dp)
 	struct flow_timeouts t;
 
 	snprintf(dp->api_socket, sizeof(dp->api_socket), "%s", DEFAULT_API_SOCKET);
+	dp->api_idle_timeout_ms = DEFAULT_API_IDLE_MS;
 	dp->flow_capacity = DEFAULT_FLOW_CAPACITY;
 	flow_timeouts_default(&t);
 	memcpy(dp->timeout_ms, t.ms, sizeof(dp->timeout_ms));
@@ -670,8 +673,9 @@ static void dataplane_defaults(struct conf_dataplane *dp)
 static int decode_dataplane(struct ctx *x, yaml_node_t *n, const char *path,
 			    struct conf_dataplane *dp)
 {
-	static const char *const keys[] = {"api_socket", "api_group", "flow_capacity",
-					   "timeouts",   "neighbour", NULL};
+	static const char *const keys[] = {
+		"api_socket", "api_group", "api_idle_timeout", "flow_capacity", "timeouts",
+		"neighbour",  NULL};
 	char sub[FIELD_PATH_MAX];
 	yaml_node_t *s;
 
@@ -680,6 +684,7 @@ static int decode_dataplane(struct ctx *x, yaml_node_t *n, const char *path,
 		       sizeof(dp->api_socket)) < 0 ||
 	    get_string(x, n, path, "api_group", false, true, dp->api_group, sizeof(dp->api_group)) <
 		    0 ||
+	    get_ms(x, n, path, "api_idle_timeout", MAX_API_IDLE_S, &dp->api_idle_timeout_ms) < 0 ||
 	    get_uint(x, n, path, "flow_capacity", false, 1, MAX_FLOW_CAPACITY, &dp->flow_capacity) <
 		    0)
 		return -EINVAL;

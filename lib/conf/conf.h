@@ -166,6 +166,7 @@ struct conf_vip {
 struct conf_dataplane {
 	char api_socket[CONF_PATH_MAX]; /* default "/run/sluice/dataplane.sock" */
 	char api_group[CONF_GROUP_MAX]; /* besides root, members may use the API; "" = none */
+	uint32_t api_idle_timeout_ms;   /* an API connection silent this long is closed; 60000 */
 	uint32_t flow_capacity;         /* flows per lcore, default 1048576 */
 	uint32_t timeout_ms[6];      /* enum flow_state order; defaults flow_timeouts_default() */
 	uint32_t neigh_reachable_ms; /* how long a resolved MAC is trusted, default 30000 */

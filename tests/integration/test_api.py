@@ -23,7 +23,7 @@ import time
 EMPTY_PCAP = bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000")
 
 CONFIG = """
-dataplane: {{api_socket: {sock}, flow_capacity: 1024{group}}}
+dataplane: {{api_socket: {sock}, flow_capacity: 1024{group}{extra}}}
 ports:
   - {{name: p0, devargs: "net_pcap0,rx_pcap={tmp}/empty.pcap,tx_pcap={tmp}/out.pcap", ipv4: 198.18.0.2/24}}
 vips:
@@ -70,13 +70,13 @@ class Api:
         return json.loads(self.f.readline())
 
 
-def start(binary, tmp, group=""):
+def start(binary, tmp, group="", extra=""):
     sock = os.path.join(tmp, "run", "api.sock")
     cfg = os.path.join(tmp, "sluice.yaml")
     with open(os.path.join(tmp, "empty.pcap"), "wb") as f:
         f.write(EMPTY_PCAP)
     with open(cfg, "w") as f:
-        f.write(CONFIG.format(sock=sock, tmp=tmp,
+        f.write(CONFIG.format(sock=sock, tmp=tmp, extra=extra,
                               group=", api_group: %s" % group if group else ""))
     cmd = [binary, "-l", "0", "--no-huge", "-m", "256", "--no-pci", "--file-prefix",
            "sluice-api-%d" % os.getpid(), "--log-level", "warning", "--", "--config", cfg]
@@ -122,6 +122,13 @@ def main():
         proc, sock = start(binary, tmp, group=group or "")
         try:
             run_checks(t, sock, group)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+        proc, sock = start(binary, tmp, extra=", api_idle_timeout: 1.5")
+        try:
+            run_connection_checks(t, sock)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -282,6 +289,50 @@ def run_checks(t, sock, group):
     os.waitpid(pid, 0)
     t.check("permission denied: root or group %s only" % group in got,
             "non-member peer refused, told who may connect", got)
+
+
+def closed_with(s, timeout):
+    """What <s> was told before its connection was closed ("" if it stays open)."""
+    s.settimeout(timeout)
+    got = b""
+    try:
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                return got.decode()
+            got += chunk
+    except socket.timeout:
+        return ""
+
+
+def run_connection_checks(t, sock):
+    """Connections nobody uses cannot lock root out, and are closed when silent."""
+    hogs = []
+    for _ in range(70):  # more than the 64 + 4 slots, all silent
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(sock)
+        hogs.append(s)
+    t0 = time.monotonic()
+    api = Api(sock)
+    r = api(cmd="status")
+    t.check(r["ok"], "root gets through past 70 silent connections", r)
+    got = closed_with(hogs[0], 1)
+    t.check("connection closed: every slot is taken" in got,
+            "... the longest silent one made room, told why", got)
+    api2 = Api(sock)
+    for _ in range(6):  # a connection in use outlives the idle timeout
+        time.sleep(0.5)
+        r = api2(cmd="status")
+    t.check(r["ok"], "a connection in use is kept past the idle timeout", r)
+    got = closed_with(hogs[-1], 10)
+    waited = time.monotonic() - t0
+    t.check("silent for 1500 ms (dataplane.api_idle_timeout)" in got and waited < 10,
+            "a silent connection is closed after api_idle_timeout, told why",
+            "%r after %.1f s" % (got, waited))
+    fresh = Api(sock)
+    t.check(fresh(cmd="status")["ok"], "... and its slot serves again")
+    for s in hogs:
+        s.close()
 
 
 if __name__ == "__main__":

@@ -281,13 +281,15 @@ static void test_down_flows_and_timeouts(void **state)
 	assert_string_equal(c.control.socket_group, "");
 	assert_string_equal(c.control.state_file, ""); /* the daemon's default: socket + .state */
 	assert_string_equal(c.dp.api_group, "");
+	assert_int_equal(c.dp.api_idle_timeout_ms, 60000);
 	conf_free(&c);
-	load_ok("dataplane:\n  api_group: sluice-ops\n"
+	load_ok("dataplane:\n  api_group: sluice-ops\n  api_idle_timeout: 1.5\n"
 		"control:\n  socket: /tmp/c.sock\n  socket_group: sluice-ops\n"
 		"  state_file: /var/lib/sluice/control.state\n" PORTS,
 		&c);
 	assert_string_equal(c.control.state_file, "/var/lib/sluice/control.state");
 	assert_string_equal(c.dp.api_group, "sluice-ops");
+	assert_int_equal(c.dp.api_idle_timeout_ms, 1500);
 	assert_string_equal(c.control.socket, "/tmp/c.sock");
 	assert_string_equal(c.control.socket_group, "sluice-ops");
 	assert_string_equal(lb_down_flows_name(LB_DOWN_RESCHEDULE), "reschedule");
@@ -868,6 +870,8 @@ static const struct bad_case bad_cases[] = {
 	 "vips[0].backends[0].health_check: type exec needs a command"},
 	{"bad_control_key", "control:\n  sockt: /x\n" PORTS,
 	 "t.yaml:2:3: control: unknown key \"sockt\" (did you mean \"socket\"?)"},
+	{"bad_api_idle_timeout_zero", "dataplane:\n  api_idle_timeout: 0\n" PORTS,
+	 "t.yaml:2:21: dataplane.api_idle_timeout: expected a number of seconds 0.001..86400"},
 	{"bad_api_group_space", "dataplane:\n  api_group: \"a b\"\n" PORTS, "dataplane.api_group"},
 	{"bad_drain_deadline", VIP "    drain_deadline: 1s\n", "vips[0].drain_deadline: expected"},
 
