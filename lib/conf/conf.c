@@ -858,7 +858,8 @@ static bool is_prime(uint32_t m)
 
 _Static_assert(CONF_MAX_BACKENDS <= MAGLEV_MAX_BACKENDS, "any pool fits a Maglev table");
 
-bool conf_name_ok(const char *s)
+/* A name as Sluice takes it: 1..CONF_NAME_MAX-1 printable characters, no spaces. */
+static bool name_ok(const char *s)
 {
 	size_t i;
 
@@ -906,7 +907,7 @@ int conf_vip_check(const struct conf_vip *v, struct conf_problem *p)
 	char q[QUOTE_MAX + 4], ip[LB_ADDR_STRLEN];
 	const char *why;
 
-	if (v->name[0] != '\0' && !conf_name_ok(v->name))
+	if (v->name[0] != '\0' && !name_ok(v->name))
 		return problem(p, "name", -1,
 			       "expected printable characters without spaces, got \"%s\"",
 			       quote(v->name, q));
@@ -1305,6 +1306,7 @@ static int check_laddrs_total(struct ctx *x, yaml_node_t *n, const char *path, c
 			      size_t i, uint32_t *n_seen)
 {
 	const struct conf_vip *v = &c->vips[i];
+	char lpath[FIELD_PATH_MAX], ipath[FIELD_PATH_MAX];
 
 	for (uint32_t k = 0; k < v->n_local_addrs; k++) {
 		bool seen = false;
@@ -1314,8 +1316,6 @@ static int check_laddrs_total(struct ctx *x, yaml_node_t *n, const char *path, c
 				seen = lb_addr_eq(&c->vips[j].local_addrs[l], &v->local_addrs[k]);
 		if (seen || ++*n_seen <= CONF_MAX_LADDRS_TOTAL)
 			continue;
-		char lpath[FIELD_PATH_MAX], ipath[FIELD_PATH_MAX];
-
 		join_key(lpath, path, "local_addresses");
 		join_index(ipath, lpath, k);
 		return fail(x, seq_item(x, lookup(x, n, "local_addresses"), k), ipath,

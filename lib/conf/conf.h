@@ -218,9 +218,6 @@ struct conf_problem {
  */
 int conf_vip_check(const struct conf_vip *v, struct conf_problem *p);
 
-/* A name as Sluice accepts it: 1..CONF_NAME_MAX-1 printable characters, no spaces. */
-bool conf_name_ok(const char *s);
-
 int conf_load_file(const char *path, struct conf *c, char *err, size_t errlen);
 int conf_load_string(const char *text, size_t len, const char *name, struct conf *c, char *err,
 		     size_t errlen);
