@@ -34,11 +34,107 @@ static bool to_ctl; /* the next request goes to the control daemon */
 
 /* ---- talking to the data plane (or the control daemon) ---- */
 
+/*
+ * Bytes a terminal may act on: C0 controls, DEL, and C1 controls, raw or
+ * UTF-8 encoded (U+0080..U+009F is 0xc2 0x80..0x9f; U+009B is a CSI).
+ * Returns how many bytes at <s> form one, or 0.
+ */
+static size_t control_len(const unsigned char *s)
+{
+	if (s[0] < 0x20 || s[0] == 0x7f || (s[0] >= 0x80 && s[0] <= 0x9f))
+		return 1;
+	if (s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f)
+		return 2;
+	return 0;
+}
+
+/* Whether <s>[0..len) holds a byte control_len() finds. */
+static bool has_controls(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (control_len((const unsigned char *)&s[i]) > 0)
+			return true;
+	return false;
+}
+
+/* <s>[0..len) with every control byte as \xHH (caller frees), or NULL when it has none. */
+static char *escaped(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	char *out, *o;
+
+	if (!has_controls(s, len))
+		return NULL;
+	out = malloc(4 * len + 1);
+	if (out == NULL)
+		return NULL;
+	o = out;
+	for (size_t i = 0; i < len; i++) {
+		size_t c = control_len(&u[i]);
+
+		for (size_t k = 0; k < c; k++)
+			o += sprintf(o, "\\x%02x", u[i + k]);
+		if (c == 0)
+			*o++ = (char)u[i];
+		else
+			i += c - 1;
+	}
+	*o = '\0';
+	return out;
+}
+
+/*
+ * What a peer sent reaches the operator's terminal (a VIP name, a value
+ * echoed in an error): every string and key of an answer gets its control
+ * characters (NUL included) escaped before anything prints it, so nothing
+ * received can move the cursor, retitle the window or hide a line. A string
+ * that cannot be rewritten (out of memory) becomes "?".
+ */
+static void escape_controls(json_object *o)
+{
+	if (json_object_is_type(o, json_type_string)) {
+		char *e = escaped(json_object_get_string(o), (size_t)json_object_get_string_len(o));
+
+		if (e != NULL ||
+		    has_controls(json_object_get_string(o), (size_t)json_object_get_string_len(o)))
+			json_object_set_string(o, e != NULL ? e : "?");
+		free(e);
+	} else if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			escape_controls(json_object_array_get_idx(o, i));
+	} else if (json_object_is_type(o, json_type_object)) {
+		json_object *bad = json_object_new_array();
+
+		json_object_object_foreach(o, key, val)
+		{
+			escape_controls(val);
+			if (bad != NULL && has_controls(key, strlen(key)))
+				json_object_array_add(bad, json_object_new_string(key));
+		}
+		for (size_t i = 0; bad != NULL && i < json_object_array_length(bad); i++) {
+			const char *name =
+				json_object_get_string(json_object_array_get_idx(bad, i));
+			char *e = escaped(name, strlen(name));
+			json_object *moved = NULL;
+
+			json_object_object_get_ex(o, name, &moved);
+			json_object_get(moved);
+			json_object_object_del(o, name);
+			json_object_object_add(o, e != NULL ? e : "?", moved);
+			free(e);
+		}
+		json_object_put(bad);
+	}
+}
+
 /* Sends one request, returns the parsed answer or NULL (message printed unless <quiet>). */
 static json_object *call_q(json_object *req, bool quiet, char *err, size_t len)
 {
 	json_object *resp = to_ctl ? json_call(ctl_path, "the control daemon", req, 60, err, len)
 				   : dp_call(sock_path, req, 30, err, len);
+
+	if (resp != NULL)
+		escape_controls(resp);
 
 	if (resp == NULL && !quiet)
 		fprintf(stderr, "sluicectl: %s\n%s", err,

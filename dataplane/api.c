@@ -196,6 +196,18 @@ static void take_baseline(struct dp *dp, bool vip, uint32_t slot, struct lb_traf
 
 /* ---- commands ---- */
 
+/* The checks a VIP from the configuration file passes too (conf_vip_check). */
+static int vip_check(struct api_ctx *c, const struct conf_vip *v)
+{
+	struct conf_problem p;
+
+	if (conf_vip_check(v, &p) == 0)
+		return 0;
+	if (p.index >= 0)
+		return api_error(c, -EINVAL, "vip.%s[%d]: %s", p.key, p.index, p.msg);
+	return api_error(c, -EINVAL, "vip.%s: %s", p.key, p.msg);
+}
+
 /*
  * The "vip" object of vip.add and vip.set into <v>, absent keys taking their
  * defaults; backends only when <with_backends> (v->backends: caller frees).
@@ -245,12 +257,8 @@ static int parse_vip(struct api_ctx *c, struct conf_vip *v, bool with_backends)
 	if (get_seconds(c, o, "response_timeout", 3600, true, 0, &v->response_timeout_ms) < 0 ||
 	    get_seconds(c, o, "drain_deadline", 604800, true, 0, &v->drain_deadline_ms) < 0)
 		return -EINVAL;
-	if (v->response_timeout_ms != 0 && v->mode != LB_MODE_FNAT && v->mode != LB_MODE_NAT)
-		return api_error(c, -EINVAL,
-				 "vip.response_timeout: only in mode fnat or nat (where replies "
-				 "pass through Sluice), not %s",
-				 lb_mode_name((enum lb_mode)v->mode));
-	if (get_int(c, o, "maglev_table_size", 2, 16777213, MAGLEV_DEFAULT_SIZE, &n) < 0)
+	if (get_int(c, o, "maglev_table_size", 2, CONF_MAX_MAGLEV_SIZE, MAGLEV_DEFAULT_SIZE, &n) <
+	    0)
 		return -EINVAL;
 	v->maglev_size = (uint32_t)n;
 	if (json_object_object_get_ex(o, "local_addresses", &bl)) {
@@ -263,12 +271,12 @@ static int parse_vip(struct api_ctx *c, struct conf_vip *v, bool with_backends)
 		for (size_t i = 0; i < json_object_array_length(bl); i++) {
 			json_object *a = json_object_array_get_idx(bl, i);
 			if (!json_object_is_type(a, json_type_string) ||
-			    lb_addr_parse(&v->local_addrs[i], json_object_get_string(a)) < 0 ||
-			    lb_addr_is_v4(&v->local_addrs[i]) != lb_addr_is_v4(&v->addr))
-				return api_error(c, -EINVAL,
-						 "vip.local_addresses[%zu]: expected an address of "
-						 "the VIP's family",
-						 i);
+			    lb_addr_parse(&v->local_addrs[i], json_object_get_string(a)) < 0)
+				return api_error(
+					c, -EINVAL,
+					"vip.local_addresses[%zu]: expected an IPv4 or IPv6 "
+					"address",
+					i);
 		}
 		v->n_local_addrs = (uint32_t)json_object_array_length(bl);
 	}
@@ -289,6 +297,11 @@ static int parse_vip(struct api_ctx *c, struct conf_vip *v, bool with_backends)
 				return api_error(c, -EINVAL, "vip.backends[%u]: %s", i, inner);
 			}
 		}
+	}
+	if (vip_check(c, v) < 0) {
+		free(v->backends);
+		v->backends = NULL;
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -774,6 +787,66 @@ char *dp_stats_json(struct dp *dp)
 	return out;
 }
 
+/* Keys in objects of <o>, at every depth (json-c bounds the depth to 32). */
+static size_t count_keys(json_object *o)
+{
+	size_t n = 0;
+
+	if (json_object_is_type(o, json_type_object)) {
+		json_object_object_foreach(o, k, v)
+		{
+			(void)k;
+			n += 1 + count_keys(v);
+		}
+	} else if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			n += count_keys(json_object_array_get_idx(o, i));
+	}
+	return n;
+}
+
+/*
+ * What json-c takes silently, refused: text after the object (a second
+ * object, garbage), a NUL in a string ("x\u0000y" would be read as "x"),
+ * a key given twice in an object (the last would win). <line> is known to
+ * be valid JSON up to <end>; its strings are scanned for NUL escapes and
+ * its keys counted: a duplicate leaves fewer keys in the parsed objects.
+ */
+static int check_request_text(struct api_ctx *c, const char *line, size_t len, size_t end)
+{
+	size_t keys = 0;
+
+	for (size_t i = end; i < len; i++)
+		if (strchr(" \t\r", line[i]) == NULL)
+			return api_error(c, -EINVAL,
+					 "text after the JSON object at byte %zu: one request per "
+					 "line",
+					 end);
+	if (memchr(line, '\0', len) != NULL)
+		return api_error(c, -EINVAL, "the request holds a NUL byte");
+	for (size_t i = 0; i < end; i++) {
+		if (line[i] != '"')
+			continue;
+		for (i++; i < end && line[i] != '"'; i++) {
+			if (line[i] != '\\')
+				continue;
+			i++;
+			if (i + 4 < end && line[i] == 'u' && memcmp(&line[i + 1], "0000", 4) == 0)
+				return api_error(c, -EINVAL,
+						 "a string holds a NUL character (\\u0000)");
+		}
+		size_t j = i + 1;
+		while (j < end && strchr(" \t\r\n", line[j]) != NULL)
+			j++;
+		if (j < end && line[j] == ':')
+			keys++;
+	}
+	if (keys != count_keys(c->req))
+		return api_error(c, -EINVAL,
+				 "a key appears twice in one object: each key may appear once");
+	return 0;
+}
+
 char *dp_api_handle(struct dp *dp, const char *line, size_t len)
 {
 	struct api_ctx c = {.dp = dp};
@@ -790,6 +863,9 @@ char *dp_api_handle(struct dp *dp, const char *line, size_t len)
 			       json_tokener_error_desc(json_tokener_get_error(tok)));
 		goto done;
 	}
+	rc = check_request_text(&c, line, len, json_tokener_get_parse_end(tok));
+	if (rc < 0)
+		goto done;
 	cmd = get_str(c.req, "cmd");
 	for (size_t i = 0; cmd != NULL && i < sizeof(api_cmds) / sizeof(api_cmds[0]); i++)
 		if (strcmp(cmd, api_cmds[i].name) == 0)

@@ -282,9 +282,11 @@ int main(int argc, char **argv)
 		/* Also run the VIPs through the model: it knows what this build forwards. */
 		static const uint8_t no_mac[6];
 		struct lb_model *m = lb_model_create();
-		for (uint32_t i = 0; m != NULL && i < g_dp.conf.n_ports; i++)
-			lb_model_port_add(m, &g_dp.conf.ports[i], no_mac, err, sizeof(err));
-		if (m == NULL || lb_model_load(m, &g_dp.conf, err, sizeof(err)) < 0) {
+		int prc = 0;
+
+		for (uint32_t i = 0; m != NULL && prc == 0 && i < g_dp.conf.n_ports; i++)
+			prc = lb_model_port_add(m, &g_dp.conf.ports[i], no_mac, err, sizeof(err));
+		if (m == NULL || prc < 0 || lb_model_load(m, &g_dp.conf, err, sizeof(err)) < 0) {
 			fprintf(stderr, "sluice-dataplane: %s\n", m ? err : "out of memory");
 			lb_model_free(m);
 			return 2;

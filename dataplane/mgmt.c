@@ -29,7 +29,16 @@
 #include "steer.h"
 #endif
 
+/*
+ * Connections: API_MAX_CLIENTS for anyone allowed, API_ROOT_SLOTS more that
+ * only root takes (the control daemon runs as root). When even those are
+ * taken, root takes the slot of the connection silent the longest, so
+ * connections nobody uses cannot lock the operator out; and every
+ * connection silent for dataplane.api_idle_timeout is closed.
+ */
 #define API_MAX_CLIENTS 64
+#define API_ROOT_SLOTS  4
+#define API_SLOTS       (API_MAX_CLIENTS + API_ROOT_SLOTS)
 #define API_MAX_REQUEST (64 * 1024) /* bytes per request line */
 #define NEIGH_BATCH     64
 
@@ -37,8 +46,10 @@
 
 struct api_client {
 	int fd;
-	size_t used; /* bytes of request text in buf */
-	char *out;   /* answers not yet sent (the socket is non-blocking) */
+	bool root;
+	uint64_t active_ms; /* last byte received or sent (dp_now_ms) */
+	size_t used;        /* bytes of request text in buf */
+	char *out;          /* answers not yet sent (the socket is non-blocking) */
 	size_t out_len;
 	size_t out_off;
 	char buf[API_MAX_REQUEST];
@@ -46,7 +57,7 @@ struct api_client {
 
 static pthread_t mgmt_thread;
 static int listen_fd = -1, epoll_fd = -1;
-static struct api_client *clients[API_MAX_CLIENTS];
+static struct api_client *clients[API_SLOTS];
 
 uint64_t dp_now_ms(void)
 {
@@ -256,6 +267,7 @@ static int client_flush(struct api_client *c)
 		if (n <= 0)
 			return -1;
 		c->out_off += (size_t)n;
+		c->active_ms = dp_now_ms();
 	}
 	c->out_off = c->out_len = 0;
 	return 1;
@@ -272,10 +284,66 @@ static void send_line_and_close(int fd, const char *msg)
 /* What a peer that may not connect is told: who may. */
 static char denied[128];
 
+/* Tells client <i> why (best effort: its socket may be full) and closes it. */
+static void client_drop(int i, const char *why)
+{
+	char line[160];
+
+	snprintf(line, sizeof(line), "{\"ok\":false,\"error\":\"connection closed: %s\"}\n", why);
+	if (clients[i]->out_len == clients[i]->out_off) {
+		ssize_t n = send(clients[i]->fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)n;
+	}
+	client_close(i);
+}
+
+/* Closes the connections silent for the idle timeout. */
+static void api_sweep_idle(uint64_t now_ms)
+{
+	char why[96];
+
+	snprintf(why, sizeof(why), "silent for %u ms (dataplane.api_idle_timeout)",
+		 g_dp.conf.dp.api_idle_timeout_ms);
+	for (int i = 0; i < API_SLOTS; i++)
+		if (clients[i] != NULL &&
+		    now_ms - clients[i]->active_ms >= g_dp.conf.dp.api_idle_timeout_ms)
+			client_drop(i, why);
+}
+
+/*
+ * A free slot for a new peer, or -1: the first API_MAX_CLIENTS are anyone's;
+ * root also takes the reserved ones, then the slot of the connection silent
+ * the longest (a non-root one first).
+ */
+static int api_slot(bool root)
+{
+	int n = 0, free_slot = -1, victim = -1;
+
+	for (int i = 0; i < API_SLOTS; i++) {
+		if (clients[i] == NULL) {
+			if (free_slot < 0)
+				free_slot = i;
+			continue;
+		}
+		n++;
+		if (victim < 0 || (clients[victim]->root && !clients[i]->root) ||
+		    (clients[victim]->root == clients[i]->root &&
+		     clients[i]->active_ms < clients[victim]->active_ms))
+			victim = i;
+	}
+	if (!root)
+		return n < API_MAX_CLIENTS ? free_slot : -1;
+	if (free_slot >= 0)
+		return free_slot;
+	client_drop(victim, "every slot is taken and root needs one: the longest silent goes");
+	return victim;
+}
+
 static void api_accept(void)
 {
 	for (;;) {
 		int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		bool root;
 		int i;
 		if (fd < 0)
 			return;
@@ -283,11 +351,12 @@ static void api_accept(void)
 			send_line_and_close(fd, denied);
 			continue;
 		}
-		for (i = 0; i < API_MAX_CLIENTS && clients[i] != NULL; i++)
-			;
-		if (i == API_MAX_CLIENTS) {
+		root = unix_sock_peer_is_root(fd);
+		i = api_slot(root);
+		if (i < 0) {
 			send_line_and_close(fd, "{\"ok\":false,\"error\":\"too many API clients "
-						"connected (64); try again\"}\n");
+						"connected (64); try again (silent ones are "
+						"closed after dataplane.api_idle_timeout)\"}\n");
 			continue;
 		}
 		clients[i] = calloc(1, sizeof(**clients));
@@ -296,6 +365,8 @@ static void api_accept(void)
 			continue;
 		}
 		clients[i]->fd = fd;
+		clients[i]->root = root;
+		clients[i]->active_ms = dp_now_ms();
 		struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i + 1};
 		epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev);
 	}
@@ -351,6 +422,7 @@ static void api_io(int i, uint32_t events)
 		return;
 	}
 	c->used += (size_t)n;
+	c->active_ms = dp_now_ms();
 	if (c->used == sizeof(c->buf) && memchr(c->buf, '\n', c->used) == NULL) {
 		client_queue(c, "{\"ok\":false,\"error\":\"request longer than 65536 bytes\"}");
 		client_flush(c);
@@ -384,6 +456,7 @@ static void *mgmt_main(void *arg)
 				DP_LOG(WARNING,
 				       "out of memory publishing a new snapshot; will retry");
 			publish_load(dp);
+			api_sweep_idle(t);
 			last_tick = t;
 		}
 		if (t - last_reap >= 100) {
@@ -431,7 +504,7 @@ void dp_mgmt_stop(struct dp *dp)
 {
 	dp->quit = true;
 	pthread_join(mgmt_thread, NULL);
-	for (int i = 0; i < API_MAX_CLIENTS; i++)
+	for (int i = 0; i < API_SLOTS; i++)
 		if (clients[i] != NULL)
 			client_close(i);
 	if (listen_fd >= 0) {

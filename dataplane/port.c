@@ -138,6 +138,13 @@ int dp_ports_init(struct dp *dp)
 	unsigned int nb = dp->conf.n_ports * dp->n_workers * (RX_DESC + TX_DESC + 2 * DP_BURST) +
 			  dp->n_workers * (2 * DP_RING_SIZE + 512) + 4096;
 
+	/* conf_load_*() refuses more; dp->ports[] must never be written past. */
+	if (dp->conf.n_ports > LB_MAX_PORTS) {
+		DP_LOG(ERR, "%s: %u ports, at most %d", dp->conf.path, dp->conf.n_ports,
+		       LB_MAX_PORTS);
+		return -1;
+	}
+
 	dp->pool = rte_pktmbuf_pool_create("mbufs", nb, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
 					   (int)rte_socket_id());
 	if (dp->pool == NULL) {

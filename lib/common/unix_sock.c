@@ -95,3 +95,11 @@ bool unix_sock_peer_allowed(int fd, gid_t gid)
 			return true;
 	return false;
 }
+
+bool unix_sock_peer_is_root(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.uid == 0;
+}

@@ -35,4 +35,7 @@ int unix_sock_listen(const char *path, gid_t gid, int backlog, char *err, size_t
  */
 bool unix_sock_peer_allowed(int fd, gid_t gid);
 
+/* Whether the peer of connected socket <fd> runs as root (SO_PEERCRED). */
+bool unix_sock_peer_is_root(int fd);
+
 #endif

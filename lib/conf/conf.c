@@ -31,7 +31,8 @@
 #define MAX_FLOW_CAPACITY      67108864u /* 2^26, flow_table_create()'s limit */
 #define DEFAULT_NEIGH_REACH_MS 30000u
 #define DEFAULT_NEIGH_RETRY_MS 1000u
-#define MAX_MAGLEV_SIZE        16777213u /* largest prime below 2^24 */
+#define DEFAULT_API_IDLE_MS    60000u
+#define MAX_API_IDLE_S         86400u
 
 /*
  * Longest duration accepted, in seconds. The flow table compares 32-bit
@@ -51,6 +52,7 @@ struct ctx {
 	const char *name; /* file name for messages */
 	char *err;
 	size_t errlen;
+	uint32_t n_backends; /* decoded so far, over all VIPs */
 };
 
 /* A scalar found by get_scalar(): the node, its text and its field path. */
@@ -660,6 +662,7 @@ static void dataplane_defaults(struct conf_dataplane *dp)
 	struct flow_timeouts t;
 
 	snprintf(dp->api_socket, sizeof(dp->api_socket), "%s", DEFAULT_API_SOCKET);
+	dp->api_idle_timeout_ms = DEFAULT_API_IDLE_MS;
 	dp->flow_capacity = DEFAULT_FLOW_CAPACITY;
 	flow_timeouts_default(&t);
 	memcpy(dp->timeout_ms, t.ms, sizeof(dp->timeout_ms));
@@ -670,8 +673,9 @@ static void dataplane_defaults(struct conf_dataplane *dp)
 static int decode_dataplane(struct ctx *x, yaml_node_t *n, const char *path,
 			    struct conf_dataplane *dp)
 {
-	static const char *const keys[] = {"api_socket", "api_group", "flow_capacity",
-					   "timeouts",   "neighbour", NULL};
+	static const char *const keys[] = {
+		"api_socket", "api_group", "api_idle_timeout", "flow_capacity", "timeouts",
+		"neighbour",  NULL};
 	char sub[FIELD_PATH_MAX];
 	yaml_node_t *s;
 
@@ -680,6 +684,7 @@ static int decode_dataplane(struct ctx *x, yaml_node_t *n, const char *path,
 		       sizeof(dp->api_socket)) < 0 ||
 	    get_string(x, n, path, "api_group", false, true, dp->api_group, sizeof(dp->api_group)) <
 		    0 ||
+	    get_ms(x, n, path, "api_idle_timeout", MAX_API_IDLE_S, &dp->api_idle_timeout_ms) < 0 ||
 	    get_uint(x, n, path, "flow_capacity", false, 1, MAX_FLOW_CAPACITY, &dp->flow_capacity) <
 		    0)
 		return -EINVAL;
@@ -730,6 +735,9 @@ static int decode_ports(struct ctx *x, yaml_node_t *root, struct conf *c)
 	n = seq_len(seq);
 	if (n == 0)
 		return fail(x, lookup(x, root, "ports"), path, "at least one port is required");
+	if (n > CONF_MAX_PORTS)
+		return fail(x, seq, path, "at most %d ports (the data plane's limit), got %zu",
+			    CONF_MAX_PORTS, n);
 	c->ports = calloc(n, sizeof(*c->ports));
 	if (c->ports == NULL)
 		return -ENOMEM;
@@ -808,6 +816,12 @@ static int decode_backends(struct ctx *x, yaml_node_t *vn, const char *vpath, st
 	n = seq_len(seq);
 	if (n == 0)
 		return 0;
+	if (n > CONF_MAX_BACKENDS - x->n_backends)
+		return fail(x, seq, path,
+			    "at most %d backends over all VIPs (the data plane's limit), got %zu "
+			    "here after %u before",
+			    CONF_MAX_BACKENDS, n, x->n_backends);
+	x->n_backends += (uint32_t)n;
 	v->backends = calloc(n, sizeof(*v->backends));
 	if (v->backends == NULL)
 		return -ENOMEM;
@@ -842,27 +856,131 @@ static bool is_prime(uint32_t m)
 	return true;
 }
 
-/* Checks that need the whole VIP: the Maglev table against the pool. */
-static int check_vip_maglev(struct ctx *x, yaml_node_t *n, const char *path,
-			    const struct conf_vip *v)
-{
-	char mpath[FIELD_PATH_MAX];
-	yaml_node_t *m = lookup(x, n, "maglev_table_size");
-	yaml_node_t *at = m != NULL ? m : n;
+_Static_assert(CONF_MAX_BACKENDS <= MAGLEV_MAX_BACKENDS, "any pool fits a Maglev table");
 
-	join_key(mpath, path, "maglev_table_size");
+/* A name as Sluice takes it: 1..CONF_NAME_MAX-1 printable characters, no spaces. */
+static bool name_ok(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < CONF_NAME_MAX && s[i] != '\0'; i++)
+		if (!isgraph((unsigned char)s[i]))
+			return false;
+	return i > 0 && i < CONF_NAME_MAX;
+}
+
+/* Why <a> cannot be an address of a service (clients send to it), or NULL. */
+static const char *not_a_service_addr(const struct lb_addr *a)
+{
+	static const struct lb_addr any6, loopback6 = {.b = {[15] = 1}};
+	const uint8_t *b = lb_addr_v4_bytes(a);
+
+	if (!lb_addr_is_v4(a))
+		return lb_addr_eq(a, &any6)        ? "the unspecified address"
+		       : lb_addr_eq(a, &loopback6) ? "a loopback address"
+		       : a->b[0] == 0xff           ? "a multicast address"
+						   : NULL;
+	if (b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255)
+		return "the broadcast address";
+	return b[0] == 0                   ? "\"this network\" (0.0.0.0/8), never a destination"
+	       : b[0] == 127               ? "a loopback address"
+	       : b[0] >= 224 && b[0] < 240 ? "a multicast address"
+					   : NULL;
+}
+
+static int problem(struct conf_problem *p, const char *key, int index, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int problem(struct conf_problem *p, const char *key, int index, const char *fmt, ...)
+{
+	va_list ap;
+
+	p->key = key;
+	p->index = index;
+	va_start(ap, fmt);
+	vsnprintf(p->msg, sizeof(p->msg), fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+int conf_vip_check(const struct conf_vip *v, struct conf_problem *p)
+{
+	char q[QUOTE_MAX + 4], ip[LB_ADDR_STRLEN];
+	const char *why;
+
+	if (v->name[0] != '\0' && !name_ok(v->name))
+		return problem(p, "name", -1,
+			       "expected printable characters without spaces, got \"%s\"",
+			       quote(v->name, q));
+	why = not_a_service_addr(&v->addr);
+	if (why != NULL)
+		return problem(p, "address", -1, "%s cannot be a VIP: %s",
+			       lb_addr_format(&v->addr, ip, sizeof(ip)), why);
+	if (v->n_local_addrs > CONF_MAX_LOCAL_ADDRS)
+		return problem(p, "local_addresses", -1, "at most %d local addresses, got %u",
+			       CONF_MAX_LOCAL_ADDRS, v->n_local_addrs);
+	if (v->mode == LB_MODE_FNAT && v->n_local_addrs == 0)
+		return problem(p, "mode", -1,
+			       "mode fnat needs local_addresses (the source addresses used "
+			       "towards the backends)");
+	for (uint32_t i = 0; i < v->n_local_addrs; i++) {
+		const struct lb_addr *a = &v->local_addrs[i];
+
+		lb_addr_format(a, ip, sizeof(ip));
+		if (lb_addr_is_v4(a) != lb_addr_is_v4(&v->addr))
+			return problem(p, "local_addresses", (int)i,
+				       "must be of the VIP's address family");
+		if (lb_addr_eq(a, &v->addr))
+			return problem(p, "local_addresses", (int)i,
+				       "%s is the VIP's own address: a local address must be "
+				       "another one",
+				       ip);
+		why = not_a_service_addr(a);
+		if (why != NULL)
+			return problem(p, "local_addresses", (int)i,
+				       "%s cannot be a local address: %s", ip, why);
+		for (uint32_t j = 0; j < i; j++)
+			if (lb_addr_eq(&v->local_addrs[j], a))
+				return problem(p, "local_addresses", (int)i,
+					       "duplicate local address %s", ip);
+	}
+	if (v->maglev_size < 2 || v->maglev_size > CONF_MAX_MAGLEV_SIZE)
+		return problem(p, "maglev_table_size", -1,
+			       "%u is out of range 2..%u (each entry costs 2 bytes per VIP)",
+			       v->maglev_size, CONF_MAX_MAGLEV_SIZE);
 	if (!is_prime(v->maglev_size))
-		return fail(x, at, mpath, "%u is not a prime number (try 65537, 131071 or 1048573)",
-			    v->maglev_size);
-	if (v->sched != SCHED_KIND_MAGLEV)
-		return 0;
-	if (v->n_backends > MAGLEV_MAX_BACKENDS)
-		return fail(x, n, path, "maglev supports at most %u backends, got %u",
-			    MAGLEV_MAX_BACKENDS, v->n_backends);
+		return problem(p, "maglev_table_size", -1,
+			       "%u is not a prime number (try 65537, 131071 or 1048573)",
+			       v->maglev_size);
 	if (v->maglev_size <= v->n_backends)
-		return fail(x, at, mpath, "%u must be greater than the number of backends (%u)",
-			    v->maglev_size, v->n_backends);
+		return problem(p, "maglev_table_size", -1,
+			       "%u must be greater than the number of backends (%u)",
+			       v->maglev_size, v->n_backends);
+	if (v->response_timeout_ms > 0 && v->mode != LB_MODE_FNAT && v->mode != LB_MODE_NAT)
+		return problem(p, "response_timeout", -1,
+			       "needs a mode in which replies pass through Sluice (fnat, nat), "
+			       "not %s",
+			       lb_mode_name(v->mode));
 	return 0;
+}
+
+/* conf_vip_check() on a decoded VIP, its problem reported at the node at fault. */
+static int check_vip(struct ctx *x, yaml_node_t *n, const char *path, const struct conf_vip *v)
+{
+	char kpath[FIELD_PATH_MAX], ipath[FIELD_PATH_MAX];
+	struct conf_problem p;
+	yaml_node_t *at;
+
+	if (conf_vip_check(v, &p) == 0)
+		return 0;
+	join_key(kpath, path, p.key);
+	at = lookup(x, n, p.key);
+	if (at == NULL)
+		return fail(x, n, path, "%s: %s", p.key, p.msg);
+	if (p.index >= 0 && at->type == YAML_SEQUENCE_NODE && (size_t)p.index < seq_len(at)) {
+		join_index(ipath, kpath, (size_t)p.index);
+		return fail(x, seq_item(x, at, (size_t)p.index), ipath, "%s", p.msg);
+	}
+	return fail(x, at, kpath, "%s", p.msg);
 }
 
 /*
@@ -1038,7 +1156,7 @@ static int decode_backend_health(struct ctx *x, yaml_node_t *vn, const char *vpa
  */
 static int decode_local_addrs(struct ctx *x, yaml_node_t *vn, const char *vpath, struct conf_vip *v)
 {
-	char path[FIELD_PATH_MAX], ipath[FIELD_PATH_MAX];
+	char path[FIELD_PATH_MAX], ipath[FIELD_PATH_MAX], q[QUOTE_MAX + 4];
 	yaml_node_t *seq;
 	size_t n;
 
@@ -1064,12 +1182,7 @@ static int decode_local_addrs(struct ctx *x, yaml_node_t *vn, const char *vpath,
 			return -EINVAL;
 		if (lb_addr_parse(a, (const char *)item->data.scalar.value) < 0)
 			return fail(x, item, ipath, "expected an IPv4 or IPv6 address, got \"%s\"",
-				    (const char *)item->data.scalar.value);
-		if (lb_addr_is_v4(a) != lb_addr_is_v4(&v->addr))
-			return fail(x, item, ipath, "must be of the VIP's address family");
-		for (size_t j = 0; j < i; j++)
-			if (lb_addr_eq(&v->local_addrs[j], a))
-				return fail(x, item, ipath, "duplicate local address");
+				    quote((const char *)item->data.scalar.value, q));
 		v->n_local_addrs++;
 	}
 	return 0;
@@ -1125,15 +1238,8 @@ static int decode_vip(struct ctx *x, yaml_node_t *n, const char *path, struct co
 	    get_ms(x, n, path, "response_timeout", 3600, &v->response_timeout_ms) < 0 ||
 	    get_ms(x, n, path, "drain_deadline", 604800, &v->drain_deadline_ms) < 0)
 		return -EINVAL;
-	if (v->response_timeout_ms > 0 && v->mode != LB_MODE_FNAT && v->mode != LB_MODE_NAT) {
-		char kpath[FIELD_PATH_MAX];
-
-		join_key(kpath, path, "response_timeout");
-		return fail(x, lookup(x, n, "response_timeout"), kpath,
-			    "needs a mode in which replies pass through Sluice (fnat, nat), not %s",
-			    lb_mode_name(v->mode));
-	}
-	rc = get_uint(x, n, path, "maglev_table_size", false, 2, MAX_MAGLEV_SIZE, &v->maglev_size);
+	rc = get_uint(x, n, path, "maglev_table_size", false, 2, CONF_MAX_MAGLEV_SIZE,
+		      &v->maglev_size);
 	if (rc < 0)
 		return rc;
 	v->port = (uint16_t)port;
@@ -1161,7 +1267,7 @@ static int decode_vip(struct ctx *x, yaml_node_t *n, const char *path, struct co
 	rc = decode_policy(x, n, path, v);
 	if (rc < 0)
 		return rc;
-	return check_vip_maglev(x, n, path, v);
+	return check_vip(x, n, path, v);
 }
 
 /* vips[i] against those before it: one service per address/port/protocol, unique names. */
@@ -1192,9 +1298,38 @@ static int check_vip_unique(struct ctx *x, yaml_node_t *n, const char *path, con
 	return 0;
 }
 
+/*
+ * vips[i]'s local addresses against those of the VIPs before it: at most
+ * CONF_MAX_LADDRS_TOTAL different ones in all (<n_seen> counts them).
+ */
+static int check_laddrs_total(struct ctx *x, yaml_node_t *n, const char *path, const struct conf *c,
+			      size_t i, uint32_t *n_seen)
+{
+	const struct conf_vip *v = &c->vips[i];
+	char lpath[FIELD_PATH_MAX], ipath[FIELD_PATH_MAX];
+
+	for (uint32_t k = 0; k < v->n_local_addrs; k++) {
+		bool seen = false;
+
+		for (size_t j = 0; j < i && !seen; j++)
+			for (uint32_t l = 0; l < c->vips[j].n_local_addrs && !seen; l++)
+				seen = lb_addr_eq(&c->vips[j].local_addrs[l], &v->local_addrs[k]);
+		if (seen || ++*n_seen <= CONF_MAX_LADDRS_TOTAL)
+			continue;
+		join_key(lpath, path, "local_addresses");
+		join_index(ipath, lpath, k);
+		return fail(x, seq_item(x, lookup(x, n, "local_addresses"), k), ipath,
+			    "at most %d different local addresses over all VIPs (the data "
+			    "plane's limit)",
+			    CONF_MAX_LADDRS_TOTAL);
+	}
+	return 0;
+}
+
 static int decode_vips(struct ctx *x, yaml_node_t *root, struct conf *c)
 {
 	char path[FIELD_PATH_MAX], ipath[FIELD_PATH_MAX];
+	uint32_t n_laddrs = 0;
 	yaml_node_t *seq;
 	size_t n;
 
@@ -1203,6 +1338,9 @@ static int decode_vips(struct ctx *x, yaml_node_t *root, struct conf *c)
 	n = seq_len(seq);
 	if (n == 0)
 		return 0;
+	if (n > CONF_MAX_VIPS)
+		return fail(x, seq, path, "at most %d VIPs (the data plane's limit), got %zu",
+			    CONF_MAX_VIPS, n);
 	c->vips = calloc(n, sizeof(*c->vips));
 	if (c->vips == NULL)
 		return -ENOMEM;
@@ -1215,7 +1353,8 @@ static int decode_vips(struct ctx *x, yaml_node_t *root, struct conf *c)
 		c->n_vips++; /* even on failure, so conf_free() releases its backends */
 		if (rc < 0)
 			return rc;
-		if (check_vip_unique(x, item, ipath, c, i) < 0)
+		if (check_vip_unique(x, item, ipath, c, i) < 0 ||
+		    check_laddrs_total(x, item, ipath, c, i, &n_laddrs) < 0)
 			return -EINVAL;
 	}
 	return 0;
@@ -1333,18 +1472,65 @@ out:
 	return 0;
 }
 
+/*
+ * Before the document is built: at most CONF_MAX_DEPTH nested mappings and
+ * lists, found with libyaml's event parser, which stops at the first level
+ * too deep (building the document first would take libyaml minutes on a
+ * deep flow list). A syntax error is left to load(), which reports it.
+ */
+static int check_depth(struct ctx *x, const char *text, size_t len)
+{
+	yaml_parser_t p;
+	yaml_event_t e;
+	int depth = 0, rc = 0;
+	bool end = false;
+
+	if (!yaml_parser_initialize(&p)) {
+		set_err(x, "%s: out of memory", x->name);
+		return -ENOMEM;
+	}
+	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+	while (!end && rc == 0 && yaml_parser_parse(&p, &e)) {
+		end = e.type == YAML_STREAM_END_EVENT;
+		if (e.type == YAML_SEQUENCE_START_EVENT || e.type == YAML_MAPPING_START_EVENT) {
+			if (++depth > CONF_MAX_DEPTH) {
+				set_err(x,
+					"%s:%zu:%zu: nested deeper than %d levels of lists and "
+					"mappings",
+					x->name, e.start_mark.line + 1, e.start_mark.column + 1,
+					CONF_MAX_DEPTH);
+				rc = -EINVAL;
+			}
+		} else if (e.type == YAML_SEQUENCE_END_EVENT || e.type == YAML_MAPPING_END_EVENT) {
+			depth--;
+		}
+		yaml_event_delete(&e);
+	}
+	yaml_parser_delete(&p);
+	return rc;
+}
+
 int conf_load_string(const char *text, size_t len, const char *name, struct conf *c, char *err,
 		     size_t errlen)
 {
+	struct ctx x = {.err = err, .errlen = errlen};
 	yaml_parser_t p;
 	int rc;
 
 	if (name == NULL)
 		name = "<string>";
+	x.name = name;
+	memset(c, 0, sizeof(*c));
+	if (len > CONF_MAX_FILE_SIZE) {
+		set_err(&x, "%s: larger than %u bytes, the most a configuration may be", name,
+			CONF_MAX_FILE_SIZE);
+		return -EFBIG;
+	}
+	rc = check_depth(&x, text, len);
+	if (rc < 0)
+		return rc;
 	if (!yaml_parser_initialize(&p)) {
-		memset(c, 0, sizeof(*c));
-		if (err != NULL && errlen > 0)
-			snprintf(err, errlen, "%s: out of memory", name);
+		set_err(&x, "%s: out of memory", name);
 		return -ENOMEM;
 	}
 	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
@@ -1353,9 +1539,11 @@ int conf_load_string(const char *text, size_t len, const char *name, struct conf
 	return rc;
 }
 
+/* The file read whole: one byte more than the limit is enough to refuse it. */
 int conf_load_file(const char *path, struct conf *c, char *err, size_t errlen)
 {
-	yaml_parser_t p;
+	size_t cap = CONF_MAX_FILE_SIZE + 1, len;
+	char *text;
 	FILE *f;
 	int rc;
 
@@ -1367,21 +1555,22 @@ int conf_load_file(const char *path, struct conf *c, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: cannot open: %s", path, strerror(-rc));
 		return rc;
 	}
-	if (!yaml_parser_initialize(&p)) {
+	text = malloc(cap);
+	if (text == NULL) {
 		fclose(f);
 		if (err != NULL && errlen > 0)
 			snprintf(err, errlen, "%s: out of memory", path);
 		return -ENOMEM;
 	}
-	yaml_parser_set_input_file(&p, f);
-	rc = load(&p, path, c, err, errlen);
-	if (rc == 0 && ferror(f)) {
+	len = fread(text, 1, cap, f);
+	if (ferror(f)) {
 		rc = -EIO;
-		conf_free(c);
 		if (err != NULL && errlen > 0)
 			snprintf(err, errlen, "%s: read error", path);
+	} else {
+		rc = conf_load_string(text, len, path, c, err, errlen);
 	}
-	yaml_parser_delete(&p);
+	free(text);
 	fclose(f);
 	return rc;
 }

@@ -46,7 +46,32 @@ int lb_down_flows_parse(const char *s);
 #define CONF_NAME_MAX        64
 #define CONF_DEVARGS_MAX     256
 #define CONF_PATH_MAX        108 /* sun_path */
-#define CONF_MAX_LOCAL_ADDRS 8
+#define CONF_MAX_LOCAL_ADDRS 8   /* per VIP */
+
+/*
+ * What the data plane can hold. Every loader of a file (start-up,
+ * sluice-dataplane --check, sluicectl config check, the control daemon's
+ * reload) goes through conf_load_*(), which refuses a file over one of these
+ * with a message naming the limit; lib/lb/lb.h sizes its tables with them.
+ */
+#define CONF_MAX_PORTS        8
+#define CONF_MAX_VIPS         256
+#define CONF_MAX_BACKENDS     4096 /* over all VIPs */
+#define CONF_MAX_LADDRS_TOTAL 64   /* distinct local addresses over all VIPs */
+/*
+ * Largest maglev_table_size: a table takes 2 bytes per entry per VIP (twice
+ * while a rebuilt one replaces it) and its build holds the management thread
+ * for a time that grows with it (docs/config.md).
+ */
+#define CONF_MAX_MAGLEV_SIZE 1048573u /* largest prime below 2^20 */
+
+/*
+ * Bounds on the file itself, checked before libyaml builds anything: a
+ * deeply nested flow sequence costs libyaml time that grows with the square
+ * of the depth. The schema itself nests 6 levels deep.
+ */
+#define CONF_MAX_FILE_SIZE (4u << 20)
+#define CONF_MAX_DEPTH     32
 
 struct conf_port {
 	char name[CONF_NAME_MAX];       /* required, unique */
@@ -141,6 +166,7 @@ struct conf_vip {
 struct conf_dataplane {
 	char api_socket[CONF_PATH_MAX]; /* default "/run/sluice/dataplane.sock" */
 	char api_group[CONF_GROUP_MAX]; /* besides root, members may use the API; "" = none */
+	uint32_t api_idle_timeout_ms;   /* an API connection silent this long is closed; 60000 */
 	uint32_t flow_capacity;         /* flows per lcore, default 1048576 */
 	uint32_t timeout_ms[6];      /* enum flow_state order; defaults flow_timeouts_default() */
 	uint32_t neigh_reachable_ms; /* how long a resolved MAC is trusted, default 30000 */
@@ -166,9 +192,32 @@ struct conf {
 
 /*
  * Parses and validates. Returns 0, or -EINVAL with <err> holding one message
- * naming file, line, column and field (the first problem found). On error
+ * naming file, line, column and field (the first problem found); -EFBIG for
+ * a text over CONF_MAX_FILE_SIZE, -ENOMEM, or an open/read -errno. On error
  * <c> is left empty (nothing to free, but conf_free is harmless).
  */
+/*
+ * What conf_vip_check() found wrong: <key> is the VIP's key at fault
+ * ("name", "address", "local_addresses", "maglev_table_size", "mode",
+ * "response_timeout"), <index> the item of a list key (-1: the key itself).
+ */
+struct conf_problem {
+	const char *key;
+	int index;
+	char msg[192];
+};
+
+/*
+ * The checks a VIP passes whichever way it comes (the file, or vip.add and
+ * vip.set on the API): its name (printable, no spaces; empty means the
+ * default), an address that can be a destination (not 0.0.0.0, broadcast,
+ * multicast or loopback), local addresses (the VIP's family, none twice,
+ * none equal to the VIP), maglev_table_size (a prime 2..CONF_MAX_MAGLEV_SIZE,
+ * above the backend count), and what the mode needs. Returns 0, or -EINVAL
+ * with <p> saying what and where.
+ */
+int conf_vip_check(const struct conf_vip *v, struct conf_problem *p);
+
 int conf_load_file(const char *path, struct conf *c, char *err, size_t errlen);
 int conf_load_string(const char *text, size_t len, const char *name, struct conf *c, char *err,
 		     size_t errlen);

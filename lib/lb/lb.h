@@ -25,13 +25,14 @@
 #include "lb_addr.h"
 #include "parse.h"
 
-#define LB_MAX_PORTS      8
-#define LB_MAX_VIPS       256
-#define LB_MAX_BACKENDS   4096 /* over all VIPs */
+/* The configuration's limits (conf.h): a file the loader takes fits these tables. */
+#define LB_MAX_PORTS      CONF_MAX_PORTS
+#define LB_MAX_VIPS       CONF_MAX_VIPS
+#define LB_MAX_BACKENDS   CONF_MAX_BACKENDS /* over all VIPs */
 #define LB_MAX_NEIGH      LB_MAX_BACKENDS
 #define LB_MAX_LCORES     16
-#define LB_MAX_LADDRS     64 /* full-NAT local addresses, all VIPs together */
-#define LB_VIP_MAX_LADDRS 8
+#define LB_MAX_LADDRS     CONF_MAX_LADDRS_TOTAL /* full-NAT local addresses, all VIPs together */
+#define LB_VIP_MAX_LADDRS CONF_MAX_LOCAL_ADDRS
 #define LB_VIP_HASH       1024 /* open-addressing VIP lookup table, > 2 x LB_MAX_VIPS */
 #define LB_NO_SLOT        UINT32_MAX
 

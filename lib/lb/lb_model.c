@@ -179,10 +179,12 @@ int lb_model_vip_add(struct lb_model *m, const struct conf_vip *cv, char *err, s
 				    LB_MAX_LADDRS);
 		laddr_ids[i] = (uint8_t)id;
 	}
-	if (!maglev_is_prime(cv->maglev_size) || cv->maglev_size <= cv->n_backends)
+	if (!maglev_is_prime(cv->maglev_size) || cv->maglev_size <= cv->n_backends ||
+	    cv->maglev_size > CONF_MAX_MAGLEV_SIZE)
 		return fail(err, errlen, -EINVAL,
-			    "VIP %s: maglev_table_size %u must be a prime above the backend count",
-			    text, cv->maglev_size);
+			    "VIP %s: maglev_table_size %u must be a prime above the backend count, "
+			    "at most %u",
+			    text, cv->maglev_size, CONF_MAX_MAGLEV_SIZE);
 	/*
 	 * A free slot whose deleted VIP's flows are gone: the flow table knows a
 	 * flow's VIP by slot, so flows of a deleted VIP still finishing on its
@@ -307,11 +309,12 @@ int lb_model_vip_set(struct lb_model *m, uint32_t slot, const struct conf_vip *c
 			    "vip.set %s: response_timeout needs mode fnat or nat (replies pass "
 			    "through Sluice only then), not %s",
 			    v->name, lb_mode_name((enum lb_mode)v->mode));
-	if (!maglev_is_prime(cv->maglev_size) || cv->maglev_size <= v->n_members)
+	if (!maglev_is_prime(cv->maglev_size) || cv->maglev_size <= v->n_members ||
+	    cv->maglev_size > CONF_MAX_MAGLEV_SIZE)
 		return fail(err, errlen, -EINVAL,
 			    "vip.set %s: maglev_table_size %u must be a prime above the backend "
-			    "count",
-			    v->name, cv->maglev_size);
+			    "count, at most %u",
+			    v->name, cv->maglev_size, CONF_MAX_MAGLEV_SIZE);
 	/* The pool (scheduler tables) is rebuilt only when what it is built from changes. */
 	if (v->sched != cv->sched || v->hash != cv->hash || v->maglev_size != cv->maglev_size)
 		v->dirty = true;

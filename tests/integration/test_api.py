@@ -23,7 +23,7 @@ import time
 EMPTY_PCAP = bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000")
 
 CONFIG = """
-dataplane: {{api_socket: {sock}, flow_capacity: 1024{group}}}
+dataplane: {{api_socket: {sock}, flow_capacity: 1024{group}{extra}}}
 ports:
   - {{name: p0, devargs: "net_pcap0,rx_pcap={tmp}/empty.pcap,tx_pcap={tmp}/out.pcap", ipv4: 198.18.0.2/24}}
 vips:
@@ -63,14 +63,20 @@ class Api:
         self.f.flush()
         return json.loads(self.f.readline())
 
+    def raw(self, line):
+        """Sends <line> as it is (a newline added); the one answer."""
+        self.f.write(line + "\n")
+        self.f.flush()
+        return json.loads(self.f.readline())
 
-def start(binary, tmp, group=""):
+
+def start(binary, tmp, group="", extra=""):
     sock = os.path.join(tmp, "run", "api.sock")
     cfg = os.path.join(tmp, "sluice.yaml")
     with open(os.path.join(tmp, "empty.pcap"), "wb") as f:
         f.write(EMPTY_PCAP)
     with open(cfg, "w") as f:
-        f.write(CONFIG.format(sock=sock, tmp=tmp,
+        f.write(CONFIG.format(sock=sock, tmp=tmp, extra=extra,
                               group=", api_group: %s" % group if group else ""))
     cmd = [binary, "-l", "0", "--no-huge", "-m", "256", "--no-pci", "--file-prefix",
            "sluice-api-%d" % os.getpid(), "--log-level", "warning", "--", "--config", cfg]
@@ -116,6 +122,13 @@ def main():
         proc, sock = start(binary, tmp, group=group or "")
         try:
             run_checks(t, sock, group)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+        proc, sock = start(binary, tmp, extra=", api_idle_timeout: 3")
+        try:
+            run_connection_checks(t, sock)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -187,6 +200,50 @@ def run_checks(t, sock, group):
     v = vip(api, "web4")
     t.check(v["scheduler"] == "maglev", "... refusals changed nothing")
 
+    # --- what the config file refuses, the API refuses too (one validator)
+    base = {"address": "198.18.1.110", "port": 80}
+    for name, why in (("a b", "space"), ("a\nb", "newline"), ("\x1b[31mred", "escape code"),
+                      ("x\x00y", "NUL")):
+        r = api(cmd="vip.add", vip=dict(base, name=name))
+        t.check(not r["ok"] and ("vip.name" in r["error"] or "NUL" in r["error"]),
+                "vip.add: a name with a %s refused" % why, r)
+    for addr in ("0.0.0.0", "255.255.255.255", "224.0.0.1"):
+        r = api(cmd="vip.add", vip={"address": addr, "port": 80})
+        t.check(not r["ok"] and r["error"].startswith("vip.address: %s cannot be a VIP" % addr),
+                "vip.add: VIP %s refused" % addr, r)
+    r = api(cmd="vip.add", vip=dict(base, mode="fnat",
+                                    local_addresses=["198.18.0.50", "198.18.0.50"]))
+    t.check(not r["ok"] and "vip.local_addresses[1]: duplicate local address" in r["error"],
+            "vip.add: duplicate local addresses refused", r)
+    r = api(cmd="vip.add", vip=dict(base, mode="fnat", local_addresses=["198.18.1.110"]))
+    t.check(not r["ok"] and "vip.local_addresses[0]" in r["error"] and
+            "VIP's own address" in r["error"], "vip.add: local address = VIP refused", r)
+    r = api(cmd="vip.add", vip=dict(base, maglev_table_size=16777213))
+    t.check(not r["ok"] and "maglev_table_size" in r["error"] and "1048573" in r["error"],
+            "vip.add: maglev_table_size over 1048573 refused", r)
+    r = api(cmd="vip.set", vip={"name": "web4", "address": "198.18.1.100", "port": 80,
+                                "maglev_table_size": 16777213})
+    t.check(not r["ok"] and "maglev_table_size" in r["error"],
+            "vip.set: maglev_table_size over 1048573 refused", r)
+    r = api.raw('{"cmd":"vip.add","vip":{"name":"x\\u0000y","address":"198.18.1.110","port":80}}')
+    t.check(not r["ok"] and "NUL" in r["error"], "a string with \\u0000 refused", r)
+    r = api.raw('{"cmd":"status"} trailing')
+    t.check(not r["ok"] and "text after the JSON object" in r["error"],
+            "trailing garbage after the object refused", r)
+    r = api.raw('{"cmd":"status"}{"cmd":"status"}')
+    t.check(not r["ok"] and "one request per line" in r["error"],
+            "a second object on the line refused", r)
+    r = api(cmd="status")  # one answer per line: nothing left over from the line above
+    t.check(r["ok"] and "workers" in r, "... and answered once", r)
+    r = api.raw('{"cmd":"vip.del","vip":"nope","vip":"web4"}')
+    t.check(not r["ok"] and "twice" in r["error"], "a duplicate key refused", r)
+    t.check(vip(api, "web4") is not None, "... and nothing deleted")
+    r = api.raw('{"cmd":"vip.add","vip":{"address":"198.18.1.111","port":80,'
+                '"mode":"dsr","mode":"fnat"}}')
+    t.check(not r["ok"] and "twice" in r["error"], "a duplicate nested key refused", r)
+    t.check(all(v["address"] not in ("198.18.1.110", "198.18.1.111")
+                for v in api(cmd="vip.list")["vips"]), "... none of the refused VIPs added")
+
     # --- drain with a deadline
     r = api(cmd="backend.set", vip="web4", address="198.18.0.11", state="drain",
             drain_deadline=0.5)
@@ -232,6 +289,50 @@ def run_checks(t, sock, group):
     os.waitpid(pid, 0)
     t.check("permission denied: root or group %s only" % group in got,
             "non-member peer refused, told who may connect", got)
+
+
+def closed_with(s, timeout):
+    """What <s> was told before its connection was closed ("" if it stays open)."""
+    s.settimeout(timeout)
+    got = b""
+    try:
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                return got.decode()
+            got += chunk
+    except socket.timeout:
+        return ""
+
+
+def run_connection_checks(t, sock):
+    """Connections nobody uses cannot lock root out, and are closed when silent."""
+    hogs = []
+    for _ in range(70):  # more than the 64 + 4 slots, all silent
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(sock)
+        hogs.append(s)
+    t0 = time.monotonic()
+    api = Api(sock)
+    r = api(cmd="status")
+    t.check(r["ok"], "root gets through past 70 silent connections", r)
+    got = closed_with(hogs[0], 1)
+    t.check("connection closed: every slot is taken" in got,
+            "... the longest silent one made room, told why", got)
+    api2 = Api(sock)
+    for _ in range(8):  # a connection in use outlives the idle timeout
+        time.sleep(0.5)
+        r = api2(cmd="status")
+    t.check(r["ok"], "a connection in use is kept past the idle timeout", r)
+    got = closed_with(hogs[-1], 15)
+    waited = time.monotonic() - t0
+    t.check("silent for 3000 ms (dataplane.api_idle_timeout)" in got and waited < 15,
+            "a silent connection is closed after api_idle_timeout, told why",
+            "%r after %.1f s" % (got, waited))
+    fresh = Api(sock)
+    t.check(fresh(cmd="status")["ok"], "... and its slot serves again")
+    for s in hogs:
+        s.close()
 
 
 if __name__ == "__main__":

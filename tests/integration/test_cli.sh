@@ -91,7 +91,7 @@ else
 fi
 expect "vip add with key=value" 0 "ok" c vip add dns address=198.18.1.101 port=53 protocol=udp scheduler=maglev
 expect "... listed" 0 "dns" c show vips
-expect "vip add fnat without local addresses: refused, with the reason" 1 "local addresses" \
+expect "vip add fnat without local addresses: refused, with the reason" 1 "mode fnat needs local_addresses" \
 	c vip add bad address=198.18.1.102 port=80 mode=fnat
 expect "vip add fnat with local addresses" 0 "ok" \
 	c vip add nat1 address=198.18.1.102 port=80 mode=fnat local_addresses=198.18.0.50,198.18.0.51
@@ -105,6 +105,45 @@ expect "bad weight: exit 2 and what was expected" 2 "expected N or N%" c backend
 expect "unknown command: exit 2" 2 "unknown command" c frobnicate
 expect "unreachable data plane: exit 3 and where it looked" 3 "$tmp/none.sock" \
 	"$ctl" -s "$tmp/none.sock" show vips
+
+# A peer that sends control characters (a hostile or broken data plane, a
+# name from an older version): sluicectl prints them escaped, never raw.
+cat >"$tmp/fake_dp.py" <<'PY'
+import json, os, socket, sys
+path = sys.argv[1]
+evil = "\x1b]0;pwned\x07\x1b[2J\u009b31m\nx\x00y"
+vip = {"name": evil, "address": "198.18.1.100", "port": 80, "protocol": "tcp",
+       "mode": "dsr", "scheduler": "wrr", "backends": [], "pkts": 0, "bytes": 0}
+answer = json.dumps({"ok": False, "error": "no VIP \"%s\"" % evil, "vips": [vip],
+                     "generation": 1}) + "\n"
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(path)
+s.listen(4)
+s.settimeout(30)
+for i in range(2):
+    conn, peer = s.accept()
+    conn.makefile().readline()
+    conn.sendall(answer.replace('"ok": false', '"ok": true', 1).encode() if i == 0 else answer.encode())
+    conn.close()
+PY
+/usr/bin/python3 "$tmp/fake_dp.py" "$tmp/fake.sock" &
+fake=$!
+for ((i = 0; i < 100; i++)); do
+	[[ -S "$tmp/fake.sock" ]] && break
+	sleep 0.1
+done
+for what in "show vips" "backend drain x 198.18.0.1"; do
+	out=$("$ctl" -s "$tmp/fake.sock" $what 2>&1 | od -An -c)
+	if [[ "$out" != *"033"* && "$out" != *"007"* && "$out" != *"233"* && "$out" != *" \\0"* &&
+		"$out" == *"x   1   b"* ]]; then
+		pass=$((pass + 1))
+		echo "ok   - $what: control characters received are printed escaped"
+	else
+		fail=$((fail + 1))
+		echo "FAIL - $what: raw control characters reached the terminal: $out"
+	fi
+done
+wait "$fake" 2>/dev/null
 g1=$(gen)
 if [[ $g1 -gt $g0 ]]; then
 	pass=$((pass + 1))

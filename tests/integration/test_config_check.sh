@@ -2,10 +2,13 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # sluice-dataplane --check: good files pass; a bad file is rejected with a
 # message naming file, line and field, and a non-zero exit status.
-# usage: test_config_check.sh SLUICE_DATAPLANE SOURCE_ROOT
+# The data plane's limits and the file's shape are checked by the loader both
+# sluice-dataplane --check and sluicectl config check use (and a reload).
+# usage: test_config_check.sh SLUICE_DATAPLANE SOURCE_ROOT [SLUICECTL]
 set -uo pipefail
 bin=$1
 root=$2
+ctl=${3:-}
 pass=0
 fail=0
 tmp=$(mktemp -d)
@@ -13,7 +16,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 expect() { # DESC EXPECTED_RC PATTERN FILE
 	local out rc
-	out=$("$bin" --check --config "$4" 2>&1)
+	out=$(timeout 20 "$bin" --check --config "$4" 2>&1)
 	rc=$?
 	if [[ $rc -eq $2 && "$out" == *"$3"* ]]; then
 		pass=$((pass + 1))
@@ -55,5 +58,64 @@ YAML
 expect "a backend on no port's subnet: rejected with the reason" 2 \
 	"backend 203.0.113.9 is on no port's subnet" "$tmp/subnet.yaml"
 expect "a missing file: named" 2 "$tmp/none.yaml" "$tmp/none.yaml"
+
+# Both checkers refuse FILE with PATTERN in the message (exit 2), in bounded time.
+refused() { # DESC PATTERN FILE
+	local out rc
+	expect "$1: --check" 2 "$2" "$3"
+	[[ -n "$ctl" ]] || return 0
+	out=$(timeout 20 "$ctl" config check "$3" 2>&1)
+	rc=$?
+	if [[ $rc -ne 0 && $rc -ne 124 && "$out" == *"$2"* ]]; then
+		pass=$((pass + 1))
+		echo "ok   - $1: sluicectl config check"
+	else
+		fail=$((fail + 1))
+		echo "FAIL - $1: sluicectl config check (exit $rc): $out"
+	fi
+}
+
+{
+	echo "ports:"
+	for i in $(seq 0 8); do echo "  - {name: p$i, devargs: net_null$i}"; done
+} >"$tmp/ports9.yaml"
+refused "nine ports: refused, naming the limit" \
+	"ports9.yaml:2:3: ports: at most 8 ports (the data plane's limit), got 9" "$tmp/ports9.yaml"
+vips() { # COUNT
+	echo "ports: [{name: lan, devargs: net_null0, ipv4: 198.18.0.2/16}]"
+	echo "vips:"
+	for ((i = 0; i < $1; i++)); do
+		echo "  - {address: 198.18.$((100 + i / 250)).$((1 + i % 250)), port: 80}"
+	done
+}
+vips 257 >"$tmp/vips257.yaml"
+refused "257 VIPs: refused, naming the limit" \
+	"vips: at most 256 VIPs (the data plane's limit), got 257" "$tmp/vips257.yaml"
+vips 10000 >"$tmp/vips10000.yaml"
+refused "10,000 VIPs: refused" "at most 256 VIPs" "$tmp/vips10000.yaml"
+{
+	echo "ports: [{name: lan, devargs: net_null0, ipv4: 198.18.0.2/16}]"
+	echo "vips:"
+	echo "  - address: 198.18.100.1"
+	echo "    port: 80"
+	echo "    backends:"
+	for ((i = 0; i < 5000; i++)); do
+		echo "      - {address: 198.18.$((1 + i / 250)).$((1 + i % 250)), mac: 02:00:00:00:00:01}"
+	done
+} >"$tmp/backends5000.yaml"
+refused "5,000 backends: refused, naming the limit" \
+	"vips[0].backends: at most 4096 backends over all VIPs (the data plane's limit)" \
+	"$tmp/backends5000.yaml"
+vips 256 >"$tmp/vips256.yaml"
+expect "256 VIPs: at the limit, accepted" 0 "OK (1 ports, 256 VIPs)" "$tmp/vips256.yaml"
+{
+	echo "ports: [{name: lan, devargs: net_null0}]"
+	printf 'vips: '
+	for ((i = 0; i < 100000; i++)); do printf '['; done
+	for ((i = 0; i < 100000; i++)); do printf ']'; done
+	echo
+} >"$tmp/deep.yaml"
+refused "100,000 nested lists: refused at once" \
+	"deep.yaml:2:38: nested deeper than 32 levels" "$tmp/deep.yaml"
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]

@@ -247,6 +247,19 @@ after=$(c show backends | cut -c1-60)
 ga=$(c --json show status | jget 'd["generation"], d["control"]["generation"]')
 [[ "$before" == "$after" && "$gb" == "$ga" ]] && ok "... the running state and generations are unchanged ($ga)" ||
 	ko "... the running state is unchanged: $before / $after, $gb / $ga"
+# The loader's limits hold for a reload too, and a hostile file is refused at once.
+sed -i '0,/    port: 80/s//    port: 80\n    maglev_table_size: 16777213/' "$tmp/sluice.yaml"
+expect "reload over the maglev_table_size limit: refused, naming it" 1 \
+	"maglev_table_size: expected an integer 2..1048573" c config reload
+{
+	cat "$tmp/good.yaml"
+	printf 'dataplane_x: '
+	for ((i = 0; i < 100000; i++)); do printf '['; done
+	for ((i = 0; i < 100000; i++)); do printf ']'; done
+	echo
+} >"$tmp/sluice.yaml"
+expect "reload of 100,000 nested lists: refused at once" 1 "nested deeper than 32 levels" \
+	timeout 20 "$ctl" -s "$sock" -c "$csock" config reload
 cp "$tmp/good.yaml" "$tmp/sluice.yaml"
 
 # ---- a change that cannot be made in place is said plainly

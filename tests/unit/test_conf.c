@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -280,13 +281,15 @@ static void test_down_flows_and_timeouts(void **state)
 	assert_string_equal(c.control.socket_group, "");
 	assert_string_equal(c.control.state_file, ""); /* the daemon's default: socket + .state */
 	assert_string_equal(c.dp.api_group, "");
+	assert_int_equal(c.dp.api_idle_timeout_ms, 60000);
 	conf_free(&c);
-	load_ok("dataplane:\n  api_group: sluice-ops\n"
+	load_ok("dataplane:\n  api_group: sluice-ops\n  api_idle_timeout: 1.5\n"
 		"control:\n  socket: /tmp/c.sock\n  socket_group: sluice-ops\n"
 		"  state_file: /var/lib/sluice/control.state\n" PORTS,
 		&c);
 	assert_string_equal(c.control.state_file, "/var/lib/sluice/control.state");
 	assert_string_equal(c.dp.api_group, "sluice-ops");
+	assert_int_equal(c.dp.api_idle_timeout_ms, 1500);
 	assert_string_equal(c.control.socket, "/tmp/c.sock");
 	assert_string_equal(c.control.socket_group, "sluice-ops");
 	assert_string_equal(lb_down_flows_name(LB_DOWN_RESCHEDULE), "reschedule");
@@ -574,6 +577,243 @@ static void test_reference_yaml(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* the data plane's limits, the file's size and depth                       */
+
+/* A text built piece by piece (the files below are too large to write out). */
+struct text {
+	char *s;
+	size_t len, cap;
+};
+
+static void put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(t->s + t->len, t->cap - t->len, fmt, ap);
+		va_end(ap);
+		assert_true(n >= 0);
+		if ((size_t)n < t->cap - t->len)
+			break;
+		t->cap = t->cap * 2 + (size_t)n + 64;
+		t->s = realloc(t->s, t->cap);
+		assert_non_null(t->s);
+	}
+	t->len += (size_t)n;
+}
+
+/* Loads <t> expecting failure with <expect> in the message; frees <t>. */
+static void load_bad(struct text *t, const char *expect)
+{
+	char err[512] = "";
+	struct conf c;
+	int rc = conf_load_string(t->s, t->len, "t.yaml", &c, err, sizeof(err));
+
+	if (rc == 0)
+		conf_free(&c);
+	free(t->s);
+	if (rc == 0 || strstr(err, expect) == NULL)
+		fail_msg("rc %d, got: %s\nexpected: %s", rc, err, expect);
+}
+
+static void load_good(struct text *t)
+{
+	struct conf c;
+
+	load_ok(t->s, &c);
+	conf_free(&c);
+	free(t->s);
+}
+
+static void ports_text(struct text *t, int n)
+{
+	put(t, "ports:\n");
+	for (int i = 0; i < n; i++)
+		put(t, "  - {name: p%d, devargs: net_null%d}\n", i, i);
+}
+
+static void test_limit_ports(void **state)
+{
+	struct text t = {0};
+
+	(void)state;
+	ports_text(&t, CONF_MAX_PORTS);
+	load_good(&t);
+	memset(&t, 0, sizeof(t));
+	ports_text(&t, CONF_MAX_PORTS + 1);
+	load_bad(&t, "t.yaml:2:3: ports: at most 8 ports (the data plane's limit), got 9");
+}
+
+static void vips_text(struct text *t, int n)
+{
+	put(t, PORTS "vips:\n");
+	for (int i = 0; i < n; i++)
+		put(t, "  - {address: 198.18.%d.%d, port: 80}\n", 1 + i / 250, 1 + i % 250);
+}
+
+static void test_limit_vips(void **state)
+{
+	struct text t = {0};
+
+	(void)state;
+	vips_text(&t, CONF_MAX_VIPS);
+	load_good(&t);
+	memset(&t, 0, sizeof(t));
+	vips_text(&t, 10000);
+	load_bad(&t, "t.yaml:5:3: vips: at most 256 VIPs (the data plane's limit), got 10000");
+}
+
+/* <n_vips> VIPs of <per_vip> backends each. */
+static void backends_text(struct text *t, int n_vips, int per_vip)
+{
+	put(t, PORTS "vips:\n");
+	for (int v = 0; v < n_vips; v++) {
+		put(t, "  - address: 198.18.1.%d\n    port: 80\n    backends:\n", v + 1);
+		for (int i = 0; i < per_vip; i++)
+			put(t, "      - {address: 10.%d.%d.%d}\n", v, i / 250, 1 + i % 250);
+	}
+}
+
+static void test_limit_backends(void **state)
+{
+	struct text t = {0};
+
+	(void)state;
+	backends_text(&t, 2, CONF_MAX_BACKENDS / 2);
+	load_good(&t);
+	memset(&t, 0, sizeof(t));
+	backends_text(&t, 2, 2500);
+	load_bad(&t, "vips[1].backends: at most 4096 backends over all VIPs (the data plane's "
+		     "limit), got 2500 here after 2500 before");
+	memset(&t, 0, sizeof(t));
+	backends_text(&t, 1, 5000);
+	load_bad(&t, "vips[0].backends: at most 4096 backends over all VIPs");
+}
+
+/* <n_vips> fnat VIPs of 8 local addresses each, all different. */
+static void laddrs_text(struct text *t, int n_vips)
+{
+	put(t, PORTS "vips:\n");
+	for (int v = 0; v < n_vips; v++) {
+		put(t, "  - {address: 198.18.1.%d, port: 80, mode: fnat, local_addresses: [",
+		    v + 1);
+		for (int i = 0; i < CONF_MAX_LOCAL_ADDRS; i++)
+			put(t, "%s198.18.2.%d", i ? ", " : "", v * CONF_MAX_LOCAL_ADDRS + i + 1);
+		put(t, "]}\n");
+	}
+}
+
+static void test_limit_local_addrs(void **state)
+{
+	struct text t = {0};
+
+	(void)state;
+	laddrs_text(&t, CONF_MAX_LADDRS_TOTAL / CONF_MAX_LOCAL_ADDRS);
+	load_good(&t);
+	memset(&t, 0, sizeof(t));
+	laddrs_text(&t, CONF_MAX_LADDRS_TOTAL / CONF_MAX_LOCAL_ADDRS + 1);
+	load_bad(&t, "t.yaml:13:67: vips[8].local_addresses[0]: at most 64 different local "
+		     "addresses over all VIPs (the data plane's limit)");
+}
+
+/* 100,000 levels of "[" used to keep libyaml busy for minutes: refused at once. */
+static void test_deep_nesting_fast(void **state)
+{
+	struct text t = {0};
+	struct timespec a, b;
+	char err[512] = "";
+	struct conf c;
+	int rc;
+
+	(void)state;
+	put(&t, PORTS "vips: ");
+	for (int i = 0; i < 100000; i++)
+		put(&t, "[");
+	for (int i = 0; i < 100000; i++)
+		put(&t, "]");
+	put(&t, "\n");
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	rc = conf_load_string(t.s, t.len, "t.yaml", &c, err, sizeof(err));
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	free(t.s);
+	assert_int_equal(rc, -EINVAL);
+	assert_non_null(strstr(err, "t.yaml:4:38: nested deeper than 32 levels"));
+	assert_true((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000 < 1000);
+	/* Block nesting counts the same way. */
+	memset(&t, 0, sizeof(t));
+	put(&t, PORTS "vips:\n");
+	for (int i = 0; i < 40; i++)
+		put(&t, "%*s- \n", 2 * i, "");
+	load_bad(&t, "nested deeper than 32 levels of lists and mappings");
+}
+
+static void test_file_too_large(void **state)
+{
+	char path[] = "/tmp/test_conf_XXXXXX";
+	char err[512] = "";
+	struct conf c;
+	FILE *f;
+	int fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	fputs(PORTS "# ", f);
+	for (size_t i = 0; i < CONF_MAX_FILE_SIZE; i++)
+		fputc('x', f);
+	fclose(f);
+	assert_int_equal(conf_load_file(path, &c, err, sizeof(err)), -EFBIG);
+	assert_non_null(strstr(err, "larger than 4194304 bytes"));
+	assert_true(is_zero(&c, sizeof(c)));
+	unlink(path);
+}
+
+/* The checks the API runs on vip.add / vip.set, without YAML around them. */
+static void test_vip_check(void **state)
+{
+	struct conf_vip v;
+	struct conf_problem p;
+
+	(void)state;
+	memset(&v, 0, sizeof(v));
+	assert_int_equal(lb_addr_parse(&v.addr, "198.18.1.100"), 0);
+	v.port = 80;
+	v.maglev_size = 65537;
+	assert_int_equal(conf_vip_check(&v, &p), 0); /* no name: the default one */
+	snprintf(v.name, sizeof(v.name), "a b");
+	assert_int_equal(conf_vip_check(&v, &p), -EINVAL);
+	assert_string_equal(p.key, "name");
+	snprintf(v.name, sizeof(v.name), "web\x1b[2J");
+	assert_int_equal(conf_vip_check(&v, &p), -EINVAL);
+	assert_string_equal(p.msg, "expected printable characters without spaces, got \"web?[2J\"");
+	snprintf(v.name, sizeof(v.name), "web");
+	v.mode = LB_MODE_FNAT;
+	v.n_local_addrs = 2;
+	assert_int_equal(lb_addr_parse(&v.local_addrs[0], "198.18.0.5"), 0);
+	v.local_addrs[1] = v.local_addrs[0];
+	assert_int_equal(conf_vip_check(&v, &p), -EINVAL);
+	assert_string_equal(p.key, "local_addresses");
+	assert_int_equal(p.index, 1);
+	v.local_addrs[1] = v.addr;
+	assert_int_equal(conf_vip_check(&v, &p), -EINVAL);
+	assert_non_null(strstr(p.msg, "the VIP's own address"));
+	v.n_local_addrs = 1;
+	v.maglev_size = 16777213;
+	assert_int_equal(conf_vip_check(&v, &p), -EINVAL);
+	assert_string_equal(p.key, "maglev_table_size");
+	v.maglev_size = CONF_MAX_MAGLEV_SIZE;
+	assert_int_equal(conf_vip_check(&v, &p), 0);
+	assert_int_equal(lb_addr_parse(&v.addr, "255.255.255.255"), 0);
+	assert_int_equal(conf_vip_check(&v, &p), -EINVAL);
+	assert_string_equal(p.key, "address");
+}
+
+/* ------------------------------------------------------------------------ */
 /* bad files: text -> a substring of the one error expected                 */
 
 struct bad_case {
@@ -630,6 +870,8 @@ static const struct bad_case bad_cases[] = {
 	 "vips[0].backends[0].health_check: type exec needs a command"},
 	{"bad_control_key", "control:\n  sockt: /x\n" PORTS,
 	 "t.yaml:2:3: control: unknown key \"sockt\" (did you mean \"socket\"?)"},
+	{"bad_api_idle_timeout_zero", "dataplane:\n  api_idle_timeout: 0\n" PORTS,
+	 "t.yaml:2:21: dataplane.api_idle_timeout: expected a number of seconds 0.001..86400"},
 	{"bad_api_group_space", "dataplane:\n  api_group: \"a b\"\n" PORTS, "dataplane.api_group"},
 	{"bad_drain_deadline", VIP "    drain_deadline: 1s\n", "vips[0].drain_deadline: expected"},
 
@@ -764,7 +1006,37 @@ static const struct bad_case bad_cases[] = {
 	{"bad_local_family", VIP "    mode: fnat\n    local_addresses: [\"2001:db8::5\"]\n",
 	 "t.yaml:8:23: vips[0].local_addresses[0]: must be of the VIP's address family"},
 	{"bad_local_dup", VIP "    local_addresses: [198.18.0.5, 198.18.0.5]\n",
-	 "vips[0].local_addresses[1]: duplicate local address"},
+	 "t.yaml:7:35: vips[0].local_addresses[1]: duplicate local address 198.18.0.5"},
+	{"bad_local_is_vip",
+	 VIP "    mode: fnat\n    local_addresses: [198.18.0.5, 198.18.1.100]\n",
+	 "t.yaml:8:35: vips[0].local_addresses[1]: 198.18.1.100 is the VIP's own address"},
+	{"bad_local_broadcast", VIP "    mode: fnat\n    local_addresses: [255.255.255.255]\n",
+	 "vips[0].local_addresses[0]: 255.255.255.255 cannot be a local address: the broadcast "
+	 "address"},
+
+	/* A VIP clients can send to: not this-network, broadcast, multicast or loopback. */
+	{"bad_vip_any", PORTS "vips:\n  - address: 0.0.0.0\n    port: 80\n",
+	 "t.yaml:5:14: vips[0].address: 0.0.0.0 cannot be a VIP: \"this network\""},
+	{"bad_vip_broadcast", PORTS "vips:\n  - address: 255.255.255.255\n    port: 80\n",
+	 "t.yaml:5:14: vips[0].address: 255.255.255.255 cannot be a VIP: the broadcast address"},
+	{"bad_vip_multicast", PORTS "vips:\n  - address: 224.0.0.1\n    port: 80\n",
+	 "vips[0].address: 224.0.0.1 cannot be a VIP: a multicast address"},
+	{"bad_vip_loopback", PORTS "vips:\n  - address: 127.0.0.1\n    port: 80\n",
+	 "vips[0].address: 127.0.0.1 cannot be a VIP: a loopback address"},
+	{"bad_vip_any6", PORTS "vips:\n  - address: \"::\"\n    port: 80\n",
+	 "vips[0].address: :: cannot be a VIP: the unspecified address"},
+	{"bad_vip_multicast6", PORTS "vips:\n  - address: ff02::1\n    port: 80\n",
+	 "vips[0].address: ff02::1 cannot be a VIP: a multicast address"},
+	{"bad_vip_name_escape", VIP "    name: \"web\\e[31m\"\n",
+	 "t.yaml:7:11: vips[0].name: expected printable characters without spaces, got "
+	 "\"web?[31m\""},
+	{"bad_vip_name_newline", VIP "    name: \"a\\nb\"\n", "vips[0].name: expected printable"},
+
+	/* The file's shape: nesting is refused before the document is built. */
+	{"bad_deep_flow",
+	 PORTS
+	 "vips: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n",
+	 "t.yaml:4:38: nested deeper than 32 levels of lists and mappings"},
 	{"bad_vip_mode", VIP "    mode: dr\n",
 	 "t.yaml:7:11: vips[0].mode: expected one of dsr | tunnel | fnat | nat, got \"dr\""},
 	{"bad_vip_scheduler", VIP "    scheduler: sh\n",
@@ -779,9 +1051,16 @@ static const struct bad_case bad_cases[] = {
 	{"bad_maglev_not_prime", VIP "    maglev_table_size: 65536\n",
 	 "t.yaml:7:24: vips[0].maglev_table_size: 65536 is not a prime number"},
 	{"bad_maglev_one", VIP "    maglev_table_size: 1\n",
-	 "t.yaml:7:24: vips[0].maglev_table_size: expected an integer 2..16777213, got \"1\""},
-	{"bad_maglev_too_big", VIP "    maglev_table_size: 16777259\n",
-	 "vips[0].maglev_table_size: expected an integer 2..16777213, got \"16777259\""},
+	 "t.yaml:7:24: vips[0].maglev_table_size: expected an integer 2..1048573, got \"1\""},
+	{"bad_maglev_too_big", VIP "    maglev_table_size: 1048583\n",
+	 "vips[0].maglev_table_size: expected an integer 2..1048573, got \"1048583\""},
+	{"bad_maglev_was_allowed", VIP "    maglev_table_size: 16777213\n",
+	 "vips[0].maglev_table_size: expected an integer 2..1048573"},
+	{"bad_maglev_small_for_pool_any_scheduler",
+	 VIP "    maglev_table_size: 2\n    backends:\n"
+	     "      - address: 198.18.0.11\n      - address: 198.18.0.12\n",
+	 "t.yaml:7:24: vips[0].maglev_table_size: 2 must be greater than the number of backends "
+	 "(2)"},
 	{"bad_maglev_small_for_pool",
 	 VIP "    scheduler: maglev\n    maglev_table_size: 2\n    backends:\n"
 	     "      - address: 198.18.0.11\n      - address: 198.18.0.12\n",
@@ -918,6 +1197,13 @@ int main(void)
 		cmocka_unit_test(test_reference_yaml),
 		cmocka_unit_test(test_down_flows_and_timeouts),
 		cmocka_unit_test(test_backend_health_check),
+		cmocka_unit_test(test_limit_ports),
+		cmocka_unit_test(test_limit_vips),
+		cmocka_unit_test(test_limit_backends),
+		cmocka_unit_test(test_limit_local_addrs),
+		cmocka_unit_test(test_deep_nesting_fast),
+		cmocka_unit_test(test_file_too_large),
+		cmocka_unit_test(test_vip_check),
 	};
 	const size_t n_fixed = sizeof(fixed) / sizeof(fixed[0]);
 	struct CMUnitTest *tests;

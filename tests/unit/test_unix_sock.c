@@ -93,6 +93,19 @@ static int peer_result(int lfd, pid_t pid, gid_t gid)
 	return ok;
 }
 
+/* Root or not, as the peer's credentials say: the API keeps slots for root. */
+static void test_peer_is_root(void **state)
+{
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(unix_sock_peer_is_root(sv[0]), geteuid() == 0);
+	close(sv[0]);
+	close(sv[1]);
+	assert_false(unix_sock_peer_is_root(-1));
+}
+
 static void test_group_lookup(void **state)
 {
 	char err[128] = "";
@@ -176,6 +189,7 @@ static void test_group(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_peer_is_root),
 		cmocka_unit_test(test_group_lookup),
 		cmocka_unit_test(test_path_too_long),
 		cmocka_unit_test_setup_teardown(test_root_only, setup, teardown),
