@@ -124,6 +124,12 @@ static int get_seconds(struct api_ctx *c, json_object *o, const char *key, doubl
 	return 0;
 }
 
+/* "redispatch": on (default) is 0, off is 1. */
+static int offon_parse(const char *s)
+{
+	return strcmp(s, "on") == 0 ? 0 : strcmp(s, "off") == 0 ? 1 : -1;
+}
+
 static int empty_parse(const char *s)
 {
 	return strcmp(s, "drop") == 0    ? LB_EMPTY_DROP
@@ -255,8 +261,12 @@ static int parse_vip(struct api_ctx *c, struct conf_vip *v, bool with_backends)
 		return -EINVAL;
 	v->down_flows = (uint8_t)e;
 	if (get_seconds(c, o, "response_timeout", 3600, true, 0, &v->response_timeout_ms) < 0 ||
-	    get_seconds(c, o, "drain_deadline", 604800, true, 0, &v->drain_deadline_ms) < 0)
+	    get_seconds(c, o, "drain_deadline", 604800, true, 0, &v->drain_deadline_ms) < 0 ||
+	    get_seconds(c, o, "syn_timeout", 60, false, 0, &v->syn_timeout_ms) < 0)
 		return -EINVAL;
+	if (get_enum(c, o, "redispatch", offon_parse, 0, &e) < 0)
+		return -EINVAL;
+	v->redispatch_off = (uint8_t)e;
 	if (get_int(c, o, "maglev_table_size", 2, CONF_MAX_MAGLEV_SIZE, MAGLEV_DEFAULT_SIZE, &n) <
 	    0)
 		return -EINVAL;
@@ -587,6 +597,9 @@ static json_object *vips_json(struct dp *dp)
 				       json_object_new_string(lb_down_flows_name(
 					       (enum lb_down_flows)v->down_flows)));
 		add_u64(o, "response_timeout_ms", v->response_timeout_ms);
+		json_object_object_add(o, "redispatch",
+				       json_object_new_string(v->redispatch ? "on" : "off"));
+		add_u64(o, "syn_timeout_ms", v->syn_timeout_ms);
 		add_u64(o, "drain_deadline_ms", v->drain_deadline_ms);
 		if (v->n_laddrs > 0) {
 			json_object *la = json_object_new_array();
@@ -748,7 +761,8 @@ static const struct api_cmd {
 	{"vip.list", "{} -> VIPs with backends, states and counters", cmd_vip_list},
 	{"vip.add",
 	 "{vip:{name,address,port,protocol,mode,scheduler,hash,maglev_table_size,when_empty,"
-	 "down_flows,response_timeout,drain_deadline,local_addresses,backends:[...]}}",
+	 "down_flows,response_timeout,redispatch,syn_timeout,drain_deadline,local_addresses,"
+	 "backends:[...]}}",
 	 cmd_vip_add},
 	{"vip.set",
 	 "{vip:{...as vip.add; found by name (or address:port/proto); backends not "

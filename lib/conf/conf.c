@@ -955,8 +955,16 @@ int conf_vip_check(const struct conf_vip *v, struct conf_problem *p)
 		return problem(p, "maglev_table_size", -1,
 			       "%u must be greater than the number of backends (%u)",
 			       v->maglev_size, v->n_backends);
-	if (v->response_timeout_ms > 0 && v->mode != LB_MODE_FNAT && v->mode != LB_MODE_NAT)
+	if (v->mode == LB_MODE_FNAT || v->mode == LB_MODE_NAT)
+		return 0;
+	/* What acts on the backends' replies needs them to pass through Sluice. */
+	if (v->response_timeout_ms > 0)
 		return problem(p, "response_timeout", -1,
+			       "needs a mode in which replies pass through Sluice (fnat, nat), "
+			       "not %s",
+			       lb_mode_name(v->mode));
+	if (v->redispatch_off || v->syn_timeout_ms != 0)
+		return problem(p, v->redispatch_off ? "redispatch" : "syn_timeout", -1,
 			       "needs a mode in which replies pass through Sluice (fnat, nat), "
 			       "not %s",
 			       lb_mode_name(v->mode));
@@ -1195,6 +1203,12 @@ static int empty_parse(const char *s)
 					 : -1;
 }
 
+/* "redispatch": on (default) is 0, off is 1. */
+static int offon_parse(const char *s)
+{
+	return strcmp(s, "on") == 0 ? 0 : strcmp(s, "off") == 0 ? 1 : -1;
+}
+
 static int decode_vip(struct ctx *x, yaml_node_t *n, const char *path, struct conf_vip *v)
 {
 	static const char *const keys[] = {"name",
@@ -1214,6 +1228,8 @@ static int decode_vip(struct ctx *x, yaml_node_t *n, const char *path, struct co
 					   "when_empty",
 					   "down_flows",
 					   "response_timeout",
+					   "redispatch",
+					   "syn_timeout",
 					   "drain_deadline",
 					   NULL};
 	uint32_t port = 0;
@@ -1236,6 +1252,8 @@ static int decode_vip(struct ctx *x, yaml_node_t *n, const char *path, struct co
 	    get_enum(x, n, path, "down_flows", lb_down_flows_parse, "reschedule | keep | reset",
 		     &v->down_flows) < 0 ||
 	    get_ms(x, n, path, "response_timeout", 3600, &v->response_timeout_ms) < 0 ||
+	    get_enum(x, n, path, "redispatch", offon_parse, "on | off", &v->redispatch_off) < 0 ||
+	    get_ms(x, n, path, "syn_timeout", 60, &v->syn_timeout_ms) < 0 ||
 	    get_ms(x, n, path, "drain_deadline", 604800, &v->drain_deadline_ms) < 0)
 		return -EINVAL;
 	rc = get_uint(x, n, path, "maglev_table_size", false, 2, CONF_MAX_MAGLEV_SIZE,

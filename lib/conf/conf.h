@@ -132,6 +132,8 @@ struct conf_policy {
 	uint32_t base_ejection_ms, max_ejection_ms, max_ejection_percent, half_open_permits;
 };
 
+#define CONF_SYN_TIMEOUT_MS 200 /* a VIP's syn_timeout, unless set */
+
 struct conf_vip {
 	char name[CONF_NAME_MAX]; /* default "<address>:<port>/<proto>" */
 	struct lb_addr addr;      /* required */
@@ -148,6 +150,14 @@ struct conf_vip {
 	 * (a hung server whose kernel still completes handshakes). 0 = off.
 	 */
 	uint32_t response_timeout_ms;
+	/*
+	 * fnat/nat: a SYN the backend refuses goes to another backend at once,
+	 * and one it leaves unanswered for syn_timeout_ms; with redispatch_off
+	 * the refusal reaches the client. Zero is the default for both, so a
+	 * zeroed VIP redispatches.
+	 */
+	uint8_t redispatch_off;  /* "redispatch: off" */
+	uint32_t syn_timeout_ms; /* 0: CONF_SYN_TIMEOUT_MS */
 	/* A drain's deadline: the flows still on a draining backend then are reset. 0 = none. */
 	uint32_t drain_deadline_ms;
 	uint32_t maglev_size; /* prime, default 65537 */

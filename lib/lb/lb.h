@@ -168,6 +168,14 @@ struct lb_vip_rt {
 	uint8_t n_laddrs;   /* fnat: local addresses (ids into lb_snapshot.laddrs) */
 	uint8_t laddr[LB_VIP_MAX_LADDRS];
 	uint32_t response_timeout_ms; /* fnat/nat: client data unanswered this long; 0 = off */
+	/*
+	 * fnat/nat: a SYN the backend refuses (RST, ICMP unreachable) goes to
+	 * another backend at once, and one it leaves unanswered for
+	 * syn_timeout_ms (0: until the client asks again); off: the refusal
+	 * reaches the client (lb_worker.h, held SYNs).
+	 */
+	bool redispatch;
+	uint32_t syn_timeout_ms;
 	const struct lb_pool *pool;
 };
 

@@ -152,9 +152,12 @@ void icmp_error_forward(struct lb_worker *w, const struct lb_snapshot *s, struct
 		fx = ext_of(w, f);
 		bool unreachable =
 			m->is_v6 ? m->icmp_type == 1 : m->icmp_type == 3 && m->icmp_code != 4;
+		struct flow_key fk = f->key;
 		if (unreachable && f->key.proto == IPPROTO_TCP && f->state == FLOW_TCP_SYN &&
-		    !fx->answered && redispatch_connect_failed(w, f)) {
+		    !fx->answered && redispatch_connect_failed(w, s, f)) {
+			/* The client's SYN goes elsewhere now, in this buffer. */
 			pk->drop = LB_DROP_REDISPATCH;
+			w->syn_taken = syn_take(w, &fk, pk);
 			return;
 		}
 		quote_rewrite(&q, m->is_v6, &f->key.src, f->key.sport, &f->key.dst, f->key.dport);

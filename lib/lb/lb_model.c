@@ -220,6 +220,8 @@ int lb_model_vip_add(struct lb_model *m, const struct conf_vip *cv, char *err, s
 	v->when_empty = cv->when_empty;
 	v->down_flows = cv->down_flows < LB_DOWN_MAX ? cv->down_flows : LB_DOWN_RESCHEDULE;
 	v->response_timeout_ms = cv->response_timeout_ms;
+	v->redispatch = !cv->redispatch_off;
+	v->syn_timeout_ms = cv->syn_timeout_ms != 0 ? cv->syn_timeout_ms : CONF_SYN_TIMEOUT_MS;
 	v->drain_deadline_ms = cv->drain_deadline_ms;
 	v->maglev_size = cv->maglev_size;
 	v->n_laddrs = (uint8_t)cv->n_local_addrs;
@@ -324,6 +326,8 @@ int lb_model_vip_set(struct lb_model *m, uint32_t slot, const struct conf_vip *c
 	v->when_empty = cv->when_empty;
 	v->down_flows = cv->down_flows;
 	v->response_timeout_ms = cv->response_timeout_ms;
+	v->redispatch = !cv->redispatch_off;
+	v->syn_timeout_ms = cv->syn_timeout_ms != 0 ? cv->syn_timeout_ms : CONF_SYN_TIMEOUT_MS;
 	v->drain_deadline_ms = cv->drain_deadline_ms;
 	return 0;
 }
@@ -856,6 +860,8 @@ struct lb_snapshot *lb_model_compile(struct lb_model *m)
 		r->when_empty = v->when_empty;
 		r->down_flows = v->down_flows;
 		r->response_timeout_ms = v->response_timeout_ms;
+		r->redispatch = v->redispatch;
+		r->syn_timeout_ms = v->syn_timeout_ms;
 		r->n_laddrs = v->n_laddrs;
 		memcpy(r->laddr, v->laddr, sizeof(r->laddr));
 		r->pool = v->pool;

@@ -88,6 +88,8 @@ struct lb_model_vip {
 	uint8_t when_empty;
 	uint8_t down_flows;           /* enum lb_down_flows */
 	uint32_t response_timeout_ms; /* fnat/nat; 0 = off */
+	bool redispatch;              /* fnat/nat: refused or unanswered SYNs elsewhere */
+	uint32_t syn_timeout_ms;      /* ... after this long unanswered; 0 = client's retry */
 	uint32_t drain_deadline_ms;   /* 0 = a drain has no deadline */
 	uint32_t maglev_size;
 	uint8_t n_laddrs; /* fnat local addresses, ids into lb_model.laddrs */

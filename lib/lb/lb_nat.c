@@ -340,11 +340,16 @@ void nat_reply(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *
 	}
 	if (!fx->answered) {
 		/* The backend's first answer: passive health, and maybe a refusal. */
+		struct flow_key fk = f->key;
+
 		if (f->key.proto == IPPROTO_TCP && f->state == FLOW_TCP_SYN &&
-		    (m->tcp_flags & TCP_RST) && redispatch_connect_failed(w, f)) {
+		    (m->tcp_flags & TCP_RST) && redispatch_connect_failed(w, s, f)) {
+			/* The client's SYN goes elsewhere now, in this buffer. */
 			pk->drop = LB_DROP_REDISPATCH;
+			w->syn_taken = syn_take(w, &fk, pk);
 			return;
 		}
+		syn_release(w, &fk);
 		fx = ext_of(w, f);
 		fx->answered = 1;
 		w->ctr->backend[f->backend_slot].established++;

@@ -145,15 +145,87 @@ uint32_t redispatch_avoid(struct lb_worker *w, const struct flow_key *k)
 /*
  * The backend refused (RST, ICMP unreachable) or ignored a new connection's
  * SYN: counted for the breaker, and, while retries remain, the connection is
- * forgotten so that the client's SYN retry goes to another backend. Returns
- * true when the client must not see the refusal.
+ * forgotten so that its SYN (held, or the client's retry) goes to another
+ * backend. Returns true when the client must not see the refusal; false
+ * when the VIP does not redispatch or this connection's tries are used up.
  */
-bool redispatch_connect_failed(struct lb_worker *w, struct flow_entry *f)
+bool redispatch_connect_failed(struct lb_worker *w, const struct lb_snapshot *s,
+			       struct flow_entry *f)
 {
 	w->ctr->backend[f->backend_slot].connect_fail++;
-	if (!redispatch_note(w, &f->key, f->backend_slot))
+	if (!s->vips[f->vip_slot].redispatch || !redispatch_note(w, &f->key, f->backend_slot)) {
+		syn_release(w, &f->key);
 		return false;
+	}
 	w->ctr->redispatched++;
 	flow_remove(w->flows, f);
+	return true;
+}
+
+/* ---- held SYNs (lb_worker.h) ---- */
+
+static inline bool hold_is(const struct lb_syn_hold *h, const struct flow_key *k)
+{
+	return h->len != 0 && memcmp(&h->key, k, sizeof(*k)) == 0;
+}
+
+/* Empties a slot. */
+void syn_drop(struct lb_worker *w, struct lb_syn_hold *h)
+{
+	if (h->len != 0 && h->due != 0)
+		w->n_held--;
+	h->len = 0;
+	h->due = 0;
+}
+
+/*
+ * Keeps a copy of new connection <k>'s SYN (<pk>, not yet translated) until
+ * its backend answers, if its VIP redispatches.
+ */
+void syn_hold(struct lb_worker *w, const struct lb_vip_rt *v, const struct flow_key *k,
+	      uint32_t hash, const struct lb_pkt *pk)
+{
+	struct lb_syn_hold *h = &w->held[hash % LB_SYN_HOLD_SLOTS];
+
+	if (!v->redispatch || pk->len > LB_SYN_HOLD_BYTES)
+		return;
+	syn_drop(w, h);
+	h->key = *k;
+	h->hash = hash;
+	h->in_port = pk->in_port;
+	h->len = pk->len;
+	memcpy(h->frame, pk->data, pk->len);
+	if (v->syn_timeout_ms != 0) {
+		h->due = w->now_ms + v->syn_timeout_ms;
+		h->due += h->due == 0; /* 0 means none */
+		if (w->n_held++ == 0 || (int32_t)(h->due - w->held_next_due) < 0)
+			w->held_next_due = h->due;
+	}
+}
+
+/* The backend answered connection <k>: its SYN need not be kept. */
+void syn_release(struct lb_worker *w, const struct flow_key *k)
+{
+	struct lb_syn_hold *h = &w->held[flow_hash(k) % LB_SYN_HOLD_SLOTS];
+
+	if (hold_is(h, k))
+		syn_drop(w, h);
+}
+
+/*
+ * Connection <k> failed: its held SYN, if any, replaces the packet in <pk>
+ * (the refusal, whose buffer it reuses), as if the client had just sent it
+ * again. Returns false (pk untouched) when none is held.
+ */
+bool syn_take(struct lb_worker *w, const struct flow_key *k, struct lb_pkt *pk)
+{
+	struct lb_syn_hold *h = &w->held[flow_hash(k) % LB_SYN_HOLD_SLOTS];
+
+	if (!hold_is(h, k) || h->len > pk->cap)
+		return false;
+	memcpy(pk->data, h->frame, h->len);
+	pk->len = h->len;
+	pk->in_port = h->in_port;
+	syn_drop(w, h);
 	return true;
 }

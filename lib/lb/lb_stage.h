@@ -184,7 +184,13 @@ uint32_t pick_backend(struct lb_worker *w, uint32_t vip_slot, const struct lb_vi
 /* The backend Maglev's table gives the flow (the same on every lcore and node). */
 uint32_t pick_maglev(const struct lb_vip_rt *v, const struct flow_key *k, uint32_t hash);
 uint32_t redispatch_avoid(struct lb_worker *w, const struct flow_key *k);
-bool redispatch_connect_failed(struct lb_worker *w, struct flow_entry *f);
+bool redispatch_connect_failed(struct lb_worker *w, const struct lb_snapshot *s,
+			       struct flow_entry *f);
+void syn_hold(struct lb_worker *w, const struct lb_vip_rt *v, const struct flow_key *k,
+	      uint32_t hash, const struct lb_pkt *pk);
+void syn_release(struct lb_worker *w, const struct flow_key *k);
+bool syn_take(struct lb_worker *w, const struct flow_key *k, struct lb_pkt *pk);
+void syn_drop(struct lb_worker *w, struct lb_syn_hold *h);
 
 /* ---- lb_ports.c ---- */
 

@@ -76,7 +76,8 @@ struct lb_worker *lb_worker_create_mem(uint32_t index, uint32_t n_workers, uint3
 		if (w->ext != NULL)
 			memset(w->ext, 0, size);
 	}
-	if (w->flows == NULL || w->ext == NULL || ports_init(w) < 0) {
+	w->held = calloc(LB_SYN_HOLD_SLOTS, sizeof(*w->held));
+	if (w->flows == NULL || w->ext == NULL || w->held == NULL || ports_init(w) < 0) {
 		lb_worker_free(w);
 		return NULL;
 	}
@@ -93,6 +94,7 @@ void lb_worker_free(struct lb_worker *w)
 	else
 		free(w->ext);
 	free(w->port_map);
+	free(w->held);
 	free(w->ctr);
 	free(w);
 }
@@ -162,7 +164,7 @@ static uint32_t balance(struct lb_worker *w, const struct lb_snapshot *s, struct
 	if (e != NULL && sees_replies && k->proto == IPPROTO_TCP && e->state == FLOW_TCP_SYN &&
 	    (m->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN && !ext_of(w, e)->answered &&
 	    (uint32_t)(w->now_ms - e->last_seen) >= LB_SYN_RETRY_MS &&
-	    redispatch_connect_failed(w, e)) {
+	    redispatch_connect_failed(w, s, e)) {
 		/* The client asks again and the backend never answered: elsewhere. */
 		*ep = e = NULL;
 	}
@@ -269,6 +271,8 @@ static uint32_t balance(struct lb_worker *w, const struct lb_snapshot *s, struct
 			*ep = NULL;
 			return LB_NO_SLOT;
 		}
+		if (k->proto == IPPROTO_TCP && (m->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
+			syn_hold(w, v, k, hash, pk); /* before forward() translates it */
 	}
 	*ep = e;
 	c->flows_new++;
@@ -433,12 +437,14 @@ static inline uint32_t key_of(struct flow_key *k, const struct pkt_meta *m)
  * Backends' replies (and ICMP errors) of a burst, in their order; the
  * replies' reverse entries looked up in bulk, as forward packets' flows are.
  */
-static void replies_process(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pkts,
-			    const struct pkt_meta *meta, const uint16_t *replies, uint32_t n)
+static uint64_t replies_process(struct lb_worker *w, const struct lb_snapshot *s,
+				struct lb_pkt *pkts, const struct pkt_meta *meta,
+				const uint16_t *replies, uint32_t n)
 {
 	struct flow_key keys[LB_BURST_MAX];
 	uint32_t hashes[LB_BURST_MAX], nkeys = 0, k = 0;
 	struct flow_entry *found[LB_BURST_MAX];
+	uint64_t taken = 0;
 
 	for (uint32_t r = 0; r < n; r++) {
 		const struct pkt_meta *m = &meta[replies[r]];
@@ -455,15 +461,20 @@ static void replies_process(struct lb_worker *w, const struct lb_snapshot *s, st
 		const struct pkt_meta *m = &meta[replies[r]];
 		struct flow_entry *e;
 
+		w->syn_taken = false;
 		if (m->l4_proto != IPPROTO_TCP && m->l4_proto != IPPROTO_UDP) {
 			icmp_error_forward(w, s, &pkts[replies[r]], m);
-			continue;
+		} else {
+			/* An earlier reply of the burst may have ended connections (refusal,
+			 * reset). */
+			e = burst_recheck(w, found[k], &keys[k], hashes[k]);
+			nat_reply(w, s, &pkts[replies[r]], m, e);
+			k++;
 		}
-		/* An earlier reply of the burst may have ended connections (refusal, reset). */
-		e = burst_recheck(w, found[k], &keys[k], hashes[k]);
-		nat_reply(w, s, &pkts[replies[r]], m, e);
-		k++;
+		if (w->syn_taken)
+			taken |= 1ull << replies[r];
 	}
+	return taken;
 }
 
 /*
@@ -520,6 +531,92 @@ static void count_verdict(struct lb_counters *c, const struct lb_snapshot *s, st
 	}
 }
 
+/* A packet to a VIP, its flow looked up (<e>, or NULL): balanced and forwarded. */
+static void vip_packet(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
+		       const struct pkt_meta *m, uint32_t vip_slot, const struct flow_key *k,
+		       uint32_t hash, struct flow_entry *e)
+{
+	const struct lb_vip_rt *v = &s->vips[vip_slot];
+	const uint8_t *in_mac = s->ports[pk->in_port < s->n_ports ? pk->in_port : 0].mac;
+	uint32_t slot = balance(w, s, pk, m, vip_slot, k, hash, &e);
+
+	if (slot != LB_NO_SLOT) {
+		if (e != NULL && v->response_timeout_ms != 0 && (v->traits & LB_TRAIT_SEES_REPLIES))
+			nat_rt_client(w, v, e, pk, m);
+		forward(w, s, pk, m, vip_slot, slot, e);
+	} else if (pk->drop == LB_DROP_NO_BACKEND && v->when_empty == LB_EMPTY_RESET) {
+		answer_refuse(w, pk, m, in_mac);
+	} else if (pk->drop == LB_DROP_FLOW_RESET && k->proto == IPPROTO_TCP) {
+		/* Its backend left service: the client learns at once (unless it sent a RST). */
+		answer_rst(pk, m, in_mac);
+	}
+}
+
+/*
+ * A held SYN, put in <pk>'s buffer (a refusal's, or an empty one), goes
+ * through the general path as the client's packet: its failed connection is
+ * gone, so it is scheduled afresh, avoiding the backend that failed it.
+ */
+static void resend_one(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
+		       struct pkt_meta *m)
+{
+	uint32_t vip_slot = LB_NO_SLOT, hash;
+	struct flow_key k;
+
+	pk->handed = 1; /* this lcore owns the connection: no handoff */
+	pk->nonlinear = 0;
+	if (classify(w, s, pk, m, &vip_slot) != CLS_VIP)
+		return; /* the VIP went away meanwhile: dropped and counted as such */
+	hash = key_of(&k, m);
+	vip_packet(w, s, pk, m, vip_slot, &k, hash, flow_lookup(w->flows, &k, hash, w->now_ms));
+}
+
+bool lb_worker_resend_due(const struct lb_worker *w, uint32_t now_ms)
+{
+	return w->n_held != 0 && (int32_t)(now_ms - w->held_next_due) >= 0;
+}
+
+uint32_t lb_worker_resend(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pkts,
+			  uint32_t n, uint32_t now_ms)
+{
+	struct pkt_meta meta;
+	uint32_t used = 0, next = 0;
+	bool any = false;
+
+	if (n > LB_RESEND_MAX)
+		n = LB_RESEND_MAX;
+	w->now_ms = now_ms;
+	for (uint32_t i = 0; i < LB_SYN_HOLD_SLOTS && w->n_held != 0; i++) {
+		struct lb_syn_hold *h = &w->held[i];
+		struct flow_entry *f;
+
+		if (h->len == 0 || h->due == 0)
+			continue;
+		if ((int32_t)(now_ms - h->due) < 0 || used == n) {
+			/* Not yet, or no buffer left this time: the next call's. */
+			if (!any || (int32_t)(h->due - next) < 0)
+				next = h->due;
+			any = true;
+			continue;
+		}
+		/* Unanswered still? Otherwise the hold outlived its purpose. */
+		f = flow_lookup(w->flows, &h->key, h->hash, now_ms);
+		if (f == NULL || ext_of(w, f)->reverse || ext_of(w, f)->answered ||
+		    f->state != FLOW_TCP_SYN || !redispatch_connect_failed(w, s, f) ||
+		    !syn_take(w, &h->key, &pkts[used])) {
+			syn_drop(w, h);
+			continue;
+		}
+		w->ctr->rx++;
+		resend_one(w, s, &pkts[used], &meta);
+		count_verdict(w->ctr, s, &pkts[used], &meta);
+		used++;
+	}
+	if (any)
+		w->held_next_due = next;
+	return used;
+}
+
 /*
  * A packet with a flow key: of a VIP (CLS_VIP), or one the fast path
  * recognised, which has no struct pkt_meta until the general path takes it.
@@ -543,6 +640,7 @@ void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct 
 	struct lb_counters *c = w->ctr;
 	uint32_t nflows = 0, nreplies = 0, nfast = 0;
 	uint64_t fast_done = 0; /* packets the fast path forwarded (bit i: packet i) */
+	uint64_t resent = 0;    /* refusals whose buffer now holds the client's SYN */
 
 	if (n > LB_BURST_MAX)
 		n = LB_BURST_MAX;
@@ -574,7 +672,7 @@ void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct 
 	if (nflows > 0)
 		flow_lookup_bulk(w->flows, keys, hashes, nflows, now_ms, found);
 	for (uint32_t f = 0; f < nflows; f++) {
-		uint32_t i = kd[f].pkt, vip_slot = kd[f].vip, slot;
+		uint32_t i = kd[f].pkt, vip_slot = kd[f].vip;
 		struct lb_pkt *pk = &pkts[i];
 		struct flow_entry *e = burst_recheck(w, found[f], &keys[f], hashes[f]);
 		if (kd[f].fast != FAST4_NONE) {
@@ -598,24 +696,13 @@ void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct 
 			if (what != CLS_VIP)
 				continue;
 		}
-		const struct lb_vip_rt *v = &s->vips[vip_slot];
-		const uint8_t *in_mac = s->ports[pk->in_port < s->n_ports ? pk->in_port : 0].mac;
-		slot = balance(w, s, pk, &meta[i], vip_slot, &keys[f], hashes[f], &e);
-		if (slot != LB_NO_SLOT) {
-			if (e != NULL && v->response_timeout_ms != 0 &&
-			    (v->traits & LB_TRAIT_SEES_REPLIES))
-				nat_rt_client(w, v, e, pk, &meta[i]);
-			forward(w, s, pk, &meta[i], vip_slot, slot, e);
-		} else if (pk->drop == LB_DROP_NO_BACKEND && v->when_empty == LB_EMPTY_RESET) {
-			answer_refuse(w, pk, &meta[i], in_mac);
-		} else if (pk->drop == LB_DROP_FLOW_RESET && keys[f].proto == IPPROTO_TCP) {
-			/* Its backend left service: the client learns at once (unless it sent a
-			 * RST). */
-			answer_rst(pk, &meta[i], in_mac);
-		}
+		vip_packet(w, s, pk, &meta[i], vip_slot, &keys[f], hashes[f], e);
 	}
 	if (nreplies > 0)
-		replies_process(w, s, pkts, meta, replies, nreplies);
+		resent = replies_process(w, s, pkts, meta, replies, nreplies);
+	/* Refusals turned into their held SYNs: sent on as the client's packets. */
+	for (; resent != 0; resent &= resent - 1)
+		resend_one(w, s, &pkts[__builtin_ctzll(resent)], &meta[__builtin_ctzll(resent)]);
 	/* Counted per burst where the value is per burst; per packet only off the fast path. */
 	c->rx += n;
 	c->fwd += nfast;

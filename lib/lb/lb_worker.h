@@ -29,6 +29,25 @@
 #define LB_REDISPATCH_MS    3000 /* a client retries a SYN after 1 s, then 3 s */
 #define LB_REDISPATCH_MAX   3    /* backends tried per connection, then failures pass */
 #define LB_SYN_RETRY_MS     700  /* a SYN again this long after the first: no answer */
+/*
+ * Held SYNs (fnat/nat with redispatch): a copy of each new connection's
+ * SYN, kept until the backend answers, so that a refusal or silence sends
+ * it to another backend at once rather than when the client retries (1 s
+ * later, then 3 s). Direct-mapped by flow hash: a newer connection may take
+ * an older one's place, which then waits for its client's retry as before.
+ */
+#define LB_SYN_HOLD_SLOTS 1024
+#define LB_SYN_HOLD_BYTES 192 /* a SYN with every option, VLAN tag and IPv6 header fits */
+#define LB_RESEND_MAX     16  /* held SYNs re-sent per lb_worker_resend() call, at most */
+
+struct lb_syn_hold {
+	struct flow_key key; /* the client's flow */
+	uint32_t hash;       /* its flow hash */
+	uint32_t due;        /* ms: re-sent then unless answered; 0 = only on a refusal */
+	uint16_t len;        /* 0 = slot empty */
+	uint16_t in_port;
+	uint8_t frame[LB_SYN_HOLD_BYTES];
+};
 
 enum lb_verdict {
 	LB_VERDICT_TX = 0,  /* send out of pkt->out_port (data possibly rewritten) */
@@ -134,6 +153,10 @@ struct lb_worker {
 		uint32_t expire; /* ms */
 		uint8_t tries;   /* redispatches so far for this connection */
 	} redispatch[LB_REDISPATCH_SLOTS];
+	struct lb_syn_hold *held; /* LB_SYN_HOLD_SLOTS */
+	uint32_t n_held;          /* slots with a due time */
+	uint32_t held_next_due;   /* no held SYN is due before this (ms) */
+	bool syn_taken;           /* the last refusal became its held SYN (lb_nat.c) */
 	struct flow_table *flows;
 	struct lb_counters *ctr;
 	const struct lb_neigh_table *neigh;
@@ -198,6 +221,23 @@ void lb_worker_set_wall_clock(struct lb_worker *w, uint64_t wall_ms, uint32_t no
  */
 void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pkts,
 		       uint32_t n, uint32_t now_ms);
+
+/*
+ * True when a held SYN's syn_timeout has passed (cheap: a compare or two;
+ * the glue asks every few hundred microseconds).
+ */
+bool lb_worker_resend_due(const struct lb_worker *w, uint32_t now_ms);
+
+/*
+ * Re-sends held SYNs whose backend did not answer within the VIP's
+ * syn_timeout, each to another backend: up to <n> (<= LB_RESEND_MAX) into
+ * the empty buffers the caller gives (data, cap, headroom set; len 0).
+ * Returns how many it filled; those have verdicts as lb_worker_process()
+ * sets them, and are counted in rx as if received (the connect failure in
+ * redispatched). The others are untouched.
+ */
+uint32_t lb_worker_resend(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pkts,
+			  uint32_t n, uint32_t now_ms);
 
 /*
  * Expires idle flows, at most <budget> entries examined (call when idle-ish);

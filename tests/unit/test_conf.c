@@ -268,6 +268,8 @@ static void test_down_flows_and_timeouts(void **state)
 		      "    local_addresses: [198.18.0.2]\n"
 		      "    down_flows: reset\n"
 		      "    response_timeout: 2.5\n"
+		      "    redispatch: off\n"
+		      "    syn_timeout: 0.5\n"
 		      "    drain_deadline: 30\n"
 		      "  - address: 198.18.1.101\n"
 		      "    port: 80\n"
@@ -275,6 +277,10 @@ static void test_down_flows_and_timeouts(void **state)
 		&c);
 	assert_int_equal(c.vips[0].down_flows, LB_DOWN_RESET);
 	assert_int_equal(c.vips[0].response_timeout_ms, 2500);
+	assert_int_equal(c.vips[0].redispatch_off, 1);
+	assert_int_equal(c.vips[0].syn_timeout_ms, 500);
+	assert_int_equal(c.vips[1].redispatch_off, 0); /* the defaults */
+	assert_int_equal(c.vips[1].syn_timeout_ms, 0);
 	assert_int_equal(c.vips[0].drain_deadline_ms, 30000);
 	assert_int_equal(c.vips[1].down_flows, LB_DOWN_KEEP);
 	assert_string_equal(c.control.socket, "/run/sluice/control.sock");
@@ -860,6 +866,17 @@ static const struct bad_case bad_cases[] = {
 	 "Sluice (fnat, nat), not dsr"},
 	{"bad_response_timeout_zero", VIP "    mode: nat\n    response_timeout: 0\n",
 	 "vips[0].response_timeout: expected"},
+	{"bad_redispatch_dsr", VIP "    redispatch: off\n",
+	 "vips[0].redispatch: needs a mode in which replies pass through Sluice (fnat, nat), "
+	 "not dsr"},
+	{"bad_redispatch_word", VIP "    mode: nat\n    redispatch: yes\n",
+	 "vips[0].redispatch: expected one of on | off, got \"yes\""},
+	{"bad_syn_timeout_dsr", VIP "    syn_timeout: 0.3\n",
+	 "vips[0].syn_timeout: needs a mode in which replies pass through Sluice"},
+	{"bad_syn_timeout_zero", VIP "    mode: nat\n    syn_timeout: 0\n",
+	 "vips[0].syn_timeout: expected a number of seconds 0.001..60"},
+	{"bad_syn_timeout_long", VIP "    mode: nat\n    syn_timeout: 61\n",
+	 "vips[0].syn_timeout:"},
 	{"bad_backend_health_interval",
 	 VIP "    backends:\n      - address: 198.18.0.11\n"
 	     "        health_check:\n          interval: 0\n",

@@ -1391,6 +1391,212 @@ static void test_fnat_ports_wrap_after_time_wait(void **state)
 	assert_invariant(w->ctr);
 }
 
+/* ==== redispatch: held SYNs ==== */
+
+/*
+ * A full-NAT VIP over BE4 and BE4B (round robin, one local address) with
+ * <redispatch> and <syn_timeout_ms>; returns its slot.
+ */
+static uint32_t fnat_pair(struct env *e, bool redispatch, uint32_t syn_timeout_ms)
+{
+	struct conf_backend b[2] = {be(BE4, 8080, 1), be(BE4B, 8080, 2)};
+	uint32_t v = add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_FNAT, b, 2, LADDRS4, 1);
+
+	e->m->vips[v].redispatch = redispatch;
+	e->m->vips[v].syn_timeout_ms = syn_timeout_ms;
+	recompile(e);
+	return v;
+}
+
+/* Sends the client's SYN from <cport>; returns its source port; <to> the backend it went to. */
+static uint16_t syn_out(struct env *e, uint16_t cport, char *to, size_t to_len)
+{
+	uint8_t buf[BUF_CAP];
+	struct spec sp = client_tcp(VIP4, 80, cport, TH_SYN);
+	struct lb_pkt pk = send_on(e, e->w[0], buf, &sp, P_CLIENTS);
+	uint8_t *ip = ip_of(buf);
+	struct lb_addr d;
+
+	assert_tx(&pk, P_BACKENDS);
+	assert_int_equal(l4_of(ip)[13], TH_SYN);
+	lb_addr_set_v4(&d, ip + 16);
+	lb_addr_format(&d, to, to_len);
+	return rd16(l4_of(ip));
+}
+
+/*
+ * The backend refuses (RST): the very buffer that brought the RST leaves at
+ * once as the client's SYN, translated towards the other backend; the client
+ * never sees the refusal nor waits for its own retry.
+ */
+static void test_redispatch_on_rst_at_once(void **state)
+{
+	struct env *e = *state;
+	uint32_t v = fnat_pair(e, true, 0);
+	struct lb_worker *w = e->w[0];
+	char first[LB_ADDR_STRLEN];
+	uint8_t buf[BUF_CAP];
+	uint16_t lport = syn_out(e, 40000, first, sizeof(first)), lport2;
+	const char *second = strcmp(first, BE4) == 0 ? BE4B : BE4;
+	struct spec rs = from_backend(first, 8080, LADDR4A, lport, IPPROTO_TCP, TH_RST | TH_ACK,
+				      strcmp(first, BE4) == 0 ? 1 : 2);
+	struct lb_pkt pk;
+	uint8_t *ip;
+
+	e->now += 1;
+	pk = send_on(e, w, buf, &rs, P_BACKENDS);
+	assert_tx(&pk, P_BACKENDS);
+	ip = ip_of(buf);
+	assert_int_equal(l4_of(ip)[13], TH_SYN);
+	assert_dst(ip, second, 8080);
+	lport2 = rd16(l4_of(ip));
+	assert_src(ip, LADDR4A, lport2);
+	assert_csums_ok(ip);
+	assert_int_equal(w->ctr->redispatched, 1);
+	assert_int_equal(w->ctr->backend[bslot(e, v, first, 8080)].connect_fail, 1);
+	/* The failed connection's two entries are gone; the new one has its two. */
+	assert_int_equal(flow_table_count(w->flows), 2);
+
+	/* The other backend answers: the client gets its SYN-ACK from the VIP. */
+	rs = from_backend(second, 8080, LADDR4A, lport2, IPPROTO_TCP, TH_SYN | TH_ACK,
+			  strcmp(second, BE4) == 0 ? 1 : 2);
+	pk = send_on(e, w, buf, &rs, P_BACKENDS);
+	assert_tx(&pk, P_CLIENTS);
+	assert_src(ip_of(buf), VIP4, 80);
+	assert_dst(ip_of(buf), CLIENT4, 40000);
+	assert_int_equal(w->ctr->backend[bslot(e, v, second, 8080)].established, 1);
+	assert_invariant(w->ctr);
+}
+
+/* The same for an ICMP port unreachable about the SYN. */
+static void test_redispatch_on_icmp_unreachable_at_once(void **state)
+{
+	struct env *e = *state;
+	uint32_t v = fnat_pair(e, true, 0);
+	struct lb_worker *w = e->w[0];
+	char first[LB_ADDR_STRLEN];
+	uint8_t buf[BUF_CAP], quote[BUF_CAP];
+	uint16_t lport = syn_out(e, 40001, first, sizeof(first));
+	struct spec sent = {.src = LADDR4A,
+			    .dst = first,
+			    .sport = lport,
+			    .dport = 8080,
+			    .proto = IPPROTO_TCP,
+			    .flags = TH_SYN,
+			    .ttl = 63};
+	struct lb_pkt pk;
+
+	(void)v;
+	build(quote, &sent);
+	pk = pkt(buf, build_icmp4_error(buf, first, LADDR4A, 3, ip_of(quote)), P_BACKENDS);
+	run(e, w, &pk, 1);
+	assert_tx(&pk, P_BACKENDS);
+	assert_int_equal(l4_of(ip_of(buf))[13], TH_SYN);
+	assert_dst(ip_of(buf), strcmp(first, BE4) == 0 ? BE4B : BE4, 8080);
+	assert_int_equal(w->ctr->redispatched, 1);
+	assert_int_equal(w->ctr->icmp_translated, 0);
+	assert_invariant(w->ctr);
+}
+
+/* redispatch: off: the refusal reaches the client, as with HAProxy's retries 0. */
+static void test_redispatch_off_refusal_reaches_client(void **state)
+{
+	struct env *e = *state;
+	uint32_t v = fnat_pair(e, false, 200);
+	struct lb_worker *w = e->w[0];
+	char first[LB_ADDR_STRLEN];
+	uint8_t buf[BUF_CAP];
+	uint16_t lport = syn_out(e, 40002, first, sizeof(first));
+	struct spec rs = from_backend(first, 8080, LADDR4A, lport, IPPROTO_TCP, TH_RST | TH_ACK,
+				      strcmp(first, BE4) == 0 ? 1 : 2);
+	struct lb_pkt pk = send_on(e, w, buf, &rs, P_BACKENDS);
+
+	assert_tx(&pk, P_CLIENTS);
+	assert_int_equal(l4_of(ip_of(buf))[13], TH_RST | TH_ACK);
+	assert_dst(ip_of(buf), CLIENT4, 40002);
+	assert_int_equal(w->ctr->redispatched, 0);
+	assert_int_equal(w->ctr->backend[bslot(e, v, first, 8080)].connect_fail, 1);
+	/* And nothing is held for a timer to re-send. */
+	e->now += 1000;
+	assert_false(lb_worker_resend_due(w, e->now));
+	assert_invariant(w->ctr);
+}
+
+/*
+ * A backend that says nothing (blackholed): at the VIP's syn_timeout the
+ * held SYN goes to the other backend in a buffer the data plane gives, not
+ * when the client retries a second later. An answered SYN is not re-sent.
+ */
+static void test_redispatch_after_syn_timeout(void **state)
+{
+	struct env *e = *state;
+	uint32_t v = fnat_pair(e, true, 200);
+	struct lb_worker *w = e->w[0];
+	char first[LB_ADDR_STRLEN], b2[LB_ADDR_STRLEN];
+	uint8_t buf[BUF_CAP], spare[2][BUF_CAP];
+	struct lb_pkt out[2] = {pkt(spare[0], 0, 0), pkt(spare[1], 0, 0)};
+	uint16_t lport2 = 0;
+	uint64_t rx;
+
+	syn_out(e, 40003, first, sizeof(first));
+	/* A second connection, answered at once: it must not be re-sent. */
+	lport2 = syn_out(e, 40004, b2, sizeof(b2));
+	struct spec rs = from_backend(b2, 8080, LADDR4A, lport2, IPPROTO_TCP, TH_SYN | TH_ACK,
+				      strcmp(b2, BE4) == 0 ? 1 : 2);
+	struct lb_pkt pk = send_on(e, w, buf, &rs, P_BACKENDS);
+	assert_tx(&pk, P_CLIENTS);
+
+	e->now += 199;
+	assert_false(lb_worker_resend_due(w, e->now));
+	assert_int_equal(lb_worker_resend(w, e->s, out, 2, e->now), 0);
+	e->now += 1;
+	assert_true(lb_worker_resend_due(w, e->now));
+	rx = w->ctr->rx;
+	assert_int_equal(lb_worker_resend(w, e->s, out, 2, e->now), 1);
+	assert_tx(&out[0], P_BACKENDS);
+	assert_int_equal(l4_of(ip_of(spare[0]))[13], TH_SYN);
+	assert_dst(ip_of(spare[0]), strcmp(first, BE4) == 0 ? BE4B : BE4, 8080);
+	assert_csums_ok(ip_of(spare[0]));
+	assert_int_equal(w->ctr->rx, rx + 1);
+	assert_int_equal(w->ctr->redispatched, 1);
+	assert_int_equal(w->ctr->backend[bslot(e, v, first, 8080)].connect_fail, 1);
+	/* The re-sent SYN is held in turn (its own timeout), the answered one never. */
+	assert_false(lb_worker_resend_due(w, e->now));
+	e->now += 200;
+	assert_true(lb_worker_resend_due(w, e->now));
+	assert_invariant(w->ctr);
+}
+
+/* A connection is redispatched LB_REDISPATCH_MAX times; then the refusal passes. */
+static void test_redispatch_tries_bounded(void **state)
+{
+	struct env *e = *state;
+	struct lb_worker *w = e->w[0];
+	char to[LB_ADDR_STRLEN];
+	uint8_t buf[BUF_CAP];
+	uint16_t lport;
+	struct lb_pkt pk;
+
+	fnat_pair(e, true, 0);
+	lport = syn_out(e, 40005, to, sizeof(to));
+	for (uint32_t i = 0; i <= LB_REDISPATCH_MAX; i++) {
+		struct spec rs = from_backend(to, 8080, LADDR4A, lport, IPPROTO_TCP,
+					      TH_RST | TH_ACK, strcmp(to, BE4) == 0 ? 1 : 2);
+		pk = send_on(e, w, buf, &rs, P_BACKENDS);
+		if (i == LB_REDISPATCH_MAX)
+			break;
+		assert_tx(&pk, P_BACKENDS);
+		assert_int_equal(l4_of(ip_of(buf))[13], TH_SYN);
+		lport = rd16(l4_of(ip_of(buf)));
+		snprintf(to, sizeof(to), "%s", strcmp(to, BE4) == 0 ? BE4B : BE4);
+		assert_dst(ip_of(buf), to, 8080);
+	}
+	assert_tx(&pk, P_CLIENTS);
+	assert_int_equal(l4_of(ip_of(buf))[13], TH_RST | TH_ACK);
+	assert_int_equal(w->ctr->redispatched, LB_REDISPATCH_MAX);
+	assert_invariant(w->ctr);
+}
+
 /* The two entries of a connection live and die together. */
 static void test_fnat_pair_dies_together(void **state)
 {
@@ -2213,6 +2419,8 @@ static void vip_set(struct env *e, uint32_t slot, enum lb_down_flows down, uint3
 	v.proto = mv->proto;
 	v.mode = mv->mode;
 	v.sched = mv->sched;
+	v.redispatch_off = !mv->redispatch;
+	v.syn_timeout_ms = mv->syn_timeout_ms;
 	v.hash = mv->hash;
 	v.maglev_size = mv->maglev_size;
 	v.when_empty = mv->when_empty;
@@ -2735,6 +2943,11 @@ int main(void)
 		T(test_fnat_ports_each_once_for_any_lcore_count),
 		T(test_fnat_ports_not_reused_across_restart),
 		T(test_fnat_ports_wrap_after_time_wait),
+		T(test_redispatch_on_rst_at_once),
+		T(test_redispatch_on_icmp_unreachable_at_once),
+		T(test_redispatch_off_refusal_reaches_client),
+		T(test_redispatch_after_syn_timeout),
+		T(test_redispatch_tries_bounded),
 		T(test_fnat_ports_reclaimed_from_expired_flows),
 		T(test_fnat_icmp_error_goes_home),
 		T(test_fnat_pair_dies_together),
