@@ -136,6 +136,32 @@ static inline void rx_handoff(struct dp_worker *w, const struct lb_snapshot *s, 
 	}
 }
 
+/*
+ * Held SYNs whose backend did not answer within their VIP's syn_timeout go
+ * to another backend (lb_worker_resend), in buffers taken for them; those
+ * it does not fill go back to the pool.
+ */
+static void resend_held(struct dp_worker *w, const struct lb_snapshot *s, uint32_t now_ms)
+{
+	struct rte_mbuf *m[LB_RESEND_MAX];
+	struct lb_pkt pkts[LB_RESEND_MAX];
+	uint32_t i, n;
+
+	if (rte_pktmbuf_alloc_bulk(g_dp.pool, m, LB_RESEND_MAX) != 0)
+		return; /* the pool is short: the next tick tries again */
+	for (i = 0; i < LB_RESEND_MAX; i++)
+		pkts[i] = (struct lb_pkt){.data = rte_pktmbuf_mtod(m[i], uint8_t *),
+					  .cap = (uint16_t)rte_pktmbuf_tailroom(m[i]),
+					  .headroom = rte_pktmbuf_headroom(m[i])};
+	n = lb_worker_resend(w->lb, s, pkts, LB_RESEND_MAX, now_ms);
+	for (i = 0; i < n; i++) {
+		m[i]->data_off = (uint16_t)(pkts[i].data - (uint8_t *)m[i]->buf_addr);
+		act(w, m[i], &pkts[i]);
+	}
+	for (; i < LB_RESEND_MAX; i++)
+		rte_pktmbuf_free(m[i]);
+}
+
 /* Packets the management thread built (ARP requests, NS): sent by worker 0. */
 static inline void tx_ctrl(struct dp_worker *w)
 {
@@ -209,6 +235,8 @@ int dp_worker_main(void *arg)
 			}
 			w->lb->ctr->drop[LB_DROP_TX_FULL] = w->tx_dropped;
 			lb_worker_sweep(w->lb, now_ms, SWEEP_BUDGET);
+			if (lb_worker_resend_due(w->lb, now_ms))
+				resend_held(w, s, now_ms);
 			prev_drain = tsc;
 		}
 		/* Again every 10 minutes: the 32-bit ms clock wraps in 49 days. */
