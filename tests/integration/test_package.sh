@@ -1,0 +1,324 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# The Debian package, built from this tree and installed on this machine:
+# dpkg-buildpackage in a copy of the tree under BUILD_DIR/package (never in the
+# source tree, whose parent would get the .deb), what the package holds, its
+# version against meson's, dpkg -i, the installed programs (--help, --check on
+# the example configurations, man pages, the hugepages helper),
+# `systemd-analyze verify` of its units (any message fails), then both
+# daemons running and `sluicectl show status` answered by both:
+#   - systemd is PID 1: through the units, with a runtime drop-in that points
+#     them at a test configuration (--no-huge, a net_af_packet port on a veth
+#     in a namespace); stopping sluice-control must leave the data plane up;
+#   - otherwise (a CI container): the installed binaries started by hand as
+#     the demo does (tests/lib/topo.sh, tests/lib/sluice.sh), each under its
+#     unit's CapabilityBoundingSet and NoNewPrivileges (setpriv), with one
+#     HTTP request through the VIP.
+# The package is purged at the end (and on any failure), so the machine is
+# left as it was. A machine where a package named sluice is installed is not
+# touched (SKIP).
+#
+# usage: test_package.sh SOURCE_ROOT BUILD_DIR
+# Exit: 0 all passed, 1 something failed, 77 skipped. Last line "<n> passed, <m> failed".
+# shellcheck disable=SC2317,SC2153
+
+set -uo pipefail
+
+SRC=$(cd "$1" && pwd)
+BUILD=$(cd "$2" && pwd)
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib/topo.sh disable=SC1091
+. "$HERE/../lib/topo.sh"
+# shellcheck source=../lib/sluice.sh disable=SC1091
+. "$HERE/../lib/sluice.sh"
+
+if [[ $(id -u) -ne 0 ]]; then
+	echo "SKIP: needs root (dpkg -i, namespaces, DPDK EAL)"
+	exit 77
+fi
+for tool in dpkg-buildpackage dh dpkg-parsechangelog systemd-analyze setpriv socat tar; do
+	if ! command -v "$tool" >/dev/null; then
+		echo "SKIP: needs $tool (scripts/deps.sh installs it)"
+		exit 77
+	fi
+done
+if dpkg-query -W -f='${Status}' sluice 2>/dev/null | grep -q 'installed'; then
+	echo "SKIP: a package named sluice is installed here; this test installs and purges its own (dpkg --purge sluice first)"
+	exit 77
+fi
+
+PASS=0
+FAIL=0
+WORK=$BUILD/package
+P=slp$$
+SLUICE_WORK=$(mktemp -d /tmp/sluice-package.XXXXXX)
+export SLUICE_WORK TOPO_LOGDIR=$SLUICE_WORK/logs
+installed=0
+ctl_pid=
+dropins=()
+
+cleanup() {
+	local rc=$? d
+	[[ -n "$ctl_pid" ]] && kill "$ctl_pid" 2>/dev/null && wait "$ctl_pid" 2>/dev/null
+	sluice_stop
+	if [[ -d /run/systemd/system && $installed -eq 1 ]]; then
+		systemctl stop sluice-control.service sluice-dataplane.service 2>/dev/null
+		for d in "${dropins[@]}"; do
+			rm -rf "$d"
+		done
+		systemctl daemon-reload
+		systemctl reset-failed sluice-control.service sluice-dataplane.service 2>/dev/null
+	fi
+	topo_destroy "$P" >/dev/null 2>&1 || true
+	if [[ $installed -eq 1 ]]; then
+		dpkg --purge sluice >"$SLUICE_WORK/purge.log" 2>&1 || {
+			echo "FAIL - dpkg --purge sluice:"
+			cat "$SLUICE_WORK/purge.log"
+			rc=1
+		}
+	fi
+	if [[ $FAIL -gt 0 ]]; then
+		for d in dataplane.log control.log; do
+			[[ -f "$SLUICE_WORK/$d" ]] || continue
+			echo "--- $d (last lines)"
+			tail -20 "$SLUICE_WORK/$d"
+		done
+	fi
+	[[ "${KEEP:-0}" == 1 ]] || rm -rf -- "$SLUICE_WORK"
+	exit "$rc"
+}
+trap cleanup EXIT
+
+# expect DESC CMD...: CMD exits 0 (its output shown on failure).
+expect() {
+	local desc=$1 out
+	shift
+	if out=$("$@" 2>&1); then
+		pass "$desc"
+	else
+		fail "$desc" "$(printf '%s\n' "$out" | tail -5)"
+	fi
+}
+
+# --- build: a copy of the tree (tracked and untracked-but-not-ignored
+# files, or everything but build directories outside git), built from
+# scratch; the .deb lands in $WORK.
+rm -rf "$WORK"
+mkdir -p "$WORK/src"
+if git -C "$SRC" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+	git -C "$SRC" ls-files -z --cached --others --exclude-standard |
+		tar -C "$SRC" --null -T - -cf - | tar -C "$WORK/src" -xf -
+else
+	tar -C "$SRC" --exclude='./build*' --exclude='./obj-*' -cf - . | tar -C "$WORK/src" -xf -
+fi
+t0=$(date +%s%N)
+if (cd "$WORK/src" && DEB_BUILD_OPTIONS="noddebs nocheck parallel=$(nproc)" \
+	dpkg-buildpackage -b -us -uc >"$WORK/build.log" 2>&1); then
+	pass "dpkg-buildpackage -b built the package in $((($(date +%s%N) - t0) / 1000000)) ms"
+else
+	fail "dpkg-buildpackage -b (log: $WORK/build.log)" "$(tail -15 "$WORK/build.log")"
+	exit 1
+fi
+debs=("$WORK"/sluice_*.deb)
+deb=${debs[0]}
+
+version=$(cd "$WORK/src" && dpkg-parsechangelog -S Version)
+meson_version=$(meson introspect --projectinfo "$BUILD" | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["version"])')
+if [[ "$version" == "$meson_version" || "$version" == "$meson_version"-* ]]; then
+	pass "debian/changelog's version $version is meson's $meson_version"
+else
+	fail "debian/changelog's version $version is meson's $meson_version (change both)"
+fi
+
+contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
+missing=()
+for f in ./usr/sbin/sluice-dataplane ./usr/sbin/sluice-control ./usr/bin/sluicectl \
+	./usr/libexec/sluice/sluice-hugepages ./usr/share/sluice/steer.bpf.o ./usr/share/sluice/decap.bpf.o \
+	./etc/sluice/demo.yaml ./etc/sluice/reference.yaml ./etc/default/sluice \
+	./lib/systemd/system/sluice-dataplane.service ./lib/systemd/system/sluice-control.service \
+	./lib/systemd/system/sluice-hugepages.service \
+	./usr/share/man/man8/sluice-dataplane.8 ./usr/share/man/man8/sluice-control.8 \
+	./usr/share/man/man1/sluicectl.1 ./usr/share/doc/sluice/install.md \
+	./usr/share/doc/sluice/copyright; do
+	grep -qxF -e "$f" -e "$f.gz" <<<"$contents" || missing+=("$f") # dh_compress: large docs
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+	pass "the package holds the programs, XDP objects, configs, units, man pages and docs"
+else
+	fail "the package holds everything it should" "missing: ${missing[*]}"
+fi
+conffiles=$(dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./conffiles)
+if grep -qx /etc/sluice/demo.yaml <<<"$conffiles" && grep -qx /etc/default/sluice <<<"$conffiles"; then
+	pass "/etc/sluice/*.yaml and /etc/default/sluice are conffiles (edits survive upgrades)"
+else
+	fail "/etc files are conffiles" "conffiles: $conffiles"
+fi
+
+# --- install
+if dpkg -i "$deb" >"$SLUICE_WORK/install.log" 2>&1; then
+	installed=1
+	pass "dpkg -i $(basename "$deb")"
+else
+	fail "dpkg -i $(basename "$deb")" "$(tail -10 "$SLUICE_WORK/install.log")"
+	installed=1 # whatever got unpacked is purged on exit
+	exit 1
+fi
+# sluice-control and sluicectl print their usage on stderr and exit 2 for
+# --help (as for a usage error); the data plane exits 0.
+for b in /usr/sbin/sluice-dataplane /usr/sbin/sluice-control /usr/bin/sluicectl; do
+	out=$("$b" --help 2>&1)
+	rc=$?
+	if [[ ($rc -eq 0 || $rc -eq 2) && "$out" == usage:* ]]; then
+		pass "$b --help prints its usage"
+	else
+		fail "$b --help prints its usage (exit $rc)" "${out:0:300}"
+	fi
+done
+expect "the installed data plane checks /etc/sluice/demo.yaml" \
+	/usr/sbin/sluice-dataplane --check --config /etc/sluice/demo.yaml
+expect "sluicectl config check /etc/sluice/reference.yaml" \
+	/usr/bin/sluicectl config check /etc/sluice/reference.yaml
+expect "the man pages are well-formed (groff, no warnings)" bash -c '
+	for m in /usr/share/man/man8/sluice-dataplane.8.gz /usr/share/man/man8/sluice-control.8.gz \
+		/usr/share/man/man1/sluicectl.1.gz; do
+		if command -v groff >/dev/null; then
+			w=$(zcat "$m" | groff -man -Tutf8 -ww -z 2>&1) || exit 1
+			[[ -z "$w" ]] || { echo "$m: $w"; exit 1; }
+		else
+			zcat "$m" | grep -q "^\.TH " || { echo "$m: no .TH"; exit 1; }
+		fi
+	done'
+nr=$(cat /proc/sys/vm/nr_hugepages)
+expect "sluice-hugepages with the pages already there changes nothing" \
+	bash -c "/usr/libexec/sluice/sluice-hugepages $nr && [[ \$(cat /proc/sys/vm/nr_hugepages) -eq $nr ]]"
+if /usr/libexec/sluice/sluice-hugepages lots >/dev/null 2>&1; then
+	fail "sluice-hugepages refuses a count that is not a number"
+else
+	pass "sluice-hugepages refuses a count that is not a number"
+fi
+
+# systemd-analyze verify exits 0 on unknown keys and bad values (it only
+# warns), so any message at all is a failure. Documentation=man: pages are
+# looked up with man(1) where it is installed.
+man_opt=--man=no
+command -v man >/dev/null && man_opt=--man=yes
+units=(/lib/systemd/system/sluice-dataplane.service /lib/systemd/system/sluice-control.service
+	/lib/systemd/system/sluice-hugepages.service)
+out=$(systemd-analyze verify "$man_opt" "${units[@]}" 2>&1)
+if [[ $? -eq 0 && -z "$out" ]]; then
+	pass "systemd-analyze verify $man_opt: the three units, no message"
+else
+	fail "systemd-analyze verify $man_opt: the three units, no message" "$out"
+fi
+# The ordering that keeps the data plane up: control Wants+After it, and
+# nothing that would stop or restart it with the control daemon.
+deps=$(grep -E '^(Wants|Requires|Requisite|BindsTo|PartOf|After)=' /lib/systemd/system/sluice-control.service)
+if grep -q '^Wants=.*sluice-dataplane.service' <<<"$deps" &&
+	grep -q '^After=.*sluice-dataplane.service' <<<"$deps" &&
+	! grep -qE '^(Requires|Requisite|BindsTo|PartOf)=' <<<"$deps" &&
+	! grep -v '^#' /lib/systemd/system/sluice-dataplane.service | grep -q 'sluice-control'; then
+	pass "sluice-control: Wants/After the data plane, never Requires/BindsTo/PartOf it"
+else
+	fail "sluice-control: Wants/After the data plane, never Requires/BindsTo/PartOf it" "$deps"
+fi
+for u in sluice-dataplane sluice-control; do
+	if [[ -L /etc/systemd/system/multi-user.target.wants/$u.service ]]; then
+		fail "$u is not enabled by the package"
+	else
+		pass "$u is not enabled by the package"
+	fi
+done
+
+# --- both daemons running, on a topology like the demo's (one backend).
+topo_require
+topo_create "$P" 1 || exit 1
+topo_start_backends
+sluice_dsr_config "$SLUICE_WORK/sluice.yaml"
+SLUICE_SOCK=$SLUICE_WORK/api.sock
+CTL_SOCK=$SLUICE_WORK/control.sock
+ctl() { /usr/bin/sluicectl -s "$SLUICE_SOCK" -c "$CTL_SOCK" "$@"; }
+
+# unit_caps UNIT: the unit's CapabilityBoundingSet as setpriv wants it.
+unit_caps() {
+	sed -n 's/^CapabilityBoundingSet=//p' "/lib/systemd/system/$1" |
+		tr 'A-Z' 'a-z' | sed -e 's/cap_//g' -e 's/ \+/,+/g' -e 's/^/-all,+/'
+}
+
+if [[ -d /run/systemd/system ]]; then
+	echo "# systemd is PID 1: starting the units"
+	for u in sluice-dataplane sluice-control; do
+		mkdir -p "/run/systemd/system/$u.service.d"
+		dropins+=("/run/systemd/system/$u.service.d/50-test-package.conf")
+	done
+	cat >"${dropins[0]}" <<EOF
+[Service]
+Environment=SLUICE_CONFIG=$SLUICE_WORK/sluice.yaml "SLUICE_EAL_ARGS=-l 0 --no-huge -m 512 --no-pci"
+NetworkNamespacePath=/run/netns/$TOPO_LB_NS
+# The test's work directory is under /tmp.
+PrivateTmp=no
+EOF
+	cat >"${dropins[1]}" <<EOF
+[Service]
+Environment=SLUICE_CONFIG=$SLUICE_WORK/sluice.yaml
+ExecStart=
+ExecStart=/usr/sbin/sluice-control --config \${SLUICE_CONFIG} --control-socket $CTL_SOCK
+PrivateTmp=no
+EOF
+	systemctl daemon-reload
+	expect "systemctl start sluice-control (pulls in the data plane)" \
+		systemctl start sluice-control.service
+	for ((i = 0; i < 100; i++)); do
+		ctl show status 2>/dev/null | grep -q '^control daemon: generation' && break
+		sleep 0.1
+	done
+	expect "sluice-dataplane.service active" systemctl is-active sluice-dataplane.service
+else
+	echo "# systemd is not PID 1: starting the installed binaries by hand"
+	cat >"$SLUICE_WORK/dataplane" <<EOF
+#!/bin/sh
+exec setpriv --no-new-privs --bounding-set $(unit_caps sluice-dataplane.service) /usr/sbin/sluice-dataplane "\$@"
+EOF
+	chmod +x "$SLUICE_WORK/dataplane"
+	SLUICE_DATAPLANE=$SLUICE_WORK/dataplane
+	if sluice_start "$SLUICE_WORK/sluice.yaml" 1; then
+		pass "the installed sluice-dataplane runs under its unit's capabilities (--no-huge, af_packet)"
+	else
+		fail "the installed sluice-dataplane runs under its unit's capabilities"
+		exit 1
+	fi
+	ip netns exec "$TOPO_LB_NS" setpriv --no-new-privs \
+		--bounding-set "$(unit_caps sluice-control.service)" \
+		/usr/sbin/sluice-control --config "$SLUICE_WORK/sluice.yaml" \
+		--control-socket "$CTL_SOCK" >"$SLUICE_WORK/control.log" 2>&1 &
+	ctl_pid=$!
+	for ((i = 0; i < 100; i++)); do
+		ctl show status 2>/dev/null | grep -q '^control daemon: generation' && break
+		kill -0 "$ctl_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+fi
+
+out=$(ctl show status 2>&1)
+rc=$?
+echo "$out" | sed 's/^/    /'
+if [[ $rc -eq 0 ]] && grep -q '^data plane: generation [1-9]' <<<"$out" &&
+	grep -q '^control daemon: generation [1-9]' <<<"$out" &&
+	! grep -q 'NOT reachable' <<<"$out"; then
+	pass "sluicectl show status: both planes answer, the daemon reaches the data plane"
+else
+	fail "sluicectl show status: both planes answer (exit $rc)"
+fi
+sluice_wait_resolved 10 || true
+r=$(topo_http_client --url "http://$TOPO_VIP4/" --count 5 --timeout 2 --max-seconds 20)
+jcheck "5 HTTP requests through the VIP, none failed" "$r" 'd["ok"] == 5 and d["failed"] == 0'
+
+if [[ -d /run/systemd/system ]]; then
+	systemctl stop sluice-control.service
+	expect "stopping sluice-control leaves the data plane active" \
+		systemctl is-active sluice-dataplane.service
+	systemctl stop sluice-dataplane.service
+fi
+
+echo "$PASS passed, $FAIL failed"
+[[ $FAIL -eq 0 ]]
