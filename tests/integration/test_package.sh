@@ -65,7 +65,8 @@ cleanup() {
 	if [[ -d /run/systemd/system && $installed -eq 1 ]]; then
 		systemctl stop sluice-control.service sluice-dataplane.service 2>/dev/null
 		for d in "${dropins[@]}"; do
-			rm -rf "$d"
+			rm -f "$d"
+			rmdir "$(dirname "$d")" 2>/dev/null
 		done
 		systemctl daemon-reload
 		systemctl reset-failed sluice-control.service sluice-dataplane.service 2>/dev/null
@@ -247,7 +248,7 @@ unit_caps() {
 
 if [[ -d /run/systemd/system ]]; then
 	echo "# systemd is PID 1: starting the units"
-	for u in sluice-dataplane sluice-control; do
+	for u in sluice-dataplane sluice-control sluice-hugepages; do
 		mkdir -p "/run/systemd/system/$u.service.d"
 		dropins+=("/run/systemd/system/$u.service.d/50-test-package.conf")
 	done
@@ -264,6 +265,11 @@ Environment=SLUICE_CONFIG=$SLUICE_WORK/sluice.yaml
 ExecStart=
 ExecStart=/usr/sbin/sluice-control --config \${SLUICE_CONFIG} --control-socket $CTL_SOCK
 PrivateTmp=no
+EOF
+	# The data plane runs with --no-huge: leave the host's hugepages alone.
+	cat >"${dropins[2]}" <<EOF
+[Service]
+Environment=SLUICE_HUGEPAGES=0
 EOF
 	systemctl daemon-reload
 	expect "systemctl start sluice-control (pulls in the data plane)" \
