@@ -102,21 +102,37 @@ expect() {
 	fi
 }
 
-# --- build: a copy of the tree (tracked and untracked-but-not-ignored
-# files, or everything but build directories outside git), built from
-# scratch; the .deb lands in $WORK.
-rm -rf "$WORK"
+# --- build, in a copy of the tree ($WORK/src: git's tracked and
+# untracked-but-not-ignored files) kept between runs, so that a second run
+# rebuilds only what changed (dpkg-buildpackage -nc: no clean; meson keeps
+# obj-*/ and ninja rebuilds by time stamp). Started again from scratch when
+# debian/rules or debian/control changed (meson would keep the old options),
+# outside git, or with PKG_FRESH=1. The .deb lands in $WORK.
+if ! git -C "$SRC" rev-parse --is-inside-work-tree >/dev/null 2>&1 || [[ "${PKG_FRESH:-0}" == 1 ]] ||
+	! cmp -s "$SRC/debian/rules" "$WORK/src/debian/rules" ||
+	! cmp -s "$SRC/debian/control" "$WORK/src/debian/control"; then
+	rm -rf "$WORK"
+fi
+rm -f "$WORK"/sluice*.deb "$WORK"/sluice_*.changes "$WORK"/sluice_*.buildinfo
 mkdir -p "$WORK/src"
 if git -C "$SRC" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-	git -C "$SRC" ls-files -z --cached --others --exclude-standard |
-		tar -C "$SRC" --null -T - -cf - | tar -C "$WORK/src" -xf -
+	git -C "$SRC" ls-files -z --cached --others --exclude-standard >"$WORK/files"
+	tar -C "$SRC" --null -T "$WORK/files" -cf - | tar -C "$WORK/src" -xf -
+	# Files gone from the tree go from the copy (but for build outputs,
+	# which the tree's .gitignore names).
+	(cd "$WORK/src" && find . -path ./obj-\* -prune -o -type f -print | sed 's|^\./||' | LC_ALL=C sort) >"$WORK/copy"
+	tr '\0' '\n' <"$WORK/files" | LC_ALL=C sort | LC_ALL=C comm -23 "$WORK/copy" - |
+		{ git -C "$SRC" check-ignore --no-index -n -v --stdin || true; } |
+		sed -n 's/^::\t//p' | while IFS= read -r f; do rm -f -- "$WORK/src/$f"; done
 else
 	tar -C "$SRC" --exclude='./build*' --exclude='./obj-*' -cf - . | tar -C "$WORK/src" -xf -
 fi
+rm -f "$WORK/src/debian/debhelper-build-stamp" "$WORK"/src/debian/*.debhelper.log
+[[ -d "$WORK/src/obj-$(dpkg-architecture -qDEB_HOST_MULTIARCH)" ]] && how=incremental || how="from scratch"
 t0=$(date +%s%N)
 if (cd "$WORK/src" && DEB_BUILD_OPTIONS="noddebs nocheck parallel=$(nproc)" \
-	dpkg-buildpackage -b -us -uc >"$WORK/build.log" 2>&1); then
-	pass "dpkg-buildpackage -b built the package in $((($(date +%s%N) - t0) / 1000000)) ms"
+	dpkg-buildpackage -b -us -uc -nc >"$WORK/build.log" 2>&1); then
+	pass "dpkg-buildpackage -b built the package ($how) in $((($(date +%s%N) - t0) / 1000000)) ms"
 else
 	fail "dpkg-buildpackage -b (log: $WORK/build.log)" "$(tail -15 "$WORK/build.log")"
 	exit 1
@@ -180,16 +196,20 @@ expect "the installed data plane checks /etc/sluice/demo.yaml" \
 	/usr/sbin/sluice-dataplane --check --config /etc/sluice/demo.yaml
 expect "sluicectl config check /etc/sluice/reference.yaml" \
 	/usr/bin/sluicectl config check /etc/sluice/reference.yaml
+# From the .deb, not the installed tree: some images exclude /usr/share/man
+# from dpkg's installs (path-exclude).
+dpkg-deb -x "$deb" "$WORK/root"
 expect "the man pages are well-formed (groff, no warnings)" bash -c '
-	for m in /usr/share/man/man8/sluice-dataplane.8.gz /usr/share/man/man8/sluice-control.8.gz \
-		/usr/share/man/man1/sluicectl.1.gz; do
+	cd "$1" || exit 1
+	for m in usr/share/man/man8/sluice-dataplane.8.gz usr/share/man/man8/sluice-control.8.gz \
+		usr/share/man/man1/sluicectl.1.gz; do
 		if command -v groff >/dev/null; then
 			w=$(zcat "$m" | groff -man -Tutf8 -ww -z 2>&1) || exit 1
 			[[ -z "$w" ]] || { echo "$m: $w"; exit 1; }
 		else
 			zcat "$m" | grep -q "^\.TH " || { echo "$m: no .TH"; exit 1; }
 		fi
-	done'
+	done' bash "$WORK/root"
 nr=$(cat /proc/sys/vm/nr_hugepages)
 expect "sluice-hugepages with the pages already there changes nothing" \
 	bash -c "/usr/libexec/sluice/sluice-hugepages $nr && [[ \$(cat /proc/sys/vm/nr_hugepages) -eq $nr ]]"
@@ -201,9 +221,9 @@ fi
 
 # systemd-analyze verify exits 0 on unknown keys and bad values (it only
 # warns), so any message at all is a failure. Documentation=man: pages are
-# looked up with man(1) where it is installed.
+# looked up with man(1) where it is installed and finds them.
 man_opt=--man=no
-command -v man >/dev/null && man_opt=--man=yes
+command -v man >/dev/null && man -w sluice-dataplane >/dev/null 2>&1 && man_opt=--man=yes
 units=(/lib/systemd/system/sluice-dataplane.service /lib/systemd/system/sluice-control.service
 	/lib/systemd/system/sluice-hugepages.service)
 out=$(systemd-analyze verify "$man_opt" "${units[@]}" 2>&1)
