@@ -148,10 +148,12 @@ else
 	fail "debian/changelog's version $version is meson's $meson_version (change both)"
 fi
 
+triplet=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
 missing=()
 for f in ./usr/sbin/sluice-dataplane ./usr/sbin/sluice-control ./usr/bin/sluicectl \
-	./usr/libexec/sluice/sluice-hugepages ./usr/share/sluice/steer.bpf.o ./usr/share/sluice/decap.bpf.o \
+	./usr/libexec/sluice/sluice-hugepages "./usr/lib/$triplet/bpf/sluice/steer.bpf.o" \
+	"./usr/lib/$triplet/bpf/sluice/decap.bpf.o" \
 	./etc/sluice/demo.yaml ./etc/sluice/reference.yaml ./etc/default/sluice \
 	./lib/systemd/system/sluice-dataplane.service ./lib/systemd/system/sluice-control.service \
 	./lib/systemd/system/sluice-hugepages.service \
@@ -209,6 +211,12 @@ expect "the man pages are well-formed (groff, no warnings)" bash -c '
 		else
 			zcat "$m" | grep -q "^\.TH " || { echo "$m: no .TH"; exit 1; }
 		fi
+	done' bash "$WORK/root"
+# The XDP objects keep their BTF (CO-RE relocations need it): dh_strip and
+# dh_dwz must leave them alone.
+expect "the XDP objects in the package keep their BTF" bash -c '
+	for o in "$1"/usr/lib/*/bpf/sluice/*.bpf.o; do
+		readelf -S "$o" | grep -q "\.BTF " || { echo "$o: no .BTF section"; exit 1; }
 	done' bash "$WORK/root"
 nr=$(cat /proc/sys/vm/nr_hugepages)
 expect "sluice-hugepages with the pages already there changes nothing" \
