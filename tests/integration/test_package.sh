@@ -2,19 +2,20 @@
 # SPDX-License-Identifier: BSD-3-Clause
 #
 # The Debian package, built from this tree and installed on this machine:
-# dpkg-buildpackage in a copy of the tree under BUILD_DIR/package (never in the
-# source tree, whose parent would get the .deb), what the package holds, its
-# version against meson's, dpkg -i, the installed programs (--help, --check on
-# the example configurations, man pages, the hugepages helper),
-# `systemd-analyze verify` of its units (any message fails), then both
-# daemons running and `sluicectl show status` answered by both:
+# dpkg-buildpackage in a copy of the tree under BUILD_DIR/package (never in
+# the source tree, whose parent would get the .deb; incremental on a second
+# run), what the package holds, its version against meson's, dpkg -i, the
+# installed programs (--help, --check on the example configurations, man
+# pages, the hugepages helper, the XDP objects' BTF), `systemd-analyze
+# verify` of its units (any message fails), then both daemons running and
+# `sluicectl show status` answered by both:
 #   - systemd is PID 1: through the units, with a runtime drop-in that points
 #     them at a test configuration (--no-huge, a net_af_packet port on a veth
 #     in a namespace); stopping sluice-control must leave the data plane up;
 #   - otherwise (a CI container): the installed binaries started by hand as
 #     the demo does (tests/lib/topo.sh, tests/lib/sluice.sh), each under its
-#     unit's CapabilityBoundingSet and NoNewPrivileges (setpriv), with one
-#     HTTP request through the VIP.
+#     unit's CapabilityBoundingSet and NoNewPrivileges (setpriv).
+# Either way, 5 HTTP requests go through the VIP.
 # The package is purged at the end (and on any failure), so the machine is
 # left as it was. A machine where a package named sluice is installed is not
 # touched (SKIP).
@@ -157,10 +158,10 @@ for f in ./usr/sbin/sluice-dataplane ./usr/sbin/sluice-control ./usr/bin/sluicec
 	./etc/sluice/demo.yaml ./etc/sluice/reference.yaml ./etc/default/sluice \
 	./lib/systemd/system/sluice-dataplane.service ./lib/systemd/system/sluice-control.service \
 	./lib/systemd/system/sluice-hugepages.service \
-	./usr/share/man/man8/sluice-dataplane.8 ./usr/share/man/man8/sluice-control.8 \
-	./usr/share/man/man1/sluicectl.1 ./usr/share/doc/sluice/install.md \
-	./usr/share/doc/sluice/copyright; do
-	grep -qxF -e "$f" -e "$f.gz" <<<"$contents" || missing+=("$f") # dh_compress: large docs
+	./usr/share/man/man8/sluice-dataplane.8.gz ./usr/share/man/man8/sluice-control.8.gz \
+	./usr/share/man/man1/sluicectl.1.gz ./usr/share/doc/sluice/copyright \
+	./usr/share/doc/sluice/install.md; do # not compressed: the units' Documentation= names it
+	grep -qxF "$f" <<<"$contents" || missing+=("$f")
 done
 if [[ ${#missing[@]} -eq 0 ]]; then
 	pass "the package holds the programs, XDP objects, configs, units, man pages and docs"
