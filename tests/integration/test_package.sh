@@ -12,8 +12,9 @@
 #   - systemd is PID 1: through the units, with a runtime drop-in that points
 #     them at a test configuration (--no-huge, a net_af_packet port on a veth
 #     in a namespace); stopping sluice-control must leave the data plane up;
-#   - otherwise (a CI container): the installed binaries started by hand as
-#     the demo does (tests/lib/topo.sh, tests/lib/sluice.sh), each under its
+#   - otherwise (a CI container): the units' own ExecStartPre/ExecStart
+#     command lines (variables expanded) run by hand on the demo's kind of
+#     topology (tests/lib/topo.sh, tests/lib/sluice.sh), each under its
 #     unit's CapabilityBoundingSet and NoNewPrivileges (setpriv).
 # Either way, 5 HTTP requests go through the VIP.
 # The package is purged at the end (and on any failure), so the machine is
@@ -58,6 +59,7 @@ export SLUICE_WORK TOPO_LOGDIR=$SLUICE_WORK/logs
 installed=0
 ctl_pid=
 dropins=()
+dpdk_dir_kept=
 
 cleanup() {
 	local rc=$? d
@@ -73,6 +75,8 @@ cleanup() {
 		systemctl reset-failed sluice-control.service sluice-dataplane.service 2>/dev/null
 	fi
 	topo_destroy "$P" >/dev/null 2>&1 || true
+	# DPDK leaves its runtime directory behind (the unit's --file-prefix).
+	[[ -n "$dpdk_dir_kept" ]] || rm -rf /run/dpdk/sluice
 	if [[ $installed -eq 1 ]]; then
 		dpkg --purge sluice >"$SLUICE_WORK/purge.log" 2>&1 || {
 			echo "FAIL - dpkg --purge sluice:"
@@ -264,10 +268,24 @@ done
 topo_require
 topo_create "$P" 1 || exit 1
 topo_start_backends
-sluice_dsr_config "$SLUICE_WORK/sluice.yaml"
 SLUICE_SOCK=$SLUICE_WORK/api.sock
 CTL_SOCK=$SLUICE_WORK/control.sock
+# The units' variables (/etc/default/sluice), as an operator would set them
+# on a host without hugepages.
+SLUICE_CONFIG=$SLUICE_WORK/sluice.yaml
+SLUICE_EAL_ARGS="-l 0 --no-huge -m 512 --no-pci"
+sluice_dsr_config "$SLUICE_CONFIG"
+# Both sockets in the work directory, not /run/sluice.
+printf 'control:\n  socket: %s\n' "$CTL_SOCK" >>"$SLUICE_CONFIG"
 ctl() { /usr/bin/sluicectl -s "$SLUICE_SOCK" -c "$CTL_SOCK" "$@"; }
+
+# unit_argv NAME UNIT KEY: array NAME = the installed UNIT's KEY= command
+# line, $VAR split into words and ${VAR} not, as systemd expands them.
+unit_argv() {
+	local line
+	line=$(sed -n "s/^$3=//p" "/lib/systemd/system/$2")
+	eval "$1=($line)"
+}
 
 # unit_caps UNIT: the unit's CapabilityBoundingSet as setpriv wants it.
 unit_caps() {
@@ -275,6 +293,7 @@ unit_caps() {
 		tr 'A-Z' 'a-z' | sed -e 's/cap_//g' -e 's/ \+/,+/g' -e 's/^/-all,+/'
 }
 
+[[ -e /run/dpdk/sluice ]] && dpdk_dir_kept=1
 if [[ -d /run/systemd/system ]]; then
 	echo "# systemd is PID 1: starting the units"
 	for u in sluice-dataplane sluice-control sluice-hugepages; do
@@ -283,16 +302,14 @@ if [[ -d /run/systemd/system ]]; then
 	done
 	cat >"${dropins[0]}" <<EOF
 [Service]
-Environment=SLUICE_CONFIG=$SLUICE_WORK/sluice.yaml "SLUICE_EAL_ARGS=-l 0 --no-huge -m 512 --no-pci"
+Environment=SLUICE_CONFIG=$SLUICE_CONFIG "SLUICE_EAL_ARGS=$SLUICE_EAL_ARGS"
 NetworkNamespacePath=/run/netns/$TOPO_LB_NS
 # The test's work directory is under /tmp.
 PrivateTmp=no
 EOF
 	cat >"${dropins[1]}" <<EOF
 [Service]
-Environment=SLUICE_CONFIG=$SLUICE_WORK/sluice.yaml
-ExecStart=
-ExecStart=/usr/sbin/sluice-control --config \${SLUICE_CONFIG} --control-socket $CTL_SOCK
+Environment=SLUICE_CONFIG=$SLUICE_CONFIG
 PrivateTmp=no
 EOF
 	# The data plane runs with --no-huge: leave the host's hugepages alone.
@@ -309,23 +326,30 @@ EOF
 	done
 	expect "sluice-dataplane.service active" systemctl is-active sluice-dataplane.service
 else
-	echo "# systemd is not PID 1: starting the installed binaries by hand"
-	cat >"$SLUICE_WORK/dataplane" <<EOF
-#!/bin/sh
-exec setpriv --no-new-privs --bounding-set $(unit_caps sluice-dataplane.service) /usr/sbin/sluice-dataplane "\$@"
-EOF
+	echo "# systemd is not PID 1: starting the units' command lines by hand"
+	unit_argv pre sluice-dataplane.service ExecStartPre
+	expect "the data plane unit's ExecStartPre: ${pre[*]}" "${pre[@]}"
+	# The unit's own ExecStart (it has --file-prefix sluice): sluice_start's
+	# arguments are ignored, it only waits for the socket.
+	unit_argv dp_cmd sluice-dataplane.service ExecStart
+	{
+		echo '#!/bin/sh'
+		printf 'exec setpriv --no-new-privs --bounding-set %s' "$(unit_caps sluice-dataplane.service)"
+		printf ' %q' "${dp_cmd[@]}"
+		echo
+	} >"$SLUICE_WORK/dataplane"
 	chmod +x "$SLUICE_WORK/dataplane"
 	SLUICE_DATAPLANE=$SLUICE_WORK/dataplane
-	if sluice_start "$SLUICE_WORK/sluice.yaml" 1; then
-		pass "the installed sluice-dataplane runs under its unit's capabilities (--no-huge, af_packet)"
+	if sluice_start "$SLUICE_CONFIG" 1; then
+		pass "the data plane unit's ExecStart runs under its capabilities: ${dp_cmd[*]}"
 	else
-		fail "the installed sluice-dataplane runs under its unit's capabilities"
+		fail "the data plane unit's ExecStart runs under its capabilities: ${dp_cmd[*]}"
 		exit 1
 	fi
+	unit_argv ctl_cmd sluice-control.service ExecStart
 	ip netns exec "$TOPO_LB_NS" setpriv --no-new-privs \
 		--bounding-set "$(unit_caps sluice-control.service)" \
-		/usr/sbin/sluice-control --config "$SLUICE_WORK/sluice.yaml" \
-		--control-socket "$CTL_SOCK" >"$SLUICE_WORK/control.log" 2>&1 &
+		"${ctl_cmd[@]}" >"$SLUICE_WORK/control.log" 2>&1 &
 	ctl_pid=$!
 	for ((i = 0; i < 100; i++)); do
 		ctl show status 2>/dev/null | grep -q '^control daemon: generation' && break
