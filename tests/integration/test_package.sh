@@ -120,8 +120,11 @@ if ! git -C "$SRC" rev-parse --is-inside-work-tree >/dev/null 2>&1 || [[ "${PKG_
 fi
 rm -f "$WORK"/sluice*.deb "$WORK"/sluice_*.changes "$WORK"/sluice_*.buildinfo
 mkdir -p "$WORK/src"
+# Never the build directory itself, where .gitignore does not name it.
+rel=$(realpath --relative-to="$SRC" "$BUILD")
 if git -C "$SRC" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-	git -C "$SRC" ls-files -z --cached --others --exclude-standard >"$WORK/files"
+	git -C "$SRC" ls-files -z --cached --others --exclude-standard |
+		{ grep -zv -- "^${rel//./\\.}/" || true; } >"$WORK/files"
 	tar -C "$SRC" --null -T "$WORK/files" -cf - | tar -C "$WORK/src" -xf -
 	# Files gone from the tree go from the copy (but for build outputs,
 	# which the tree's .gitignore names).
@@ -130,7 +133,8 @@ if git -C "$SRC" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 		{ git -C "$SRC" check-ignore --no-index -n -v --stdin || true; } |
 		sed -n 's/^::\t//p' | while IFS= read -r f; do rm -f -- "$WORK/src/$f"; done
 else
-	tar -C "$SRC" --exclude='./build*' --exclude='./obj-*' -cf - . | tar -C "$WORK/src" -xf -
+	tar -C "$SRC" --exclude='./build*' --exclude='./obj-*' --exclude="./$rel" -cf - . |
+		tar -C "$WORK/src" -xf -
 fi
 rm -f "$WORK/src/debian/debhelper-build-stamp" "$WORK"/src/debian/*.debhelper.log
 [[ -d "$WORK/src/obj-$(dpkg-architecture -qDEB_HOST_MULTIARCH)" ]] && how=incremental || how="from scratch"
