@@ -60,6 +60,10 @@ installed=0
 ctl_pid=
 dropins=()
 dpdk_dir_kept=
+run_kept=
+state_kept=
+[[ -e /run/sluice ]] && run_kept=1
+[[ -e /var/lib/sluice ]] && state_kept=1
 
 cleanup() {
 	local rc=$? d
@@ -67,6 +71,13 @@ cleanup() {
 	sluice_stop
 	if [[ -d /run/systemd/system && $installed -eq 1 ]]; then
 		systemctl stop sluice-control.service sluice-dataplane.service 2>/dev/null
+		if [[ $FAIL -gt 0 ]]; then
+			echo "--- journal"
+			journalctl -q -n 40 --no-pager -u sluice-dataplane -u sluice-control -u sluice-hugepages
+		fi
+		# RuntimeDirectoryPreserve and StateDirectory outlive the units.
+		[[ -n "$run_kept" ]] || rm -rf /run/sluice
+		[[ -n "$state_kept" ]] || rm -rf /var/lib/sluice
 		for d in "${dropins[@]}"; do
 			rm -f "$d"
 			rmdir "$(dirname "$d")" 2>/dev/null
