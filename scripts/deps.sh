@@ -14,6 +14,9 @@ packages=(
 	iproute2 iputils-ping ethtool procps wrk bc python3 python3-scapy socat curl tcpdump nftables
 	# benchmarks (bench/run.sh; its smoke run is in the test suites)
 	python3-matplotlib valgrind
+	# the Debian package (debian/, docs/install.md) and its test: dpkg-buildpackage
+	# (dpkg-dev comes with build-essential), systemd-analyze, man page checks
+	debhelper systemd groff-base
 )
 
 missing=()
