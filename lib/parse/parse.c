@@ -81,6 +81,7 @@ static const char *const parse_result_names[PARSE_RESULT_MAX] = {
 	[PARSE_IP6_BAD_EXT] = "ip6_bad_ext",
 	[PARSE_TRUNC_L4] = "trunc_l4",
 	[PARSE_TCP_BAD_DOFF] = "tcp_bad_doff",
+	[PARSE_UDP_BAD_LEN] = "udp_bad_len",
 };
 
 const char *parse_result_name(enum parse_result r)
@@ -102,7 +103,7 @@ static inline enum parse_result parse_l4(const uint8_t *pkt, uint32_t off, uint3
 {
 	const uint8_t *l4 = pkt + off;
 	uint32_t avail = end - off;
-	uint32_t doff;
+	uint32_t doff, ulen;
 
 	m->l4_off = (uint16_t)off;
 	switch (m->l4_proto) {
@@ -119,6 +120,14 @@ static inline enum parse_result parse_l4(const uint8_t *pkt, uint32_t off, uint3
 	case IPPROTO_UDP:
 		if (avail < UDP_HDR_LEN)
 			return PARSE_TRUNC_L4;
+		/*
+		 * A length that claims more than the packet holds is a lie a
+		 * receiver drops (as Linux does); less is padding it trims. A
+		 * first fragment holds only part of the datagram.
+		 */
+		ulen = pkt_get16(l4 + 4);
+		if (ulen < UDP_HDR_LEN || (ulen > avail && m->frag == PKT_FRAG_NONE))
+			return PARSE_UDP_BAD_LEN;
 		memcpy(&m->sport, l4, 2);
 		memcpy(&m->dport, l4 + 2, 2);
 		return PARSE_OK;

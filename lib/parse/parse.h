@@ -36,6 +36,7 @@ enum parse_result {
 	PARSE_IP6_BAD_EXT,     /* extension header chain truncated or too long */
 	PARSE_TRUNC_L4,        /* TCP/UDP/ICMP/ICMPv6 header cut short */
 	PARSE_TCP_BAD_DOFF,    /* TCP data offset < 5 or past the IP payload */
+	PARSE_UDP_BAD_LEN,     /* UDP length < 8, or past the IP payload (unfragmented) */
 	PARSE_RESULT_MAX
 };
 

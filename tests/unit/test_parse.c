@@ -473,6 +473,18 @@ static const struct fixture fixtures[] = {
 	 BYTES(ETH(0x0800), IP4(28, 0, IPPROTO_UDP), UDP(40000, 53, 8)),
 	 PARSE_OK,
 	 {W_IP4(14, 34, 42, IPPROTO_UDP), .sport = 40000, .dport = 53}},
+	{"udp length past the packet",
+	 BYTES(ETH(0x0800), IP4(32, 0, IPPROTO_UDP), UDP(40000, 53, 13), DATA4),
+	 PARSE_UDP_BAD_LEN,
+	 {.kind = PKT_KIND_IP}},
+	{"udp length under its header",
+	 BYTES(ETH(0x0800), IP4(32, 0, IPPROTO_UDP), UDP(40000, 53, 7), DATA4),
+	 PARSE_UDP_BAD_LEN,
+	 {.kind = PKT_KIND_IP}},
+	{"udp length short of the packet: trailing padding, trimmed by the receiver",
+	 BYTES(ETH(0x0800), IP4(32, 0, IPPROTO_UDP), UDP(40000, 53, 8), DATA4),
+	 PARSE_OK,
+	 {W_IP4(14, 34, 46, IPPROTO_UDP), .sport = 40000, .dport = 53}},
 	{"icmp echo request",
 	 BYTES(ETH(0x0800), IP4(32, 0, IPPROTO_ICMP), ICMP(8, 0, 0x1234, 7), DATA4),
 	 PARSE_OK,
@@ -713,6 +725,7 @@ static void test_result_names(void **state)
 		"ip6_bad_ext",
 		"trunc_l4",
 		"tcp_bad_doff",
+		"udp_bad_len",
 	};
 
 	(void)state;
@@ -808,8 +821,8 @@ static void test_ip6_ext_limit(void **state)
  */
 static void test_oversized_frame(void **state)
 {
-	static const uint8_t head4[] = {ETH(0x0800), IP4(0, 0, IPPROTO_UDP), UDP(1, 2, 0)};
-	static const uint8_t head6[] = {ETH(0x86dd), IP6(0, IPPROTO_UDP), UDP(1, 2, 0)};
+	static const uint8_t head4[] = {ETH(0x0800), IP4(0, 0, IPPROTO_UDP), UDP(1, 2, 8)};
+	static const uint8_t head6[] = {ETH(0x86dd), IP6(0, IPPROTO_UDP), UDP(1, 2, 8)};
 	uint32_t len = 70000;
 	uint8_t *buf = calloc(1, len);
 	struct pkt_meta m;
