@@ -258,8 +258,11 @@ static void send_flows(struct lb_worker *w, const struct lb_snapshot *s, uint32_
 				build_reply(frames[j], &rec[first + i + j]);
 			else
 				build_syn(frames[j], first + i + j, flags);
-			pkts[j] = (struct lb_pkt){
-				.data = frames[j], .len = FRAME_LEN, .cap = FRAME_LEN};
+			/* As from a port with RX checksum offload (the frames' sums are 0). */
+			pkts[j] = (struct lb_pkt){.data = frames[j],
+						  .len = FRAME_LEN,
+						  .cap = FRAME_LEN,
+						  .rx_csum = LB_RX_CSUM_IP_GOOD};
 		}
 		lb_worker_process(w, s, pkts, n, now);
 		for (uint32_t j = 0; rec != NULL && !replies && j < n; j++) {
@@ -442,8 +445,11 @@ int main(int argc, char **argv)
 			} else {
 				build_syn(frames[j], flow++, 0x02);
 			}
-			pkts[j] = (struct lb_pkt){
-				.data = frames[j], .len = FRAME_LEN, .cap = FRAME_LEN};
+			/* As from a port with RX checksum offload (the frames' sums are 0). */
+			pkts[j] = (struct lb_pkt){.data = frames[j],
+						  .len = FRAME_LEN,
+						  .cap = FRAME_LEN,
+						  .rx_csum = LB_RX_CSUM_IP_GOOD};
 		}
 		lb_worker_process(w, snap, pkts, n, 2);
 		done += n;

@@ -51,7 +51,7 @@ enum lb_drop {
 	LB_DROP_NONLINEAR,                   /* frame in chained buffers (jumbo): not supported */
 	LB_DROP_NAT_NO_PORT,  /* fnat: every source port of the local addresses in use */
 	LB_DROP_NAT_NO_ROOM,  /* fnat/nat: no flow-table room for the connection's two entries */
-	LB_DROP_TTL,          /* fnat/nat route the packet: its TTL / hop limit ran out */
+	LB_DROP_TTL,          /* TTL / hop limit 0 on arrival, or run out when fnat/nat route it */
 	LB_DROP_HANDOFF_FULL, /* the ring to the lcore owning the flow was full */
 	LB_DROP_TOO_BIG,      /* tunnel: too big once encapsulated, and may be fragmented
 				 (IPv4 without DF): not fragmented by Sluice */
@@ -60,6 +60,13 @@ enum lb_drop {
 				 SYN retry goes to another backend */
 	LB_DROP_FLOW_RESET,   /* a flow ended because its backend left service (down_flows reset,
 				 drain deadline): a UDP datagram, a RST, or a backend's packet */
+	LB_DROP_BAD_SRC_MAC,  /* a group (multicast, broadcast) source MAC: no sender to answer */
+	LB_DROP_MARTIAN,      /* a source no client can have (RFC 1122 3.2.1.3, RFC 4291):
+				 0/8, 127/8, 224/3, the port's subnet broadcast, ::, ::1,
+				 ff00::/8, or one of Sluice's own addresses */
+	LB_DROP_LAND,         /* source = destination */
+	LB_DROP_BAD_CSUM,     /* a checksum is wrong (the port's, or the IPv4 header's for a
+				 packet that would create a flow) */
 	LB_DROP_MAX
 };
 
@@ -203,6 +210,12 @@ struct lb_snapshot {
 	uint32_t vip_hash[LB_VIP_HASH];
 	/* IPv4 services and local addresses, linear probing (lb_vip4_hash): the fast path's. */
 	struct lb_vip4 fast4[LB_VIP_HASH];
+	/*
+	 * Every address of Sluice's own (VIPs, local addresses, ports) sets a
+	 * bit (lb_own_bit): a source that sets none is not one of them, known
+	 * in a few instructions (lb_stage.h, is_ours for the rest).
+	 */
+	uint64_t own_bloom[4];
 	/* addr -> any VIP slot with that address (ARP/ND/ICMP echo). */
 	uint32_t vip_addr_hash[LB_VIP_HASH];
 	struct lb_vip_rt vips[LB_MAX_VIPS];

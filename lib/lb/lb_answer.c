@@ -115,6 +115,8 @@ bool answer_icmp_error(struct lb_pkt *pk, const struct pkt_meta *m, const uint8_
 		uint32_t qlen = (uint32_t)(m->l4_off - m->l3_off) + 8;
 		if (qlen > inner)
 			qlen = inner;
+		if ((uint32_t)m->l3_off + IP4_HLEN + 8 + qlen > pk->cap)
+			return false;
 		memcpy(quote, ip, qlen);
 		uint8_t *icmp = ip + IP4_HLEN;
 		memcpy(ip + 16, ip + 12, 4); /* back to the sender */

@@ -91,11 +91,15 @@ static inline enum fast4_kind fast4_parse(const struct lb_worker *w, const struc
 	uint32_t tot;
 	uint8_t proto;
 
-	if (pk->len < FAST_ETH_HLEN + FAST_IP4_HLEN + FAST_UDP_HLEN || pk->nonlinear || pk->handed)
+	if (pk->len < FAST_ETH_HLEN + FAST_IP4_HLEN + FAST_UDP_HLEN || pk->nonlinear ||
+	    pk->handed || pk->rx_csum == LB_RX_CSUM_BAD)
 		return FAST4_NONE;
-	/* Ethertype IPv4, version 4 with IHL 5, neither MF nor a fragment offset (DF may be set).
+	/*
+	 * Ethertype IPv4, version 4 with IHL 5, neither MF nor a fragment offset
+	 * (DF may be set), TTL not 0 (dropped by the general path).
 	 */
-	if (p[12] != 0x08 || p[13] != 0x00 || ip[0] != 0x45 || (ip[6] & 0x3f) != 0 || ip[7] != 0)
+	if (p[12] != 0x08 || p[13] != 0x00 || ip[0] != 0x45 || (ip[6] & 0x3f) != 0 || ip[7] != 0 ||
+	    ip[8] == 0)
 		return FAST4_NONE;
 	tot = (uint32_t)ip[2] << 8 | ip[3];
 	if (tot > (uint32_t)pk->len - FAST_ETH_HLEN)
@@ -110,7 +114,11 @@ static inline enum fast4_kind fast4_parse(const struct lb_worker *w, const struc
 			return FAST4_NONE;
 		*tcp_flags = l4[13];
 	} else if (proto == IPPROTO_UDP) {
-		if (tot < FAST_IP4_HLEN + FAST_UDP_HLEN)
+		uint32_t ulen = (uint32_t)l4[4] << 8 | l4[5];
+
+		/* A length past the packet or under the header: the parser's udp_bad_len. */
+		if (tot < FAST_IP4_HLEN + FAST_UDP_HLEN || ulen < FAST_UDP_HLEN ||
+		    ulen > tot - FAST_IP4_HLEN)
 			return FAST4_NONE;
 		*tcp_flags = 0;
 	} else {

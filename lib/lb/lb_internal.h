@@ -33,4 +33,22 @@ static inline uint32_t lb_vip4_hash(uint32_t addr, uint16_t port_be, uint8_t pro
 	return h >> 22; /* LB_VIP_HASH = 1024 slots */
 }
 
+/* The bit of lb_snapshot.own_bloom that <a> sets (0..255). */
+static inline uint32_t lb_own_bit(const struct lb_addr *a)
+{
+	uint64_t hi, lo;
+
+	memcpy(&hi, &a->b[0], 8);
+	memcpy(&lo, &a->b[8], 8);
+	return (uint32_t)(((hi ^ lo) * 0x9e3779b97f4a7c15ull) >> 56);
+}
+
+/* False when <a> is surely none of Sluice's own addresses. */
+static inline bool lb_own_maybe(const struct lb_snapshot *s, const struct lb_addr *a)
+{
+	uint32_t bit = lb_own_bit(a);
+
+	return (s->own_bloom[bit >> 6] >> (bit & 63)) & 1;
+}
+
 #endif

@@ -802,6 +802,30 @@ static uint8_t backend_fate(const struct lb_model *m, const struct lb_model_back
 	return LB_FATE_STAY;
 }
 
+static void own_bloom_add(struct lb_snapshot *s, const struct lb_addr *a)
+{
+	uint32_t bit = lb_own_bit(a);
+
+	s->own_bloom[bit >> 6] |= 1ull << (bit & 63);
+}
+
+/* lb_snapshot.own_bloom: every VIP, local and port address sets its bit. */
+static void own_bloom_fill(struct lb_snapshot *s)
+{
+	memset(s->own_bloom, 0, sizeof(s->own_bloom));
+	for (uint32_t i = 0; i < LB_MAX_VIPS; i++)
+		if (s->vips[i].uid != 0)
+			own_bloom_add(s, &s->vips[i].addr);
+	for (uint32_t i = 0; i < s->n_laddrs; i++)
+		own_bloom_add(s, &s->laddrs[i]);
+	for (uint32_t i = 0; i < s->n_ports; i++) {
+		if (s->ports[i].has_ipv4)
+			own_bloom_add(s, &s->ports[i].ipv4);
+		if (s->ports[i].has_ipv6)
+			own_bloom_add(s, &s->ports[i].ipv6);
+	}
+}
+
 struct lb_snapshot *lb_model_compile(struct lb_model *m)
 {
 	struct lb_snapshot *s = calloc(1, sizeof(*s));
@@ -889,6 +913,7 @@ struct lb_snapshot *lb_model_compile(struct lb_model *m)
 		r->health = b->health;
 		r->fate = backend_fate(m, b);
 	}
+	own_bloom_fill(s);
 	return s;
 }
 

@@ -22,6 +22,10 @@ static const char *const lb_drop_names[LB_DROP_MAX] = {
 	[LB_DROP_NO_HEADROOM] = "no_headroom",
 	[LB_DROP_REDISPATCH] = "redispatch",
 	[LB_DROP_FLOW_RESET] = "flow_reset",
+	[LB_DROP_BAD_SRC_MAC] = "bad_src_mac",
+	[LB_DROP_MARTIAN] = "martian",
+	[LB_DROP_LAND] = "land",
+	[LB_DROP_BAD_CSUM] = "bad_checksum",
 };
 
 const char *lb_drop_name(enum lb_drop d)

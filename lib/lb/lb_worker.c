@@ -144,6 +144,73 @@ void worker_reset_flow(struct lb_worker *w, struct flow_entry *f, uint8_t fate)
 }
 
 /*
+ * Why the source of a packet to one of Sluice's addresses cannot be a
+ * client, or LB_DROP_NONE. Sluice neither answers such a source nor keeps
+ * state for it: the answer would go to everyone (broadcast, multicast), to
+ * no one, back to Sluice, or to whoever the forged address names.
+ */
+static enum lb_drop src_unfit(const struct lb_snapshot *s, const struct lb_port_info *port,
+			      const struct pkt_meta *m)
+{
+	if (lb_addr_eq(&m->src, &m->dst))
+		return LB_DROP_LAND;
+	if (lb_addr_is_v4(&m->src)) {
+		const uint8_t *a = lb_addr_v4_bytes(&m->src);
+		uint32_t v =
+			(uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
+
+		/* "This network", loopback, multicast, reserved and limited broadcast. */
+		if (a[0] == 0 || a[0] == 127 || a[0] >= 224)
+			return LB_DROP_MARTIAN;
+		if (port->has_ipv4 && port->ipv4_plen <= 30) {
+			const uint8_t *n = lb_addr_v4_bytes(&port->ipv4);
+			uint32_t net = (uint32_t)n[0] << 24 | (uint32_t)n[1] << 16 |
+				       (uint32_t)n[2] << 8 | n[3];
+			uint32_t host = port->ipv4_plen == 0 ? ~0u : ~0u >> port->ipv4_plen;
+
+			/* The directed broadcast of the subnet it came in on. */
+			if ((v & ~host) == (net & ~host) && (v & host) == host)
+				return LB_DROP_MARTIAN;
+		}
+	} else {
+		static const uint8_t zero[15];
+
+		/* Multicast, unspecified, loopback. */
+		if (m->src.b[0] == 0xff ||
+		    (memcmp(m->src.b, zero, sizeof(zero)) == 0 && m->src.b[15] <= 1))
+			return LB_DROP_MARTIAN;
+	}
+	return lb_own_maybe(s, &m->src) && is_ours(s, port, &m->src) ? LB_DROP_MARTIAN
+								     : LB_DROP_NONE;
+}
+
+/* TTL (IPv4) or hop limit (IPv6) 0: the packet should not exist; never forwarded. */
+static inline bool ttl_zero(const struct lb_pkt *pk, const struct pkt_meta *m)
+{
+	return pk->data[m->l3_off + (m->is_v6 ? 7 : 8)] == 0;
+}
+
+/* The IPv4 header's checksum is right (or the port said so). */
+static inline bool ip4_header_ok(const struct lb_pkt *pk, const struct pkt_meta *m)
+{
+	return m->is_v6 || pk->rx_csum == LB_RX_CSUM_IP_GOOD ||
+	       pkt_csum_fold(pkt_csum_add(0, pk->data + m->l3_off,
+					  (uint32_t)(m->l4_off - m->l3_off))) == 0;
+}
+
+/* An echo request to one of Sluice's addresses: answered, unless from a source unfit. */
+static void echo(const struct lb_snapshot *s, const struct lb_port_info *port, struct lb_pkt *pk,
+		 const struct pkt_meta *m)
+{
+	enum lb_drop why = src_unfit(s, port, m);
+
+	if (why != LB_DROP_NONE)
+		pk->drop = (uint8_t)why;
+	else
+		pk->verdict = answer_icmp_echo(pk, m, port);
+}
+
+/*
  * Finds or creates the flow of packet <pk> and returns its backend slot, or
  * LB_NO_SLOT with pk->drop set. <*ep> is the flow entry (NULL when the
  * packet goes out without one: Maglev's backstop, a stray RST).
@@ -228,6 +295,11 @@ static uint32_t balance(struct lb_worker *w, const struct lb_snapshot *s, struct
 	 * the one it had (same pool, same table on every lcore and every node).
 	 * In DSR a RST is forwarded without creating a flow.
 	 */
+	if (!ip4_header_ok(pk, m)) {
+		/* A damaged or forged header creates no state (the port did not check it). */
+		pk->drop = LB_DROP_BAD_CSUM;
+		return LB_NO_SLOT;
+	}
 	bool pickup = k->proto == IPPROTO_TCP && (m->tcp_flags & (TCP_SYN | TCP_ACK)) != TCP_SYN;
 	w->avoid_slot = sees_replies && !pickup ? redispatch_avoid(w, k) : LB_NO_SLOT;
 	idx = pickup ? pick_maglev(v, k, hash) : pick_backend(w, vip_slot, v, k, hash);
@@ -354,6 +426,15 @@ static enum cls classify(const struct lb_worker *w, const struct lb_snapshot *s,
 		pk->drop = (uint8_t)r;
 		return CLS_DONE;
 	}
+	if (pk->data[6] & 1) {
+		/* A group source MAC names no sender: an answer would go to every host. */
+		pk->drop = LB_DROP_BAD_SRC_MAC;
+		return CLS_DONE;
+	}
+	if (pk->rx_csum == LB_RX_CSUM_BAD) {
+		pk->drop = LB_DROP_BAD_CSUM;
+		return CLS_DONE;
+	}
 	if (m->kind == PKT_KIND_ARP) {
 		pk->verdict = answer_arp(s, port, pk, m);
 		return CLS_DONE;
@@ -367,6 +448,14 @@ static enum cls classify(const struct lb_worker *w, const struct lb_snapshot *s,
 		*vip_slot = lb_vip_find(s, &m->dst, m->dport, m->l4_proto);
 		if (*vip_slot != LB_NO_SLOT) {
 			const struct lb_vip_rt *v = &s->vips[*vip_slot];
+			enum lb_drop why = src_unfit(s, port, m);
+
+			if (why == LB_DROP_NONE && ttl_zero(pk, m))
+				why = LB_DROP_TTL;
+			if (why != LB_DROP_NONE) {
+				pk->drop = (uint8_t)why;
+				return CLS_DONE;
+			}
 			if (v->mode >= LB_MODE_MAX) {
 				pk->drop = LB_DROP_MODE_UNSUPPORTED;
 				return CLS_DONE;
@@ -409,10 +498,10 @@ static enum cls classify(const struct lb_worker *w, const struct lb_snapshot *s,
 		return CLS_DONE;
 	if (!m->is_v6 && m->l4_proto == IPPROTO_ICMP && m->icmp_type == ICMP_ECHO_REQ &&
 	    is_ours(s, port, &m->dst))
-		pk->verdict = answer_icmp_echo(pk, m, port);
+		echo(s, port, pk, m);
 	else if (m->is_v6 && m->l4_proto == IPPROTO_ICMPV6) {
 		if (m->icmp_type == ICMP6_ECHO_REQ && is_ours(s, port, &m->dst))
-			pk->verdict = answer_icmp_echo(pk, m, port);
+			echo(s, port, pk, m);
 		else if (m->icmp_type == ND_NS)
 			pk->verdict = answer_ns(s, port, pk, m);
 		else if (m->icmp_type == ND_NA && is_port_addr(port, &m->dst))

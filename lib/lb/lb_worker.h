@@ -57,6 +57,13 @@ enum lb_verdict {
 	LB_VERDICT_KERNEL,  /* not ours: to the kernel through the in port's exception path */
 };
 
+/* What the receiving port's checksum offload found (lb_pkt.rx_csum). */
+enum lb_rx_csum {
+	LB_RX_CSUM_UNKNOWN = 0, /* not checked: a packet that would create a flow is */
+	LB_RX_CSUM_IP_GOOD,     /* the IPv4 header's checksum is right */
+	LB_RX_CSUM_BAD,         /* the IPv4 header's or the TCP/UDP checksum is wrong: dropped */
+};
+
 struct lb_pkt {
 	uint8_t *data;
 	uint16_t len; /* frame length; may change (answers built in place) */
@@ -67,6 +74,7 @@ struct lb_pkt {
 	uint8_t drop;       /* enum lb_drop */
 	uint8_t nonlinear;  /* in: the frame continues past <len> (chained buffers) */
 	uint8_t handed;     /* in: handed over by another lcore; never passed on again */
+	uint8_t rx_csum;    /* in: enum lb_rx_csum, what the port found of the checksums */
 	uint16_t headroom;  /* in: bytes writable before data (tunnel: outer header) */
 	uint8_t answer;     /* out: an answer built in place (counted as replied) */
 	uint8_t tx_offload; /* out: LB_TX_* checksums the NIC must compute */

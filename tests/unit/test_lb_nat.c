@@ -1597,6 +1597,273 @@ static void test_redispatch_tries_bounded(void **state)
 	assert_invariant(w->ctr);
 }
 
+/* ==== hostile input: sources that lie, headers that lie ==== */
+
+static const uint8_t BCAST_MAC[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+/* A dsr VIP <vip>:80 (TCP and UDP) with no backend that answers when empty (RST, unreachable). */
+static void reset_vips(struct env *e, const char *vip)
+{
+	uint32_t t = add_vip(e, vip, 80, IPPROTO_TCP, LB_MODE_DSR, NULL, 0, NULL, 0);
+	uint32_t u = add_vip(e, vip, 80, IPPROTO_UDP, LB_MODE_DSR, NULL, 0, NULL, 0);
+
+	e->m->vips[t].when_empty = LB_EMPTY_RESET;
+	e->m->vips[u].when_empty = LB_EMPTY_RESET;
+	recompile(e);
+}
+
+/* An ICMP echo request from <src> to <dst> (IPv4), source MAC <smac> (NULL: the client's). */
+static uint16_t build_echo4(uint8_t *buf, const char *src, const char *dst, const uint8_t *smac)
+{
+	struct lb_addr s = addr(src), d = addr(dst);
+	uint8_t *ip = buf + 14, *icmp = ip + 20;
+
+	memcpy(buf, PORT1_MAC, 6);
+	memcpy(buf + 6, smac != NULL ? smac : CLIENT_MAC, 6);
+	wr16(buf + 12, ET_IPV4);
+	memset(ip, 0, 20);
+	ip[0] = 0x45;
+	wr16(ip + 2, 20 + 8 + 4);
+	ip[8] = 64;
+	ip[9] = IPPROTO_ICMP;
+	memcpy(ip + 12, lb_addr_v4_bytes(&s), 4);
+	memcpy(ip + 16, lb_addr_v4_bytes(&d), 4);
+	wr16(ip + 10, csum(ip, 20));
+	memset(icmp, 0, 12);
+	icmp[0] = 8;
+	wr16(icmp + 4, 0x1234);
+	wr16(icmp + 6, 1);
+	wr16(icmp + 2, csum(icmp, 12));
+	return 14 + 20 + 12;
+}
+
+/*
+ * A VIP that refuses when empty, and Sluice's echo, answer no source that
+ * no client can have (RFC 1122 3.2.1.3, RFC 4443 2.4): each such packet is
+ * dropped and counted, and nothing is sent, nor any flow kept.
+ */
+static void test_martian_sources_get_no_answer(void **state)
+{
+	static const char *const martians4[] = {
+		"255.255.255.255", "224.0.0.1",   "0.0.0.0", "127.0.0.1",
+		"240.0.0.9",       "192.0.2.255", /* the clients' subnet broadcast (192.0.2.1/24) */
+		PORT1_4,                          /* the address of the port it came in on */
+	};
+	static const char *const martians6[] = {"ff02::1", "::1", "::"};
+	struct env *e = *state;
+	struct lb_worker *w = e->w[0];
+	uint8_t buf[BUF_CAP];
+	uint64_t martian = 0;
+	struct lb_pkt pk;
+
+	reset_vips(e, VIP4);
+	reset_vips(e, VIP6);
+	/* A client is refused (RST, port unreachable): the set-up answers at all. */
+	struct spec sp = client_tcp(VIP4, 80, 1234, TH_SYN);
+	pk = send_on(e, w, buf, &sp, P_CLIENTS);
+	assert_tx(&pk, P_CLIENTS);
+	assert_int_equal(w->ctr->refused, 1);
+	pk = pkt(buf, build_echo4(buf, CLIENT4, VIP4, NULL), P_CLIENTS);
+	run(e, w, &pk, 1);
+	assert_tx(&pk, P_CLIENTS);
+
+	for (size_t i = 0; i < ARRAY_SIZE(martians4); i++) {
+		for (int proto = 0; proto < 3; proto++) {
+			sp = client_tcp(VIP4, 80, 1234, TH_SYN);
+			sp.src = martians4[i];
+			if (proto == 1)
+				sp.proto = IPPROTO_UDP;
+			if (proto < 2)
+				pk = send_on(e, w, buf, &sp, P_CLIENTS);
+			else {
+				pk = pkt(buf, build_echo4(buf, martians4[i], VIP4, NULL),
+					 P_CLIENTS);
+				run(e, w, &pk, 1);
+			}
+			if (pk.verdict != LB_VERDICT_DROP || pk.drop != LB_DROP_MARTIAN)
+				fail_msg("from %s (%s): verdict %u, drop %s", martians4[i],
+					 proto == 0   ? "tcp"
+					 : proto == 1 ? "udp"
+						      : "echo",
+					 pk.verdict, lb_drop_name((enum lb_drop)pk.drop));
+			martian++;
+		}
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(martians6); i++) {
+		sp = client_tcp(VIP6, 80, 1234, TH_SYN);
+		sp.src = martians6[i];
+		pk = send_on(e, w, buf, &sp, P_CLIENTS);
+		assert_drop(&pk, LB_DROP_MARTIAN);
+		martian++;
+	}
+	assert_int_equal(w->ctr->drop[LB_DROP_MARTIAN], martian);
+	assert_int_equal(w->ctr->refused, 1);
+	assert_int_equal(flow_table_count(w->flows), 0);
+	assert_invariant(w->ctr);
+}
+
+/* Land (source = destination) and a group source MAC: dropped, unanswered. */
+static void test_land_and_group_src_mac(void **state)
+{
+	struct env *e = *state;
+	struct lb_worker *w = e->w[0];
+	uint8_t buf[BUF_CAP];
+	struct spec sp;
+	struct lb_pkt pk;
+
+	reset_vips(e, VIP4);
+	sp = client_tcp(VIP4, 80, 80, TH_SYN);
+	sp.src = VIP4;
+	pk = send_on(e, w, buf, &sp, P_CLIENTS);
+	assert_drop(&pk, LB_DROP_LAND);
+	sp = client_tcp(VIP4, 80, 1234, TH_SYN);
+	sp.smac = BCAST_MAC;
+	pk = send_on(e, w, buf, &sp, P_CLIENTS);
+	assert_drop(&pk, LB_DROP_BAD_SRC_MAC);
+	pk = pkt(buf, build_echo4(buf, CLIENT4, VIP4, BCAST_MAC), P_CLIENTS);
+	run(e, w, &pk, 1);
+	assert_drop(&pk, LB_DROP_BAD_SRC_MAC);
+	assert_int_equal(w->ctr->refused, 0);
+	assert_int_equal(w->ctr->replied, 0);
+	assert_invariant(w->ctr);
+}
+
+/* Rewrites the IPv4 TTL of the frame in <buf> to <ttl>, its header checksum kept right. */
+static void set_ttl4(uint8_t *buf, uint8_t ttl)
+{
+	uint8_t *ip = ip_of(buf);
+
+	ip[8] = ttl;
+	wr16(ip + 10, 0);
+	wr16(ip + 10, csum(ip, 20));
+}
+
+/* TTL 0 is forwarded in no mode: not as a new flow, not on an established one (fast path). */
+static void test_ttl_zero_never_forwarded(void **state)
+{
+	struct env *e = *state;
+	struct conf_backend b = be(BE4, 0, 1);
+	struct lb_worker *w = e->w[0];
+	uint8_t buf[BUF_CAP];
+	struct spec sp = client_tcp(VIP4, 80, 40000, TH_SYN);
+	struct lb_pkt pk;
+
+	add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_DSR, &b, 1, NULL, 0);
+	recompile(e);
+	pk = pkt(buf, build(buf, &sp), P_CLIENTS);
+	set_ttl4(buf, 0);
+	run(e, w, &pk, 1);
+	assert_drop(&pk, LB_DROP_TTL);
+	assert_int_equal(flow_table_count(w->flows), 0);
+	/* Established, then a segment with TTL 0. */
+	pk = send_on(e, w, buf, &sp, P_CLIENTS);
+	assert_tx(&pk, P_BACKENDS);
+	sp.flags = TH_ACK;
+	pk = send_on(e, w, buf, &sp, P_CLIENTS);
+	assert_tx(&pk, P_BACKENDS);
+	pk = pkt(buf, build(buf, &sp), P_CLIENTS);
+	set_ttl4(buf, 0);
+	run(e, w, &pk, 1);
+	assert_drop(&pk, LB_DROP_TTL);
+	assert_int_equal(w->ctr->drop[LB_DROP_TTL], 2);
+	assert_invariant(w->ctr);
+}
+
+/*
+ * A damaged IPv4 header creates no flow where the port did not check it; a
+ * packet the port found bad is dropped even on an established flow.
+ */
+static void test_bad_checksums_create_nothing(void **state)
+{
+	struct env *e = *state;
+	struct conf_backend b = be(BE4, 0, 1);
+	struct lb_worker *w = e->w[0];
+	uint8_t buf[BUF_CAP];
+	struct spec sp = client_tcp(VIP4, 80, 40000, TH_SYN);
+	struct lb_pkt pk;
+
+	add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_DSR, &b, 1, NULL, 0);
+	recompile(e);
+	pk = pkt(buf, build(buf, &sp), P_CLIENTS);
+	ip_of(buf)[10] ^= 0x5a;
+	run(e, w, &pk, 1);
+	assert_drop(&pk, LB_DROP_BAD_CSUM);
+	assert_int_equal(flow_table_count(w->flows), 0);
+	/* The same damage, vouched for by the port's offload (it checked): taken. */
+	pk = pkt(buf, build(buf, &sp), P_CLIENTS);
+	pk.rx_csum = LB_RX_CSUM_IP_GOOD;
+	run(e, w, &pk, 1);
+	assert_tx(&pk, P_BACKENDS);
+	/* Established; the port says a segment's checksum is wrong: dropped. */
+	sp.flags = TH_ACK;
+	pk = send_on(e, w, buf, &sp, P_CLIENTS);
+	assert_tx(&pk, P_BACKENDS);
+	pk = pkt(buf, build(buf, &sp), P_CLIENTS);
+	pk.rx_csum = LB_RX_CSUM_BAD;
+	run(e, w, &pk, 1);
+	assert_drop(&pk, LB_DROP_BAD_CSUM);
+	assert_int_equal(w->ctr->drop[LB_DROP_BAD_CSUM], 2);
+	assert_invariant(w->ctr);
+}
+
+/* A UDP length past the datagram: dropped (udp_bad_len), new flow or established. */
+static void test_udp_length_lie(void **state)
+{
+	struct env *e = *state;
+	struct conf_backend b = be(BE4, 0, 1);
+	struct lb_worker *w = e->w[0];
+	uint8_t buf[BUF_CAP];
+	struct spec sp = client_tcp(VIP4, 53, 40000, 0);
+	struct lb_pkt pk;
+
+	sp.proto = IPPROTO_UDP;
+	sp.payload = 10;
+	add_vip(e, VIP4, 53, IPPROTO_UDP, LB_MODE_DSR, &b, 1, NULL, 0);
+	recompile(e);
+	pk = pkt(buf, build(buf, &sp), P_CLIENTS);
+	wr16(l4_of(ip_of(buf)) + 4, 8 + 11);
+	run(e, w, &pk, 1);
+	assert_drop(&pk, (enum lb_drop)PARSE_UDP_BAD_LEN);
+	assert_int_equal(flow_table_count(w->flows), 0);
+	for (int i = 0; i < 2; i++) { /* established (UDP: two datagrams) */
+		pk = send_on(e, w, buf, &sp, P_CLIENTS);
+		assert_tx(&pk, P_BACKENDS);
+	}
+	pk = pkt(buf, build(buf, &sp), P_CLIENTS);
+	wr16(l4_of(ip_of(buf)) + 4, 8 + 11);
+	run(e, w, &pk, 1);
+	assert_drop(&pk, (enum lb_drop)PARSE_UDP_BAD_LEN);
+	assert_invariant(w->ctr);
+}
+
+/*
+ * An ICMP error built in place never writes past the buffer: a UDP datagram
+ * whose buffer holds exactly its frame gets no port unreachable (it needs
+ * 28 bytes more), and the bytes after it stay as they were.
+ */
+static void test_icmp_error_stays_in_buffer(void **state)
+{
+	struct env *e = *state;
+	struct lb_worker *w = e->w[0];
+	uint8_t buf[BUF_CAP];
+	struct spec sp = client_tcp(VIP4, 80, 1234, 0);
+	struct lb_pkt pk;
+	uint16_t len;
+
+	reset_vips(e, VIP4);
+	sp.proto = IPPROTO_UDP;
+	len = build(buf, &sp);
+	memset(buf + len, 0xee, 64);
+	pk = pkt(buf, len, P_CLIENTS);
+	pk.cap = len;
+	run(e, w, &pk, 1);
+	assert_int_not_equal(pk.verdict, LB_VERDICT_TX);
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(buf[len + i], 0xee);
+	assert_int_equal(w->ctr->refused, 0);
+	assert_invariant(w->ctr);
+}
+
 /* The two entries of a connection live and die together. */
 static void test_fnat_pair_dies_together(void **state)
 {
@@ -2948,6 +3215,12 @@ int main(void)
 		T(test_redispatch_off_refusal_reaches_client),
 		T(test_redispatch_after_syn_timeout),
 		T(test_redispatch_tries_bounded),
+		T(test_martian_sources_get_no_answer),
+		T(test_land_and_group_src_mac),
+		T(test_ttl_zero_never_forwarded),
+		T(test_bad_checksums_create_nothing),
+		T(test_udp_length_lie),
+		T(test_icmp_error_stays_in_buffer),
 		T(test_fnat_ports_reclaimed_from_expired_flows),
 		T(test_fnat_icmp_error_goes_home),
 		T(test_fnat_pair_dies_together),
