@@ -77,6 +77,17 @@ static inline void rx_kernel(struct dp_worker *w, uint16_t port)
 	w->lb->ctr->from_kernel += n;
 }
 
+/* What the port's checksum offload found, for the pipeline (enum lb_rx_csum). */
+static inline uint8_t rx_csum(uint64_t f)
+{
+	if ((f & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_BAD ||
+	    (f & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_BAD)
+		return LB_RX_CSUM_BAD;
+	return (f & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD
+		       ? LB_RX_CSUM_IP_GOOD
+		       : LB_RX_CSUM_UNKNOWN;
+}
+
 /* Runs a burst through the pipeline and acts on it. <port> is the RX port, or
  * UINT16_MAX for packets handed over by another lcore (their port is in m->port). */
 static inline void process(struct dp_worker *w, const struct lb_snapshot *s,
@@ -98,6 +109,7 @@ static inline void process(struct dp_worker *w, const struct lb_snapshot *s,
 		pkts[i].in_port = port == UINT16_MAX ? m->port : port;
 		pkts[i].nonlinear = m->nb_segs > 1;
 		pkts[i].handed = port == UINT16_MAX;
+		pkts[i].rx_csum = rx_csum(m->ol_flags);
 		pkts[i].headroom = rte_pktmbuf_headroom(m);
 	}
 	lb_worker_process(w->lb, s, pkts, n, now_ms);
