@@ -14,7 +14,7 @@
  * daemon dies; when it starts again it takes each backend's health from the
  * data plane as the starting point (no flapping, no reset), and converges.
  * SIGHUP or the config.reload request reloads the configuration and pushes
- * the difference to the data plane (control/reload.h); checks of backends
+ * the difference to the data plane (lib/ctrl/ctrl_reload.h); checks of backends
  * that stay keep their state; a bad file is rejected whole and nothing
  * changes. The daemon's own socket (root or conf.control.socket_group)
  * answers health.list, status, config.reload and config.check.
@@ -42,7 +42,7 @@
 #include "breaker.h"
 #include "health.h"
 #include "pool.h"
-#include "reload.h"
+#include "ctrl_reload.h"
 #include "unix_sock.h"
 
 struct check {
@@ -742,7 +742,7 @@ static void add_str(json_object *o, const char *k, const char *v)
 
 /*
  * Reloads the configuration file and pushes the difference to the data
- * plane (control/reload.h), each request answered once every worker runs
+ * plane (lib/ctrl/ctrl_reload.h), each request answered once every worker runs
  * it. A bad file, or a data plane that cannot be reached, changes nothing.
  * Fills <ans> (ok, changes, errors, flows_ended, generations); true when the
  * new file was taken.
@@ -774,7 +774,7 @@ static bool reload_config(int epfd, json_object *ans)
 		return false;
 	}
 	ops = json_object_new_array();
-	reload_plan(&conf, &next, vips, ops);
+	ctrl_reload_plan(&conf, &next, vips, ops);
 	json_object_put(list);
 	changes = json_object_new_array();
 	errors = json_object_new_array();

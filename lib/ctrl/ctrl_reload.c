@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-#include "reload.h"
+#include "ctrl_reload.h"
 
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -34,7 +34,7 @@ static uint16_t port_of(const struct conf_vip *v, const struct conf_backend *b)
 	return b->port ? b->port : v->port;
 }
 
-json_object *reload_backend_json(const struct conf_vip *v, const struct conf_backend *b)
+json_object *ctrl_reload_backend_json(const struct conf_vip *v, const struct conf_backend *b)
 {
 	json_object *o = json_object_new_object();
 	char ip[LB_ADDR_STRLEN], mac[18];
@@ -53,7 +53,7 @@ json_object *reload_backend_json(const struct conf_vip *v, const struct conf_bac
 	return o;
 }
 
-json_object *reload_vip_json(const struct conf_vip *v, bool with_backends)
+json_object *ctrl_reload_vip_json(const struct conf_vip *v, bool with_backends)
 {
 	json_object *o = json_object_new_object();
 	char ip[LB_ADDR_STRLEN];
@@ -89,7 +89,7 @@ json_object *reload_vip_json(const struct conf_vip *v, bool with_backends)
 	if (with_backends) {
 		json_object *bl = json_object_new_array();
 		for (uint32_t j = 0; j < v->n_backends; j++)
-			json_object_array_add(bl, reload_backend_json(v, &v->backends[j]));
+			json_object_array_add(bl, ctrl_reload_backend_json(v, &v->backends[j]));
 		json_object_object_add(o, "backends", bl);
 	}
 	return o;
@@ -324,7 +324,7 @@ static void plan_backends(const struct conf_vip *v, const struct conf_vip *p, js
 			continue;
 		const struct conf_backend *fb = &v->backends[j];
 		json_object *req = request("backend.add", v->name);
-		json_object_object_add(req, "backend", reload_backend_json(v, fb));
+		json_object_object_add(req, "backend", ctrl_reload_backend_json(v, fb));
 		lb_addr_format(&fb->addr, ip, sizeof(ip));
 		snprintf(ep, sizeof(ep), lb_addr_is_v4(&fb->addr) ? "%s:%u" : "[%s]:%u", ip,
 			 port_of(v, fb));
@@ -345,19 +345,19 @@ static void plan_add(const struct conf_vip *v, json_object *ops, bool flows_ende
 	bool inline_backends = v->n_backends <= VIP_ADD_INLINE_BACKENDS;
 	json_object *req = request("vip.add", NULL);
 
-	json_object_object_add(req, "vip", reload_vip_json(v, inline_backends));
+	json_object_object_add(req, "vip", ctrl_reload_vip_json(v, inline_backends));
 	add_op(ops, req, flows_ended, "%s: %s (%u backends)", v->name, why, v->n_backends);
 	if (inline_backends)
 		return;
 	for (uint32_t j = 0; j < v->n_backends; j++) {
 		json_object *b = request("backend.add", v->name);
-		json_object_object_add(b, "backend", reload_backend_json(v, &v->backends[j]));
+		json_object_object_add(b, "backend", ctrl_reload_backend_json(v, &v->backends[j]));
 		add_op(ops, b, false, "%s: backend %u of %u added", v->name, j + 1, v->n_backends);
 	}
 }
 
-int reload_plan(const struct conf *prev, const struct conf *next, json_object *dp_vips,
-		json_object *ops)
+int ctrl_reload_plan(const struct conf *prev, const struct conf *next, json_object *dp_vips,
+		     json_object *ops)
 {
 	size_t before = json_object_array_length(ops);
 
@@ -392,7 +392,7 @@ int reload_plan(const struct conf *prev, const struct conf *next, json_object *d
 		settings_change(v, p, d, what, sizeof(what));
 		if (what[0] != '\0') {
 			json_object *req = request("vip.set", NULL);
-			json_object_object_add(req, "vip", reload_vip_json(v, false));
+			json_object_object_add(req, "vip", ctrl_reload_vip_json(v, false));
 			add_op(ops, req, false, "%s: %s changed in place", v->name, what);
 		}
 		plan_backends(v, p, d, ops);
