@@ -130,17 +130,23 @@ static json_object *dp_request(json_object *req, char *err, size_t len)
 	return resp;
 }
 
-/* Tells the data plane <b>'s health; false (logged) when it cannot be reached. */
-static bool tell_health(struct ctrl_backend *b, bool up)
+/*
+ * backend.set of <b> with <key> = <val> (taken): every health and control
+ * weight the daemon tells goes this way. True when the data plane answered:
+ * "ok", or a refusal, logged and not retried (not ours to retry: the backend
+ * is gone from the data plane). False, logged once until it is reachable
+ * again, when it could not be reached: the caller retries.
+ */
+static bool dp_backend_set(struct ctrl_backend *b, const char *key, json_object *val)
 {
 	char err[256], ep[80], ip[LB_ADDR_STRLEN];
-	json_object *req = json_object_new_object(), *resp, *ok;
+	json_object *req = json_object_new_object(), *resp, *ok, *e;
 
 	add_str(req, "cmd", "backend.set");
 	add_str(req, "vip", b->id.vip);
 	add_str(req, "address", lb_addr_format(&b->id.addr, ip, sizeof(ip)));
 	json_object_object_add(req, "port", json_object_new_int(b->id.port));
-	add_str(req, "health", up ? "up" : "down");
+	json_object_object_add(req, key, val);
 	resp = dp_request(req, err, sizeof(err));
 	json_object_put(req);
 	if (resp == NULL) {
@@ -152,39 +158,28 @@ static bool tell_health(struct ctrl_backend *b, bool up)
 	}
 	b->told.unreachable_logged = false;
 	if (!json_object_object_get_ex(resp, "ok", &ok) || !json_object_get_boolean(ok)) {
-		json_object *e;
 		json_object_object_get_ex(resp, "error", &e);
-		logf_("%s %s: the data plane refused: %s", b->id.vip,
-		      ctrl_endpoint(b, ep, sizeof(ep)), e ? json_object_get_string(e) : "?");
+		logf_("%s %s: the data plane refused %s: %s", b->id.vip,
+		      ctrl_endpoint(b, ep, sizeof(ep)), key, e ? json_object_get_string(e) : "?");
 	}
-	/* A refusal is not ours to retry: the backend is gone from the data plane. */
-	b->told.up = up;
 	json_object_put(resp);
+	return true;
+}
+
+/* Tells the data plane <b>'s health; false (logged) when it cannot be reached. */
+static bool tell_health(struct ctrl_backend *b, bool up)
+{
+	if (!dp_backend_set(b, "health", json_object_new_string(up ? "up" : "down")))
+		return false;
+	b->told.up = up;
 	return true;
 }
 
 /* Tells the data plane <b>'s control weight; false (logged) when it cannot be reached. */
 static bool tell_weight(struct ctrl_backend *b, int32_t w)
 {
-	char err[256], ep[80], ip[LB_ADDR_STRLEN];
-	json_object *req = json_object_new_object(), *resp;
-
-	add_str(req, "cmd", "backend.set");
-	add_str(req, "vip", b->id.vip);
-	add_str(req, "address", lb_addr_format(&b->id.addr, ip, sizeof(ip)));
-	json_object_object_add(req, "port", json_object_new_int(b->id.port));
-	json_object_object_add(req, "control_weight", json_object_new_int(w));
-	resp = dp_request(req, err, sizeof(err));
-	json_object_put(req);
-	if (resp == NULL) {
-		if (!b->told.unreachable_logged)
-			logf_("%s %s: cannot tell the data plane (%s); retrying", b->id.vip,
-			      ctrl_endpoint(b, ep, sizeof(ep)), err);
-		b->told.unreachable_logged = true;
+	if (!dp_backend_set(b, "control_weight", json_object_new_int(w)))
 		return false;
-	}
-	b->told.unreachable_logged = false;
-	json_object_put(resp);
 	b->told.ctl = w;
 	return true;
 }
