@@ -840,35 +840,55 @@ fail:
 	answer_error(resp, e);
 }
 
-#define CTL_COMMANDS "health.list, health.force, status, config.reload, config.check"
+/* The socket's commands (docs/control.md §6); the error messages list them in this order. */
+static const struct ctl_cmd {
+	const char *name;
+	void (*fn)(json_object *req, json_object *resp);
+} ctl_cmds[] = {
+	{"health.list", cmd_health_list},
+	{"health.force", cmd_health_force},
+	{"status", cmd_status},
+	{"config.reload", cmd_config_reload},
+	{"config.check", cmd_config_check},
+};
+
+#define N_CTL_CMDS (sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
+
+/* "health.list, health.force, ..." into <buf>, which is returned. */
+static const char *ctl_cmd_names(char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < N_CTL_CMDS && used < len; i++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "",
+					 ctl_cmds[i].name);
+	return buf;
+}
 
 /* Answers request <buf> into <resp>. */
 static void ctl_handle(const char *buf, json_object *resp)
 {
 	json_object *req = json_tokener_parse(buf), *cmd;
-	const char *name;
+	const struct ctl_cmd *def = NULL;
+	char names[128], e[256];
 
 	if (req == NULL || !json_object_is_type(req, json_type_object) ||
 	    !json_object_object_get_ex(req, "cmd", &cmd) ||
 	    !json_object_is_type(cmd, json_type_string)) {
-		answer_error(resp,
-			     "expected one JSON object with a \"cmd\" string (" CTL_COMMANDS ")");
+		snprintf(e, sizeof(e), "expected one JSON object with a \"cmd\" string (%s)",
+			 ctl_cmd_names(names, sizeof(names)));
+		answer_error(resp, e);
 		goto out;
 	}
-	name = json_object_get_string(cmd);
-	if (strcmp(name, "health.list") == 0) {
-		cmd_health_list(req, resp);
-	} else if (strcmp(name, "health.force") == 0) {
-		cmd_health_force(req, resp);
-	} else if (strcmp(name, "status") == 0) {
-		cmd_status(req, resp);
-	} else if (strcmp(name, "config.reload") == 0) {
-		cmd_config_reload(req, resp);
-	} else if (strcmp(name, "config.check") == 0) {
-		cmd_config_check(req, resp);
+	for (size_t i = 0; i < N_CTL_CMDS && def == NULL; i++)
+		if (strcmp(json_object_get_string(cmd), ctl_cmds[i].name) == 0)
+			def = &ctl_cmds[i];
+	if (def != NULL) {
+		def->fn(req, resp);
 	} else {
-		char e[200];
-		snprintf(e, sizeof(e), "unknown cmd \"%.60s\" (commands: " CTL_COMMANDS ")", name);
+		snprintf(e, sizeof(e), "unknown cmd \"%.60s\" (commands: %s)",
+			 json_object_get_string(cmd), ctl_cmd_names(names, sizeof(names)));
 		answer_error(resp, e);
 	}
 out:
