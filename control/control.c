@@ -8,7 +8,9 @@
  * backend's health changes, the data plane is told through its API
  * (backend.set health=up|down), which answers once every worker runs it.
  * Breakers (lib/breaker), failover levels and slow start (lib/pool) give the
- * control weights of the VIPs that use them.
+ * control weights of the VIPs that use them. What the daemon decides is
+ * lib/ctrl's (each backend's state, breaker signals, weights, the reload
+ * plan); this file is its I/O.
  *
  * Bulkhead: the data plane keeps forwarding with its last state when this
  * daemon dies; when it starts again it takes each backend's health from the
@@ -17,7 +19,8 @@
  * the difference to the data plane (lib/ctrl/ctrl_reload.h); checks of backends
  * that stay keep their state; a bad file is rejected whole and nothing
  * changes. The daemon's own socket (root or conf.control.socket_group)
- * answers health.list, status, config.reload and config.check.
+ * answers health.list, health.force, status, config.reload and config.check
+ * (sock_cmds).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -59,10 +62,10 @@ static struct daemon {
 	int epfd;
 	const char *api_socket;
 	const char *node;
-	const char *ctl_socket;             /* --control-socket, else conf.control.socket */
-	char state_path[CONF_PATH_MAX + 8]; /* control.state_file, else ctl_socket + ".state" */
+	const char *sock_path;              /* --control-socket, else conf.control.socket */
+	char state_path[CONF_PATH_MAX + 8]; /* control.state_file, else sock_path + ".state" */
 	const char *config_path;
-	gid_t ctl_gid;
+	gid_t sock_gid;
 	/*
 	 * The daemon's config generation: set from the data plane's at start, it
 	 * grows with every applied reload (to at least the data plane's generation
@@ -73,7 +76,7 @@ static struct daemon {
 	bool dp_reachable;
 	uint64_t last_read; /* when vip.list was last read by the pool pass */
 	time_t loaded_at;
-} d = {.node = "sluice", .ctl_gid = UNIX_SOCK_NO_GROUP, .epfd = -1};
+} d = {.node = "sluice", .sock_gid = UNIX_SOCK_NO_GROUP, .epfd = -1};
 
 static volatile sig_atomic_t quit, reload;
 
@@ -180,7 +183,7 @@ static bool tell_weight(struct ctrl_backend *b, int32_t w)
 {
 	if (!dp_backend_set(b, "control_weight", json_object_new_int(w)))
 		return false;
-	b->told.ctl = w;
+	b->told.control_weight = w;
 	return true;
 }
 
@@ -224,8 +227,8 @@ static void view_of(json_object *b, struct ctrl_dp_view *v)
 		v->ready = strcmp(json_object_get_string(f), "ready") == 0;
 	if ((v->has_weight = json_object_object_get_ex(b, "weight", &f)))
 		v->weight = (uint32_t)json_object_get_int64(f);
-	if ((v->has_ctl = json_object_object_get_ex(b, "control_weight", &f)))
-		v->ctl = (int32_t)json_object_get_int64(f);
+	if ((v->has_control_weight = json_object_object_get_ex(b, "control_weight", &f)))
+		v->control_weight = (int32_t)json_object_get_int64(f);
 	if ((v->has_health = json_object_object_get_ex(b, "health", &f)))
 		v->up = strcmp(json_object_get_string(f), "up") == 0;
 	v->established = counter(b, "established");
@@ -395,7 +398,7 @@ static void pool_tick(uint64_t now)
 		if (ctrl_vip_weights(v, vb, n, &d.scratch, now, log_breaker, NULL) < 0)
 			continue;
 		for (uint32_t k = 0; k < n; k++)
-			if ((int32_t)d.scratch.eff[k] != vb[k].told.ctl)
+			if ((int32_t)d.scratch.eff[k] != vb[k].told.control_weight)
 				tell_weight(&vb[k], (int32_t)d.scratch.eff[k]);
 	}
 }
@@ -714,7 +717,7 @@ static json_object *backend_json(const struct ctrl_backend *b, uint64_t now)
 			o, "probe_in_ms",
 			json_object_new_int64(cb_ms_until_probe(&b->breaker.cb, now)));
 	}
-	json_object_object_add(o, "control_weight", json_object_new_int(b->told.ctl));
+	json_object_object_add(o, "control_weight", json_object_new_int(b->told.control_weight));
 	return o;
 }
 
@@ -841,10 +844,10 @@ fail:
 }
 
 /* The socket's commands (docs/control.md §6); the error messages list them in this order. */
-static const struct ctl_cmd {
+static const struct sock_cmd {
 	const char *name;
 	void (*fn)(json_object *req, json_object *resp);
-} ctl_cmds[] = {
+} sock_cmds[] = {
 	{"health.list", cmd_health_list},
 	{"health.force", cmd_health_force},
 	{"status", cmd_status},
@@ -852,43 +855,43 @@ static const struct ctl_cmd {
 	{"config.check", cmd_config_check},
 };
 
-#define N_CTL_CMDS (sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
+#define N_SOCK_CMDS (sizeof(sock_cmds) / sizeof(sock_cmds[0]))
 
 /* "health.list, health.force, ..." into <buf>, which is returned. */
-static const char *ctl_cmd_names(char *buf, size_t len)
+static const char *sock_cmd_names(char *buf, size_t len)
 {
 	size_t used = 0;
 
 	buf[0] = '\0';
-	for (size_t i = 0; i < N_CTL_CMDS && used < len; i++)
+	for (size_t i = 0; i < N_SOCK_CMDS && used < len; i++)
 		used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "",
-					 ctl_cmds[i].name);
+					 sock_cmds[i].name);
 	return buf;
 }
 
 /* Answers request <buf> into <resp>. */
-static void ctl_handle(const char *buf, json_object *resp)
+static void sock_handle(const char *buf, json_object *resp)
 {
 	json_object *req = json_tokener_parse(buf), *cmd;
-	const struct ctl_cmd *def = NULL;
+	const struct sock_cmd *def = NULL;
 	char names[128], e[256];
 
 	if (req == NULL || !json_object_is_type(req, json_type_object) ||
 	    !json_object_object_get_ex(req, "cmd", &cmd) ||
 	    !json_object_is_type(cmd, json_type_string)) {
 		snprintf(e, sizeof(e), "expected one JSON object with a \"cmd\" string (%s)",
-			 ctl_cmd_names(names, sizeof(names)));
+			 sock_cmd_names(names, sizeof(names)));
 		answer_error(resp, e);
 		goto out;
 	}
-	for (size_t i = 0; i < N_CTL_CMDS && def == NULL; i++)
-		if (strcmp(json_object_get_string(cmd), ctl_cmds[i].name) == 0)
-			def = &ctl_cmds[i];
+	for (size_t i = 0; i < N_SOCK_CMDS && def == NULL; i++)
+		if (strcmp(json_object_get_string(cmd), sock_cmds[i].name) == 0)
+			def = &sock_cmds[i];
 	if (def != NULL) {
 		def->fn(req, resp);
 	} else {
 		snprintf(e, sizeof(e), "unknown cmd \"%.60s\" (commands: %s)",
-			 json_object_get_string(cmd), ctl_cmd_names(names, sizeof(names)));
+			 json_object_get_string(cmd), sock_cmd_names(names, sizeof(names)));
 		answer_error(resp, e);
 	}
 out:
@@ -947,23 +950,23 @@ static size_t read_request(int fd, char *buf, size_t cap, bool *line)
 static void refuse_peer(json_object *resp)
 {
 	char e[200];
-	struct group *g = d.ctl_gid == UNIX_SOCK_NO_GROUP ? NULL : getgrgid(d.ctl_gid);
+	struct group *g = d.sock_gid == UNIX_SOCK_NO_GROUP ? NULL : getgrgid(d.sock_gid);
 
-	if (d.ctl_gid == UNIX_SOCK_NO_GROUP)
+	if (d.sock_gid == UNIX_SOCK_NO_GROUP)
 		snprintf(e, sizeof(e),
 			 "permission denied: only root may use %s "
 			 "(control.socket_group is not set)",
-			 d.ctl_socket);
+			 d.sock_path);
 	else
 		snprintf(e, sizeof(e),
 			 "permission denied: only root and members of group "
 			 "\"%s\" may use %s",
-			 g ? g->gr_name : "?", d.ctl_socket);
+			 g ? g->gr_name : "?", d.sock_path);
 	answer_error(resp, e);
 }
 
 /* One request per connection (at most 4 KiB), answered at once. */
-static void ctl_serve(int lfd)
+static void sock_serve(int lfd)
 {
 	for (;;) {
 		char buf[4096];
@@ -978,12 +981,12 @@ static void ctl_serve(int lfd)
 		/* The request is read first, even from a peer refused below: closing
 		 * on an unread request would reset the connection before the answer. */
 		used = read_request(fd, buf, sizeof(buf), &line);
-		if (!unix_sock_peer_allowed(fd, d.ctl_gid))
+		if (!unix_sock_peer_allowed(fd, d.sock_gid))
 			refuse_peer(resp);
 		else if (!line && used == sizeof(buf) - 1)
 			answer_error(resp, "request longer than 4 KiB");
 		else
-			ctl_handle(buf, resp);
+			sock_handle(buf, resp);
 		const char *out = json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN);
 		if (write_all(fd, out, strlen(out)) < 0 || write_all(fd, "\n", 1) < 0)
 			logf_("a client of the control socket went away before its answer");
@@ -1101,7 +1104,7 @@ static void run(int lfd)
 		now = now_ms();
 		for (int e = 0; e < n; e++) {
 			if (evs[e].data.u64 == UINT64_MAX)
-				ctl_serve(lfd);
+				sock_serve(lfd);
 			else
 				on_probe_event((size_t)evs[e].data.u64, evs[e].events, now,
 					       &next_scan);
@@ -1146,7 +1149,7 @@ static int parse_args(int argc, char **argv)
 			d.node = optarg;
 			break;
 		case 'C':
-			d.ctl_socket = optarg;
+			d.sock_path = optarg;
 			break;
 		default:
 			return usage(argv[0]);
@@ -1172,9 +1175,9 @@ static int start(void)
 	d.loaded_at = time(NULL);
 	if (d.api_socket == NULL)
 		d.api_socket = d.conf.dp.api_socket;
-	if (d.ctl_socket == NULL)
-		d.ctl_socket = d.conf.control.socket;
-	if (unix_sock_group(d.conf.control.socket_group, &d.ctl_gid, err, sizeof(err)) < 0) {
+	if (d.sock_path == NULL)
+		d.sock_path = d.conf.control.socket;
+	if (unix_sock_group(d.conf.control.socket_group, &d.sock_gid, err, sizeof(err)) < 0) {
 		fprintf(stderr, "sluice-control: %s: control.socket_group: %s\n", d.config_path,
 			err);
 		exit(2);
@@ -1194,11 +1197,11 @@ static int start(void)
 	if (d.conf.control.state_file[0] != '\0')
 		snprintf(d.state_path, sizeof(d.state_path), "%s", d.conf.control.state_file);
 	else
-		snprintf(d.state_path, sizeof(d.state_path), "%s.state", d.ctl_socket);
+		snprintf(d.state_path, sizeof(d.state_path), "%s.state", d.sock_path);
 	state_load();
 	/* The config generation starts where the data plane is (it only grows there). */
 	d.generation = d.dp_generation > 0 ? d.dp_generation : 1;
-	lfd = unix_sock_listen(d.ctl_socket, d.ctl_gid, 16, err, sizeof(err));
+	lfd = unix_sock_listen(d.sock_path, d.sock_gid, 16, err, sizeof(err));
 	if (lfd < 0) {
 		fprintf(stderr, "sluice-control: %s\n", err);
 		exit(1);
@@ -1216,9 +1219,9 @@ int main(int argc, char **argv)
 		return rc;
 	lfd = start();
 	logf_("checking %zu backends; data plane at %s (%s); state on %s%s%s", d.set.n,
-	      d.api_socket, d.dp_reachable ? "reachable" : "NOT reachable yet", d.ctl_socket,
-	      d.ctl_gid == UNIX_SOCK_NO_GROUP ? " (root only)" : " (root and group ",
-	      d.ctl_gid == UNIX_SOCK_NO_GROUP ? "" : d.conf.control.socket_group);
+	      d.api_socket, d.dp_reachable ? "reachable" : "NOT reachable yet", d.sock_path,
+	      d.sock_gid == UNIX_SOCK_NO_GROUP ? " (root only)" : " (root and group ",
+	      d.sock_gid == UNIX_SOCK_NO_GROUP ? "" : d.conf.control.socket_group);
 	log_breaker_signals();
 	run(lfd);
 	for (size_t i = 0; i < d.set.n; i++)
@@ -1228,7 +1231,7 @@ int main(int argc, char **argv)
 	ctrl_scratch_free(&d.scratch);
 	conf_free(&d.conf);
 	close(lfd);
-	unlink(d.ctl_socket);
+	unlink(d.sock_path);
 	logf_("stopped");
 	return 0;
 }

@@ -91,7 +91,7 @@ static void from_file(struct ctrl_backend *x, const struct conf *c, uint32_t vi,
 	x->failover.eligible = true;
 	x->failover.weight = fb->weight;
 	x->failover.ramp.up_since = 0; /* as if up for long: a restart ramps nothing */
-	x->told.ctl = -2;
+	x->told.control_weight = -2;
 }
 
 /* What a backend that stays keeps from <old>: its state, whole. */
@@ -252,8 +252,8 @@ void ctrl_take_dp(struct ctrl_backend *b, const struct ctrl_dp_view *v)
 		b->failover.eligible = v->ready;
 	if (v->has_weight)
 		b->failover.weight = v->weight;
-	if (v->has_ctl)
-		b->told.ctl = v->ctl;
+	if (v->has_control_weight)
+		b->told.control_weight = v->control_weight;
 	if (v->has_health)
 		b->told.up = v->up;
 	if (c->seen && v->new_flows >= c->new_flows)

@@ -88,7 +88,7 @@ struct ctrl_failover {
 /* What the data plane was last told, or has (carried). */
 struct ctrl_told {
 	bool up;                 /* health */
-	int32_t ctl;             /* control_weight (-2: not yet) */
+	int32_t control_weight;  /* -2: not yet */
 	bool listed;             /* the data plane has it (seen when the set was built) */
 	bool unreachable_logged; /* the data plane could not be told: said once */
 };
@@ -116,8 +116,8 @@ struct ctrl_dp_view {
 	bool has_state, ready;
 	bool has_weight;
 	uint32_t weight;
-	bool has_ctl;
-	int32_t ctl;
+	bool has_control_weight;
+	int32_t control_weight;
 	bool has_health, up;
 	uint64_t established, connect_fail, response_timeouts, responded, new_flows;
 };

@@ -124,7 +124,7 @@ static void test_build_from_file(void **state)
 	assert_int_equal(b0->failover.weight, 2);
 	assert_true(b0->failover.eligible);
 	assert_int_equal(b2->failover.level, 1);
-	assert_int_equal(b0->told.ctl, -2);
+	assert_int_equal(b0->told.control_weight, -2);
 	/* New: up unless the data plane says otherwise, not yet listed. */
 	assert_true(b0->fresh && b0->told.up && !b0->told.listed);
 	/* Unchecked: harmless periodic defaults. */
@@ -259,7 +259,7 @@ static void test_reload_carries_state(void **state)
 	old->failover.ramp = (struct ctrl_ramp){.healthy_before = true, .up_since = T0 + 4};
 	old->failover.weight = 5; /* as the data plane had it */
 	old->failover.panic_up = true;
-	old->told.ctl = 77;
+	old->told.control_weight = 77;
 	old->told.up = false;
 	old->told.unreachable_logged = true;
 
@@ -283,7 +283,7 @@ static void test_reload_carries_state(void **state)
 	assert_int_equal(b->counters.new_flows, 12);
 	assert_int_equal(b->failover.ramp.up_since, T0 + 4);
 	assert_true(b->failover.ramp.healthy_before);
-	assert_int_equal(b->told.ctl, 77);
+	assert_int_equal(b->told.control_weight, 77);
 	assert_false(b->told.up);
 	assert_true(b->told.listed);
 	/* Not carried: the file's weight and level, pending signals, panic, the log latch. */
@@ -295,7 +295,7 @@ static void test_reload_carries_state(void **state)
 	assert_false(b->breaker.hung_watch); /* the VIP's response timeout is gone */
 	/* A new backend starts fresh. */
 	assert_true(s2.b[0].fresh);
-	assert_int_equal(s2.b[0].told.ctl, -2);
+	assert_int_equal(s2.b[0].told.control_weight, -2);
 	ctrl_set_free(&s2);
 	conf_free(&c2);
 	ctrl_set_free(&s);
@@ -465,20 +465,20 @@ static void test_take_dp_fields(void **state)
 	ctrl_take_dp(b, &v); /* nothing present: nothing taken */
 	assert_true(b->failover.eligible);
 	assert_int_equal(b->failover.weight, 2);
-	assert_int_equal(b->told.ctl, -2);
+	assert_int_equal(b->told.control_weight, -2);
 	assert_true(b->told.up);
 	v = (struct ctrl_dp_view){.has_state = true,
 				  .ready = false,
 				  .has_weight = true,
 				  .weight = 40,
-				  .has_ctl = true,
-				  .ctl = 123,
+				  .has_control_weight = true,
+				  .control_weight = 123,
 				  .has_health = true,
 				  .up = false};
 	ctrl_take_dp(b, &v);
 	assert_false(b->failover.eligible);
 	assert_int_equal(b->failover.weight, 40);
-	assert_int_equal(b->told.ctl, 123);
+	assert_int_equal(b->told.control_weight, 123);
 	assert_false(b->told.up);
 	ctrl_set_free(&s);
 	conf_free(&c);
