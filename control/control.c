@@ -20,21 +20,15 @@
  * that stay keep their state; a bad file is rejected whole and nothing
  * changes. The daemon's own socket (root or conf.control.socket_group)
  * answers health.list, health.force, status, config.reload and config.check
- * (sock_cmds).
+ * (cmds).
  */
 #include <errno.h>
 #include <getopt.h>
-#include <grp.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/time.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +37,9 @@
 #include "ctrl.h"
 #include "ctrl_reload.h"
 #include "dp_client.h"
+#include "log.h"
+#include "sock.h"
+#include "state_file.h"
 #include "unix_sock.h"
 
 /* How often managed VIPs' weights are recomputed from the data plane's counters. */
@@ -80,27 +77,11 @@ static struct daemon {
 
 static volatile sig_atomic_t quit, reload;
 
-static bool state_save(void);
-
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void logf_(const char *fmt, ...)
-{
-	va_list ap;
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	fprintf(stderr, "%lld.%03ld sluice-control: ", (long long)ts.tv_sec, ts.tv_nsec / 1000000);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
 }
 
 static void on_signal(int sig)
@@ -154,16 +135,17 @@ static bool dp_backend_set(struct ctrl_backend *b, const char *key, json_object 
 	json_object_put(req);
 	if (resp == NULL) {
 		if (!b->told.unreachable_logged)
-			logf_("%s %s: cannot tell the data plane (%s); retrying", b->id.vip,
-			      ctrl_endpoint(b, ep, sizeof(ep)), err);
+			log_line("%s %s: cannot tell the data plane (%s); retrying", b->id.vip,
+				 ctrl_endpoint(b, ep, sizeof(ep)), err);
 		b->told.unreachable_logged = true;
 		return false;
 	}
 	b->told.unreachable_logged = false;
 	if (!json_object_object_get_ex(resp, "ok", &ok) || !json_object_get_boolean(ok)) {
 		json_object_object_get_ex(resp, "error", &e);
-		logf_("%s %s: the data plane refused %s: %s", b->id.vip,
-		      ctrl_endpoint(b, ep, sizeof(ep)), key, e ? json_object_get_string(e) : "?");
+		log_line("%s %s: the data plane refused %s: %s", b->id.vip,
+			 ctrl_endpoint(b, ep, sizeof(ep)), key,
+			 e ? json_object_get_string(e) : "?");
 	}
 	json_object_put(resp);
 	return true;
@@ -296,16 +278,16 @@ static void log_breaker(const struct ctrl_backend *b, uint64_t now, void *arg)
 	ctrl_endpoint(b, ep, sizeof(ep));
 	switch (cb->state) {
 	case CB_OPEN:
-		logf_("%s %s: breaker OPEN: ejected for %.1f s (ejection %u in a row, %s)",
-		      b->id.vip, ep, (double)cb_ms_until_probe(cb, now) / 1000.0, cb->ejections,
-		      cb_cause_name(cb->cause));
+		log_line("%s %s: breaker OPEN: ejected for %.1f s (ejection %u in a row, %s)",
+			 b->id.vip, ep, (double)cb_ms_until_probe(cb, now) / 1000.0, cb->ejections,
+			 cb_cause_name(cb->cause));
 		break;
 	case CB_HALF_OPEN:
-		logf_("%s %s: breaker half-open: probing with up to %u new flow(s)", b->id.vip, ep,
-		      cb->p.half_open_permits);
+		log_line("%s %s: breaker half-open: probing with up to %u new flow(s)", b->id.vip,
+			 ep, cb->p.half_open_permits);
 		break;
 	default:
-		logf_("%s %s: breaker closed", b->id.vip, ep);
+		log_line("%s %s: breaker closed", b->id.vip, ep);
 	}
 }
 
@@ -332,15 +314,15 @@ static int rebuild(const struct conf *c, json_object *dp_vips)
 		struct ctrl_backend *x = &next.b[i];
 		probe_init(&pr[i]);
 		if (c->vips[x->id.vip_index].policy.breaker && !x->breaker.enabled)
-			logf_("%s: breaker parameters refused: no breaker", x->id.vip);
+			log_line("%s: breaker parameters refused: no breaker", x->id.vip);
 	}
 	if (dp_vips != NULL)
 		for_each_listed(dp_vips, &next, ctrl_take_dp_health);
 	for (size_t i = 0; i < next.n; i++) {
 		struct ctrl_backend *x = &next.b[i];
 		if (x->fresh && ctrl_start(x, d.node, now)) {
-			logf_("%s %s: no health check: told up (the data plane had it down)",
-			      x->id.vip, ctrl_endpoint(x, ep, sizeof(ep)));
+			log_line("%s %s: no health check: told up (the data plane had it down)",
+				 x->id.vip, ctrl_endpoint(x, ep, sizeof(ep)));
 			tell_health(x, true);
 		}
 	}
@@ -362,10 +344,10 @@ static void result(size_t i, enum hc_res r, const char *detail, uint64_t now)
 	char ep[80];
 
 	if (changed > 0)
-		logf_("%s %s: %s after %u %s check(s) (last: %s%s%s)", b->id.vip,
-		      ctrl_endpoint(b, ep, sizeof(ep)), up ? "UP" : "DOWN",
-		      up ? b->check.hc.p.rise : b->check.hc.p.fall, up ? "passing" : "failing",
-		      hc_res_name(r), detail[0] ? ", " : "", detail);
+		log_line("%s %s: %s after %u %s check(s) (last: %s%s%s)", b->id.vip,
+			 ctrl_endpoint(b, ep, sizeof(ep)), up ? "UP" : "DOWN",
+			 up ? b->check.hc.p.rise : b->check.hc.p.fall, up ? "passing" : "failing",
+			 hc_res_name(r), detail[0] ? ", " : "", detail);
 	tell_health_if_changed(b);
 }
 
@@ -403,6 +385,12 @@ static void pool_tick(uint64_t now)
 	}
 }
 
+/* The operator's forced health, to the state file; false (logged) when it could not. */
+static bool state_save(void)
+{
+	return state_file_save(d.state_path, &d.set);
+}
+
 /* ---- reload: the file, pushed to the data plane ---- */
 
 /* Says once per load where each VIP's breaker takes its signals from. */
@@ -415,15 +403,16 @@ static void log_breaker_signals(void)
 		uint32_t unchecked = 0;
 		for (uint32_t j = 0; j < v->n_backends; j++)
 			unchecked += v->backends[j].hc.kind == CONF_HC_NONE;
-		logf_("%s (%s): replies bypass Sluice, so there are no passive signals: its "
-		      "breaker is fed by the active checks (a failed check is a failure, a pass a "
-		      "success)",
-		      v->name, lb_mode_name((enum lb_mode)v->mode));
+		log_line("%s (%s): replies bypass Sluice, so there are no passive signals: its "
+			 "breaker is fed by the active checks (a failed check is a failure, a pass "
+			 "a "
+			 "success)",
+			 v->name, lb_mode_name((enum lb_mode)v->mode));
 		if (unchecked > 0)
-			logf_("%s: WARNING: %u backend(s) without a health check: their breaker "
-			      "has "
-			      "no signal and never trips",
-			      v->name, unchecked);
+			log_line("%s: WARNING: %u backend(s) without a health check: their breaker "
+				 "has "
+				 "no signal and never trips",
+				 v->name, unchecked);
 	}
 }
 
@@ -471,18 +460,18 @@ static size_t apply_plan(json_object *ops, json_object *changes, json_object *er
 			snprintf(msg, sizeof(msg), "%s; %zu of %zu changes applied", err, done,
 				 n_ops);
 			json_object_array_add(errors, json_object_new_string(msg));
-			logf_("reload: %s", msg);
+			log_line("reload: %s", msg);
 			break;
 		}
 		if (json_object_object_get_ex(resp, "ok", &ok) && json_object_get_boolean(ok)) {
 			done++;
 			*flows_ended |= json_object_get_boolean(fe);
 			json_object_array_add(changes, json_object_get(what));
-			logf_("reload: %s", json_object_get_string(what));
+			log_line("reload: %s", json_object_get_string(what));
 		} else {
 			refusal(req, resp, json_object_get_string(what), msg, sizeof(msg));
 			json_object_array_add(errors, json_object_new_string(msg));
-			logf_("reload: %s", msg);
+			log_line("reload: %s", msg);
 		}
 		json_object_put(resp);
 	}
@@ -505,7 +494,7 @@ static bool reload_config(json_object *ans)
 	size_t done;
 
 	if (conf_load_file(d.config_path, &next, err, sizeof(err)) < 0) {
-		logf_("reload rejected, nothing changed: %s", err);
+		log_line("reload rejected, nothing changed: %s", err);
 		snprintf(err + strlen(err), sizeof(err) - strlen(err), "%s",
 			 " (rejected: nothing changed)");
 		answer_error(ans, err);
@@ -516,7 +505,7 @@ static bool reload_config(json_object *ans)
 		conf_free(&next);
 		snprintf(err, sizeof(err), "cannot reach the data plane at %s: nothing changed",
 			 d.api_socket);
-		logf_("reload: %s", err);
+		log_line("reload: %s", err);
 		answer_error(ans, err);
 		return false;
 	}
@@ -545,11 +534,11 @@ static bool reload_config(json_object *ans)
 	d.generation = d.generation + 1 > d.dp_generation ? d.generation + 1 : d.dp_generation;
 	d.loaded_at = time(NULL);
 	log_breaker_signals();
-	logf_("reloaded %s: generation %llu, data plane generation %llu, %zu change(s), %zu "
-	      "error(s)%s; checking %zu backends",
-	      d.config_path, (unsigned long long)d.generation, (unsigned long long)d.dp_generation,
-	      done, json_object_array_length(errors),
-	      flows_ended ? ", SOME ESTABLISHED FLOWS WERE ENDED" : "", d.set.n);
+	log_line("reloaded %s: generation %llu, data plane generation %llu, %zu change(s), %zu "
+		 "error(s)%s; checking %zu backends",
+		 d.config_path, (unsigned long long)d.generation,
+		 (unsigned long long)d.dp_generation, done, json_object_array_length(errors),
+		 flows_ended ? ", SOME ESTABLISHED FLOWS WERE ENDED" : "", d.set.n);
 	json_object_object_add(ans, "ok",
 			       json_object_new_boolean(json_object_array_length(errors) == 0));
 	if (json_object_array_length(errors) > 0)
@@ -576,110 +565,6 @@ static void reload_and_extend(json_object *ans)
 	for (size_t i = 0; i < d.set.n; i++)
 		if (probe_busy(&d.probes[i]))
 			d.probes[i].deadline += held;
-}
-
-/* ---- the state file: the operator's forced health ---- */
-
-/* The fields of a forced-health entry (health.force request, state file); absent: "" or -1. */
-static void force_fields(json_object *o, const char **vip, const char **addr, int *port,
-			 const char **health)
-{
-	json_object *f;
-
-	*vip = *addr = *health = "";
-	*port = -1;
-	if (json_object_object_get_ex(o, "vip", &f))
-		*vip = json_object_get_string(f);
-	if (json_object_object_get_ex(o, "address", &f))
-		*addr = json_object_get_string(f);
-	if (json_object_object_get_ex(o, "port", &f))
-		*port = json_object_get_int(f);
-	if (json_object_object_get_ex(o, "health", &f))
-		*health = json_object_get_string(f);
-}
-
-/*
- * The operator's forced health outlives the daemon: every change is written
- * to the state file (a new file renamed over the old, so a crash leaves one
- * or the other whole), and a starting daemon takes it back. Returns false,
- * having logged why, when it could not be written.
- */
-static bool state_save(void)
-{
-	json_object *root = json_object_new_object(), *forced = json_object_new_array();
-	char tmp[sizeof(d.state_path) + 8], ip[64];
-	bool ok;
-
-	for (size_t i = 0; i < d.set.n; i++) {
-		const struct ctrl_backend *b = &d.set.b[i];
-		json_object *o;
-
-		if (b->check.forced < 0)
-			continue;
-		o = json_object_new_object();
-		add_str(o, "vip", b->id.vip);
-		add_str(o, "address", lb_addr_format(&b->id.addr, ip, sizeof(ip)));
-		json_object_object_add(o, "port", json_object_new_int(b->id.port));
-		add_str(o, "health", b->check.forced ? "up" : "down");
-		json_object_array_add(forced, o);
-	}
-	json_object_object_add(root, "forced", forced);
-	snprintf(tmp, sizeof(tmp), "%s.new", d.state_path);
-	ok = json_object_to_file_ext(tmp, root, JSON_C_TO_STRING_PRETTY) == 0 &&
-	     rename(tmp, d.state_path) == 0;
-	if (!ok) {
-		logf_("cannot save the operator's forced health to %s: %s (held until the "
-		      "daemon stops)",
-		      d.state_path, strerror(errno));
-		unlink(tmp);
-	}
-	json_object_put(root);
-	return ok;
-}
-
-/* At start: the forced health the last daemon saved, for the backends still configured. */
-static void state_load(void)
-{
-	json_object *root, *forced;
-	size_t kept = 0, n;
-
-	if (access(d.state_path, F_OK) != 0)
-		return;
-	root = json_object_from_file(d.state_path);
-	if (root == NULL || !json_object_object_get_ex(root, "forced", &forced) ||
-	    !json_object_is_type(forced, json_type_array)) {
-		logf_("%s is not a state file of this daemon: ignored, and replaced at the next "
-		      "forced change",
-		      d.state_path);
-		json_object_put(root);
-		return;
-	}
-	n = json_object_array_length(forced);
-	for (size_t i = 0; i < n; i++) {
-		const char *vip, *addr, *h;
-		struct ctrl_backend *b = NULL;
-		struct lb_addr a;
-		int port;
-
-		force_fields(json_object_array_get_idx(forced, i), &vip, &addr, &port, &h);
-		if (lb_addr_parse(&a, addr) == 0 && port >= 0 && port <= 65535)
-			b = ctrl_set_lookup(&d.set, vip, &a, (uint16_t)port);
-		if (b == NULL || (strcmp(h, "up") != 0 && strcmp(h, "down") != 0)) {
-			logf_("%s: forced health of %s %s port %d (%s) dropped: no such backend in "
-			      "%s",
-			      d.state_path, vip, addr, port, h, d.conf.path);
-			continue;
-		}
-		b->check.forced = strcmp(h, "up") == 0;
-		logf_("%s %s: health forced %s by the operator (kept in %s)", b->id.vip, addr, h,
-		      d.state_path);
-		/* Told now: the pass over the checks skips backends without one. */
-		tell_health_if_changed(b);
-		kept++;
-	}
-	json_object_put(root);
-	if (kept < n)
-		state_save(); /* what was dropped is gone for good */
 }
 
 /* ---- the daemon's own socket ---- */
@@ -803,7 +688,7 @@ static void cmd_health_force(json_object *req, json_object *resp)
 	char e[320];
 	int port;
 
-	force_fields(req, &vip, &addr, &port, &h);
+	state_file_entry(req, &vip, &addr, &port, &h);
 	if (strcmp(h, "up") != 0 && strcmp(h, "down") != 0 && strcmp(h, "auto") != 0) {
 		snprintf(e, sizeof(e), "health.force: health must be up, down or auto");
 		goto fail;
@@ -824,10 +709,10 @@ static void cmd_health_force(json_object *req, json_object *resp)
 		goto fail;
 	}
 	b->check.forced = strcmp(h, "auto") == 0 ? -1 : strcmp(h, "up") == 0;
-	logf_("%s %s: health %s by the operator", b->id.vip, addr,
-	      b->check.forced < 0 ? "given back to the checks"
-	      : b->check.forced   ? "forced up"
-				  : "forced down");
+	log_line("%s %s: health %s by the operator", b->id.vip, addr,
+		 b->check.forced < 0 ? "given back to the checks"
+		 : b->check.forced   ? "forced up"
+				     : "forced down");
 	if (!state_save())
 		add_str(resp, "warning",
 			"not saved: it will not outlive this daemon (see its log)");
@@ -844,10 +729,10 @@ fail:
 }
 
 /* The socket's commands (docs/control.md §6); the error messages list them in this order. */
-static const struct sock_cmd {
+static const struct cmd {
 	const char *name;
 	void (*fn)(json_object *req, json_object *resp);
-} sock_cmds[] = {
+} cmds[] = {
 	{"health.list", cmd_health_list},
 	{"health.force", cmd_health_force},
 	{"status", cmd_status},
@@ -855,43 +740,43 @@ static const struct sock_cmd {
 	{"config.check", cmd_config_check},
 };
 
-#define N_SOCK_CMDS (sizeof(sock_cmds) / sizeof(sock_cmds[0]))
+#define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))
 
 /* "health.list, health.force, ..." into <buf>, which is returned. */
-static const char *sock_cmd_names(char *buf, size_t len)
+static const char *cmd_names(char *buf, size_t len)
 {
 	size_t used = 0;
 
 	buf[0] = '\0';
-	for (size_t i = 0; i < N_SOCK_CMDS && used < len; i++)
+	for (size_t i = 0; i < N_CMDS && used < len; i++)
 		used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "",
-					 sock_cmds[i].name);
+					 cmds[i].name);
 	return buf;
 }
 
-/* Answers request <buf> into <resp>. */
-static void sock_handle(const char *buf, json_object *resp)
+/* Answers request <buf> into <resp>: the socket's handler (sock.h). */
+static void handle_request(const char *buf, json_object *resp)
 {
 	json_object *req = json_tokener_parse(buf), *cmd;
-	const struct sock_cmd *def = NULL;
+	const struct cmd *def = NULL;
 	char names[128], e[256];
 
 	if (req == NULL || !json_object_is_type(req, json_type_object) ||
 	    !json_object_object_get_ex(req, "cmd", &cmd) ||
 	    !json_object_is_type(cmd, json_type_string)) {
 		snprintf(e, sizeof(e), "expected one JSON object with a \"cmd\" string (%s)",
-			 sock_cmd_names(names, sizeof(names)));
+			 cmd_names(names, sizeof(names)));
 		answer_error(resp, e);
 		goto out;
 	}
-	for (size_t i = 0; i < N_SOCK_CMDS && def == NULL; i++)
-		if (strcmp(json_object_get_string(cmd), sock_cmds[i].name) == 0)
-			def = &sock_cmds[i];
+	for (size_t i = 0; i < N_CMDS && def == NULL; i++)
+		if (strcmp(json_object_get_string(cmd), cmds[i].name) == 0)
+			def = &cmds[i];
 	if (def != NULL) {
 		def->fn(req, resp);
 	} else {
 		snprintf(e, sizeof(e), "unknown cmd \"%.60s\" (commands: %s)",
-			 json_object_get_string(cmd), sock_cmd_names(names, sizeof(names)));
+			 json_object_get_string(cmd), cmd_names(names, sizeof(names)));
 		answer_error(resp, e);
 	}
 out:
@@ -901,98 +786,6 @@ out:
 			       json_object_new_int64((int64_t)d.dp_generation));
 	if (req != NULL)
 		json_object_put(req);
-}
-
-/* The whole answer (a 1000-backend health.list is large), or -1. */
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/*
- * Reads one request line into <buf> (<cap> bytes, NUL-terminated): a client
- * gets 200 ms in all to send it (100 ms per read), however it drips it; the
- * checks wait meanwhile. Returns the bytes read; *line says a newline came.
- */
-static size_t read_request(int fd, char *buf, size_t cap, bool *line)
-{
-	struct timeval tv = {.tv_usec = 100000};
-	uint64_t read_until = now_ms() + 200;
-	size_t used = 0;
-	ssize_t n;
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	tv = (struct timeval){.tv_sec = 1};
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	*line = false;
-	while (used < cap - 1 && now_ms() < read_until &&
-	       (n = read(fd, buf + used, cap - 1 - used)) > 0) {
-		used += (size_t)n;
-		if (memchr(buf, '\n', used) != NULL) {
-			*line = true;
-			break;
-		}
-	}
-	buf[used] = '\0';
-	return used;
-}
-
-/* The answer to a peer that may not use the socket: who may. */
-static void refuse_peer(json_object *resp)
-{
-	char e[200];
-	struct group *g = d.sock_gid == UNIX_SOCK_NO_GROUP ? NULL : getgrgid(d.sock_gid);
-
-	if (d.sock_gid == UNIX_SOCK_NO_GROUP)
-		snprintf(e, sizeof(e),
-			 "permission denied: only root may use %s "
-			 "(control.socket_group is not set)",
-			 d.sock_path);
-	else
-		snprintf(e, sizeof(e),
-			 "permission denied: only root and members of group "
-			 "\"%s\" may use %s",
-			 g ? g->gr_name : "?", d.sock_path);
-	answer_error(resp, e);
-}
-
-/* One request per connection (at most 4 KiB), answered at once. */
-static void sock_serve(int lfd)
-{
-	for (;;) {
-		char buf[4096];
-		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		json_object *resp;
-		size_t used;
-		bool line;
-
-		if (fd < 0)
-			return;
-		resp = json_object_new_object();
-		/* The request is read first, even from a peer refused below: closing
-		 * on an unread request would reset the connection before the answer. */
-		used = read_request(fd, buf, sizeof(buf), &line);
-		if (!unix_sock_peer_allowed(fd, d.sock_gid))
-			refuse_peer(resp);
-		else if (!line && used == sizeof(buf) - 1)
-			answer_error(resp, "request longer than 4 KiB");
-		else
-			sock_handle(buf, resp);
-		const char *out = json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN);
-		if (write_all(fd, out, strlen(out)) < 0 || write_all(fd, "\n", 1) < 0)
-			logf_("a client of the control socket went away before its answer");
-		json_object_put(resp);
-		close(fd);
-	}
 }
 
 /* ---- the loop ---- */
@@ -1104,7 +897,7 @@ static void run(int lfd)
 		now = now_ms();
 		for (int e = 0; e < n; e++) {
 			if (evs[e].data.u64 == UINT64_MAX)
-				sock_serve(lfd);
+				sock_serve(lfd, d.sock_path, d.sock_gid, handle_request);
 			else
 				on_probe_event((size_t)evs[e].data.u64, evs[e].events, now,
 					       &next_scan);
@@ -1198,7 +991,7 @@ static int start(void)
 		snprintf(d.state_path, sizeof(d.state_path), "%s", d.conf.control.state_file);
 	else
 		snprintf(d.state_path, sizeof(d.state_path), "%s.state", d.sock_path);
-	state_load();
+	state_file_load(d.state_path, &d.set, d.conf.path, tell_health_if_changed);
 	/* The config generation starts where the data plane is (it only grows there). */
 	d.generation = d.dp_generation > 0 ? d.dp_generation : 1;
 	lfd = unix_sock_listen(d.sock_path, d.sock_gid, 16, err, sizeof(err));
@@ -1218,10 +1011,10 @@ int main(int argc, char **argv)
 	if (rc != 0)
 		return rc;
 	lfd = start();
-	logf_("checking %zu backends; data plane at %s (%s); state on %s%s%s", d.set.n,
-	      d.api_socket, d.dp_reachable ? "reachable" : "NOT reachable yet", d.sock_path,
-	      d.sock_gid == UNIX_SOCK_NO_GROUP ? " (root only)" : " (root and group ",
-	      d.sock_gid == UNIX_SOCK_NO_GROUP ? "" : d.conf.control.socket_group);
+	log_line("checking %zu backends; data plane at %s (%s); state on %s%s%s", d.set.n,
+		 d.api_socket, d.dp_reachable ? "reachable" : "NOT reachable yet", d.sock_path,
+		 d.sock_gid == UNIX_SOCK_NO_GROUP ? " (root only)" : " (root and group ",
+		 d.sock_gid == UNIX_SOCK_NO_GROUP ? "" : d.conf.control.socket_group);
 	log_breaker_signals();
 	run(lfd);
 	for (size_t i = 0; i < d.set.n; i++)
@@ -1232,6 +1025,6 @@ int main(int argc, char **argv)
 	conf_free(&d.conf);
 	close(lfd);
 	unlink(d.sock_path);
-	logf_("stopped");
+	log_line("stopped");
 	return 0;
 }
