@@ -217,8 +217,9 @@ void ctrl_scratch_free(struct ctrl_scratch *s);
  * v->n_backends, scratch reserved for it): breakers fed (ctrl_feed_breaker),
  * health and slow start per backend, failover shares (pool_assign). Sets
  * each backend's panic_up and its control weight in s->eff[k]. Returns 0,
- * or -EINVAL when the pool refuses the input (nothing set: the last
- * weights stay).
+ * or -EINVAL when the pool refuses the input: the breakers and slow start
+ * have moved on, but no weight or panic_up is set (the last ones stay).
+ * <on_breaker> (may be NULL) hears of each breaker that changed state.
  */
 int ctrl_vip_weights(const struct conf_vip *v, struct ctrl_backend *vb, uint32_t n,
 		     struct ctrl_scratch *s, uint64_t now, ctrl_breaker_fn *on_breaker, void *arg);
