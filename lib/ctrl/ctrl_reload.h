@@ -16,8 +16,8 @@
  *   - health and control_weight belong to the daemon's checks and pool, not
  *     to the file.
  */
-#ifndef SLUICE_RELOAD_H
-#define SLUICE_RELOAD_H
+#ifndef SLUICE_CTRL_RELOAD_H
+#define SLUICE_CTRL_RELOAD_H
 
 #include <json-c/json.h>
 
@@ -32,13 +32,13 @@
  * answer; <prev> the configuration loaded before (NULL: none). Returns the
  * number of requests appended.
  */
-int reload_plan(const struct conf *prev, const struct conf *next, json_object *dp_vips,
-		json_object *ops);
+int ctrl_reload_plan(const struct conf *prev, const struct conf *next, json_object *dp_vips,
+		     json_object *ops);
 
 /* The vip.add / vip.set object of <v> (with its backends if <with_backends>). */
-json_object *reload_vip_json(const struct conf_vip *v, bool with_backends);
+json_object *ctrl_reload_vip_json(const struct conf_vip *v, bool with_backends);
 
 /* The backend.add object of backend <b> of <v>. */
-json_object *reload_backend_json(const struct conf_vip *v, const struct conf_backend *b);
+json_object *ctrl_reload_backend_json(const struct conf_vip *v, const struct conf_backend *b);
 
 #endif

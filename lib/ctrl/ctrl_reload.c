@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-#include "reload.h"
+#include "ctrl_reload.h"
 
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -34,7 +35,7 @@ static uint16_t port_of(const struct conf_vip *v, const struct conf_backend *b)
 	return b->port ? b->port : v->port;
 }
 
-json_object *reload_backend_json(const struct conf_vip *v, const struct conf_backend *b)
+json_object *ctrl_reload_backend_json(const struct conf_vip *v, const struct conf_backend *b)
 {
 	json_object *o = json_object_new_object();
 	char ip[LB_ADDR_STRLEN], mac[18];
@@ -53,7 +54,7 @@ json_object *reload_backend_json(const struct conf_vip *v, const struct conf_bac
 	return o;
 }
 
-json_object *reload_vip_json(const struct conf_vip *v, bool with_backends)
+json_object *ctrl_reload_vip_json(const struct conf_vip *v, bool with_backends)
 {
 	json_object *o = json_object_new_object();
 	char ip[LB_ADDR_STRLEN];
@@ -89,7 +90,7 @@ json_object *reload_vip_json(const struct conf_vip *v, bool with_backends)
 	if (with_backends) {
 		json_object *bl = json_object_new_array();
 		for (uint32_t j = 0; j < v->n_backends; j++)
-			json_object_array_add(bl, reload_backend_json(v, &v->backends[j]));
+			json_object_array_add(bl, ctrl_reload_backend_json(v, &v->backends[j]));
 		json_object_object_add(o, "backends", bl);
 	}
 	return o;
@@ -237,26 +238,105 @@ static int64_t find_backend(const struct conf_vip *v, const struct bkey_tab *t,
 	return bkey_find(t, bkey_hash("", a, port), eq_conf_backend, &m);
 }
 
+/* The data plane's backend <b>, which the file no longer has, is deleted. */
+static void plan_backend_del(const struct conf_vip *v, json_object *b, uint16_t port,
+			     const char *ep, json_object *ops)
+{
+	json_object *req = request("backend.del", v->name);
+
+	json_object_object_add(req, "address", json_object_new_string(sget(b, "address")));
+	json_object_object_add(req, "port", json_object_new_int(port));
+	add_op(ops, req, false, "%s: backend %s removed (its established flows run to their end)",
+	       v->name, ep);
+}
+
+/*
+ * The backend.set that takes the data plane's backend <b> to the file's <fb>
+ * (<pb>: the same backend in the previous load, NULL if it was not there):
+ * its weight, its admin state where the file changed it, its static MAC.
+ * Nothing when they already agree.
+ */
+static void plan_backend_set(const struct conf_vip *v, const struct conf_backend *fb,
+			     const struct conf_backend *pb, json_object *b, uint16_t port,
+			     const char *ep, json_object *ops)
+{
+	const char *state = sget(b, "state");
+	json_object *req = request("backend.set", v->name), *x;
+	char what[160] = "", fmac[18];
+	size_t u;
+
+	json_object_object_add(req, "address", json_object_new_string(sget(b, "address")));
+	json_object_object_add(req, "port", json_object_new_int(port));
+	if (json_object_object_get_ex(b, "weight", &x) &&
+	    (uint32_t)json_object_get_int64(x) != fb->weight) {
+		json_object_object_add(req, "weight", json_object_new_int64(fb->weight));
+		snprintf(what, sizeof(what), "weight %lld -> %u",
+			 (long long)json_object_get_int64(x), fb->weight);
+	}
+	const char *want = lb_admin_name((enum lb_admin)fb->admin);
+	/* The file's state wins only where the file changed it. */
+	bool file_changed = pb == NULL || pb->admin != fb->admin;
+	if (strcmp(state, want) != 0 && file_changed) {
+		json_object_object_add(req, "state", json_object_new_string(want));
+		u = strlen(what);
+		snprintf(what + u, sizeof(what) - u, "%sstate %s -> %s", u ? ", " : "", state,
+			 want);
+	}
+	/* A static MAC given, changed or taken away (then resolved by ARP/ND). */
+	bool dp_static = strcmp(sget(b, "neighbour"), "static") == 0;
+	snprintf(fmac, sizeof(fmac), "%02x:%02x:%02x:%02x:%02x:%02x", fb->mac[0], fb->mac[1],
+		 fb->mac[2], fb->mac[3], fb->mac[4], fb->mac[5]);
+	if (fb->has_mac ? !dp_static || strcasecmp(sget(b, "mac"), fmac) != 0 : dp_static) {
+		json_object_object_add(req, "mac",
+				       json_object_new_string(fb->has_mac ? fmac : "resolve"));
+		u = strlen(what);
+		snprintf(what + u, sizeof(what) - u, "%smac %s -> %s", u ? ", " : "",
+			 dp_static ? sget(b, "mac") : "resolved",
+			 fb->has_mac ? fmac : "resolved by ARP/ND");
+	}
+	if (what[0] != '\0')
+		add_op(ops, req, false, "%s: backend %s %s", v->name, ep, what);
+	else
+		json_object_put(req);
+}
+
+/* The file's backend <fb> of <v>, which the data plane does not have, is added. */
+static void plan_backend_add(const struct conf_vip *v, const struct conf_backend *fb,
+			     json_object *ops)
+{
+	json_object *req = request("backend.add", v->name);
+	char ep[80], ip[LB_ADDR_STRLEN];
+
+	json_object_object_add(req, "backend", ctrl_reload_backend_json(v, fb));
+	lb_addr_format(&fb->addr, ip, sizeof(ip));
+	snprintf(ep, sizeof(ep), lb_addr_is_v4(&fb->addr) ? "%s:%u" : "[%s]:%u", ip,
+		 port_of(v, fb));
+	add_op(ops, req, false, "%s: backend %s added (weight %u, %s)", v->name, ep, fb->weight,
+	       lb_admin_name((enum lb_admin)fb->admin));
+}
+
+/*
+ * The backends of VIP <v> (<p> in the previous load, <d> as the data plane
+ * lists it): deleted, changed in place, or added.
+ */
 static void plan_backends(const struct conf_vip *v, const struct conf_vip *p, json_object *d,
 			  json_object *ops)
 {
 	struct bkey_tab tn = {0}, tp = {0};
 	json_object *bl;
 	bool *seen = calloc(v->n_backends ? v->n_backends : 1, sizeof(*seen));
-	char ep[80], ip[LB_ADDR_STRLEN];
+	char ep[80];
 
 	if (seen == NULL || index_backends(v, &tn) < 0 || (p && index_backends(p, &tp) < 0))
 		goto out;
 	if (json_object_object_get_ex(d, "backends", &bl))
 		for (size_t i = 0; i < json_object_array_length(bl); i++) {
 			json_object *b = json_object_array_get_idx(bl, i), *x;
-			const char *state = sget(b, "state");
 			struct lb_addr a;
 			uint16_t port;
 			int64_t k, pk;
-			json_object *req;
 
-			if (strcmp(state, "removed") == 0 ||
+			if (strcmp(sget(b, "state"), "removed") == 0 ||
 			    lb_addr_parse(&a, sget(b, "address")) < 0 ||
 			    !json_object_object_get_ex(b, "port", &x))
 				continue;
@@ -265,72 +345,17 @@ static void plan_backends(const struct conf_vip *v, const struct conf_vip *p, js
 				 sget(b, "address"), port);
 			k = find_backend(v, &tn, &a, port);
 			if (k < 0) {
-				req = request("backend.del", v->name);
-				json_object_object_add(req, "address",
-						       json_object_new_string(sget(b, "address")));
-				json_object_object_add(req, "port", json_object_new_int(port));
-				add_op(ops, req, false,
-				       "%s: backend %s removed (its established flows run to "
-				       "their end)",
-				       v->name, ep);
+				plan_backend_del(v, b, port, ep, ops);
 				continue;
 			}
 			seen[k] = true;
-			const struct conf_backend *fb = &v->backends[k];
 			pk = p ? find_backend(p, &tp, &a, port) : -1;
-			req = request("backend.set", v->name);
-			json_object_object_add(req, "address",
-					       json_object_new_string(sget(b, "address")));
-			json_object_object_add(req, "port", json_object_new_int(port));
-			char what[160] = "";
-			if (json_object_object_get_ex(b, "weight", &x) &&
-			    (uint32_t)json_object_get_int64(x) != fb->weight) {
-				json_object_object_add(req, "weight",
-						       json_object_new_int64(fb->weight));
-				snprintf(what, sizeof(what), "weight %lld -> %u",
-					 (long long)json_object_get_int64(x), fb->weight);
-			}
-			const char *want = lb_admin_name((enum lb_admin)fb->admin);
-			/* The file's state wins only where the file changed it. */
-			bool file_changed = pk < 0 || p->backends[pk].admin != fb->admin;
-			if (strcmp(state, want) != 0 && file_changed) {
-				json_object_object_add(req, "state", json_object_new_string(want));
-				size_t u = strlen(what);
-				snprintf(what + u, sizeof(what) - u, "%sstate %s -> %s",
-					 u ? ", " : "", state, want);
-			}
-			/* A static MAC given, changed or taken away (then resolved by ARP/ND). */
-			bool dp_static = strcmp(sget(b, "neighbour"), "static") == 0;
-			char fmac[18];
-			snprintf(fmac, sizeof(fmac), "%02x:%02x:%02x:%02x:%02x:%02x", fb->mac[0],
-				 fb->mac[1], fb->mac[2], fb->mac[3], fb->mac[4], fb->mac[5]);
-			if (fb->has_mac ? !dp_static || strcasecmp(sget(b, "mac"), fmac) != 0
-					: dp_static) {
-				json_object_object_add(
-					req, "mac",
-					json_object_new_string(fb->has_mac ? fmac : "resolve"));
-				size_t u = strlen(what);
-				snprintf(what + u, sizeof(what) - u, "%smac %s -> %s",
-					 u ? ", " : "", dp_static ? sget(b, "mac") : "resolved",
-					 fb->has_mac ? fmac : "resolved by ARP/ND");
-			}
-			if (what[0] != '\0')
-				add_op(ops, req, false, "%s: backend %s %s", v->name, ep, what);
-			else
-				json_object_put(req);
+			plan_backend_set(v, &v->backends[k], pk < 0 ? NULL : &p->backends[pk], b,
+					 port, ep, ops);
 		}
-	for (uint32_t j = 0; j < v->n_backends; j++) {
-		if (seen[j])
-			continue;
-		const struct conf_backend *fb = &v->backends[j];
-		json_object *req = request("backend.add", v->name);
-		json_object_object_add(req, "backend", reload_backend_json(v, fb));
-		lb_addr_format(&fb->addr, ip, sizeof(ip));
-		snprintf(ep, sizeof(ep), lb_addr_is_v4(&fb->addr) ? "%s:%u" : "[%s]:%u", ip,
-			 port_of(v, fb));
-		add_op(ops, req, false, "%s: backend %s added (weight %u, %s)", v->name, ep,
-		       fb->weight, lb_admin_name((enum lb_admin)fb->admin));
-	}
+	for (uint32_t j = 0; j < v->n_backends; j++)
+		if (!seen[j])
+			plan_backend_add(v, &v->backends[j], ops);
 out:
 	bkey_free(&tn);
 	bkey_free(&tp);
@@ -345,19 +370,19 @@ static void plan_add(const struct conf_vip *v, json_object *ops, bool flows_ende
 	bool inline_backends = v->n_backends <= VIP_ADD_INLINE_BACKENDS;
 	json_object *req = request("vip.add", NULL);
 
-	json_object_object_add(req, "vip", reload_vip_json(v, inline_backends));
+	json_object_object_add(req, "vip", ctrl_reload_vip_json(v, inline_backends));
 	add_op(ops, req, flows_ended, "%s: %s (%u backends)", v->name, why, v->n_backends);
 	if (inline_backends)
 		return;
 	for (uint32_t j = 0; j < v->n_backends; j++) {
 		json_object *b = request("backend.add", v->name);
-		json_object_object_add(b, "backend", reload_backend_json(v, &v->backends[j]));
+		json_object_object_add(b, "backend", ctrl_reload_backend_json(v, &v->backends[j]));
 		add_op(ops, b, false, "%s: backend %u of %u added", v->name, j + 1, v->n_backends);
 	}
 }
 
-int reload_plan(const struct conf *prev, const struct conf *next, json_object *dp_vips,
-		json_object *ops)
+int ctrl_reload_plan(const struct conf *prev, const struct conf *next, json_object *dp_vips,
+		     json_object *ops)
 {
 	size_t before = json_object_array_length(ops);
 
@@ -392,7 +417,7 @@ int reload_plan(const struct conf *prev, const struct conf *next, json_object *d
 		settings_change(v, p, d, what, sizeof(what));
 		if (what[0] != '\0') {
 			json_object *req = request("vip.set", NULL);
-			json_object_object_add(req, "vip", reload_vip_json(v, false));
+			json_object_object_add(req, "vip", ctrl_reload_vip_json(v, false));
 			add_op(ops, req, false, "%s: %s changed in place", v->name, what);
 		}
 		plan_backends(v, p, d, ops);
