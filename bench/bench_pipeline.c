@@ -362,22 +362,22 @@ int main(int argc, char **argv)
 
 	/*
 	 * Set-up, not timed, at time 1 (the timed part runs at time 2: nothing
-	 * expires, every timeout is seconds). A TCP ACK opens a flow the way
-	 * Sluice picks one up mid-stream, in the SYN state; a second ACK makes
-	 * it ESTABLISHED, as a real connection is by its first data packets.
+	 * expires, every timeout is seconds). A handshake: the client's SYN,
+	 * in full-NAT the backend's answer (a connection is established only
+	 * once its backend has answered, and the first answer is counted once,
+	 * for passive health), then the client's ACK.
 	 */
 	uint32_t flow = 0, opened = 0, per_flow = mode == LB_MODE_FNAT ? 2 : 1;
 	if (est) {
-		if (sk == SC_REPLY) {
+		if (mode == LB_MODE_FNAT) {
 			rec = calloc(nflows, sizeof(*rec));
 			if (rec == NULL)
 				return 1;
 		}
-		send_flows(w, snap, 0, (uint32_t)nflows, 0x10, 1, rec, false);
-		send_flows(w, snap, 0, (uint32_t)nflows, 0x10, 1, NULL, false);
-		/* The backend's first answer is counted once (passive health): done here. */
-		if (sk == SC_REPLY)
+		send_flows(w, snap, 0, (uint32_t)nflows, 0x02, 1, rec, false);
+		if (rec != NULL)
 			send_flows(w, snap, 0, (uint32_t)nflows, 0, 1, rec, true);
+		send_flows(w, snap, 0, (uint32_t)nflows, 0x10, 1, NULL, false);
 		opened = (uint32_t)nflows;
 	} else if (sk == SC_FULL) {
 		/*
@@ -391,14 +391,13 @@ int main(int argc, char **argv)
 		opened = flow = capacity;
 	} else if (sk == SC_FULL_EST) {
 		/*
-		 * Every entry an ESTABLISHED flow (an ACK picks a flow up in the
-		 * SYN state, a second one promotes it), which flow_insert never
+		 * Every entry an ESTABLISHED flow (a SYN, then an ACK), which flow_insert never
 		 * evicts: a new SYN reads the same 16 flows, finds nothing to
 		 * reclaim, and the insert fails; the packet goes out to the
 		 * backend Maglev picks (the backstop), with no state kept. The
 		 * cost of new flows while the table is full of live connections.
 		 */
-		send_flows(w, snap, 0, capacity, 0x10, 1, NULL, false);
+		send_flows(w, snap, 0, capacity, 0x02, 1, NULL, false);
 		send_flows(w, snap, 0, capacity, 0x10, 1, NULL, false);
 		opened = flow = capacity;
 	} else if (sk == SC_NO_PORT) {

@@ -204,12 +204,24 @@ void nat_rt_client(struct lb_worker *w, const struct lb_vip_rt *v, struct flow_e
 	}
 }
 
-/* Every packet of a NAT connection refreshes both of its entries. */
-void nat_pair_touch(struct lb_worker *w, struct flow_entry *f, uint8_t tcp_flags)
+/*
+ * Every packet of a NAT connection refreshes both of its entries. A
+ * connection becomes established only once its backend has answered: a
+ * client's packets alone (a forged ACK, twice) leave it in its first state,
+ * with that state's short timeout, so they cannot hold a source port for
+ * the established timeout. <client_waits>: a client's packet, in a mode
+ * that sees replies (dsr and tunnel flows never wait).
+ */
+void nat_pair_touch(struct lb_worker *w, struct flow_entry *f, uint8_t tcp_flags, bool client_waits)
 {
+	uint8_t was = f->state;
 	struct flow_entry *r;
 
 	touch(w, f, tcp_flags);
+	/* SYN and UDP_NEW count as active as the established states do. */
+	if (client_waits && f->state != was && !ext_of(w, f)->answered &&
+	    (f->state == FLOW_TCP_EST || f->state == FLOW_UDP_EST))
+		f->state = was;
 	r = ext_of(w, f)->peer;
 	if (r != NULL) {
 		r->state = f->state;
@@ -354,7 +366,7 @@ void nat_reply(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *
 		fx->answered = 1;
 		w->ctr->backend[f->backend_slot].established++;
 	}
-	nat_pair_touch(w, f, m->tcp_flags);
+	nat_pair_touch(w, f, m->tcp_flags, false);
 	bool offload = s->ports[fx->client_port].tx_csum_offload;
 	if (!ttl_decrement(pk, m)) {
 		pk->drop = LB_DROP_TTL;

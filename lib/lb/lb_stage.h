@@ -205,7 +205,8 @@ void nat_rt_count(struct lb_worker *w, const struct flow_entry *f, struct lb_flo
 void nat_rt_visit(struct flow_entry *e, void *arg);
 void nat_rt_client(struct lb_worker *w, const struct lb_vip_rt *v, struct flow_entry *f,
 		   const struct lb_pkt *pk, const struct pkt_meta *m);
-void nat_pair_touch(struct lb_worker *w, struct flow_entry *f, uint8_t tcp_flags);
+void nat_pair_touch(struct lb_worker *w, struct flow_entry *f, uint8_t tcp_flags,
+		    bool client_waits);
 int nat_open(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
 	     const struct lb_vip_rt *v, struct flow_entry *f, uint32_t hash);
 bool nat_forward(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,

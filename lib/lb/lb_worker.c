@@ -251,7 +251,7 @@ static uint32_t balance(struct lb_worker *w, const struct lb_snapshot *s, struct
 		const struct lb_backend_rt *b = &s->backends[e->backend_slot];
 		bool same = b->uid == e->backend_uid && b->vip_slot == vip_slot;
 		if (same && b->fate == LB_FATE_STAY) {
-			nat_pair_touch(w, e, m->tcp_flags);
+			nat_pair_touch(w, e, m->tcp_flags, sees_replies);
 			return e->backend_slot;
 		}
 		if (same && b->fate != LB_FATE_MOVE) {
@@ -310,7 +310,17 @@ static uint32_t balance(struct lb_worker *w, const struct lb_snapshot *s, struct
 	}
 	if (!needs_state && k->proto == IPPROTO_TCP && (m->tcp_flags & TCP_RST))
 		return v->pool->slot[idx];
-	e = burst_insert(w, k, hash, first_state(k->proto, m->tcp_flags));
+	/*
+	 * dsr/tunnel see no replies: nothing tells a real connection picked up
+	 * mid-stream from forged ACKs, which would become established flows
+	 * that no SYN can evict. They may hold half the table; past that
+	 * Maglev, which chose their backend anyway, carries them unstored.
+	 */
+	if (pickup && !sees_replies &&
+	    flow_table_count(w->flows) >= flow_table_capacity(w->flows) / 2)
+		e = NULL;
+	else
+		e = burst_insert(w, k, hash, first_state(k->proto, m->tcp_flags));
 	if (e == NULL) {
 		if (needs_state) {
 			/* A translation needs its state: nothing to fall back on. */

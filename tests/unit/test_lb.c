@@ -1341,14 +1341,18 @@ static void test_pickup_is_evictable(void **state)
 	add_vip(e, vip(VIP4, 80, IPPROTO_TCP, SCHED_KIND_RR, b, 2));
 	recompile(e);
 	new_worker(e, 16);
-	/* A flood of stray ACKs fills the table with evictable entries only... */
+	/*
+	 * A flood of stray ACKs takes at most half the table, with evictable
+	 * entries only (the rest go out by Maglev, unstored)...
+	 */
 	for (uint16_t i = 0; i < 64; i++)
 		assert_true(tcp(e, (uint16_t)(1000 + i), TH_ACK) > 0);
-	assert_int_equal(e->w->ctr->flows_backstop, 0);
+	assert_int_equal(flow_table_count(e->w->flows), 8);
+	assert_int_equal(e->w->ctr->flows_backstop, 64 - 8);
 	/* ...so new connections still get stored (no backstop). */
 	for (uint16_t i = 0; i < 8; i++)
 		assert_true(tcp(e, (uint16_t)(2000 + i), TH_SYN) > 0);
-	assert_int_equal(e->w->ctr->flows_backstop, 0);
+	assert_int_equal(e->w->ctr->flows_backstop, 64 - 8);
 	/* A RST as first packet is forwarded without creating a flow. */
 	uint32_t before = flow_table_count(e->w->flows);
 	assert_true(tcp(e, 3000, TH_RST) > 0);

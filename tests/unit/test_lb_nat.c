@@ -1728,6 +1728,89 @@ static void test_land_and_group_src_mac(void **state)
 	assert_invariant(w->ctr);
 }
 
+/*
+ * Forged ACKs (two per fake connection) cannot hold full-NAT source ports:
+ * the connection is established only once the backend answers, so it
+ * leaves with the SYN timeout (10 s), not the established one (900 s). A
+ * real handshake still gets established.
+ */
+static void test_fnat_forged_acks_hold_no_port(void **state)
+{
+	struct env *e = *state;
+	struct lb_worker *w = e->w[0];
+	uint32_t v = fnat4(e), b = bslot(e, v, BE4, 8080);
+	uint8_t buf[BUF_CAP];
+	struct lb_pkt pk;
+	struct spec sp;
+
+	for (uint16_t c = 0; c < 100; c++) {
+		sp = client_tcp(VIP4, 80, (uint16_t)(20000 + c), TH_ACK);
+		for (int i = 0; i < 2; i++) {
+			pk = send_on(e, w, buf, &sp, P_CLIENTS);
+			assert_tx(&pk, P_BACKENDS);
+		}
+		struct flow_key k;
+		memset(&k, 0, sizeof(k));
+		k.src = addr(CLIENT4);
+		k.dst = addr(VIP4);
+		k.sport = htons((uint16_t)(20000 + c));
+		k.dport = htons(80);
+		k.proto = IPPROTO_TCP;
+		struct flow_entry *f = flow_lookup(w->flows, &k, flow_hash(&k), e->now);
+		assert_non_null(f);
+		assert_int_equal(f->state, FLOW_TCP_SYN);
+	}
+	assert_int_equal(flow_table_count(w->flows), 200);
+	/* Past the SYN timeout every one is gone, and its port with it. */
+	e->now += 10001;
+	lb_worker_sweep(w, e->now, flow_table_capacity(w->flows));
+	assert_int_equal(flow_table_count(w->flows), 0);
+	assert_int_equal(w->active[b], 0);
+	for (uint32_t l = 0; l < LB_MAX_LADDRS; l++)
+		assert_int_equal(w->ports_used[l], 0);
+	/* A connection whose backend answers is established by the client's ACK. */
+	char la[LB_ADDR_STRLEN];
+	fnat_round_trip(e, VIP4, 80, CLIENT4, 40000, BE4, 8080, 1, IPPROTO_TCP, false, la,
+			sizeof(la));
+	sp = client_tcp(VIP4, 80, 40000, TH_ACK);
+	pk = send_on(e, w, buf, &sp, P_CLIENTS);
+	assert_tx(&pk, P_BACKENDS);
+	assert_int_equal(w->ctr->backend[b].established, 1);
+	assert_invariant(w->ctr);
+}
+
+/*
+ * In dsr, where no reply is seen, flows picked up mid-stream (forged ACKs
+ * look the same) take at most half the table; past that Maglev carries
+ * them unstored, and a new connection still gets its entry.
+ */
+static void test_dsr_pickups_bounded(void **state)
+{
+	struct env *e = *state;
+	struct conf_backend b = be(BE4, 0, 1);
+	struct lb_worker *w = set_worker(e, 0, 0, 1, 1024);
+	uint8_t buf[BUF_CAP];
+	struct spec sp;
+	struct lb_pkt pk;
+
+	add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_DSR, &b, 1, NULL, 0);
+	recompile(e);
+	for (uint32_t c = 0; c < 2000; c++) {
+		sp = client_tcp(VIP4, 80, (uint16_t)(10000 + c), TH_ACK);
+		for (int i = 0; i < 2; i++) {
+			pk = send_on(e, w, buf, &sp, P_CLIENTS);
+			assert_tx(&pk, P_BACKENDS);
+		}
+	}
+	assert_int_equal(flow_table_count(w->flows), 512);
+	assert_int_equal(w->ctr->flows_backstop, 2 * (2000 - 512));
+	sp = client_tcp(VIP4, 80, 50000, TH_SYN);
+	pk = send_on(e, w, buf, &sp, P_CLIENTS);
+	assert_tx(&pk, P_BACKENDS);
+	assert_int_equal(flow_table_count(w->flows), 513);
+	assert_invariant(w->ctr);
+}
+
 /* Rewrites the IPv4 TTL of the frame in <buf> to <ttl>, its header checksum kept right. */
 static void set_ttl4(uint8_t *buf, uint8_t ttl)
 {
@@ -2011,7 +2094,10 @@ static void test_fnat_no_room_leaves_nothing(void **state)
 	w = set_worker(e, 0, 0, 1, 16);
 	assert_non_null(w);
 	assert_int_equal(flow_table_capacity(w->flows), 16);
-	/* 7 fnat connections (14 entries) and 1 dsr flow, all with replies: established. */
+	/*
+	 * 7 fnat connections (14 entries) that their backend answered, and 1 dsr
+	 * flow that sent twice: established.
+	 */
 	for (uint16_t i = 0; i < 8; i++) {
 		for (int rep = 0; rep < 2; rep++) {
 			sp = (struct spec){.src = CLIENT4,
@@ -2022,6 +2108,14 @@ static void test_fnat_no_room_leaves_nothing(void **state)
 					   .payload = 4};
 			pk = send_on(e, w, buf, &sp, P_CLIENTS);
 			assert_tx(&pk, P_BACKENDS);
+			if (i < 7) {
+				struct spec rs =
+					from_backend(BE4, 5353, LADDR4A, rd16(l4_of(ip_of(buf))),
+						     IPPROTO_UDP, 0, 1);
+				pk = send_on(e, w, buf, &rs, P_BACKENDS);
+				assert_tx(&pk, P_CLIENTS);
+				break;
+			}
 		}
 	}
 	assert_int_equal(flow_table_count(w->flows), 15);
@@ -3215,6 +3309,8 @@ int main(void)
 		T(test_redispatch_off_refusal_reaches_client),
 		T(test_redispatch_after_syn_timeout),
 		T(test_redispatch_tries_bounded),
+		T(test_fnat_forged_acks_hold_no_port),
+		T(test_dsr_pickups_bounded),
 		T(test_martian_sources_get_no_answer),
 		T(test_land_and_group_src_mac),
 		T(test_ttl_zero_never_forwarded),
