@@ -460,6 +460,9 @@ static enum cls classify(const struct lb_worker *w, const struct lb_snapshot *s,
 			const struct lb_vip_rt *v = &s->vips[*vip_slot];
 			enum lb_drop why = src_unfit(s, port, m);
 
+			/* Port 0 is reserved (RFC 768, 9293): no client sends from it. */
+			if (why == LB_DROP_NONE && m->sport == 0)
+				why = LB_DROP_MARTIAN;
 			if (why == LB_DROP_NONE && ttl_zero(pk, m))
 				why = LB_DROP_TTL;
 			if (why != LB_DROP_NONE) {

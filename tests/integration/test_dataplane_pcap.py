@@ -286,7 +286,28 @@ def build_input():
     pkts.append(Raw(good[:10]))                            # trunc_eth
     frag = Ether(src=CLIENT_MAC, dst="02:00:00:00:00:02") / IP(src="198.18.0.1", dst=VIP4, frag=100, proto=6) / Raw(b"x" * 40)
     pkts.append(frag)                                        # fragment
+    # 12. hostile: sources no client can have, to the when_empty: reset VIP
+    # (which would otherwise answer) and to the echo; a broadcast source MAC;
+    # TTL 0; a damaged IPv4 header; a UDP length past the datagram.
+    eth = Ether(src=CLIENT_MAC, dst="02:00:00:00:00:02")
+    for src in MARTIANS4:
+        pkts.append(eth / IP(src=src, dst=VIP4) / TCP(sport=41000, dport=89, flags="S"))
+    pkts.append(eth / IP(src="255.255.255.255", dst=VIP4) / ICMP(type=8, id=9, seq=1))
+    pkts.append(eth / IPv6(src="ff02::1", dst=VIP6) / ICMPv6EchoRequest(id=9, seq=1))
+    pkts.append(eth / IP(src=VIP4, dst=VIP4) / TCP(sport=89, dport=89, flags="S"))      # land
+    pkts.append(Ether(src="ff:ff:ff:ff:ff:ff", dst="02:00:00:00:00:02") /
+                IP(src="198.18.0.1", dst=VIP4) / TCP(sport=41001, dport=89, flags="S"))  # bad_src_mac
+    pkts.append(eth / IP(src="198.18.0.1", dst=VIP4, ttl=0) / TCP(sport=41002, dport=80, flags="S"))
+    badsum = bytearray(bytes(eth / IP(src="198.18.0.1", dst=VIP4) / TCP(sport=41003, dport=80, flags="S")))
+    badsum[24] ^= 0x5a                                       # the IPv4 header checksum
+    pkts.append(Raw(bytes(badsum)))                          # bad_checksum
+    pkts.append(eth / IP(src="198.18.0.1", dst=VIP4) / UDP(sport=41004, dport=89, len=40) / Raw(b"hi"))
+    pkts.append(eth / IP(src="198.18.0.1", dst=VIP4) / TCP(sport=0, dport=89, flags="S"))  # port 0
     return pkts
+
+
+MARTIANS4 = ["255.255.255.255", "224.0.0.1", "0.0.0.0", "127.0.0.1", "240.0.0.9",
+             "198.18.0.255", LB_IP4]
 
 
 LCORES = 1
@@ -569,9 +590,17 @@ def main():
     t.check(len(pu) == 1 and pu[0][IP].dst == "198.18.0.1", "when_empty reset: UDP gets ICMP port unreachable from the VIP")
     t.check(c["refused"] == 2, "refused counts both")
 
+    hostile = set(MARTIANS4) | {"ff02::1"}
+    t.check(not any((IP in p and p[IP].dst in hostile) or (IPv6 in p and p[IPv6].dst in hostile) or
+                    (p.dst == "ff:ff:ff:ff:ff:ff" and IP in p) for p in out),
+            "nothing answers a forged source, nor goes out broadcast")
+    t.check(not any(TCP in p and p[TCP].sport in (41002, 41003) for p in out),
+            "TTL 0 and a damaged IPv4 header are not forwarded")
     d = c["drops"]
     for reason, n in [("not_ours", 2), ("vip_no_service", 1), ("trunc_ip4", 1), ("ip4_bad_ihl", 1),
-                      ("ip4_bad_len", 1), ("trunc_eth", 1), ("fragment", 1), ("too_big", 1)]:
+                      ("ip4_bad_len", 1), ("trunc_eth", 1), ("fragment", 1), ("too_big", 1),
+                      ("martian", len(MARTIANS4) + 3), ("land", 1), ("bad_src_mac", 1), ("ttl_exceeded", 1),
+                      ("bad_checksum", 1), ("udp_bad_len", 1)]:
         # not_ours: the TCP packet to 198.18.5.5 and the ARP for 198.18.0.77.
         t.check(d[reason] == n, "drop %s counted: %d (expected %d)" % (reason, d[reason], n))
     total_drops = sum(v for k, v in d.items() if k != "tx_full")
