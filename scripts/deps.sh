@@ -10,6 +10,9 @@ packages=(
 	build-essential meson ninja-build pkg-config clang
 	libdpdk-dev dpdk dpdk-dev libbpf-dev libxdp-dev bpftool
 	libyaml-dev libjson-c-dev libcmocka-dev libpcap-dev
+	# fuzzing and sanitizers (scripts/test-fuzz.sh, scripts/test-sanitize.sh):
+	# clang's libFuzzer and sanitizer runtimes, llvm-symbolizer for the traces
+	libclang-rt-14-dev llvm
 	# tests and demo: namespaces, real servers and clients, packet crafting
 	iproute2 iputils-ping ethtool procps wrk bc python3 python3-scapy socat curl tcpdump nftables
 	# benchmarks (bench/run.sh; its smoke run is in the test suites)

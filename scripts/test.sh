@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
 # The README's test command: installs what is missing, builds, and runs every
-# test suite (unit, bpf, integration, e2e). Exits non-zero if any test fails.
+# test suite (unit, bpf, integration, e2e), then the unit and integration
+# suites under ASan/UBSan and the fuzz suite. Exits non-zero if any fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -13,6 +14,15 @@ fi
 status=0
 meson test -C build --suite unit --suite bpf --suite integration --suite e2e \
 	--print-errorlogs --num-processes 1 || status=1
-# One closing line, "N passed, N failed", counted from meson's log.
-python3 scripts/summarize_tests.py build/meson-logs/testlog.json
+# Hostile input (issue 10): the unit and integration suites again under ASan
+# and UBSan (build-asan), then every fuzz harness for a short while
+# (build-fuzz). Their logs are their own build directories' meson-logs.
+bash scripts/test-sanitize.sh || status=1
+bash scripts/test-fuzz.sh || status=1
+# One closing line, "N passed, N failed", counted from meson's logs.
+logs=(build/meson-logs/testlog.json)
+for d in build-asan build-fuzz; do
+	[ -f "$d/meson-logs/testlog.json" ] && logs+=("$d/meson-logs/testlog.json")
+done
+python3 scripts/summarize_tests.py <(cat "${logs[@]}")
 exit $status
