@@ -513,9 +513,10 @@ static int cmd_vip(int argc, char **argv)
 /* Percent weights are relative to the backend's current weight. */
 static int weight_of(const char *vip, const char *addr, long long *out)
 {
-	json_object *resp = call(request("vip.list")), *vips;
+	json_object *req = request("vip.list"), *resp = call(req), *vips;
 	int rc = -1;
 
+	json_object_put(req); /* call() does not take it */
 	if (resp == NULL)
 		return -1;
 	if (json_object_object_get_ex(resp, "vips", &vips))

@@ -462,28 +462,6 @@ static void record(struct run *r, const struct lb_pkt *pk, const struct pkt_meta
 	r->rec_len[i] = pk->len;
 }
 
-/*
- * Findings reported and not fixed yet (tests/fuzz/README.md), kept away
- * from the pipeline so that fuzzing finds something new; FUZZ_STRICT=1 lets
- * them through (the reproducers are in regressions/pipeline/). Remove each
- * filter with its fix.
- *   port0: a TCP/UDP client with source port 0 on a fnat VIP gets replies
- *   to the local port (lb_nat.c nat_rewrite takes port 0 as "keep") with a
- *   checksum computed for port 0.
- */
-static bool known_finding(const uint8_t *f, uint16_t len)
-{
-	static int strict = -1;
-	struct pkt_meta m;
-
-	if (strict < 0)
-		strict = getenv("FUZZ_STRICT") != NULL;
-	if (strict || parse_packet(f, len, &m) != PARSE_OK || m.kind != PKT_KIND_IP)
-		return false;
-	return (m.l4_proto == IPPROTO_TCP || m.l4_proto == IPPROTO_UDP) &&
-	       m.frag != PKT_FRAG_LATER && (m.sport == 0 || m.dport == 0);
-}
-
 static void enqueue(struct run *r, uint32_t wi, const uint8_t *frame, uint16_t len,
 		    uint16_t in_port, uint16_t cap, uint16_t headroom, uint8_t rx_csum, bool handed)
 {
@@ -492,7 +470,7 @@ static void enqueue(struct run *r, uint32_t wi, const uint8_t *frame, uint16_t l
 	struct sums s;
 
 	wi %= r->n_workers;
-	if (r->nq[wi] == MAX_PENDING || len > cap || known_finding(frame, len))
+	if (r->nq[wi] == MAX_PENDING || len > cap)
 		return;
 	p = &r->q[wi][r->nq[wi]];
 	p->size = (size_t)headroom + cap;
