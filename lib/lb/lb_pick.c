@@ -169,6 +169,18 @@ static inline bool hold_is(const struct lb_syn_hold *h, const struct flow_key *k
 	return h->len != 0 && memcmp(&h->key, k, sizeof(*k)) == 0;
 }
 
+/* The slot holding <k>'s SYN (one of LB_SYN_HOLD_PROBE from its hash's), or NULL. */
+static struct lb_syn_hold *hold_find(struct lb_worker *w, const struct flow_key *k, uint32_t hash)
+{
+	for (uint32_t i = 0; i < LB_SYN_HOLD_PROBE; i++) {
+		struct lb_syn_hold *h = &w->held[(hash + i) % LB_SYN_HOLD_SLOTS];
+
+		if (hold_is(h, k))
+			return h;
+	}
+	return NULL;
+}
+
 /* Empties a slot. */
 void syn_drop(struct lb_worker *w, struct lb_syn_hold *h)
 {
@@ -185,10 +197,16 @@ void syn_drop(struct lb_worker *w, struct lb_syn_hold *h)
 void syn_hold(struct lb_worker *w, const struct lb_vip_rt *v, const struct flow_key *k,
 	      uint32_t hash, const struct lb_pkt *pk)
 {
-	struct lb_syn_hold *h = &w->held[hash % LB_SYN_HOLD_SLOTS];
+	struct lb_syn_hold *h = hold_find(w, k, hash);
 
 	if (!v->redispatch || pk->len > LB_SYN_HOLD_BYTES)
 		return;
+	/* Its own slot (a retry), else a free one near its hash, else its hash's. */
+	for (uint32_t i = 0; h == NULL && i < LB_SYN_HOLD_PROBE; i++)
+		if (w->held[(hash + i) % LB_SYN_HOLD_SLOTS].len == 0)
+			h = &w->held[(hash + i) % LB_SYN_HOLD_SLOTS];
+	if (h == NULL)
+		h = &w->held[hash % LB_SYN_HOLD_SLOTS];
 	syn_drop(w, h);
 	h->key = *k;
 	h->hash = hash;
@@ -206,9 +224,9 @@ void syn_hold(struct lb_worker *w, const struct lb_vip_rt *v, const struct flow_
 /* The backend answered connection <k>: its SYN need not be kept. */
 void syn_release(struct lb_worker *w, const struct flow_key *k)
 {
-	struct lb_syn_hold *h = &w->held[flow_hash(k) % LB_SYN_HOLD_SLOTS];
+	struct lb_syn_hold *h = hold_find(w, k, flow_hash(k));
 
-	if (hold_is(h, k))
+	if (h != NULL)
 		syn_drop(w, h);
 }
 
@@ -219,9 +237,9 @@ void syn_release(struct lb_worker *w, const struct flow_key *k)
  */
 bool syn_take(struct lb_worker *w, const struct flow_key *k, struct lb_pkt *pk)
 {
-	struct lb_syn_hold *h = &w->held[flow_hash(k) % LB_SYN_HOLD_SLOTS];
+	struct lb_syn_hold *h = hold_find(w, k, flow_hash(k));
 
-	if (!hold_is(h, k) || h->len > pk->cap)
+	if (h == NULL || h->len > pk->cap)
 		return false;
 	memcpy(pk->data, h->frame, h->len);
 	pk->len = h->len;

@@ -33,10 +33,12 @@
  * Held SYNs (fnat/nat with redispatch): a copy of each new connection's
  * SYN, kept until the backend answers, so that a refusal or silence sends
  * it to another backend at once rather than when the client retries (1 s
- * later, then 3 s). Direct-mapped by flow hash: a newer connection may take
- * an older one's place, which then waits for its client's retry as before.
+ * later, then 3 s). In one of the LB_SYN_HOLD_PROBE slots from its flow
+ * hash's: only when all four are taken does a newer connection take an
+ * older one's place, which then waits for its client's retry as before.
  */
 #define LB_SYN_HOLD_SLOTS 1024
+#define LB_SYN_HOLD_PROBE 4   /* slots from its hash's a SYN may take */
 #define LB_SYN_HOLD_BYTES 192 /* a SYN with every option, VLAN tag and IPv6 header fits */
 #define LB_RESEND_MAX     16  /* held SYNs re-sent per lb_worker_resend() call, at most */
 
