@@ -124,12 +124,6 @@ static int get_seconds(struct api_ctx *c, json_object *o, const char *key, doubl
 	return 0;
 }
 
-/* "redispatch": on (default) is 0, off is 1. */
-static int offon_parse(const char *s)
-{
-	return strcmp(s, "on") == 0 ? 0 : strcmp(s, "off") == 0 ? 1 : -1;
-}
-
 static int empty_parse(const char *s)
 {
 	return strcmp(s, "drop") == 0    ? LB_EMPTY_DROP
@@ -264,7 +258,7 @@ static int parse_vip(struct api_ctx *c, struct conf_vip *v, bool with_backends)
 	    get_seconds(c, o, "drain_deadline", 604800, true, 0, &v->drain_deadline_ms) < 0 ||
 	    get_seconds(c, o, "syn_timeout", 60, false, 0, &v->syn_timeout_ms) < 0)
 		return -EINVAL;
-	if (get_enum(c, o, "redispatch", offon_parse, 0, &e) < 0)
+	if (get_enum(c, o, "redispatch", conf_redispatch_off_parse, 0, &e) < 0)
 		return -EINVAL;
 	v->redispatch_off = (uint8_t)e;
 	if (get_int(c, o, "maglev_table_size", 2, CONF_MAX_MAGLEV_SIZE, MAGLEV_DEFAULT_SIZE, &n) <

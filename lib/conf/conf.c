@@ -102,6 +102,11 @@ int lb_down_flows_parse(const char *s)
 	return name_lookup(down_flows_names, LB_DOWN_MAX, s);
 }
 
+int conf_redispatch_off_parse(const char *s)
+{
+	return strcmp(s, "on") == 0 ? 0 : strcmp(s, "off") == 0 ? 1 : -1;
+}
+
 const char *lb_mode_name(enum lb_mode m)
 {
 	return (unsigned int)m < LB_MODE_MAX ? mode_names[m] : "?";
@@ -1203,12 +1208,6 @@ static int empty_parse(const char *s)
 					 : -1;
 }
 
-/* "redispatch": on (default) is 0, off is 1. */
-static int offon_parse(const char *s)
-{
-	return strcmp(s, "on") == 0 ? 0 : strcmp(s, "off") == 0 ? 1 : -1;
-}
-
 static int decode_vip(struct ctx *x, yaml_node_t *n, const char *path, struct conf_vip *v)
 {
 	static const char *const keys[] = {"name",
@@ -1252,7 +1251,8 @@ static int decode_vip(struct ctx *x, yaml_node_t *n, const char *path, struct co
 	    get_enum(x, n, path, "down_flows", lb_down_flows_parse, "reschedule | keep | reset",
 		     &v->down_flows) < 0 ||
 	    get_ms(x, n, path, "response_timeout", 3600, &v->response_timeout_ms) < 0 ||
-	    get_enum(x, n, path, "redispatch", offon_parse, "on | off", &v->redispatch_off) < 0 ||
+	    get_enum(x, n, path, "redispatch", conf_redispatch_off_parse, "on | off",
+		     &v->redispatch_off) < 0 ||
 	    get_ms(x, n, path, "syn_timeout", 60, &v->syn_timeout_ms) < 0 ||
 	    get_ms(x, n, path, "drain_deadline", 604800, &v->drain_deadline_ms) < 0)
 		return -EINVAL;

@@ -42,6 +42,8 @@ int lb_hash_parse(const char *s);
 /* "reschedule" "keep" "reset" */
 const char *lb_down_flows_name(enum lb_down_flows d);
 int lb_down_flows_parse(const char *s);
+/* A VIP's "redispatch": "on" (the default) is 0, "off" is 1 (conf_vip.redispatch_off). */
+int conf_redispatch_off_parse(const char *s);
 
 #define CONF_NAME_MAX        64
 #define CONF_DEVARGS_MAX     256
