@@ -34,6 +34,7 @@
 
 #include "checks.h"
 #include "conf.h"
+#include "counter_schema.h"
 #include "ctrl.h"
 #include "ctrl_reload.h"
 #include "dp_client.h"
@@ -213,11 +214,11 @@ static void view_of(json_object *b, struct ctrl_dp_view *v)
 		v->control_weight = (int32_t)json_object_get_int64(f);
 	if ((v->has_health = json_object_object_get_ex(b, "health", &f)))
 		v->up = strcmp(json_object_get_string(f), "up") == 0;
-	v->established = counter(b, "established");
-	v->connect_fail = counter(b, "connect_fail");
-	v->response_timeouts = counter(b, "response_timeouts");
-	v->responded = counter(b, "responded");
-	v->new_flows = counter(b, "new_flows");
+	v->established = counter(b, COUNTER_KEY(established));
+	v->connect_fail = counter(b, COUNTER_KEY(connect_fail));
+	v->response_timeouts = counter(b, COUNTER_KEY(response_timeouts));
+	v->responded = counter(b, COUNTER_KEY(responded));
+	v->new_flows = counter(b, COUNTER_KEY(new_flows));
 }
 
 /*
