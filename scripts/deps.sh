@@ -9,12 +9,14 @@ packages=(
 	# build
 	build-essential meson ninja-build pkg-config clang
 	libdpdk-dev dpdk dpdk-dev libbpf-dev libxdp-dev bpftool
-	libyaml-dev libjson-c-dev libcmocka-dev libpcap-dev
+	libyaml-dev libjson-c-dev libcmocka-dev libpcap-dev libmicrohttpd-dev
 	# fuzzing and sanitizers (scripts/test-fuzz.sh, scripts/test-sanitize.sh):
 	# clang's libFuzzer and sanitizer runtimes, llvm-symbolizer for the traces
 	libclang-rt-14-dev llvm
 	# tests and demo: namespaces, real servers and clients, packet crafting
 	iproute2 iputils-ping ethtool procps wrk bc python3 python3-scapy socat curl tcpdump nftables
+	# /metrics checked with Prometheus' own text-format parser
+	python3-prometheus-client
 	# benchmarks (bench/run.sh; its smoke run is in the test suites)
 	python3-matplotlib valgrind
 	# the Debian package (debian/, docs/install.md) and its test: dpkg-buildpackage
