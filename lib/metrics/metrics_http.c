@@ -182,6 +182,13 @@ uint16_t metrics_http_port(const struct metrics_http *m)
 	return i != NULL ? i->port : 0;
 }
 
+int metrics_http_fd(const struct metrics_http *m)
+{
+	const union MHD_DaemonInfo *i = MHD_get_daemon_info(m->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+
+	return i != NULL ? i->epoll_fd : -1;
+}
+
 void metrics_http_poll(struct metrics_http *m)
 {
 	if (m != NULL)

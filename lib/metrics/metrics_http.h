@@ -38,6 +38,13 @@ struct metrics_http *metrics_http_start(const char *listen, metrics_render_fn re
 /* The TCP port it listens on (the one chosen when <listen> asked for port 0). */
 uint16_t metrics_http_port(const struct metrics_http *m);
 
+/*
+ * A descriptor that becomes readable when the endpoint has work: a loop
+ * waiting in epoll adds it and calls metrics_http_poll() when it fires (and
+ * at least every second, for connection timeouts).
+ */
+int metrics_http_fd(const struct metrics_http *m);
+
 /* Accepts, reads and answers what is ready; never blocks. NULL: nothing. */
 void metrics_http_poll(struct metrics_http *m);
 
