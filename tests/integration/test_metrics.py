@@ -13,7 +13,10 @@ would and checks that:
 - `sluicectl show stats` prints every lcore counter of the schema;
 - other paths and methods are refused, a bad address stops the start.
 
-usage: test_metrics.py PATH/TO/sluice-dataplane PATH/TO/sluicectl SOURCE_ROOT
+And the control daemon's /metrics (sluice-control --metrics): parsed the
+same way, one series per backend, the values its health.list shows.
+
+usage: test_metrics.py PATH/TO/sluice-dataplane PATH/TO/sluicectl SOURCE_ROOT [PATH/TO/sluice-control]
 Exit 0 pass, 1 fail, 77 skip.
 """
 import json
@@ -45,9 +48,13 @@ vips:
   - name: "we\\"b\\\\4"
     address: 198.18.1.100
     port: 80
+    # exec checks: nothing leaves this host (198.18.0.x are not reachable here)
+    health_check: {{type: exec, command: "exit 0", interval: 0.2, timeout: 1, fall: 1}}
+    breaker: {{consecutive_failures: 3}}
     backends:
       - {{address: 198.18.0.11, mac: "02:00:00:00:00:11"}}
-      - {{address: 198.18.0.12, mac: "02:00:00:00:00:12"}}
+      - {{address: 198.18.0.12, mac: "02:00:00:00:00:12",
+          health_check: {{command: "exit 1"}}}}
 """
 N_SYN, N_STRAY = 40, 7
 
@@ -206,6 +213,59 @@ def scrape_checks(t, url, text, stats, root):
             "sluice_generation is the API's")
 
 
+def control_checks(t, control, tmp, sock, sluicectl):
+    """sluice-control beside the data plane: its /metrics against its health.list."""
+    port = free_port()
+    ctl = os.path.join(tmp, "ctl.sock")
+    proc = subprocess.Popen([control, "--config", os.path.join(tmp, "sluice.yaml"),
+                             "--api-socket", sock, "--control-socket", ctl,
+                             "--metrics", "127.0.0.1:%d" % port],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        families, text, health = None, "", None
+        deadline = time.time() + 30
+        # Wait until each backend's check has run at least twice (200 ms apart).
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                status, _, text = fetch("http://127.0.0.1:%d/metrics" % port)
+                families = {f.name: f for f in text_string_to_metric_families(text)}
+                if total(families, "sluice_control_checks_total") >= 4:
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.2)
+        t.check(families is not None and proc.poll() is None,
+                "control daemon: Prometheus' parser reads its /metrics",
+                proc.communicate(timeout=10)[0][-1000:] if proc.poll() is not None else text[-500:])
+        if families is None:
+            return
+        out = subprocess.run([sluicectl, "--control-socket", ctl, "--json", "show", "health"],
+                             capture_output=True, text=True, timeout=30).stdout
+        health = json.loads(out)["backends"]
+        status, _, text = fetch("http://127.0.0.1:%d/metrics" % port)
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        t.check(sample(families, "sluice_control_backends") == 2 and
+                sample(families, "sluice_control_dataplane_reachable") == 1,
+                "control daemon: backends and data plane reachability")
+        for b in health:
+            ep = "%s:%d" % (b["address"], b["port"])
+            lab = {"vip": b["vip"], "backend": ep}
+            got = (sample(families, "sluice_control_checks_total", **lab),
+                   sample(families, "sluice_control_backend_healthy", **lab),
+                   sample(families, "sluice_control_breaker_state", state=b.get("breaker", "?"),
+                          **lab))
+            # The two reads are a moment apart: a check may land between them.
+            t.check(got[0] is not None and abs(got[0] - b["checks"]) <= 2 and
+                    b["health"] == ("up" if ep.startswith("198.18.0.11") else "down") and
+                    got[1] == (1 if b["health"] == "up" else 0) and got[2] == 1,
+                    "control daemon: %s checks %d, healthy %d, breaker %s as health.list says "
+                    "(%s, last check %s)" % (ep, got[0], got[1], b.get("breaker"), b["health"],
+                                             b.get("last_check")), "%s %s" % (got, b))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def main():
     if len(sys.argv) < 4:
         print("usage: test_metrics.py SLUICE_DATAPLANE SLUICECTL SOURCE_ROOT")
@@ -242,6 +302,8 @@ def main():
             lcore_schema, _ = schema(root)
             missing = [f for f, _ in lcore_schema if not re.search(r"^%s\s+\d+$" % f, out, re.M)]
             t.check(not missing, "sluicectl show stats prints every lcore counter", str(missing))
+            if len(sys.argv) > 4:
+                control_checks(t, sys.argv[4], tmp, sock, sluicectl)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
