@@ -100,6 +100,8 @@ sluice_nat_routes() {
 	done
 }
 
+# sluice_start CONFIG [LCORES]: the data plane in the LB namespace, waited
+# for until its API answers. SLUICE_DP_ARGS: more of its options (word-split).
 sluice_start() {
 	local config=$1 lcores=${2:-1} i
 	SLUICE_SOCK=$SLUICE_WORK/api.sock
@@ -112,7 +114,7 @@ sluice_start() {
 	# keeps parallel DPDK processes apart.
 	ip netns exec "$TOPO_LB_NS" "$SLUICE_DATAPLANE" -l "0-$((lcores - 1))" --no-huge -m 512 \
 		--no-pci --file-prefix "sluice-$TOPO_PREFIX" --log-level "${SLUICE_LOG_LEVEL:-warning}" \
-		-- --config "$config" --api-socket "$SLUICE_SOCK" >"$SLUICE_LOG" 2>&1 &
+		-- --config "$config" --api-socket "$SLUICE_SOCK" ${SLUICE_DP_ARGS:-} >"$SLUICE_LOG" 2>&1 &
 	SLUICE_PID=$!
 	for ((i = 0; i < 100; i++)); do
 		if [[ -S "$SLUICE_SOCK" ]] && sluice_api '{"cmd":"status"}' >/dev/null 2>&1; then
