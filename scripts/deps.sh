@@ -13,6 +13,8 @@ packages=(
 	# fuzzing and sanitizers (scripts/test-fuzz.sh, scripts/test-sanitize.sh):
 	# clang's libFuzzer and sanitizer runtimes, llvm-symbolizer for the traces
 	libclang-rt-14-dev llvm
+	# format-check and tidy (.ci/format-check, .ci/tidy)
+	clang-format clang-tidy
 	# tests and demo: namespaces, real servers and clients, packet crafting
 	iproute2 iputils-ping ethtool procps wrk bc python3 python3-scapy socat curl tcpdump nftables
 	# /metrics checked with Prometheus' own text-format parser

@@ -20,14 +20,21 @@
 #   sluice_wait_resolved [SECONDS]    wait until every backend's MAC is resolved
 #   sluice_stop                       SIGTERM, wait (bounded), then SIGKILL
 #
-# Variables: SLUICE_DATAPLANE (binary; default build/dataplane/sluice-dataplane),
+# Programs: meson passes each test the paths of this build's (SLUICE_DATAPLANE,
+# SLUICE_CONTROL, SLUICECTL; tests/e2e/meson.build). Run by hand, a script
+# takes them from SLUICE_BUILD (the build directory; default <repo>/build).
+#
+# Variables: SLUICE_DATAPLANE (binary; default $SLUICE_BUILD/dataplane/sluice-dataplane),
 # SLUICE_DEVARGS (the port's devargs; default net_af_packet on the lb veth),
 # SLUICE_KERNEL_IF (if set: the port's exception path to the kernel, net_tap),
 # SLUICE_WORK (directory for config, socket and log), SLUICE_PID, SLUICE_SOCK,
 # SLUICE_LOG.
 
 SLUICE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-: "${SLUICE_DATAPLANE:=$SLUICE_ROOT/build/dataplane/sluice-dataplane}"
+: "${SLUICE_BUILD:=$SLUICE_ROOT/build}"
+: "${SLUICE_DATAPLANE:=$SLUICE_BUILD/dataplane/sluice-dataplane}"
+: "${SLUICE_CONTROL:=$SLUICE_BUILD/control/sluice-control}"
+: "${SLUICECTL:=$SLUICE_BUILD/control/sluicectl}"
 
 sluice_dsr_config() {
 	local file=$1 mode=${2:-dsr} sched=${3:-wrr} i l4="" l6=""
