@@ -21,6 +21,8 @@ packages=(
 	python3-prometheus-client
 	# benchmarks (bench/run.sh; its smoke run is in the test suites)
 	python3-matplotlib valgrind
+	# the pktgen kit's dry run (bench/pktgen/check.lua)
+	lua5.4
 	# the Debian package (debian/, docs/install.md) and its test: dpkg-buildpackage
 	# (dpkg-dev comes with build-essential), systemd-analyze, man page checks
 	debhelper systemd groff-base
