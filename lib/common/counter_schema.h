@@ -18,8 +18,9 @@
 
 /*
  * Per lcore, written only by their lcore. Invariant (per lcore and summed):
- *   rx = fwd + replied + to_mgmt + handoff + to_kernel + sum(drops)
- * where rx also counts packets handed over by another lcore. The drops by
+ *   rx = fwd + replied + to_mgmt + handoff + to_kernel + sum(drops except tx_full)
+ * where rx also counts packets handed over by another lcore, and tx_full
+ * counts packets already in fwd or replied that the port then refused. The drops by
  * reason (enum lb_drop) follow these in the struct, in the JSON ("drops")
  * and in /metrics (sluice_dropped_packets_total{reason=...}).
  */
