@@ -57,6 +57,7 @@ vips:
           health_check: {{command: "exit 1"}}}}
 """
 N_SYN, N_STRAY = 40, 7
+SERVED = set()  # sample names of both scrapes, for the dashboard check
 
 
 class Checks:
@@ -167,6 +168,7 @@ def scrape_checks(t, url, text, stats, root):
     helps = set(re.findall(r"^# HELP (\S+) ", text, re.M))
     types = set(re.findall(r"^# TYPE (\S+) ", text, re.M))
     names = set(re.findall(r"^([a-z_]+)[{ ]", text, re.M))
+    SERVED.update(names)
     orphans = [n for n in names if not any(f in helps and f in types
                                            for f in (n, re.sub(r"_total$", "", n)))]
     t.check(names and not orphans, "every sample's family has HELP and TYPE", str(orphans))
@@ -244,6 +246,7 @@ def control_checks(t, control, tmp, sock, sluicectl):
         health = json.loads(out)["backends"]
         status, _, text = fetch("http://127.0.0.1:%d/metrics" % port)
         families = {f.name: f for f in text_string_to_metric_families(text)}
+        SERVED.update(re.findall(r"^([a-z_]+)[{ ]", text, re.M))
         t.check(sample(families, "sluice_control_backends") == 2 and
                 sample(families, "sluice_control_dataplane_reachable") == 1,
                 "control daemon: backends and data plane reachability")
@@ -304,6 +307,11 @@ def main():
             t.check(not missing, "sluicectl show stats prints every lcore counter", str(missing))
             if len(sys.argv) > 4:
                 control_checks(t, sys.argv[4], tmp, sock, sluicectl)
+                dash = open(os.path.join(root, "configs/grafana-dashboard.json")).read()
+                used = set(re.findall(r"\b(sluice_[a-z_]+)", dash))
+                t.check(used and used <= SERVED,
+                        "configs/grafana-dashboard.json: its %d metrics are all served" % len(used),
+                        str(sorted(used - SERVED)))
         finally:
             proc.terminate()
             proc.wait(timeout=30)
