@@ -15,6 +15,8 @@ packages=(
 	libclang-rt-14-dev llvm
 	# tests and demo: namespaces, real servers and clients, packet crafting
 	iproute2 iputils-ping ethtool procps wrk bc python3 python3-scapy socat curl tcpdump nftables
+	# the cluster test and demo: a BGP speaker per node and in the router (docs/cluster.md)
+	bird2
 	# benchmarks (bench/run.sh; its smoke run is in the test suites)
 	python3-matplotlib valgrind
 	# the Debian package (debian/, docs/install.md) and its test: dpkg-buildpackage
