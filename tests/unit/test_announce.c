@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "announce.h"
+#include "conf.h"
 
 #define T0 5000u /* fake clock, ms */
 
@@ -167,6 +168,59 @@ static void test_render_no_room(void **state)
 	assert_int_equal(ann_render_bird(r, 1, "sluice_vips", &nh4, NULL, a, 0), -ENOSPC);
 }
 
+#define PORTS                                                                                      \
+	"ports:\n  - name: lan\n    devargs: net_null0\n    ipv4: 198.18.0.2/24\n"                 \
+	"    ipv6: 2001:db8::2/64\n"
+
+/* The cluster: section: defaults, next hops from the first port, errors with a place. */
+static void test_conf_cluster(void **state)
+{
+	static const char ok[] = PORTS "cluster:\n  bird_include: /run/sluice/bird.conf\n";
+	static const char set[] = PORTS "cluster:\n"
+					"  bird_include: /tmp/b.conf\n"
+					"  bird_socket: /tmp/bird.ctl\n"
+					"  protocol: lb_vips\n"
+					"  next_hop4: 198.18.0.9\n"
+					"  dataplane_timeout: 0.5\n";
+	static const char typo[] = PORTS "cluster:\n  bird_include: /b\n  protocl: x\n";
+	static const char missing[] = PORTS "cluster:\n  bird_socket: /b\n";
+	static const char v6[] =
+		PORTS "cluster:\n  bird_include: /b\n  next_hop4: \"2001:db8::9\"\n";
+	struct conf c;
+	struct lb_addr a;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(conf_load_string(PORTS, strlen(PORTS), "t.yaml", &c, err, sizeof(err)), 0);
+	assert_false(c.cluster.enabled);
+	conf_free(&c);
+	assert_int_equal(conf_load_string(ok, strlen(ok), "t.yaml", &c, err, sizeof(err)), 0);
+	assert_true(c.cluster.enabled);
+	assert_string_equal(c.cluster.bird_include, "/run/sluice/bird.conf");
+	assert_string_equal(c.cluster.bird_socket, "/run/bird/bird.ctl");
+	assert_string_equal(c.cluster.protocol, "sluice_vips");
+	assert_int_equal(c.cluster.dataplane_timeout_ms, 1000);
+	a = addr("198.18.0.2");
+	assert_true(c.cluster.has_next_hop4 && lb_addr_eq(&c.cluster.next_hop4, &a));
+	a = addr("2001:db8::2");
+	assert_true(c.cluster.has_next_hop6 && lb_addr_eq(&c.cluster.next_hop6, &a));
+	conf_free(&c);
+	assert_int_equal(conf_load_string(set, strlen(set), "t.yaml", &c, err, sizeof(err)), 0);
+	assert_string_equal(c.cluster.protocol, "lb_vips");
+	assert_string_equal(c.cluster.bird_socket, "/tmp/bird.ctl");
+	assert_int_equal(c.cluster.dataplane_timeout_ms, 500);
+	a = addr("198.18.0.9");
+	assert_true(lb_addr_eq(&c.cluster.next_hop4, &a));
+	conf_free(&c);
+	assert_true(conf_load_string(typo, strlen(typo), "t.yaml", &c, err, sizeof(err)) < 0);
+	assert_string_equal(err, "t.yaml:8:3: cluster: unknown key \"protocl\" (did you mean "
+				 "\"protocol\"?)");
+	assert_true(conf_load_string(missing, strlen(missing), "t.yaml", &c, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "missing required key \"bird_include\""));
+	assert_true(conf_load_string(v6, strlen(v6), "t.yaml", &c, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "t.yaml:8:14: cluster.next_hop4: expected an IPv4 address"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -179,6 +233,7 @@ int main(void)
 		cmocka_unit_test(test_render),
 		cmocka_unit_test(test_render_withdrawn_and_one_family),
 		cmocka_unit_test(test_render_no_room),
+		cmocka_unit_test(test_conf_cluster),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
