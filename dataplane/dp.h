@@ -19,6 +19,7 @@
 
 #include "conf.h"
 #include "lb.h"
+#include "lb_lookup.h"
 #include "lb_model.h"
 #include "lb_worker.h"
 
