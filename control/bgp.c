@@ -364,7 +364,6 @@ void bgp_tick(struct bgp *g, const struct conf *c, const struct ctrl_set *set, c
 	struct ann_route *r;
 	size_t n, cap = 4096;
 	char *text;
-	bool was_alive = ann_dp_alive(&g->node, now);
 	int len;
 
 	if (!cl->enabled)
@@ -372,9 +371,14 @@ void bgp_tick(struct bgp *g, const struct conf *c, const struct ctrl_set *set, c
 	g->node.dp_timeout_ms = cl->dataplane_timeout_ms;
 	if (dp_answers(dp_sock))
 		ann_dp_answered(&g->node, now);
-	if (was_alive && !ann_dp_alive(&g->node, now))
-		log_line("the data plane at %s stopped answering (%u ms): withdrawing", dp_sock,
-			 cl->dataplane_timeout_ms);
+	if (g->dp_alive != ann_dp_alive(&g->node, now)) {
+		g->dp_alive = !g->dp_alive;
+		if (g->dp_alive)
+			log_line("the data plane at %s answers", dp_sock);
+		else
+			log_line("the data plane at %s has not answered for %u ms", dp_sock,
+				 cl->dataplane_timeout_ms);
+	}
 	r = calloc(c->n_vips ? c->n_vips : 1, sizeof(*r));
 	if (r == NULL)
 		return;

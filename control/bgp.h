@@ -31,6 +31,7 @@ struct bgp {
 	char bird_err[160]; /* why it could not be told ("" : it was) */
 	uint64_t bird_next_try;
 	uint32_t n_announced; /* addresses in the include */
+	bool dp_alive;        /* as last seen: its changes are logged */
 };
 
 /* <drain_path>: the file that keeps the drain across restarts. */
