@@ -275,7 +275,7 @@ cluster_ctl() {
 
 cluster_paths() {
 	ip -n "$CLUSTER_RT" route show "$CLUSTER_VIP/32" 2>/dev/null |
-		grep -o 'via [0-9.]*' | awk '{print $2}' | sort
+		{ grep -o 'via [0-9.]*' || true; } | awk '{print $2}' | sort
 }
 
 # cluster_wait_paths N LIMIT_S [EXCEPT_IP [T0_MS]]: until the router has N next
@@ -286,7 +286,7 @@ cluster_wait_paths() {
 	[[ -n "$t0" ]] || t0=$(_cluster_now_ms)
 	while :; do
 		paths=$(cluster_paths)
-		if [[ $(grep -c . <<<"$paths") -eq $want ]] &&
+		if [[ $(grep -c . <<<"$paths" || true) -eq $want ]] &&
 			{ [[ -z "$except" ]] || ! grep -qx "$except" <<<"$paths"; }; then
 			echo $(($(_cluster_now_ms) - t0))
 			return 0
