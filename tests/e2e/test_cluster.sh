@@ -3,7 +3,7 @@
 #
 # End to end, several nodes behind ECMP (docs/cluster.md): a client behind a
 # router running BIRD with ECMP into the kernel (L4 hash), three Sluice nodes
-# (data plane, control daemon, BIRD each; DSR, maglev) announcing the VIP
+# (data plane, control daemon, BIRD each; DSR or tunnel, maglev) announcing the VIP
 # over BGP with BFD, four backends on one L2 segment (tests/lib/cluster.sh).
 #   1. new connections spread over the three nodes (each >= 20%) and the
 #      backends get maglev's 2:1:1:1 shares;
@@ -19,6 +19,8 @@
 #      the VIP, the others keep it.
 # Times are printed ("# measured: ..."). Waits are on conditions, bounded.
 #
+# usage: test_cluster.sh [dsr|tunnel]   (tunnel: the backends unwrap IPIP with
+# the XDP decapsulator, SLUICE_DECAP_OBJ, as in test_modes.sh)
 # Exit: 0 all passed, 1 something failed, 77 skipped. Last line "<n> passed, <m> failed".
 # Traffic and BGP stay inside the namespaces created here; every client is bounded.
 # shellcheck disable=SC2317,SC2153
@@ -32,7 +34,17 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/../lib/sluice.sh"
 # shellcheck source=../lib/cluster.sh disable=SC1091
 . "$HERE/../lib/cluster.sh"
+# shellcheck source=../lib/decap.sh disable=SC1091
+. "$HERE/../lib/decap.sh"
 
+CLUSTER_MODE=${1:-dsr}
+case $CLUSTER_MODE in
+dsr | tunnel) ;;
+*)
+	echo "usage: test_cluster.sh [dsr|tunnel]" >&2
+	exit 2
+	;;
+esac
 topo_require
 : "${SLUICE_CONTROL:=$SLUICE_ROOT/build/control/sluice-control}"
 : "${SLUICECTL:=$SLUICE_ROOT/build/control/sluicectl}"
@@ -163,6 +175,7 @@ grown_by() {
 }
 
 # ------------------------------------------------------------------ set up
+echo "# $CLUSTER_MODE: three nodes, four backends"
 cluster_create "$P" 3 4
 cluster_start_router
 for i in 1 2 3; do
@@ -268,7 +281,7 @@ node_change() {
 	wait_for 15 "new flows through the other nodes" grown_by 40 "$base" "${others[@]}" || true
 	l=$(load_end "$name-load")
 	h=$(hold_end "$name-hold")
-	measured "$desc: node $node out of the router's FIB in ${ms} ms; held connections $HOLD (node $node had $on active flows): $("$TOPO_PY" -c 'import json,sys; f=json.loads(sys.argv[1])["held"]["final_request"]; print("%d continued, %d broken" % (f["ok"], f["failed"]))' "$h"); new connections: $("$TOPO_PY" -c 'import json,sys; d=json.loads(sys.argv[1]); print("%d ok, %d failed %s, slowest %s ms (a SYN lost to the node, retried)" % (d["ok"], d["failed"], d["errors"], d["latency_ms"]["max"]))' "$l")"
+	measured "$desc: node $node out of the router's FIB in ${ms} ms; held connections $HOLD (node $node had $on active flows): $("$TOPO_PY" -c 'import json,sys; f=json.loads(sys.argv[1])["held"]["final_request"]; print("%d continued, %d broken" % (f["ok"], f["failed"]))' "$h"); new connections: $("$TOPO_PY" -c 'import json,sys; d=json.loads(sys.argv[1]); print("%d ok, %d failed %s, slowest %s ms (over 1000: a SYN lost to the node, retried by TCP)" % (d["ok"], d["failed"], d["errors"], d["latency_ms"]["max"]))' "$l")"
 	jcheck "$desc: all $HOLD held connections continue (0 broken; node $node had $on active flows)" "$h" \
 		"d['held']['ok'] == $HOLD and d['held']['final_request']['ok'] == $HOLD and d['held']['final_request']['failed'] == 0"
 	# A connection is lost only while the router still sends to the node: its

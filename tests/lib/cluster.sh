@@ -12,7 +12,7 @@
 #                                 eth0 198.18.0.254/24 ─┐
 #   ${P}-nI  dp0 (DPDK) 198.18.0.(20+I), eth0 (kernel) ─┤ bridge ${P}-sw, with
 #            198.18.0.(30+I): BIRD AS 65001, checks      │ backends b1..bN
-#   VIP 198.18.1.100:80 (DSR, maglev, weights 2,1,1,...) │ (VIP on lo, routes
+#   VIP 198.18.1.100:80 (CLUSTER_MODE, maglev, 2,1,1,...) │ (VIP on lo, routes
 #                                                        │ to 198.19.0.0/24
 #                                                        │ via the router)
 #
@@ -29,7 +29,9 @@
 #
 # Variables: SLUICE_DATAPLANE, SLUICE_CONTROL, SLUICECTL (binaries), CLUSTER_WORK
 # (directory: configs, sockets, logs), CLUSTER_IDLE_US (data planes'
-# --idle-sleep-us, default 500: three of them share the host's cores).
+# --idle-sleep-us, default 500: three of them share the host's cores),
+# CLUSTER_MODE (dsr, default, or tunnel: the backends unwrap IPIP with the XDP
+# decapsulator, tests/lib/decap.sh, SLUICE_DECAP_OBJ).
 
 CLUSTER_VIP=198.18.1.100
 CLUSTER_RT_IP=198.18.0.254
@@ -45,6 +47,10 @@ _cluster_now_ms() {
 }
 
 cluster_require() {
+	if [[ ${CLUSTER_MODE:-dsr} == tunnel && ! -r "${SLUICE_DECAP_OBJ:-}" ]]; then
+		echo "SKIP: tunnel mode needs the XDP decapsulator (SLUICE_DECAP_OBJ: ${SLUICE_DECAP_OBJ:-unset})"
+		exit 77
+	fi
 	if [[ ! -x "$CLUSTER_BIRD" ]]; then
 		echo "SKIP: BIRD 2 not installed ($CLUSTER_BIRD; apt-get install bird2)"
 		exit 77
@@ -67,6 +73,11 @@ cluster_create() {
 	mkdir -p "$CLUSTER_WORK"
 	topo_create "$p" "$nb" || return 1
 	topo_start_backends || return 1
+	if [[ ${CLUSTER_MODE:-dsr} == tunnel ]]; then
+		for ((i = 0; i < nb; i++)); do
+			decap_attach "${TOPO_BACKEND_NS[$i]}" eth0 || return 1
+		done
+	fi
 	# DSR replies go from the backends to the clients through the router.
 	for ((i = 0; i < nb; i++)); do
 		ip -n "${TOPO_BACKEND_NS[$i]}" route add 198.19.0.0/24 via "$CLUSTER_RT_IP"
@@ -152,7 +163,7 @@ vips:
   - name: web
     address: $CLUSTER_VIP
     port: 80
-    mode: dsr
+    mode: ${CLUSTER_MODE:-dsr}
     scheduler: maglev
     health_check: {type: tcp, interval: 0.3, timeout: 0.3, rise: 1, fall: 2}
     backends:
