@@ -30,8 +30,9 @@
 # Variables: SLUICE_DATAPLANE, SLUICE_CONTROL, SLUICECTL (binaries), CLUSTER_WORK
 # (directory: configs, sockets, logs), CLUSTER_IDLE_US (data planes'
 # --idle-sleep-us, default 500: three of them share the host's cores),
-# CLUSTER_MODE (dsr, default, or tunnel: the backends unwrap IPIP with the XDP
-# decapsulator, tests/lib/decap.sh, SLUICE_DECAP_OBJ).
+# CLUSTER_MODE (dsr, default; tunnel: the backends unwrap IPIP with the XDP
+# decapsulator, tests/lib/decap.sh, SLUICE_DECAP_OBJ; fnat: node I's local
+# address is 198.18.0.(50+I)).
 
 CLUSTER_VIP=198.18.1.100
 CLUSTER_RT_IP=198.18.0.254
@@ -125,11 +126,12 @@ cluster_create() {
 	_cluster_router_config
 }
 
-# _cluster_bfd: BFD on the shared segment, 200 ms x 5: a node gone is seen in 1 s.
+# _cluster_bfd: BFD on the shared segment, 300 ms x 5: a node gone is seen in 1.5 s
+# (200 ms x 5 flapped healthy sessions when the 2-core test host was overloaded).
 _cluster_bfd() {
 	cat <<EOF
 protocol bfd {
-	interface "eth0" { min rx interval 200 ms; min tx interval 200 ms; multiplier 5; };
+	interface "eth0" { min rx interval 300 ms; min tx interval 300 ms; multiplier 5; };
 }
 EOF
 }
@@ -165,6 +167,7 @@ vips:
     port: 80
     mode: ${CLUSTER_MODE:-dsr}
     scheduler: maglev
+$([[ ${CLUSTER_MODE:-dsr} == fnat ]] && echo "    local_addresses: [198.18.0.$((50 + i))]")
     health_check: {type: tcp, interval: 0.3, timeout: 0.3, rise: 1, fall: 2}
     backends:
 EOF
