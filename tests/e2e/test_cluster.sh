@@ -321,8 +321,10 @@ r=$(client --url "http://$CLUSTER_VIP/" --count 300 --concurrency 4 --timeout 2 
 took=$(cluster_new_flows 1)
 h=$(hold_end join-hold)
 measured "4. after the join node 1 took $took of 300 new connections; held: $("$TOPO_PY" -c 'import json,sys; f=json.loads(sys.argv[1])["held"]["final_request"]; print("%d continued, %d broken" % (f["ok"], f["failed"]))' "$h")"
+# In fnat, connections being opened while ECMP moves them to the joined node
+# may break as held ones do: only dsr and tunnel must lose none.
 jcheck "4. the joined node takes new flows (>= 20%: $took of 300)" "{\"took\": $took, \"r\": $r}" \
-	'd["r"]["ok"] == 300 and d["took"] >= 60'
+	"(d['r']['ok'] == 300 or $MOVES == 0) and d['took'] >= 60"
 held_check "4. while node 1 joined" "$h"
 
 # ------------------------------------------------------------------ 3b. link down
