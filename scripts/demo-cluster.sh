@@ -14,6 +14,7 @@
 # node 3 drained; ready again. DEMO_PAUSE=S waits S seconds between steps
 # (default 2) so that a person can read along. Traffic stays in the
 # namespaces it creates; every client run is bounded; all is removed at exit.
+# shellcheck disable=SC2153 # TOPO_LIBDIR, TOPO_PY: set by topo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +29,7 @@ bash scripts/build.sh
 . tests/lib/topo.sh
 # shellcheck source=../tests/lib/sluice.sh disable=SC1091
 . tests/lib/sluice.sh
-# shellcheck source=../tests/lib/cluster.sh disable=SC1091,SC2153
+# shellcheck source=../tests/lib/cluster.sh disable=SC1091
 . tests/lib/cluster.sh
 
 SLUICE_DATAPLANE=$PWD/build/dataplane/sluice-dataplane
