@@ -8,7 +8,10 @@
 #   - ICMP echo to the VIP (answered by the data plane itself): RTT avg and
 #     max, 200 pings 20 ms apart (the worker is asleep at its bound when
 #     each arrives) and 1000 pings 0.5 ms apart (it is mostly awake),
-#   - HTTP through the VIP, 4 clients: requests/s (the rate cost under load).
+#   - HTTP through the VIP, 4 clients: requests/s (the rate cost under load),
+#   - and, after that table, the forwarding rate: sluice-gen (lcore 0) sending
+#     64-byte established DSR flows at full speed over net_memif to the data
+#     plane (lcore 1), Mpps returned, as bench/run.sh measures it.
 # Each figure is the median of REPS runs (default 3) on one data plane per
 # bound. Prints one Markdown table row per bound. Needs root; about 20 s per
 # bound and run. Other work on the host shows in every column: run it quiet.
@@ -84,4 +87,58 @@ for bound in "${BOUNDS[@]}"; do
 	done
 	echo "| $bound | $(median "${cpu[@]}") | $(median "${slow_avg[@]}") / $(median "${slow_max[@]}") | $(median "${fast_avg[@]}") / $(median "${fast_max[@]}") | $(median "${rps[@]}") |"
 	sluice_stop
+done
+
+# The forwarding rate over memif, sluice-gen against the data plane.
+GEN=${SLUICE_GEN:-$(dirname "$SLUICE_DATAPLANE")/../bench/tools/sluice-gen}
+if [[ ! -x "$GEN" ]]; then
+	echo "(no sluice-gen at $GEN: no rate figures)"
+	exit 0
+fi
+M=$SLUICE_WORK/memif
+mkdir -p "$M"
+cat >"$M/dut.yaml" <<EOF
+dataplane:
+  api_socket: $M/api.sock
+  flow_capacity: 65536
+ports:
+  - name: bench
+    devargs: "net_memif0,role=server,socket=$M/memif.sock,socket-abstract=no,mac=02:00:00:00:00:02"
+    ipv4: 198.18.0.2/24
+vips:
+  - name: bench
+    address: 198.18.1.100
+    port: 80
+    mode: dsr
+    scheduler: maglev
+    backends:
+      - {address: 198.18.0.10, mac: "02:00:00:00:01:00"}
+      - {address: 198.18.0.11, mac: "02:00:00:00:01:01"}
+EOF
+echo
+echo "| --idle-sleep-us | Mpps returned (memif, 64 B, 1024 established flows) |"
+echo "|---:|---:|"
+for bound in "${BOUNDS[@]}"; do
+	"$SLUICE_DATAPLANE" -l 1 --file-prefix "sli$$-dut" --no-pci --no-huge -m 256 \
+		--log-level lib.eal:warning -- --config "$M/dut.yaml" --idle-sleep-us "$bound" \
+		>"$M/dut.log" 2>&1 &
+	dut=$!
+	for ((k = 0; k < 100; k++)); do
+		[[ -S "$M/memif.sock" ]] && break
+		sleep 0.1
+	done
+	mpps=()
+	for ((rep = 0; rep < ${REPS:-3}; rep++)); do
+		out=$(timeout 30 "$GEN" -l 0 --file-prefix "sli$$-gen" --no-pci --no-huge -m 128 \
+			--log-level lib.eal:warning \
+			--vdev "net_memif0,role=client,socket=$M/memif.sock,socket-abstract=no" -- \
+			--pattern est --flows 1024 --proto tcp --vip 198.18.1.100 --vport 80 \
+			--dst-mac 02:00:00:00:00:02 --size 64 --duration 1.5 --warmup 0.3 --rate 0 \
+			--drain-ms 200 --link-wait-ms 10000 --label "idle-$bound" 2>>"$M/gen.err" | tail -1)
+		mpps+=("$("$TOPO_PY" -c 'import json,sys; print(json.loads(sys.argv[1])["returned_mpps"])' "$out" 2>/dev/null || echo 0)")
+	done
+	kill -TERM "$dut" 2>/dev/null || true
+	wait "$dut" 2>/dev/null || true
+	rm -f "$M/memif.sock"
+	echo "| $bound | $(median "${mpps[@]}") |"
 done
