@@ -147,7 +147,8 @@ static void bird_last_line(const char *buf, char *out, size_t len)
  * "configure" through BIRD's socket <sock>: BIRD reads its config again, our
  * include with it. 0, or -1 with <err> saying why (no BIRD, refused).
  */
-static int bird_configure(const char *sock, ino_t *ino, char *err, size_t len)
+static int bird_configure(const char *sock, ino_t *ino, struct timespec *ctime, char *err,
+			  size_t len)
 {
 	static const char req[] = "configure\n";
 	char buf[4096], last[256];
@@ -159,8 +160,10 @@ static int bird_configure(const char *sock, ino_t *ino, char *err, size_t len)
 		snprintf(err, len, "cannot reach BIRD at %s: %s", sock, strerror(errno));
 		return -1;
 	}
-	if (stat(sock, &st) == 0)
+	if (stat(sock, &st) == 0) {
 		*ino = st.st_ino;
+		*ctime = st.st_ctim;
+	}
 	/* The greeting first, then the command's answer. */
 	if (read_answer(fd, buf, sizeof(buf), deadline, one_line) < 0 ||
 	    send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof(req) - 1) ||
@@ -339,12 +342,14 @@ static void sync_bird(struct bgp *g, const struct conf_cluster *cl, const char *
 		g->bird_next_try = 0;
 	}
 	/* A BIRD that restarted has a new socket: it read the file, but say it again. */
-	if (g->bird_told && (stat(cl->bird_socket, &st) < 0 || st.st_ino != g->bird_ino))
+	if (g->bird_told && (stat(cl->bird_socket, &st) < 0 || st.st_ino != g->bird_ino ||
+			     st.st_ctim.tv_sec != g->bird_ctime.tv_sec ||
+			     st.st_ctim.tv_nsec != g->bird_ctime.tv_nsec))
 		g->bird_told = false;
 	if (g->bird_told || now < g->bird_next_try)
 		return;
 	char err[sizeof(g->bird_err)];
-	if (bird_configure(cl->bird_socket, &g->bird_ino, err, sizeof(err)) == 0) {
+	if (bird_configure(cl->bird_socket, &g->bird_ino, &g->bird_ctime, err, sizeof(err)) == 0) {
 		if (g->bird_err[0] != '\0')
 			log_line("BIRD told again (%u route(s))", g->n_announced);
 		g->bird_told = true;

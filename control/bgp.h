@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
@@ -26,8 +27,11 @@ struct bgp {
 	uint32_t n_why;
 	char *text; /* the include as last written or found on disk */
 	char text_path[CONF_PATH_MAX];
-	bool bird_told;     /* BIRD runs <text> */
-	ino_t bird_ino;     /* its socket when it was told: a new one is a restarted BIRD */
+	bool bird_told; /* BIRD runs <text> */
+	/* Its socket when it was told (inode and change time: inode numbers are
+	   reused): another file is a restarted BIRD. */
+	ino_t bird_ino;
+	struct timespec bird_ctime;
 	char bird_err[160]; /* why it could not be told ("" : it was) */
 	uint64_t bird_next_try;
 	uint32_t n_announced; /* addresses in the include */
