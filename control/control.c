@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bgp.h"
 #include "checks.h"
 #include "conf.h"
 #include "counter_schema.h"
@@ -47,6 +48,8 @@
 
 /* How often managed VIPs' weights are recomputed from the data plane's counters. */
 #define POOL_TICK_MS 200
+/* How often the data plane is asked whether it answers, and the announcements redone. */
+#define BGP_TICK_MS 200
 /* The shortest time between two passes over every check (their schedule's resolution). */
 #define SCAN_MIN_MS 10
 
@@ -59,6 +62,7 @@ static struct daemon {
 	struct ctrl_set set;  /* every configured backend's control state */
 	struct probe *probes; /* probes[i] runs set.b[i]'s check */
 	struct ctrl_scratch scratch;
+	struct bgp bgp; /* the VIPs this node announces (cluster:) */
 	int epfd;
 	const char *api_socket;
 	const char *node;
@@ -656,6 +660,43 @@ static void cmd_status(json_object *req, json_object *o)
 	json_object_object_add(o, "dataplane_reachable", json_object_new_boolean(d.dp_reachable));
 	json_object_object_add(o, "vips", json_object_new_int64(d.conf.n_vips));
 	json_object_object_add(o, "backends", json_object_new_int64((int64_t)d.set.n));
+	bgp_status(&d.bgp, &d.conf, o);
+}
+
+/*
+ * node {state: drain|ready}: a drained node withdraws every VIP (it keeps
+ * forwarding what still reaches it); kept across restarts.
+ */
+static void cmd_node(json_object *req, json_object *resp)
+{
+	json_object *st;
+	const char *s = "";
+	char e[CONF_PATH_MAX + 80];
+	int rc;
+
+	if (json_object_object_get_ex(req, "state", &st))
+		s = json_object_get_string(st);
+	if (strcmp(s, "drain") != 0 && strcmp(s, "ready") != 0) {
+		answer_error(resp, "node: state must be drain or ready");
+		return;
+	}
+	if (!d.conf.cluster.enabled) {
+		snprintf(e, sizeof(e), "node: %.100s has no cluster: section, nothing is announced",
+			 d.config_path);
+		answer_error(resp, e);
+		return;
+	}
+	rc = bgp_set_drained(&d.bgp, strcmp(s, "drain") == 0);
+	if (rc < 0) {
+		snprintf(e, sizeof(e), "node: cannot keep the state in %.100s: %s",
+			 d.bgp.drain_path, strerror(-rc));
+		answer_error(resp, e);
+		return;
+	}
+	/* Withdrawn (or announced) before the answer: the caller may wait on the router. */
+	bgp_tick(&d.bgp, &d.conf, &d.set, d.api_socket, now_ms());
+	json_object_object_add(resp, "ok", json_object_new_boolean(1));
+	add_str(resp, "node", d.bgp.node.drained ? "drained" : "ready");
 }
 
 /* config.reload {}: the file, pushed to the data plane. */
@@ -749,6 +790,7 @@ static const struct cmd {
 	{"status", cmd_status},
 	{"config.reload", cmd_config_reload},
 	{"config.check", cmd_config_check},
+	{"node", cmd_node},
 };
 
 #define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -866,7 +908,7 @@ static void on_probe_event(size_t i, uint32_t events, uint64_t now, uint64_t *ne
 /* Runs until SIGINT or SIGTERM: checks, the pool pass, the data plane's sync, the socket. */
 static void run(int lfd)
 {
-	uint64_t next_pool = 0, next_sync = 0, next_scan = 0;
+	uint64_t next_pool = 0, next_sync = 0, next_scan = 0, next_bgp = 0;
 
 	while (!quit) {
 		struct epoll_event evs[64];
@@ -899,6 +941,12 @@ static void run(int lfd)
 			if (now - d.last_read >= 1000) /* the pool pass reads it more often */
 				read_dataplane();
 			next_sync = now + 1000;
+		}
+		if (d.conf.cluster.enabled && now >= next_bgp) {
+			bgp_tick(&d.bgp, &d.conf, &d.set, d.api_socket, now);
+			next_bgp = now + BGP_TICK_MS;
+			if (next_bgp < wake)
+				wake = next_bgp;
 		}
 		if (next_pool < wake)
 			wake = next_pool;
@@ -1006,7 +1054,7 @@ static void start_metrics(void)
  */
 static int start(void)
 {
-	char err[512];
+	char err[512], drain[sizeof(d.state_path) + 16];
 	json_object *vips, *list;
 	int lfd;
 
@@ -1041,6 +1089,8 @@ static int start(void)
 	else
 		snprintf(d.state_path, sizeof(d.state_path), "%s.state", d.sock_path);
 	state_file_load(d.state_path, &d.set, d.conf.path, tell_health_if_changed);
+	snprintf(drain, sizeof(drain), "%s.drained", d.state_path);
+	bgp_init(&d.bgp, &d.conf, drain);
 	/* The config generation starts where the data plane is (it only grows there). */
 	d.generation = d.dp_generation > 0 ? d.dp_generation : 1;
 	lfd = unix_sock_listen(d.sock_path, d.sock_gid, 16, err, sizeof(err));
@@ -1073,6 +1123,7 @@ int main(int argc, char **argv)
 	free(d.probes);
 	ctrl_set_free(&d.set);
 	ctrl_scratch_free(&d.scratch);
+	bgp_free(&d.bgp);
 	conf_free(&d.conf);
 	close(lfd);
 	unlink(d.sock_path);

@@ -698,6 +698,7 @@ static int cmd_vip_list(struct api_ctx *c)
 }
 
 static int cmd_help(struct api_ctx *c);
+static int cmd_flow_lookup(struct api_ctx *c);
 
 static const struct api_cmd {
 	const char *name;
@@ -705,6 +706,8 @@ static const struct api_cmd {
 	api_fn fn;
 } api_cmds[] = {
 	{"help", "{} -> the commands", cmd_help},
+	{"flow.lookup", "{vip, client, client_port?} -> the backend this node gives the flow",
+	 cmd_flow_lookup},
 	{"status", "{} -> generation, workers, ports", cmd_status},
 	{"stats", "{} -> counters (drops by reason, per lcore), ports, VIPs", cmd_stats},
 	{"vip.list", "{} -> VIPs with backends, states and counters", cmd_vip_list},
@@ -856,4 +859,44 @@ done:
 		json_object_put(c.req);
 	json_tokener_free(tok);
 	return out;
+}
+
+/*
+ * flow.lookup {vip, client, client_port?}: the backend this node gives the
+ * flow from client:client_port to the VIP (lb_lookup_flow), so that nodes
+ * behind ECMP can be compared. The workers' flow tables are theirs alone:
+ * the answer is Maglev's (what a new maglev flow, or any flow picked up
+ * mid-stream, gets), not a table entry.
+ */
+static int cmd_flow_lookup(struct api_ctx *c)
+{
+	const struct lb_snapshot *s = c->dp->snapshot;
+	const char *client = get_str(c->req, "client");
+	struct flow_key k;
+	struct lb_lookup r;
+	uint32_t slot;
+	int64_t port;
+
+	memset(&k, 0, sizeof(k));
+	if (find_vip(c, &slot) < 0)
+		return -EINVAL;
+	if (client == NULL || lb_addr_parse(&k.src, client) < 0)
+		return api_error(c, -EINVAL, "client: expected an IPv4 or IPv6 address");
+	if (lb_addr_is_v4(&k.src) != lb_addr_is_v4(&s->vips[slot].addr))
+		return api_error(c, -EINVAL, "client: not of the VIP's address family");
+	if (get_int(c, c->req, "client_port", 0, 65535, 0, &port) < 0)
+		return -EINVAL;
+	k.dst = s->vips[slot].addr;
+	k.sport = htons((uint16_t)port);
+	k.dport = s->vips[slot].port_be;
+	k.proto = s->vips[slot].proto;
+	r = lb_lookup_flow(s, slot, &k, NULL);
+	json_object_object_add(c->resp, "from",
+			       json_object_new_string(lb_lookup_from_name(r.from)));
+	if (r.slot != LB_NO_SLOT) {
+		json_object_object_add(c->resp, "backend", jstr_addr(&s->backends[r.slot].addr));
+		json_object_object_add(c->resp, "backend_port",
+				       json_object_new_int(ntohs(s->backends[r.slot].port_be)));
+	}
+	return 0;
 }

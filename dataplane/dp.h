@@ -19,6 +19,7 @@
 
 #include "conf.h"
 #include "lb.h"
+#include "lb_lookup.h"
 #include "lb_model.h"
 #include "lb_worker.h"
 
@@ -58,7 +59,8 @@ struct dp {
 	const char *api_socket;
 	const char *metrics_listen; /* --metrics ADDR:PORT, NULL: no /metrics */
 	gid_t api_gid; /* besides root, this group may use the API (UNIX_SOCK_NO_GROUP: none) */
-	uint32_t exit_idle_ms; /* 0 = run until signalled (tests: stop after idle) */
+	uint32_t exit_idle_ms;  /* 0 = run until signalled (tests: stop after idle) */
+	uint32_t idle_sleep_us; /* --idle-sleep-us: longest idle sleep; 0 = busy poll */
 	bool stats_on_exit;
 	bool ports_from_lowest; /* tests: full-NAT ports without the wall clock */
 

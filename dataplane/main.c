@@ -38,6 +38,8 @@ static void usage(const char *prog)
 		"      --check              validate the configuration and exit\n"
 		"      --metrics ADDR:PORT  serve Prometheus /metrics there (e.g. 127.0.0.1:9560)\n"
 		"      --exit-idle-ms N     exit once no packet arrived for N ms (tests, pcap)\n"
+		"      --idle-sleep-us N    idle workers sleep, 1 us doubling up to N us (shared\n"
+		"                           hosts; default 0: busy polling, lowest latency)\n"
 		"      --stats-on-exit      print the counters as JSON on exit\n"
 		"      --ports-from-lowest  full-NAT source ports from 1024, not from the wall\n"
 		"                           clock (tests that replay captures need to know them)\n"
@@ -61,6 +63,7 @@ static int parse_app_args(int argc, char **argv, const char **config, bool *chec
 		{"check", no_argument, NULL, 'k'},
 		{"metrics", required_argument, NULL, 'm'},
 		{"exit-idle-ms", required_argument, NULL, 'i'},
+		{"idle-sleep-us", required_argument, NULL, 'I'},
 		{"stats-on-exit", no_argument, NULL, 'S'},
 		{"ports-from-lowest", no_argument, NULL, 'L'},
 		{"help", no_argument, NULL, 'h'},
@@ -85,6 +88,9 @@ static int parse_app_args(int argc, char **argv, const char **config, bool *chec
 			break;
 		case 'i':
 			g_dp.exit_idle_ms = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'I':
+			g_dp.idle_sleep_us = (uint32_t)strtoul(optarg, NULL, 10);
 			break;
 		case 'S':
 			g_dp.stats_on_exit = true;

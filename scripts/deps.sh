@@ -17,6 +17,8 @@ packages=(
 	clang-format clang-tidy
 	# tests and demo: namespaces, real servers and clients, packet crafting
 	iproute2 iputils-ping ethtool procps wrk bc python3 python3-scapy socat curl tcpdump nftables
+	# the cluster test and demo: a BGP speaker per node and in the router (docs/cluster.md)
+	bird2
 	# /metrics checked with Prometheus' own text-format parser
 	python3-prometheus-client
 	# benchmarks (bench/run.sh; its smoke run is in the test suites)
