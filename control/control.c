@@ -1026,6 +1026,12 @@ static void render_metrics(FILE *f, void *ctx)
 		.dataplane_generation = d.dp_generation,
 		.reloads = d.reloads,
 		.reload_failures = d.reload_failures,
+		.has_cluster = d.conf.cluster.enabled,
+		.drained = d.bgp.node.drained,
+		.bird_told = d.bgp.bird_told,
+		.conf = &d.conf,
+		.why = d.bgp.why,
+		.n_why = d.bgp.n_why,
 	};
 
 	(void)ctx;

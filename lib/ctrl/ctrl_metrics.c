@@ -90,6 +90,25 @@ void ctrl_metrics_write(FILE *f, const struct ctrl_set *s, const struct ctrl_met
 	prom_family(f, "sluice_control_reload_failures_total", "counter",
 		    "Reloads refused (the file did not load; nothing changed).");
 	prom_sample(f, "sluice_control_reload_failures_total", NULL, dm->reload_failures);
+	if (dm->has_cluster) {
+		prom_family(f, "sluice_control_node_drained", "gauge",
+			    "1 while the operator has drained this node (sluicectl node drain).");
+		prom_sample(f, "sluice_control_node_drained", NULL, dm->drained);
+		prom_family(f, "sluice_control_bird_told", "gauge",
+			    "1 when BIRD runs the routes as last decided, 0 while it could not be "
+			    "told.");
+		prom_sample(f, "sluice_control_bird_told", NULL, dm->bird_told);
+		prom_family(f, "sluice_control_vip_announced", "gauge",
+			    "1 while this node announces the VIP over BGP, 0 when it withdrew it "
+			    "(reason: why not).");
+		for (uint32_t v = 0; dm->conf != NULL && v < dm->n_why && v < dm->conf->n_vips;
+		     v++) {
+			prom_labels_init(&l);
+			prom_label(&l, "vip", dm->conf->vips[v].name);
+			prom_label(&l, "reason", ann_why_name((enum ann_why)dm->why[v]));
+			prom_sample(f, "sluice_control_vip_announced", &l, dm->why[v] == ANN_UP);
+		}
+	}
 	prom_family(f, "sluice_control_backends", "gauge", "Backends in the configuration.");
 	prom_sample(f, "sluice_control_backends", NULL, s->n);
 

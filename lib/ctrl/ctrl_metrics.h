@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "announce.h"
+#include "conf.h"
 #include "ctrl.h"
 
 /* The daemon's own state beside the backends'. */
@@ -18,6 +20,13 @@ struct ctrl_metrics_daemon {
 	bool dataplane_reachable;
 	uint64_t dataplane_generation;
 	uint64_t reloads, reload_failures;
+	/* Announcements (cluster: section; has_cluster false: none). */
+	bool has_cluster;
+	bool drained;            /* the operator drained the node */
+	bool bird_told;          /* BIRD runs the routes as decided */
+	const struct conf *conf; /* its VIPs' names, in order */
+	const uint8_t *why;      /* enum ann_why per VIP of conf */
+	uint32_t n_why;
 };
 
 void ctrl_metrics_write(FILE *f, const struct ctrl_set *s, const struct ctrl_metrics_daemon *dm);

@@ -359,6 +359,13 @@ if grep -q "^node: drained" <<<"$st" && grep -q "web *drained" <<<"$st"; then
 else
 	fail "5. show status says the node and its VIP are drained" "$st"
 fi
+m=$(ip netns exec "$CLUSTER_PREFIX-n3" curl -sS --max-time 5 http://127.0.0.1:9561/metrics 2>&1 || true)
+if grep -q '^sluice_control_node_drained 1$' <<<"$m" &&
+	grep -q '^sluice_control_vip_announced{vip="web",reason="drained"} 0$' <<<"$m"; then
+	pass "5. node 3's /metrics: drained, web not announced (reason drained)"
+else
+	fail "5. node 3's /metrics: drained, web not announced (reason drained)" "$(grep -E 'drained|announced' <<<"$m")"
+fi
 base=$(cluster_new_flows 3)
 r=$(client --url "http://$CLUSTER_VIP/" --count 200 --concurrency 4 --timeout 2 --max-seconds 60)
 took=$(($(cluster_new_flows 3) - base))

@@ -272,7 +272,7 @@ cluster_start_node() {
 	_cluster_bird "$CLUSTER_PREFIX-n$i" "$d"
 	cluster_dp_start "$i" || return 1
 	ip netns exec "$CLUSTER_PREFIX-n$i" "$SLUICE_CONTROL" --config "$d/sluice.yaml" \
-		--node "n$i" </dev/null >>"$d/control.log" 2>&1 &
+		--node "n$i" --metrics 127.0.0.1:9561 </dev/null >>"$d/control.log" 2>&1 &
 	echo $! >"$d/control.pid"
 	disown $! 2>/dev/null || true
 }

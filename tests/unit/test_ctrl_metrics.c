@@ -122,6 +122,19 @@ static void test_backends_and_daemon(void **state)
 	assert_non_null(strstr(t, "sluice_control_health_transitions_total{vip=\"web\",backend="
 				  "\"198.18.0.11:8080\"} 1\n"));
 	free(t);
+	/* A cluster node, drained: each VIP withdrawn, with the reason. */
+	uint8_t why[1] = {ANN_DRAINED};
+	dm.has_cluster = true;
+	dm.drained = true;
+	dm.conf = &c;
+	dm.why = why;
+	dm.n_why = 1;
+	t = render(&s, &dm);
+	assert_well_formed(t);
+	assert_non_null(strstr(t, "sluice_control_node_drained 1\n"));
+	assert_non_null(
+		strstr(t, "sluice_control_vip_announced{vip=\"web\",reason=\"drained\"} 0\n"));
+	free(t);
 	ctrl_set_free(&s);
 	conf_free(&c);
 }
