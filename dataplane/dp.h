@@ -4,6 +4,21 @@
  * lcore (the main lcore included), each owning RX/TX queue <index> of every
  * port; a management control thread that owns the model, publishes
  * snapshots, resolves neighbours and serves the API socket.
+ *
+ * Files by job, each calling only those below it (no file calls back up):
+ *
+ *   main.c          start-up order and shutdown
+ *   worker.c        a worker's loop (the per-packet path)
+ *   port.c          ports: set-up and close
+ *   mgmt.c          the management thread's loop and ticks
+ *   api_sock.c      the API transport: connections, lines in and out, to a handler
+ *   api.c           the API: requests, validated and applied
+ *   reap.c          freeing deleted backends whose flows have ended
+ *   load.c          least-connections loads, summed over the lcores
+ *   publish.c       a new snapshot swapped in under RCU
+ *   neigh_io.c      ARP/ND requests out, replies in
+ *   xdp.c           the XDP steering program and its maps (net_af_xdp ports)
+ *   clock.c         the management clock
  */
 #ifndef SLUICE_DP_H
 #define SLUICE_DP_H
@@ -94,16 +109,38 @@ int dp_worker_main(void *arg);
 /* mgmt.c */
 int dp_mgmt_start(struct dp *dp);
 void dp_mgmt_stop(struct dp *dp);
-/* The management thread's clock, ms since start. */
-uint64_t dp_now_ms(void);
-/* Publishes a new snapshot and waits until every worker runs it. */
-int dp_publish(struct dp *dp);
-/* Makes the XDP steering maps hold the snapshot's VIPs and addresses. */
-void dp_steer_sync(struct dp *dp, const struct lb_snapshot *s);
-/* JSON text of the counters (caller frees). */
-char *dp_stats_json(struct dp *dp);
 
 /* api.c: handles one request line, returns the response (caller frees). */
 char *dp_api_handle(struct dp *dp, const char *line, size_t len);
+/* JSON text of the counters (caller frees). */
+char *dp_stats_json(struct dp *dp);
+
+/* reap.c: frees deleted backends whose last flow has ended, and publishes. */
+void dp_reap_removed(struct dp *dp);
+
+/* load.c: publishes each backend's flow count summed over the lcores (least-connections). */
+void dp_load_publish(struct dp *dp);
+
+/*
+ * publish.c: publishes a new snapshot and waits until every worker runs it.
+ * -ENOMEM when it cannot be built: the model keeps the change, publish_pending
+ * is set and the management tick retries.
+ */
+int dp_publish(struct dp *dp);
+
+/* neigh_io.c */
+/* Sends the ARP requests / neighbour solicitations due now (through worker 0). */
+void dp_neigh_solicit(struct dp *dp);
+/* Learns the replies the workers handed over. */
+void dp_neigh_receive(struct dp *dp);
+
+/* xdp.c */
+int dp_xdp_open(struct dp *dp);
+/* Makes the XDP steering maps hold the snapshot's VIPs and addresses. */
+void dp_xdp_sync(struct dp *dp, const struct lb_snapshot *s);
+void dp_xdp_close(struct dp *dp);
+
+/* clock.c: the management thread's clock, ms since start. */
+uint64_t dp_now_ms(void);
 
 #endif

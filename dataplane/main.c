@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <rte_eal.h>
@@ -22,9 +21,6 @@
 #include "dp.h"
 #include "unix_sock.h"
 #include "flow.h"
-#ifdef SLUICE_HAVE_BPF
-#include "steer.h"
-#endif
 
 struct dp g_dp;
 int dp_logtype;
@@ -129,50 +125,6 @@ static char *vdev_arg(const char *devargs, unsigned int workers)
 	else
 		snprintf(s, len, "--vdev=%s", devargs);
 	return s;
-}
-
-/*
- * net_af_xdp ports share the NIC with the host's kernel: load the steering
- * program (bpf/) through its skeleton first, pinning the maps the PMD's own
- * load of the same object will reuse, and give the PMD that object.
- */
-static int steer_setup(void)
-{
-#ifdef SLUICE_HAVE_BPF
-	char err[256];
-	bool any = false;
-	int rc;
-
-	for (uint32_t i = 0; i < g_dp.conf.n_ports; i++)
-		any |= strncmp(g_dp.conf.ports[i].devargs, "net_af_xdp", 10) == 0 &&
-		       strstr(g_dp.conf.ports[i].devargs, "xdp_prog=") == NULL;
-	if (!any)
-		return 0;
-	rc = steer_open(&g_dp.steer, NULL, err, sizeof(err));
-	if (rc < 0) {
-		fprintf(stderr, "sluice-dataplane: %s\n", err);
-		return rc;
-	}
-	mkdir("/run/sluice", 0750);
-	snprintf(g_dp.steer_obj, sizeof(g_dp.steer_obj), "/run/sluice/steer-%d.bpf.o",
-		 (int)getpid());
-	rc = steer_write_object(g_dp.steer_obj);
-	if (rc < 0) {
-		fprintf(stderr, "sluice-dataplane: cannot write %s: %s\n", g_dp.steer_obj,
-			strerror(-rc));
-		return rc;
-	}
-	return 0;
-#else
-	for (uint32_t i = 0; i < g_dp.conf.n_ports; i++)
-		if (strncmp(g_dp.conf.ports[i].devargs, "net_af_xdp", 10) == 0)
-			fprintf(stderr,
-				"sluice-dataplane: port %s: this build has no XDP steering "
-				"(bpf/ was not built); the PMD's default program takes every "
-				"packet of the queue\n",
-				g_dp.conf.ports[i].name);
-	return 0;
-#endif
 }
 
 /* Counts the lcores in a list such as "0-3,6" (-l / --lcores without '@' groups). */
@@ -303,7 +255,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	if (steer_setup() < 0)
+	if (dp_xdp_open(&g_dp) < 0)
 		return 1;
 	/* EAL options: the user's, then one device option per configured port. */
 	unsigned int nl = count_lcores(sep ? sep : 1, argv);
@@ -381,7 +333,7 @@ int main(int argc, char **argv)
 		DP_LOG(ERR, "out of memory building the first snapshot");
 		return 1;
 	}
-	dp_steer_sync(&g_dp, g_dp.snapshot);
+	dp_xdp_sync(&g_dp, g_dp.snapshot);
 
 	/* Workers: index i polls queue i of every port. */
 	struct flow_timeouts to;
@@ -474,13 +426,7 @@ int main(int argc, char **argv)
 		lb_worker_free(g_dp.workers[i].lb);
 	lb_snapshot_free(g_dp.snapshot);
 	lb_model_free(g_dp.model);
-#ifdef SLUICE_HAVE_BPF
-	if (g_dp.steer != NULL) {
-		steer_unpin(g_dp.steer);
-		steer_close(g_dp.steer);
-		unlink(g_dp.steer_obj);
-	}
-#endif
+	dp_xdp_close(&g_dp);
 	conf_free(&g_dp.conf);
 	rte_eal_cleanup();
 	return 0;
