@@ -8,6 +8,8 @@
  * Files by job, each calling only those below it (no file calls back up):
  *
  *   main.c          start-up order and shutdown
+ *   eal_args.c      the EAL's arguments: the user's and one per configured port
+ *   worker_setup.c  workers' flow tables, rings and TX buffers; launching them
  *   worker.c        a worker's loop (the per-packet path)
  *   port.c          ports: set-up and close
  *   mgmt.c          the management thread's loop and ticks
@@ -105,6 +107,19 @@ void dp_ports_close(struct dp *dp);
 
 /* worker.c */
 int dp_worker_main(void *arg);
+
+/*
+ * eal_args.c: the arguments for rte_eal_init(), <argv>'s first <n_user> (the
+ * user's EAL options) then the configured ports'; NULL when out of memory.
+ */
+char **dp_eal_args(struct dp *dp, int n_user, char **argv, int *eal_argc);
+
+/* worker_setup.c */
+/* Each lcore's worker: flow table, rings, TX buffers, RCU thread id; handoff rings. */
+int dp_workers_init(struct dp *dp);
+/* Runs a worker on every lcore, the main one included; returns when all have stopped. */
+void dp_workers_run(struct dp *dp);
+void dp_workers_free(struct dp *dp);
 
 /* mgmt.c */
 int dp_mgmt_start(struct dp *dp);
