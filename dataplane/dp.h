@@ -14,7 +14,7 @@
  *   port.c          ports: set-up and close
  *   mgmt.c          the management thread's loop and ticks
  *   api_sock.c      the API transport: connections, lines in and out, to a handler
- *   api.c           the API: requests, validated and applied
+ *   api.c           the API: requests, validated, applied whole or not at all
  *   reap.c          freeing deleted backends whose flows have ended
  *   load.c          least-connections loads, summed over the lcores
  *   publish.c       a new snapshot swapped in under RCU
@@ -139,7 +139,7 @@ void dp_load_publish(struct dp *dp);
 /*
  * publish.c: publishes a new snapshot and waits until every worker runs it.
  * -ENOMEM when it cannot be built: the model keeps the change, publish_pending
- * is set and the management tick retries.
+ * is set and the management tick retries (api.c undoes an API change first).
  */
 int dp_publish(struct dp *dp);
 
