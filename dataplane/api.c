@@ -211,6 +211,49 @@ static int vip_check(struct api_ctx *c, const struct conf_vip *v)
 	return api_error(c, -EINVAL, "vip.%s: %s", p.key, p.msg);
 }
 
+/* The "local_addresses" list <bl> of a "vip" object into <v>. */
+static int parse_local_addrs(struct api_ctx *c, json_object *bl, struct conf_vip *v)
+{
+	if (!json_object_is_type(bl, json_type_array) ||
+	    json_object_array_length(bl) > CONF_MAX_LOCAL_ADDRS)
+		return api_error(c, -EINVAL,
+				 "vip.local_addresses: expected a list of at most "
+				 "%d addresses",
+				 CONF_MAX_LOCAL_ADDRS);
+	for (size_t i = 0; i < json_object_array_length(bl); i++) {
+		json_object *a = json_object_array_get_idx(bl, i);
+		if (!json_object_is_type(a, json_type_string) ||
+		    lb_addr_parse(&v->local_addrs[i], json_object_get_string(a)) < 0)
+			return api_error(c, -EINVAL,
+					 "vip.local_addresses[%zu]: expected an IPv4 or IPv6 "
+					 "address",
+					 i);
+	}
+	v->n_local_addrs = (uint32_t)json_object_array_length(bl);
+	return 0;
+}
+
+/* The "backends" list <bl> of a "vip" object into v->backends (caller frees; NULL on error). */
+static int parse_backends(struct api_ctx *c, json_object *bl, struct conf_vip *v)
+{
+	if (!json_object_is_type(bl, json_type_array))
+		return api_error(c, -EINVAL, "vip.backends: expected an array");
+	v->n_backends = (uint32_t)json_object_array_length(bl);
+	v->backends = calloc(v->n_backends ? v->n_backends : 1, sizeof(*v->backends));
+	if (v->backends == NULL)
+		return api_error(c, -ENOMEM, "out of memory");
+	for (uint32_t i = 0; i < v->n_backends; i++) {
+		if (parse_backend(c, json_object_array_get_idx(bl, i), &v->backends[i]) < 0) {
+			char inner[sizeof(c->err)];
+			snprintf(inner, sizeof(inner), "%s", c->err);
+			free(v->backends);
+			v->backends = NULL;
+			return api_error(c, -EINVAL, "vip.backends[%u]: %s", i, inner);
+		}
+	}
+	return 0;
+}
+
 /*
  * The "vip" object of vip.add and vip.set into <v>, absent keys taking their
  * defaults; backends only when <with_backends> (v->backends: caller frees).
@@ -268,42 +311,12 @@ static int parse_vip(struct api_ctx *c, struct conf_vip *v, bool with_backends)
 	    0)
 		return -EINVAL;
 	v->maglev_size = (uint32_t)n;
-	if (json_object_object_get_ex(o, "local_addresses", &bl)) {
-		if (!json_object_is_type(bl, json_type_array) ||
-		    json_object_array_length(bl) > CONF_MAX_LOCAL_ADDRS)
-			return api_error(c, -EINVAL,
-					 "vip.local_addresses: expected a list of at most "
-					 "%d addresses",
-					 CONF_MAX_LOCAL_ADDRS);
-		for (size_t i = 0; i < json_object_array_length(bl); i++) {
-			json_object *a = json_object_array_get_idx(bl, i);
-			if (!json_object_is_type(a, json_type_string) ||
-			    lb_addr_parse(&v->local_addrs[i], json_object_get_string(a)) < 0)
-				return api_error(
-					c, -EINVAL,
-					"vip.local_addresses[%zu]: expected an IPv4 or IPv6 "
-					"address",
-					i);
-		}
-		v->n_local_addrs = (uint32_t)json_object_array_length(bl);
-	}
+	if (json_object_object_get_ex(o, "local_addresses", &bl) && parse_local_addrs(c, bl, v) < 0)
+		return -EINVAL;
 	if (with_backends && json_object_object_get_ex(o, "backends", &bl)) {
-		if (!json_object_is_type(bl, json_type_array))
-			return api_error(c, -EINVAL, "vip.backends: expected an array");
-		v->n_backends = (uint32_t)json_object_array_length(bl);
-		v->backends = calloc(v->n_backends ? v->n_backends : 1, sizeof(*v->backends));
-		if (v->backends == NULL)
-			return api_error(c, -ENOMEM, "out of memory");
-		for (uint32_t i = 0; i < v->n_backends; i++) {
-			if (parse_backend(c, json_object_array_get_idx(bl, i), &v->backends[i]) <
-			    0) {
-				char inner[sizeof(c->err)];
-				snprintf(inner, sizeof(inner), "%s", c->err);
-				free(v->backends);
-				v->backends = NULL;
-				return api_error(c, -EINVAL, "vip.backends[%u]: %s", i, inner);
-			}
-		}
+		int rc = parse_backends(c, bl, v);
+		if (rc < 0)
+			return rc;
 	}
 	if (vip_check(c, v) < 0) {
 		free(v->backends);
