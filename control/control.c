@@ -34,10 +34,13 @@
 
 #include "checks.h"
 #include "conf.h"
+#include "counter_schema.h"
 #include "ctrl.h"
+#include "ctrl_metrics.h"
 #include "ctrl_reload.h"
 #include "dp_client.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "sock.h"
 #include "state_file.h"
 #include "unix_sock.h"
@@ -73,6 +76,9 @@ static struct daemon {
 	bool dp_reachable;
 	uint64_t last_read; /* when vip.list was last read by the pool pass */
 	time_t loaded_at;
+	uint64_t reloads, reload_failures;
+	const char *metrics_listen;   /* --metrics ADDR:PORT, NULL: none */
+	struct metrics_http *metrics; /* polled from the loop */
 } d = {.node = "sluice", .sock_gid = UNIX_SOCK_NO_GROUP, .epfd = -1};
 
 static volatile sig_atomic_t quit, reload;
@@ -213,11 +219,11 @@ static void view_of(json_object *b, struct ctrl_dp_view *v)
 		v->control_weight = (int32_t)json_object_get_int64(f);
 	if ((v->has_health = json_object_object_get_ex(b, "health", &f)))
 		v->up = strcmp(json_object_get_string(f), "up") == 0;
-	v->established = counter(b, "established");
-	v->connect_fail = counter(b, "connect_fail");
-	v->response_timeouts = counter(b, "response_timeouts");
-	v->responded = counter(b, "responded");
-	v->new_flows = counter(b, "new_flows");
+	v->established = counter(b, COUNTER_KEY(established));
+	v->connect_fail = counter(b, COUNTER_KEY(connect_fail));
+	v->response_timeouts = counter(b, COUNTER_KEY(response_timeouts));
+	v->responded = counter(b, COUNTER_KEY(responded));
+	v->new_flows = counter(b, COUNTER_KEY(new_flows));
 }
 
 /*
@@ -339,7 +345,10 @@ static int rebuild(const struct conf *c, json_object *dp_vips)
 static void result(size_t i, enum hc_res r, const char *detail, uint64_t now)
 {
 	struct ctrl_backend *b = &d.set.b[i];
-	int changed = ctrl_check_result(b, r, detail, now, log_breaker, NULL);
+	int changed;
+
+	b->check.last_duration_ms = (uint32_t)(now - d.probes[i].started);
+	changed = ctrl_check_result(b, r, detail, now, log_breaker, NULL);
 	bool up = b->check.hc.health == HC_UP; /* what the checks say, logged */
 	char ep[80];
 
@@ -560,7 +569,9 @@ static void reload_and_extend(json_object *ans)
 {
 	uint64_t t0 = now_ms(), held;
 
-	reload_config(ans);
+	d.reloads++;
+	if (!reload_config(ans))
+		d.reload_failures++;
 	held = now_ms() - t0;
 	for (size_t i = 0; i < d.set.n; i++)
 		if (probe_busy(&d.probes[i]))
@@ -898,10 +909,13 @@ static void run(int lfd)
 		for (int e = 0; e < n; e++) {
 			if (evs[e].data.u64 == UINT64_MAX)
 				sock_serve(lfd, d.sock_path, d.sock_gid, handle_request);
+			else if (evs[e].data.u64 == UINT64_MAX - 1)
+				continue; /* /metrics: polled below */
 			else
 				on_probe_event((size_t)evs[e].data.u64, evs[e].events, now,
 					       &next_scan);
 		}
+		metrics_http_poll(d.metrics); /* at least every second: connection timeouts */
 	}
 }
 
@@ -910,6 +924,7 @@ static int usage(const char *prog)
 	fprintf(stderr,
 		"usage: %s --config FILE [--api-socket PATH] [--control-socket PATH] [--node "
 		"NAME]\n"
+		"       [--metrics ADDR:PORT]  (Prometheus /metrics, e.g. 127.0.0.1:9561)\n"
 		"  Runs the backends' health checks, breakers and failover, and tells the data\n"
 		"  plane. SIGHUP (or sluicectl config reload) reloads FILE and pushes the\n"
 		"  difference to the data plane; SIGTERM stops.\n",
@@ -925,6 +940,7 @@ static int parse_args(int argc, char **argv)
 		{"api-socket", required_argument, NULL, 's'},
 		{"node", required_argument, NULL, 'n'},
 		{"control-socket", required_argument, NULL, 'C'},
+		{"metrics", required_argument, NULL, 'm'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -944,11 +960,44 @@ static int parse_args(int argc, char **argv)
 		case 'C':
 			d.sock_path = optarg;
 			break;
+		case 'm':
+			d.metrics_listen = optarg;
+			break;
 		default:
 			return usage(argv[0]);
 		}
 	}
 	return d.config_path == NULL ? usage(argv[0]) : 0;
+}
+
+/* /metrics: the backends' checks, health and breakers (lib/ctrl/ctrl_metrics.c). */
+static void render_metrics(FILE *f, void *ctx)
+{
+	struct ctrl_metrics_daemon dm = {
+		.dataplane_reachable = d.dp_reachable,
+		.dataplane_generation = d.dp_generation,
+		.reloads = d.reloads,
+		.reload_failures = d.reload_failures,
+	};
+
+	(void)ctx;
+	ctrl_metrics_write(f, &d.set, &dm);
+}
+
+/* --metrics: served from the loop (its epoll descriptor in ours), or exits. */
+static void start_metrics(void)
+{
+	char err[256];
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = UINT64_MAX - 1};
+
+	if (d.metrics_listen == NULL)
+		return;
+	d.metrics = metrics_http_start(d.metrics_listen, render_metrics, NULL, err, sizeof(err));
+	if (d.metrics == NULL) {
+		fprintf(stderr, "sluice-control: %s\n", err);
+		exit(2);
+	}
+	epoll_ctl(d.epfd, EPOLL_CTL_ADD, metrics_http_fd(d.metrics), &ev);
 }
 
 /*
@@ -1001,6 +1050,7 @@ static int start(void)
 	}
 	struct epoll_event lev = {.events = EPOLLIN, .data.u64 = UINT64_MAX};
 	epoll_ctl(d.epfd, EPOLL_CTL_ADD, lfd, &lev);
+	start_metrics();
 	return lfd;
 }
 
@@ -1017,6 +1067,7 @@ int main(int argc, char **argv)
 		 d.sock_gid == UNIX_SOCK_NO_GROUP ? "" : d.conf.control.socket_group);
 	log_breaker_signals();
 	run(lfd);
+	metrics_http_stop(d.metrics);
 	for (size_t i = 0; i < d.set.n; i++)
 		probe_abort(&d.probes[i], d.epfd);
 	free(d.probes);

@@ -263,22 +263,12 @@ static void show_stats(json_object *resp)
 
 	if (!json_object_object_get_ex(resp, "counters", &c))
 		return;
-	static const char *const keys[] = {"rx",
-					   "fwd",
-					   "replied",
-					   "to_mgmt",
-					   "handoff",
-					   "to_kernel",
-					   "from_kernel",
-					   "nat_replies",
-					   "too_big_sent",
-					   "icmp_translated",
-					   "flows_new",
-					   "flows_rescheduled",
-					   "flows_backstop",
-					   NULL};
-	for (int i = 0; keys[i] != NULL; i++)
-		printf("%-20s %14lld\n", keys[i], (long long)iget(c, keys[i]));
+	/* Every counter the data plane sends, in its order (its counter schema). */
+	json_object_object_foreach(c, key, val)
+	{
+		if (json_object_is_type(val, json_type_int))
+			printf("%-20s %14lld\n", key, (long long)json_object_get_int64(val));
+	}
 	if (json_object_object_get_ex(c, "drops", &drops)) {
 		printf("drops (non-zero):\n");
 		json_object_object_foreach(drops, k, v)

@@ -13,6 +13,7 @@
  *   worker.c        a worker's loop (the per-packet path)
  *   port.c          ports: set-up and close
  *   mgmt.c          the management thread's loop and ticks
+ *   metrics.c       /metrics over HTTP (Prometheus), from the API's counters
  *   api_sock.c      the API transport: connections, lines in and out, to a handler
  *   api.c           the API: requests, validated, applied whole or not at all
  *   reap.c          freeing deleted backends whose flows have ended
@@ -73,6 +74,7 @@ struct dp_worker {
 struct dp {
 	struct conf conf;
 	const char *api_socket;
+	const char *metrics_listen; /* --metrics ADDR:PORT, NULL: no /metrics */
 	gid_t api_gid; /* besides root, this group may use the API (UNIX_SOCK_NO_GROUP: none) */
 	uint32_t exit_idle_ms; /* 0 = run until signalled (tests: stop after idle) */
 	bool stats_on_exit;
@@ -125,10 +127,18 @@ void dp_workers_free(struct dp *dp);
 int dp_mgmt_start(struct dp *dp);
 void dp_mgmt_stop(struct dp *dp);
 
+/* metrics.c: /metrics over HTTP on <listen> ("ADDR:PORT", "[V6]:PORT"); NULL: none. */
+int dp_metrics_start(struct dp *dp, const char *listen);
+/* Serves what is pending (management thread, each loop; never blocks). */
+void dp_metrics_poll(void);
+void dp_metrics_stop(void);
+
 /* api.c: handles one request line, returns the response (caller frees). */
 char *dp_api_handle(struct dp *dp, const char *line, size_t len);
 /* JSON text of the counters (caller frees). */
 char *dp_stats_json(struct dp *dp);
+/* api.c: a VIP's (vip) or backend's counters summed over the lcores. */
+void dp_traffic_total(struct dp *dp, bool vip, uint32_t slot, struct lb_traffic *t);
 
 /* reap.c: frees deleted backends whose last flow has ended, and publishes. */
 void dp_reap_removed(struct dp *dp);

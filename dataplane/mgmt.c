@@ -54,6 +54,7 @@ static void *mgmt_main(void *arg)
 
 	while (!dp->quit) {
 		api_sock_poll(api_sock, DP_MGMT_TICK_MS);
+		dp_metrics_poll();
 		uint64_t t = dp_now_ms();
 		if (t - last_tick >= DP_MGMT_TICK_MS) {
 			tick(dp);
