@@ -6,7 +6,9 @@
  * every worker runs the new generation (read-your-writes).
  *
  * The table below is the single source of the command names, their help
- * text and their handlers.
+ * text and their handlers. A command that changes the model applies whole
+ * or not at all: when its snapshot cannot be built, the model is put back
+ * as it was before the request (model_txn.h) and the answer says so.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -20,6 +22,7 @@
 #include <rte_ethdev.h>
 
 #include "dp.h"
+#include "model_txn.h"
 #ifdef SLUICE_HAVE_BPF
 #include "steer.h"
 #endif
@@ -199,6 +202,49 @@ static int vip_check(struct api_ctx *c, const struct conf_vip *v)
 	return api_error(c, -EINVAL, "vip.%s: %s", p.key, p.msg);
 }
 
+/* The "local_addresses" list <bl> of a "vip" object into <v>. */
+static int parse_local_addrs(struct api_ctx *c, json_object *bl, struct conf_vip *v)
+{
+	if (!json_object_is_type(bl, json_type_array) ||
+	    json_object_array_length(bl) > CONF_MAX_LOCAL_ADDRS)
+		return api_error(c, -EINVAL,
+				 "vip.local_addresses: expected a list of at most "
+				 "%d addresses",
+				 CONF_MAX_LOCAL_ADDRS);
+	for (size_t i = 0; i < json_object_array_length(bl); i++) {
+		json_object *a = json_object_array_get_idx(bl, i);
+		if (!json_object_is_type(a, json_type_string) ||
+		    lb_addr_parse(&v->local_addrs[i], json_object_get_string(a)) < 0)
+			return api_error(c, -EINVAL,
+					 "vip.local_addresses[%zu]: expected an IPv4 or IPv6 "
+					 "address",
+					 i);
+	}
+	v->n_local_addrs = (uint32_t)json_object_array_length(bl);
+	return 0;
+}
+
+/* The "backends" list <bl> of a "vip" object into v->backends (caller frees; NULL on error). */
+static int parse_backends(struct api_ctx *c, json_object *bl, struct conf_vip *v)
+{
+	if (!json_object_is_type(bl, json_type_array))
+		return api_error(c, -EINVAL, "vip.backends: expected an array");
+	v->n_backends = (uint32_t)json_object_array_length(bl);
+	v->backends = calloc(v->n_backends ? v->n_backends : 1, sizeof(*v->backends));
+	if (v->backends == NULL)
+		return api_error(c, -ENOMEM, "out of memory");
+	for (uint32_t i = 0; i < v->n_backends; i++) {
+		if (parse_backend(c, json_object_array_get_idx(bl, i), &v->backends[i]) < 0) {
+			char inner[sizeof(c->err)];
+			snprintf(inner, sizeof(inner), "%s", c->err);
+			free(v->backends);
+			v->backends = NULL;
+			return api_error(c, -EINVAL, "vip.backends[%u]: %s", i, inner);
+		}
+	}
+	return 0;
+}
+
 /*
  * The "vip" object of vip.add and vip.set into <v>, absent keys taking their
  * defaults; backends only when <with_backends> (v->backends: caller frees).
@@ -256,42 +302,12 @@ static int parse_vip(struct api_ctx *c, struct conf_vip *v, bool with_backends)
 	    0)
 		return -EINVAL;
 	v->maglev_size = (uint32_t)n;
-	if (json_object_object_get_ex(o, "local_addresses", &bl)) {
-		if (!json_object_is_type(bl, json_type_array) ||
-		    json_object_array_length(bl) > CONF_MAX_LOCAL_ADDRS)
-			return api_error(c, -EINVAL,
-					 "vip.local_addresses: expected a list of at most "
-					 "%d addresses",
-					 CONF_MAX_LOCAL_ADDRS);
-		for (size_t i = 0; i < json_object_array_length(bl); i++) {
-			json_object *a = json_object_array_get_idx(bl, i);
-			if (!json_object_is_type(a, json_type_string) ||
-			    lb_addr_parse(&v->local_addrs[i], json_object_get_string(a)) < 0)
-				return api_error(
-					c, -EINVAL,
-					"vip.local_addresses[%zu]: expected an IPv4 or IPv6 "
-					"address",
-					i);
-		}
-		v->n_local_addrs = (uint32_t)json_object_array_length(bl);
-	}
+	if (json_object_object_get_ex(o, "local_addresses", &bl) && parse_local_addrs(c, bl, v) < 0)
+		return -EINVAL;
 	if (with_backends && json_object_object_get_ex(o, "backends", &bl)) {
-		if (!json_object_is_type(bl, json_type_array))
-			return api_error(c, -EINVAL, "vip.backends: expected an array");
-		v->n_backends = (uint32_t)json_object_array_length(bl);
-		v->backends = calloc(v->n_backends ? v->n_backends : 1, sizeof(*v->backends));
-		if (v->backends == NULL)
-			return api_error(c, -ENOMEM, "out of memory");
-		for (uint32_t i = 0; i < v->n_backends; i++) {
-			if (parse_backend(c, json_object_array_get_idx(bl, i), &v->backends[i]) <
-			    0) {
-				char inner[sizeof(c->err)];
-				snprintf(inner, sizeof(inner), "%s", c->err);
-				free(v->backends);
-				v->backends = NULL;
-				return api_error(c, -EINVAL, "vip.backends[%u]: %s", i, inner);
-			}
-		}
+		int rc = parse_backends(c, bl, v);
+		if (rc < 0)
+			return rc;
 	}
 	if (vip_check(c, v) < 0) {
 		free(v->backends);
@@ -704,6 +720,7 @@ static const struct api_cmd {
 	const char *name;
 	const char *usage;
 	api_fn fn;
+	bool changes; /* changes the model: published, or undone whole (run_cmd) */
 } api_cmds[] = {
 	{"help", "{} -> the commands", cmd_help},
 	{"flow.lookup", "{vip, client, client_port?} -> the backend this node gives the flow",
@@ -715,18 +732,18 @@ static const struct api_cmd {
 	 "{vip:{name,address,port,protocol,mode,scheduler,hash,maglev_table_size,when_empty,"
 	 "down_flows,response_timeout,redispatch,syn_timeout,drain_deadline,local_addresses,"
 	 "backends:[...]}}",
-	 cmd_vip_add},
+	 cmd_vip_add, true},
 	{"vip.set",
 	 "{vip:{...as vip.add; found by name (or address:port/proto); backends not "
 	 "touched}}",
-	 cmd_vip_set},
-	{"vip.del", "{vip:NAME|\"addr:port/proto\"}", cmd_vip_del},
-	{"backend.add", "{vip, backend:{address,port,weight,mac,state}}", cmd_backend_add},
-	{"backend.del", "{vip, address, port?}", cmd_backend_del},
+	 cmd_vip_set, true},
+	{"vip.del", "{vip:NAME|\"addr:port/proto\"}", cmd_vip_del, true},
+	{"backend.add", "{vip, backend:{address,port,weight,mac,state}}", cmd_backend_add, true},
+	{"backend.del", "{vip, address, port?}", cmd_backend_del, true},
 	{"backend.set",
 	 "{vip, address, port?, weight?, state?: ready|drain|maint, drain_deadline?: seconds "
 	 "(with state drain), health?: up|down, control_weight?: -1..65535}",
-	 cmd_backend_set},
+	 cmd_backend_set, true},
 };
 
 static int cmd_help(struct api_ctx *c)
@@ -813,6 +830,47 @@ static int check_request_text(struct api_ctx *c, const char *line, size_t len, s
 	return 0;
 }
 
+/*
+ * Runs command <def>. One that changes the model (it returns 1) is
+ * published; when the new snapshot cannot be built (out of memory) the model
+ * is put back as it was before the request, so that "nothing changed" is
+ * true and the management tick's retry does not publish it later. A refused
+ * command is put back too (commands check before they change, this makes
+ * it certain).
+ */
+static int run_cmd(struct api_ctx *c, const struct api_cmd *def)
+{
+	/* The model before the request: one thread (the management one) runs requests. */
+	static struct model_txn txn;
+	bool was_pending = c->dp->publish_pending;
+	int rc;
+
+	if (!def->changes)
+		return def->fn(c);
+	if (model_txn_begin(&txn, c->dp->model) < 0)
+		return api_error(c, -EOVERFLOW,
+				 "internal error: VIP member lists longer than the backend "
+				 "table; nothing changed");
+	rc = def->fn(c);
+	if (rc == 0)
+		return 0;
+	if (rc > 0) {
+		rc = dp_publish(c->dp);
+		if (rc == 0)
+			return 0;
+		if (model_txn_rollback(&txn, c->dp->model) < 0)
+			/* dp_publish() left it pending: the management tick retries. */
+			return api_error(c, rc,
+					 "out of memory building the new tables, and undoing the "
+					 "change: it is kept, and published when memory allows");
+		c->dp->publish_pending = was_pending;
+		return api_error(c, rc, "out of memory building the new tables; nothing changed");
+	}
+	/* Refused: put back (or, when even that fails, left as the command left it). */
+	model_txn_rollback(&txn, c->dp->model);
+	return rc;
+}
+
 char *dp_api_handle(struct dp *dp, const char *line, size_t len)
 {
 	struct api_ctx c = {.dp = dp};
@@ -841,12 +899,7 @@ char *dp_api_handle(struct dp *dp, const char *line, size_t len)
 			       cmd ? cmd : "");
 		goto done;
 	}
-	rc = def->fn(&c);
-	if (rc > 0) {
-		rc = dp_publish(dp);
-		if (rc < 0)
-			api_error(&c, rc, "out of memory building the new tables; nothing changed");
-	}
+	rc = run_cmd(&c, def);
 done:
 	json_object_object_add(c.resp, "ok", json_object_new_boolean(rc >= 0));
 	if (rc < 0)

@@ -4,6 +4,24 @@
  * lcore (the main lcore included), each owning RX/TX queue <index> of every
  * port; a management control thread that owns the model, publishes
  * snapshots, resolves neighbours and serves the API socket.
+ *
+ * Files by job, each calling only those below it (no file calls back up):
+ *
+ *   main.c          start-up order and shutdown
+ *   eal_args.c      the EAL's arguments: the user's and one per configured port
+ *   worker_setup.c  workers' flow tables, rings and TX buffers; launching them
+ *   worker.c        a worker's loop (the per-packet path)
+ *   port.c          ports: set-up and close
+ *   mgmt.c          the management thread's loop and ticks
+ *   metrics.c       /metrics over HTTP (Prometheus), from the API's counters
+ *   api_sock.c      the API transport: connections, lines in and out, to a handler
+ *   api.c           the API: requests, validated, applied whole or not at all
+ *   reap.c          freeing deleted backends whose flows have ended
+ *   load.c          least-connections loads, summed over the lcores
+ *   publish.c       a new snapshot swapped in under RCU
+ *   neigh_io.c      ARP/ND requests out, replies in
+ *   xdp.c           the XDP steering program and its maps (net_af_xdp ports)
+ *   clock.c         the management clock
  */
 #ifndef SLUICE_DP_H
 #define SLUICE_DP_H
@@ -94,20 +112,22 @@ void dp_ports_close(struct dp *dp);
 /* worker.c */
 int dp_worker_main(void *arg);
 
+/*
+ * eal_args.c: the arguments for rte_eal_init(), <argv>'s first <n_user> (the
+ * user's EAL options) then the configured ports'; NULL when out of memory.
+ */
+char **dp_eal_args(struct dp *dp, int n_user, char **argv, int *eal_argc);
+
+/* worker_setup.c */
+/* Each lcore's worker: flow table, rings, TX buffers, RCU thread id; handoff rings. */
+int dp_workers_init(struct dp *dp);
+/* Runs a worker on every lcore, the main one included; returns when all have stopped. */
+void dp_workers_run(struct dp *dp);
+void dp_workers_free(struct dp *dp);
+
 /* mgmt.c */
 int dp_mgmt_start(struct dp *dp);
 void dp_mgmt_stop(struct dp *dp);
-/* The management thread's clock, ms since start. */
-uint64_t dp_now_ms(void);
-/* Publishes a new snapshot and waits until every worker runs it. */
-int dp_publish(struct dp *dp);
-/* Makes the XDP steering maps hold the snapshot's VIPs and addresses. */
-void dp_steer_sync(struct dp *dp, const struct lb_snapshot *s);
-/* JSON text of the counters (caller frees). */
-char *dp_stats_json(struct dp *dp);
-
-/* api.c: a VIP's (vip) or backend's counters summed over the lcores. */
-void dp_traffic_total(struct dp *dp, bool vip, uint32_t slot, struct lb_traffic *t);
 
 /* metrics.c: /metrics over HTTP on <listen> ("ADDR:PORT", "[V6]:PORT"); NULL: none. */
 int dp_metrics_start(struct dp *dp, const char *listen);
@@ -117,5 +137,37 @@ void dp_metrics_stop(void);
 
 /* api.c: handles one request line, returns the response (caller frees). */
 char *dp_api_handle(struct dp *dp, const char *line, size_t len);
+/* JSON text of the counters (caller frees). */
+char *dp_stats_json(struct dp *dp);
+/* api.c: a VIP's (vip) or backend's counters summed over the lcores. */
+void dp_traffic_total(struct dp *dp, bool vip, uint32_t slot, struct lb_traffic *t);
+
+/* reap.c: frees deleted backends whose last flow has ended, and publishes. */
+void dp_reap_removed(struct dp *dp);
+
+/* load.c: publishes each backend's flow count summed over the lcores (least-connections). */
+void dp_load_publish(struct dp *dp);
+
+/*
+ * publish.c: publishes a new snapshot and waits until every worker runs it.
+ * -ENOMEM when it cannot be built: the model keeps the change, publish_pending
+ * is set and the management tick retries (api.c undoes an API change first).
+ */
+int dp_publish(struct dp *dp);
+
+/* neigh_io.c */
+/* Sends the ARP requests / neighbour solicitations due now (through worker 0). */
+void dp_neigh_solicit(struct dp *dp);
+/* Learns the replies the workers handed over. */
+void dp_neigh_receive(struct dp *dp);
+
+/* xdp.c */
+int dp_xdp_open(struct dp *dp);
+/* Makes the XDP steering maps hold the snapshot's VIPs and addresses. */
+void dp_xdp_sync(struct dp *dp, const struct lb_snapshot *s);
+void dp_xdp_close(struct dp *dp);
+
+/* clock.c: the management thread's clock, ms since start. */
+uint64_t dp_now_ms(void);
 
 #endif
