@@ -229,15 +229,29 @@ int ctrl_check_result(struct ctrl_backend *b, enum hc_res r, const char *detail,
 			b->signals.ok++;
 		else
 			b->signals.fail++;
-	} else if (r == HC_RES_OK && br->enabled &&
-		   !(b->check.h.kind == CONF_HC_TCP && br->hung_watch)) {
+	} else if (r == HC_RES_OK && br->enabled) {
 		/*
 		 * fnat/nat: a pass closes a half-open breaker (an open one serves
 		 * its time) — but not a bare TCP connect where hung servers are
 		 * watched for: a stopped server's kernel still accepts connections.
+		 * A pass that brings the checks' health back up is stronger: the
+		 * checks saw the fault and its end, and while they held the
+		 * backend down no flow could probe it, so the breaker must not
+		 * keep it out any longer.
 		 */
+		bool proves = !(b->check.h.kind == CONF_HC_TCP && br->hung_watch);
 		enum cb_state before = br->cb.state;
-		cb_on_active_check_pass(&br->cb, now);
+		if (changed == 1)
+			cb_on_checks_recovered(&br->cb, now, proves);
+		else if (proves)
+			cb_on_active_check_pass(&br->cb, now);
+		if (before != br->cb.state && on_breaker != NULL)
+			on_breaker(b, now, arg);
+	}
+	if (br->active && changed == 1 && r == HC_RES_OK) {
+		/* dsr/tunnel: the same, with the checks as the breaker's only signal. */
+		enum cb_state before = br->cb.state;
+		cb_on_checks_recovered(&br->cb, now, true);
 		if (before != br->cb.state && on_breaker != NULL)
 			on_breaker(b, now, arg);
 	}
