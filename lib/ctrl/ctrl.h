@@ -37,7 +37,8 @@ struct ctrl_ident {
 /* Its active check: what the file says, and the state machine (carried). */
 struct ctrl_check {
 	struct conf_health h; /* the VIP's check with the backend's keys on top */
-	uint16_t port;        /* where the check goes */
+	struct lb_addr addr;  /* where the check goes: health_check.address, else the backend's */
+	uint16_t port;        /* ... and its port: health_check.port, else the backend's */
 	bool enabled;         /* it has a check (else: taken as up) */
 	struct hc_state hc;   /* carried across a reload */
 	int8_t forced;        /* the operator's health over the checks: -1 none, 0 down, 1 up */
@@ -130,6 +131,9 @@ uint64_t ctrl_fnv1a(const char *s, uint64_t h);
 
 /* "ip:port" or "[ip]:port" of <b> into <buf>, which is returned. */
 char *ctrl_endpoint(const struct ctrl_backend *b, char *buf, size_t len);
+
+/* The same for where <b>'s check goes (check.addr, check.port). */
+char *ctrl_check_target(const struct ctrl_backend *b, char *buf, size_t len);
 
 /*
  * Builds <next> from configuration <c> at <now>. A backend that <old> (NULL:

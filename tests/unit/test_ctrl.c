@@ -138,6 +138,42 @@ static void test_build_from_file(void **state)
 	conf_free(&c);
 }
 
+/* Checks go to health_check's address and port when given, else to the backend's. */
+static void test_check_target(void **state)
+{
+	static const char yaml[] =
+		PORTS "vips:\n"
+		      "  - name: web\n"
+		      "    address: 198.18.1.100\n"
+		      "    port: 80\n"
+		      "    health_check: {type: http, path: /health, port: 8081}\n"
+		      "    backends:\n"
+		      "      - address: 198.18.0.11\n"
+		      "      - address: 198.18.0.12\n"
+		      "        port: 8080\n"
+		      "        health_check: {address: 198.18.2.12}\n"
+		      "      - address: 198.18.0.13\n"
+		      "        health_check: {address: \"2001:db8:2::13\", port: 99}\n"
+		      "      - address: 198.18.0.14\n"
+		      "        health_check: {type: none}\n";
+	struct conf c;
+	struct ctrl_set none = {0}, s;
+	char ep[80];
+
+	(void)state;
+	load(yaml, &c);
+	assert_int_equal(ctrl_set_build(&s, &c, &none, T0), 0);
+	assert_string_equal(ctrl_check_target(&s.b[0], ep, sizeof(ep)), "198.18.0.11:8081");
+	assert_string_equal(ctrl_check_target(&s.b[1], ep, sizeof(ep)), "198.18.2.12:8081");
+	assert_string_equal(ctrl_endpoint(&s.b[1], ep, sizeof(ep)), "198.18.0.12:8080");
+	assert_string_equal(ctrl_check_target(&s.b[2], ep, sizeof(ep)), "[2001:db8:2::13]:99");
+	/* Its identity (the data plane's key) is still the traffic address and port. */
+	assert_ptr_equal(find(&s, "web", "198.18.0.13", 80), &s.b[2]);
+	assert_false(s.b[3].check.enabled);
+	ctrl_set_free(&s);
+	conf_free(&c);
+}
+
 static void test_dsr_breaker_flags(void **state)
 {
 	struct conf c;
@@ -950,6 +986,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_build_from_file),
+		cmocka_unit_test(test_check_target),
 		cmocka_unit_test(test_dsr_breaker_flags),
 		cmocka_unit_test(test_start_from_dataplane),
 		cmocka_unit_test(test_forced_health),
