@@ -131,6 +131,17 @@ static inline void rx_port(struct dp_worker *w, const struct lb_snapshot *s, uin
 		return;
 	process(w, s, mbufs, n, port, now_ms);
 	w->last_rx_tsc = rte_rdtsc();
+	/*
+	 * A partial burst: the port had nothing more for now, so what the
+	 * burst produced leaves at once rather than at the next drain tick.
+	 * Under load bursts are full and the buffers fill and go by
+	 * themselves; at a few thousand requests/s every packet would
+	 * otherwise wait up to DRAIN_US, at each pass through Sluice.
+	 */
+	if (n < DP_BURST)
+		for (uint16_t p = 0; p < g_dp.n_ports; p++)
+			rte_eth_tx_buffer_flush(g_dp.ports[p].port_id, (uint16_t)w->index,
+						w->txb[p]);
 }
 
 /* Packets other lcores passed to this one because it owns their flows. */
