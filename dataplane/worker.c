@@ -127,21 +127,21 @@ static inline void rx_port(struct dp_worker *w, const struct lb_snapshot *s, uin
 	uint16_t n =
 		rte_eth_rx_burst(g_dp.ports[port].port_id, (uint16_t)w->index, mbufs, DP_BURST);
 
-	if (n == 0)
-		return;
-	process(w, s, mbufs, n, port, now_ms);
-	w->last_rx_tsc = rte_rdtsc();
-	/*
-	 * A partial burst: the port had nothing more for now, so what the
-	 * burst produced leaves at once rather than at the next drain tick.
-	 * Under load bursts are full and the buffers fill and go by
-	 * themselves; at a few thousand requests/s every packet would
-	 * otherwise wait up to DRAIN_US, at each pass through Sluice.
-	 */
-	if (n < DP_BURST)
+	if (n == 0) {
+		/*
+		 * The port is idle: what earlier bursts produced leaves now
+		 * rather than at the next drain tick. At a few thousand
+		 * requests/s every packet would otherwise wait up to DRAIN_US
+		 * at each pass through Sluice; under load the port is seldom
+		 * idle and the buffers still fill to a burst before they go.
+		 */
 		for (uint16_t p = 0; p < g_dp.n_ports; p++)
 			rte_eth_tx_buffer_flush(g_dp.ports[p].port_id, (uint16_t)w->index,
 						w->txb[p]);
+		return;
+	}
+	process(w, s, mbufs, n, port, now_ms);
+	w->last_rx_tsc = rte_rdtsc();
 }
 
 /* Packets other lcores passed to this one because it owns their flows. */
