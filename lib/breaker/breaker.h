@@ -30,7 +30,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Defaults from DESIGN §6 (names as in the config file, docs/control.md). */
+/* Defaults (names as in the config file, docs/control.md). */
 #define CB_DEFAULT_CONSECUTIVE_FAILURES 5
 #define CB_DEFAULT_FAILURE_RATIO_PCT    85
 #define CB_DEFAULT_WINDOW_MS            10000

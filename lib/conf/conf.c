@@ -1071,7 +1071,7 @@ static int hc_kind_parse(const char *s)
 
 /*
  * health_check: the control daemon's active check of every backend of the
- * VIP (docs/control.md). Durations in seconds; defaults from DESIGN §6.
+ * VIP (docs/control.md). Durations in seconds; defaults as docs/control.md.
  */
 /*
  * A health_check mapping read over <h>: the keys present replace what <h>

@@ -20,7 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Defaults from DESIGN §6 (and HAProxy's). */
+/* Defaults (HAProxy's too; docs/control.md). */
 #define HC_DEFAULT_INTERVAL_MS      2000
 #define HC_DEFAULT_TIMEOUT_MS       1000
 #define HC_DEFAULT_RISE             2
