@@ -177,8 +177,10 @@ static inline bool ctrl_want_up(const struct ctrl_backend *b)
  * Check result <r> (<detail>: text for it) at <now>: the health state
  * machine, and the breaker's active signals (dsr/tunnel: every result;
  * fnat/nat: a pass closes a half-open breaker, unless it is a bare TCP
- * connect on a VIP that watches for hung servers). Returns hc_result()'s
- * value: 1 when the checks' health changed.
+ * connect on a VIP that watches for hung servers). A pass that brings the
+ * checks' health back up ends the breaker's ejection in every mode
+ * (cb_on_checks_recovered). Returns hc_result()'s value: 1 when the
+ * checks' health changed.
  */
 int ctrl_check_result(struct ctrl_backend *b, enum hc_res r, const char *detail, uint64_t now,
 		      ctrl_breaker_fn *on_breaker, void *arg);
