@@ -101,6 +101,8 @@ int probe_start(struct probe *p, const struct conf_health *h, const struct lb_ad
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
+
+	p->started = now;
 	struct epoll_event ev = {.data.u64 = token};
 	int rc;
 

@@ -19,6 +19,7 @@ struct probe {
 	pid_t pid;         /* exec child, 0 otherwise */
 	uint8_t sent;      /* http/udp: the request went out */
 	uint64_t deadline; /* ms: past it the check is a timeout */
+	uint64_t started;  /* ms: when it started (its duration, for /metrics) */
 	uint64_t token;    /* epoll data of its fd */
 	size_t used;
 	char buf[512]; /* http status line / udp reply */

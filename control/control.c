@@ -32,18 +32,24 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bgp.h"
 #include "checks.h"
 #include "conf.h"
+#include "counter_schema.h"
 #include "ctrl.h"
+#include "ctrl_metrics.h"
 #include "ctrl_reload.h"
 #include "dp_client.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "sock.h"
 #include "state_file.h"
 #include "unix_sock.h"
 
 /* How often managed VIPs' weights are recomputed from the data plane's counters. */
 #define POOL_TICK_MS 200
+/* How often the data plane is asked whether it answers, and the announcements redone. */
+#define BGP_TICK_MS 200
 /* The shortest time between two passes over every check (their schedule's resolution). */
 #define SCAN_MIN_MS 10
 
@@ -56,6 +62,7 @@ static struct daemon {
 	struct ctrl_set set;  /* every configured backend's control state */
 	struct probe *probes; /* probes[i] runs set.b[i]'s check */
 	struct ctrl_scratch scratch;
+	struct bgp bgp; /* the VIPs this node announces (cluster:) */
 	int epfd;
 	const char *api_socket;
 	const char *node;
@@ -73,6 +80,9 @@ static struct daemon {
 	bool dp_reachable;
 	uint64_t last_read; /* when vip.list was last read by the pool pass */
 	time_t loaded_at;
+	uint64_t reloads, reload_failures;
+	const char *metrics_listen;   /* --metrics ADDR:PORT, NULL: none */
+	struct metrics_http *metrics; /* polled from the loop */
 } d = {.node = "sluice", .sock_gid = UNIX_SOCK_NO_GROUP, .epfd = -1};
 
 static volatile sig_atomic_t quit, reload;
@@ -213,11 +223,11 @@ static void view_of(json_object *b, struct ctrl_dp_view *v)
 		v->control_weight = (int32_t)json_object_get_int64(f);
 	if ((v->has_health = json_object_object_get_ex(b, "health", &f)))
 		v->up = strcmp(json_object_get_string(f), "up") == 0;
-	v->established = counter(b, "established");
-	v->connect_fail = counter(b, "connect_fail");
-	v->response_timeouts = counter(b, "response_timeouts");
-	v->responded = counter(b, "responded");
-	v->new_flows = counter(b, "new_flows");
+	v->established = counter(b, COUNTER_KEY(established));
+	v->connect_fail = counter(b, COUNTER_KEY(connect_fail));
+	v->response_timeouts = counter(b, COUNTER_KEY(response_timeouts));
+	v->responded = counter(b, COUNTER_KEY(responded));
+	v->new_flows = counter(b, COUNTER_KEY(new_flows));
 }
 
 /*
@@ -339,7 +349,10 @@ static int rebuild(const struct conf *c, json_object *dp_vips)
 static void result(size_t i, enum hc_res r, const char *detail, uint64_t now)
 {
 	struct ctrl_backend *b = &d.set.b[i];
-	int changed = ctrl_check_result(b, r, detail, now, log_breaker, NULL);
+	int changed;
+
+	b->check.last_duration_ms = (uint32_t)(now - d.probes[i].started);
+	changed = ctrl_check_result(b, r, detail, now, log_breaker, NULL);
 	bool up = b->check.hc.health == HC_UP; /* what the checks say, logged */
 	char ep[80];
 
@@ -560,7 +573,9 @@ static void reload_and_extend(json_object *ans)
 {
 	uint64_t t0 = now_ms(), held;
 
-	reload_config(ans);
+	d.reloads++;
+	if (!reload_config(ans))
+		d.reload_failures++;
 	held = now_ms() - t0;
 	for (size_t i = 0; i < d.set.n; i++)
 		if (probe_busy(&d.probes[i]))
@@ -648,6 +663,43 @@ static void cmd_status(json_object *req, json_object *o)
 	json_object_object_add(o, "dataplane_reachable", json_object_new_boolean(d.dp_reachable));
 	json_object_object_add(o, "vips", json_object_new_int64(d.conf.n_vips));
 	json_object_object_add(o, "backends", json_object_new_int64((int64_t)d.set.n));
+	bgp_status(&d.bgp, &d.conf, o);
+}
+
+/*
+ * node {state: drain|ready}: a drained node withdraws every VIP (it keeps
+ * forwarding what still reaches it); kept across restarts.
+ */
+static void cmd_node(json_object *req, json_object *resp)
+{
+	json_object *st;
+	const char *s = "";
+	char e[CONF_PATH_MAX + 80];
+	int rc;
+
+	if (json_object_object_get_ex(req, "state", &st))
+		s = json_object_get_string(st);
+	if (strcmp(s, "drain") != 0 && strcmp(s, "ready") != 0) {
+		answer_error(resp, "node: state must be drain or ready");
+		return;
+	}
+	if (!d.conf.cluster.enabled) {
+		snprintf(e, sizeof(e), "node: %.100s has no cluster: section, nothing is announced",
+			 d.config_path);
+		answer_error(resp, e);
+		return;
+	}
+	rc = bgp_set_drained(&d.bgp, strcmp(s, "drain") == 0);
+	if (rc < 0) {
+		snprintf(e, sizeof(e), "node: cannot keep the state in %.100s: %s",
+			 d.bgp.drain_path, strerror(-rc));
+		answer_error(resp, e);
+		return;
+	}
+	/* Withdrawn (or announced) before the answer: the caller may wait on the router. */
+	bgp_tick(&d.bgp, &d.conf, &d.set, d.api_socket, now_ms());
+	json_object_object_add(resp, "ok", json_object_new_boolean(1));
+	add_str(resp, "node", d.bgp.node.drained ? "drained" : "ready");
 }
 
 /* config.reload {}: the file, pushed to the data plane. */
@@ -741,6 +793,7 @@ static const struct cmd {
 	{"status", cmd_status},
 	{"config.reload", cmd_config_reload},
 	{"config.check", cmd_config_check},
+	{"node", cmd_node},
 };
 
 #define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -858,7 +911,7 @@ static void on_probe_event(size_t i, uint32_t events, uint64_t now, uint64_t *ne
 /* Runs until SIGINT or SIGTERM: checks, the pool pass, the data plane's sync, the socket. */
 static void run(int lfd)
 {
-	uint64_t next_pool = 0, next_sync = 0, next_scan = 0;
+	uint64_t next_pool = 0, next_sync = 0, next_scan = 0, next_bgp = 0;
 
 	while (!quit) {
 		struct epoll_event evs[64];
@@ -892,6 +945,12 @@ static void run(int lfd)
 				read_dataplane();
 			next_sync = now + 1000;
 		}
+		if (d.conf.cluster.enabled && now >= next_bgp) {
+			bgp_tick(&d.bgp, &d.conf, &d.set, d.api_socket, now);
+			next_bgp = now + BGP_TICK_MS;
+			if (next_bgp < wake)
+				wake = next_bgp;
+		}
 		if (next_pool < wake)
 			wake = next_pool;
 		if (next_sync < wake)
@@ -901,10 +960,13 @@ static void run(int lfd)
 		for (int e = 0; e < n; e++) {
 			if (evs[e].data.u64 == UINT64_MAX)
 				sock_serve(lfd, d.sock_path, d.sock_gid, handle_request);
+			else if (evs[e].data.u64 == UINT64_MAX - 1)
+				continue; /* /metrics: polled below */
 			else
 				on_probe_event((size_t)evs[e].data.u64, evs[e].events, now,
 					       &next_scan);
 		}
+		metrics_http_poll(d.metrics); /* at least every second: connection timeouts */
 	}
 }
 
@@ -913,6 +975,7 @@ static int usage(const char *prog)
 	fprintf(stderr,
 		"usage: %s --config FILE [--api-socket PATH] [--control-socket PATH] [--node "
 		"NAME]\n"
+		"       [--metrics ADDR:PORT]  (Prometheus /metrics, e.g. 127.0.0.1:9561)\n"
 		"  Runs the backends' health checks, breakers and failover, and tells the data\n"
 		"  plane. SIGHUP (or sluicectl config reload) reloads FILE and pushes the\n"
 		"  difference to the data plane; SIGTERM stops.\n",
@@ -928,6 +991,7 @@ static int parse_args(int argc, char **argv)
 		{"api-socket", required_argument, NULL, 's'},
 		{"node", required_argument, NULL, 'n'},
 		{"control-socket", required_argument, NULL, 'C'},
+		{"metrics", required_argument, NULL, 'm'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -947,11 +1011,50 @@ static int parse_args(int argc, char **argv)
 		case 'C':
 			d.sock_path = optarg;
 			break;
+		case 'm':
+			d.metrics_listen = optarg;
+			break;
 		default:
 			return usage(argv[0]);
 		}
 	}
 	return d.config_path == NULL ? usage(argv[0]) : 0;
+}
+
+/* /metrics: the backends' checks, health and breakers (lib/ctrl/ctrl_metrics.c). */
+static void render_metrics(FILE *f, void *ctx)
+{
+	struct ctrl_metrics_daemon dm = {
+		.dataplane_reachable = d.dp_reachable,
+		.dataplane_generation = d.dp_generation,
+		.reloads = d.reloads,
+		.reload_failures = d.reload_failures,
+		.has_cluster = d.conf.cluster.enabled,
+		.drained = d.bgp.node.drained,
+		.bird_told = d.bgp.bird_told,
+		.conf = &d.conf,
+		.why = d.bgp.why,
+		.n_why = d.bgp.n_why,
+	};
+
+	(void)ctx;
+	ctrl_metrics_write(f, &d.set, &dm);
+}
+
+/* --metrics: served from the loop (its epoll descriptor in ours), or exits. */
+static void start_metrics(void)
+{
+	char err[256];
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = UINT64_MAX - 1};
+
+	if (d.metrics_listen == NULL)
+		return;
+	d.metrics = metrics_http_start(d.metrics_listen, render_metrics, NULL, err, sizeof(err));
+	if (d.metrics == NULL) {
+		fprintf(stderr, "sluice-control: %s\n", err);
+		exit(2);
+	}
+	epoll_ctl(d.epfd, EPOLL_CTL_ADD, metrics_http_fd(d.metrics), &ev);
 }
 
 /*
@@ -960,7 +1063,7 @@ static int parse_args(int argc, char **argv)
  */
 static int start(void)
 {
-	char err[512];
+	char err[512], drain[sizeof(d.state_path) + 16];
 	json_object *vips, *list;
 	int lfd;
 
@@ -995,6 +1098,8 @@ static int start(void)
 	else
 		snprintf(d.state_path, sizeof(d.state_path), "%s.state", d.sock_path);
 	state_file_load(d.state_path, &d.set, d.conf.path, tell_health_if_changed);
+	snprintf(drain, sizeof(drain), "%s.drained", d.state_path);
+	bgp_init(&d.bgp, &d.conf, drain);
 	/* The config generation starts where the data plane is (it only grows there). */
 	d.generation = d.dp_generation > 0 ? d.dp_generation : 1;
 	lfd = unix_sock_listen(d.sock_path, d.sock_gid, 16, err, sizeof(err));
@@ -1004,6 +1109,7 @@ static int start(void)
 	}
 	struct epoll_event lev = {.events = EPOLLIN, .data.u64 = UINT64_MAX};
 	epoll_ctl(d.epfd, EPOLL_CTL_ADD, lfd, &lev);
+	start_metrics();
 	return lfd;
 }
 
@@ -1020,11 +1126,13 @@ int main(int argc, char **argv)
 		 d.sock_gid == UNIX_SOCK_NO_GROUP ? "" : d.conf.control.socket_group);
 	log_breaker_signals();
 	run(lfd);
+	metrics_http_stop(d.metrics);
 	for (size_t i = 0; i < d.set.n; i++)
 		probe_abort(&d.probes[i], d.epfd);
 	free(d.probes);
 	ctrl_set_free(&d.set);
 	ctrl_scratch_free(&d.scratch);
+	bgp_free(&d.bgp);
 	conf_free(&d.conf);
 	close(lfd);
 	unlink(d.sock_path);

@@ -263,22 +263,12 @@ static void show_stats(json_object *resp)
 
 	if (!json_object_object_get_ex(resp, "counters", &c))
 		return;
-	static const char *const keys[] = {"rx",
-					   "fwd",
-					   "replied",
-					   "to_mgmt",
-					   "handoff",
-					   "to_kernel",
-					   "from_kernel",
-					   "nat_replies",
-					   "too_big_sent",
-					   "icmp_translated",
-					   "flows_new",
-					   "flows_rescheduled",
-					   "flows_backstop",
-					   NULL};
-	for (int i = 0; keys[i] != NULL; i++)
-		printf("%-20s %14lld\n", keys[i], (long long)iget(c, keys[i]));
+	/* Every counter the data plane sends, in its order (its counter schema). */
+	json_object_object_foreach(c, key, val)
+	{
+		if (json_object_is_type(val, json_type_int))
+			printf("%-20s %14lld\n", key, (long long)json_object_get_int64(val));
+	}
 	if (json_object_object_get_ex(c, "drops", &drops)) {
 		printf("drops (non-zero):\n");
 		json_object_object_foreach(drops, k, v)
@@ -349,6 +339,15 @@ static void show_ctl_status(json_object *c)
 	printf("control daemon sees the data plane at generation %lld%s\n",
 	       (long long)iget(c, "dataplane_generation"),
 	       r && json_object_get_boolean(r) ? "" : " (NOT reachable from the daemon now)");
+	printf("node: %s\n", sget(c, "node"));
+	if (json_object_object_get_ex(c, "announce", &r)) {
+		printf("BGP (BIRD): %s, %lld route(s) announced\n", sget(c, "bird"),
+		       (long long)iget(c, "routes_announced"));
+		for (size_t i = 0; i < json_object_array_length(r); i++) {
+			json_object *v = json_object_array_get_idx(r, i);
+			printf("  %-20s %s\n", sget(v, "vip"), sget(v, "announce"));
+		}
+	}
 }
 
 /*
@@ -763,6 +762,58 @@ static int cmd_config(int argc, char **argv)
 	return usage();
 }
 
+/* node drain|ready: through the control daemon, which withdraws or announces the VIPs. */
+static int cmd_node(int argc, char **argv)
+{
+	json_object *req;
+
+	if (argc != 1 || (strcmp(argv[0], "drain") != 0 && strcmp(argv[0], "ready") != 0))
+		return usage();
+	req = request("node");
+	json_object_object_add(req, "state", json_object_new_string(argv[0]));
+	to_ctl = true;
+	return run(req, NULL);
+}
+
+static void show_lookup(json_object *resp)
+{
+	if (strcmp(sget(resp, "from"), "none") == 0)
+		printf("no backend (none can take a new flow)\n");
+	else
+		printf("%s:%lld (%s)\n", sget(resp, "backend"),
+		       (long long)iget(resp, "backend_port"), sget(resp, "from"));
+}
+
+/*
+ * lookup VIP CLIENT[:PORT] [tcp|udp]: the backend this node gives the flow.
+ * VIP is a name, or ADDR:PORT (the protocol from the last argument).
+ */
+static int cmd_lookup(int argc, char **argv)
+{
+	json_object *req;
+	char vip[160];
+	const char *proto = argc == 3 ? argv[2] : "tcp";
+
+	if (argc < 2 || argc > 3 || (strcmp(proto, "tcp") != 0 && strcmp(proto, "udp") != 0))
+		return usage();
+	req = request("flow.lookup");
+	if (strchr(argv[0], ':') != NULL && strchr(argv[0], '/') == NULL)
+		snprintf(vip, sizeof(vip), "%s/%s", argv[0], proto);
+	else
+		snprintf(vip, sizeof(vip), "%s", argv[0]);
+	json_object_object_add(req, "vip", json_object_new_string(vip));
+	add_endpoint(req, argv[1]);
+	/* add_endpoint names them as a backend's: here they are the client's. */
+	json_object *a, *p;
+	if (json_object_object_get_ex(req, "address", &a))
+		json_object_object_add(req, "client", json_object_get(a));
+	if (json_object_object_get_ex(req, "port", &p))
+		json_object_object_add(req, "client_port", json_object_get(p));
+	json_object_object_del(req, "address");
+	json_object_object_del(req, "port");
+	return run(req, show_lookup);
+}
+
 static const struct verb {
 	const char *name;
 	const char *usage;
@@ -792,6 +843,14 @@ static const struct verb {
 	 "config check FILE (parsed here: ok, or file:line:column: field: problem)\n"
 	 "  config reload (the control daemon pushes FILE's changes to the data plane)",
 	 cmd_config},
+	{"node",
+	 "node drain|ready (control daemon: withdraw every VIP from BGP, or announce again;\n"
+	 "        a drained node forwards the flows that still reach it)",
+	 cmd_node},
+	{"lookup",
+	 "lookup VIP CLIENT[:PORT] [tcp|udp] (the backend this node gives the flow; VIP is a\n"
+	 "        name or ADDR:PORT)",
+	 cmd_lookup},
 };
 
 static int usage(void)

@@ -170,28 +170,19 @@ static int parse_backend(struct api_ctx *c, json_object *o, struct conf_backend 
 }
 
 /* A VIP's or backend's counters summed over the lcores. */
-static void traffic_total(struct dp *dp, bool vip, uint32_t slot, struct lb_traffic *t)
+void dp_traffic_total(struct dp *dp, bool vip, uint32_t slot, struct lb_traffic *t)
 {
 	memset(t, 0, sizeof(*t));
 	for (uint32_t w = 0; w < dp->n_workers; w++) {
 		const struct lb_counters *ctr = dp->workers[w].lb->ctr;
-		const struct lb_traffic *x = vip ? &ctr->vip[slot] : &ctr->backend[slot];
-		t->pkts += x->pkts;
-		t->bytes += x->bytes;
-		t->new_flows += x->new_flows;
-		t->established += x->established;
-		t->connect_fail += x->connect_fail;
-		t->response_timeouts += x->response_timeouts;
-		t->responded += x->responded;
-		t->flows_reset += x->flows_reset;
-		t->drain_reset += x->drain_reset;
+		lb_traffic_add(t, vip ? &ctr->vip[slot] : &ctr->backend[slot]);
 	}
 }
 
 /* Counter sums at the moment a slot is taken, so a reused slot starts at zero. */
 static void take_baseline(struct dp *dp, bool vip, uint32_t slot, struct lb_traffic *base)
 {
-	traffic_total(dp, vip, slot, base);
+	dp_traffic_total(dp, vip, slot, base);
 }
 
 /* ---- commands ---- */
@@ -502,25 +493,16 @@ static void add_u64(json_object *o, const char *k, uint64_t v)
 	json_object_object_add(o, k, json_object_new_uint64(v));
 }
 
+/* Every traffic counter of a VIP or backend since its slot was taken. */
 static void traffic_sum(struct dp *dp, bool vip, uint32_t slot, const struct lb_traffic *base,
 			json_object *o)
 {
 	struct lb_traffic t;
 
-	traffic_total(dp, vip, slot, &t);
-	add_u64(o, "pkts", t.pkts - base->pkts);
-	add_u64(o, "bytes", t.bytes - base->bytes);
-	add_u64(o, "new_flows", t.new_flows - base->new_flows);
-	if (!vip) {
-		/* Passive health (fnat/nat): what the circuit breaker is fed. */
-		add_u64(o, "established", t.established - base->established);
-		add_u64(o, "connect_fail", t.connect_fail - base->connect_fail);
-	}
-	/* Hung backend (fnat/nat with response_timeout): a breaker failure signal. */
-	add_u64(o, "response_timeouts", t.response_timeouts - base->response_timeouts);
-	add_u64(o, "responded", t.responded - base->responded);
-	add_u64(o, "flows_reset", t.flows_reset - base->flows_reset);
-	add_u64(o, "drain_reset", t.drain_reset - base->drain_reset);
+	dp_traffic_total(dp, vip, slot, &t);
+#define ADD(field, metric, help) add_u64(o, #field, t.field - base->field);
+	COUNTER_TRAFFIC_LIST(ADD)
+#undef ADD
 }
 
 static json_object *backend_json(struct dp *dp, uint32_t s)
@@ -616,34 +598,21 @@ static json_object *vips_json(struct dp *dp)
 	return arr;
 }
 
+/* The lcores' counters summed, the drops by reason, and per lcore rx, fwd, flows. */
 static json_object *counters_json(struct dp *dp)
 {
-	struct lb_counters sum = {0};
+	uint64_t sum[COUNTER_LCORE_MAX] = {0}, drop[LB_DROP_MAX] = {0};
 	json_object *o = json_object_new_object(), *drops = json_object_new_object();
 	json_object *lcores = json_object_new_array();
 
 	for (uint32_t w = 0; w < dp->n_workers; w++) {
 		const struct lb_counters *c = dp->workers[w].lb->ctr;
 		json_object *l = json_object_new_object();
-		sum.rx += c->rx;
-		sum.fwd += c->fwd;
-		sum.replied += c->replied;
-		sum.to_mgmt += c->to_mgmt;
-		sum.handoff += c->handoff;
-		sum.to_kernel += c->to_kernel;
-		sum.from_kernel += c->from_kernel;
-		sum.nat_replies += c->nat_replies;
-		sum.too_big_sent += c->too_big_sent;
-		sum.icmp_translated += c->icmp_translated;
-		sum.redispatched += c->redispatched;
-		sum.refused += c->refused;
-		sum.flows_new += c->flows_new;
-		sum.flows_rescheduled += c->flows_rescheduled;
-		sum.flows_reset += c->flows_reset;
-		sum.flows_backstop += c->flows_backstop;
-		sum.tx_ctrl += c->tx_ctrl;
+#define SUM(field, metric, help) sum[COUNTER_LCORE_ID_##field] += c->field;
+		COUNTER_LCORE_LIST(SUM)
+#undef SUM
 		for (int d = 0; d < LB_DROP_MAX; d++)
-			sum.drop[d] += c->drop[d];
+			drop[d] += c->drop[d];
 		json_object_object_add(l, "lcore",
 				       json_object_new_int((int)dp->workers[w].lcore_id));
 		add_u64(l, "rx", c->rx);
@@ -651,25 +620,11 @@ static json_object *counters_json(struct dp *dp)
 		add_u64(l, "flows", flow_table_count(dp->workers[w].lb->flows));
 		json_object_array_add(lcores, l);
 	}
-	add_u64(o, "rx", sum.rx);
-	add_u64(o, "fwd", sum.fwd);
-	add_u64(o, "replied", sum.replied);
-	add_u64(o, "to_mgmt", sum.to_mgmt);
-	add_u64(o, "handoff", sum.handoff);
-	add_u64(o, "to_kernel", sum.to_kernel);
-	add_u64(o, "from_kernel", sum.from_kernel);
-	add_u64(o, "nat_replies", sum.nat_replies);
-	add_u64(o, "too_big_sent", sum.too_big_sent);
-	add_u64(o, "icmp_translated", sum.icmp_translated);
-	add_u64(o, "redispatched", sum.redispatched);
-	add_u64(o, "refused", sum.refused);
-	add_u64(o, "tx_ctrl", sum.tx_ctrl);
-	add_u64(o, "flows_new", sum.flows_new);
-	add_u64(o, "flows_rescheduled", sum.flows_rescheduled);
-	add_u64(o, "flows_reset", sum.flows_reset);
-	add_u64(o, "flows_backstop", sum.flows_backstop);
+#define ADD(field, metric, help) add_u64(o, #field, sum[COUNTER_LCORE_ID_##field]);
+	COUNTER_LCORE_LIST(ADD)
+#undef ADD
 	for (int d = 1; d < LB_DROP_MAX; d++)
-		add_u64(drops, lb_drop_name((enum lb_drop)d), sum.drop[d]);
+		add_u64(drops, lb_drop_name((enum lb_drop)d), drop[d]);
 	json_object_object_add(o, "drops", drops);
 	json_object_object_add(o, "lcores", lcores);
 	return o;
@@ -743,6 +698,7 @@ static int cmd_vip_list(struct api_ctx *c)
 }
 
 static int cmd_help(struct api_ctx *c);
+static int cmd_flow_lookup(struct api_ctx *c);
 
 static const struct api_cmd {
 	const char *name;
@@ -750,6 +706,8 @@ static const struct api_cmd {
 	api_fn fn;
 } api_cmds[] = {
 	{"help", "{} -> the commands", cmd_help},
+	{"flow.lookup", "{vip, client, client_port?} -> the backend this node gives the flow",
+	 cmd_flow_lookup},
 	{"status", "{} -> generation, workers, ports", cmd_status},
 	{"stats", "{} -> counters (drops by reason, per lcore), ports, VIPs", cmd_stats},
 	{"vip.list", "{} -> VIPs with backends, states and counters", cmd_vip_list},
@@ -901,4 +859,44 @@ done:
 		json_object_put(c.req);
 	json_tokener_free(tok);
 	return out;
+}
+
+/*
+ * flow.lookup {vip, client, client_port?}: the backend this node gives the
+ * flow from client:client_port to the VIP (lb_lookup_flow), so that nodes
+ * behind ECMP can be compared. The workers' flow tables are theirs alone:
+ * the answer is Maglev's (what a new maglev flow, or any flow picked up
+ * mid-stream, gets), not a table entry.
+ */
+static int cmd_flow_lookup(struct api_ctx *c)
+{
+	const struct lb_snapshot *s = c->dp->snapshot;
+	const char *client = get_str(c->req, "client");
+	struct flow_key k;
+	struct lb_lookup r;
+	uint32_t slot;
+	int64_t port;
+
+	memset(&k, 0, sizeof(k));
+	if (find_vip(c, &slot) < 0)
+		return -EINVAL;
+	if (client == NULL || lb_addr_parse(&k.src, client) < 0)
+		return api_error(c, -EINVAL, "client: expected an IPv4 or IPv6 address");
+	if (lb_addr_is_v4(&k.src) != lb_addr_is_v4(&s->vips[slot].addr))
+		return api_error(c, -EINVAL, "client: not of the VIP's address family");
+	if (get_int(c, c->req, "client_port", 0, 65535, 0, &port) < 0)
+		return -EINVAL;
+	k.dst = s->vips[slot].addr;
+	k.sport = htons((uint16_t)port);
+	k.dport = s->vips[slot].port_be;
+	k.proto = s->vips[slot].proto;
+	r = lb_lookup_flow(s, slot, &k, NULL);
+	json_object_object_add(c->resp, "from",
+			       json_object_new_string(lb_lookup_from_name(r.from)));
+	if (r.slot != LB_NO_SLOT) {
+		json_object_object_add(c->resp, "backend", jstr_addr(&s->backends[r.slot].addr));
+		json_object_object_add(c->resp, "backend_port",
+				       json_object_new_int(ntohs(s->backends[r.slot].port_be)));
+	}
+	return 0;
 }

@@ -19,6 +19,7 @@
 
 #include "conf.h"
 #include "lb.h"
+#include "lb_lookup.h"
 #include "lb_model.h"
 #include "lb_worker.h"
 
@@ -56,8 +57,10 @@ struct dp_worker {
 struct dp {
 	struct conf conf;
 	const char *api_socket;
+	const char *metrics_listen; /* --metrics ADDR:PORT, NULL: no /metrics */
 	gid_t api_gid; /* besides root, this group may use the API (UNIX_SOCK_NO_GROUP: none) */
-	uint32_t exit_idle_ms; /* 0 = run until signalled (tests: stop after idle) */
+	uint32_t exit_idle_ms;  /* 0 = run until signalled (tests: stop after idle) */
+	uint32_t idle_sleep_us; /* --idle-sleep-us: longest idle sleep; 0 = busy poll */
 	bool stats_on_exit;
 	bool ports_from_lowest; /* tests: full-NAT ports without the wall clock */
 
@@ -102,6 +105,15 @@ int dp_publish(struct dp *dp);
 void dp_steer_sync(struct dp *dp, const struct lb_snapshot *s);
 /* JSON text of the counters (caller frees). */
 char *dp_stats_json(struct dp *dp);
+
+/* api.c: a VIP's (vip) or backend's counters summed over the lcores. */
+void dp_traffic_total(struct dp *dp, bool vip, uint32_t slot, struct lb_traffic *t);
+
+/* metrics.c: /metrics over HTTP on <listen> ("ADDR:PORT", "[V6]:PORT"); NULL: none. */
+int dp_metrics_start(struct dp *dp, const char *listen);
+/* Serves what is pending (management thread, each loop; never blocks). */
+void dp_metrics_poll(void);
+void dp_metrics_stop(void);
 
 /* api.c: handles one request line, returns the response (caller frees). */
 char *dp_api_handle(struct dp *dp, const char *line, size_t len);

@@ -36,7 +36,10 @@ static void usage(const char *prog)
 		"  -c, --config FILE        configuration (see docs/config.md)\n"
 		"  -s, --api-socket PATH    data-plane API socket (default: from the config)\n"
 		"      --check              validate the configuration and exit\n"
+		"      --metrics ADDR:PORT  serve Prometheus /metrics there (e.g. 127.0.0.1:9560)\n"
 		"      --exit-idle-ms N     exit once no packet arrived for N ms (tests, pcap)\n"
+		"      --idle-sleep-us N    idle workers sleep, 1 us doubling up to N us (shared\n"
+		"                           hosts; default 0: busy polling, lowest latency)\n"
 		"      --stats-on-exit      print the counters as JSON on exit\n"
 		"      --ports-from-lowest  full-NAT source ports from 1024, not from the wall\n"
 		"                           clock (tests that replay captures need to know them)\n"
@@ -58,7 +61,9 @@ static int parse_app_args(int argc, char **argv, const char **config, bool *chec
 		{"config", required_argument, NULL, 'c'},
 		{"api-socket", required_argument, NULL, 's'},
 		{"check", no_argument, NULL, 'k'},
+		{"metrics", required_argument, NULL, 'm'},
 		{"exit-idle-ms", required_argument, NULL, 'i'},
+		{"idle-sleep-us", required_argument, NULL, 'I'},
 		{"stats-on-exit", no_argument, NULL, 'S'},
 		{"ports-from-lowest", no_argument, NULL, 'L'},
 		{"help", no_argument, NULL, 'h'},
@@ -78,8 +83,14 @@ static int parse_app_args(int argc, char **argv, const char **config, bool *chec
 		case 'k':
 			*check = true;
 			break;
+		case 'm':
+			g_dp.metrics_listen = optarg;
+			break;
 		case 'i':
 			g_dp.exit_idle_ms = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'I':
+			g_dp.idle_sleep_us = (uint32_t)strtoul(optarg, NULL, 10);
 			break;
 		case 'S':
 			g_dp.stats_on_exit = true;
@@ -443,7 +454,7 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	if (dp_mgmt_start(&g_dp) < 0)
+	if (dp_metrics_start(&g_dp, g_dp.metrics_listen) < 0 || dp_mgmt_start(&g_dp) < 0)
 		return 1;
 	DP_LOG(INFO, "running: %u workers, %u ports, %u VIPs, API on %s", g_dp.n_workers,
 	       g_dp.n_ports, g_dp.conf.n_vips, g_dp.api_socket);
@@ -462,6 +473,7 @@ int main(int argc, char **argv)
 	rte_eal_mp_wait_lcore();
 
 	dp_mgmt_stop(&g_dp);
+	dp_metrics_stop();
 	if (g_dp.stats_on_exit) {
 		char *s = dp_stats_json(&g_dp);
 		if (s != NULL)

@@ -446,6 +446,7 @@ static void *mgmt_main(void *arg)
 			else if (clients[evs[i].data.u32 - 1] != NULL)
 				api_io((int)evs[i].data.u32 - 1, evs[i].events);
 		}
+		dp_metrics_poll();
 		uint64_t t = dp_now_ms();
 		if (t - last_tick >= DP_MGMT_TICK_MS) {
 			drain_to_mgmt(dp);

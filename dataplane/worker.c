@@ -4,6 +4,7 @@
  * act on the verdicts; TX buffered per port and drained by a TSC timer.
  * Every mbuf is sent, handed on, or freed.
  */
+#include <sys/prctl.h>
 #include <time.h>
 
 #include <rte_cycles.h>
@@ -66,7 +67,7 @@ static inline void act(struct dp_worker *w, struct rte_mbuf *m, const struct lb_
 }
 
 /* What the kernel sends through a port's exception interface leaves by that port. */
-static inline void rx_kernel(struct dp_worker *w, uint16_t port)
+static inline uint16_t rx_kernel(struct dp_worker *w, uint16_t port)
 {
 	struct rte_mbuf *mbufs[DP_BURST];
 	const struct dp_port *p = &g_dp.ports[port];
@@ -75,6 +76,7 @@ static inline void rx_kernel(struct dp_worker *w, uint16_t port)
 	for (uint16_t i = 0; i < n; i++)
 		rte_eth_tx_buffer(p->port_id, (uint16_t)w->index, w->txb[port], mbufs[i]);
 	w->lb->ctr->from_kernel += n;
+	return n;
 }
 
 /* What the port's checksum offload found, for the pipeline (enum lb_rx_csum). */
@@ -120,8 +122,8 @@ static inline void process(struct dp_worker *w, const struct lb_snapshot *s,
 	}
 }
 
-static inline void rx_port(struct dp_worker *w, const struct lb_snapshot *s, uint16_t port,
-			   uint32_t now_ms)
+static inline uint16_t rx_port(struct dp_worker *w, const struct lb_snapshot *s, uint16_t port,
+			       uint32_t now_ms)
 {
 	struct rte_mbuf *mbufs[DP_BURST];
 	uint16_t n =
@@ -138,16 +140,18 @@ static inline void rx_port(struct dp_worker *w, const struct lb_snapshot *s, uin
 		for (uint16_t p = 0; p < g_dp.n_ports; p++)
 			rte_eth_tx_buffer_flush(g_dp.ports[p].port_id, (uint16_t)w->index,
 						w->txb[p]);
-		return;
+		return 0;
 	}
 	process(w, s, mbufs, n, port, now_ms);
 	w->last_rx_tsc = rte_rdtsc();
+	return n;
 }
 
 /* Packets other lcores passed to this one because it owns their flows. */
-static inline void rx_handoff(struct dp_worker *w, const struct lb_snapshot *s, uint32_t now_ms)
+static inline uint32_t rx_handoff(struct dp_worker *w, const struct lb_snapshot *s, uint32_t now_ms)
 {
 	struct rte_mbuf *mbufs[DP_BURST];
+	uint32_t got = 0;
 
 	for (uint32_t from = 0; from < g_dp.n_workers; from++) {
 		if (from == w->index)
@@ -156,7 +160,9 @@ static inline void rx_handoff(struct dp_worker *w, const struct lb_snapshot *s, 
 								 (void **)mbufs, DP_BURST, NULL);
 		if (n > 0)
 			process(w, s, mbufs, n, UINT16_MAX, now_ms);
+		got += n;
 	}
+	return got;
 }
 
 /*
@@ -186,7 +192,7 @@ static void resend_held(struct dp_worker *w, const struct lb_snapshot *s, uint32
 }
 
 /* Packets the management thread built (ARP requests, NS): sent by worker 0. */
-static inline void tx_ctrl(struct dp_worker *w)
+static inline unsigned int tx_ctrl(struct dp_worker *w)
 {
 	struct rte_mbuf *m[DP_BURST];
 	unsigned int n = rte_ring_sc_dequeue_burst(w->ctrl_tx, (void **)m, DP_BURST, NULL);
@@ -196,6 +202,41 @@ static inline void tx_ctrl(struct dp_worker *w)
 		rte_eth_tx_buffer(g_dp.ports[p].port_id, (uint16_t)w->index, w->txb[p], m[i]);
 		w->lb->ctr->tx_ctrl++;
 	}
+	return n;
+}
+
+/*
+ * --idle-sleep-us (hosts shared by several data planes): a worker that found
+ * nothing for IDLE_POLLS polls in a row, and has flushed its TX buffers since
+ * the last packet, sleeps IDLE_SLEEP_MIN_US, twice as long after each further
+ * empty poll, up to the bound; the first packet ends the backoff. The cost is
+ * latency for the first packets after a pause (at most the bound) and none
+ * under load, when polls are never empty. Off (busy polling) by default.
+ */
+#define IDLE_POLLS        256
+#define IDLE_SLEEP_MIN_US 1
+
+struct idle_state {
+	uint32_t empty_polls;
+	uint32_t sleep_us; /* the next sleep; 0 while not backing off */
+	uint64_t last_busy_tsc;
+};
+
+static inline void idle_backoff(struct idle_state *st, uint32_t got, uint64_t tsc,
+				uint64_t prev_drain)
+{
+	if (got != 0) {
+		st->empty_polls = 0;
+		st->sleep_us = 0;
+		st->last_busy_tsc = tsc;
+		return;
+	}
+	if (++st->empty_polls < IDLE_POLLS || prev_drain <= st->last_busy_tsc)
+		return;
+	if (st->sleep_us == 0)
+		st->sleep_us = IDLE_SLEEP_MIN_US;
+	rte_delay_us_sleep(st->sleep_us);
+	st->sleep_us = RTE_MIN(st->sleep_us * 2, g_dp.idle_sleep_us);
 }
 
 /* --exit-idle-ms (tests): true once traffic came and then stopped on every worker. */
@@ -230,7 +271,11 @@ int dp_worker_main(void *arg)
 	const uint64_t hz = rte_get_tsc_hz();
 	const uint64_t drain_tsc = (hz + 999999) / 1000000 * DRAIN_US;
 	uint64_t prev_drain = 0, prev_anchor = rte_rdtsc();
+	struct idle_state idle = {0};
 
+	/* Sleeps of a few microseconds: without this the kernel adds 50 us of slack. */
+	if (g_dp.idle_sleep_us)
+		prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 	anchor_wall_clock(w, (uint32_t)((prev_anchor - g_dp.started_tsc) / (hz / 1000)));
 	rte_rcu_qsbr_thread_online(g_dp.rcu, w->index);
 	while (!g_dp.quit) {
@@ -239,15 +284,16 @@ int dp_worker_main(void *arg)
 		const struct lb_snapshot *s = __atomic_load_n(&g_dp.snapshot, __ATOMIC_ACQUIRE);
 		uint64_t tsc = rte_rdtsc();
 		uint32_t now_ms = (uint32_t)((tsc - g_dp.started_tsc) / (hz / 1000));
+		uint32_t got = 0;
 
 		for (uint16_t p = 0; p < g_dp.n_ports; p++) {
-			rx_port(w, s, p, now_ms);
+			got += rx_port(w, s, p, now_ms);
 			if (g_dp.ports[p].has_tap)
-				rx_kernel(w, p);
+				got += rx_kernel(w, p);
 		}
 		if (g_dp.n_workers > 1)
-			rx_handoff(w, s, now_ms);
-		tx_ctrl(w);
+			got += rx_handoff(w, s, now_ms);
+		got += tx_ctrl(w);
 		if (tsc - prev_drain > drain_tsc) {
 			for (uint16_t p = 0; p < g_dp.n_ports; p++) {
 				rte_eth_tx_buffer_flush(g_dp.ports[p].port_id, (uint16_t)w->index,
@@ -269,6 +315,8 @@ int dp_worker_main(void *arg)
 		}
 		if (g_dp.exit_idle_ms && w->index == 0 && idle_for_long(tsc, hz))
 			g_dp.quit = true;
+		if (g_dp.idle_sleep_us)
+			idle_backoff(&idle, got, tsc, prev_drain);
 	}
 	for (uint16_t p = 0; p < g_dp.n_ports; p++)
 		rte_eth_tx_buffer_flush(g_dp.ports[p].port_id, (uint16_t)w->index, w->txb[p]);

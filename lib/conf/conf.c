@@ -27,6 +27,8 @@
 
 #define DEFAULT_API_SOCKET     "/run/sluice/dataplane.sock"
 #define DEFAULT_CONTROL_SOCKET "/run/sluice/control.sock"
+#define DEFAULT_BIRD_SOCKET    "/run/bird/bird.ctl"
+#define DEFAULT_BIRD_PROTOCOL  "sluice_vips"
 #define DEFAULT_FLOW_CAPACITY  1048576u
 #define MAX_FLOW_CAPACITY      67108864u /* 2^26, flow_table_create()'s limit */
 #define DEFAULT_NEIGH_REACH_MS 30000u
@@ -1410,16 +1412,93 @@ static int decode_control(struct ctx *x, yaml_node_t *n, const char *path, struc
 	return 0;
 }
 
+/*
+ * cluster: announcement through BIRD. The next hops default to the first
+ * port's addresses (decode_cluster_next_hops, once the ports are read).
+ */
+static int decode_cluster(struct ctx *x, yaml_node_t *n, const char *path, struct conf_cluster *cl)
+{
+	static const char *const keys[] = {
+		"bird_include", "bird_socket",       "protocol", "next_hop4",
+		"next_hop6",    "dataplane_timeout", NULL};
+	struct val v;
+	yaml_node_t *nh;
+	char kp[FIELD_PATH_MAX];
+	int rc;
+
+	cl->enabled = true;
+	snprintf(cl->bird_socket, sizeof(cl->bird_socket), "%s", DEFAULT_BIRD_SOCKET);
+	snprintf(cl->protocol, sizeof(cl->protocol), "%s", DEFAULT_BIRD_PROTOCOL);
+	cl->dataplane_timeout_ms = 1000;
+	if (check_map(x, n, path, keys) < 0 ||
+	    get_string(x, n, path, "bird_include", true, false, cl->bird_include,
+		       sizeof(cl->bird_include)) < 0 ||
+	    get_string(x, n, path, "bird_socket", false, false, cl->bird_socket,
+		       sizeof(cl->bird_socket)) < 0 ||
+	    get_ms(x, n, path, "dataplane_timeout", 60, &cl->dataplane_timeout_ms) < 0)
+		return -EINVAL;
+	rc = get_scalar(x, n, path, "protocol", false, &v);
+	if (rc < 0)
+		return -EINVAL;
+	if (rc > 0) {
+		/* A BIRD symbol: letters, digits and '_', not starting with a digit. */
+		bool ok = v.s[0] != '\0' && !isdigit((unsigned char)v.s[0]) &&
+			  strlen(v.s) < sizeof(cl->protocol) - 1;
+		for (const char *c = v.s; ok && *c != '\0'; c++)
+			ok = isalnum((unsigned char)*c) || *c == '_';
+		if (!ok)
+			return fail(x, v.node, v.path,
+				    "expected a BIRD name (letters, digits, '_'; at most %zu), got "
+				    "\"%s\"",
+				    sizeof(cl->protocol) - 2, quoted(&v));
+		memcpy(cl->protocol, v.s, strlen(v.s) + 1);
+	}
+	rc = get_addr(x, n, path, "next_hop4", false, &cl->next_hop4, &nh);
+	if (rc < 0)
+		return -EINVAL;
+	if (rc > 0 && !lb_addr_is_v4(&cl->next_hop4))
+		return join_key(kp, path, "next_hop4"),
+		       fail(x, nh, kp, "expected an IPv4 address (the data plane's)");
+	cl->has_next_hop4 = rc > 0;
+	rc = get_addr(x, n, path, "next_hop6", false, &cl->next_hop6, &nh);
+	if (rc < 0)
+		return -EINVAL;
+	if (rc > 0 && lb_addr_is_v4(&cl->next_hop6))
+		return join_key(kp, path, "next_hop6"),
+		       fail(x, nh, kp, "expected an IPv6 address (the data plane's)");
+	cl->has_next_hop6 = rc > 0;
+	return 0;
+}
+
+/* The next hops cluster: did not give: the first port's addresses. */
+static void cluster_next_hops(struct conf *c)
+{
+	struct conf_cluster *cl = &c->cluster;
+
+	if (!cl->enabled || c->n_ports == 0)
+		return;
+	if (!cl->has_next_hop4 && c->ports[0].has_ipv4) {
+		cl->next_hop4 = c->ports[0].ipv4;
+		cl->has_next_hop4 = true;
+	}
+	if (!cl->has_next_hop6 && c->ports[0].has_ipv6) {
+		cl->next_hop6 = c->ports[0].ipv6;
+		cl->has_next_hop6 = true;
+	}
+}
+
 static int decode_root(struct ctx *x, yaml_node_t *root, struct conf *c)
 {
-	static const char *const keys[] = {"dataplane", "control", "ports", "vips", NULL};
+	static const char *const keys[] = {"dataplane", "control", "cluster",
+					   "ports",     "vips",    NULL};
 	char sub[FIELD_PATH_MAX];
 	yaml_node_t *dp;
 	int rc;
 
 	if (root->type != YAML_MAPPING_NODE)
 		return fail(x, root, "",
-			    "the top level must be a mapping (dataplane, control, ports, vips), "
+			    "the top level must be a mapping (dataplane, control, cluster, ports, "
+			    "vips), "
 			    "got %s",
 			    node_kind(root));
 	if (check_map(x, root, "", keys) < 0)
@@ -1432,9 +1511,13 @@ static int decode_root(struct ctx *x, yaml_node_t *root, struct conf *c)
 	if (get_section(x, root, "", "control", YAML_MAPPING_NODE, &dp, sub) < 0 ||
 	    (dp != NULL && decode_control(x, dp, sub, &c->control) < 0))
 		return -EINVAL;
+	if (get_section(x, root, "", "cluster", YAML_MAPPING_NODE, &dp, sub) < 0 ||
+	    (dp != NULL && decode_cluster(x, dp, sub, &c->cluster) < 0))
+		return -EINVAL;
 	rc = decode_ports(x, root, c);
 	if (rc < 0)
 		return rc;
+	cluster_next_hops(c);
 	return decode_vips(x, root, c);
 }
 

@@ -194,10 +194,26 @@ struct conf_control {
 	char state_file[CONF_PATH_MAX]; /* the operator's forced health; "" = socket + ".state" */
 };
 
+/*
+ * cluster: this node announces its VIPs through BIRD (docs/cluster.md). The
+ * control daemon writes the routes into <bird_include> and has BIRD reload.
+ */
+struct conf_cluster {
+	bool enabled;                     /* the section is there */
+	char bird_include[CONF_PATH_MAX]; /* required: the file the daemon owns */
+	char bird_socket[CONF_PATH_MAX];  /* default "/run/bird/bird.ctl" */
+	char protocol[CONF_NAME_MAX];     /* static protocols <protocol>4/6; "sluice_vips" */
+	/* The routes' next hop: the data plane's address (default: the first port's). */
+	bool has_next_hop4, has_next_hop6;
+	struct lb_addr next_hop4, next_hop6;
+	uint32_t dataplane_timeout_ms; /* no answer this long: withdraw; default 1000 */
+};
+
 struct conf {
 	char path[256]; /* file name used in messages */
 	struct conf_dataplane dp;
 	struct conf_control control;
+	struct conf_cluster cluster;
 	struct conf_port *ports;
 	uint32_t n_ports;
 	struct conf_vip *vips;

@@ -42,6 +42,7 @@ struct ctrl_check {
 	bool enabled;         /* it has a check (else: taken as up) */
 	struct hc_state hc;   /* carried across a reload */
 	int8_t forced;        /* the operator's health over the checks: -1 none, 0 down, 1 up */
+	uint32_t last_duration_ms; /* how long the latest check took (/metrics) */
 };
 
 /*

@@ -60,7 +60,7 @@ struct flow_entry {
 	uint16_t vip_slot;
 	uint8_t state;  /* enum flow_state */
 	uint8_t in_use; /* internal: 1 if the entry holds a flow */
-	uint32_t user;  /* free for the caller (e.g. FNAT port) */
+	uint32_t user;  /* the caller's, 0 when inserted; lib/lb: response deadline (ms) */
 	uint32_t pad;
 };
 

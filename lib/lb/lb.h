@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "counter_schema.h"
 #include "lb_addr.h"
 #include "parse.h"
 
@@ -279,51 +280,36 @@ struct lb_load {
 	uint32_t seen[LB_MAX_LCORES][LB_MAX_BACKENDS];
 };
 
-/* Per-VIP and per-backend traffic counters. */
+/* Per-VIP and per-backend traffic counters (lib/common/counter_schema.h). */
 struct lb_traffic {
-	uint64_t pkts;
-	uint64_t bytes;
-	uint64_t new_flows;
-	/* Passive health (fnat/nat, where replies pass through Sluice): */
-	uint64_t established;  /* new connections the backend answered */
-	uint64_t connect_fail; /* SYN answered by RST or ICMP unreachable, or unanswered */
-	/* Client data the backend did not answer within response_timeout (hung server). */
-	uint64_t response_timeouts;
-	/*
-	 * Client data the backend answered in time: with a response timeout,
-	 * the success signal (a hung server's kernel still completes handshakes,
-	 * so "established" would count each of its failures as a success too).
-	 */
-	uint64_t responded;
-	uint64_t flows_reset; /* ended because the backend went down (down_flows reset) */
-	uint64_t drain_reset; /* ended because the backend's drain deadline passed */
+#define LB_X_FIELD(field, metric, help) uint64_t field;
+	COUNTER_TRAFFIC_LIST(LB_X_FIELD)
 };
+
+/* <sum> += <x>, counter by counter (sums over lcores). */
+static inline void lb_traffic_add(struct lb_traffic *sum, const struct lb_traffic *x)
+{
+#define LB_X_ADD(field, metric, help) sum->field += x->field;
+	COUNTER_TRAFFIC_LIST(LB_X_ADD)
+#undef LB_X_ADD
+}
+
+/* <t> -= <base>: counts since a slot was taken (its baseline). */
+static inline void lb_traffic_sub(struct lb_traffic *t, const struct lb_traffic *base)
+{
+#define LB_X_SUB(field, metric, help) t->field -= base->field;
+	COUNTER_TRAFFIC_LIST(LB_X_SUB)
+#undef LB_X_SUB
+}
 
 /*
  * Per-lcore counters, written only by their lcore, summed by the management
- * thread. Invariant (per lcore and summed):
- *   rx = fwd + replied + to_mgmt + handoff + to_kernel + sum(drop[])
- * where rx also counts packets handed over by another lcore.
+ * thread; what each means and the invariant they keep: counter_schema.h.
  */
 struct lb_counters {
-	uint64_t rx;
-	uint64_t fwd;         /* sent towards a backend */
-	uint64_t replied;     /* ARP/ND/ICMP echo answered in place */
-	uint64_t to_mgmt;     /* ARP/ND replies handed to the management thread */
-	uint64_t handoff;     /* passed to the lcore that owns the flow (fnat/nat) */
-	uint64_t to_kernel;   /* not ours, given to the kernel (exception path) */
-	uint64_t from_kernel; /* sent out for the kernel (exception path; not in rx) */
+	COUNTER_LCORE_LIST(LB_X_FIELD)
+#undef LB_X_FIELD
 	uint64_t drop[LB_DROP_MAX];
-	uint64_t flows_new;
-	uint64_t flows_rescheduled; /* flow whose backend left service, moved */
-	uint64_t flows_reset;       /* flow whose backend left service, reset (both reasons) */
-	uint64_t flows_backstop;    /* flow table full: maglev picked, not stored */
-	uint64_t tx_ctrl;           /* packets sent for the management thread */
-	uint64_t nat_replies;       /* fnat/nat replies translated back to clients */
-	uint64_t too_big_sent;      /* tunnel: ICMP fragmentation-needed / packet-too-big sent */
-	uint64_t icmp_translated;   /* ICMP errors about a flow sent on to its other side */
-	uint64_t redispatched; /* connections sent to another backend after a connect failure */
-	uint64_t refused;      /* no backend: TCP RST / ICMP port unreachable sent (when_empty) */
 	struct lb_traffic vip[LB_MAX_VIPS];
 	struct lb_traffic backend[LB_MAX_BACKENDS];
 };

@@ -364,6 +364,7 @@ void nat_reply(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *
 		syn_release(w, &fk);
 		fx = ext_of(w, f);
 		fx->answered = 1;
+		w->ctr->vip[f->vip_slot].established++;
 		w->ctr->backend[f->backend_slot].established++;
 	}
 	nat_pair_touch(w, f, m->tcp_flags, false);

@@ -152,12 +152,15 @@ uint32_t redispatch_avoid(struct lb_worker *w, const struct flow_key *k)
 bool redispatch_connect_failed(struct lb_worker *w, const struct lb_snapshot *s,
 			       struct flow_entry *f)
 {
+	w->ctr->vip[f->vip_slot].connect_fail++;
 	w->ctr->backend[f->backend_slot].connect_fail++;
 	if (!s->vips[f->vip_slot].redispatch || !redispatch_note(w, &f->key, f->backend_slot)) {
 		syn_release(w, &f->key);
 		return false;
 	}
 	w->ctr->redispatched++;
+	w->ctr->vip[f->vip_slot].redispatched++;
+	w->ctr->backend[f->backend_slot].redispatched++;
 	flow_remove(w->flows, f);
 	return true;
 }

@@ -381,7 +381,10 @@ static void forward(struct lb_worker *w, const struct lb_snapshot *s, struct lb_
 	} else if ((v->traits & LB_TRAIT_ENCAP) && !tunnel_encap(w, s, pk, m, b)) {
 		return;
 	}
-	/* DSR: same IP packet, new Ethernet addresses; the backend answers the client. */
+	/*
+	 * Every mode ends here: new Ethernet addresses, to the backend (dsr: the
+	 * IP packet as it came, and the backend answers the client itself).
+	 */
 	lb_neigh_unpack(word, pk->data);
 	memcpy(pk->data + 6, s->ports[b->out_port].mac, 6);
 	pk->out_port = b->out_port;

@@ -32,7 +32,6 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/../lib/sluice.sh"
 
 topo_require
-: "${SLUICE_CONTROL:=$SLUICE_ROOT/build/control/sluice-control}"
 P=sll$$
 PASS=0
 FAIL=0
@@ -164,7 +163,7 @@ ok = 3 <= n <= 5 and all(b > a for a, b in zip(g, g[1:]))
 sys.exit(0 if ok else 1)
 PY
 say $rc "breaker backoff holds: $n_open ejections, each longer than the last ($gaps s)"
-ej=$("$SLUICE_ROOT/build/control/sluicectl" -c "$SLUICE_WORK/control.sock" --json show health |
+ej=$("$SLUICECTL" -c "$SLUICE_WORK/control.sock" --json show health |
 	"$TOPO_PY" -c '
 import json, sys
 d = json.load(sys.stdin)
@@ -264,7 +263,7 @@ B2_6=${TOPO_BACKEND_IP6[$B2]}
 # backend already ejected, max_ejection_percent (50% of 3) would hold b2's back.
 for ((k = 0; k < 20; k++)); do
 	topo_http_client --url "http://[$TOPO_VIP6]/" --count 6 --timeout 2 --max-seconds 5 >/dev/null
-	"$SLUICE_ROOT/build/control/sluicectl" -c "$SLUICE_WORK/control.sock" --json show health |
+	"$SLUICECTL" -c "$SLUICE_WORK/control.sock" --json show health |
 		"$TOPO_PY" -c '
 import json, sys
 d = json.load(sys.stdin)
@@ -290,7 +289,7 @@ say $rc "... its response_timeouts fed the breaker ($rto)"
 # send one of these requests to the still-hung b2. A probe that comes
 # meanwhile is fed a request, whose failure opens the breaker again.
 b2_breaker() {
-	"$SLUICE_ROOT/build/control/sluicectl" -c "$SLUICE_WORK/control.sock" --json show health |
+	"$SLUICECTL" -c "$SLUICE_WORK/control.sock" --json show health |
 		"$TOPO_PY" -c '
 import json, sys
 d = json.load(sys.stdin)
@@ -335,7 +334,7 @@ for ((k = 0; k < 100; k++)); do
 	sleep 0.05
 done
 held_b1=$(backend_field web4 "$B1_4" active_flows)
-"$SLUICE_ROOT/build/control/sluicectl" -s "$SLUICE_SOCK" backend drain web4 "$B1_4" deadline=1 >/dev/null
+"$SLUICECTL" -s "$SLUICE_SOCK" backend drain web4 "$B1_4" deadline=1 >/dev/null
 left=$(backend_field web4 "$B1_4" drain_deadline_ms)
 rc=0; [[ $left -gt 0 && $left -le 1000 ]] || rc=1
 say $rc "sluicectl backend drain deadline=1: b1 draining, ${left} ms left, $held_b1 held connection(s) on it"
@@ -349,7 +348,7 @@ sluice_api "{\"cmd\":\"vip.list\"}" >"$SLUICE_WORK/after_deadline.json" # kept w
 dr=$(backend_field web4 "$B1_4" drain_reset)
 rc=0; [[ $dr -ge $held_b1 && $held_b1 -gt 0 ]] || rc=1
 say $rc "... counted: drain_reset $dr"
-"$SLUICE_ROOT/build/control/sluicectl" -s "$SLUICE_SOCK" backend ready web4 "$B1_4" >/dev/null
+"$SLUICECTL" -s "$SLUICE_SOCK" backend ready web4 "$B1_4" >/dev/null
 
 echo "$PASS passed, $FAIL failed"
 [[ $FAIL -eq 0 ]]

@@ -102,6 +102,15 @@ expect "unknown VIP: exit 1" 1 "no VIP" c backend drain nope 198.18.0.11
 expect "--json gives the data plane's answer" 0 '"counters"' c --json show stats
 expect "show stats table" 0 "rx" c show stats
 expect "bad weight: exit 2 and what was expected" 2 "expected N or N%" c backend weight web 198.18.0.11 lots
+expect "lookup by name: the backend and where the answer comes from" 0 "(pickup)" \
+	c lookup web 198.19.0.1:4242
+expect "lookup by ADDR:PORT and protocol" 0 "198.18.0.1" c lookup 198.18.1.100:80 198.19.0.1:4242 tcp
+expect "lookup: a client of the other family is refused" 1 "address family" c lookup web 2001:db8::1
+expect "lookup: unknown VIP, exit 1" 1 "no VIP" c lookup nope 198.19.0.1
+expect "lookup without a client: exit 2" 2 "usage" c lookup web
+expect "node: drain or ready only, exit 2" 2 "usage" c node sideways
+expect "node drain without a control daemon: exit 3" 3 "$tmp/none.sock" \
+	"$ctl" -c "$tmp/none.sock" node drain
 expect "unknown command: exit 2" 2 "unknown command" c frobnicate
 expect "unreachable data plane: exit 3 and where it looked" 3 "$tmp/none.sock" \
 	"$ctl" -s "$tmp/none.sock" show vips

@@ -289,6 +289,9 @@ CTL_SOCK=$SLUICE_WORK/control.sock
 # on a host without hugepages.
 SLUICE_CONFIG=$SLUICE_WORK/sluice.yaml
 SLUICE_EAL_ARGS="-l 0 --no-huge -m 512 --no-pci"
+# The units' defaults (in the systemd branch the units set them).
+SLUICE_DATAPLANE_ARGS="--metrics 127.0.0.1:9560"
+SLUICE_CONTROL_ARGS="--metrics 127.0.0.1:9561"
 sluice_dsr_config "$SLUICE_CONFIG"
 # Both sockets in the work directory, not /run/sluice.
 printf 'control:\n  socket: %s\n' "$CTL_SOCK" >>"$SLUICE_CONFIG"
@@ -386,6 +389,19 @@ fi
 sluice_wait_resolved 10 || true
 r=$(topo_http_client --url "http://$TOPO_VIP4/" --count 5 --timeout 2 --max-seconds 20)
 jcheck "5 HTTP requests through the VIP, none failed" "$r" 'd["ok"] == 5 and d["failed"] == 0'
+# The units' default --metrics: both daemons serve /metrics on loopback.
+m=$(ip netns exec "$TOPO_LB_NS" curl -sS --max-time 5 http://127.0.0.1:9560/metrics 2>&1)
+if grep -q '^sluice_backend_new_flows_total{vip="web4",backend=' <<<"$m"; then
+	pass "the data plane serves /metrics on 127.0.0.1:9560 (units' default)"
+else
+	fail "the data plane serves /metrics on 127.0.0.1:9560 (units' default)" "$(head -c 300 <<<"$m")"
+fi
+m=$(ip netns exec "$TOPO_LB_NS" curl -sS --max-time 5 http://127.0.0.1:9561/metrics 2>&1)
+if grep -q '^sluice_control_backends [1-9]' <<<"$m"; then
+	pass "the control daemon serves /metrics on 127.0.0.1:9561 (units' default)"
+else
+	fail "the control daemon serves /metrics on 127.0.0.1:9561 (units' default)" "$(head -c 300 <<<"$m")"
+fi
 
 if [[ -d /run/systemd/system ]]; then
 	systemctl stop sluice-control.service

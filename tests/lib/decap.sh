@@ -24,10 +24,11 @@
 #                           "decapsulated N passed N malformed N" (needs bpftool)
 #
 # Variable: SLUICE_DECAP_OBJ, the object file. Default: from the environment
-# (meson sets it for the 'bpf' suite), else ${SLUICE_ROOT:-<repo>}/build/bpf/decap.bpf.o.
+# (meson sets it for the 'bpf' and 'e2e' suites), else
+# ${SLUICE_BUILD:-${SLUICE_ROOT:-<repo>}/build}/bpf/decap.bpf.o.
 
 _decap_root=${SLUICE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-: "${SLUICE_DECAP_OBJ:=$_decap_root/build/bpf/decap.bpf.o}"
+: "${SLUICE_DECAP_OBJ:=${SLUICE_BUILD:-$_decap_root/build}/bpf/decap.bpf.o}"
 unset _decap_root
 
 _decap_err() {

@@ -68,8 +68,9 @@ def classify_oserror(e, connecting):
 class Runner:
     """Runs fn(end_time) -> backend name, count times, C at a time, bounded by time."""
 
-    def __init__(self, count, concurrency, max_seconds, rate, stop):
+    def __init__(self, count, concurrency, max_seconds, rate, stop, events=None):
         self.count = count
+        self.events = events  # file: one JSON line per request (--events)
         self.concurrency = max(1, min(concurrency, max(1, count)))
         self.max_seconds = max_seconds
         self.rate = rate
@@ -118,6 +119,12 @@ class Runner:
                 err = classify_oserror(e, False)
             el = time.monotonic() - t
             with self.lock:
+                if self.events is not None:
+                    self.events.write(json.dumps({
+                        "t": round(t - self.t0, 4),
+                        "wall": round(time.time() - el, 4),  # epoch seconds at the start
+                        "backend": backend if err is None else None, "error": err,
+                        "ms": round(el * 1000.0, 3)}) + "\n")
                 if err is None:
                     self.ok += 1
                     self.by_backend[backend] = self.by_backend.get(backend, 0) + 1
@@ -366,6 +373,9 @@ def main():
     ap.add_argument("--hold-gap", type=float, default=0.0, metavar="S",
                     help="wait S seconds between opening one --hold connection and the next "
                          "(a multi-lcore balancer shares its connection counts with a delay)")
+    ap.add_argument("--events", default=None, metavar="FILE",
+                    help="write one JSON line per request: start (s into the run, and epoch "
+                         "seconds), backend or error, duration in ms")
     ap.add_argument("--ready-file", default=None,
                     help="touch this file once the --hold connections are open")
     args = ap.parse_args()
@@ -390,8 +400,9 @@ def main():
             with open(args.ready_file, "w") as f:
                 f.write("%d\n" % len(held))
 
+    events = open(args.events, "w") if args.events else None
     runner = Runner(args.count, args.concurrency,
-                    max(0.001, hard_deadline - time.monotonic()), args.rate, stop)
+                    max(0.001, hard_deadline - time.monotonic()), args.rate, stop, events)
     if args.count > 0:
         runner.run(target.one, args.timeout)
     else:
@@ -421,6 +432,8 @@ def main():
         out["held"] = held_res
     for s in held:
         s.close()
+    if events is not None:
+        events.close()
     sys.stdout.write(json.dumps(out, sort_keys=False) + "\n")
     sys.stdout.flush()
     return 0

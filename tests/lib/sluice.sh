@@ -20,14 +20,21 @@
 #   sluice_wait_resolved [SECONDS]    wait until every backend's MAC is resolved
 #   sluice_stop                       SIGTERM, wait (bounded), then SIGKILL
 #
-# Variables: SLUICE_DATAPLANE (binary; default build/dataplane/sluice-dataplane),
+# Programs: meson passes each test the paths of this build's (SLUICE_DATAPLANE,
+# SLUICE_CONTROL, SLUICECTL; tests/e2e/meson.build). Run by hand, a script
+# takes them from SLUICE_BUILD (the build directory; default <repo>/build).
+#
+# Variables: SLUICE_DATAPLANE (binary; default $SLUICE_BUILD/dataplane/sluice-dataplane),
 # SLUICE_DEVARGS (the port's devargs; default net_af_packet on the lb veth),
 # SLUICE_KERNEL_IF (if set: the port's exception path to the kernel, net_tap),
 # SLUICE_WORK (directory for config, socket and log), SLUICE_PID, SLUICE_SOCK,
 # SLUICE_LOG.
 
 SLUICE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-: "${SLUICE_DATAPLANE:=$SLUICE_ROOT/build/dataplane/sluice-dataplane}"
+: "${SLUICE_BUILD:=$SLUICE_ROOT/build}"
+: "${SLUICE_DATAPLANE:=$SLUICE_BUILD/dataplane/sluice-dataplane}"
+: "${SLUICE_CONTROL:=$SLUICE_BUILD/control/sluice-control}"
+: "${SLUICECTL:=$SLUICE_BUILD/control/sluicectl}"
 
 sluice_dsr_config() {
 	local file=$1 mode=${2:-dsr} sched=${3:-wrr} i l4="" l6=""
@@ -100,6 +107,8 @@ sluice_nat_routes() {
 	done
 }
 
+# sluice_start CONFIG [LCORES]: the data plane in the LB namespace, waited
+# for until its API answers. SLUICE_DP_ARGS: more of its options (word-split).
 sluice_start() {
 	local config=$1 lcores=${2:-1} i
 	SLUICE_SOCK=$SLUICE_WORK/api.sock
@@ -112,7 +121,7 @@ sluice_start() {
 	# keeps parallel DPDK processes apart.
 	ip netns exec "$TOPO_LB_NS" "$SLUICE_DATAPLANE" -l "0-$((lcores - 1))" --no-huge -m 512 \
 		--no-pci --file-prefix "sluice-$TOPO_PREFIX" --log-level "${SLUICE_LOG_LEVEL:-warning}" \
-		-- --config "$config" --api-socket "$SLUICE_SOCK" >"$SLUICE_LOG" 2>&1 &
+		-- --config "$config" --api-socket "$SLUICE_SOCK" ${SLUICE_DP_ARGS:-} >"$SLUICE_LOG" 2>&1 &
 	SLUICE_PID=$!
 	for ((i = 0; i < 100; i++)); do
 		if [[ -S "$SLUICE_SOCK" ]] && sluice_api '{"cmd":"status"}' >/dev/null 2>&1; then

@@ -943,7 +943,8 @@ static const struct bad_case bad_cases[] = {
 	{"bad_top_unknown_close", "portz: []\n",
 	 "t.yaml:1:1: unknown key \"portz\" (did you mean \"ports\"?)"},
 	{"bad_top_unknown_far", PORTS "backends: []\n",
-	 "t.yaml:4:1: unknown key \"backends\" (expected one of: dataplane, control, ports, vips)"},
+	 "t.yaml:4:1: unknown key \"backends\" (expected one of: dataplane, control, cluster, "
+	 "ports, vips)"},
 	{"bad_top_duplicate_key", PORTS "ports: []\n",
 	 "t.yaml:4:1: duplicate key \"ports\" (first at line 1)"},
 	{"bad_complex_key", PORTS "? [a]\n: 1\n", "t.yaml:4:3: expected a key name, got a list"},

@@ -3,7 +3,7 @@
  * Unit tests for the translating modes of lib/lb's per-packet pipeline:
  * full-NAT (fnat), NAT and tunnel (IP-in-IP, IPv6-in-IPv6), on hand-built
  * frames with a fake millisecond clock. Complements test_lb.c (dsr, model,
- * answers, neighbours), whose helpers are copied here so the file stands alone.
+ * answers, neighbours), with the same harness (tests/lib/lb_harness.h).
  *
  * Every test gets a fresh model with two ports:
  *   port 0 "backends": PORT4/24, PORT6/64, PORT_MAC    (backends, local addrs)
@@ -37,259 +37,19 @@
 #include "lb_worker.h"
 #include "scheduler.h"
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-#define TH_FIN 0x01
-#define TH_SYN 0x02
-#define TH_RST 0x04
-#define TH_ACK 0x10
+#include "lb_harness.h"
 
 #define BUF_CAP  2048 /* room for a 1500-byte IP packet and then some */
 #define HEADROOM 128  /* tunnel tests: bytes before the frame (an mbuf's headroom) */
-#define ET_IPV4  0x0800
-#define ET_IPV6  0x86dd
-#define ET_VLAN  0x8100
-#define MAGLEV_M 251
 
-#define PORT4   "10.0.0.1"
-#define PORT6   "2001:db8::1"
-#define PORT1_4 "192.0.2.1"
-#define PORT1_6 "2001:db8:ffff::1"
-#define VIP4    "10.0.0.100"
-#define VIP6    "2001:db8::100"
 #define LADDR4A "10.0.0.50"
 #define LADDR4B "10.0.0.51"
 #define LADDR6  "2001:db8::50"
 #define BE4     "10.0.0.11"
 #define BE4B    "10.0.0.12"
 #define BE6     "2001:db8::11"
-#define CLIENT4 "192.0.2.7"
-#define CLIENT6 "2001:db8:ffff::7"
-
-#define P_BACKENDS 0 /* port numbers */
-#define P_CLIENTS  1
-
-#define MAX_WORKERS 16
-
-static const uint8_t PORT_MAC[6] = {0x02, 0, 0, 0, 0, 0x01};
-static const uint8_t PORT1_MAC[6] = {0x02, 0, 0, 0, 0, 0x02};
-static const uint8_t CLIENT_MAC[6] = {0x02, 0, 0, 0, 0, 0x99};
-
-struct env {
-	struct lb_model *m;
-	struct lb_snapshot *s; /* current snapshot, freed on the next recompile */
-	struct lb_neigh_table *nt;
-	struct lb_load *load;
-	struct lb_worker *w[MAX_WORKERS];
-	uint32_t now;
-};
-
-/* ---- small helpers ---- */
-
-static struct lb_addr addr(const char *text)
-{
-	struct lb_addr a;
-
-	assert_int_equal(lb_addr_parse(&a, text), 0);
-	return a;
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void be_mac(uint8_t mac[6], uint8_t id)
-{
-	const uint8_t base[6] = {0x02, 0, 0, 0, 0x01, id};
-
-	memcpy(mac, base, 6);
-}
-
-static uint32_t sum16(uint32_t s, const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i + 1 < n; i += 2)
-		s += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (n & 1)
-		s += (uint32_t)(p[n - 1] << 8);
-	return s;
-}
-
-static uint16_t fold(uint32_t s)
-{
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)~s;
-}
-
-/* Internet checksum of <n> bytes: 0 when the bytes carry a valid checksum. */
-static uint16_t csum(const uint8_t *p, size_t n)
-{
-	return fold(sum16(0, p, n));
-}
-
-/* ICMPv6 (or any upper layer) checksum of the IPv6 packet at <ip6>, no ext headers. */
-static uint16_t csum6(const uint8_t *ip6)
-{
-	uint16_t plen = rd16(ip6 + 4);
-	uint32_t s = sum16(0, ip6 + 8, 32);
-
-	s += plen;
-	s += ip6[6];
-	return fold(sum16(s, ip6 + 40, plen));
-}
-
-static bool ip_is_v6(const uint8_t *ip)
-{
-	return (ip[0] >> 4) == 6;
-}
-
-static uint8_t *l4_of(uint8_t *ip)
-{
-	return ip + (ip_is_v6(ip) ? 40 : (ip[0] & 0x0f) * 4u);
-}
-
-/* Where the TCP/UDP checksum of the packet at <ip> is. */
-static uint8_t *l4_csum_field(uint8_t *ip)
-{
-	uint8_t proto = ip_is_v6(ip) ? ip[6] : ip[9];
-
-	return l4_of(ip) + (proto == IPPROTO_TCP ? 16 : 6);
-}
-
-/*
- * The TCP/UDP checksum the packet at <ip> should carry, computed from scratch
- * (pseudo-header + segment, the checksum field taken as zero). A UDP checksum
- * that computes to 0 is sent as 0xffff (RFC 768).
- */
-static uint16_t l4_csum(uint8_t *ip)
-{
-	bool v6 = ip_is_v6(ip);
-	uint8_t proto = v6 ? ip[6] : ip[9];
-	uint8_t *l4 = l4_of(ip), *field = l4_csum_field(ip);
-	uint32_t l4_len = v6 ? rd16(ip + 4) : (uint32_t)(rd16(ip + 2) - (l4 - ip));
-	uint16_t saved = rd16(field);
-	uint32_t s = v6 ? sum16(0, ip + 8, 32) : sum16(0, ip + 12, 8);
-	uint16_t c;
-
-	s += proto;
-	s += l4_len;
-	wr16(field, 0);
-	c = fold(sum16(s, l4, l4_len));
-	wr16(field, saved);
-	return proto == IPPROTO_UDP && c == 0 ? 0xffff : c;
-}
-
-static void assert_ip4_csum_ok(const uint8_t *ip)
-{
-	assert_int_equal(csum(ip, (ip[0] & 0x0f) * 4u), 0);
-}
-
-/* IPv4 header checksum (if IPv4) and TCP/UDP checksum as a fresh computation gives them. */
-static void assert_csums_ok(uint8_t *ip)
-{
-	if (!ip_is_v6(ip))
-		assert_ip4_csum_ok(ip);
-	assert_int_equal(rd16(l4_csum_field(ip)), l4_csum(ip));
-}
 
 /* ---- frame builders ---- */
-
-/* A client's (or backend's) TCP/UDP packet, with valid checksums. */
-struct spec {
-	const char *src;
-	const char *dst;
-	uint16_t sport;
-	uint16_t dport;
-	uint8_t proto;       /* IPPROTO_TCP / IPPROTO_UDP */
-	uint8_t flags;       /* TCP */
-	const uint8_t *smac; /* NULL: CLIENT_MAC */
-	const uint8_t *dmac; /* NULL: PORT1_MAC */
-	uint16_t payload;    /* bytes after the L4 header */
-	uint16_t vlan;       /* 802.1Q TCI; 0: untagged */
-	uint8_t ttl;         /* 0: 64 */
-	uint8_t tos;         /* IPv4 TOS / IPv6 traffic class */
-	bool df;             /* IPv4 don't fragment */
-	bool no_udp_csum;    /* IPv4 UDP sent without a checksum (0) */
-	uint16_t pad;        /* Ethernet padding after the IP packet */
-	const uint8_t *data; /* payload bytes; NULL: a pattern */
-};
-
-static uint16_t l3_off_of(const uint8_t *frame)
-{
-	return rd16(frame + 12) == ET_VLAN ? 18 : 14;
-}
-
-static uint16_t build(uint8_t *buf, const struct spec *sp)
-{
-	struct lb_addr s = addr(sp->src), d = addr(sp->dst);
-	bool v4 = lb_addr_is_v4(&d);
-	uint16_t l4_len = (uint16_t)((sp->proto == IPPROTO_TCP ? 20 : 8) + sp->payload);
-	uint16_t off = 12;
-	uint8_t *ip, *l4;
-
-	memcpy(buf, sp->dmac != NULL ? sp->dmac : PORT1_MAC, 6);
-	memcpy(buf + 6, sp->smac != NULL ? sp->smac : CLIENT_MAC, 6);
-	if (sp->vlan != 0) {
-		wr16(buf + off, ET_VLAN);
-		wr16(buf + off + 2, sp->vlan);
-		off += 4;
-	}
-	wr16(buf + off, v4 ? ET_IPV4 : ET_IPV6);
-	ip = buf + off + 2;
-	if (v4) {
-		memset(ip, 0, 20);
-		ip[0] = 0x45;
-		ip[1] = sp->tos;
-		wr16(ip + 2, (uint16_t)(20 + l4_len));
-		wr16(ip + 4, 0x1234);
-		wr16(ip + 6, sp->df ? 0x4000 : 0);
-		ip[8] = sp->ttl != 0 ? sp->ttl : 64;
-		ip[9] = sp->proto;
-		memcpy(ip + 12, lb_addr_v4_bytes(&s), 4);
-		memcpy(ip + 16, lb_addr_v4_bytes(&d), 4);
-		l4 = ip + 20;
-	} else {
-		memset(ip, 0, 40);
-		ip[0] = (uint8_t)(0x60 | sp->tos >> 4);
-		ip[1] = (uint8_t)(sp->tos << 4 | 0x0a); /* flow label 0xa5432 */
-		ip[2] = 0x54;
-		ip[3] = 0x32;
-		wr16(ip + 4, l4_len);
-		ip[6] = sp->proto;
-		ip[7] = sp->ttl != 0 ? sp->ttl : 64;
-		memcpy(ip + 8, s.b, 16);
-		memcpy(ip + 24, d.b, 16);
-		l4 = ip + 40;
-	}
-	memset(l4, 0, l4_len);
-	wr16(l4, sp->sport);
-	wr16(l4 + 2, sp->dport);
-	if (sp->proto == IPPROTO_TCP) {
-		wr16(l4 + 4, 0x0102);
-		wr16(l4 + 6, 0x0304);
-		l4[12] = 5 << 4;
-		l4[13] = sp->flags;
-		wr16(l4 + 14, 65535);
-	} else {
-		wr16(l4 + 4, l4_len);
-	}
-	for (uint16_t i = 0; i < sp->payload; i++)
-		l4[l4_len - sp->payload + i] =
-			sp->data != NULL ? sp->data[i] : (uint8_t)(i * 7 + 1);
-	if (!(sp->proto == IPPROTO_UDP && sp->no_udp_csum))
-		wr16(l4_csum_field(ip), l4_csum(ip));
-	if (v4)
-		wr16(ip + 10, csum(ip, 20));
-	memset(l4 + l4_len, 0, sp->pad);
-	return (uint16_t)(l4 - buf + l4_len + sp->pad);
-}
 
 /* A TCP packet of the client's flow <sport> to <vip>:<vport>. */
 static struct spec client_tcp(const char *vip, uint16_t vport, uint16_t sport, uint8_t flags)
@@ -304,14 +64,6 @@ static struct spec client_tcp(const char *vip, uint16_t vport, uint16_t sport, u
 			     .flags = flags,
 			     .payload = 4};
 }
-
-/* Static MACs of backends 1..3 (02:00:00:00:01:<id>), for frames they send. */
-static const uint8_t BE_MACS[4][6] = {
-	{0x02, 0, 0, 0, 0x01, 0},
-	{0x02, 0, 0, 0, 0x01, 1},
-	{0x02, 0, 0, 0, 0x01, 2},
-	{0x02, 0, 0, 0, 0x01, 3},
-};
 
 /* A packet from backend <mac_id> at <src>:<sport> to <dst>:<dport>, into the backends' port. */
 static struct spec from_backend(const char *src, uint16_t sport, const char *dst, uint16_t dport,
@@ -330,11 +82,6 @@ static struct spec from_backend(const char *src, uint16_t sport, const char *dst
 }
 
 /* ---- reading what came out ---- */
-
-static uint8_t *ip_of(uint8_t *frame)
-{
-	return frame + l3_off_of(frame);
-}
 
 static void assert_addr_at(const uint8_t *p, const char *text)
 {
@@ -427,19 +174,6 @@ static uint32_t bslot(const struct env *e, uint32_t vip_slot, const char *a, uin
 	return (uint32_t)rc;
 }
 
-/* Compiles, swaps the current snapshot (single-threaded: no grace period) and publishes. */
-static void recompile(struct env *e)
-{
-	uint32_t slots[16];
-	struct lb_snapshot *s = lb_model_compile(e->m);
-
-	assert_non_null(s);
-	lb_snapshot_free(e->s);
-	e->s = s;
-	/* Publishes the neighbour words (static MACs) the way the management loop does. */
-	lb_neigh_due(e->m, e->nt, e->now, 30000, 1000, slots, ARRAY_SIZE(slots));
-}
-
 static const char *const LADDRS4[] = {LADDR4A, LADDR4B};
 static const char *const LADDRS6[] = {LADDR6};
 
@@ -473,103 +207,6 @@ static struct lb_pkt send_on(struct env *e, struct lb_worker *w, uint8_t *buf,
 
 	run(e, w, &pk, 1);
 	return pk;
-}
-
-static void assert_tx(const struct lb_pkt *pk, uint16_t out_port)
-{
-	if (pk->verdict != LB_VERDICT_TX)
-		fail_msg("verdict %u, drop %s", pk->verdict, lb_drop_name((enum lb_drop)pk->drop));
-	assert_int_equal(pk->drop, LB_DROP_NONE);
-	assert_int_equal(pk->out_port, out_port);
-}
-
-static void assert_drop(const struct lb_pkt *pk, enum lb_drop why)
-{
-	assert_int_equal(pk->verdict, LB_VERDICT_DROP);
-	assert_string_equal(lb_drop_name((enum lb_drop)pk->drop), lb_drop_name(why));
-}
-
-/* rx = fwd + replied + to_mgmt + handoff + sum(drop) */
-static void assert_invariant(const struct lb_counters *c)
-{
-	uint64_t sum = c->fwd + c->replied + c->to_mgmt + c->handoff;
-
-	for (int i = 0; i < LB_DROP_MAX; i++)
-		sum += c->drop[i];
-	assert_int_equal(c->rx, sum);
-}
-
-/* ---- fixture ---- */
-
-static int add_port(struct env *e, const char *name, const char *a4, uint8_t plen4, const char *a6,
-		    uint8_t plen6, const uint8_t mac[6])
-{
-	struct conf_port cp;
-	char err[256];
-
-	memset(&cp, 0, sizeof(cp));
-	snprintf(cp.name, sizeof(cp.name), "%s", name);
-	cp.has_ipv4 = true;
-	cp.ipv4_plen = plen4;
-	cp.has_ipv6 = true;
-	cp.ipv6_plen = plen6;
-	if (lb_addr_parse(&cp.ipv4, a4) != 0 || lb_addr_parse(&cp.ipv6, a6) != 0)
-		return -1;
-	return lb_model_port_add(e->m, &cp, mac, err, sizeof(err));
-}
-
-/* Replaces worker slot <i> by lcore <index> of <n_workers> with <capacity> flows. */
-static struct lb_worker *set_worker(struct env *e, uint32_t i, uint32_t index, uint32_t n_workers,
-				    uint32_t capacity)
-{
-	struct flow_timeouts to;
-
-	flow_timeouts_default(&to);
-	lb_worker_free(e->w[i]);
-	e->w[i] = lb_worker_create(index, n_workers, capacity, &to, e->nt, e->load);
-	return e->w[i];
-}
-
-/* Lcores 0 .. n-1 of n, in slots 0 .. n-1. */
-static void set_workers(struct env *e, uint32_t n, uint32_t capacity)
-{
-	for (uint32_t i = 0; i < n; i++)
-		assert_non_null(set_worker(e, i, i, n, capacity));
-}
-
-static int setup(void **state)
-{
-	struct env *e = calloc(1, sizeof(*e));
-
-	if (e == NULL)
-		return -1;
-	*state = e;
-	e->m = lb_model_create();
-	e->nt = calloc(1, sizeof(*e->nt));
-	e->load = calloc(1, sizeof(*e->load));
-	e->now = 1000;
-	if (e->m == NULL || e->nt == NULL || e->load == NULL)
-		return -1;
-	if (add_port(e, "backends", PORT4, 24, PORT6, 64, PORT_MAC) != 0 ||
-	    add_port(e, "clients", PORT1_4, 24, PORT1_6, 64, PORT1_MAC) != 0)
-		return -1;
-	if (set_worker(e, 0, 0, 1, 1024) == NULL)
-		return -1;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct env *e = *state;
-
-	for (uint32_t i = 0; i < MAX_WORKERS; i++)
-		lb_worker_free(e->w[i]);
-	lb_snapshot_free(e->s);
-	lb_model_free(e->m);
-	free(e->nt);
-	free(e->load);
-	free(e);
-	return 0;
 }
 
 /* ==== 1. full-NAT ==== */
@@ -3289,7 +2926,7 @@ static void test_drain_deadline(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, env_setup_two_ports, env_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_fnat_fast_path_both_ways),
 		T(test_fnat_syn_and_reply_one_burst),
