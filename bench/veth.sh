@@ -19,6 +19,8 @@
 # Environment: SLUICE_DATAPLANE (default build/dataplane/sluice-dataplane),
 # SLUICE_DATAPLANE_BASE (another build, e.g. the base of a change: its
 # latency runs are interleaved with the others, as "sluice-base"),
+# SLUICE_DP_ARGS (more data-plane options, e.g. "--idle-sleep-us 50") and
+# SLUICE_DP_ARGS_BASE (the base's; default the same),
 # SLUICE_WORKER_CPU (CPU list for the data plane's lcore; default 0),
 # BULK_PORTS (port types for the bulk runs; default "af_packet af_xdp tap"),
 # BULK_NO_HAPROXY (set: no HAProxy bulk runs).
@@ -341,13 +343,14 @@ if [[ $ONLY == all || $ONLY == latency ]]; then
 		wrk_run sluice-af_packet "$r" 0 "$SLUICE_PID"
 		sluice_down
 		if [[ -n "${SLUICE_DATAPLANE_BASE:-}" ]]; then
-			main_dp=$SLUICE_DATAPLANE
+			main_dp=$SLUICE_DATAPLANE main_args=${SLUICE_DP_ARGS:-}
 			SLUICE_DATAPLANE=$SLUICE_DATAPLANE_BASE
+			SLUICE_DP_ARGS=${SLUICE_DP_ARGS_BASE-$main_args}
 			sluice_up af_packet
 			wrk_run sluice-base-af_packet "$r" 1 "$SLUICE_PID"
 			wrk_run sluice-base-af_packet "$r" 0 "$SLUICE_PID"
 			sluice_down
-			SLUICE_DATAPLANE=$main_dp
+			SLUICE_DATAPLANE=$main_dp SLUICE_DP_ARGS=$main_args
 		fi
 	done
 fi
