@@ -89,7 +89,7 @@ HAPROXY_PID=
 
 cleanup() {
 	local rc=$?
-	[[ -n "$HAPROXY_PID" ]] && kill "$HAPROXY_PID" 2>/dev/null
+	if [[ -n "$HAPROXY_PID" ]]; then kill "$HAPROXY_PID" 2>/dev/null || true; fi
 	sluice_stop
 	topo_destroy "$P" >/dev/null 2>&1 || true
 	[[ "${KEEP:-0}" == 1 || "$OUT" == "$SLUICE_WORK" ]] || rm -rf -- "$SLUICE_WORK"

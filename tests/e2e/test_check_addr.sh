@@ -46,7 +46,7 @@ declare -a HPID=("" "" "")
 
 cleanup() {
 	local rc=$?
-	[[ -n "$CTL_PID" ]] && kill "$CTL_PID" 2>/dev/null
+	if [[ -n "$CTL_PID" ]]; then kill "$CTL_PID" 2>/dev/null || true; fi
 	sluice_stop
 	topo_destroy "$P" >/dev/null 2>&1 || true
 	if [[ $FAIL -gt 0 && -f "$SLUICE_WORK/control.log" ]]; then

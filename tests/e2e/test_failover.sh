@@ -48,9 +48,9 @@ export SLUICE_WORK TOPO_LOGDIR=$SLUICE_WORK/logs
 
 cleanup() {
 	local rc=$?
-	[[ -n "$hung" ]] && kill -CONT "$hung" 2>/dev/null
-	[[ -n "$PROBER_PID" ]] && kill "$PROBER_PID" 2>/dev/null
-	[[ -n "$CTL_PID" ]] && kill "$CTL_PID" 2>/dev/null
+	if [[ -n "$hung" ]]; then kill -CONT "$hung" 2>/dev/null || true; fi
+	if [[ -n "$PROBER_PID" ]]; then kill "$PROBER_PID" 2>/dev/null || true; fi
+	if [[ -n "$CTL_PID" ]]; then kill "$CTL_PID" 2>/dev/null || true; fi
 	if [[ $FAIL -gt 0 && -f "$SLUICE_WORK/control.log" ]]; then
 		echo "--- control log"
 		tail -30 "$SLUICE_WORK/control.log"
