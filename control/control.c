@@ -595,7 +595,10 @@ static json_object *backend_json(const struct ctrl_backend *b, uint64_t now)
 	json_object_object_add(o, "port", json_object_new_int(b->id.port));
 	json_object_object_add(o, "priority", json_object_new_int(b->failover.level));
 	if (b->check.enabled) {
+		char target[LB_ADDR_STRLEN + 8];
+
 		add_str(o, "health", hc_health_name(hc->health));
+		add_str(o, "check_target", ctrl_check_target(b, target, sizeof(target)));
 		add_str(o, "last_check", hc_res_name(hc->last));
 		add_str(o, "last_detail", hc->last_detail);
 		json_object_object_add(o, "checks", json_object_new_int64(hc->checks));
@@ -875,8 +878,8 @@ static uint64_t scan(uint64_t now)
 		if (now < due) {
 			if (due < wake)
 				wake = due;
-		} else if (probe_start(pr, &x->check.h, &x->id.addr, x->check.port, now, d.epfd, i,
-				       &r, detail, sizeof(detail)) > 0) {
+		} else if (probe_start(pr, &x->check.h, &x->check.addr, x->check.port, now, d.epfd,
+				       i, &r, detail, sizeof(detail)) > 0) {
 			result(i, r, detail, now);
 			if (hc_next_due(&x->check.hc) < wake)
 				wake = hc_next_due(&x->check.hc);

@@ -293,16 +293,18 @@ static void show_health(json_object *resp)
 
 	if (!json_object_object_get_ex(resp, "backends", &bl))
 		return;
-	printf("%-16s %-28s %4s %-9s %-12s %-16s %8s %8s %-10s %6s\n", "VIP", "BACKEND", "PRIO",
-	       "HEALTH", "LAST_CHECK", "DETAIL", "CHECKS", "FAILED", "BREAKER", "CTL_W");
+	printf("%-16s %-28s %-28s %4s %-9s %-12s %-16s %8s %8s %-10s %6s\n", "VIP", "BACKEND",
+	       "CHECK_TARGET", "PRIO", "HEALTH", "LAST_CHECK", "DETAIL", "CHECKS", "FAILED",
+	       "BREAKER", "CTL_W");
 	for (size_t i = 0; i < json_object_array_length(bl); i++) {
 		json_object *b = json_object_array_get_idx(bl, i);
 		char ep[80];
 		snprintf(ep, sizeof(ep), strchr(sget(b, "address"), ':') ? "[%s]:%lld" : "%s:%lld",
 			 sget(b, "address"), (long long)iget(b, "port"));
-		printf("%-16s %-28s %4lld %-9s %-12s %-16s %8lld %8lld %-10s %6lld\n",
-		       sget(b, "vip"), ep, (long long)iget(b, "priority"), sget(b, "health"),
-		       sget(b, "last_check"), sget(b, "last_detail"), (long long)iget(b, "checks"),
+		printf("%-16s %-28s %-28s %4lld %-9s %-12s %-16s %8lld %8lld %-10s %6lld\n",
+		       sget(b, "vip"), ep, *sget(b, "check_target") ? sget(b, "check_target") : "-",
+		       (long long)iget(b, "priority"), sget(b, "health"), sget(b, "last_check"),
+		       sget(b, "last_detail"), (long long)iget(b, "checks"),
 		       (long long)iget(b, "failed_checks"),
 		       *sget(b, "breaker") ? sget(b, "breaker") : "-",
 		       (long long)iget(b, "control_weight"));

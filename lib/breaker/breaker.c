@@ -277,6 +277,24 @@ bool cb_on_active_check_pass(struct cb_breaker *b, uint64_t now)
 	return changed;
 }
 
+bool cb_on_checks_recovered(struct cb_breaker *b, uint64_t now, bool proves_service)
+{
+	bool changed = cb_tick(b, now);
+
+	if (b->state == CB_CLOSED)
+		return changed;
+	if (proves_service) {
+		enter_closed(b, now);
+		return true;
+	}
+	if (b->state == CB_OPEN) {
+		b->open_until = now;
+		cb_tick(b, now);
+		return true;
+	}
+	return changed;
+}
+
 bool cb_allow_new_flow(struct cb_breaker *b, uint64_t now)
 {
 	cb_tick(b, now);

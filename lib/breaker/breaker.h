@@ -7,6 +7,7 @@
  *
  *   CLOSED --(consecutive failures, or failure ratio over the window)--> OPEN
  *   OPEN --(ejection time elapsed)--> HALF_OPEN
+ *   OPEN or HALF_OPEN --(the checks marked it down, then up again)--> CLOSED
  *   HALF_OPEN --(half_open_successes successes, or an active check pass)--> CLOSED
  *   HALF_OPEN --(any failure: ejections + 1)--> OPEN
  *   HALF_OPEN --(probe_timeout without closing: ejections unchanged)--> OPEN
@@ -29,7 +30,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Defaults from DESIGN §6 (names as in the config file, docs/control.md). */
+/* Defaults (names as in the config file, docs/control.md). */
 #define CB_DEFAULT_CONSECUTIVE_FAILURES 5
 #define CB_DEFAULT_FAILURE_RATIO_PCT    85
 #define CB_DEFAULT_WINDOW_MS            10000
@@ -145,6 +146,20 @@ bool cb_on_failure(struct cb_breaker *b, uint64_t now, bool may_eject);
  * Returns true when the state changed.
  */
 bool cb_on_active_check_pass(struct cb_breaker *b, uint64_t now);
+
+/*
+ * The active checks, having marked the backend down, brought it back up
+ * (rise passes in a row): they saw a fault and saw it end. While they held
+ * the backend down it got no flows, so an ejection could not probe it (a
+ * half-open window would time out with nothing learned and re-open). With
+ * <proves_service> (a check that a hung server fails: http, udp, exec) an
+ * OPEN or HALF_OPEN breaker closes; without (a bare TCP connect, which a
+ * hung server's kernel passes) an OPEN one ends its time and goes
+ * HALF_OPEN, so its permits probe the backend with real flows. <ejections>
+ * is kept either way: a relapse backs off longer. Returns true when the
+ * state changed.
+ */
+bool cb_on_checks_recovered(struct cb_breaker *b, uint64_t now, bool proves_service);
 
 /*
  * May a new flow go to this backend? CLOSED: yes. OPEN: no. HALF_OPEN: yes

@@ -1073,7 +1073,7 @@ static int hc_kind_parse(const char *s)
 
 /*
  * health_check: the control daemon's active check of every backend of the
- * VIP (docs/control.md). Durations in seconds; defaults from DESIGN §6.
+ * VIP (docs/control.md). Durations in seconds; defaults as docs/control.md.
  */
 /*
  * A health_check mapping read over <h>: the keys present replace what <h>
@@ -1082,16 +1082,34 @@ static int hc_kind_parse(const char *s)
 static int decode_health_keys(struct ctx *x, yaml_node_t *n, const char *path,
 			      struct conf_health *h)
 {
-	static const char *const keys[] = {"type",      "port",   "path",    "expect_status",
-					   "send",      "expect", "command", "interval",
-					   "timeout",   "rise",   "fall",    "fastinter",
-					   "downinter", "jitter", NULL};
+	static const char *const keys[] = {"type",          "address",   "port",   "path",
+					   "expect_status", "send",      "expect", "command",
+					   "interval",      "timeout",   "rise",   "fall",
+					   "fastinter",     "downinter", "jitter", NULL};
 	uint32_t port = h->port, status = h->expect_status;
+	yaml_node_t *addr_node = NULL;
+	struct lb_addr addr;
+	int rc;
 
 	if (check_map(x, n, path, keys) < 0 ||
 	    get_enum(x, n, path, "type", hc_kind_parse, "none | tcp | http | udp | exec",
-		     &h->kind) < 0 ||
-	    get_uint(x, n, path, "port", false, 1, 65535, &port) < 0 ||
+		     &h->kind) < 0)
+		return -EINVAL;
+	/* Where the checks go, when not to the backend: HAProxy's addr, keepalived's connect_ip. */
+	rc = get_addr(x, n, path, "address", false, &addr, &addr_node);
+	if (rc < 0)
+		return -EINVAL;
+	if (rc > 0) {
+		const char *why = not_a_service_addr(&addr);
+		char apath[FIELD_PATH_MAX];
+
+		join_key(apath, path, "address");
+		if (why != NULL)
+			return fail(x, addr_node, apath, "a check cannot go to %s", why);
+		h->has_addr = true;
+		h->addr = addr;
+	}
+	if (get_uint(x, n, path, "port", false, 1, 65535, &port) < 0 ||
 	    get_string(x, n, path, "path", false, true, h->path, sizeof(h->path)) < 0 ||
 	    get_uint(x, n, path, "expect_status", false, 100, 599, &status) < 0 ||
 	    get_string(x, n, path, "send", false, false, h->send, sizeof(h->send)) < 0 ||

@@ -99,6 +99,8 @@ enum conf_hc_kind { CONF_HC_NONE = 0, CONF_HC_TCP, CONF_HC_HTTP, CONF_HC_UDP, CO
 /* A VIP's active health check, run by the control daemon on every backend. */
 struct conf_health {
 	uint8_t kind;           /* none: backends are taken as up; tcp, http, udp, exec */
+	bool has_addr;          /* checks go to <addr>, not the backend's address */
+	struct lb_addr addr;    /* e.g. a health endpoint on another interface */
 	uint16_t port;          /* 0 = the backend's port */
 	char path[128];         /* http: GET path, default "/" */
 	uint16_t expect_status; /* http: default 200 */

@@ -16,13 +16,23 @@ uint64_t ctrl_fnv1a(const char *s, uint64_t h)
 	return h;
 }
 
-char *ctrl_endpoint(const struct ctrl_backend *b, char *buf, size_t len)
+static char *endpoint(const struct lb_addr *a, uint16_t port, char *buf, size_t len)
 {
 	char ip[LB_ADDR_STRLEN];
 
-	lb_addr_format(&b->id.addr, ip, sizeof(ip));
-	snprintf(buf, len, lb_addr_is_v4(&b->id.addr) ? "%s:%u" : "[%s]:%u", ip, b->id.port);
+	lb_addr_format(a, ip, sizeof(ip));
+	snprintf(buf, len, lb_addr_is_v4(a) ? "%s:%u" : "[%s]:%u", ip, port);
 	return buf;
+}
+
+char *ctrl_endpoint(const struct ctrl_backend *b, char *buf, size_t len)
+{
+	return endpoint(&b->id.addr, b->id.port, buf, len);
+}
+
+char *ctrl_check_target(const struct ctrl_backend *b, char *buf, size_t len)
+{
+	return endpoint(&b->check.addr, b->check.port, buf, len);
 }
 
 static void hc_params_of(const struct conf_health *h, struct hc_params *p)
@@ -67,6 +77,7 @@ static void from_file(struct ctrl_backend *x, const struct conf *c, uint32_t vi,
 	x->id.seq = j;
 	/* The backend's own check: the VIP's with its keys on top. */
 	x->check.h = fb->hc;
+	x->check.addr = x->check.h.has_addr ? x->check.h.addr : x->id.addr;
 	x->check.port = x->check.h.port ? x->check.h.port : x->id.port;
 	x->check.enabled = x->check.h.kind != CONF_HC_NONE;
 	x->check.forced = -1;
@@ -229,15 +240,29 @@ int ctrl_check_result(struct ctrl_backend *b, enum hc_res r, const char *detail,
 			b->signals.ok++;
 		else
 			b->signals.fail++;
-	} else if (r == HC_RES_OK && br->enabled &&
-		   !(b->check.h.kind == CONF_HC_TCP && br->hung_watch)) {
+	} else if (r == HC_RES_OK && br->enabled) {
 		/*
 		 * fnat/nat: a pass closes a half-open breaker (an open one serves
 		 * its time) — but not a bare TCP connect where hung servers are
 		 * watched for: a stopped server's kernel still accepts connections.
+		 * A pass that brings the checks' health back up is stronger: the
+		 * checks saw the fault and its end, and while they held the
+		 * backend down no flow could probe it, so the breaker must not
+		 * keep it out any longer.
 		 */
+		bool proves = !(b->check.h.kind == CONF_HC_TCP && br->hung_watch);
 		enum cb_state before = br->cb.state;
-		cb_on_active_check_pass(&br->cb, now);
+		if (changed == 1)
+			cb_on_checks_recovered(&br->cb, now, proves);
+		else if (proves)
+			cb_on_active_check_pass(&br->cb, now);
+		if (before != br->cb.state && on_breaker != NULL)
+			on_breaker(b, now, arg);
+	}
+	if (br->active && changed == 1 && r == HC_RES_OK) {
+		/* dsr/tunnel: the same, with the checks as the breaker's only signal. */
+		enum cb_state before = br->cb.state;
+		cb_on_checks_recovered(&br->cb, now, true);
 		if (before != br->cb.state && on_breaker != NULL)
 			on_breaker(b, now, arg);
 	}

@@ -37,7 +37,8 @@ struct ctrl_ident {
 /* Its active check: what the file says, and the state machine (carried). */
 struct ctrl_check {
 	struct conf_health h; /* the VIP's check with the backend's keys on top */
-	uint16_t port;        /* where the check goes */
+	struct lb_addr addr;  /* where the check goes: health_check.address, else the backend's */
+	uint16_t port;        /* ... and its port: health_check.port, else the backend's */
 	bool enabled;         /* it has a check (else: taken as up) */
 	struct hc_state hc;   /* carried across a reload */
 	int8_t forced;        /* the operator's health over the checks: -1 none, 0 down, 1 up */
@@ -132,6 +133,9 @@ uint64_t ctrl_fnv1a(const char *s, uint64_t h);
 /* "ip:port" or "[ip]:port" of <b> into <buf>, which is returned. */
 char *ctrl_endpoint(const struct ctrl_backend *b, char *buf, size_t len);
 
+/* The same for where <b>'s check goes (check.addr, check.port). */
+char *ctrl_check_target(const struct ctrl_backend *b, char *buf, size_t len);
+
 /*
  * Builds <next> from configuration <c> at <now>. A backend that <old> (NULL:
  * none) has too keeps its state: check, forced health, breaker (when both
@@ -174,8 +178,10 @@ static inline bool ctrl_want_up(const struct ctrl_backend *b)
  * Check result <r> (<detail>: text for it) at <now>: the health state
  * machine, and the breaker's active signals (dsr/tunnel: every result;
  * fnat/nat: a pass closes a half-open breaker, unless it is a bare TCP
- * connect on a VIP that watches for hung servers). Returns hc_result()'s
- * value: 1 when the checks' health changed.
+ * connect on a VIP that watches for hung servers). A pass that brings the
+ * checks' health back up ends the breaker's ejection in every mode
+ * (cb_on_checks_recovered). Returns hc_result()'s value: 1 when the
+ * checks' health changed.
  */
 int ctrl_check_result(struct ctrl_backend *b, enum hc_res r, const char *detail, uint64_t now,
 		      ctrl_breaker_fn *on_breaker, void *arg);

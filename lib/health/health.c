@@ -153,6 +153,7 @@ static uint32_t sat_inc(uint32_t v)
 int hc_result(struct hc_state *s, enum hc_res r, const char *detail, uint64_t now)
 {
 	int changed = 0;
+	uint64_t due;
 
 	if (r == HC_RES_NONE || (unsigned int)r >= HC_RES_MAX)
 		return -EINVAL;
@@ -183,7 +184,16 @@ int hc_result(struct hc_state *s, enum hc_res r, const char *detail, uint64_t no
 		s->last_change = now;
 		s->changes++;
 	}
-	s->next_due = now + hc_current_interval(s);
+	/*
+	 * The next check is due an interval after this one was, not after it
+	 * ended: a check that times out does not stretch the rhythm (with a
+	 * 1 s interval and timeout, a blackholed backend would otherwise be
+	 * checked every 2 s, and one restored just after a check went out
+	 * would wait out that check's timeout and a whole interval more). At
+	 * once when this one ended later than that: checks never overlap.
+	 */
+	due = s->next_due + hc_current_interval(s);
+	s->next_due = due > now ? due : now;
 	return changed;
 }
 

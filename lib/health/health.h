@@ -20,7 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Defaults from DESIGN §6 (and HAProxy's). */
+/* Defaults (HAProxy's too; docs/control.md). */
 #define HC_DEFAULT_INTERVAL_MS      2000
 #define HC_DEFAULT_TIMEOUT_MS       1000
 #define HC_DEFAULT_RISE             2
@@ -78,9 +78,9 @@ void hc_params_default(struct hc_params *p);
 
 /*
  * 0 when usable, -EINVAL otherwise: interval_ms, timeout_ms, rise and fall
- * must be at least 1, start_jitter_pct at most 100. A timeout longer than
- * the interval is allowed: the next check is scheduled from the end of the
- * previous one, so checks never overlap.
+ * must be at least 1, start_jitter_pct at most 100. A timeout as long as
+ * the interval or longer is allowed: a check that ends past the next due
+ * time is followed at once, so checks never overlap.
  */
 int hc_params_check(const struct hc_params *p);
 
@@ -123,8 +123,10 @@ uint32_t hc_current_interval(const struct hc_state *s);
 /*
  * Reports the outcome <r> of the check that just ended at <now>, with an
  * optional human text <detail> (NULL or "" for none; truncated to fit).
- * Updates the counters, applies rise/fall, and schedules the next check at
- * now + hc_current_interval() of the new state.
+ * Updates the counters, applies rise/fall, and schedules the next check
+ * hc_current_interval() of the new state after this one was due (the
+ * rhythm does not stretch by how long a check took), or at <now> when that
+ * has passed.
  * Returns 1 when health changed, 0 when not, -EINVAL for HC_RES_NONE or an
  * out-of-range value (nothing changed).
  */

@@ -11,6 +11,14 @@
 # instant it dies are lost with it). The passive health
 # counters (connect_fail, established) show what the breaker will be fed.
 #
+# Then recovery, with the control daemon (HTTP checks every 1 s, fall 3,
+# rise 2; a breaker with a 5 s ejection): b3 killed, hung (SIGSTOP) and
+# blackholed in turn under steady load for RECOVERY_FAULT_S (17.5 s: the
+# restore lands in the breaker's second open window, after its half-open
+# window timed out with no flow to probe while the checks held b3 down),
+# then restored. Traffic must reach b3 again within rise x interval + 0.5 s
+# of the restore, every time. RECOVERY=0 skips this part.
+#
 # usage: test_failover.sh MODE      (fnat | nat)
 # Exit: 0 all passed, 1 something failed, 77 skipped. Last line "<n> passed, <m> failed".
 # Traffic stays inside the namespaces created here; every client is bounded.
@@ -26,6 +34,12 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 topo_require
 MODE=${1:?usage: test_failover.sh fnat|nat}
+: "${SLUICE_CONTROL:=$(dirname "$(dirname "$SLUICE_DATAPLANE")")/control/sluice-control}"
+: "${RECOVERY:=1}" "${RECOVERY_FAULT_S:=17.5}"
+export TOPO_LB_MGMT=1 # a kernel address in the lb namespace, for the checks
+CTL_PID=
+PROBER_PID=
+hung=
 P=slf$$
 PASS=0
 FAIL=0
@@ -34,6 +48,13 @@ export SLUICE_WORK TOPO_LOGDIR=$SLUICE_WORK/logs
 
 cleanup() {
 	local rc=$?
+	if [[ -n "$hung" ]]; then kill -CONT "$hung" 2>/dev/null || true; fi
+	if [[ -n "$PROBER_PID" ]]; then kill "$PROBER_PID" 2>/dev/null || true; fi
+	if [[ -n "$CTL_PID" ]]; then kill "$CTL_PID" 2>/dev/null || true; fi
+	if [[ $FAIL -gt 0 && -f "$SLUICE_WORK/control.log" ]]; then
+		echo "--- control log"
+		tail -30 "$SLUICE_WORK/control.log"
+	fi
 	sluice_stop
 	topo_destroy "$P" >/dev/null 2>&1 || true
 	[[ "${KEEP:-0}" == 1 ]] || rm -rf -- "$SLUICE_WORK"
@@ -102,5 +123,176 @@ jcheck "b2 blackholed: 150 requests, none failed, none on b2" "$r" \
 # loaded machine and is well under the 1 s of a client's retry.
 jcheck "b2 blackholed: its SYNs redispatched after syn_timeout (slowest under 0.6 s)" "$r" \
 	'd["latency_ms"]["max"] < 600 and d["latency_ms"]["p50"] < 100'
+
+# --- recovery after kill, hang and blackhole, with checks and a breaker
+if [[ $RECOVERY != 1 ]]; then
+	echo "# recovery part skipped (RECOVERY=$RECOVERY)"
+	echo "$PASS passed, $FAIL failed"
+	[[ $FAIL -eq 0 ]]
+	exit
+fi
+if [[ ! -x "$SLUICE_CONTROL" ]]; then
+	fail "recovery: no control daemon at $SLUICE_CONTROL (build it, or RECOVERY=0)"
+	echo "$PASS passed, $FAIL failed"
+	exit 1
+fi
+
+# The prober: a new connection per request at RATE/s, 8 at a time, each line
+# "start end backend|ERR:kind" (wall clock, s), for at most SECONDS.
+cat >"$SLUICE_WORK/prober.py" <<'PY'
+import socket, sys, threading, time
+host, rate, seconds, out = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+t0, lock, f = time.time(), threading.Lock(), open(out, "w", buffering=1)
+state = {"i": 0}
+def one():
+    s = socket.create_connection((host, 80), timeout=2)
+    try:
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        data = b""
+        while True:
+            b = s.recv(4096)
+            if not b:
+                break
+            data += b
+    finally:
+        s.close()
+    for line in data.split(b"\r\n"):
+        if line.lower().startswith(b"x-backend:"):
+            return line.split(b":", 1)[1].strip().decode()
+    return "ERR:bad_response"
+def worker():
+    while True:
+        with lock:
+            i = state["i"]
+            state["i"] += 1
+        at = t0 + i / rate
+        if at - t0 >= seconds:
+            return
+        d = at - time.time()
+        if d > 0:
+            time.sleep(d)
+        start = time.time()
+        try:
+            who = one()
+        except OSError as e:
+            who = "ERR:" + type(e).__name__
+        f.write("%.3f %.3f %s\n" % (start, time.time(), who))
+ts = [threading.Thread(target=worker, daemon=True) for _ in range(8)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+PY
+
+sluice_stop
+cfg=$SLUICE_WORK/recovery.yaml
+sluice_dsr_config "$cfg" "$MODE" rr
+"$TOPO_PY" - "$cfg" <<'PY'
+import sys
+p = sys.argv[1]
+s = open(p).read()
+s = s.replace("  - name: web4\n", "  - name: web4\n"
+              "    response_timeout: 1\n"
+              "    health_check: {type: http, path: /health, interval: 1, timeout: 1, "
+              "rise: 2, fall: 3}\n"
+              "    breaker: {consecutive_failures: 5, base_ejection: 5, max_ejection: 5, "
+              "max_ejection_percent: 50}\n", 1)
+open(p, "w").write(s)
+PY
+sluice_start "$cfg" 1
+sluice_wait_resolved 10
+ip netns exec "$TOPO_LB_NS" "$SLUICE_CONTROL" --config "$cfg" \
+	--api-socket "$SLUICE_SOCK" --control-socket "$SLUICE_WORK/control.sock" \
+	>"$SLUICE_WORK/control.log" 2>&1 &
+CTL_PID=$!
+B3=${TOPO_BACKEND_IP4[2]}
+
+ctl_api() {
+	printf '%s\n' "$1" | timeout 10 socat -t 5 - "UNIX-CONNECT:$SLUICE_WORK/control.sock" 2>/dev/null
+}
+# b3's health and breaker as the daemon has them: "up closed", "down open", ...
+b3_state() {
+	ctl_api '{"cmd":"health.list"}' | "$TOPO_PY" -c '
+import json, sys
+b = [b for b in json.load(sys.stdin)["backends"] if b["vip"] == "web4" and b["address"] == sys.argv[1]][0]
+print(b["health"], b.get("breaker", "-"))' "$B3" 2>/dev/null || echo "? ?"
+}
+# wait_b3 PATTERN SECONDS: until b3_state matches (bounded).
+wait_b3() {
+	local k
+	for ((k = 0; k < $2 * 10; k++)); do
+		# shellcheck disable=SC2053
+		[[ $(b3_state) == $1 ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+if ! wait_b3 "up closed" 15; then
+	fail "recovery: b3 up with its breaker closed before the faults" "$(b3_state)"
+fi
+
+declare -A BACK
+for fault in kill hang blackhole; do
+	tl=$SLUICE_WORK/timeline-$fault.txt
+	ip netns exec "$TOPO_CLIENT_NS" "$TOPO_PY" "$SLUICE_WORK/prober.py" "$TOPO_VIP4" 50 \
+		"$(echo "$RECOVERY_FAULT_S + 25" | bc)" "$tl" </dev/null >/dev/null 2>&1 &
+	PROBER_PID=$!
+	sleep 2 # steady load before the fault
+	t_fault=$(date +%s.%N)
+	case $fault in
+	kill) topo_stop_backend 3 KILL ;;
+	hang)
+		hung=$(topo_backend_pid 3)
+		kill -STOP "$hung"
+		;;
+	blackhole)
+		ip netns exec "${TOPO_BACKEND_NS[2]}" nft add table inet sl_bh
+		ip netns exec "${TOPO_BACKEND_NS[2]}" nft add chain inet sl_bh in \
+			'{ type filter hook input priority 0; policy drop; }'
+		;;
+	esac
+	if wait_b3 "down *" 10; then
+		pass "$fault: b3 marked down by its checks"
+	else
+		fail "$fault: b3 marked down by its checks" "$(b3_state)"
+	fi
+	# Hold the fault until RECOVERY_FAULT_S after it began.
+	left=$(echo "$t_fault + $RECOVERY_FAULT_S - $(date +%s.%N)" | bc)
+	[[ $left == -* ]] || sleep "$left"
+	before_restore=$(b3_state)
+	case $fault in
+	kill) topo_start_backend 3 ;;
+	hang)
+		kill -CONT "$hung"
+		hung=
+		;;
+	blackhole) ip netns exec "${TOPO_BACKEND_NS[2]}" nft delete table inet sl_bh ;;
+	esac
+	t_restore=$(date +%s.%N)
+	# Until a new connection started after the restore reaches b3 (bounded: 15 s).
+	back=
+	for ((k = 0; k < 150; k++)); do
+		back=$(awk -v t="$t_restore" '$1 >= t && $3 == "b3" { printf "%.2f\n", $1 - t; exit }' "$tl")
+		[[ -n "$back" ]] && break
+		sleep 0.1
+	done
+	kill "$PROBER_PID" 2>/dev/null
+	wait "$PROBER_PID" 2>/dev/null || true
+	PROBER_PID=
+	up_at=$(awk -v t="$t_restore" -v b="$B3" '$0 ~ "web4 " b ":80: UP after" && $1 >= t { printf "%.2f\n", $1 - t; exit }' \
+		"$SLUICE_WORK/control.log")
+	echo "# $fault: held ${RECOVERY_FAULT_S} s (b3 at the restore: $before_restore); checks up after ${up_at:-?} s, traffic back after ${back:-none} s"
+	BACK[$fault]=${back:-none}
+	if [[ -n "$back" ]] && (($(echo "$back <= 2.5" | bc))); then
+		pass "$fault: traffic back on b3 within rise x interval + 0.5 s of the restore ($back s)"
+	else
+		fail "$fault: traffic back on b3 within rise x interval + 0.5 s of the restore" \
+			"back after ${back:-more than 15} s; checks up after ${up_at:-?} s; now $(b3_state)"
+	fi
+	# The next fault starts from a settled b3 (bounded).
+	wait_b3 "up closed" 20 || true
+done
+echo "# recovery: kill ${BACK[kill]} s, hang ${BACK[hang]} s, blackhole ${BACK[blackhole]} s"
+
 echo "$PASS passed, $FAIL failed"
 [[ $FAIL -eq 0 ]]

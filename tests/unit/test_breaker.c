@@ -461,6 +461,41 @@ static void test_active_check_pass(void **state)
 	assert_int_equal(b.state, CB_CLOSED);
 }
 
+/*
+ * The checks marked the backend down and up again: a check that proves the
+ * service closes OPEN and HALF_OPEN at once, keeping the backoff; a bare
+ * connect only ends the open time (HALF_OPEN: flows probe it).
+ */
+static void test_checks_recovered(void **state)
+{
+	struct cb_params p;
+	struct cb_breaker b;
+	uint64_t t;
+
+	(void)state;
+	params(&p);
+	assert_int_equal(cb_init(&b, &p, T0, 0), 0);
+	assert_false(cb_on_checks_recovered(&b, T0, true)); /* closed: nothing to do */
+	trip(&b, T0);
+	assert_true(cb_on_checks_recovered(&b, T0 + 10, true));
+	assert_int_equal(b.state, CB_CLOSED);
+	assert_int_equal(b.ejections, 1); /* a relapse backs off longer */
+	/* Half-open (the checks held it down: no probe flow came) closes too. */
+	trip(&b, T0 + 20);
+	t = to_half_open(&b);
+	assert_true(cb_on_checks_recovered(&b, t + 1, true));
+	assert_int_equal(b.state, CB_CLOSED);
+	/* A bare connect: OPEN goes HALF_OPEN now, with fresh permits. */
+	trip(&b, t + 2);
+	assert_true(cb_on_checks_recovered(&b, t + 3, false));
+	assert_int_equal(b.state, CB_HALF_OPEN);
+	assert_int_equal(b.probe_deadline, t + 3 + p.probe_timeout_ms);
+	assert_true(cb_takes_new_flows(&b));
+	/* ... and leaves HALF_OPEN to its permits. */
+	assert_false(cb_on_checks_recovered(&b, t + 4, false));
+	assert_int_equal(b.state, CB_HALF_OPEN);
+}
+
 /* Outcomes while OPEN (flows admitted before the trip) change nothing. */
 static void test_open_ignores_outcomes(void **state)
 {
@@ -647,6 +682,7 @@ int main(void)
 		cmocka_unit_test(test_half_open_failure_backoff),
 		cmocka_unit_test(test_probe_timeout),
 		cmocka_unit_test(test_active_check_pass),
+		cmocka_unit_test(test_checks_recovered),
 		cmocka_unit_test(test_open_ignores_outcomes),
 		cmocka_unit_test(test_trip_denied),
 		cmocka_unit_test(test_backoff_resets_after_healthy),

@@ -319,7 +319,11 @@ static void test_backend_health_check(void **state)
 		      "      - address: 198.18.0.12\n"
 		      "        health_check: {interval: 5, timeout: 4, path: /slow, port: 8080}\n"
 		      "      - address: 198.18.0.13\n"
-		      "        health_check: {type: none}\n",
+		      "        health_check: {type: none}\n"
+		      "      - address: 198.18.0.14\n"
+		      "        health_check: {address: 198.18.2.14, port: 8081}\n"
+		      "      - address: 198.18.0.15\n"
+		      "        health_check: {address: \"2001:db8:2::15\"}\n",
 		&c);
 	v = &c.vips[0];
 	/* The first: the VIP's check as it is. */
@@ -337,6 +341,33 @@ static void test_backend_health_check(void **state)
 	/* The third: not checked at all. */
 	assert_int_equal(v->backends[2].hc.kind, CONF_HC_NONE);
 	assert_int_equal(v->hc.interval_ms, 1000);
+	/* Checks to another address and port (a health endpoint); any family. */
+	assert_false(v->hc.has_addr);
+	assert_false(v->backends[1].hc.has_addr);
+	assert_true(v->backends[3].hc.has_addr);
+	assert_addr(&v->backends[3].hc.addr, "198.18.2.14");
+	assert_int_equal(v->backends[3].hc.port, 8081);
+	assert_string_equal(v->backends[3].hc.path, "/health");
+	assert_true(v->backends[4].hc.has_addr);
+	assert_addr(&v->backends[4].hc.addr, "2001:db8:2::15");
+	assert_int_equal(v->backends[4].hc.port, 0); /* the backend's */
+	conf_free(&c);
+	/* A VIP's check address is every backend's, unless one says otherwise. */
+	load_ok(PORTS "vips:\n"
+		      "  - address: 198.18.1.100\n"
+		      "    port: 80\n"
+		      "    health_check: {type: tcp, address: 198.18.2.1, port: 9000}\n"
+		      "    backends:\n"
+		      "      - address: 198.18.0.11\n"
+		      "      - address: 198.18.0.12\n"
+		      "        health_check: {address: 198.18.2.2}\n",
+		&c);
+	v = &c.vips[0];
+	assert_true(v->hc.has_addr);
+	assert_addr(&v->backends[0].hc.addr, "198.18.2.1");
+	assert_int_equal(v->backends[0].hc.port, 9000);
+	assert_addr(&v->backends[1].hc.addr, "198.18.2.2");
+	assert_int_equal(v->backends[1].hc.port, 9000);
 	conf_free(&c);
 }
 
@@ -881,6 +912,20 @@ static const struct bad_case bad_cases[] = {
 	 VIP "    backends:\n      - address: 198.18.0.11\n"
 	     "        health_check:\n          interval: 0\n",
 	 "t.yaml:10:21: vips[0].backends[0].health_check.interval: expected"},
+	{"bad_health_address", VIP "    health_check: {type: tcp, address: 198.18.0.300}\n",
+	 "t.yaml:7:40: vips[0].health_check.address: expected an IPv4 or IPv6 address, got "
+	 "\"198.18.0.300\""},
+	{"bad_health_address_multicast",
+	 VIP "    backends:\n      - address: 198.18.0.11\n"
+	     "        health_check: {address: 224.0.0.1}\n",
+	 "t.yaml:9:33: vips[0].backends[0].health_check.address: a check cannot go to a "
+	 "multicast address"},
+	{"bad_health_address_any", VIP "    health_check: {type: tcp, address: \"::\"}\n",
+	 "vips[0].health_check.address: a check cannot go to the unspecified address"},
+	{"bad_health_address_list", VIP "    health_check: {type: tcp, address: [198.18.2.1]}\n",
+	 "vips[0].health_check.address: expected"},
+	{"bad_health_port_zero", VIP "    health_check: {type: tcp, port: 0}\n",
+	 "vips[0].health_check.port: expected an integer 1..65535"},
 	{"bad_backend_health_exec",
 	 VIP "    backends:\n      - address: 198.18.0.11\n"
 	     "        health_check: {type: exec}\n",

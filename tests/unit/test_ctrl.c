@@ -138,6 +138,42 @@ static void test_build_from_file(void **state)
 	conf_free(&c);
 }
 
+/* Checks go to health_check's address and port when given, else to the backend's. */
+static void test_check_target(void **state)
+{
+	static const char yaml[] =
+		PORTS "vips:\n"
+		      "  - name: web\n"
+		      "    address: 198.18.1.100\n"
+		      "    port: 80\n"
+		      "    health_check: {type: http, path: /health, port: 8081}\n"
+		      "    backends:\n"
+		      "      - address: 198.18.0.11\n"
+		      "      - address: 198.18.0.12\n"
+		      "        port: 8080\n"
+		      "        health_check: {address: 198.18.2.12}\n"
+		      "      - address: 198.18.0.13\n"
+		      "        health_check: {address: \"2001:db8:2::13\", port: 99}\n"
+		      "      - address: 198.18.0.14\n"
+		      "        health_check: {type: none}\n";
+	struct conf c;
+	struct ctrl_set none = {0}, s;
+	char ep[80];
+
+	(void)state;
+	load(yaml, &c);
+	assert_int_equal(ctrl_set_build(&s, &c, &none, T0), 0);
+	assert_string_equal(ctrl_check_target(&s.b[0], ep, sizeof(ep)), "198.18.0.11:8081");
+	assert_string_equal(ctrl_check_target(&s.b[1], ep, sizeof(ep)), "198.18.2.12:8081");
+	assert_string_equal(ctrl_endpoint(&s.b[1], ep, sizeof(ep)), "198.18.0.12:8080");
+	assert_string_equal(ctrl_check_target(&s.b[2], ep, sizeof(ep)), "[2001:db8:2::13]:99");
+	/* Its identity (the data plane's key) is still the traffic address and port. */
+	assert_ptr_equal(find(&s, "web", "198.18.0.13", 80), &s.b[2]);
+	assert_false(s.b[3].check.enabled);
+	ctrl_set_free(&s);
+	conf_free(&c);
+}
+
 static void test_dsr_breaker_flags(void **state)
 {
 	struct conf c;
@@ -608,6 +644,54 @@ static void test_check_pass_closes_half_open(void **state)
 	conf_free(&c);
 }
 
+/*
+ * A pass that brings the checks' health back up ends an ejection: closed,
+ * or half-open for a bare TCP connect on a VIP watching for hung servers.
+ * A pass while the checks never fell leaves an OPEN breaker its time.
+ */
+static void test_checks_recovery_ends_ejection(void **state)
+{
+	struct conf c;
+	struct ctrl_set s;
+	struct ctrl_backend *b;
+	uint64_t t = T0 + 1000;
+
+	(void)state;
+	build_started(fnat_yaml, &c, &s); /* tcp checks, rise 2, fall 2, hung watch */
+	b = &s.b[0];
+	cb_on_failure(&b->breaker.cb, t, true); /* consecutive_failures: 3 */
+	cb_on_failure(&b->breaker.cb, t, true);
+	assert_true(cb_on_failure(&b->breaker.cb, t, true));
+	assert_int_equal(b->breaker.cb.state, CB_OPEN);
+	/* Passes while the checks were up all along: it serves its time. */
+	ctrl_check_result(b, HC_RES_OK, "", t + 10, NULL, NULL);
+	assert_int_equal(b->breaker.cb.state, CB_OPEN);
+	/* Down, then up: a bare connect ends the open time, flows probe it. */
+	ctrl_check_result(b, HC_RES_REFUSED, "", t + 20, NULL, NULL);
+	ctrl_check_result(b, HC_RES_REFUSED, "", t + 30, NULL, NULL);
+	assert_false(ctrl_up(b));
+	ctrl_check_result(b, HC_RES_OK, "", t + 40, NULL, NULL);
+	assert_int_equal(b->breaker.cb.state, CB_OPEN);
+	breaker_calls = 0;
+	assert_int_equal(ctrl_check_result(b, HC_RES_OK, "", t + 50, count_breaker, &breaker_calls),
+			 1);
+	assert_int_equal(b->breaker.cb.state, CB_HALF_OPEN);
+	assert_int_equal(breaker_calls, 1);
+	/* An http check proves the service: closed. */
+	b->check.h.kind = CONF_HC_HTTP;
+	b->breaker.cb.open_until = t + 1000000;
+	b->breaker.cb.state = CB_OPEN;
+	ctrl_check_result(b, HC_RES_TIMEOUT, "", t + 60, NULL, NULL);
+	ctrl_check_result(b, HC_RES_TIMEOUT, "", t + 70, NULL, NULL);
+	ctrl_check_result(b, HC_RES_OK, "", t + 80, NULL, NULL);
+	ctrl_check_result(b, HC_RES_OK, "", t + 90, count_breaker, &breaker_calls);
+	assert_true(ctrl_up(b));
+	assert_int_equal(b->breaker.cb.state, CB_CLOSED);
+	assert_int_equal(breaker_calls, 2);
+	ctrl_set_free(&s);
+	conf_free(&c);
+}
+
 /* ------------------------------------------------------------------------ */
 /* weights                                                                   */
 
@@ -742,6 +826,145 @@ static void test_weights_breaker_ejects(void **state)
 	conf_free(&c);
 }
 
+/* ------------------------------------------------------------------------ */
+/* recovery after a fault the checks saw                                    */
+
+/*
+ * fnat, HTTP checks every second (rise 2, fall 3, as the failover
+ * measurements run them), a breaker with a 5 s first ejection and the
+ * default 10 s probe timeout; three backends, the first one faulted.
+ */
+static const char recover_yaml[] =
+	PORTS "vips:\n"
+	      "  - name: web\n"
+	      "    address: 198.18.1.100\n"
+	      "    port: 80\n"
+	      "    mode: fnat\n"
+	      "    local_addresses: [198.18.0.1]\n"
+	      "    response_timeout: 1\n"
+	      "    health_check: {type: http, path: /health, interval: 1, timeout: 1,\n"
+	      "                   rise: 2, fall: 3, jitter: 0}\n"
+	      "    breaker: {consecutive_failures: 5, base_ejection: 5,\n"
+	      "              max_ejection_percent: 50}\n"
+	      "    backends:\n"
+	      "      - address: 198.18.0.11\n"
+	      "      - address: 198.18.0.12\n"
+	      "      - address: 198.18.0.13\n";
+
+enum sim_fault { SIM_KILL, SIM_HANG, SIM_BLACKHOLE };
+
+/* When, after the restore, the checks said up again and the data plane had the backend back. */
+struct sim_recovery {
+	uint64_t checks_up, back; /* ms after the restore; UINT64_MAX: not within 60 s */
+};
+
+/*
+ * The daemon's loop around backend 0 on a fake clock, 10 ms steps: its
+ * check, a weight pass every 200 ms, and the data plane sending it 10 new
+ * flows per pass while it has it up with a weight (they fail while it is
+ * faulted). The fault starts at 10 s and lasts <fault_ms>. A check that
+ * meets the fault: a killed server refuses it at once; a hung one answers
+ * it when it resumes (the kernel queued the request), else it times out; a
+ * blackholed one's SYN is resent 1 s after the first, which is answered if
+ * the blackhole is gone by then and the timeout has not passed.
+ */
+static struct sim_recovery sim_recovery(enum sim_fault kind, uint64_t fault_ms)
+{
+	struct conf c;
+	struct ctrl_set s;
+	struct ctrl_scratch sc = {0};
+	struct ctrl_backend *b;
+	struct ctrl_dp_view v = {.has_health = true, .up = true};
+	const uint64_t t_fault = T0 + 10000, t_restore = t_fault + fault_ms;
+	uint64_t answer_at = 0, next_pass = T0;
+	struct sim_recovery out = {UINT64_MAX, UINT64_MAX};
+	bool in_flight = false, sending = true;
+	enum hc_res pending = HC_RES_OK;
+
+	build_started(recover_yaml, &c, &s);
+	b = &s.b[0];
+	for (uint64_t t = T0; t < t_restore + 60000 && out.back == UINT64_MAX; t += 10) {
+		bool faulted = t >= t_fault && t < t_restore;
+
+		if (!in_flight && t >= hc_next_due(&b->check.hc)) {
+			uint64_t timeout = b->check.hc.p.timeout_ms, resend = t + 1000;
+
+			in_flight = true;
+			pending = HC_RES_OK;
+			answer_at = t;
+			if (faulted && kind == SIM_KILL) {
+				pending = HC_RES_REFUSED;
+			} else if (faulted && kind == SIM_HANG) {
+				answer_at = t_restore < t + timeout ? t_restore : t + timeout;
+				pending = t_restore < t + timeout ? HC_RES_OK : HC_RES_TIMEOUT;
+			} else if (faulted) {
+				bool answered = t_restore <= resend && resend < t + timeout;
+				answer_at = answered ? resend : t + timeout;
+				pending = answered ? HC_RES_OK : HC_RES_TIMEOUT;
+			}
+		}
+		if (in_flight && t >= answer_at) {
+			in_flight = false;
+			ctrl_check_result(b, pending, "", t, NULL, NULL);
+		}
+		if (t >= t_restore && out.checks_up == UINT64_MAX && ctrl_up(b))
+			out.checks_up = t - t_restore;
+		if (t < next_pass)
+			continue;
+		next_pass = t + 200;
+		if (sending) {
+			v.new_flows += 10;
+			if (faulted && kind != SIM_HANG) {
+				v.connect_fail += 10;
+			} else if (faulted) {
+				v.established += 10; /* its kernel still accepts */
+				v.response_timeouts += 10;
+			} else {
+				v.established += 10;
+				v.responded += 10;
+			}
+		}
+		ctrl_take_dp(b, &v);
+		weights(&c, &s, &sc, t);
+		sending = ctrl_want_up(b) && sc.eff[0] > 0;
+		v.up = ctrl_want_up(b);
+		if (t >= t_restore && sending)
+			out.back = t - t_restore;
+	}
+	ctrl_scratch_free(&sc);
+	ctrl_set_free(&s);
+	conf_free(&c);
+	return out;
+}
+
+/*
+ * While the checks hold a backend down it gets no flows, so its breaker
+ * cannot probe it; once they pass again, the breaker must not keep it out:
+ * traffic is back by the next weight pass (200 ms), within rise x interval
+ * + 0.5 s of the restore (after a blackhole, a check whose SYN was dropped
+ * just before the restore times out first; the next one is due then, since
+ * the rhythm runs from due time to due time). Faults long enough for the
+ * checks to see them (fall 3: 3 s after a kill, 3 to 6 s after timeouts),
+ * restores 0.3 s apart over 35 s: every phase of the breaker's cycle.
+ */
+static void test_recovery_after_fault(void **state)
+{
+	static const char *const names[] = {"kill", "hang", "blackhole"};
+	const uint64_t limit = 2 * 1000 + 500; /* rise x interval + 0.5 s */
+
+	(void)state;
+	for (int kind = SIM_KILL; kind <= SIM_BLACKHOLE; kind++)
+		for (uint64_t d = 7000; d <= 42000; d += 300) {
+			struct sim_recovery r = sim_recovery((enum sim_fault)kind, d);
+			if (r.back > limit || r.back > r.checks_up + 200)
+				fail_msg("%s for %.1f s: checks up %.2f s, traffic back %.2f s "
+					 "after the restore (limit %.1f s, and one pass after "
+					 "the checks)",
+					 names[kind], d / 1000.0, r.checks_up / 1000.0,
+					 r.back / 1000.0, limit / 1000.0);
+		}
+}
+
 static void test_scratch(void **state)
 {
 	struct ctrl_scratch sc = {0};
@@ -761,6 +984,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_build_from_file),
+		cmocka_unit_test(test_check_target),
 		cmocka_unit_test(test_dsr_breaker_flags),
 		cmocka_unit_test(test_start_from_dataplane),
 		cmocka_unit_test(test_forced_health),
@@ -777,10 +1001,12 @@ int main(void)
 		cmocka_unit_test(test_feed_breaker_bounded),
 		cmocka_unit_test(test_check_result_active_breaker),
 		cmocka_unit_test(test_check_pass_closes_half_open),
+		cmocka_unit_test(test_checks_recovery_ends_ejection),
 		cmocka_unit_test(test_weights_failover),
 		cmocka_unit_test(test_weights_panic),
 		cmocka_unit_test(test_weights_slow_start),
 		cmocka_unit_test(test_weights_breaker_ejects),
+		cmocka_unit_test(test_recovery_after_fault),
 		cmocka_unit_test(test_scratch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

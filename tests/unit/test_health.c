@@ -311,8 +311,44 @@ static void test_jitter_only_first(void **state)
 	(void)state;
 	hc_params_default(&p);
 	assert_int_equal(hc_init(&s, &p, HC_INIT_FULLY_UP, T0, 77), 0);
-	assert_int_equal(hc_result(&s, HC_RES_OK, NULL, T0 + 3333), 0);
-	assert_int_equal(hc_next_due(&s), T0 + 3333 + 2000);
+	uint64_t due = hc_next_due(&s);
+	assert_int_equal(hc_result(&s, HC_RES_OK, NULL, due + 33), 0);
+	assert_int_equal(hc_next_due(&s), due + 2000);
+}
+
+/*
+ * The rhythm is kept from one check's due time to the next: a slow answer
+ * or a timeout does not stretch it; a check that ended past the next due
+ * time (timeout >= interval) is followed at once, never overlapped.
+ */
+static void test_rhythm_from_due_time(void **state)
+{
+	struct hc_params p;
+	struct hc_state s;
+	uint64_t due;
+
+	(void)state;
+	hc_params_default(&p);
+	p.interval_ms = 1000;
+	p.timeout_ms = 1000;
+	p.start_jitter_pct = 0;
+	assert_int_equal(hc_init(&s, &p, HC_INIT_FULLY_UP, T0, 0), 0);
+	due = hc_next_due(&s);
+	assert_int_equal(due, T0);
+	assert_int_equal(hc_result(&s, HC_RES_OK, NULL, due + 400), 0); /* a slow answer */
+	assert_int_equal(hc_next_due(&s), T0 + 1000);
+	/* A timeout as long as the interval: the next one goes out at once. */
+	assert_int_equal(hc_result(&s, HC_RES_TIMEOUT, NULL, T0 + 2000), 0);
+	assert_int_equal(hc_next_due(&s), T0 + 2000);
+	assert_int_equal(hc_result(&s, HC_RES_TIMEOUT, NULL, T0 + 3000), 0);
+	assert_int_equal(hc_result(&s, HC_RES_TIMEOUT, NULL, T0 + 4000), 1); /* fall 3: 3 s */
+	assert_int_equal(hc_next_due(&s), T0 + 4000);
+	/* Restored just after a check went out: that one times out, rise 2 takes two more. */
+	assert_int_equal(hc_result(&s, HC_RES_TIMEOUT, NULL, T0 + 5000), 0);
+	assert_int_equal(hc_result(&s, HC_RES_OK, NULL, T0 + 5001), 0);
+	assert_int_equal(hc_next_due(&s), T0 + 6000);
+	assert_int_equal(hc_result(&s, HC_RES_OK, NULL, T0 + 6001), 1);
+	assert_int_equal(s.health, HC_UP);
 }
 
 static void test_force(void **state)
@@ -391,6 +427,7 @@ int main(void)
 		cmocka_unit_test(test_last_result_text),
 		cmocka_unit_test(test_jitter),
 		cmocka_unit_test(test_jitter_only_first),
+		cmocka_unit_test(test_rhythm_from_due_time),
 		cmocka_unit_test(test_force),
 		cmocka_unit_test(test_set_params),
 	};
