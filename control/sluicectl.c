@@ -779,9 +779,15 @@ static void show_lookup(json_object *resp)
 {
 	if (strcmp(sget(resp, "from"), "none") == 0)
 		printf("no backend (none can take a new flow)\n");
+	else if (strcmp(sget(resp, "from"), "flow") == 0)
+		printf("%s:%lld (flow entry on lcore %lld)\n", sget(resp, "backend"),
+		       (long long)iget(resp, "backend_port"), (long long)iget(resp, "lcore"));
 	else
 		printf("%s:%lld (%s)\n", sget(resp, "backend"),
 		       (long long)iget(resp, "backend_port"), sget(resp, "from"));
+	if (iget(resp, "workers_not_answering") > 0)
+		printf("(%lld workers did not answer in time: their flow entries were not read)\n",
+		       (long long)iget(resp, "workers_not_answering"));
 }
 
 /*

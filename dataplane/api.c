@@ -917,9 +917,10 @@ done:
 /*
  * flow.lookup {vip, client, client_port?}: the backend this node gives the
  * flow from client:client_port to the VIP (lb_lookup_flow), so that nodes
- * behind ECMP can be compared. The workers' flow tables are theirs alone:
- * the answer is Maglev's (what a new maglev flow, or any flow picked up
- * mid-stream, gets), not a table entry.
+ * behind ECMP can be compared: the entry a worker holds for it (asked through
+ * its mailbox, lookup.c: the flow tables are the workers' alone), else
+ * Maglev's answer (what a new maglev flow, or any flow picked up mid-stream,
+ * gets).
  */
 static int cmd_flow_lookup(struct api_ctx *c)
 {
@@ -928,7 +929,9 @@ static int cmd_flow_lookup(struct api_ctx *c)
 	struct flow_key k;
 	struct lb_lookup r;
 	uint32_t slot;
+	unsigned int lcore = 0;
 	int64_t port;
+	int held;
 
 	memset(&k, 0, sizeof(k));
 	if (find_vip(c, &slot) < 0)
@@ -943,7 +946,15 @@ static int cmd_flow_lookup(struct api_ctx *c)
 	k.sport = htons((uint16_t)port);
 	k.dport = s->vips[slot].port_be;
 	k.proto = s->vips[slot].proto;
-	r = lb_lookup_flow(s, slot, &k, NULL);
+	/* A worker's entry first: where the flow's packets go now on this node. */
+	held = dp_lookup_ask(c->dp, slot, &k, &r, &lcore);
+	if (held == 1)
+		json_object_object_add(c->resp, "lcore", json_object_new_int((int)lcore));
+	else
+		r = lb_lookup_flow(s, slot, &k, NULL);
+	if (held < 0)
+		json_object_object_add(c->resp, "workers_not_answering",
+				       json_object_new_int(-held));
 	json_object_object_add(c->resp, "from",
 			       json_object_new_string(lb_lookup_from_name(r.from)));
 	if (r.slot != LB_NO_SLOT) {

@@ -16,6 +16,7 @@
  *   metrics.c       /metrics over HTTP (Prometheus), from the API's counters
  *   api_sock.c      the API transport: connections, lines in and out, to a handler
  *   api.c           the API: requests, validated, applied whole or not at all
+ *   lookup.c        flow.lookup's question to each worker's flow table, and its answer
  *   reap.c          freeing deleted backends whose flows have ended
  *   load.c          least-connections loads, summed over the lcores
  *   publish.c       a new snapshot swapped in under RCU
@@ -59,6 +60,16 @@ struct dp_port {
 };
 
 /* One per worker lcore; cache-line aligned so lcores never share a line. */
+/* A flow.lookup request to one worker and its answer (lookup.c). */
+struct dp_lookup_box {
+	uint32_t req;  /* the management thread's request number (release) */
+	uint32_t done; /* the last request the worker answered (release) */
+	struct flow_key key;
+	uint32_t vip_slot;
+	bool found;              /* the worker holds an entry for the key */
+	struct lb_lookup answer; /* where the entry sends it (found) */
+};
+
 struct dp_worker {
 	unsigned int lcore_id;
 	uint32_t index; /* queue index, RCU thread id, lb_load row */
@@ -70,6 +81,7 @@ struct dp_worker {
 	struct rte_eth_dev_tx_buffer *tap_txb[LB_MAX_PORTS]; /* to the kernel interfaces */
 	uint64_t tx_dropped;                                 /* counted by the TX buffer callback */
 	uint64_t last_rx_tsc; /* for --exit-idle-ms; per worker, no shared line */
+	struct dp_lookup_box lookup __rte_cache_aligned; /* written by the mgmt thread */
 } __rte_cache_aligned;
 
 struct dp {
@@ -111,6 +123,17 @@ void dp_ports_close(struct dp *dp);
 
 /* worker.c */
 int dp_worker_main(void *arg);
+
+/*
+ * lookup.c. Worker side, at its drain tick: answers a pending flow.lookup
+ * from its own flow table. Management side: asks every worker whether it
+ * holds flow <k> of VIP <vip_slot>; 1 with the entry's backend in <answer>
+ * and the worker's lcore in <lcore>, 0 when none holds it, -N when N workers
+ * did not answer in time (the others hold nothing).
+ */
+void dp_lookup_serve(struct dp_worker *w, const struct lb_snapshot *s, uint32_t now_ms);
+int dp_lookup_ask(struct dp *dp, uint32_t vip_slot, const struct flow_key *k,
+		  struct lb_lookup *answer, unsigned int *lcore);
 
 /*
  * eal_args.c: the arguments for rte_eal_init(), <argv>'s first <n_user> (the

@@ -306,6 +306,7 @@ int dp_worker_main(void *arg)
 			lb_worker_sweep(w->lb, now_ms, SWEEP_BUDGET);
 			if (lb_worker_resend_due(w->lb, now_ms))
 				resend_held(w, s, now_ms);
+			dp_lookup_serve(w, s, now_ms);
 			prev_drain = tsc;
 		}
 		/* Again every 10 minutes: the 32-bit ms clock wraps in 49 days. */

@@ -64,6 +64,18 @@ int dp_publish(struct dp *dp)
 	return 0;
 }
 
+/* No workers here: no flow entries to find (flow.lookup answers Maglev's). */
+int dp_lookup_ask(struct dp *dp, uint32_t vip_slot, const struct flow_key *k,
+		  struct lb_lookup *answer, unsigned int *lcore)
+{
+	(void)dp;
+	(void)vip_slot;
+	(void)k;
+	(void)answer;
+	(void)lcore;
+	return 0;
+}
+
 int rte_eth_stats_get(uint16_t port_id, struct rte_eth_stats *stats)
 {
 	memset(stats, 0, sizeof(*stats));

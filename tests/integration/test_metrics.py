@@ -215,6 +215,22 @@ def scrape_checks(t, url, text, stats, root):
             "sluice_generation is the API's")
 
 
+def lookup_checks(t, sock, sluicectl):
+    """flow.lookup reads the worker's flow entry (not only Maglev's answer)."""
+    held = api(sock, cmd="flow.lookup", vip='we"b\\4', client="198.18.5.3", client_port=10002)
+    fresh = api(sock, cmd="flow.lookup", vip='we"b\\4', client="198.18.5.200",
+                client_port=10002)
+    t.check(held.get("from") == "flow" and held.get("lcore") == 0 and
+            held.get("backend") in ("198.18.0.11", "198.18.0.12"),
+            "flow.lookup of a flow the worker holds: its entry (lcore 0)", str(held))
+    t.check(fresh.get("from") == "pickup" and "lcore" not in fresh,
+            "flow.lookup of a flow no worker holds: the scheduler's answer", str(fresh))
+    out = subprocess.run([sluicectl, "--socket", sock, "lookup", "198.18.1.100:80",
+                          "198.18.5.3:10002", "tcp"], capture_output=True, text=True,
+                         timeout=30).stdout
+    t.check("(flow entry on lcore 0)" in out, "sluicectl lookup says it is a flow entry", out)
+
+
 def control_checks(t, control, tmp, sock, sluicectl):
     """sluice-control beside the data plane: its /metrics against its health.list."""
     port = free_port()
@@ -305,6 +321,7 @@ def main():
             lcore_schema, _ = schema(root)
             missing = [f for f, _ in lcore_schema if not re.search(r"^%s\s+\d+$" % f, out, re.M)]
             t.check(not missing, "sluicectl show stats prints every lcore counter", str(missing))
+            lookup_checks(t, sock, sluicectl)
             if len(sys.argv) > 4:
                 control_checks(t, sys.argv[4], tmp, sock, sluicectl)
                 dash = open(os.path.join(root, "configs/grafana-dashboard.json")).read()
