@@ -280,9 +280,10 @@ static void show_stats(json_object *resp)
 	if (json_object_object_get_ex(c, "lcores", &lcores))
 		for (size_t i = 0; i < json_object_array_length(lcores); i++) {
 			json_object *l = json_object_array_get_idx(lcores, i);
-			printf("lcore %-3lld rx %-12lld fwd %-12lld flows %lld\n",
+			printf("lcore %-3lld rx %-12lld fwd %-12lld flows %-10lld busy %.1f s\n",
 			       (long long)iget(l, "lcore"), (long long)iget(l, "rx"),
-			       (long long)iget(l, "fwd"), (long long)iget(l, "flows"));
+			       (long long)iget(l, "fwd"), (long long)iget(l, "flows"),
+			       (double)iget(l, "busy_ms") / 1000.0);
 		}
 	printf("generation %lld\n", (long long)iget(resp, "generation"));
 }

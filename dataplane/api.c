@@ -634,6 +634,8 @@ static json_object *counters_json(struct dp *dp)
 		add_u64(l, "rx", c->rx);
 		add_u64(l, "fwd", c->fwd);
 		add_u64(l, "flows", flow_table_count(dp->workers[w].lb->flows));
+		add_u64(l, "busy_ms",
+			dp->tsc_hz ? dp->workers[w].busy_cycles * 1000 / dp->tsc_hz : 0);
 		json_object_array_add(lcores, l);
 	}
 #define ADD(field, metric, help) add_u64(o, #field, sum[COUNTER_LCORE_ID_##field]);

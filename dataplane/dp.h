@@ -81,6 +81,8 @@ struct dp_worker {
 	struct rte_eth_dev_tx_buffer *tap_txb[LB_MAX_PORTS]; /* to the kernel interfaces */
 	uint64_t tx_dropped;                                 /* counted by the TX buffer callback */
 	uint64_t last_rx_tsc; /* for --exit-idle-ms; per worker, no shared line */
+	/* TSC cycles spent in loop iterations that moved packets (/metrics, stats). */
+	uint64_t busy_cycles;
 	struct dp_lookup_box lookup __rte_cache_aligned; /* written by the mgmt thread */
 } __rte_cache_aligned;
 
@@ -113,6 +115,7 @@ struct dp {
 
 	volatile bool quit;
 	uint64_t started_tsc;
+	uint64_t tsc_hz; /* rte_get_tsc_hz(), for what reads the workers' cycle counts */
 };
 
 extern struct dp g_dp;

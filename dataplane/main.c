@@ -159,6 +159,7 @@ static int shared_init(void)
 		return -1;
 	}
 	g_dp.started_tsc = rte_rdtsc();
+	g_dp.tsc_hz = rte_get_tsc_hz();
 
 	g_dp.model = lb_model_create();
 	g_dp.neigh = rte_zmalloc("neigh", sizeof(*g_dp.neigh), RTE_CACHE_LINE_SIZE);

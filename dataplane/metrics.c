@@ -46,6 +46,16 @@ static void put_lcore_counters(FILE *f, struct dp *dp)
 				    dp->workers[w].lb->ctr->drop[d]);
 		}
 	}
+	prom_family(f, "sluice_lcore_busy_seconds_total", "counter",
+		    "Time the lcore spent in poll iterations that moved packets; its rate is the "
+		    "lcore's load (1 = never idle).");
+	for (uint32_t w = 0; w < dp->n_workers; w++) {
+		snprintf(id, sizeof(id), "%u", dp->workers[w].lcore_id);
+		prom_labels_init(&l);
+		prom_label(&l, "lcore", id);
+		prom_sample_double(f, "sluice_lcore_busy_seconds_total", &l,
+				   (double)dp->workers[w].busy_cycles / (double)dp->tsc_hz);
+	}
 	prom_family(f, "sluice_flows", "gauge", "Entries in the lcore's flow table.");
 	for (uint32_t w = 0; w < dp->n_workers; w++) {
 		snprintf(id, sizeof(id), "%u", dp->workers[w].lcore_id);

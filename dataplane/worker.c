@@ -270,7 +270,8 @@ int dp_worker_main(void *arg)
 	struct dp_worker *w = arg;
 	const uint64_t hz = rte_get_tsc_hz();
 	const uint64_t drain_tsc = (hz + 999999) / 1000000 * DRAIN_US;
-	uint64_t prev_drain = 0, prev_anchor = rte_rdtsc();
+	uint64_t prev_drain = 0, prev_anchor = rte_rdtsc(), prev_tsc = prev_anchor;
+	uint32_t prev_got = 0;
 	struct idle_state idle = {0};
 
 	/* Sleeps of a few microseconds: without this the kernel adds 50 us of slack. */
@@ -285,6 +286,11 @@ int dp_worker_main(void *arg)
 		uint64_t tsc = rte_rdtsc();
 		uint32_t now_ms = (uint32_t)((tsc - g_dp.started_tsc) / (hz / 1000));
 		uint32_t got = 0;
+
+		/* The previous iteration was busy if it moved packets: no extra rdtsc. */
+		if (prev_got != 0)
+			w->busy_cycles += tsc - prev_tsc;
+		prev_tsc = tsc;
 
 		for (uint16_t p = 0; p < g_dp.n_ports; p++) {
 			got += rx_port(w, s, p, now_ms);
@@ -318,6 +324,7 @@ int dp_worker_main(void *arg)
 			g_dp.quit = true;
 		if (g_dp.idle_sleep_us)
 			idle_backoff(&idle, got, tsc, prev_drain);
+		prev_got = got;
 	}
 	for (uint16_t p = 0; p < g_dp.n_ports; p++)
 		rte_eth_tx_buffer_flush(g_dp.ports[p].port_id, (uint16_t)w->index, w->txb[p]);

@@ -207,6 +207,8 @@ def scrape_checks(t, url, text, stats, root):
                 sample(families, "sluice_backend_up", vip=vip_label, backend=ep) == 1,
                 "backend %s: counters, active flows (%d) and up equal the API's"
                 % (ep, b["active_flows"]))
+    busy = sample(families, "sluice_lcore_busy_seconds_total", lcore="0")
+    t.check(busy is not None and 0 < busy < 30, "lcore 0 was busy for a while: %s s" % busy)
     t.check(sample(families, "sluice_flows", lcore="0") == N_SYN,
             "sluice_flows is the flow table's size")
     t.check(sample(families, "sluice_port_received_packets_total", port="p0") ==
