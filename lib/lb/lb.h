@@ -21,12 +21,12 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "conf.h"
 #include "counter_schema.h"
 #include "lb_addr.h"
+#include "lb_types.h"
 #include "parse.h"
 
-/* The configuration's limits (conf.h): a file the loader takes fits these tables. */
+/* The configuration's limits (lb_types.h): a file the loader takes fits these tables. */
 #define LB_MAX_PORTS      CONF_MAX_PORTS
 #define LB_MAX_VIPS       CONF_MAX_VIPS
 #define LB_MAX_BACKENDS   CONF_MAX_BACKENDS /* over all VIPs */
@@ -73,8 +73,6 @@ enum lb_drop {
 
 /* Stable snake_case names for counters ("trunc_eth", "not_ours", ...). */
 const char *lb_drop_name(enum lb_drop d);
-
-enum lb_health { LB_HEALTH_UP = 0, LB_HEALTH_DOWN };
 
 /* What becomes of a backend's established flows at their next packet. */
 enum lb_fate {
