@@ -21,6 +21,7 @@
 
 #include "conf.h"
 #include "dp_client.h"
+#include "scheduler.h"
 
 #define DEFAULT_SOCKET "/run/sluice/dataplane.sock"
 #define EXIT_REFUSED   1
@@ -550,7 +551,7 @@ static int backend_health(json_object *req, const char *h)
 	char err[512];
 	json_object *creq, *resp;
 
-	if (strcmp(h, "up") != 0 && strcmp(h, "down") != 0 && strcmp(h, "auto") != 0) {
+	if (lb_health_parse(h) < 0 && strcmp(h, "auto") != 0) {
 		json_object_put(req);
 		fprintf(stderr, "sluicectl: health: expected up, down or auto, got \"%s\"\n", h);
 		return EXIT_USAGE;
@@ -628,9 +629,7 @@ static int cmd_backend(int argc, char **argv)
 					       : json_object_new_double(d));
 		return run(req, NULL);
 	}
-	if ((strcmp(verb, "drain") == 0 || strcmp(verb, "maint") == 0 ||
-	     strcmp(verb, "ready") == 0) &&
-	    argc == 3) {
+	if (lb_admin_parse(verb) >= 0 && argc == 3) {
 		json_object_object_add(req, "state", json_object_new_string(verb));
 		return run(req, NULL);
 	}
@@ -801,7 +800,7 @@ static int cmd_lookup(int argc, char **argv)
 	char vip[160];
 	const char *proto = argc == 3 ? argv[2] : "tcp";
 
-	if (argc < 2 || argc > 3 || (strcmp(proto, "tcp") != 0 && strcmp(proto, "udp") != 0))
+	if (argc < 2 || argc > 3 || lb_proto_parse(proto) < 0)
 		return usage();
 	req = request("flow.lookup");
 	if (strchr(argv[0], ':') != NULL && strchr(argv[0], '/') == NULL)
@@ -831,19 +830,19 @@ static const struct verb {
 	 "  show status (both planes' generations)",
 	 cmd_show},
 	{"vip",
-	 "vip add NAME address=A port=P [protocol=tcp|udp] [mode=dsr|fnat|nat|tunnel]\n"
-	 "        [scheduler=rr|wrr|lc|wlc|maglev] [hash=5-tuple|source-ip]\n"
+	 "vip add NAME address=A port=P [protocol={protocol}] [mode={mode}]\n"
+	 "        [scheduler={scheduler}] [hash={hash}]\n"
 	 "        [local_addresses=A,B] [maglev_table_size=M]\n"
 	 "  vip del NAME",
 	 cmd_vip},
 	{"backend",
-	 "backend add VIP ADDR[:PORT] [weight=N] [mac=M] [state=ready|drain|maint]\n"
+	 "backend add VIP ADDR[:PORT] [weight=N] [mac=M] [state={state}]\n"
 	 "  backend del VIP ADDR[:PORT]\n"
 	 "  backend weight VIP ADDR[:PORT] N|N%\n"
 	 "  backend drain VIP ADDR[:PORT] [deadline=SECONDS]\n"
-	 "  backend drain|maint|ready VIP ADDR[:PORT]\n"
+	 "  backend {state} VIP ADDR[:PORT]\n"
 	 "  backend mac VIP ADDR[:PORT] aa:bb:cc:dd:ee:ff|resolve (a static MAC, or ARP/ND)\n"
-	 "  backend health VIP ADDR[:PORT] up|down|auto (through the control daemon: held\n"
+	 "  backend health VIP ADDR[:PORT] {health}|auto (through the control daemon: held\n"
 	 "        over its checks until auto)",
 	 cmd_backend},
 	{"config",
@@ -855,17 +854,52 @@ static const struct verb {
 	 "        a drained node forwards the flows that still reach it)",
 	 cmd_node},
 	{"lookup",
-	 "lookup VIP CLIENT[:PORT] [tcp|udp] (the backend this node gives the flow; VIP is a\n"
+	 "lookup VIP CLIENT[:PORT] [{protocol}] (the backend this node gives the flow; VIP is a\n"
 	 "        name or ADDR:PORT)",
 	 cmd_lookup},
 };
+
+/* The {key}s of the usage text: the names the data plane takes, from their one table. */
+static const struct {
+	const char *key;
+	const struct name_table *names;
+} usage_choices[] = {
+	{"{protocol}", &lb_proto_names},    {"{mode}", &lb_mode_names},
+	{"{scheduler}", &sched_kind_names}, {"{hash}", &lb_hash_names},
+	{"{state}", &lb_admin_names},       {"{health}", &lb_health_names},
+};
+
+/* Prints <text> with every {key} replaced by its names, "a|b|c". */
+static void print_usage(const char *text)
+{
+	char choices[NAME_CHOICES_MAX];
+
+	while (*text != '\0') {
+		size_t i, n = 0;
+
+		for (i = 0; i < sizeof(usage_choices) / sizeof(usage_choices[0]); i++) {
+			n = strlen(usage_choices[i].key);
+			if (strncmp(text, usage_choices[i].key, n) == 0)
+				break;
+		}
+		if (i == sizeof(usage_choices) / sizeof(usage_choices[0])) {
+			fputc(*text++, stderr);
+			continue;
+		}
+		fputs(name_choices(usage_choices[i].names, "|", choices, sizeof(choices)), stderr);
+		text += n;
+	}
+}
 
 static int usage(void)
 {
 	fprintf(stderr,
 		"usage: sluicectl [-s DATAPLANE_SOCKET] [-c CONTROL_SOCKET] [--json] COMMAND\n");
-	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		fprintf(stderr, "  %s\n", verbs[i].usage);
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+		fputs("  ", stderr);
+		print_usage(verbs[i].usage);
+		fputc('\n', stderr);
+	}
 	fprintf(stderr, "Changes return once every worker runs them (the generation shown).\n"
 			"Exit: 0 ok, 1 refused (or a bad config file), 2 usage, 3 unreachable.\n");
 	return EXIT_USAGE;

@@ -66,99 +66,18 @@ struct val {
 };
 
 /* ------------------------------------------------------------------------ */
-/* enum names                                                               */
-
-static const char *const mode_names[LB_MODE_MAX] = {
-	[LB_MODE_DSR] = "dsr",
-	[LB_MODE_TUNNEL] = "tunnel",
-	[LB_MODE_FNAT] = "fnat",
-	[LB_MODE_NAT] = "nat",
-};
-static const char *const admin_names[LB_ADMIN_MAX] = {
-	[LB_ADMIN_READY] = "ready",
-	[LB_ADMIN_DRAIN] = "drain",
-	[LB_ADMIN_MAINT] = "maint",
-};
-static const char *const hash_names[LB_HASH_MAX] = {
-	[LB_HASH_5TUPLE] = "5-tuple",
-	[LB_HASH_SRC_IP] = "source-ip",
-};
-
-static int name_lookup(const char *const *names, int n, const char *s)
-{
-	for (int i = 0; s != NULL && i < n; i++)
-		if (strcmp(s, names[i]) == 0)
-			return i;
-	return -1;
-}
-
-static const char *const down_flows_names[LB_DOWN_MAX] = {"reschedule", "keep", "reset"};
-
-const char *lb_down_flows_name(enum lb_down_flows d)
-{
-	return (unsigned int)d < LB_DOWN_MAX ? down_flows_names[d] : "?";
-}
-
-int lb_down_flows_parse(const char *s)
-{
-	return name_lookup(down_flows_names, LB_DOWN_MAX, s);
-}
+/* enum names (the enums' own: lb_types.h, scheduler.h)                     */
 
 int conf_redispatch_off_parse(const char *s)
 {
-	return strcmp(s, "on") == 0 ? 0 : strcmp(s, "off") == 0 ? 1 : -1;
+	return name_parse(&lb_redispatch_names, s);
 }
 
-const char *lb_mode_name(enum lb_mode m)
-{
-	return (unsigned int)m < LB_MODE_MAX ? mode_names[m] : "?";
-}
-
-int lb_mode_parse(const char *s)
-{
-	return name_lookup(mode_names, LB_MODE_MAX, s);
-}
-
-const char *lb_admin_name(enum lb_admin a)
-{
-	return (unsigned int)a < LB_ADMIN_MAX ? admin_names[a] : "?";
-}
-
-int lb_admin_parse(const char *s)
-{
-	return name_lookup(admin_names, LB_ADMIN_MAX, s);
-}
-
-const char *lb_hash_name(enum lb_hash h)
-{
-	return (unsigned int)h < LB_HASH_MAX ? hash_names[h] : "?";
-}
-
-int lb_hash_parse(const char *s)
-{
-	return name_lookup(hash_names, LB_HASH_MAX, s);
-}
-
-static int proto_parse(const char *s)
-{
-	if (strcmp(s, "tcp") == 0)
-		return IPPROTO_TCP;
-	if (strcmp(s, "udp") == 0)
-		return IPPROTO_UDP;
-	return -1;
-}
-
-static const char *proto_name(uint8_t proto)
-{
-	return proto == IPPROTO_UDP ? "udp" : "tcp";
-}
-
-/* Choices as listed in messages. */
-#define PROTO_CHOICES "tcp | udp"
-#define MODE_CHOICES  "dsr | tunnel | fnat | nat"
-#define SCHED_CHOICES "rr | wrr | lc | wlc | maglev"
-#define HASH_CHOICES  "5-tuple | source-ip"
-#define ADMIN_CHOICES "ready | drain | maint"
+static const char *const hc_kind[] = {
+	[CONF_HC_NONE] = "none", [CONF_HC_TCP] = "tcp",   [CONF_HC_HTTP] = "http",
+	[CONF_HC_UDP] = "udp",   [CONF_HC_EXEC] = "exec",
+};
+static const struct name_table hc_kind_names = NAME_TABLE(hc_kind);
 
 /* Longest "[address]:port" text, NUL included. */
 #define ENDPOINT_STRLEN (LB_ADDR_STRLEN + 8)
@@ -526,20 +445,21 @@ bad:
 		    quoted(&v));
 }
 
-/* <choices> is the message list, e.g. "tcp | udp". */
+/* A name from table <t>; the message lists its names, e.g. "expected one of tcp | udp". */
 static int get_enum(struct ctx *x, yaml_node_t *map, const char *path, const char *key,
-		    int (*parse)(const char *), const char *choices, uint8_t *out)
+		    const struct name_table *t, uint8_t *out)
 {
+	char choices[NAME_CHOICES_MAX];
 	struct val v;
 	int rc = get_scalar(x, map, path, key, false, &v);
 	int e;
 
 	if (rc <= 0)
 		return rc;
-	e = parse(v.s);
+	e = name_parse(t, v.s);
 	if (e < 0)
-		return fail(x, v.node, v.path, "expected one of %s, got \"%s\"", choices,
-			    quoted(&v));
+		return fail(x, v.node, v.path, "expected one of %s, got \"%s\"",
+			    name_choices(t, " | ", choices, sizeof(choices)), quoted(&v));
 	*out = (uint8_t)e;
 	return 1;
 }
@@ -792,7 +712,7 @@ static int decode_backend(struct ctx *x, yaml_node_t *n, const char *path, const
 	    get_addr(x, n, path, "address", true, &b->addr, &addr_node) < 0 ||
 	    get_uint(x, n, path, "port", false, 1, 65535, &port) < 0 ||
 	    get_uint(x, n, path, "weight", false, 0, 65535, &b->weight) < 0 ||
-	    get_enum(x, n, path, "state", lb_admin_parse, ADMIN_CHOICES, &b->admin) < 0 ||
+	    get_enum(x, n, path, "state", &lb_admin_names, &b->admin) < 0 ||
 	    get_uint(x, n, path, "priority", false, 0, 7, &prio) < 0)
 		return -EINVAL;
 	b->priority = (uint8_t)prio;
@@ -1062,15 +982,6 @@ static int decode_policy(struct ctx *x, yaml_node_t *vn, const char *vpath, stru
 	return 0;
 }
 
-static int hc_kind_parse(const char *s)
-{
-	static const char *const names[] = {"none", "tcp", "http", "udp", "exec", NULL};
-	for (int i = 0; names[i] != NULL; i++)
-		if (strcmp(s, names[i]) == 0)
-			return i;
-	return -1;
-}
-
 /*
  * health_check: the control daemon's active check of every backend of the
  * VIP (docs/control.md). Durations in seconds; defaults as docs/control.md.
@@ -1092,8 +1003,7 @@ static int decode_health_keys(struct ctx *x, yaml_node_t *n, const char *path,
 	int rc;
 
 	if (check_map(x, n, path, keys) < 0 ||
-	    get_enum(x, n, path, "type", hc_kind_parse, "none | tcp | http | udp | exec",
-		     &h->kind) < 0)
+	    get_enum(x, n, path, "type", &hc_kind_names, &h->kind) < 0)
 		return -EINVAL;
 	/* Where the checks go, when not to the backend: HAProxy's addr, keepalived's connect_ip. */
 	rc = get_addr(x, n, path, "address", false, &addr, &addr_node);
@@ -1221,13 +1131,6 @@ static int decode_local_addrs(struct ctx *x, yaml_node_t *vn, const char *vpath,
 	return 0;
 }
 
-static int empty_parse(const char *s)
-{
-	return strcmp(s, "drop") == 0    ? LB_EMPTY_DROP
-	       : strcmp(s, "reset") == 0 ? LB_EMPTY_RESET
-					 : -1;
-}
-
 static int decode_vip(struct ctx *x, yaml_node_t *n, const char *path, struct conf_vip *v)
 {
 	static const char *const keys[] = {"name",
@@ -1263,16 +1166,14 @@ static int decode_vip(struct ctx *x, yaml_node_t *n, const char *path, struct co
 	if (check_map(x, n, path, keys) < 0 ||
 	    get_addr(x, n, path, "address", true, &v->addr, NULL) < 0 ||
 	    get_uint(x, n, path, "port", true, 1, 65535, &port) < 0 ||
-	    get_enum(x, n, path, "protocol", proto_parse, PROTO_CHOICES, &v->proto) < 0 ||
-	    get_enum(x, n, path, "mode", lb_mode_parse, MODE_CHOICES, &v->mode) < 0 ||
-	    get_enum(x, n, path, "scheduler", sched_kind_parse, SCHED_CHOICES, &v->sched) < 0 ||
-	    get_enum(x, n, path, "hash", lb_hash_parse, HASH_CHOICES, &v->hash) < 0 ||
-	    get_enum(x, n, path, "when_empty", empty_parse, "drop | reset", &v->when_empty) < 0 ||
-	    get_enum(x, n, path, "down_flows", lb_down_flows_parse, "reschedule | keep | reset",
-		     &v->down_flows) < 0 ||
+	    get_enum(x, n, path, "protocol", &lb_proto_names, &v->proto) < 0 ||
+	    get_enum(x, n, path, "mode", &lb_mode_names, &v->mode) < 0 ||
+	    get_enum(x, n, path, "scheduler", &sched_kind_names, &v->sched) < 0 ||
+	    get_enum(x, n, path, "hash", &lb_hash_names, &v->hash) < 0 ||
+	    get_enum(x, n, path, "when_empty", &lb_empty_names, &v->when_empty) < 0 ||
+	    get_enum(x, n, path, "down_flows", &lb_down_flows_names, &v->down_flows) < 0 ||
 	    get_ms(x, n, path, "response_timeout", 3600, &v->response_timeout_ms) < 0 ||
-	    get_enum(x, n, path, "redispatch", conf_redispatch_off_parse, "on | off",
-		     &v->redispatch_off) < 0 ||
+	    get_enum(x, n, path, "redispatch", &lb_redispatch_names, &v->redispatch_off) < 0 ||
 	    get_ms(x, n, path, "syn_timeout", 60, &v->syn_timeout_ms) < 0 ||
 	    get_ms(x, n, path, "drain_deadline", 604800, &v->drain_deadline_ms) < 0)
 		return -EINVAL;
@@ -1288,7 +1189,7 @@ static int decode_vip(struct ctx *x, yaml_node_t *n, const char *path, struct co
 		char ep[ENDPOINT_STRLEN];
 
 		snprintf(v->name, sizeof(v->name), "%s/%s", endpoint(&v->addr, v->port, ep),
-			 proto_name(v->proto));
+			 lb_proto_name(v->proto));
 	}
 	rc = decode_backends(x, n, path, v);
 	if (rc < 0)
@@ -1322,7 +1223,8 @@ static int check_vip_unique(struct ctx *x, yaml_node_t *n, const char *path, con
 			char ep[ENDPOINT_STRLEN];
 
 			return fail(x, n, path, "duplicate VIP %s/%s (first defined at line %d)",
-				    endpoint(&v->addr, v->port, ep), proto_name(v->proto), o->line);
+				    endpoint(&v->addr, v->port, ep), lb_proto_name(v->proto),
+				    o->line);
 		}
 		if (strcmp(o->name, v->name) == 0) {
 			char npath[FIELD_PATH_MAX];

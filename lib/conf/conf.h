@@ -17,49 +17,16 @@
 #include <stdint.h>
 
 #include "lb_addr.h"
+#include "lb_types.h" /* the enums, their names, the table limits */
 
-enum lb_mode { LB_MODE_DSR = 0, LB_MODE_TUNNEL, LB_MODE_FNAT, LB_MODE_NAT, LB_MODE_MAX };
-enum lb_admin { LB_ADMIN_READY = 0, LB_ADMIN_DRAIN, LB_ADMIN_MAINT, LB_ADMIN_MAX };
-enum lb_hash { LB_HASH_5TUPLE = 0, LB_HASH_SRC_IP, LB_HASH_MAX };
-/* No backend can take a new flow: drop it (the client retries), or refuse it at once. */
-enum lb_empty { LB_EMPTY_DROP = 0, LB_EMPTY_RESET, LB_EMPTY_MAX };
-/*
- * What happens to the established flows of a backend that goes down (health
- * down, maint): given to another backend (the default: a DSR/tunnel server
- * that shares state, or UDP, carries on), kept on it (the backend may still
- * answer: the checks may be wrong), or reset (TCP RST to the client at once,
- * instead of a hang until its own timeout).
- */
-enum lb_down_flows { LB_DOWN_RESCHEDULE = 0, LB_DOWN_KEEP, LB_DOWN_RESET, LB_DOWN_MAX };
-
-/* "dsr" "tunnel" "fnat" "nat" / "ready" "drain" "maint" / "5-tuple" "source-ip". */
-const char *lb_mode_name(enum lb_mode m);
-int lb_mode_parse(const char *s); /* -1 if unknown */
-const char *lb_admin_name(enum lb_admin a);
-int lb_admin_parse(const char *s);
-const char *lb_hash_name(enum lb_hash h);
-int lb_hash_parse(const char *s);
-/* "reschedule" "keep" "reset" */
-const char *lb_down_flows_name(enum lb_down_flows d);
-int lb_down_flows_parse(const char *s);
 /* A VIP's "redispatch": "on" (the default) is 0, "off" is 1 (conf_vip.redispatch_off). */
 int conf_redispatch_off_parse(const char *s);
 
-#define CONF_NAME_MAX        64
-#define CONF_DEVARGS_MAX     256
-#define CONF_PATH_MAX        108 /* sun_path */
-#define CONF_MAX_LOCAL_ADDRS 8   /* per VIP */
+#define CONF_NAME_MAX    64
+#define CONF_DEVARGS_MAX 256
+#define CONF_PATH_MAX    108 /* sun_path */
 
-/*
- * What the data plane can hold. Every loader of a file (start-up,
- * sluice-dataplane --check, sluicectl config check, the control daemon's
- * reload) goes through conf_load_*(), which refuses a file over one of these
- * with a message naming the limit; lib/lb/lb.h sizes its tables with them.
- */
-#define CONF_MAX_PORTS        8
-#define CONF_MAX_VIPS         256
-#define CONF_MAX_BACKENDS     4096 /* over all VIPs */
-#define CONF_MAX_LADDRS_TOTAL 64   /* distinct local addresses over all VIPs */
+/* CONF_MAX_PORTS, _VIPS, _BACKENDS, _LADDRS_TOTAL, _LOCAL_ADDRS: lb_types.h. */
 /*
  * Largest maglev_table_size: a table takes 2 bytes per entry per VIP (twice
  * while a rebuilt one replaces it) and its build holds the management thread

@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "flow.h"
+#include "name_table.h"
 
-static const char *const flow_state_names[FLOW_STATE_MAX] = {
+static const char *const state[] = {
 	[FLOW_TCP_SYN] = "syn",       [FLOW_TCP_EST] = "established", [FLOW_TCP_FIN] = "fin",
 	[FLOW_TCP_CLOSED] = "closed", [FLOW_UDP_NEW] = "udp_new",     [FLOW_UDP_EST] = "udp",
 };
+_Static_assert(sizeof(state) / sizeof(state[0]) == FLOW_STATE_MAX, "every flow state named");
+static const struct name_table state_names = NAME_TABLE(state);
 
 const char *flow_state_name(enum flow_state s)
 {
-	return (unsigned int)s < FLOW_STATE_MAX ? flow_state_names[s] : "?";
+	return name_of(&state_names, s);
 }
 
 void flow_timeouts_default(struct flow_timeouts *t)

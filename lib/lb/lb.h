@@ -21,16 +21,16 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "conf.h"
 #include "counter_schema.h"
 #include "lb_addr.h"
+#include "lb_neigh.h" /* the workers' neighbour table */
+#include "lb_types.h"
 #include "parse.h"
 
-/* The configuration's limits (conf.h): a file the loader takes fits these tables. */
+/* The configuration's limits (lb_types.h): a file the loader takes fits these tables. */
 #define LB_MAX_PORTS      CONF_MAX_PORTS
 #define LB_MAX_VIPS       CONF_MAX_VIPS
 #define LB_MAX_BACKENDS   CONF_MAX_BACKENDS /* over all VIPs */
-#define LB_MAX_NEIGH      LB_MAX_BACKENDS
 #define LB_MAX_LCORES     16
 #define LB_MAX_LADDRS     CONF_MAX_LADDRS_TOTAL /* full-NAT local addresses, all VIPs together */
 #define LB_VIP_MAX_LADDRS CONF_MAX_LOCAL_ADDRS
@@ -73,8 +73,6 @@ enum lb_drop {
 
 /* Stable snake_case names for counters ("trunc_eth", "not_ours", ...). */
 const char *lb_drop_name(enum lb_drop d);
-
-enum lb_health { LB_HEALTH_UP = 0, LB_HEALTH_DOWN };
 
 /* What becomes of a backend's established flows at their next packet. */
 enum lb_fate {
@@ -236,36 +234,6 @@ uint32_t lb_laddr_find(const struct lb_snapshot *s, const struct lb_addr *addr);
 
 /* Returns true if <addr> is any VIP's address. */
 bool lb_vip_addr_known(const struct lb_snapshot *s, const struct lb_addr *addr);
-
-/*
- * Neighbour table: one 64-bit word per neighbour slot, written by the
- * management thread and read by workers with a single aligned load, so a
- * worker never sees half a MAC. Bit 63 = valid; bits 0..47 = MAC bytes
- * 0..5 (byte i at bits 8*i).
- */
-struct lb_neigh_table {
-	uint64_t word[LB_MAX_NEIGH];
-};
-
-#define LB_NEIGH_VALID (1ull << 63)
-
-static inline uint64_t lb_neigh_pack(const uint8_t mac[6])
-{
-	uint64_t w = LB_NEIGH_VALID;
-	for (int i = 0; i < 6; i++)
-		w |= (uint64_t)mac[i] << (8 * i);
-	return w;
-}
-
-static inline void lb_neigh_unpack(uint64_t w, uint8_t mac[6])
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	memcpy(mac, &w, 6); /* byte i is at bits 8*i already: two stores */
-#else
-	for (int i = 0; i < 6; i++)
-		mac[i] = (uint8_t)(w >> (8 * i));
-#endif
-}
 
 /*
  * Active-flow counts for least-connections without shared atomics: every

@@ -360,42 +360,6 @@ static int port_for(const struct lb_model *m, const struct lb_addr *a)
 	return -1;
 }
 
-/* Static MACs get a slot of their own so a resolved neighbour is never overridden. */
-static int neigh_get(struct lb_model *m, const struct lb_addr *a, uint16_t port,
-		     const uint8_t *static_mac)
-{
-	int free_slot = -1;
-
-	for (uint32_t i = 0; i < LB_MAX_NEIGH; i++) {
-		struct lb_model_neigh *n = &m->neigh[i];
-		if (n->refs == 0) {
-			if (free_slot < 0)
-				free_slot = (int)i;
-			continue;
-		}
-		if (static_mac == NULL && n->state != LB_NEIGH_STATIC && n->port == port &&
-		    lb_addr_eq(&n->addr, a)) {
-			n->refs++;
-			return (int)i;
-		}
-	}
-	if (free_slot < 0)
-		return -ENOSPC;
-	struct lb_model_neigh *n = &m->neigh[free_slot];
-	memset(n, 0, sizeof(*n));
-	n->refs = 1;
-	n->addr = *a;
-	n->port = port;
-	if (static_mac != NULL) {
-		n->state = LB_NEIGH_STATIC;
-		memcpy(n->mac, static_mac, 6);
-	} else {
-		n->state = LB_NEIGH_INCOMPLETE;
-		n->next_tx_ms = 0; /* ask at once */
-	}
-	return free_slot;
-}
-
 int lb_model_backend_find(const struct lb_model *m, uint32_t vip_slot, const struct lb_addr *addr,
 			  uint16_t port)
 {
@@ -470,7 +434,7 @@ int lb_model_backend_add(struct lb_model *m, uint32_t vip_slot, const struct con
 			ip);
 	if (out_port < 0)
 		out_port = 0;
-	neigh = neigh_get(m, &cb->addr, (uint16_t)out_port, cb->has_mac ? cb->mac : NULL);
+	neigh = lb_neigh_ref(m->neigh, &cb->addr, (uint16_t)out_port, cb->has_mac ? cb->mac : NULL);
 	if (neigh < 0)
 		return fail(err, errlen, neigh, "no free neighbour slot");
 
@@ -521,7 +485,7 @@ int lb_model_backend_reap(struct lb_model *m, uint32_t slot)
 	if (slot >= LB_MAX_BACKENDS || m->backends[slot].uid == 0 || !m->backends[slot].removed)
 		return -ENOENT;
 	b = &m->backends[slot];
-	m->neigh[b->neigh_slot].refs--;
+	lb_neigh_unref(m->neigh, b->neigh_slot);
 	memset(b, 0, sizeof(*b));
 	return 0;
 }
@@ -551,10 +515,10 @@ int lb_model_backend_set_mac(struct lb_model *m, uint32_t slot, const uint8_t *m
 			    "given",
 			    lb_addr_format(&b->addr, ip, sizeof(ip)));
 	/* The new neighbour first, so the old one's slot cannot be handed back to it. */
-	neigh = neigh_get(m, &b->addr, (uint16_t)(out_port < 0 ? 0 : out_port), mac);
+	neigh = lb_neigh_ref(m->neigh, &b->addr, (uint16_t)(out_port < 0 ? 0 : out_port), mac);
 	if (neigh < 0)
 		return fail(err, errlen, neigh, "no free neighbour slot");
-	m->neigh[b->neigh_slot].refs--;
+	lb_neigh_unref(m->neigh, b->neigh_slot);
 	b->neigh_slot = (uint32_t)neigh;
 	b->out_port = (uint16_t)(out_port < 0 ? 0 : out_port);
 	b->has_mac = mac != NULL;
@@ -665,12 +629,6 @@ int lb_model_backend_set_health(struct lb_model *m, uint32_t slot, enum lb_healt
 	return 0;
 }
 
-static bool neigh_usable(const struct lb_model_neigh *n)
-{
-	return n->state == LB_NEIGH_REACHABLE || n->state == LB_NEIGH_PROBE ||
-	       n->state == LB_NEIGH_STATIC;
-}
-
 int lb_model_backend_set_ctl_weight(struct lb_model *m, uint32_t slot, int32_t weight)
 {
 	struct lb_model_backend *b = backend_get(m, slot);
@@ -688,7 +646,7 @@ uint32_t lb_model_backend_effective_weight(const struct lb_model *m,
 					   const struct lb_model_backend *b)
 {
 	/* No new flows to a backend whose MAC is unknown: they would be dropped. */
-	if (b->removed || !neigh_usable(&m->neigh[b->neigh_slot]))
+	if (b->removed || !lb_neigh_usable(&m->neigh[b->neigh_slot]))
 		return 0;
 	if (b->admin != LB_ADMIN_READY || b->health != LB_HEALTH_UP)
 		return 0;
@@ -696,8 +654,10 @@ uint32_t lb_model_backend_effective_weight(const struct lb_model *m,
 }
 
 /* A neighbour became usable or stopped being: its backends' pools change. */
-static void neigh_mark_dirty(struct lb_model *m, uint32_t neigh_slot)
+static void neigh_mark_dirty(void *arg, uint32_t neigh_slot)
 {
+	struct lb_model *m = arg;
+
 	for (uint32_t i = 0; i < LB_MAX_BACKENDS; i++) {
 		const struct lb_model_backend *b = &m->backends[i];
 		if (b->uid != 0 && !b->removed && b->neigh_slot == neigh_slot)
@@ -927,90 +887,17 @@ void lb_snapshot_free(struct lb_snapshot *s)
 	free(s);
 }
 
-/* ---- neighbours ---- */
-
-static const char *const neigh_state_names[] = {
-	[LB_NEIGH_NONE] = "none",           [LB_NEIGH_INCOMPLETE] = "incomplete",
-	[LB_NEIGH_REACHABLE] = "reachable", [LB_NEIGH_PROBE] = "probe",
-	[LB_NEIGH_STATIC] = "static",
-};
-
-const char *lb_neigh_state_name(enum lb_neigh_state s)
-{
-	return (unsigned int)s <= LB_NEIGH_STATIC ? neigh_state_names[s] : "?";
-}
-
-static void neigh_publish(struct lb_neigh_table *t, uint32_t i, const struct lb_model_neigh *n)
-{
-	uint64_t w = 0;
-
-	if (n->refs > 0 && (n->state == LB_NEIGH_REACHABLE || n->state == LB_NEIGH_PROBE ||
-			    n->state == LB_NEIGH_STATIC))
-		w = lb_neigh_pack(n->mac);
-	if (t->word[i] != w)
-		__atomic_store_n(&t->word[i], w, __ATOMIC_RELEASE);
-}
+/* ---- neighbours: lb_neigh.c's state machine, the pools of their backends here ---- */
 
 uint32_t lb_neigh_due(struct lb_model *m, struct lb_neigh_table *t, uint64_t now_ms,
 		      uint32_t reachable_ms, uint32_t retry_ms, uint32_t *slots, uint32_t max)
 {
-	uint32_t due = 0;
-
-	for (uint32_t i = 0; i < LB_MAX_NEIGH; i++) {
-		struct lb_model_neigh *n = &m->neigh[i];
-		if (n->refs == 0) {
-			/*
-			 * Its MAC stays published one pass longer: dp_publish runs
-			 * this before the snapshot that stopped using the slot
-			 * replaces the one still using it.
-			 */
-			if (n->state != LB_NEIGH_NONE)
-				n->state = LB_NEIGH_NONE;
-			else
-				neigh_publish(t, i, n);
-			continue;
-		}
-		if (n->state == LB_NEIGH_REACHABLE && now_ms - n->confirmed_ms >= reachable_ms) {
-			/* Keep forwarding with the old MAC while asking again. */
-			n->state = LB_NEIGH_PROBE;
-			n->probes = 0;
-			n->next_tx_ms = now_ms;
-		}
-		if (n->state == LB_NEIGH_PROBE && n->probes >= LB_NEIGH_MAX_PROBES &&
-		    now_ms >= n->next_tx_ms) {
-			n->state = LB_NEIGH_INCOMPLETE; /* nobody answers: stop using the MAC */
-			neigh_mark_dirty(m, i);
-		}
-		if ((n->state == LB_NEIGH_INCOMPLETE || n->state == LB_NEIGH_PROBE) &&
-		    now_ms >= n->next_tx_ms && due < max) {
-			slots[due++] = i;
-			n->next_tx_ms = now_ms + retry_ms;
-			if (n->state == LB_NEIGH_PROBE)
-				n->probes++;
-		}
-		neigh_publish(t, i, n);
-	}
-	return due;
+	return lb_neigh_run(m->neigh, t, now_ms, reachable_ms, retry_ms, slots, max,
+			    neigh_mark_dirty, m);
 }
 
 uint32_t lb_neigh_learn(struct lb_model *m, struct lb_neigh_table *t, uint16_t port,
 			const struct lb_addr *addr, const uint8_t mac[6], uint64_t now_ms)
 {
-	uint32_t updated = 0;
-
-	for (uint32_t i = 0; i < LB_MAX_NEIGH; i++) {
-		struct lb_model_neigh *n = &m->neigh[i];
-		if (n->refs == 0 || n->state == LB_NEIGH_STATIC || n->port != port ||
-		    !lb_addr_eq(&n->addr, addr))
-			continue;
-		if (!neigh_usable(n))
-			neigh_mark_dirty(m, i);
-		memcpy(n->mac, mac, 6);
-		n->state = LB_NEIGH_REACHABLE;
-		n->probes = 0;
-		n->confirmed_ms = now_ms;
-		neigh_publish(t, i, n);
-		updated++;
-	}
-	return updated;
+	return lb_neigh_heard(m->neigh, t, port, addr, mac, now_ms, neigh_mark_dirty, m);
 }

@@ -17,28 +17,6 @@
 #include "conf.h"
 #include "lb.h"
 
-enum lb_neigh_state {
-	LB_NEIGH_NONE = 0,   /* slot unused */
-	LB_NEIGH_INCOMPLETE, /* no MAC yet: requests sent every retry interval */
-	LB_NEIGH_REACHABLE,  /* MAC confirmed within the reachable time */
-	LB_NEIGH_PROBE,      /* reachable time passed: MAC still used, re-asking */
-	LB_NEIGH_STATIC,     /* MAC from the configuration */
-};
-
-/* How many unanswered probes turn PROBE into INCOMPLETE (MAC withdrawn). */
-#define LB_NEIGH_MAX_PROBES 3
-
-struct lb_model_neigh {
-	uint32_t refs; /* backends using it; 0 = slot unused */
-	struct lb_addr addr;
-	uint16_t port;
-	uint8_t state; /* enum lb_neigh_state */
-	uint8_t probes;
-	uint8_t mac[6];
-	uint64_t confirmed_ms; /* last time the MAC was confirmed */
-	uint64_t next_tx_ms;   /* next time a request is due */
-};
-
 struct lb_model_backend {
 	uint32_t uid; /* 0 = slot unused */
 	uint16_t vip_slot;
@@ -207,17 +185,16 @@ struct lb_snapshot *lb_model_compile(struct lb_model *m);
 void lb_snapshot_free(struct lb_snapshot *s);
 
 /*
- * Neighbour resolution, driven by the management thread with its clock.
- * lb_neigh_due() lists neighbours that need an ARP request / neighbour
- * solicitation now (up to <max>), updating their timers and states; the
- * caller sends them. lb_neigh_learn() records a MAC heard for an address on
- * a port (ARP reply/request, neighbour advertisement); returns the number
- * of neighbour slots updated. Both write the workers' table <t>.
+ * Neighbour resolution over the model's entries (lb_neigh.h), driven by the
+ * management thread with its clock: lb_neigh_run() and lb_neigh_heard(),
+ * with the pools of the backends behind an entry whose usability changed
+ * marked for rebuilding (and neigh_changed set). lb_neigh_due() lists the
+ * requests to send now (up to <max>); lb_neigh_learn() records a MAC heard
+ * and returns the number of entries updated. Both write the workers' table <t>.
  */
 uint32_t lb_neigh_due(struct lb_model *m, struct lb_neigh_table *t, uint64_t now_ms,
 		      uint32_t reachable_ms, uint32_t retry_ms, uint32_t *slots, uint32_t max);
 uint32_t lb_neigh_learn(struct lb_model *m, struct lb_neigh_table *t, uint16_t port,
 			const struct lb_addr *addr, const uint8_t mac[6], uint64_t now_ms);
-const char *lb_neigh_state_name(enum lb_neigh_state s);
 
 #endif

@@ -3,7 +3,8 @@
 #include "lb.h"
 #include "lb_internal.h"
 
-static const char *const lb_drop_names[LB_DROP_MAX] = {
+/* Names of Sluice's own reasons; the parser's (1 .. PARSE_RESULT_MAX-1) are its own. */
+static const char *const drop[] = {
 	[LB_DROP_NONE] = "none",
 	[LB_DROP_NOT_OURS] = "not_ours",
 	[LB_DROP_VIP_NO_SERVICE] = "vip_no_service",
@@ -28,13 +29,14 @@ static const char *const lb_drop_names[LB_DROP_MAX] = {
 	[LB_DROP_BAD_CSUM] = "bad_checksum",
 };
 
+_Static_assert(sizeof(drop) / sizeof(drop[0]) == LB_DROP_MAX, "every drop reason named");
+static const struct name_table drop_names = NAME_TABLE(drop);
+
 const char *lb_drop_name(enum lb_drop d)
 {
-	if ((unsigned int)d >= LB_DROP_MAX)
-		return "?";
 	if (d > LB_DROP_NONE && (int)d < PARSE_RESULT_MAX)
 		return parse_result_name((enum parse_result)d);
-	return lb_drop_names[d];
+	return name_of(&drop_names, d);
 }
 
 uint32_t lb_vip_find(const struct lb_snapshot *s, const struct lb_addr *addr, uint16_t port_be,

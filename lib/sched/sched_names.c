@@ -1,22 +1,20 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-#include <string.h>
-
 #include "scheduler.h"
 
-static const char *const sched_names[SCHED_KIND_MAX] = {
+static const char *const names[] = {
 	[SCHED_KIND_RR] = "rr",   [SCHED_KIND_WRR] = "wrr",       [SCHED_KIND_LC] = "lc",
 	[SCHED_KIND_WLC] = "wlc", [SCHED_KIND_MAGLEV] = "maglev",
 };
+_Static_assert(sizeof(names) / sizeof(names[0]) == SCHED_KIND_MAX, "every scheduler named");
+
+const struct name_table sched_kind_names = NAME_TABLE(names);
 
 const char *sched_kind_name(enum sched_kind k)
 {
-	return (unsigned int)k < SCHED_KIND_MAX ? sched_names[k] : "?";
+	return name_of(&sched_kind_names, k);
 }
 
 int sched_kind_parse(const char *name)
 {
-	for (int k = 0; k < SCHED_KIND_MAX; k++)
-		if (name != NULL && strcmp(name, sched_names[k]) == 0)
-			return k;
-	return -1;
+	return name_parse(&sched_kind_names, name);
 }

@@ -17,6 +17,8 @@
 
 #include <stdint.h>
 
+#include "name_table.h"
+
 #define SCHED_NONE UINT32_MAX
 
 enum sched_kind {
@@ -28,7 +30,8 @@ enum sched_kind {
 	SCHED_KIND_MAX
 };
 
-/* "rr", "wrr", "lc", "wlc", "maglev". */
+/* "rr", "wrr", "lc", "wlc", "maglev": the one table of the names (sched_names.c). */
+extern const struct name_table sched_kind_names;
 const char *sched_kind_name(enum sched_kind k);
 /* Returns the kind for a name above, or -1. */
 int sched_kind_parse(const char *name);
