@@ -127,23 +127,6 @@ static int get_seconds(struct api_ctx *c, json_object *o, const char *key, doubl
 	return 0;
 }
 
-static int empty_parse(const char *s)
-{
-	return strcmp(s, "drop") == 0    ? LB_EMPTY_DROP
-	       : strcmp(s, "reset") == 0 ? LB_EMPTY_RESET
-					 : -1;
-}
-
-static int proto_parse(const char *s)
-{
-	return strcmp(s, "tcp") == 0 ? IPPROTO_TCP : strcmp(s, "udp") == 0 ? IPPROTO_UDP : -1;
-}
-
-static int health_parse(const char *s)
-{
-	return strcmp(s, "up") == 0 ? LB_HEALTH_UP : strcmp(s, "down") == 0 ? LB_HEALTH_DOWN : -1;
-}
-
 static int parse_backend(struct api_ctx *c, json_object *o, struct conf_backend *b)
 {
 	const char *addr = get_str(o, "address"), *mac = get_str(o, "mac");
@@ -273,7 +256,7 @@ static int parse_vip(struct api_ctx *c, struct conf_vip *v, bool with_backends)
 	if (n < 0)
 		return api_error(c, -EINVAL, "vip.port: required");
 	v->port = (uint16_t)n;
-	if (get_enum(c, o, "protocol", proto_parse, IPPROTO_TCP, &e) < 0)
+	if (get_enum(c, o, "protocol", lb_proto_parse, IPPROTO_TCP, &e) < 0)
 		return -EINVAL;
 	v->proto = (uint8_t)e;
 	if (get_enum(c, o, "mode", lb_mode_parse, LB_MODE_DSR, &e) < 0)
@@ -285,7 +268,7 @@ static int parse_vip(struct api_ctx *c, struct conf_vip *v, bool with_backends)
 	if (get_enum(c, o, "hash", lb_hash_parse, LB_HASH_5TUPLE, &e) < 0)
 		return -EINVAL;
 	v->hash = (uint8_t)e;
-	if (get_enum(c, o, "when_empty", empty_parse, LB_EMPTY_DROP, &e) < 0)
+	if (get_enum(c, o, "when_empty", lb_empty_parse, LB_EMPTY_DROP, &e) < 0)
 		return -EINVAL;
 	v->when_empty = (uint8_t)e;
 	if (get_enum(c, o, "down_flows", lb_down_flows_parse, LB_DOWN_RESCHEDULE, &e) < 0)
@@ -369,7 +352,7 @@ static int cmd_vip_set(struct api_ctx *c)
 		char ip[LB_ADDR_STRLEN];
 		lb_addr_format(&v.addr, ip, sizeof(ip));
 		snprintf(key, sizeof(key), lb_addr_is_v4(&v.addr) ? "%s:%u/%s" : "[%s]:%u/%s", ip,
-			 v.port, v.proto == IPPROTO_UDP ? "udp" : "tcp");
+			 v.port, lb_proto_name(v.proto));
 	}
 	slot = lb_model_vip_find(c->dp->model, key);
 	if (slot < 0)
@@ -461,7 +444,7 @@ static int cmd_backend_set(struct api_ctx *c)
 	if (get_int(c, c->req, "weight", 0, 65535, -1, &weight) < 0 ||
 	    get_int(c, c->req, "control_weight", -1, 65535, -2, &ctl) < 0 ||
 	    get_enum(c, c->req, "state", lb_admin_parse, -1, &admin) < 0 ||
-	    get_enum(c, c->req, "health", health_parse, -1, &health) < 0 ||
+	    get_enum(c, c->req, "health", lb_health_parse, -1, &health) < 0 ||
 	    get_seconds(c, c->req, "drain_deadline", 604800, false, 0, &deadline_ms) < 0)
 		return -EINVAL;
 	if (deadline_ms != 0 && admin != LB_ADMIN_DRAIN)
@@ -542,7 +525,7 @@ static json_object *backend_json(struct dp *dp, uint32_t s)
 		json_object_new_string(b->removed ? "removed"
 						  : lb_admin_name((enum lb_admin)b->admin)));
 	json_object_object_add(bo, "health",
-			       json_object_new_string(b->health == LB_HEALTH_UP ? "up" : "down"));
+			       json_object_new_string(lb_health_name((enum lb_health)b->health)));
 	json_object_object_add(
 		bo, "neighbour",
 		json_object_new_string(lb_neigh_state_name((enum lb_neigh_state)ne->state)));
@@ -570,9 +553,8 @@ static json_object *vips_json(struct dp *dp)
 		json_object_object_add(o, "name", json_object_new_string(v->name));
 		json_object_object_add(o, "address", jstr_addr(&v->addr));
 		json_object_object_add(o, "port", json_object_new_int(v->port));
-		json_object_object_add(
-			o, "protocol",
-			json_object_new_string(v->proto == IPPROTO_UDP ? "udp" : "tcp"));
+		json_object_object_add(o, "protocol",
+				       json_object_new_string(lb_proto_name(v->proto)));
 		json_object_object_add(o, "mode",
 				       json_object_new_string(lb_mode_name((enum lb_mode)v->mode)));
 		json_object_object_add(
@@ -584,7 +566,7 @@ static json_object *vips_json(struct dp *dp)
 				       json_object_new_int64(v->maglev_size));
 		json_object_object_add(
 			o, "when_empty",
-			json_object_new_string(v->when_empty == LB_EMPTY_RESET ? "reset" : "drop"));
+			json_object_new_string(lb_empty_name((enum lb_empty)v->when_empty)));
 		json_object_object_add(o, "down_flows",
 				       json_object_new_string(lb_down_flows_name(
 					       (enum lb_down_flows)v->down_flows)));

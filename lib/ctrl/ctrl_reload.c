@@ -13,7 +13,7 @@
 
 static const char *empty_name(uint8_t e)
 {
-	return e == LB_EMPTY_RESET ? "reset" : "drop";
+	return lb_empty_name(e);
 }
 
 /* Durations go to the API in seconds, as in the file. */
@@ -63,8 +63,7 @@ json_object *ctrl_reload_vip_json(const struct conf_vip *v, bool with_backends)
 	json_object_object_add(o, "address",
 			       json_object_new_string(lb_addr_format(&v->addr, ip, sizeof(ip))));
 	json_object_object_add(o, "port", json_object_new_int(v->port));
-	json_object_object_add(o, "protocol",
-			       json_object_new_string(v->proto == IPPROTO_UDP ? "udp" : "tcp"));
+	json_object_object_add(o, "protocol", json_object_new_string(lb_proto_name(v->proto)));
 	json_object_object_add(o, "mode",
 			       json_object_new_string(lb_mode_name((enum lb_mode)v->mode)));
 	json_object_object_add(o, "scheduler",
@@ -151,7 +150,7 @@ static const char *identity_change(const struct conf_vip *v, json_object *d)
 		return "address";
 	if (!json_object_object_get_ex(d, "port", &x) || json_object_get_int(x) != v->port)
 		return "port";
-	if (strcmp(sget(d, "protocol"), v->proto == IPPROTO_UDP ? "udp" : "tcp") != 0)
+	if (strcmp(sget(d, "protocol"), lb_proto_name(v->proto)) != 0)
 		return "protocol";
 	if (strcmp(sget(d, "mode"), lb_mode_name((enum lb_mode)v->mode)) != 0)
 		return "mode";
