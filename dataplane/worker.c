@@ -4,7 +4,6 @@
  * act on the verdicts; TX buffered per port and drained by a TSC timer.
  * Every mbuf is sent, handed on, or freed.
  */
-#include <sched.h>
 #include <sys/prctl.h>
 #include <time.h>
 
@@ -325,10 +324,6 @@ int dp_worker_main(void *arg)
 			g_dp.quit = true;
 		if (g_dp.idle_sleep_us)
 			idle_backoff(&idle, got, tsc, prev_drain);
-		else if (g_dp.idle_yield && got == 0 && prev_drain > idle.last_busy_tsc)
-			sched_yield(); /* TX flushed since the last packet: nothing waits on us */
-		if (got != 0)
-			idle.last_busy_tsc = tsc;
 		prev_got = got;
 	}
 	for (uint16_t p = 0; p < g_dp.n_ports; p++)
