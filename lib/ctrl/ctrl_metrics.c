@@ -74,7 +74,8 @@ static uint64_t level(const struct ctrl_backend *b)
 	return b->failover.level;
 }
 
-void ctrl_metrics_write(FILE *f, const struct ctrl_set *s, const struct ctrl_metrics_daemon *dm)
+/* The daemon as a whole: the data plane, reloads, announcements. */
+static void write_daemon(FILE *f, const struct ctrl_set *s, const struct ctrl_metrics_daemon *dm)
 {
 	struct prom_labels l;
 
@@ -111,6 +112,12 @@ void ctrl_metrics_write(FILE *f, const struct ctrl_set *s, const struct ctrl_met
 	}
 	prom_family(f, "sluice_control_backends", "gauge", "Backends in the configuration.");
 	prom_sample(f, "sluice_control_backends", NULL, s->n);
+}
+
+/* Each backend: checks, health, what was told, breaker. */
+static void write_backends(FILE *f, const struct ctrl_set *s)
+{
+	struct prom_labels l;
 
 	per_backend(f, s, "sluice_control_backend_healthy", "gauge",
 		    "1 while the backend's active checks hold it up, else 0 (checked backends).",
@@ -166,4 +173,10 @@ void ctrl_metrics_write(FILE *f, const struct ctrl_set *s, const struct ctrl_met
 	per_backend(f, s, "sluice_control_breaker_consecutive_ejections", "gauge",
 		    "Ejections in a row (the backoff multiplier; 0 once closed long enough).",
 		    has_breaker, ejections);
+}
+
+void ctrl_metrics_write(FILE *f, const struct ctrl_set *s, const struct ctrl_metrics_daemon *dm)
+{
+	write_daemon(f, s, dm);
+	write_backends(f, s);
 }
