@@ -19,6 +19,8 @@ import subprocess
 import sys
 import tempfile
 import time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from sluice_checks import Api, Checks  # noqa: E402  (tests/lib)
 
 EMPTY_PCAP = bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000")
 
@@ -36,38 +38,6 @@ vips:
       - {{address: 198.18.0.11, mac: "02:00:00:00:00:11"}}
       - {{address: 198.18.0.12, mac: "02:00:00:00:00:12"}}
 """
-
-
-class Checks:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, cond, what, detail=""):
-        if cond:
-            self.passed += 1
-            print("ok   - " + what)
-        else:
-            self.failed += 1
-            print("FAIL - %s %s" % (what, detail))
-
-
-class Api:
-    def __init__(self, path):
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.s.connect(path)
-        self.f = self.s.makefile("rw")
-
-    def __call__(self, **req):
-        self.f.write(json.dumps(req) + "\n")
-        self.f.flush()
-        return json.loads(self.f.readline())
-
-    def raw(self, line):
-        """Sends <line> as it is (a newline added); the one answer."""
-        self.f.write(line + "\n")
-        self.f.flush()
-        return json.loads(self.f.readline())
 
 
 def start(binary, tmp, group="", extra=""):

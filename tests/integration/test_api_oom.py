@@ -12,14 +12,14 @@ struct lb_snapshot) once each time the test creates a trigger file.
 usage: test_api_oom.py PATH/TO/sluice-dataplane SOURCE_ROOT
 Exit 0 pass, 1 fail, 77 skip.
 """
-import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from sluice_checks import Api, Checks  # noqa: E402  (tests/lib)
 
 EMPTY_PCAP = bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000")
 
@@ -58,32 +58,6 @@ void *calloc(size_t n, size_t size)
 
 NEW_VIP = {"name": "new", "address": "198.18.1.101", "port": 80,
            "backends": [{"address": "198.18.0.21", "mac": "02:00:00:00:00:21"}]}
-
-
-class Checks:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, cond, what, detail=""):
-        if cond:
-            self.passed += 1
-            print("ok   - " + what)
-        else:
-            self.failed += 1
-            print("FAIL - %s %s" % (what, detail))
-
-
-class Api:
-    def __init__(self, path):
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.s.connect(path)
-        self.f = self.s.makefile("rw")
-
-    def __call__(self, **req):
-        self.f.write(json.dumps(req) + "\n")
-        self.f.flush()
-        return json.loads(self.f.readline())
 
 
 def build_shim(src_root, tmp):

@@ -17,6 +17,8 @@ import os
 import subprocess
 import sys
 import tempfile
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from sluice_checks import Checks  # noqa: E402  (tests/lib)
 
 try:
     from scapy.all import (ARP, Dot1Q, ICMP, IP, TCP, UDP, Ether, ICMPv6EchoRequest,
@@ -157,20 +159,6 @@ vips:
 """
 
 BACKEND_BY_MAC = {bmac(11): "b11", bmac(12): "b12", bmac(13): "b13"}
-
-
-class Checks:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, cond, what):
-        if cond:
-            self.passed += 1
-            print("ok   - " + what)
-        else:
-            self.failed += 1
-            print("FAIL - " + what)
 
 
 def syn(sport, dport, src="198.18.0.1", dst=VIP4):

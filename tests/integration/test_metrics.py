@@ -30,6 +30,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from sluice_checks import Api, Checks  # noqa: E402  (tests/lib)
 
 try:
     from prometheus_client.parser import text_string_to_metric_families
@@ -60,29 +62,13 @@ N_SYN, N_STRAY = 40, 7
 SERVED = set()  # sample names of both scrapes, for the dashboard check
 
 
-class Checks:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, cond, what, detail=""):
-        if cond:
-            self.passed += 1
-            print("ok   - " + what)
-        else:
-            self.failed += 1
-            print("FAIL - %s %s" % (what, detail))
-
-
 def api(sock, **req):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(sock)
-    f = s.makefile("rw")
-    f.write(json.dumps(req) + "\n")
-    f.flush()
-    r = json.loads(f.readline())
-    s.close()
-    return r
+    """One request on a connection of its own."""
+    a = Api(sock, timeout=10)
+    try:
+        return a(**req)
+    finally:
+        a.close()
 
 
 def free_port():
