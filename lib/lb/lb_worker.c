@@ -211,33 +211,25 @@ static void echo(const struct lb_snapshot *s, const struct lb_port_info *port, s
 }
 
 /*
- * Finds or creates the flow of packet <pk> and returns its backend slot, or
- * LB_NO_SLOT with pk->drop set. <*ep> is the flow entry (NULL when the
- * packet goes out without one: Maglev's backstop, a stray RST).
+ * Flow <e>, found for a packet that opens a connection, when the packet
+ * must start afresh instead: NULL then (the entry is gone or left to be
+ * redispatched), else <e>.
  */
-static uint32_t balance(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
-			const struct pkt_meta *m, uint32_t vip_slot, const struct flow_key *k,
-			uint32_t hash, struct flow_entry **ep)
+static struct flow_entry *balance_reopen(struct lb_worker *w, const struct lb_snapshot *s,
+					 const struct pkt_meta *m, const struct flow_key *k,
+					 struct flow_entry *e, bool sees_replies)
 {
-	const struct lb_vip_rt *v = &s->vips[vip_slot];
-	struct lb_counters *c = w->ctr;
-	struct flow_entry *e = *ep;
-	/* Replies come back through Sluice: the balancer sees a backend fail a SYN. */
-	bool sees_replies = v->traits & LB_TRAIT_SEES_REPLIES;
-	/* The rewrite needs the entry: no backstop, a moved flow starts afresh. */
-	bool needs_state = v->traits & LB_TRAIT_NEEDS_STATE;
-	uint32_t idx, slot;
+	bool bare_syn = k->proto == IPPROTO_TCP && (m->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN;
 
-	if (e != NULL && sees_replies && k->proto == IPPROTO_TCP && e->state == FLOW_TCP_SYN &&
-	    (m->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN && !ext_of(w, e)->answered &&
+	if (e == NULL || !bare_syn)
+		return e;
+	if (sees_replies && e->state == FLOW_TCP_SYN && !ext_of(w, e)->answered &&
 	    (uint32_t)(w->now_ms - e->last_seen) >= LB_SYN_RETRY_MS &&
 	    redispatch_connect_failed(w, s, e)) {
 		/* The client asks again and the backend never answered: elsewhere. */
-		*ep = e = NULL;
+		return NULL;
 	}
-	if (e != NULL && k->proto == IPPROTO_TCP &&
-	    (m->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN &&
-	    (e->state == FLOW_TCP_FIN || e->state == FLOW_TCP_CLOSED)) {
+	if (e->state == FLOW_TCP_FIN || e->state == FLOW_TCP_CLOSED) {
 		/*
 		 * A new connection on a client port whose last one has ended:
 		 * scheduled like any new connection (a drained or removed backend
@@ -245,62 +237,140 @@ static uint32_t balance(struct lb_worker *w, const struct lb_snapshot *s, struct
 		 * backend's TIME_WAIT on the old one.
 		 */
 		flow_remove(w->flows, e);
-		*ep = e = NULL;
+		return NULL;
 	}
-	if (e != NULL) {
-		const struct lb_backend_rt *b = &s->backends[e->backend_slot];
-		bool same = b->uid == e->backend_uid && b->vip_slot == vip_slot;
-		if (same && b->fate == LB_FATE_STAY) {
-			nat_pair_touch(w, e, m->tcp_flags, sees_replies);
-			return e->backend_slot;
-		}
-		if (same && b->fate != LB_FATE_MOVE) {
-			/* The caller answers a TCP segment with a RST from the VIP. */
-			worker_reset_flow(w, e, b->fate);
-			*ep = NULL;
-			pk->drop = LB_DROP_FLOW_RESET;
-			return LB_NO_SLOT;
-		}
-		c->flows_rescheduled++;
-		if (needs_state) {
-			/* Its translation names the old backend: start the connection afresh. */
-			flow_remove(w->flows, e);
-			*ep = e = NULL;
-		} else {
-			/* Its backend left service: move the flow (counted). */
-			idx = pick_backend(w, vip_slot, v, k, hash);
-			if (idx == SCHED_NONE) {
-				flow_remove(w->flows, e);
-				*ep = NULL;
-				pk->drop = LB_DROP_NO_BACKEND;
-				return LB_NO_SLOT;
-			}
-			slot = v->pool->slot[idx];
-			if (counts_active(e->state)) {
-				if (w->active[e->backend_slot] > 0)
-					w->active[e->backend_slot]--;
-				w->active[slot]++;
-			}
-			e->backend_slot = slot;
-			e->backend_uid = s->backends[slot].uid;
-			e->vip_slot = (uint16_t)vip_slot;
-			touch(w, e, m->tcp_flags);
-			return slot;
-		}
-	}
+	return e;
+}
 
-	/*
-	 * A TCP first packet that is not a SYN belongs to a connection this lcore
-	 * does not know: Maglev picks its backend, the choice most likely to be
-	 * the one it had (same pool, same table on every lcore and every node).
-	 * In DSR a RST is forwarded without creating a flow.
-	 */
+/*
+ * A packet of known flow <*ep>. Returns true when that decides it: <*slot>
+ * is the backend, or LB_NO_SLOT with pk->drop set. Returns false, with
+ * <*ep> NULL, when the flow was dropped and the packet opens a new one.
+ */
+static bool balance_known(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
+			  const struct pkt_meta *m, uint32_t vip_slot, const struct flow_key *k,
+			  uint32_t hash, struct flow_entry **ep, uint32_t *slot)
+{
+	const struct lb_vip_rt *v = &s->vips[vip_slot];
+	struct flow_entry *e = *ep;
+	const struct lb_backend_rt *b = &s->backends[e->backend_slot];
+	bool same = b->uid == e->backend_uid && b->vip_slot == vip_slot;
+	uint32_t idx;
+
+	if (same && b->fate == LB_FATE_STAY) {
+		nat_pair_touch(w, e, m->tcp_flags, v->traits & LB_TRAIT_SEES_REPLIES);
+		*slot = e->backend_slot;
+		return true;
+	}
+	if (same && b->fate != LB_FATE_MOVE) {
+		/* The caller answers a TCP segment with a RST from the VIP. */
+		worker_reset_flow(w, e, b->fate);
+		*ep = NULL;
+		pk->drop = LB_DROP_FLOW_RESET;
+		*slot = LB_NO_SLOT;
+		return true;
+	}
+	w->ctr->flows_rescheduled++;
+	if (v->traits & LB_TRAIT_NEEDS_STATE) {
+		/* Its translation names the old backend: start the connection afresh. */
+		flow_remove(w->flows, e);
+		*ep = NULL;
+		return false;
+	}
+	/* Its backend left service: move the flow (counted). */
+	idx = pick_backend(w, vip_slot, v, k, hash);
+	if (idx == SCHED_NONE) {
+		flow_remove(w->flows, e);
+		*ep = NULL;
+		pk->drop = LB_DROP_NO_BACKEND;
+		*slot = LB_NO_SLOT;
+		return true;
+	}
+	*slot = v->pool->slot[idx];
+	if (counts_active(e->state)) {
+		if (w->active[e->backend_slot] > 0)
+			w->active[e->backend_slot]--;
+		w->active[*slot]++;
+	}
+	e->backend_slot = *slot;
+	e->backend_uid = s->backends[*slot].uid;
+	e->vip_slot = (uint16_t)vip_slot;
+	touch(w, e, m->tcp_flags);
+	return true;
+}
+
+/*
+ * No flow entry for a packet that needs none or could get none: Maglev's
+ * choice, the one every lcore and node makes for it, or LB_NO_SLOT.
+ */
+static uint32_t balance_backstop(struct lb_pkt *pk, const struct lb_vip_rt *v,
+				 const struct flow_key *k, uint32_t hash)
+{
+	uint32_t idx = pick_maglev(v, k, hash);
+
+	if (idx == SCHED_NONE) {
+		pk->drop = LB_DROP_NO_BACKEND;
+		return LB_NO_SLOT;
+	}
+	return v->pool->slot[idx];
+}
+
+/*
+ * New flow <e> of VIP <vip_slot> goes to backend <slot>: its fields, the
+ * active count, and in fnat/nat its translation (and the SYN kept for a
+ * redispatch). Returns false, with pk->drop set, when the translation
+ * could not be made; the entry is then gone.
+ */
+static bool flow_start(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
+		       const struct pkt_meta *m, uint32_t vip_slot, const struct flow_key *k,
+		       uint32_t hash, struct flow_entry *e, uint32_t slot)
+{
+	const struct lb_vip_rt *v = &s->vips[vip_slot];
+
+	e->backend_slot = slot;
+	e->backend_uid = s->backends[slot].uid;
+	e->vip_slot = (uint16_t)vip_slot;
+	if (counts_active(e->state))
+		w->active[slot]++;
+	if (v->traits & LB_TRAIT_SEES_REPLIES) {
+		int rc = nat_open(w, s, pk, v, e, hash);
+		if (rc < 0) {
+			if (rc == -1)
+				flow_remove(w->flows, e); /* gives the port back, uncounts it */
+			return false;
+		}
+		if (k->proto == IPPROTO_TCP && (m->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
+			syn_hold(w, v, k, hash, pk); /* before forward() translates it */
+	}
+	w->ctr->flows_new++;
+	w->ctr->vip[vip_slot].new_flows++;
+	w->ctr->backend[slot].new_flows++;
+	return true;
+}
+
+/*
+ * A packet with no flow: a new one is scheduled and stored. A TCP first
+ * packet that is not a SYN belongs to a connection this lcore does not
+ * know: Maglev picks its backend, the choice most likely to be the one it
+ * had (same pool, same table on every lcore and every node). In DSR a RST
+ * is forwarded without creating a flow.
+ */
+static uint32_t balance_new(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
+			    const struct pkt_meta *m, uint32_t vip_slot, const struct flow_key *k,
+			    uint32_t hash, struct flow_entry **ep)
+{
+	const struct lb_vip_rt *v = &s->vips[vip_slot];
+	bool sees_replies = v->traits & LB_TRAIT_SEES_REPLIES;
+	bool needs_state = v->traits & LB_TRAIT_NEEDS_STATE;
+	bool pickup = k->proto == IPPROTO_TCP && (m->tcp_flags & (TCP_SYN | TCP_ACK)) != TCP_SYN;
+	struct flow_entry *e;
+	uint32_t idx, slot;
+
 	if (!ip4_header_ok(pk, m)) {
 		/* A damaged or forged header creates no state (the port did not check it). */
 		pk->drop = LB_DROP_BAD_CSUM;
 		return LB_NO_SLOT;
 	}
-	bool pickup = k->proto == IPPROTO_TCP && (m->tcp_flags & (TCP_SYN | TCP_ACK)) != TCP_SYN;
 	w->avoid_slot = sees_replies && !pickup ? redispatch_avoid(w, k) : LB_NO_SLOT;
 	idx = pickup ? pick_maglev(v, k, hash) : pick_backend(w, vip_slot, v, k, hash);
 	w->avoid_slot = LB_NO_SLOT;
@@ -308,8 +378,9 @@ static uint32_t balance(struct lb_worker *w, const struct lb_snapshot *s, struct
 		pk->drop = LB_DROP_NO_BACKEND;
 		return LB_NO_SLOT;
 	}
+	slot = v->pool->slot[idx];
 	if (!needs_state && k->proto == IPPROTO_TCP && (m->tcp_flags & TCP_RST))
-		return v->pool->slot[idx];
+		return slot;
 	/*
 	 * dsr/tunnel see no replies: nothing tells a real connection picked up
 	 * mid-stream from forged ACKs, which would become established flows
@@ -327,40 +398,34 @@ static uint32_t balance(struct lb_worker *w, const struct lb_snapshot *s, struct
 			pk->drop = LB_DROP_NAT_NO_ROOM;
 			return LB_NO_SLOT;
 		}
-		/*
-		 * No room without evicting live flows: Maglev's backstop keeps
-		 * this flow's packets on one backend while the table is full.
-		 */
-		idx = pick_maglev(v, k, hash);
-		if (idx == SCHED_NONE) {
-			pk->drop = LB_DROP_NO_BACKEND;
-			return LB_NO_SLOT;
-		}
-		c->flows_backstop++;
-		return v->pool->slot[idx];
+		/* No room without evicting live flows: the backstop, while the table is full. */
+		slot = balance_backstop(pk, v, k, hash);
+		if (slot != LB_NO_SLOT)
+			w->ctr->flows_backstop++;
+		return slot;
 	}
-	slot = v->pool->slot[idx];
-	e->backend_slot = slot;
-	e->backend_uid = s->backends[slot].uid;
-	e->vip_slot = (uint16_t)vip_slot;
-	if (counts_active(e->state))
-		w->active[slot]++;
-	if (sees_replies) {
-		int rc = nat_open(w, s, pk, v, e, hash);
-		if (rc < 0) {
-			if (rc == -1)
-				flow_remove(w->flows, e); /* gives the port back, uncounts it */
-			*ep = NULL;
-			return LB_NO_SLOT;
-		}
-		if (k->proto == IPPROTO_TCP && (m->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
-			syn_hold(w, v, k, hash, pk); /* before forward() translates it */
-	}
+	if (!flow_start(w, s, pk, m, vip_slot, k, hash, e, slot))
+		return LB_NO_SLOT;
 	*ep = e;
-	c->flows_new++;
-	c->vip[vip_slot].new_flows++;
-	c->backend[slot].new_flows++;
 	return slot;
+}
+
+/*
+ * Finds or creates the flow of packet <pk> and returns its backend slot, or
+ * LB_NO_SLOT with pk->drop set. <*ep> is the flow entry (NULL when the
+ * packet goes out without one: Maglev's backstop, a stray RST).
+ */
+static uint32_t balance(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
+			const struct pkt_meta *m, uint32_t vip_slot, const struct flow_key *k,
+			uint32_t hash, struct flow_entry **ep)
+{
+	bool sees_replies = s->vips[vip_slot].traits & LB_TRAIT_SEES_REPLIES;
+	uint32_t slot;
+
+	*ep = balance_reopen(w, s, m, k, *ep, sees_replies);
+	if (*ep != NULL && balance_known(w, s, pk, m, vip_slot, k, hash, ep, &slot))
+		return slot;
+	return balance_new(w, s, pk, m, vip_slot, k, hash, ep);
 }
 
 static void forward(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
@@ -419,6 +484,84 @@ static enum cls handoff(struct lb_pkt *pk, uint32_t owner)
 	return CLS_DONE;
 }
 
+/* A TCP/UDP packet to VIP <vip_slot>: checks of its source and TTL, and NAT's owner lcore. */
+static enum cls classify_vip(const struct lb_worker *w, const struct lb_snapshot *s,
+			     const struct lb_port_info *port, struct lb_pkt *pk,
+			     const struct pkt_meta *m, uint32_t vip_slot)
+{
+	const struct lb_vip_rt *v = &s->vips[vip_slot];
+	enum lb_drop why = src_unfit(s, port, m);
+
+	/* Port 0 is reserved (RFC 768, 9293): no client sends from it. */
+	if (why == LB_DROP_NONE && m->sport == 0)
+		why = LB_DROP_MARTIAN;
+	if (why == LB_DROP_NONE && ttl_zero(pk, m))
+		why = LB_DROP_TTL;
+	if (why != LB_DROP_NONE) {
+		pk->drop = (uint8_t)why;
+		return CLS_DONE;
+	}
+	if (v->mode >= LB_MODE_MAX) {
+		pk->drop = LB_DROP_MODE_UNSUPPORTED;
+		return CLS_DONE;
+	}
+	if (v->mode == LB_MODE_NAT && !pk->handed) {
+		uint32_t owner = nat_owner(w, &m->src, m->sport);
+		if (owner != w->index)
+			return handoff(pk, owner);
+	}
+	return CLS_VIP;
+}
+
+/* A TCP or UDP packet: to a VIP, a reply to a full-NAT or NAT flow, or not ours. */
+static enum cls classify_l4(const struct lb_worker *w, const struct lb_snapshot *s,
+			    const struct lb_port_info *port, struct lb_pkt *pk,
+			    const struct pkt_meta *m, uint32_t *vip_slot)
+{
+	if (m->frag == PKT_FRAG_LATER) {
+		pk->drop = lb_vip_addr_known(s, &m->dst) ? LB_DROP_FRAGMENT : LB_DROP_NOT_OURS;
+		return CLS_DONE;
+	}
+	*vip_slot = lb_vip_find(s, &m->dst, m->dport, m->l4_proto);
+	if (*vip_slot != LB_NO_SLOT)
+		return classify_vip(w, s, port, pk, m, *vip_slot);
+	if (lb_laddr_find(s, &m->dst) != LB_NO_SLOT) {
+		/* fnat reply: the source port we chose says which lcore owns it. */
+		uint32_t owner = ntohs(m->dport) % w->n_workers;
+		if (owner != w->index && !pk->handed)
+			return handoff(pk, owner);
+		return CLS_REPLY;
+	}
+	if (lb_vip_addr_known(s, &m->dst)) {
+		pk->drop = LB_DROP_VIP_NO_SERVICE;
+		return CLS_DONE;
+	}
+	if (s->has_nat && !is_port_addr(port, &m->dst)) {
+		uint32_t owner = nat_owner(w, &m->dst, m->dport);
+		if (owner != w->index && !pk->handed)
+			return handoff(pk, owner);
+		return CLS_REPLY;
+	}
+	return CLS_DONE;
+}
+
+/* ICMP and ICMPv6 that is not an error about a flow: echo, neighbour discovery. */
+static void classify_icmp(const struct lb_snapshot *s, const struct lb_port_info *port,
+			  struct lb_pkt *pk, const struct pkt_meta *m)
+{
+	if (!m->is_v6 && m->l4_proto == IPPROTO_ICMP && m->icmp_type == ICMP_ECHO_REQ &&
+	    is_ours(s, port, &m->dst))
+		echo(s, port, pk, m);
+	else if (m->is_v6 && m->l4_proto == IPPROTO_ICMPV6) {
+		if (m->icmp_type == ICMP6_ECHO_REQ && is_ours(s, port, &m->dst))
+			echo(s, port, pk, m);
+		else if (m->icmp_type == ND_NS)
+			pk->verdict = answer_ns(s, port, pk, m);
+		else if (m->icmp_type == ND_NA && is_port_addr(port, &m->dst))
+			pk->verdict = LB_VERDICT_MGMT; /* an answer to our solicitation */
+	}
+}
+
 /* First pass: everything that does not need the flow table is decided here. */
 static enum cls classify(const struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
 			 struct pkt_meta *m, uint32_t *vip_slot)
@@ -452,56 +595,8 @@ static enum cls classify(const struct lb_worker *w, const struct lb_snapshot *s,
 		pk->verdict = answer_arp(s, port, pk, m);
 		return CLS_DONE;
 	}
-	if (m->l4_proto == IPPROTO_TCP || m->l4_proto == IPPROTO_UDP) {
-		if (m->frag == PKT_FRAG_LATER) {
-			pk->drop =
-				lb_vip_addr_known(s, &m->dst) ? LB_DROP_FRAGMENT : LB_DROP_NOT_OURS;
-			return CLS_DONE;
-		}
-		*vip_slot = lb_vip_find(s, &m->dst, m->dport, m->l4_proto);
-		if (*vip_slot != LB_NO_SLOT) {
-			const struct lb_vip_rt *v = &s->vips[*vip_slot];
-			enum lb_drop why = src_unfit(s, port, m);
-
-			/* Port 0 is reserved (RFC 768, 9293): no client sends from it. */
-			if (why == LB_DROP_NONE && m->sport == 0)
-				why = LB_DROP_MARTIAN;
-			if (why == LB_DROP_NONE && ttl_zero(pk, m))
-				why = LB_DROP_TTL;
-			if (why != LB_DROP_NONE) {
-				pk->drop = (uint8_t)why;
-				return CLS_DONE;
-			}
-			if (v->mode >= LB_MODE_MAX) {
-				pk->drop = LB_DROP_MODE_UNSUPPORTED;
-				return CLS_DONE;
-			}
-			if (v->mode == LB_MODE_NAT && !pk->handed) {
-				uint32_t owner = nat_owner(w, &m->src, m->sport);
-				if (owner != w->index)
-					return handoff(pk, owner);
-			}
-			return CLS_VIP;
-		}
-		if (lb_laddr_find(s, &m->dst) != LB_NO_SLOT) {
-			/* fnat reply: the source port we chose says which lcore owns it. */
-			uint32_t owner = ntohs(m->dport) % w->n_workers;
-			if (owner != w->index && !pk->handed)
-				return handoff(pk, owner);
-			return CLS_REPLY;
-		}
-		if (lb_vip_addr_known(s, &m->dst)) {
-			pk->drop = LB_DROP_VIP_NO_SERVICE;
-			return CLS_DONE;
-		}
-		if (s->has_nat && !is_port_addr(port, &m->dst)) {
-			uint32_t owner = nat_owner(w, &m->dst, m->dport);
-			if (owner != w->index && !pk->handed)
-				return handoff(pk, owner);
-			return CLS_REPLY;
-		}
-		return CLS_DONE;
-	}
+	if (m->l4_proto == IPPROTO_TCP || m->l4_proto == IPPROTO_UDP)
+		return classify_l4(w, s, port, pk, m, vip_slot);
 	if (icmp_is_error(m) &&
 	    (is_ours(s, port, &m->dst) || (s->has_nat && !is_port_addr(port, &m->dst)))) {
 		/* Errors are handled where the flow lives (RSS hashes them anywhere). */
@@ -510,19 +605,8 @@ static enum cls classify(const struct lb_worker *w, const struct lb_snapshot *s,
 			return handoff(pk, owner);
 		return CLS_ICMP;
 	}
-	if (m->frag != PKT_FRAG_NONE)
-		return CLS_DONE;
-	if (!m->is_v6 && m->l4_proto == IPPROTO_ICMP && m->icmp_type == ICMP_ECHO_REQ &&
-	    is_ours(s, port, &m->dst))
-		echo(s, port, pk, m);
-	else if (m->is_v6 && m->l4_proto == IPPROTO_ICMPV6) {
-		if (m->icmp_type == ICMP6_ECHO_REQ && is_ours(s, port, &m->dst))
-			echo(s, port, pk, m);
-		else if (m->icmp_type == ND_NS)
-			pk->verdict = answer_ns(s, port, pk, m);
-		else if (m->icmp_type == ND_NA && is_port_addr(port, &m->dst))
-			pk->verdict = LB_VERDICT_MGMT; /* an answer to our solicitation */
-	}
+	if (m->frag == PKT_FRAG_NONE)
+		classify_icmp(s, port, pk, m);
 	return CLS_DONE;
 }
 
