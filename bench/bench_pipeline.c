@@ -22,6 +22,9 @@
  *   est-dsr       established flows, DSR, wrr VIP
  *   est-fnat      full-NAT, client -> backend on established connections
  *   fnat-reply    full-NAT, backend -> client on the same connections
+ *   est-tunnel    established flows, tunnel (IP-in-IP to the backend)
+ *   est-nat       NAT (destination only), client -> backend
+ *   nat-reply     NAT, backend -> client on the same connections
  *   new-dsr       every packet a new flow (a SYN), into an empty table; past
  *                 FLOW_CAPACITY packets the table is full and SYNs evict
  *   new-dsr-full  every packet a SYN into a table already full of half-open
@@ -93,7 +96,10 @@
 
 enum scenario_kind { SC_EST, SC_NEW, SC_REPLY, SC_NO_PORT, SC_FULL, SC_FULL_EST };
 
-static uint8_t frames[LB_BURST_MAX][FRAME_LEN];
+/* Room in front of each frame for a tunnel's outer header, as an mbuf has. */
+#define HEADROOM 64
+static uint8_t frame_bufs[LB_BURST_MAX][HEADROOM + FRAME_LEN];
+#define frames(j) (frame_bufs[j] + HEADROOM)
 
 /* A 64-byte Ethernet/IPv4/TCP frame from 198.19.<flow> to the VIP. */
 static void build_syn(uint8_t *f, uint32_t flow, uint8_t tcp_flags)
@@ -211,10 +217,13 @@ static uint8_t reply_tmpl[NBACKENDS][FRAME_LEN];
 static bool reply_tmpl_set[NBACKENDS];
 static uint8_t laddr_ip[NLADDRS][4];
 
-/* Records the connection of <fwd>, a frame the pipeline sent to a backend. */
+/*
+ * Records the connection of <fwd>, a frame the pipeline sent to a backend
+ * (NAT: the source is the client's, which build_reply() writes per flow).
+ */
 static int record_reply(struct reply_rec *r, const uint8_t *fwd)
 {
-	uint32_t b = fwd[33] - 10u, l = fwd[29] - 200u;
+	uint32_t b = fwd[33] - 10u, l = fwd[26] == 198 && fwd[27] == 19 ? 0 : fwd[29] - 200u;
 
 	if (b >= NBACKENDS || l >= NLADDRS)
 		return -1;
@@ -230,22 +239,57 @@ static int record_reply(struct reply_rec *r, const uint8_t *fwd)
 	return 0;
 }
 
-/* The backend's answer on connection <r>: backend:80 -> laddr:lport. */
-static void build_reply(uint8_t *f, const struct reply_rec *r)
+/*
+ * The backend's answer on connection <r> of flow <flow>: backend:80 ->
+ * laddr:lport (full-NAT), or -> the client's address and port (NAT, whose
+ * forward frames keep the client's source).
+ */
+static void build_reply(uint8_t *f, const struct reply_rec *r, uint32_t flow, enum lb_mode mode)
 {
 	memcpy(f, reply_tmpl[r->backend], FRAME_LEN);
-	memcpy(f + 30, laddr_ip[r->laddr], 4);
-	memcpy(f + 36, &r->lport_be, 2);
+	if (mode == LB_MODE_FNAT) {
+		memcpy(f + 30, laddr_ip[r->laddr], 4);
+		memcpy(f + 36, &r->lport_be, 2);
+	} else {
+		f[32] = (uint8_t)(flow >> 8);
+		f[33] = (uint8_t)flow;
+		f[36] = (uint8_t)((1024 + (flow >> 16)) >> 8);
+		f[37] = (uint8_t)(1024 + (flow >> 16));
+	}
+}
+
+/* One benchmark run: what the command line asked for, and its worker. */
+struct bench {
+	const char *scenario;
+	enum scenario_kind sk;
+	enum lb_mode mode;
+	enum sched_kind kind;
+	bool est; /* timed packets belong to established flows */
+	unsigned long total, nflows;
+	struct lb_model *model;
+	struct lb_snapshot *snap;
+	struct lb_worker *w;
+	struct reply_rec *rec; /* fnat and nat: how to build each connection's answer */
+	uint32_t opened;       /* flows (connections) open when the timed part starts */
+};
+
+/* An lb_pkt for frame <j>, as from a port with RX checksum offload (the frames' sums are 0). */
+static struct lb_pkt pkt_of(uint32_t j)
+{
+	return (struct lb_pkt){.data = frames(j),
+			       .len = FRAME_LEN,
+			       .cap = FRAME_LEN,
+			       .headroom = HEADROOM,
+			       .rx_csum = LB_RX_CSUM_IP_GOOD};
 }
 
 /*
  * Set-up, not timed: one packet (TCP flags <flags>) for each of flows
- * [first, first + count), or (<rec> and <replies>) the backend's answer on
- * each connection, in bursts at time <now>. With <rec> and not <replies>,
+ * [first, first + count), or (<replies>) the backend's answer on each
+ * connection, in bursts at time <now>. With b->rec and not <replies>,
  * records each connection (every packet must go out).
  */
-static void send_flows(struct lb_worker *w, const struct lb_snapshot *s, uint32_t first,
-		       uint32_t count, uint8_t flags, uint32_t now, struct reply_rec *rec,
+static void send_flows(struct bench *b, uint32_t first, uint32_t count, uint8_t flags, uint32_t now,
 		       bool replies)
 {
 	struct lb_pkt pkts[LB_BURST_MAX];
@@ -255,19 +299,16 @@ static void send_flows(struct lb_worker *w, const struct lb_snapshot *s, uint32_
 
 		for (uint32_t j = 0; j < n; j++) {
 			if (replies)
-				build_reply(frames[j], &rec[first + i + j]);
+				build_reply(frames(j), &b->rec[first + i + j], first + i + j,
+					    b->mode);
 			else
-				build_syn(frames[j], first + i + j, flags);
-			/* As from a port with RX checksum offload (the frames' sums are 0). */
-			pkts[j] = (struct lb_pkt){.data = frames[j],
-						  .len = FRAME_LEN,
-						  .cap = FRAME_LEN,
-						  .rx_csum = LB_RX_CSUM_IP_GOOD};
+				build_syn(frames(j), first + i + j, flags);
+			pkts[j] = pkt_of(j);
 		}
-		lb_worker_process(w, s, pkts, n, now);
-		for (uint32_t j = 0; rec != NULL && !replies && j < n; j++) {
+		lb_worker_process(b->w, b->snap, pkts, n, now);
+		for (uint32_t j = 0; b->rec != NULL && !replies && j < n; j++) {
 			if (pkts[j].verdict != LB_VERDICT_TX ||
-			    record_reply(&rec[first + i + j], frames[j]) < 0) {
+			    record_reply(&b->rec[first + i + j], pkts[j].data) < 0) {
 				fprintf(stderr, "bench: flow %u was not opened\n", first + i + j);
 				exit(1);
 			}
@@ -275,77 +316,225 @@ static void send_flows(struct lb_worker *w, const struct lb_snapshot *s, uint32_
 	}
 }
 
-int main(int argc, char **argv)
-{
-	struct lb_neigh_table *neigh = calloc(1, sizeof(*neigh));
-	struct lb_load *load = calloc(1, sizeof(*load));
-	struct lb_pkt pkts[BURST];
-	struct lb_snapshot *snap;
-	struct flow_timeouts to;
-	enum sched_kind kind = SCHED_KIND_WRR;
-	enum lb_mode mode = LB_MODE_DSR;
-	enum scenario_kind sk = SC_EST;
-	struct reply_rec *rec = NULL;
-	const char *scenario;
-	unsigned long total, nflows = NFLOWS;
+struct scenario {
+	const char *name;
+	enum scenario_kind sk;
+	enum lb_mode mode;
+};
 
-	if (argc != 3 && argc != 4) {
-		fprintf(stderr,
-			"usage: %s SCENARIO PACKETS [FLOWS]\n"
-			"  SCENARIO: est-dsr|est-fnat|fnat-reply (FLOWS established flows, "
-			"default %d), new-dsr|new-dsr-full|new-dsr-full-est|"
-			"sched-{rr,wrr,lc,wlc,maglev}|new-fnat|fnat-no-port\n",
-			argv[0], NFLOWS);
-		return 2;
-	}
-	scenario = argv[1];
-	total = strtoul(argv[2], NULL, 10);
-	if (strcmp(scenario, "new-dsr") == 0) {
-		sk = SC_NEW;
-	} else if (strcmp(scenario, "new-dsr-full") == 0) {
-		sk = SC_FULL;
-	} else if (strcmp(scenario, "new-dsr-full-est") == 0) {
-		sk = SC_FULL_EST;
-	} else if (strncmp(scenario, "sched-", 6) == 0 && sched_kind_parse(scenario + 6) >= 0) {
-		kind = (enum sched_kind)sched_kind_parse(scenario + 6);
-		sk = SC_NEW;
-	} else if (strcmp(scenario, "est-fnat") == 0) {
-		mode = LB_MODE_FNAT;
-	} else if (strcmp(scenario, "new-fnat") == 0) {
-		mode = LB_MODE_FNAT;
-		sk = SC_NEW;
-		if (total > FNAT_NEW_MAX) {
-			fprintf(stderr, "bench: new-fnat takes at most %d packets (source ports)\n",
-				FNAT_NEW_MAX);
+static const struct scenario scenarios[] = {
+	{"est-dsr", SC_EST, LB_MODE_DSR},
+	{"est-fnat", SC_EST, LB_MODE_FNAT},
+	{"fnat-reply", SC_REPLY, LB_MODE_FNAT},
+	{"est-tunnel", SC_EST, LB_MODE_TUNNEL},
+	{"est-nat", SC_EST, LB_MODE_NAT},
+	{"nat-reply", SC_REPLY, LB_MODE_NAT},
+	{"new-dsr", SC_NEW, LB_MODE_DSR},
+	{"new-dsr-full", SC_FULL, LB_MODE_DSR},
+	{"new-dsr-full-est", SC_FULL_EST, LB_MODE_DSR},
+	{"new-fnat", SC_NEW, LB_MODE_FNAT},
+	{"fnat-no-port", SC_NO_PORT, LB_MODE_FNAT},
+};
+
+static int usage(const char *argv0)
+{
+	fprintf(stderr,
+		"usage: %s SCENARIO PACKETS [FLOWS]\n"
+		"  SCENARIO: est-dsr|est-fnat|fnat-reply|est-tunnel|est-nat|nat-reply (FLOWS "
+		"established flows, default %d), new-dsr|new-dsr-full|new-dsr-full-est|"
+		"sched-{rr,wrr,lc,wlc,maglev}|new-fnat|fnat-no-port\n",
+		argv0, NFLOWS);
+	return 2;
+}
+
+/* The command line into <b>; 0, or the exit status for a bad one. */
+static int parse_args(struct bench *b, int argc, char **argv)
+{
+	const char *sc;
+
+	if (argc != 3 && argc != 4)
+		return usage(argv[0]);
+	*b = (struct bench){.scenario = argv[1], .kind = SCHED_KIND_WRR, .nflows = NFLOWS};
+	sc = b->scenario;
+	b->total = strtoul(argv[2], NULL, 10);
+	if (strncmp(sc, "sched-", 6) == 0 && sched_kind_parse(sc + 6) >= 0) {
+		b->kind = (enum sched_kind)sched_kind_parse(sc + 6);
+		b->sk = SC_NEW;
+		b->mode = LB_MODE_DSR;
+	} else {
+		size_t i;
+
+		for (i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
+			if (strcmp(sc, scenarios[i].name) == 0)
+				break;
+		if (i == sizeof(scenarios) / sizeof(scenarios[0])) {
+			fprintf(stderr, "bench: unknown scenario %s\n", sc);
 			return 2;
 		}
-	} else if (strcmp(scenario, "fnat-no-port") == 0) {
-		mode = LB_MODE_FNAT;
-		sk = SC_NO_PORT;
-	} else if (strcmp(scenario, "fnat-reply") == 0) {
-		mode = LB_MODE_FNAT;
-		sk = SC_REPLY;
-	} else if (strcmp(scenario, "est-dsr") != 0) {
-		fprintf(stderr, "bench: unknown scenario %s\n", scenario);
+		b->sk = scenarios[i].sk;
+		b->mode = scenarios[i].mode;
+	}
+	if (b->mode == LB_MODE_FNAT && b->sk == SC_NEW && b->total > FNAT_NEW_MAX) {
+		fprintf(stderr, "bench: new-fnat takes at most %d packets (source ports)\n",
+			FNAT_NEW_MAX);
 		return 2;
 	}
-	bool est = sk == SC_EST || sk == SC_REPLY;
+	b->est = b->sk == SC_EST || b->sk == SC_REPLY;
 	if (argc == 4) {
-		unsigned long max = mode == LB_MODE_FNAT ? FNAT_FLOWS_MAX : FLOW_CAPACITY;
+		bool nat = b->mode == LB_MODE_FNAT || b->mode == LB_MODE_NAT;
+		unsigned long max = nat ? FNAT_FLOWS_MAX : FLOW_CAPACITY;
 		char *end;
 
-		nflows = strtoul(argv[3], &end, 10);
-		if (!est || *end != '\0' || nflows == 0 || nflows > max) {
+		b->nflows = strtoul(argv[3], &end, 10);
+		if (!b->est || *end != '\0' || b->nflows == 0 || b->nflows > max) {
 			fprintf(stderr,
-				"bench: FLOWS is for est-dsr (1..%u), est-fnat and "
-				"fnat-reply (1..%u)\n",
+				"bench: FLOWS is for est-dsr and est-tunnel (1..%u), est-fnat, "
+				"fnat-reply, est-nat and nat-reply (1..%u)\n",
 				FLOW_CAPACITY, FNAT_FLOWS_MAX);
 			return 2;
 		}
 	}
-	if (neigh == NULL || load == NULL)
+	return 0;
+}
+
+/*
+ * Set-up, not timed, at time 1 (the timed part runs at time 2: nothing
+ * expires, every timeout is seconds): the flows the scenario starts with.
+ * Returns 0, or 1 when the table does not hold what was opened.
+ */
+static int open_flows(struct bench *b)
+{
+	struct lb_worker *w = b->w;
+	uint32_t capacity = flow_table_capacity(w->flows);
+	const struct flow_stats *fs = flow_table_stats(w->flows);
+	bool nat = b->mode == LB_MODE_FNAT || b->mode == LB_MODE_NAT;
+	uint32_t per_flow = nat ? 2 : 1, n = (uint32_t)b->nflows;
+
+	if (b->est) {
+		/*
+		 * A handshake: the client's SYN, in fnat and nat the backend's
+		 * answer (a connection is established only once its backend has
+		 * answered, and the first answer is counted once, for passive
+		 * health), then the client's ACK.
+		 */
+		if (nat && (b->rec = calloc(n, sizeof(*b->rec))) == NULL)
+			return 1;
+		send_flows(b, 0, n, 0x02, 1, false);
+		if (nat)
+			send_flows(b, 0, n, 0, 1, true);
+		send_flows(b, 0, n, 0x10, 1, false);
+		b->opened = n;
+	} else if (b->sk == SC_FULL || b->sk == SC_FULL_EST) {
+		/*
+		 * Every entry a half-open flow, as a SYN flood leaves the table:
+		 * each new SYN reads the (up to 16) flows of its key's two buckets,
+		 * finds none expired and evicts the least recently seen. Or
+		 * (full-est) every entry ESTABLISHED, which is never evicted: the
+		 * insert fails and the packet goes out on Maglev's backstop.
+		 */
+		send_flows(b, 0, capacity, 0x02, 1, false);
+		if (b->sk == SC_FULL_EST)
+			send_flows(b, 0, capacity, 0x10, 1, false);
+		b->opened = capacity;
+	} else if (b->sk == SC_NO_PORT) {
+		/* No port left: take every one first; flow numbers go on from there. */
+		send_flows(b, 0, FNAT_PORTS, 0x02, 1, false);
+		if (w->ctr->fwd != FNAT_PORTS) {
+			fprintf(stderr, "bench: %lu connections opened, not %d\n",
+				(unsigned long)w->ctr->fwd, FNAT_PORTS);
+			return 1;
+		}
+		b->opened = FNAT_PORTS;
+	}
+	if (flow_table_count(w->flows) != b->opened * per_flow || fs->evicted != 0 ||
+	    fs->insert_failed != 0) {
+		fprintf(stderr,
+			"bench: set-up left %u of %u table entries (%lu evicted, %lu inserts "
+			"failed)\n",
+			flow_table_count(w->flows), b->opened * per_flow,
+			(unsigned long)fs->evicted, (unsigned long)fs->insert_failed);
 		return 1;
-	struct lb_model *m = setup(kind, mode, neigh, &snap);
+	}
+	return 0;
+}
+
+/* The timed part: b->total packets in bursts of BURST; returns ns per packet. */
+static double run_timed(struct bench *b)
+{
+	struct lb_pkt pkts[BURST];
+	uint32_t x = 2463534242u; /* xorshift32 (Marsaglia, 2003), fixed seed */
+	uint32_t flow = b->opened;
+	unsigned long done = 0;
+
+	CALLGRIND_START_INSTRUMENTATION;
+	double t0 = now_ns();
+	while (done < b->total) {
+		uint32_t n = b->total - done < BURST ? (uint32_t)(b->total - done) : BURST;
+		for (uint32_t j = 0; j < n; j++) {
+			/* Writing the frame is part of what a NIC would hand us anyway. */
+			if (b->est) {
+				/* A random one of the established flows. */
+				x ^= x << 13;
+				x ^= x >> 17;
+				x ^= x << 5;
+				uint32_t i = (uint32_t)(((uint64_t)x * b->nflows) >> 32);
+				if (b->sk == SC_REPLY)
+					build_reply(frames(j), &b->rec[i], i, b->mode);
+				else
+					build_syn(frames(j), i, 0x10);
+			} else {
+				build_syn(frames(j), flow++, 0x02);
+			}
+			pkts[j] = pkt_of(j);
+		}
+		lb_worker_process(b->w, b->snap, pkts, n, 2);
+		done += n;
+	}
+	return (now_ns() - t0) / (double)(b->total ? b->total : 1);
+}
+
+/* What the timed part must have done, from the counters before (<c0>) and after. */
+static int check_run(const struct bench *b, const struct lb_counters *c0,
+		     const struct flow_stats *f0)
+{
+	const struct lb_counters *c = b->w->ctr;
+	const struct flow_stats *fs = flow_table_stats(b->w->flows);
+	unsigned long total = b->total;
+	const char *what = NULL;
+	uint64_t got = 0;
+
+	if (b->sk == SC_NO_PORT &&
+	    (got = c->drop[LB_DROP_NAT_NO_PORT] - c0->drop[LB_DROP_NAT_NO_PORT]) != total)
+		what = "dropped for want of a port";
+	else if (b->sk != SC_NO_PORT && (got = c->fwd - c0->fwd) < total)
+		what = "forwarded";
+	else if (b->sk == SC_REPLY && (got = c->nat_replies - c0->nat_replies) < total)
+		what = "replies translated";
+	else if (b->sk == SC_FULL && (got = fs->evicted - f0->evicted) != total)
+		what = "SYNs evicted a half-open flow";
+	else if (b->sk == SC_FULL_EST && (got = c->flows_backstop - c0->flows_backstop) != total)
+		what = "SYNs went out on the backstop";
+	if (what == NULL)
+		return 0;
+	fprintf(stderr, "bench: %lu of %lu packets: %s\n", (unsigned long)got, total, what);
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct lb_neigh_table *neigh = calloc(1, sizeof(*neigh));
+	struct lb_load *load = calloc(1, sizeof(*load));
+	struct lb_counters *c0 = malloc(sizeof(*c0)); /* per-VIP and per-backend: large */
+	struct flow_stats f0;
+	struct flow_timeouts to;
+	struct bench b;
+	int rc = parse_args(&b, argc, argv);
+
+	if (rc != 0)
+		return rc;
+	if (neigh == NULL || load == NULL || c0 == NULL)
+		return 1;
+	b.model = setup(b.kind, b.mode, neigh, &b.snap);
 	flow_timeouts_default(&to);
 	/*
 	 * fnat-no-port takes every source port (two entries each: 98% of the
@@ -353,139 +542,23 @@ int main(int argc, char **argv)
 	 * insert would evict a half-open flow and free its port: it gets a table
 	 * twice as large, so that it measures the flood on exhausted ports.
 	 */
-	struct lb_worker *w = lb_worker_create(
-		0, 1, sk == SC_NO_PORT ? 4 * FNAT_PORTS : FLOW_CAPACITY, &to, neigh, load);
-	if (w == NULL)
+	b.w = lb_worker_create(0, 1, b.sk == SC_NO_PORT ? 4 * FNAT_PORTS : FLOW_CAPACITY, &to,
+			       neigh, load);
+	if (b.w == NULL || open_flows(&b) != 0)
 		return 1;
-	uint32_t capacity = flow_table_capacity(w->flows);
-	const struct flow_stats *fs = flow_table_stats(w->flows);
-
-	/*
-	 * Set-up, not timed, at time 1 (the timed part runs at time 2: nothing
-	 * expires, every timeout is seconds). A handshake: the client's SYN,
-	 * in full-NAT the backend's answer (a connection is established only
-	 * once its backend has answered, and the first answer is counted once,
-	 * for passive health), then the client's ACK.
-	 */
-	uint32_t flow = 0, opened = 0, per_flow = mode == LB_MODE_FNAT ? 2 : 1;
-	if (est) {
-		if (mode == LB_MODE_FNAT) {
-			rec = calloc(nflows, sizeof(*rec));
-			if (rec == NULL)
-				return 1;
-		}
-		send_flows(w, snap, 0, (uint32_t)nflows, 0x02, 1, rec, false);
-		if (rec != NULL)
-			send_flows(w, snap, 0, (uint32_t)nflows, 0, 1, rec, true);
-		send_flows(w, snap, 0, (uint32_t)nflows, 0x10, 1, NULL, false);
-		opened = (uint32_t)nflows;
-	} else if (sk == SC_FULL) {
-		/*
-		 * Every entry a half-open flow (SYN state), as a SYN flood leaves
-		 * the table. A new SYN finds no free entry: the table reads the
-		 * (up to 16) flows of the key's two buckets, finds none expired,
-		 * and evicts the least recently seen; the cost of a SYN flood's
-		 * steady state, where every new flow throws out an older one.
-		 */
-		send_flows(w, snap, 0, capacity, 0x02, 1, NULL, false);
-		opened = flow = capacity;
-	} else if (sk == SC_FULL_EST) {
-		/*
-		 * Every entry an ESTABLISHED flow (a SYN, then an ACK), which flow_insert never
-		 * evicts: a new SYN reads the same 16 flows, finds nothing to
-		 * reclaim, and the insert fails; the packet goes out to the
-		 * backend Maglev picks (the backstop), with no state kept. The
-		 * cost of new flows while the table is full of live connections.
-		 */
-		send_flows(w, snap, 0, capacity, 0x02, 1, NULL, false);
-		send_flows(w, snap, 0, capacity, 0x10, 1, NULL, false);
-		opened = flow = capacity;
-	} else if (sk == SC_NO_PORT) {
-		/* No port left: take every one first; flow numbers go on from there. */
-		send_flows(w, snap, 0, FNAT_PORTS, 0x02, 1, NULL, false);
-		if (w->ctr->fwd != FNAT_PORTS) {
-			fprintf(stderr, "bench: %lu connections opened, not %d\n",
-				(unsigned long)w->ctr->fwd, FNAT_PORTS);
-			return 1;
-		}
-		opened = flow = FNAT_PORTS;
-	}
-	if (flow_table_count(w->flows) != opened * per_flow || fs->evicted != 0 ||
-	    fs->insert_failed != 0) {
-		fprintf(stderr,
-			"bench: set-up left %u of %u table entries (%lu evicted, %lu inserts "
-			"failed)\n",
-			flow_table_count(w->flows), opened * per_flow, (unsigned long)fs->evicted,
-			(unsigned long)fs->insert_failed);
+	*c0 = *b.w->ctr;
+	f0 = *flow_table_stats(b.w->flows);
+	double ns = run_timed(&b);
+	if (check_run(&b, c0, &f0) != 0)
 		return 1;
-	}
-
-	const struct lb_counters *c = w->ctr;
-	uint64_t fwd0 = c->fwd, replies0 = c->nat_replies, backstop0 = c->flows_backstop;
-	uint64_t no_port0 = c->drop[LB_DROP_NAT_NO_PORT], evicted0 = fs->evicted;
-	uint32_t x = 2463534242u; /* xorshift32 (Marsaglia, 2003), fixed seed */
-	CALLGRIND_START_INSTRUMENTATION;
-	double t0 = now_ns();
-	unsigned long done = 0;
-	while (done < total) {
-		uint32_t n = total - done < BURST ? (uint32_t)(total - done) : BURST;
-		for (uint32_t j = 0; j < n; j++) {
-			/* Writing the frame is part of what a NIC would hand us anyway. */
-			if (est) {
-				/* A random one of the established flows. */
-				x ^= x << 13;
-				x ^= x >> 17;
-				x ^= x << 5;
-				uint32_t i = (uint32_t)(((uint64_t)x * nflows) >> 32);
-				if (sk == SC_REPLY)
-					build_reply(frames[j], &rec[i]);
-				else
-					build_syn(frames[j], i, 0x10);
-			} else {
-				build_syn(frames[j], flow++, 0x02);
-			}
-			/* As from a port with RX checksum offload (the frames' sums are 0). */
-			pkts[j] = (struct lb_pkt){.data = frames[j],
-						  .len = FRAME_LEN,
-						  .cap = FRAME_LEN,
-						  .rx_csum = LB_RX_CSUM_IP_GOOD};
-		}
-		lb_worker_process(w, snap, pkts, n, 2);
-		done += n;
-	}
-	double ns = (now_ns() - t0) / (double)(total ? total : 1);
-	if (sk == SC_NO_PORT && c->drop[LB_DROP_NAT_NO_PORT] - no_port0 != total) {
-		fprintf(stderr, "bench: %lu of %lu packets dropped for want of a port\n",
-			(unsigned long)(c->drop[LB_DROP_NAT_NO_PORT] - no_port0), total);
-		return 1;
-	}
-	if (sk != SC_NO_PORT && c->fwd - fwd0 < total) {
-		fprintf(stderr, "bench: only %lu of %lu packets forwarded\n",
-			(unsigned long)(c->fwd - fwd0), total);
-		return 1;
-	}
-	if (sk == SC_REPLY && c->nat_replies - replies0 < total) {
-		fprintf(stderr, "bench: only %lu of %lu replies translated\n",
-			(unsigned long)(c->nat_replies - replies0), total);
-		return 1;
-	}
-	if (sk == SC_FULL && fs->evicted - evicted0 != total) {
-		fprintf(stderr, "bench: %lu of %lu SYNs evicted a half-open flow\n",
-			(unsigned long)(fs->evicted - evicted0), total);
-		return 1;
-	}
-	if (sk == SC_FULL_EST && c->flows_backstop - backstop0 != total) {
-		fprintf(stderr, "bench: %lu of %lu SYNs went out on the backstop\n",
-			(unsigned long)(c->flows_backstop - backstop0), total);
-		return 1;
-	}
 	printf("{\"scenario\":\"%s\",\"packets\":%lu,\"flows\":%u,\"capacity\":%u,"
 	       "\"ns_per_packet\":%.1f}\n",
-	       scenario, total, opened, capacity, ns);
-	free(rec);
-	lb_worker_free(w);
-	lb_snapshot_free(snap);
-	lb_model_free(m);
+	       b.scenario, b.total, b.opened, flow_table_capacity(b.w->flows), ns);
+	free(b.rec);
+	lb_worker_free(b.w);
+	lb_snapshot_free(b.snap);
+	lb_model_free(b.model);
+	free(c0);
 	free(neigh);
 	free(load);
 	return 0;
