@@ -1,20 +1,22 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The fast path of the pipeline (lb_worker.c): the common case, a packet of
- * an established IPv4 TCP/UDP flow of a dsr or fnat VIP (either way), in a
- * few dozen instructions.
+ * an established IPv4 TCP/UDP flow of a dsr, tunnel, fnat or nat VIP (fnat
+ * and nat either way), in a few dozen instructions.
  *
  * It has two halves around the burst's bulk flow lookup. fast4_parse()
  * recognises the packet from its bytes (no struct pkt_meta, no generic
  * parser) and builds its flow key and hash: a client's packet to a VIP, or
- * a backend's reply to a full-NAT local address of this lcore. Then
- * fast4_dsr(), fast4_fnat() or fast4_reply() take a packet whose flow was
- * found established on a backend still in service, and rewrite it as the
- * general path would (fnat: the connection's precomputed checksum change).
- * Anything they do not take (IPv6, VLAN tags, IP options, fragments, nat
- * and tunnel VIPs, new flows, SYN/FIN/RST, a backend out of service, an
- * unresolved neighbour, a TTL running out, checksum offload, response
- * timeouts) goes through the general path, which decides everything about
+ * a backend's reply to a full-NAT local address of this lcore, or (when a
+ * nat VIP exists) to any other address. Then fast4_dsr(), fast4_tunnel(),
+ * fast4_nat() or fast4_reply() take a packet whose flow was found
+ * established on a backend still in service, and rewrite it as the general
+ * path would (fnat and nat: the connection's precomputed checksum change).
+ * Anything they do not take (IPv6, VLAN tags, IP options, fragments, new
+ * flows, SYN/FIN/RST, a backend out of service, an unresolved neighbour, a
+ * TTL running out, checksum offload, response timeouts, a packet too big
+ * for its tunnel, a nat connection another lcore owns) goes through the
+ * general path, which decides everything about
  * the packet again, so the fast path never changes a verdict or a counter,
  * only what they cost.
  */
@@ -28,6 +30,7 @@
 #include "flow.h"
 #include "lb.h"
 #include "lb_internal.h"
+#include "lb_stage.h"
 #include "lb_worker.h"
 #include "pkt_bytes.h"
 
@@ -68,23 +71,36 @@ static inline const struct lb_vip4 *fast4_vip(const struct lb_snapshot *s, const
 enum fast4_kind {
 	FAST4_NONE = 0, /* the general path takes it */
 	FAST4_DSR,      /* a client's packet to a dsr VIP */
-	FAST4_FNAT,     /* a client's packet to a fnat VIP */
-	FAST4_REPLY,    /* a backend's packet to a full-NAT local address this lcore owns */
+	FAST4_TUNNEL,   /* a client's packet to a tunnel VIP */
+	FAST4_NAT,      /* a client's packet to a fnat or nat VIP */
+	FAST4_REPLY, /* a backend's packet to a local address this lcore owns, or (nat) a client */
+};
+
+/* The fast path's kind for a VIP in <mode>. */
+static const uint8_t fast4_of_mode[LB_MODE_MAX] = {
+	[LB_MODE_DSR] = FAST4_DSR,
+	[LB_MODE_TUNNEL] = FAST4_TUNNEL,
+	[LB_MODE_FNAT] = FAST4_NAT,
+	[LB_MODE_NAT] = FAST4_NAT,
 };
 
 /*
  * An untagged IPv4 frame, no options, not a fragment, carrying a whole TCP
- * or UDP header (the same bounds parse_packet() checks), to an IPv4 dsr or
- * fnat VIP (*vip its slot) or to a local address of this lcore: fills <k>,
- * <*hash> and <*tcp_flags> (0 for UDP). Classified as classify() would: a
- * VIP first, then a local address, whose reply another lcore owns (by its
- * destination port) is left to the general path, which hands it over.
+ * or UDP header (the same bounds parse_packet() checks), to an IPv4 VIP
+ * (*vip its slot), to a local address of this lcore, or (a nat VIP exists)
+ * to another address, which may be a nat client: fills <k>, <*hash> and
+ * <*tcp_flags> (0 for UDP). Classified as classify() would: a VIP first,
+ * then a local address, then a nat client. What another lcore owns (a
+ * local address's reply by its destination port, a nat connection by its
+ * client's address and port) is left to the general path, which hands it
+ * over.
  */
 static inline enum fast4_kind fast4_parse(const struct lb_worker *w, const struct lb_snapshot *s,
 					  const struct lb_pkt *pk, struct flow_key *k,
 					  uint32_t *hash, uint8_t *tcp_flags, uint32_t *vip)
 {
 	static const uint8_t no_port[2];
+	const uint8_t *client = NULL; /* nat: the client's address in the packet */
 	const struct lb_vip4 *v;
 	enum fast4_kind kind;
 	const uint8_t *p = pk->data, *ip = p + FAST_ETH_HLEN, *l4 = ip + FAST_IP4_HLEN;
@@ -126,22 +142,32 @@ static inline enum fast4_kind fast4_parse(const struct lb_worker *w, const struc
 	}
 	v = fast4_vip(s, ip + 16, l4 + 2, proto);
 	if (v != NULL) {
-		if (v->mode != LB_MODE_DSR && v->mode != LB_MODE_FNAT)
-			return FAST4_NONE;
-		kind = v->mode == LB_MODE_DSR ? FAST4_DSR : FAST4_FNAT;
+		kind = v->mode < LB_MODE_MAX ? (enum fast4_kind)fast4_of_mode[v->mode] : FAST4_NONE;
+		if (v->mode == LB_MODE_NAT)
+			client = ip + 12; /* the source, its port first in l4 */
 		*vip = v->vip;
-	} else {
-		if (fast4_vip(s, ip + 16, no_port, LB_VIP4_LADDR) == NULL)
-			return FAST4_NONE;
+	} else if (fast4_vip(s, ip + 16, no_port, LB_VIP4_LADDR) != NULL) {
 		if (((uint32_t)l4[2] << 8 | l4[3]) % w->n_workers != w->index)
 			return FAST4_NONE;
 		kind = FAST4_REPLY;
+	} else if (s->has_nat) {
+		kind = FAST4_REPLY;
+		client = ip + 16; /* the destination, its port second in l4 */
+	} else {
+		return FAST4_NONE;
 	}
+	if (kind == FAST4_NONE)
+		return FAST4_NONE;
 	lb_addr_set_v4(&k->src, ip + 12);
 	lb_addr_set_v4(&k->dst, ip + 16);
 	memcpy(&k->sport, l4, 4); /* both ports, as on the wire */
 	k->proto = proto;
 	memset(k->pad, 0, sizeof(k->pad));
+	/* nat: the lcore of the client's address and port owns the connection. */
+	if (client != NULL && w->n_workers > 1 &&
+	    nat_owner(w, client == ip + 12 ? &k->src : &k->dst,
+		      client == ip + 12 ? k->sport : k->dport) != w->index)
+		return FAST4_NONE;
 	*hash = flow_hash_v4(ip + 12, ip + 16, l4, proto);
 	return kind;
 }
@@ -216,10 +242,57 @@ static inline bool fast4_dsr(struct lb_worker *w, const struct lb_snapshot *s, s
 }
 
 /*
+ * A client's packet of established tunnel flow <e> (VIP <vip_slot>): as
+ * fast4_dsr(), inside an IP-in-IP header from the out port's address to the
+ * backend (RFC 2003), built as tunnel_encap() builds it. Not taken: no room
+ * in front of the frame, an out port without IPv4, a packet that would not
+ * fit the port once encapsulated (the general path answers the client).
+ */
+static inline bool fast4_tunnel(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
+				struct flow_entry *e, uint32_t vip_slot, uint8_t tcp_flags)
+{
+	const struct lb_backend_rt *b = fast4_backend(s, e, vip_slot, tcp_flags);
+	const struct lb_port_info *out;
+	uint32_t inner, sum;
+	uint64_t word;
+	uint8_t *ip;
+
+	if (b == NULL)
+		return false;
+	out = &s->ports[b->out_port];
+	inner = (uint32_t)pkt_get16(pk->data + FAST_ETH_HLEN + 2);
+	word = w->neigh->word[b->neigh_slot];
+	if (!(word & LB_NEIGH_VALID) || pk->headroom < FAST_IP4_HLEN || !out->has_ipv4 ||
+	    inner + FAST_IP4_HLEN > out->mtu)
+		return false;
+	fast4_seen(e, w->now_ms);
+	pk->data -= FAST_IP4_HLEN;
+	pk->headroom = (uint16_t)(pk->headroom - FAST_IP4_HLEN);
+	memmove(pk->data, pk->data + FAST_IP4_HLEN, FAST_ETH_HLEN);
+	ip = pk->data + FAST_ETH_HLEN;
+	ip[0] = 0x45;
+	ip[1] = ip[FAST_IP4_HLEN + 1]; /* DSCP/ECN copied out (RFC 2003 3.1) */
+	pkt_put16(ip + 2, (uint16_t)(FAST_IP4_HLEN + inner));
+	pkt_put16(ip + 4, 0);
+	pkt_put16(ip + 6, ip[FAST_IP4_HLEN + 6] & 0x40 ? 0x4000 : 0); /* DF copied */
+	ip[8] = 64;
+	ip[9] = IPPROTO_IPIP_;
+	memcpy(ip + 12, lb_addr_v4_bytes(&out->ipv4), 4);
+	memcpy(ip + 16, lb_addr_v4_bytes(&b->addr), 4);
+	pkt_put16(ip + 10, 0);
+	sum = pkt_csum_add(0, ip, FAST_IP4_HLEN);
+	pkt_put16(ip + 10, pkt_csum_fold(sum));
+	pk->len = (uint16_t)(FAST_ETH_HLEN + FAST_IP4_HLEN + inner); /* Ethernet padding dropped */
+	lb_neigh_unpack(word, pk->data);
+	fast4_send(w, s, pk, b->out_port, vip_slot, e->backend_slot);
+	return true;
+}
+
+/*
  * Routes and translates an IPv4 packet whose TTL was checked: TTL down by
  * one, the connection's checksum change <d> applied (a UDP datagram without
- * a checksum keeps none), then source and destination rewritten (wire
- * order).
+ * a checksum keeps none), then source (unless <src> is NULL: nat keeps the
+ * client's) and destination rewritten (wire order).
  */
 static inline void fast4_translate(uint8_t *ip, uint8_t proto, const struct lb_csum_delta *d,
 				   const uint8_t *src, uint16_t sport_be, const uint8_t *dst,
@@ -235,20 +308,22 @@ static inline void fast4_translate(uint8_t *ip, uint8_t proto, const struct lb_c
 		if (proto == IPPROTO_UDP && pkt_get16(l4csum) == 0)
 			pkt_put16(l4csum, 0xffff); /* 0 means "no checksum" (RFC 768) */
 	}
-	memcpy(ip + 12, src, 4);
+	if (src != NULL) {
+		memcpy(ip + 12, src, 4);
+		memcpy(l4, &sport_be, 2);
+	}
 	memcpy(ip + 16, dst, 4);
-	memcpy(l4, &sport_be, 2);
 	memcpy(l4 + 2, &dport_be, 2);
 }
 
 /*
- * A client's packet of established full-NAT connection <e> (VIP <vip_slot>)
- * towards its backend, as fast4_dsr() but translated. Not taken: a VIP with
- * a response timeout, a TTL running out, an out port that computes the
- * checksums itself.
+ * A client's packet of established fnat or nat connection <e> (VIP
+ * <vip_slot>) towards its backend, as fast4_dsr() but translated (nat: the
+ * destination only). Not taken: a VIP with a response timeout, a TTL
+ * running out, an out port that computes the checksums itself.
  */
-static inline bool fast4_fnat(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
-			      struct flow_entry *e, uint32_t vip_slot, uint8_t tcp_flags)
+static inline bool fast4_nat(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
+			     struct flow_entry *e, uint32_t vip_slot, uint8_t tcp_flags)
 {
 	const struct lb_backend_rt *b = fast4_backend(s, e, vip_slot, tcp_flags);
 	uint8_t *ip = pk->data + FAST_ETH_HLEN;
@@ -262,7 +337,10 @@ static inline bool fast4_fnat(struct lb_worker *w, const struct lb_snapshot *s, 
 	x = &w->ext[flow_entry_index(w->flows, e)];
 	if (!(word & LB_NEIGH_VALID) || x->peer == NULL)
 		return false;
-	fast4_translate(ip, e->key.proto, &x->to_backend, lb_addr_v4_bytes(&s->laddrs[x->laddr]),
+	fast4_translate(ip, e->key.proto, &x->to_backend,
+			s->vips[vip_slot].mode == LB_MODE_FNAT
+				? lb_addr_v4_bytes(&s->laddrs[x->laddr])
+				: NULL,
 			x->lport_be, lb_addr_v4_bytes(&b->addr), b->port_be);
 	fast4_seen(e, w->now_ms);
 	fast4_seen(x->peer, w->now_ms);
@@ -272,10 +350,10 @@ static inline bool fast4_fnat(struct lb_worker *w, const struct lb_snapshot *s, 
 }
 
 /*
- * A backend's packet to a full-NAT local address, found as reverse entry
- * <r> of an established connection the backend has answered before:
- * translated back to come from the VIP, and sent to the L2 hop the client's
- * packets came from. Not taken: as fast4_fnat(), and while an answer to the
+ * A backend's packet to a full-NAT local address or (nat) to a client,
+ * found as reverse entry <r> of an established connection the backend has
+ * answered before: translated back to come from the VIP, and sent to the L2
+ * hop the client's packets came from. Not taken: as fast4_fnat(), and while an answer to the
  * client's data is awaited (response timeout).
  */
 static inline bool fast4_reply(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
@@ -290,7 +368,7 @@ static inline bool fast4_reply(struct lb_worker *w, const struct lb_snapshot *s,
 	rx = &w->ext[flow_entry_index(w->flows, r)];
 	f = rx->peer;
 	if (!rx->reverse || f == NULL || f->user != 0 ||
-	    s->vips[f->vip_slot].mode != LB_MODE_FNAT ||
+	    !(s->vips[f->vip_slot].traits & LB_TRAIT_SEES_REPLIES) ||
 	    fast4_backend(s, f, f->vip_slot, tcp_flags) == NULL)
 		return false;
 	fx = &w->ext[flow_entry_index(w->flows, f)];

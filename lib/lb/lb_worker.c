@@ -817,6 +817,22 @@ struct lb_keyed {
 	uint32_t vip;
 };
 
+/* The fast path's step for a packet fast4_parse() recognised; false: the general path's. */
+static inline bool fast4_take(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
+			      struct flow_entry *e, const struct lb_keyed *kd)
+{
+	switch (kd->fast) {
+	case FAST4_DSR:
+		return fast4_dsr(w, s, pk, e, kd->vip, kd->tcp_flags);
+	case FAST4_NAT:
+		return fast4_nat(w, s, pk, e, kd->vip, kd->tcp_flags);
+	case FAST4_TUNNEL:
+		return fast4_tunnel(w, s, pk, e, kd->vip, kd->tcp_flags);
+	default:
+		return fast4_reply(w, s, pk, e, kd->tcp_flags);
+	}
+}
+
 void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pkts,
 		       uint32_t n, uint32_t now_ms)
 {
@@ -834,12 +850,14 @@ void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct 
 	if (n > LB_BURST_MAX)
 		n = LB_BURST_MAX;
 	w->now_ms = now_ms;
+	bool fast_on = !w->general_only;
 	for (uint32_t i = 0; i < n; i++) {
 		struct pkt_meta *m = &meta[i];
 		uint8_t tcp_flags;
 		uint32_t vip_slot = LB_NO_SLOT;
-		enum fast4_kind fk = fast4_parse(w, s, &pkts[i], &keys[nflows], &hashes[nflows],
-						 &tcp_flags, &vip_slot);
+		enum fast4_kind fk = fast_on ? fast4_parse(w, s, &pkts[i], &keys[nflows],
+							   &hashes[nflows], &tcp_flags, &vip_slot)
+					     : FAST4_NONE;
 
 		if (fk != FAST4_NONE) {
 			kd[nflows++] = (struct lb_keyed){.pkt = (uint16_t)i,
@@ -865,15 +883,7 @@ void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct 
 		struct lb_pkt *pk = &pkts[i];
 		struct flow_entry *e = burst_recheck(w, found[f], &keys[f], hashes[f]);
 		if (kd[f].fast != FAST4_NONE) {
-			bool done;
-
-			if (kd[f].fast == FAST4_DSR)
-				done = fast4_dsr(w, s, pk, e, vip_slot, kd[f].tcp_flags);
-			else if (kd[f].fast == FAST4_FNAT)
-				done = fast4_fnat(w, s, pk, e, vip_slot, kd[f].tcp_flags);
-			else
-				done = fast4_reply(w, s, pk, e, kd[f].tcp_flags);
-			if (done) {
+			if (fast4_take(w, s, pk, e, &kd[f])) {
 				fast_done |= 1ull << i;
 				nfast++;
 				continue;

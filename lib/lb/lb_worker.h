@@ -168,6 +168,11 @@ struct lb_worker {
 	uint32_t held_next_due;   /* no held SYN is due before this (ms) */
 	bool syn_taken;           /* the last refusal became its held SYN (lb_nat.c) */
 	struct flow_table *flows;
+	/*
+	 * Tests: every packet takes the general path, so that a test can show
+	 * the fast path (lb_fast.h) changes no byte, verdict or counter.
+	 */
+	bool general_only;
 	struct lb_counters *ctr;
 	const struct lb_neigh_table *neigh;
 	const struct lb_load *load;

@@ -2924,11 +2924,173 @@ static void test_drain_deadline(void **state)
 	assert_invariant(w->ctr);
 }
 
+/* ==== the fast path changes nothing ==== */
+
+/*
+ * One VIP per mode on VIP4 (dsr 80, tunnel 81, fnat 82, nat 83; TCP and
+ * UDP), the same in both environments.
+ */
+static void four_modes(struct env *e)
+{
+	static const enum lb_mode modes[] = {LB_MODE_DSR, LB_MODE_TUNNEL, LB_MODE_FNAT,
+					     LB_MODE_NAT};
+
+	for (uint32_t i = 0; i < ARRAY_SIZE(modes); i++) {
+		for (int udp = 0; udp < 2; udp++) {
+			/* dsr and tunnel backends listen on the VIP's port. */
+			struct conf_backend b = be(BE4, i < 2 ? 0 : (uint16_t)(8080 + i), 1);
+			bool nat = modes[i] == LB_MODE_FNAT;
+
+			add_vip(e, VIP4, (uint16_t)(80 + i), udp ? IPPROTO_UDP : IPPROTO_TCP,
+				modes[i], &b, 1, nat ? LADDRS4 : NULL, nat ? 1 : 0);
+		}
+	}
+	e->m->ports[P_BACKENDS].mtu = 1500;
+	recompile(e);
+}
+
+/* Every flow of a table, in the table's order (the same for the same inserts). */
+struct flows_seen {
+	struct flow_entry e[64];
+	uint32_t n;
+};
+
+static int collect_flow(struct flow_entry *e, void *arg)
+{
+	struct flows_seen *f = arg;
+
+	assert_true(f->n < ARRAY_SIZE(f->e));
+	f->e[f->n++] = *e;
+	return 0;
+}
+
+/* Both tables hold the same flows, in the same states, seen at the same times. */
+static void assert_same_flows(struct env *a, struct env *b)
+{
+	static struct flows_seen fa, fb;
+
+	memset(&fa, 0, sizeof(fa));
+	memset(&fb, 0, sizeof(fb));
+	flow_foreach(a->w[0]->flows, collect_flow, &fa);
+	flow_foreach(b->w[0]->flows, collect_flow, &fb);
+	assert_int_equal(fa.n, fb.n);
+	for (uint32_t i = 0; i < fa.n; i++) {
+		assert_memory_equal(&fa.e[i].key, &fb.e[i].key, sizeof(fa.e[i].key));
+		assert_int_equal(fa.e[i].state, fb.e[i].state);
+		assert_int_equal(fa.e[i].last_seen, fb.e[i].last_seen);
+		assert_int_equal(fa.e[i].backend_slot, fb.e[i].backend_slot);
+		assert_int_equal(fa.e[i].user, fb.e[i].user);
+	}
+}
+
+/* Runs <sp> (from <in_port>) through both environments and checks they agree. */
+static struct lb_pkt both_ways(struct env *fast, struct env *slow, uint8_t *mf, uint8_t *ms,
+			       const struct spec *sp, uint16_t in_port)
+{
+	struct lb_pkt pf, ps;
+
+	pf = (struct lb_pkt){.data = mf + HEADROOM,
+			     .cap = BUF_CAP,
+			     .in_port = in_port,
+			     .headroom = HEADROOM,
+			     .rx_csum = LB_RX_CSUM_IP_GOOD};
+	pf.len = build(pf.data, sp);
+	ps = pf;
+	ps.data = ms + HEADROOM;
+	memcpy(ps.data, pf.data, pf.len);
+	run(fast, fast->w[0], &pf, 1);
+	run(slow, slow->w[0], &ps, 1);
+	assert_int_equal(pf.verdict, ps.verdict);
+	assert_int_equal(pf.drop, ps.drop);
+	assert_int_equal(pf.out_port, ps.out_port);
+	assert_int_equal(pf.len, ps.len);
+	assert_int_equal(pf.headroom, ps.headroom);
+	assert_memory_equal(pf.data, ps.data, pf.len);
+	assert_same_flows(fast, slow);
+	return pf;
+}
+
+/*
+ * Every packet of a connection's life, in every mode, TCP and UDP, both
+ * directions: through the fast path in one environment and the general
+ * path only in the other. Same verdict, same bytes out, same counters,
+ * same flow states: the fast path is only cheaper.
+ */
+static void test_fast_path_changes_nothing(void **state)
+{
+	struct env *fast = *state, *slow;
+	void *slow_state;
+	static uint8_t mf[HEADROOM + BUF_CAP], ms[HEADROOM + BUF_CAP];
+
+	assert_int_equal(env_setup_two_ports(&slow_state), 0);
+	slow = slow_state;
+	four_modes(fast);
+	four_modes(slow);
+	slow->w[0]->general_only = true;
+	for (uint16_t i = 0; i < 4; i++) {
+		for (int udp = 0; udp < 2; udp++) {
+			uint16_t vport = (uint16_t)(80 + i),
+				 cport = (uint16_t)(41000 + i * 2 + udp);
+			struct spec sp = client_tcp(VIP4, vport, cport, TH_SYN);
+			struct lb_pkt pk;
+
+			sp.proto = udp ? IPPROTO_UDP : IPPROTO_TCP;
+			pk = both_ways(fast, slow, mf, ms, &sp, P_CLIENTS);
+			assert_tx(&pk, P_BACKENDS);
+			/* fnat and nat: the backend answers (to what it saw as the source). */
+			const uint8_t *ip = ip_of(pk.data);
+			char to[64];
+			src_text(ip, to, sizeof(to));
+			struct spec rs = from_backend(BE4, rd16(l4_of((uint8_t *)ip) + 2), to,
+						      rd16(l4_of((uint8_t *)ip)), sp.proto,
+						      TH_SYN | TH_ACK, 1);
+			if (i >= 2) {
+				pk = both_ways(fast, slow, mf, ms, &rs, P_BACKENDS);
+				assert_tx(&pk, P_CLIENTS);
+			}
+			/* Established; data both ways, TTL down to 1, then a FIN and a RST. */
+			sp.flags = TH_ACK;
+			rs.flags = TH_ACK;
+			for (int k = 0; k < 6; k++) {
+				sp.ttl = (uint8_t)(k < 4 ? 64 - k : 6 - k); /* 64..61, 2, 1 */
+				sp.tos = (uint8_t)(k * 4);
+				sp.df = k & 1;
+				sp.payload = (uint16_t)(k * 100);
+				both_ways(fast, slow, mf, ms, &sp, P_CLIENTS);
+				if (i >= 2) {
+					rs.ttl = sp.ttl;
+					both_ways(fast, slow, mf, ms, &rs, P_BACKENDS);
+				}
+				fast->now += 1000;
+				slow->now += 1000;
+			}
+			/* Too big for the tunnel: the general path answers, in both. */
+			sp.ttl = 64;
+			sp.payload = 1480;
+			sp.df = true;
+			both_ways(fast, slow, mf, ms, &sp, P_CLIENTS);
+			sp.payload = 10;
+			sp.flags = TH_FIN | TH_ACK;
+			both_ways(fast, slow, mf, ms, &sp, P_CLIENTS);
+			sp.flags = TH_RST;
+			both_ways(fast, slow, mf, ms, &sp, P_CLIENTS);
+		}
+	}
+	assert_int_equal(flow_table_count(fast->w[0]->flows), flow_table_count(slow->w[0]->flows));
+	assert_memory_equal(fast->w[0]->ctr, slow->w[0]->ctr, sizeof(struct lb_counters));
+	assert_memory_equal(fast->w[0]->active, slow->w[0]->active,
+			    sizeof(fast->w[0]->active[0]) * LB_MAX_BACKENDS);
+	assert_true(fast->w[0]->ctr->fwd > 40);
+	assert_invariant(fast->w[0]->ctr);
+	env_teardown(&slow_state);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, env_setup_two_ports, env_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_fnat_fast_path_both_ways),
+		T(test_fast_path_changes_nothing),
 		T(test_fnat_syn_and_reply_one_burst),
 		T(test_fnat_reply_then_error_one_burst),
 		T(test_fnat_tcp_v4),
