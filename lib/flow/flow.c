@@ -71,6 +71,8 @@ struct flow_bucket {
 	uint32_t idx[FLOW_BUCKET_SLOTS]; /* entry index, FLOW_IDX_NONE when empty */
 };
 _Static_assert(sizeof(struct flow_bucket) == FLOW_CACHE_LINE, "flow_bucket is one cache line");
+_Static_assert(FLOW_BUCKET_SLOTS == 8 && FLOW_IDX_NONE == UINT32_MAX,
+	       "free_mask() reads 8 indices as two vectors of 4");
 
 struct flow_table {
 	struct flow_bucket *buckets;
@@ -250,21 +252,34 @@ static inline struct flow_entry *lookup_one(struct flow_table *t, const struct f
 	return NULL;
 }
 
+/* Bit s set when slot s of <bk> is free. */
+static inline uint32_t free_mask(const struct flow_bucket *bk)
+{
+#if defined(__SSE2__)
+	__m128i none = _mm_set1_epi32(-1); /* FLOW_IDX_NONE */
+	__m128i lo = _mm_cmpeq_epi32(_mm_load_si128((const __m128i *)&bk->idx[0]), none);
+	__m128i hi = _mm_cmpeq_epi32(_mm_load_si128((const __m128i *)&bk->idx[4]), none);
+
+	return (uint32_t)_mm_movemask_ps(_mm_castsi128_ps(lo)) |
+	       (uint32_t)_mm_movemask_ps(_mm_castsi128_ps(hi)) << 4;
+#else
+	uint32_t mask = 0;
+
+	for (int s = 0; s < FLOW_BUCKET_SLOTS; s++)
+		mask |= (uint32_t)(bk->idx[s] == FLOW_IDX_NONE) << s;
+	return mask;
+#endif
+}
+
 /* The first free slot of <bk>, or -1; <*nfree> how many are free. */
 static inline int bucket_free_slot(const struct flow_bucket *bk, uint32_t *nfree)
 {
-	int first = -1;
-	uint32_t n = 0;
+	/* Set bits of a nibble: a table, where a popcount may be a library call. */
+	static const uint8_t bits4[16] = {0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4};
+	uint32_t m = free_mask(bk);
 
-	for (int i = 0; i < FLOW_BUCKET_SLOTS; i++) {
-		if (bk->idx[i] == FLOW_IDX_NONE) {
-			if (first < 0)
-				first = i;
-			n++;
-		}
-	}
-	*nfree = n;
-	return first;
+	*nfree = (uint32_t)bits4[m & 15] + bits4[m >> 4];
+	return m != 0 ? __builtin_ctz(m) : -1;
 }
 
 /*
@@ -564,7 +579,8 @@ struct flow_entry *flow_insert(struct flow_table *t, const struct flow_key *k, u
 
 	if ((unsigned int)state >= FLOW_STATE_MAX)
 		return NULL;
-	buckets_of(t, hash, b);
+	/* The secondary bucket is derived only when the primary will not do. */
+	b[0] = hash & t->bucket_mask;
 	if (t->free_top > 0) {
 		uint32_t n0, n1;
 		int s0 = bucket_free_slot(&t->buckets[b[0]], &n0), s1;
@@ -574,14 +590,18 @@ struct flow_entry *flow_insert(struct flow_table *t, const struct flow_key *k, u
 		 * bucket line; past that the less loaded of the two, which keeps
 		 * the table filling to its capacity.
 		 */
-		if (n0 > FLOW_PRIMARY_RESERVE)
+		if (n0 > FLOW_PRIMARY_RESERVE) {
 			pos = b[0] * FLOW_BUCKET_SLOTS + (uint32_t)s0;
-		else if ((s1 = bucket_free_slot(&t->buckets[b[1]], &n1)) >= 0 && n1 > n0)
-			pos = b[1] * FLOW_BUCKET_SLOTS + (uint32_t)s1;
-		else if (s0 >= 0)
-			pos = b[0] * FLOW_BUCKET_SLOTS + (uint32_t)s0;
+		} else {
+			buckets_of(t, hash, b);
+			if ((s1 = bucket_free_slot(&t->buckets[b[1]], &n1)) >= 0 && n1 > n0)
+				pos = b[1] * FLOW_BUCKET_SLOTS + (uint32_t)s1;
+			else if (s0 >= 0)
+				pos = b[0] * FLOW_BUCKET_SLOTS + (uint32_t)s0;
+		}
 	}
 	if (pos == FLOW_IDX_NONE) {
+		buckets_of(t, hash, b);
 		pos = reclaim(t, b, now);
 		if (pos == FLOW_IDX_NONE)
 			pos = reclaim_elsewhere(t, b, now);
