@@ -32,6 +32,7 @@
 #include "lb_internal.h"
 #include "lb_stage.h"
 #include "lb_worker.h"
+#include "parse.h"
 #include "pkt_bytes.h"
 
 #define FAST_ETH_HLEN 14
@@ -170,6 +171,31 @@ static inline enum fast4_kind fast4_parse(const struct lb_worker *w, const struc
 		return FAST4_NONE;
 	*hash = flow_hash_v4(ip + 12, ip + 16, l4, proto);
 	return kind;
+}
+
+/*
+ * What parse_packet() finds in a frame fast4_parse() took (untagged IPv4
+ * without options, not a fragment, a whole TCP or UDP header), without
+ * parsing it again: a packet the fast path gives back (a new flow, a SYN,
+ * ...) goes on to the general path's classify_parsed().
+ */
+static inline void fast4_meta(const struct lb_pkt *pk, struct pkt_meta *m)
+{
+	const uint8_t *ip = pk->data + FAST_ETH_HLEN, *l4 = ip + FAST_IP4_HLEN;
+
+	*m = (struct pkt_meta){
+		.kind = PKT_KIND_IP,
+		.l3_off = FAST_ETH_HLEN,
+		.l4_off = FAST_ETH_HLEN + FAST_IP4_HLEN,
+		.l3_end = (uint16_t)(FAST_ETH_HLEN + pkt_get16(ip + 2)),
+		.l4_proto = ip[9],
+		.tcp_flags = ip[9] == IPPROTO_TCP ? l4[13] : 0,
+		.ttl = ip[8],
+	};
+	memcpy(&m->sport, l4, 2);
+	memcpy(&m->dport, l4 + 2, 2);
+	lb_addr_set_v4(&m->src, ip + 12);
+	lb_addr_set_v4(&m->dst, ip + 16);
 }
 
 /*

@@ -35,6 +35,7 @@
 #include "maglev.h"
 #include "scheduler.h"
 
+#include "lb_fast.h"
 #include "lb_harness.h"
 
 #define BUF_CAP 256
@@ -1627,6 +1628,48 @@ static void test_parse_neigh_reply(void **state)
 	assert_int_equal(lb_parse_neigh_reply(buf, 10, &got, got_mac), -1);
 }
 
+/*
+ * A packet the fast path gives back (a new flow, a SYN) goes to the
+ * general path with the meta fast4_meta() writes instead of the parser's:
+ * they must be the same, byte for byte.
+ */
+static void test_fast_meta_is_the_parsers(void **state)
+{
+	static const struct {
+		uint8_t proto, flags;
+		uint16_t payload, pad;
+		bool df;
+	} cases[] = {
+		{IPPROTO_TCP, TH_SYN, 0, 6, false},
+		{IPPROTO_TCP, TH_ACK, 100, 0, true},
+		{IPPROTO_TCP, TH_FIN | TH_ACK, 7, 0, false},
+		{IPPROTO_UDP, 0, 0, 10, true},
+		{IPPROTO_UDP, 0, 40, 0, false},
+	};
+	uint8_t buf[BUF_CAP];
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct spec sp = {.src = CLIENT4,
+				  .dst = VIP4,
+				  .sport = (uint16_t)(40000 + i),
+				  .dport = 80,
+				  .proto = cases[i].proto,
+				  .flags = cases[i].flags,
+				  .payload = cases[i].payload,
+				  .pad = cases[i].pad,
+				  .df = cases[i].df,
+				  .ttl = (uint8_t)(1 + i)};
+		uint16_t len = build(buf, &sp);
+		struct lb_pkt pk = {.data = buf, .len = len, .cap = BUF_CAP};
+		struct pkt_meta parsed, fast;
+
+		assert_int_equal(parse_packet(buf, len, &parsed), PARSE_OK);
+		fast4_meta(&pk, &fast);
+		assert_memory_equal(&parsed, &fast, sizeof(parsed));
+	}
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, env_setup_one_port, env_teardown)
@@ -1639,6 +1682,7 @@ int main(void)
 		T(test_backend_state_weight),
 		T(test_forward_dsr),
 		T(test_fast_path_same_verdicts),
+		T(test_fast_meta_is_the_parsers),
 		T(test_forward_v6_udp),
 		T(test_wrr_shares),
 		T(test_drain_keeps_flows),
