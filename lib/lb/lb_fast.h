@@ -113,10 +113,11 @@ static inline enum fast4_kind fast4_parse(const struct lb_worker *w, const struc
 		return FAST4_NONE;
 	/*
 	 * Ethertype IPv4, version 4 with IHL 5, neither MF nor a fragment offset
-	 * (DF may be set), TTL not 0 (dropped by the general path).
+	 * (DF may be set), TTL not 0, and a source MAC that names one sender
+	 * (the general path drops the others).
 	 */
 	if (p[12] != 0x08 || p[13] != 0x00 || ip[0] != 0x45 || (ip[6] & 0x3f) != 0 || ip[7] != 0 ||
-	    ip[8] == 0)
+	    ip[8] == 0 || (p[6] & 1))
 		return FAST4_NONE;
 	tot = (uint32_t)ip[2] << 8 | ip[3];
 	if (tot > (uint32_t)pk->len - FAST_ETH_HLEN)

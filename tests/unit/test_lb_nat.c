@@ -3064,6 +3064,16 @@ static void test_fast_path_changes_nothing(void **state)
 				fast->now += 1000;
 				slow->now += 1000;
 			}
+			/* What the general path refuses: a group source MAC, a VLAN tag. */
+			static const uint8_t group_mac[6] = {0x01, 0, 0x5e, 0, 0, 1};
+			sp.ttl = 64;
+			sp.payload = 10;
+			sp.smac = group_mac;
+			both_ways(fast, slow, mf, ms, &sp, P_CLIENTS);
+			sp.smac = NULL;
+			sp.vlan = 7;
+			both_ways(fast, slow, mf, ms, &sp, P_CLIENTS);
+			sp.vlan = 0;
 			/* Too big for the tunnel: the general path answers, in both. */
 			sp.ttl = 64;
 			sp.payload = 1480;
