@@ -1,24 +1,26 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The fast path of the pipeline (lb_worker.c): the common case, a packet of
- * an established IPv4 TCP/UDP flow of a dsr, tunnel, fnat or nat VIP (fnat
- * and nat either way), in a few dozen instructions.
+ * an established IPv4 or IPv6 TCP/UDP flow of a dsr, tunnel, fnat or nat
+ * VIP (fnat and nat either way), in a few dozen instructions.
  *
- * It has two halves around the burst's bulk flow lookup. fast4_parse()
- * recognises the packet from its bytes (no struct pkt_meta, no generic
- * parser) and builds its flow key and hash: a client's packet to a VIP, or
- * a backend's reply to a full-NAT local address of this lcore, or (when a
- * nat VIP exists) to any other address. Then fast4_dsr(), fast4_tunnel(),
- * fast4_nat() or fast4_reply() take a packet whose flow was found
- * established on a backend still in service, and rewrite it as the general
- * path would (fnat and nat: the connection's precomputed checksum change).
- * Anything they do not take (IPv6, VLAN tags, IP options, fragments, new
- * flows, SYN/FIN/RST, a backend out of service, an unresolved neighbour, a
- * TTL running out, checksum offload, response timeouts, a packet too big
- * for its tunnel, a nat connection another lcore owns) goes through the
- * general path, which decides everything about
- * the packet again, so the fast path never changes a verdict or a counter,
- * only what they cost.
+ * It has two halves around the burst's bulk flow lookup. fast4_parse() and
+ * fast6_parse() recognise the packet from its bytes (no struct pkt_meta, no
+ * generic parser) and build its flow key and hash: a client's packet to a
+ * VIP, or a backend's reply to a full-NAT local address of this lcore, or
+ * (when a nat VIP exists) to any other address. Then fast4_dsr(),
+ * fast4_tunnel(), fast4_nat() or fast4_reply() (fast6_* for IPv6) take a
+ * packet whose flow was found established on a backend still in service,
+ * and rewrite it as the general path would (fnat and nat: the connection's
+ * precomputed checksum change). Anything they do not take (VLAN tags, IP
+ * options or IPv6 extension headers, fragments, new flows, SYN/FIN/RST, a
+ * backend out of service, an unresolved neighbour, a TTL running out,
+ * checksum offload, response timeouts, a packet too big for its tunnel, a
+ * nat connection another lcore owns, a group source MAC) goes through the
+ * general path, which decides everything about the packet again, from the
+ * parser's result that fast4_meta()/fast6_meta() rebuild, so the fast path
+ * never changes a verdict or a counter, only what they cost
+ * (test_fast_path_changes_nothing).
  */
 #ifndef SLUICE_LB_FAST_H
 #define SLUICE_LB_FAST_H
@@ -74,7 +76,13 @@ enum fast4_kind {
 	FAST4_DSR,      /* a client's packet to a dsr VIP */
 	FAST4_TUNNEL,   /* a client's packet to a tunnel VIP */
 	FAST4_NAT,      /* a client's packet to a fnat or nat VIP */
-	FAST4_REPLY, /* a backend's packet to a local address this lcore owns, or (nat) a client */
+	/* a backend's packet to a local address this lcore owns, or (nat) a client */
+	FAST4_REPLY,
+	/* The same for IPv6 (fast6_parse()): a dsr packet is forwarded as fast4_dsr() does. */
+	FAST6_DSR,
+	FAST6_TUNNEL,
+	FAST6_NAT,
+	FAST6_REPLY,
 };
 
 /* The fast path's kind for a VIP in <mode>. */
@@ -84,6 +92,7 @@ static const uint8_t fast4_of_mode[LB_MODE_MAX] = {
 	[LB_MODE_FNAT] = FAST4_NAT,
 	[LB_MODE_NAT] = FAST4_NAT,
 };
+#define FAST6_OF(kind) ((enum fast4_kind)((kind)-FAST4_DSR + FAST6_DSR))
 
 /*
  * An untagged IPv4 frame, no options, not a fragment, carrying a whole TCP
@@ -174,6 +183,83 @@ static inline enum fast4_kind fast4_parse(const struct lb_worker *w, const struc
 	return kind;
 }
 
+#define FAST_IP6_HLEN 40 /* no extension headers */
+
+/*
+ * fast4_parse() for IPv6: an untagged frame whose next header is TCP or UDP
+ * itself (no extension header), hop limit not 0, a whole L4 header. The
+ * VIP and the local address are looked up in the snapshot's general tables
+ * (there is no IPv6 table of the fast path's own).
+ */
+static inline enum fast4_kind fast6_parse(const struct lb_worker *w, const struct lb_snapshot *s,
+					  const struct lb_pkt *pk, struct flow_key *k,
+					  uint32_t *hash, uint8_t *tcp_flags, uint32_t *vip)
+{
+	const uint8_t *p = pk->data, *ip = p + FAST_ETH_HLEN, *l4 = ip + FAST_IP6_HLEN;
+	const struct lb_addr *client = NULL; /* nat: the client's address in the key */
+	enum fast4_kind kind;
+	uint32_t plen, slot;
+	uint8_t proto;
+
+	if (pk->len < FAST_ETH_HLEN + FAST_IP6_HLEN + FAST_UDP_HLEN || pk->nonlinear ||
+	    pk->handed || pk->rx_csum == LB_RX_CSUM_BAD)
+		return FAST4_NONE;
+	if (p[12] != 0x86 || p[13] != 0xdd || (ip[0] >> 4) != 6 || ip[7] == 0 || (p[6] & 1))
+		return FAST4_NONE;
+	plen = pkt_get16(ip + 4);
+	if (plen > (uint32_t)pk->len - FAST_ETH_HLEN - FAST_IP6_HLEN)
+		return FAST4_NONE;
+	proto = ip[6];
+	if (proto == IPPROTO_TCP) {
+		uint32_t doff = (uint32_t)(l4[12] >> 4) * 4;
+
+		/* plen >= 20 first: then l4[12] is inside the frame. */
+		if (plen < FAST_TCP_HLEN || doff < FAST_TCP_HLEN || doff > plen)
+			return FAST4_NONE;
+		*tcp_flags = l4[13];
+	} else if (proto == IPPROTO_UDP) {
+		uint32_t ulen = pkt_get16(l4 + 4);
+
+		if (ulen < FAST_UDP_HLEN || ulen > plen)
+			return FAST4_NONE;
+		*tcp_flags = 0;
+	} else {
+		return FAST4_NONE;
+	}
+	lb_addr_set_v6(&k->src, ip + 8);
+	lb_addr_set_v6(&k->dst, ip + 24);
+	memcpy(&k->sport, l4, 4); /* both ports, as on the wire */
+	k->proto = proto;
+	memset(k->pad, 0, sizeof(k->pad));
+	slot = lb_vip_find(s, &k->dst, k->dport, proto);
+	if (slot != LB_NO_SLOT) {
+		uint8_t mode = s->vips[slot].mode;
+
+		kind = mode < LB_MODE_MAX && fast4_of_mode[mode] != FAST4_NONE
+			       ? FAST6_OF(fast4_of_mode[mode])
+			       : FAST4_NONE;
+		if (mode == LB_MODE_NAT)
+			client = &k->src;
+		*vip = slot;
+	} else if (lb_laddr_find(s, &k->dst) != LB_NO_SLOT) {
+		if (ntohs(k->dport) % w->n_workers != w->index)
+			return FAST4_NONE;
+		kind = FAST6_REPLY;
+	} else if (s->has_nat) {
+		kind = FAST6_REPLY;
+		client = &k->dst;
+	} else {
+		return FAST4_NONE;
+	}
+	/* nat: the lcore of the client's address and port owns the connection. */
+	if (kind == FAST4_NONE ||
+	    (client != NULL && w->n_workers > 1 &&
+	     nat_owner(w, client, client == &k->src ? k->sport : k->dport) != w->index))
+		return FAST4_NONE;
+	*hash = flow_hash(k);
+	return kind;
+}
+
 /*
  * What parse_packet() finds in a frame fast4_parse() took (untagged IPv4
  * without options, not a fragment, a whole TCP or UDP header), without
@@ -197,6 +283,27 @@ static inline void fast4_meta(const struct lb_pkt *pk, struct pkt_meta *m)
 	memcpy(&m->dport, l4 + 2, 2);
 	lb_addr_set_v4(&m->src, ip + 12);
 	lb_addr_set_v4(&m->dst, ip + 16);
+}
+
+/* fast4_meta() for a frame fast6_parse() took. */
+static inline void fast6_meta(const struct lb_pkt *pk, struct pkt_meta *m)
+{
+	const uint8_t *ip = pk->data + FAST_ETH_HLEN, *l4 = ip + FAST_IP6_HLEN;
+
+	*m = (struct pkt_meta){
+		.kind = PKT_KIND_IP,
+		.is_v6 = 1,
+		.l3_off = FAST_ETH_HLEN,
+		.l4_off = FAST_ETH_HLEN + FAST_IP6_HLEN,
+		.l3_end = (uint16_t)(FAST_ETH_HLEN + FAST_IP6_HLEN + pkt_get16(ip + 4)),
+		.l4_proto = ip[6],
+		.tcp_flags = ip[6] == IPPROTO_TCP ? l4[13] : 0,
+		.ttl = ip[7],
+	};
+	memcpy(&m->sport, l4, 2);
+	memcpy(&m->dport, l4 + 2, 2);
+	lb_addr_set_v6(&m->src, ip + 8);
+	lb_addr_set_v6(&m->dst, ip + 24);
 }
 
 /*
@@ -403,6 +510,120 @@ static inline bool fast4_reply(struct lb_worker *w, const struct lb_snapshot *s,
 		return false;
 	fast4_translate(ip, f->key.proto, &fx->to_client, lb_addr_v4_bytes(&f->key.dst),
 			f->key.dport, lb_addr_v4_bytes(&f->key.src), f->key.sport);
+	fast4_seen(f, w->now_ms);
+	fast4_seen(r, w->now_ms);
+	memcpy(pk->data, fx->client_mac, 6);
+	fast4_send(w, s, pk, fx->client_port, f->vip_slot, f->backend_slot);
+	w->ctr->nat_replies++;
+	return true;
+}
+
+/* fast4_tunnel() for IPv6: inside an IPv6 header from the out port's address (RFC 2473). */
+static inline bool fast6_tunnel(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
+				struct flow_entry *e, uint32_t vip_slot, uint8_t tcp_flags)
+{
+	const struct lb_backend_rt *b = fast4_backend(s, e, vip_slot, tcp_flags);
+	const struct lb_port_info *out;
+	uint32_t inner;
+	uint64_t word;
+	uint8_t *ip;
+
+	if (b == NULL)
+		return false;
+	out = &s->ports[b->out_port];
+	inner = FAST_IP6_HLEN + (uint32_t)pkt_get16(pk->data + FAST_ETH_HLEN + 4);
+	word = w->neigh->word[b->neigh_slot];
+	if (!(word & LB_NEIGH_VALID) || pk->headroom < FAST_IP6_HLEN || !out->has_ipv6 ||
+	    inner + FAST_IP6_HLEN > out->mtu)
+		return false;
+	fast4_seen(e, w->now_ms);
+	pk->data -= FAST_IP6_HLEN;
+	pk->headroom = (uint16_t)(pk->headroom - FAST_IP6_HLEN);
+	memmove(pk->data, pk->data + FAST_IP6_HLEN, FAST_ETH_HLEN);
+	ip = pk->data + FAST_ETH_HLEN;
+	memcpy(ip, ip + FAST_IP6_HLEN, 4); /* version, traffic class, flow label copied */
+	pkt_put16(ip + 4, (uint16_t)inner);
+	ip[6] = IPPROTO_IP6_;
+	ip[7] = 64;
+	memcpy(ip + 8, out->ipv6.b, 16);
+	memcpy(ip + 24, b->addr.b, 16);
+	pk->len = (uint16_t)(FAST_ETH_HLEN + FAST_IP6_HLEN + inner); /* Ethernet padding dropped */
+	lb_neigh_unpack(word, pk->data);
+	fast4_send(w, s, pk, b->out_port, vip_slot, e->backend_slot);
+	return true;
+}
+
+/*
+ * fast4_translate() for IPv6: hop limit down by one, the L4 checksum by
+ * the connection's change (IPv6 has no header checksum, and a UDP checksum
+ * is never absent), addresses and ports rewritten.
+ */
+static inline void fast6_translate(uint8_t *ip, uint8_t proto, const struct lb_csum_delta *d,
+				   const uint8_t *src, uint16_t sport_be, const uint8_t *dst,
+				   uint16_t dport_be)
+{
+	uint8_t *l4 = ip + FAST_IP6_HLEN;
+	uint8_t *l4csum = proto == IPPROTO_UDP ? l4 + 6 : l4 + 16;
+
+	ip[7]--;
+	pkt_csum_apply(l4csum, d->l4);
+	if (proto == IPPROTO_UDP && pkt_get16(l4csum) == 0)
+		pkt_put16(l4csum, 0xffff);
+	if (src != NULL) {
+		memcpy(ip + 8, src, 16);
+		memcpy(l4, &sport_be, 2);
+	}
+	memcpy(ip + 24, dst, 16);
+	memcpy(l4 + 2, &dport_be, 2);
+}
+
+/* fast4_nat() for IPv6. */
+static inline bool fast6_nat(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
+			     struct flow_entry *e, uint32_t vip_slot, uint8_t tcp_flags)
+{
+	const struct lb_backend_rt *b = fast4_backend(s, e, vip_slot, tcp_flags);
+	uint8_t *ip = pk->data + FAST_ETH_HLEN;
+	const struct lb_flow_ext *x;
+	uint64_t word;
+
+	if (b == NULL || s->vips[vip_slot].response_timeout_ms != 0 || ip[7] <= 1 ||
+	    s->ports[b->out_port].tx_csum_offload)
+		return false;
+	word = w->neigh->word[b->neigh_slot];
+	x = &w->ext[flow_entry_index(w->flows, e)];
+	if (!(word & LB_NEIGH_VALID) || x->peer == NULL)
+		return false;
+	fast6_translate(ip, e->key.proto, &x->to_backend,
+			s->vips[vip_slot].mode == LB_MODE_FNAT ? s->laddrs[x->laddr].b : NULL,
+			x->lport_be, b->addr.b, b->port_be);
+	fast4_seen(e, w->now_ms);
+	fast4_seen(x->peer, w->now_ms);
+	lb_neigh_unpack(word, pk->data);
+	fast4_send(w, s, pk, b->out_port, vip_slot, e->backend_slot);
+	return true;
+}
+
+/* fast4_reply() for IPv6. */
+static inline bool fast6_reply(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
+			       struct flow_entry *r, uint8_t tcp_flags)
+{
+	uint8_t *ip = pk->data + FAST_ETH_HLEN;
+	const struct lb_flow_ext *rx, *fx;
+	struct flow_entry *f;
+
+	if (r == NULL || ip[7] <= 1)
+		return false;
+	rx = &w->ext[flow_entry_index(w->flows, r)];
+	f = rx->peer;
+	if (!rx->reverse || f == NULL || f->user != 0 ||
+	    !(s->vips[f->vip_slot].traits & LB_TRAIT_SEES_REPLIES) ||
+	    fast4_backend(s, f, f->vip_slot, tcp_flags) == NULL)
+		return false;
+	fx = &w->ext[flow_entry_index(w->flows, f)];
+	if (!fx->answered || s->ports[fx->client_port].tx_csum_offload)
+		return false;
+	fast6_translate(ip, f->key.proto, &fx->to_client, f->key.dst.b, f->key.dport, f->key.src.b,
+			f->key.sport);
 	fast4_seen(f, w->now_ms);
 	fast4_seen(r, w->now_ms);
 	memcpy(pk->data, fx->client_mac, 6);

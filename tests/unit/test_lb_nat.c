@@ -2926,11 +2926,9 @@ static void test_drain_deadline(void **state)
 
 /* ==== the fast path changes nothing ==== */
 
-/*
- * One VIP per mode on VIP4 (dsr 80, tunnel 81, fnat 82, nat 83; TCP and
- * UDP), the same in both environments.
- */
-static void four_modes(struct env *e)
+/* One VIP per mode on <vip> (dsr 80, tunnel 81, fnat 82, nat 83; TCP and UDP). */
+static void four_modes_on(struct env *e, const char *vip, const char *be_addr,
+			  const char *const *laddrs)
 {
 	static const enum lb_mode modes[] = {LB_MODE_DSR, LB_MODE_TUNNEL, LB_MODE_FNAT,
 					     LB_MODE_NAT};
@@ -2938,20 +2936,27 @@ static void four_modes(struct env *e)
 	for (uint32_t i = 0; i < ARRAY_SIZE(modes); i++) {
 		for (int udp = 0; udp < 2; udp++) {
 			/* dsr and tunnel backends listen on the VIP's port. */
-			struct conf_backend b = be(BE4, i < 2 ? 0 : (uint16_t)(8080 + i), 1);
+			struct conf_backend b = be(be_addr, i < 2 ? 0 : (uint16_t)(8080 + i), 1);
 			bool nat = modes[i] == LB_MODE_FNAT;
 
-			add_vip(e, VIP4, (uint16_t)(80 + i), udp ? IPPROTO_UDP : IPPROTO_TCP,
-				modes[i], &b, 1, nat ? LADDRS4 : NULL, nat ? 1 : 0);
+			add_vip(e, vip, (uint16_t)(80 + i), udp ? IPPROTO_UDP : IPPROTO_TCP,
+				modes[i], &b, 1, nat ? laddrs : NULL, nat ? 1 : 0);
 		}
 	}
+}
+
+/* The four modes on VIP4 and on VIP6, the same in both environments. */
+static void four_modes(struct env *e)
+{
+	for (int v6 = 0; v6 < 2; v6++)
+		four_modes_on(e, v6 ? VIP6 : VIP4, v6 ? BE6 : BE4, v6 ? LADDRS6 : LADDRS4);
 	e->m->ports[P_BACKENDS].mtu = 1500;
 	recompile(e);
 }
 
 /* Every flow of a table, in the table's order (the same for the same inserts). */
 struct flows_seen {
-	struct flow_entry e[64];
+	struct flow_entry e[128];
 	uint32_t n;
 };
 
@@ -3027,11 +3032,12 @@ static void test_fast_path_changes_nothing(void **state)
 	four_modes(fast);
 	four_modes(slow);
 	slow->w[0]->general_only = true;
-	for (uint16_t i = 0; i < 4; i++) {
+	/* i: dsr, tunnel, fnat, nat on VIP4, then the same on VIP6. */
+	for (uint16_t i = 0; i < 8; i++) {
 		for (int udp = 0; udp < 2; udp++) {
-			uint16_t vport = (uint16_t)(80 + i),
+			uint16_t vport = (uint16_t)(80 + i % 4),
 				 cport = (uint16_t)(41000 + i * 2 + udp);
-			struct spec sp = client_tcp(VIP4, vport, cport, TH_SYN);
+			struct spec sp = client_tcp(i < 4 ? VIP4 : VIP6, vport, cport, TH_SYN);
 			struct lb_pkt pk;
 
 			sp.proto = udp ? IPPROTO_UDP : IPPROTO_TCP;
@@ -3041,10 +3047,10 @@ static void test_fast_path_changes_nothing(void **state)
 			const uint8_t *ip = ip_of(pk.data);
 			char to[64];
 			src_text(ip, to, sizeof(to));
-			struct spec rs = from_backend(BE4, rd16(l4_of((uint8_t *)ip) + 2), to,
-						      rd16(l4_of((uint8_t *)ip)), sp.proto,
-						      TH_SYN | TH_ACK, 1);
-			if (i >= 2) {
+			struct spec rs = from_backend(
+				i < 4 ? BE4 : BE6, rd16(l4_of((uint8_t *)ip) + 2), to,
+				rd16(l4_of((uint8_t *)ip)), sp.proto, TH_SYN | TH_ACK, 1);
+			if (i % 4 >= 2) {
 				pk = both_ways(fast, slow, mf, ms, &rs, P_BACKENDS);
 				assert_tx(&pk, P_CLIENTS);
 			}
@@ -3057,7 +3063,7 @@ static void test_fast_path_changes_nothing(void **state)
 				sp.df = k & 1;
 				sp.payload = (uint16_t)(k * 100);
 				both_ways(fast, slow, mf, ms, &sp, P_CLIENTS);
-				if (i >= 2) {
+				if (i % 4 >= 2) {
 					rs.ttl = sp.ttl;
 					both_ways(fast, slow, mf, ms, &rs, P_BACKENDS);
 				}
