@@ -604,10 +604,11 @@ static int backend_add(int argc, char **argv)
 /* backend drain ... deadline=SECONDS: the flows still on it then are reset. */
 static int backend_drain_deadline(json_object *req, const char *arg)
 {
-	char *end;
-	double d = strncmp(arg, "deadline=", 9) == 0 ? strtod(arg + 9, &end) : -1;
+	const char *num = strncmp(arg, "deadline=", 9) == 0 ? arg + 9 : NULL;
+	char *end = NULL;
+	double d = num != NULL ? strtod(num, &end) : -1;
 
-	if (d <= 0 || d > 86400 * 7 || end == arg + 9 || *end != '\0') {
+	if (num == NULL || end == num || *end != '\0' || d <= 0 || d > 86400 * 7) {
 		json_object_put(req);
 		fprintf(stderr,
 			"sluicectl: drain: expected deadline=SECONDS (more than 0, at most "
