@@ -584,51 +584,88 @@ static int backend_health(json_object *req, const char *h)
 	return run(req, NULL);
 }
 
+/* backend add VIP ADDR[:PORT] [key=value ...] */
+static int backend_add(int argc, char **argv)
+{
+	json_object *req = request("backend.add"), *b;
+
+	json_object_object_add(req, "vip", json_object_new_string(argv[1]));
+	b = json_object_new_object();
+	add_endpoint(b, argv[2]);
+	if (add_pairs(b, argc - 3, argv + 3) < 0) {
+		json_object_put(b);
+		json_object_put(req);
+		return EXIT_USAGE;
+	}
+	json_object_object_add(req, "backend", b);
+	return run(req, NULL);
+}
+
+/* backend drain ... deadline=SECONDS: the flows still on it then are reset. */
+static int backend_drain_deadline(json_object *req, const char *arg)
+{
+	const char *num = strncmp(arg, "deadline=", 9) == 0 ? arg + 9 : NULL;
+	char *end = NULL;
+	double d = num != NULL ? strtod(num, &end) : -1;
+
+	if (num == NULL || end == num || *end != '\0' || d <= 0 || d > 86400 * 7) {
+		json_object_put(req);
+		fprintf(stderr,
+			"sluicectl: drain: expected deadline=SECONDS (more than 0, at most "
+			"a week), got \"%s\"\n",
+			arg);
+		return EXIT_USAGE;
+	}
+	json_object_object_add(req, "state", json_object_new_string("drain"));
+	json_object_object_add(req, "drain_deadline",
+			       d == (double)(long long)d ? json_object_new_int64((long long)d)
+							 : json_object_new_double(d));
+	return run(req, NULL);
+}
+
+/* backend weight VIP ADDR[:PORT] N|N%: a percentage is of its weight now. */
+static int backend_weight(json_object *req, char **argv)
+{
+	char *end;
+	long long w = strtoll(argv[3], &end, 10);
+
+	if (end == argv[3] || (*end != '\0' && strcmp(end, "%") != 0) || w < 0) {
+		json_object_put(req);
+		fprintf(stderr, "sluicectl: weight: expected N or N%%, got \"%s\"\n", argv[3]);
+		return EXIT_USAGE;
+	}
+	if (*end == '%') {
+		long long cur = 0;
+		json_object *a;
+		json_object_object_get_ex(req, "address", &a);
+		if (weight_of(argv[1], json_object_get_string(a), &cur) < 0) {
+			json_object_put(req);
+			fprintf(stderr, "sluicectl: no backend %s in VIP %s\n", argv[2], argv[1]);
+			return EXIT_REFUSED;
+		}
+		w = cur * w / 100;
+	}
+	json_object_object_add(req, "weight", json_object_new_int64(w));
+	return run(req, NULL);
+}
+
 static int cmd_backend(int argc, char **argv)
 {
-	json_object *req, *b;
+	json_object *req;
 	const char *verb;
 
 	if (argc < 3)
 		return usage();
 	verb = argv[0];
-	if (strcmp(verb, "add") == 0) {
-		req = request("backend.add");
-		json_object_object_add(req, "vip", json_object_new_string(argv[1]));
-		b = json_object_new_object();
-		add_endpoint(b, argv[2]);
-		if (add_pairs(b, argc - 3, argv + 3) < 0) {
-			json_object_put(b);
-			json_object_put(req);
-			return EXIT_USAGE;
-		}
-		json_object_object_add(req, "backend", b);
-		return run(req, NULL);
-	}
+	if (strcmp(verb, "add") == 0)
+		return backend_add(argc, argv);
 	req = request(strcmp(verb, "del") == 0 ? "backend.del" : "backend.set");
 	json_object_object_add(req, "vip", json_object_new_string(argv[1]));
 	add_endpoint(req, argv[2]);
 	if (strcmp(verb, "del") == 0)
 		return run(req, NULL);
-	if (strcmp(verb, "drain") == 0 && argc == 4) {
-		/* deadline=SECONDS: the flows still on it then are reset. */
-		char *end;
-		double d = strncmp(argv[3], "deadline=", 9) == 0 ? strtod(argv[3] + 9, &end) : -1;
-		if (d <= 0 || d > 86400 * 7 || end == argv[3] + 9 || *end != '\0') {
-			json_object_put(req);
-			fprintf(stderr,
-				"sluicectl: drain: expected deadline=SECONDS (more than 0, at most "
-				"a week), got \"%s\"\n",
-				argv[3]);
-			return EXIT_USAGE;
-		}
-		json_object_object_add(req, "state", json_object_new_string("drain"));
-		json_object_object_add(req, "drain_deadline",
-				       d == (double)(long long)d
-					       ? json_object_new_int64((long long)d)
-					       : json_object_new_double(d));
-		return run(req, NULL);
-	}
+	if (strcmp(verb, "drain") == 0 && argc == 4)
+		return backend_drain_deadline(req, argv[3]);
 	if (lb_admin_parse(verb) >= 0 && argc == 3) {
 		json_object_object_add(req, "state", json_object_new_string(verb));
 		return run(req, NULL);
@@ -640,30 +677,8 @@ static int cmd_backend(int argc, char **argv)
 		json_object_object_add(req, "mac", json_object_new_string(argv[3]));
 		return run(req, NULL);
 	}
-	if (strcmp(verb, "weight") == 0 && argc == 4) {
-		char *end;
-		long long w = strtoll(argv[3], &end, 10);
-		if (end == argv[3] || (*end != '\0' && strcmp(end, "%") != 0) || w < 0) {
-			json_object_put(req);
-			fprintf(stderr, "sluicectl: weight: expected N or N%%, got \"%s\"\n",
-				argv[3]);
-			return EXIT_USAGE;
-		}
-		if (*end == '%') {
-			long long cur = 0;
-			json_object *a;
-			json_object_object_get_ex(req, "address", &a);
-			if (weight_of(argv[1], json_object_get_string(a), &cur) < 0) {
-				json_object_put(req);
-				fprintf(stderr, "sluicectl: no backend %s in VIP %s\n", argv[2],
-					argv[1]);
-				return EXIT_REFUSED;
-			}
-			w = cur * w / 100;
-		}
-		json_object_object_add(req, "weight", json_object_new_int64(w));
-		return run(req, NULL);
-	}
+	if (strcmp(verb, "weight") == 0 && argc == 4)
+		return backend_weight(req, argv);
 	json_object_put(req);
 	return usage();
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lb_types.h"
 #include "log.h"
 
 static void add_str(json_object *o, const char *k, const char *v)
@@ -46,7 +47,7 @@ bool state_file_save(const char *path, const struct ctrl_set *s)
 		add_str(o, "vip", b->id.vip);
 		add_str(o, "address", lb_addr_format(&b->id.addr, ip, sizeof(ip)));
 		json_object_object_add(o, "port", json_object_new_int(b->id.port));
-		add_str(o, "health", b->check.forced ? "up" : "down");
+		add_str(o, "health", lb_health_name(lb_health_of(b->check.forced)));
 		json_object_array_add(forced, o);
 	}
 	json_object_object_add(root, "forced", forced);
@@ -90,14 +91,14 @@ void state_file_load(const char *path, struct ctrl_set *s, const char *conf_path
 		state_file_entry(json_object_array_get_idx(forced, i), &vip, &addr, &port, &h);
 		if (lb_addr_parse(&a, addr) == 0 && port >= 0 && port <= 65535)
 			b = ctrl_set_lookup(s, vip, &a, (uint16_t)port);
-		if (b == NULL || (strcmp(h, "up") != 0 && strcmp(h, "down") != 0)) {
+		if (b == NULL || lb_health_parse(h) < 0) {
 			log_line("%s: forced health of %s %s port %d (%s) dropped: no such backend "
 				 "in "
 				 "%s",
 				 path, vip, addr, port, h, conf_path);
 			continue;
 		}
-		b->check.forced = strcmp(h, "up") == 0;
+		b->check.forced = lb_health_parse(h) == LB_HEALTH_UP;
 		log_line("%s %s: health forced %s by the operator (kept in %s)", b->id.vip, addr, h,
 			 path);
 		/* Told now: the pass over the checks skips backends without one. */

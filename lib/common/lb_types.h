@@ -11,6 +11,7 @@
 #ifndef SLUICE_LB_TYPES_H
 #define SLUICE_LB_TYPES_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "name_table.h"
@@ -48,6 +49,12 @@ enum lb_empty { LB_EMPTY_DROP = 0, LB_EMPTY_RESET, LB_EMPTY_MAX };
 enum lb_down_flows { LB_DOWN_RESCHEDULE = 0, LB_DOWN_KEEP, LB_DOWN_RESET, LB_DOWN_MAX };
 /* A backend's health as the data plane applies it: "up" "down". */
 enum lb_health { LB_HEALTH_UP = 0, LB_HEALTH_DOWN, LB_HEALTH_MAX };
+
+/* A yes/no health as the enum, for its name: lb_health_name(lb_health_of(up)). */
+static inline enum lb_health lb_health_of(bool up)
+{
+	return up ? LB_HEALTH_UP : LB_HEALTH_DOWN;
+}
 
 /* The one name table of each enum above (and of a VIP's protocol and redispatch). */
 extern const struct name_table lb_mode_names;

@@ -111,11 +111,11 @@ static void set_err(struct ctx *x, const char *fmt, ...)
 
 /*
  * Reports a problem at <n> (1-based line and column) for field <path>
- * (may be empty at the top level). Always returns -EINVAL.
+ * (may be empty at the top level).
  */
-static int fail(struct ctx *x, const yaml_node_t *n, const char *path, const char *fmt, ...)
+static void report(struct ctx *x, const yaml_node_t *n, const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-static int fail(struct ctx *x, const yaml_node_t *n, const char *path, const char *fmt, ...)
+static void report(struct ctx *x, const yaml_node_t *n, const char *path, const char *fmt, ...)
 {
 	char msg[768];
 	va_list ap;
@@ -125,8 +125,15 @@ static int fail(struct ctx *x, const yaml_node_t *n, const char *path, const cha
 	va_end(ap);
 	set_err(x, "%s:%zu:%zu: %s%s%s", x->name, n->start_mark.line + 1, n->start_mark.column + 1,
 		path, *path != '\0' ? ": " : "", msg);
-	return -EINVAL;
 }
+
+/*
+ * report(), then -EINVAL: `return fail(x, n, path, fmt, ...);`. A macro so
+ * that the -EINVAL is in sight of the caller: the static analyzer does not
+ * follow a variadic function's return value, and took a getter's failure
+ * for success (reading a value it never set).
+ */
+#define fail(...) (report(__VA_ARGS__), -EINVAL)
 
 static int line_of(const yaml_node_t *n)
 {

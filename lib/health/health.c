@@ -5,6 +5,8 @@
 
 #include "health.h"
 
+#include "lb_types.h"
+
 static const char *const res_names[HC_RES_MAX] = {
 	[HC_RES_NONE] = "none",
 	[HC_RES_OK] = "ok",
@@ -46,9 +48,9 @@ const char *hc_health_name(enum hc_health h)
 {
 	switch (h) {
 	case HC_UP:
-		return "up";
+		return lb_health_name(LB_HEALTH_UP);
 	case HC_DOWN:
-		return "down";
+		return lb_health_name(LB_HEALTH_DOWN);
 	}
 	return "?";
 }

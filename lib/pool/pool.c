@@ -10,38 +10,20 @@
 
 __extension__ typedef unsigned __int128 u128;
 
-static const char *const nb_names[POOL_NB_MAX] = {
-	[POOL_NB_DROP] = "drop",
-	[POOL_NB_RESET] = "reset",
-};
-
-const char *pool_no_backend_name(enum pool_no_backend a)
-{
-	return (unsigned int)a < POOL_NB_MAX ? nb_names[a] : "?";
-}
-
-int pool_no_backend_parse(const char *name)
-{
-	for (int i = 0; i < POOL_NB_MAX; i++)
-		if (name != NULL && strcmp(name, nb_names[i]) == 0)
-			return i;
-	return -EINVAL;
-}
-
 void pool_params_default(struct pool_params *p)
 {
 	*p = (struct pool_params){
 		.overprovisioning_pct = POOL_DEFAULT_OVERPROVISIONING_PCT,
 		.panic_threshold_pct = POOL_DEFAULT_PANIC_THRESHOLD_PCT,
 		.slow_start_ms = POOL_DEFAULT_SLOW_START_MS,
-		.no_backend = POOL_NB_DROP,
+		.no_backend = LB_EMPTY_DROP,
 	};
 }
 
 int pool_params_check(const struct pool_params *p)
 {
 	if (p == NULL || p->overprovisioning_pct < 100 || p->overprovisioning_pct > 1000 ||
-	    p->panic_threshold_pct > 100 || (unsigned int)p->no_backend >= POOL_NB_MAX)
+	    p->panic_threshold_pct > 100 || (unsigned int)p->no_backend >= LB_EMPTY_MAX)
 		return -EINVAL;
 	return 0;
 }

@@ -23,6 +23,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "lb_types.h"
+
 #define POOL_MAX_LEVELS 8
 /* Shares and healths are fixed point: parts per million. */
 #define POOL_SHARE_ONE 1000000u
@@ -33,22 +35,11 @@
 #define POOL_DEFAULT_PANIC_THRESHOLD_PCT  50
 #define POOL_DEFAULT_SLOW_START_MS        30000
 
-/* What the data plane does with a new flow when no backend may take it. */
-enum pool_no_backend {
-	POOL_NB_DROP = 0, /* drop the packet, count no_backend */
-	POOL_NB_RESET,    /* TCP: answer with RST so the client fails fast; others drop */
-	POOL_NB_MAX
-};
-
-/* "drop", "reset"; pool_no_backend_parse returns the value or -EINVAL. */
-const char *pool_no_backend_name(enum pool_no_backend a);
-int pool_no_backend_parse(const char *name);
-
 struct pool_params {
-	uint32_t overprovisioning_pct;   /* 100..1000; default 140 (Envoy's 1.4) */
-	uint32_t panic_threshold_pct;    /* 0..100, 0 = never panic; default 50 */
-	uint32_t slow_start_ms;          /* ramp window, 0 = off; default 30000 */
-	enum pool_no_backend no_backend; /* default drop */
+	uint32_t overprovisioning_pct; /* 100..1000; default 140 (Envoy's 1.4) */
+	uint32_t panic_threshold_pct;  /* 0..100, 0 = never panic; default 50 */
+	uint32_t slow_start_ms;        /* ramp window, 0 = off; default 30000 */
+	enum lb_empty no_backend;      /* a VIP's when_empty; default drop */
 };
 
 /* Fills in the defaults above. */
@@ -71,7 +62,7 @@ struct pool_split {
 	bool total_panic;                 /* every level in panic: shares follow total weight */
 	uint32_t total_health;            /* ppm: sum of health, capped at POOL_SHARE_ONE */
 	bool available;                   /* false: no backend may take new flows */
-	enum pool_no_backend action;      /* when !available: the configured no_backend */
+	enum lb_empty action;             /* when !available: the configured no_backend */
 };
 
 /*

@@ -134,45 +134,47 @@ static const char full_yaml[] =
 	"  - {address: 198.18.1.81, port: 81, mode: nat, scheduler: lc}\n"
 	"  - {address: 198.18.1.82, port: 82, scheduler: rr, hash: 5-tuple}\n";
 
-static void test_every_field(void **state)
+/* full_yaml's dataplane: section. */
+static void assert_full_dataplane(const struct conf *c)
+{
+	assert_string_equal(c->dp.api_socket, "/tmp/sluice-test.sock");
+	assert_int_equal(c->dp.flow_capacity, 4096);
+	assert_int_equal(c->dp.timeout_ms[FLOW_TCP_SYN], 3000);
+	assert_int_equal(c->dp.timeout_ms[FLOW_TCP_EST], 7200000);
+	assert_int_equal(c->dp.timeout_ms[FLOW_TCP_FIN], 500);
+	assert_int_equal(c->dp.timeout_ms[FLOW_TCP_CLOSED], 1250);
+	assert_int_equal(c->dp.timeout_ms[FLOW_UDP_NEW], 10000);
+	assert_int_equal(c->dp.timeout_ms[FLOW_UDP_EST], 120000);
+	assert_int_equal(c->dp.neigh_reachable_ms, 60000);
+	assert_int_equal(c->dp.neigh_retry_ms, 200);
+}
+
+/* full_yaml's ports: section. */
+static void assert_full_ports(const struct conf *c)
+{
+	assert_int_equal(c->n_ports, 2);
+	assert_string_equal(c->ports[0].name, "lan");
+	assert_string_equal(c->ports[0].devargs, "net_af_packet0,iface=veth-lb");
+	assert_true(c->ports[0].has_ipv4);
+	assert_addr(&c->ports[0].ipv4, "198.18.0.2");
+	assert_int_equal(c->ports[0].ipv4_plen, 24);
+	assert_true(c->ports[0].has_ipv6);
+	assert_addr(&c->ports[0].ipv6, "2001:db8::2");
+	assert_int_equal(c->ports[0].ipv6_plen, 64);
+	assert_int_equal(c->ports[0].line, 15);
+	assert_string_equal(c->ports[1].name, "wan");
+	assert_string_equal(c->ports[1].devargs, "0000:03:00.0");
+	assert_false(c->ports[1].has_ipv4);
+	assert_false(c->ports[1].has_ipv6);
+	assert_int_equal(c->ports[1].line, 19);
+}
+
+/* full_yaml's first VIP, "dns", and its three backends. */
+static void assert_full_dns_vip(const struct conf_vip *v)
 {
 	static const uint8_t mac[6] = {2, 0, 0, 0, 0, 0x0b};
-	struct conf c;
-	const struct conf_vip *v;
 	const struct conf_backend *b;
 
-	(void)state;
-	load_ok(full_yaml, &c);
-
-	assert_string_equal(c.dp.api_socket, "/tmp/sluice-test.sock");
-	assert_int_equal(c.dp.flow_capacity, 4096);
-	assert_int_equal(c.dp.timeout_ms[FLOW_TCP_SYN], 3000);
-	assert_int_equal(c.dp.timeout_ms[FLOW_TCP_EST], 7200000);
-	assert_int_equal(c.dp.timeout_ms[FLOW_TCP_FIN], 500);
-	assert_int_equal(c.dp.timeout_ms[FLOW_TCP_CLOSED], 1250);
-	assert_int_equal(c.dp.timeout_ms[FLOW_UDP_NEW], 10000);
-	assert_int_equal(c.dp.timeout_ms[FLOW_UDP_EST], 120000);
-	assert_int_equal(c.dp.neigh_reachable_ms, 60000);
-	assert_int_equal(c.dp.neigh_retry_ms, 200);
-
-	assert_int_equal(c.n_ports, 2);
-	assert_string_equal(c.ports[0].name, "lan");
-	assert_string_equal(c.ports[0].devargs, "net_af_packet0,iface=veth-lb");
-	assert_true(c.ports[0].has_ipv4);
-	assert_addr(&c.ports[0].ipv4, "198.18.0.2");
-	assert_int_equal(c.ports[0].ipv4_plen, 24);
-	assert_true(c.ports[0].has_ipv6);
-	assert_addr(&c.ports[0].ipv6, "2001:db8::2");
-	assert_int_equal(c.ports[0].ipv6_plen, 64);
-	assert_int_equal(c.ports[0].line, 15);
-	assert_string_equal(c.ports[1].name, "wan");
-	assert_string_equal(c.ports[1].devargs, "0000:03:00.0");
-	assert_false(c.ports[1].has_ipv4);
-	assert_false(c.ports[1].has_ipv6);
-	assert_int_equal(c.ports[1].line, 19);
-
-	assert_int_equal(c.n_vips, 4);
-	v = &c.vips[0];
 	assert_string_equal(v->name, "dns");
 	assert_addr(&v->addr, "198.18.1.53");
 	assert_int_equal(v->port, 53);
@@ -202,8 +204,13 @@ static void test_every_field(void **state)
 	assert_addr(&b->addr, "198.18.0.13");
 	assert_int_equal(b->weight, 1);
 	assert_int_equal(b->admin, LB_ADMIN_READY);
+}
 
-	v = &c.vips[1];
+/* full_yaml's other three VIPs, without backends. */
+static void assert_full_other_vips(const struct conf *c)
+{
+	const struct conf_vip *v = &c->vips[1];
+
 	assert_string_equal(v->name, "198.18.1.80:80/tcp");
 	assert_int_equal(v->proto, IPPROTO_TCP);
 	assert_int_equal(v->mode, LB_MODE_FNAT);
@@ -214,10 +221,23 @@ static void test_every_field(void **state)
 	assert_addr(&v->local_addrs[1], "198.18.0.51");
 	assert_int_equal(v->n_backends, 0);
 	assert_null(v->backends);
-	assert_int_equal(c.vips[2].mode, LB_MODE_NAT);
-	assert_int_equal(c.vips[2].sched, SCHED_KIND_LC);
-	assert_int_equal(c.vips[3].sched, SCHED_KIND_RR);
-	assert_int_equal(c.vips[3].hash, LB_HASH_5TUPLE);
+	assert_int_equal(c->vips[2].mode, LB_MODE_NAT);
+	assert_int_equal(c->vips[2].sched, SCHED_KIND_LC);
+	assert_int_equal(c->vips[3].sched, SCHED_KIND_RR);
+	assert_int_equal(c->vips[3].hash, LB_HASH_5TUPLE);
+}
+
+static void test_every_field(void **state)
+{
+	struct conf c;
+
+	(void)state;
+	load_ok(full_yaml, &c);
+	assert_full_dataplane(&c);
+	assert_full_ports(&c);
+	assert_int_equal(c.n_vips, 4);
+	assert_full_dns_vip(&c.vips[0]);
+	assert_full_other_vips(&c);
 	conf_free(&c);
 }
 

@@ -45,7 +45,7 @@ static void test_defaults(void **state)
 	assert_int_equal(p.overprovisioning_pct, 140);
 	assert_int_equal(p.panic_threshold_pct, 50);
 	assert_int_equal(p.slow_start_ms, 30000);
-	assert_int_equal(p.no_backend, POOL_NB_DROP);
+	assert_int_equal(p.no_backend, LB_EMPTY_DROP);
 	assert_int_equal(pool_params_check(&p), 0);
 	p.overprovisioning_pct = 99;
 	assert_int_equal(pool_params_check(&p), -EINVAL);
@@ -53,19 +53,9 @@ static void test_defaults(void **state)
 	p.panic_threshold_pct = 101;
 	assert_int_equal(pool_params_check(&p), -EINVAL);
 	pool_params_default(&p);
-	p.no_backend = POOL_NB_MAX;
+	p.no_backend = LB_EMPTY_MAX;
 	assert_int_equal(pool_params_check(&p), -EINVAL);
 	assert_int_equal(pool_params_check(NULL), -EINVAL);
-}
-
-static void test_names(void **state)
-{
-	(void)state;
-	for (int i = 0; i < POOL_NB_MAX; i++)
-		assert_int_equal(pool_no_backend_parse(pool_no_backend_name(i)), i);
-	assert_string_equal(pool_no_backend_name(POOL_NB_RESET), "reset");
-	assert_int_equal(pool_no_backend_parse("bounce"), -EINVAL);
-	assert_int_equal(pool_no_backend_parse(NULL), -EINVAL);
 }
 
 static void test_split_rejects(void **state)
@@ -237,17 +227,17 @@ static void test_no_backend(void **state)
 
 	(void)state;
 	pool_params_default(&p);
-	p.no_backend = POOL_NB_RESET;
+	p.no_backend = LB_EMPTY_RESET;
 	p.panic_threshold_pct = 0;
 	assert_int_equal(pool_split(&p, h, t, 2, &s), 0);
 	assert_false(s.available);
-	assert_int_equal(s.action, POOL_NB_RESET);
+	assert_int_equal(s.action, LB_EMPTY_RESET);
 	assert_shares_sum(&s);
 	/* An empty pool: nothing available whatever the panic setting. */
 	p.panic_threshold_pct = 50;
 	assert_int_equal(pool_split(&p, h, t0, 2, &s), 0);
 	assert_false(s.available);
-	assert_int_equal(s.action, POOL_NB_RESET);
+	assert_int_equal(s.action, LB_EMPTY_RESET);
 	/* All down with panic on: spread over everything rather than fail all. */
 	assert_int_equal(pool_split(&p, h, t, 2, &s), 0);
 	assert_true(s.available && s.total_panic);
@@ -378,10 +368,10 @@ static void test_assign_unavailable(void **state)
 	(void)state;
 	pool_params_default(&p);
 	p.panic_threshold_pct = 0;
-	p.no_backend = POOL_NB_RESET;
+	p.no_backend = LB_EMPTY_RESET;
 	assert_int_equal(pool_assign(&p, m, ARRAY_SIZE(m), T0, eff, &s), 0);
 	assert_false(s.available);
-	assert_int_equal(s.action, POOL_NB_RESET);
+	assert_int_equal(s.action, LB_EMPTY_RESET);
 	for (size_t i = 0; i < ARRAY_SIZE(m); i++)
 		assert_int_equal(eff[i], 0);
 	/* No members at all. */
@@ -549,7 +539,6 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_split_rejects),
 		cmocka_unit_test(test_split_all_healthy),
 		cmocka_unit_test(test_split_primary_half),
