@@ -522,9 +522,13 @@ static int check_run(const struct bench *b, const struct lb_counters *c0,
 
 int main(int argc, char **argv)
 {
-	struct lb_neigh_table *neigh = calloc(1, sizeof(*neigh));
-	struct lb_load *load = calloc(1, sizeof(*load));
-	struct lb_counters *c0 = malloc(sizeof(*c0)); /* per-VIP and per-backend: large */
+	/* Large (per-VIP and per-backend arrays): static, not on the stack. */
+	static struct lb_neigh_table neigh_table;
+	static struct lb_load load_table;
+	static struct lb_counters counters0;
+	struct lb_neigh_table *neigh = &neigh_table;
+	struct lb_load *load = &load_table;
+	struct lb_counters *c0 = &counters0;
 	struct flow_stats f0;
 	struct flow_timeouts to;
 	struct bench b;
@@ -532,8 +536,6 @@ int main(int argc, char **argv)
 
 	if (rc != 0)
 		return rc;
-	if (neigh == NULL || load == NULL || c0 == NULL)
-		return 1;
 	b.model = setup(b.kind, b.mode, neigh, &b.snap);
 	flow_timeouts_default(&to);
 	/*
@@ -558,8 +560,5 @@ int main(int argc, char **argv)
 	lb_worker_free(b.w);
 	lb_snapshot_free(b.snap);
 	lb_model_free(b.model);
-	free(c0);
-	free(neigh);
-	free(load);
 	return 0;
 }

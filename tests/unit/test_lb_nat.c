@@ -2488,6 +2488,7 @@ static uint32_t connect4(struct env *e, uint32_t v, uint16_t cport, uint16_t *lp
 
 	assert_tx(&pk, P_BACKENDS);
 	b = went_to(e, v, buf);
+	*lport = 0; /* nat: no source port of ours */
 	if (e->m->vips[v].mode == LB_MODE_FNAT) {
 		char la[LB_ADDR_STRLEN], be_text[LB_ADDR_STRLEN];
 		src_text(ip_of(buf), la, sizeof(la));
@@ -2604,7 +2605,7 @@ static void test_down_flows_fnat_reset_backend_side(void **state)
 	uint8_t buf[BUF_CAP];
 	char la[LB_ADDR_STRLEN], be_text[LB_ADDR_STRLEN];
 	uint16_t lport;
-	struct lb_pkt pk;
+	struct lb_pkt pk = {0};
 
 	vip_set(e, v, LB_DOWN_RESET, 0, 0);
 	b = connect4(e, v, 40000, &lport);
