@@ -25,6 +25,7 @@
  *   est-tunnel    established flows, tunnel (IP-in-IP to the backend)
  *   est-nat       NAT (destination only), client -> backend
  *   nat-reply     NAT, backend -> client on the same connections
+ *   est-dsr6, est-fnat6  est-dsr and est-fnat over IPv6 (74-byte frames)
  *   new-dsr       every packet a new flow (a SYN), into an empty table; past
  *                 FLOW_CAPACITY packets the table is full and SYNs evict
  *   new-dsr-full  every packet a SYN into a table already full of half-open
@@ -77,10 +78,12 @@
 #define CALLGRIND_START_INSTRUMENTATION
 #endif
 
-#define NBACKENDS 16
-#define NFLOWS    4096 /* established flows by default */
-#define FRAME_LEN 64
-#define NLADDRS   8
+#define NBACKENDS  16
+#define NFLOWS     4096 /* established flows by default */
+#define FRAME_LEN  64
+#define FRAME6_LEN 74 /* Ethernet, IPv6, TCP: no padding needed */
+#define FRAME_MAX  FRAME6_LEN
+#define NLADDRS    8
 /*
  * Flows per lcore: the data plane's default flow_capacity
  * (DEFAULT_FLOW_CAPACITY, lib/conf/conf.c). Every scenario fits in it:
@@ -98,11 +101,41 @@ enum scenario_kind { SC_EST, SC_NEW, SC_REPLY, SC_NO_PORT, SC_FULL, SC_FULL_EST 
 
 /* Room in front of each frame for a tunnel's outer header, as an mbuf has. */
 #define HEADROOM 64
-static uint8_t frame_bufs[LB_BURST_MAX][HEADROOM + FRAME_LEN];
+static uint8_t frame_bufs[LB_BURST_MAX][HEADROOM + FRAME_MAX];
+static bool g_v6;        /* the scenario runs over IPv6 */
+static uint32_t g_frame; /* FRAME_LEN or FRAME6_LEN */
 #define frames(j) (frame_bufs[j] + HEADROOM)
 
+/* A 74-byte Ethernet/IPv6/TCP frame from 2001:db8:ffff::<flow> to the VIP 2001:db8:1::100. */
+static __attribute__((noinline)) void build_syn6(uint8_t *f, uint32_t flow, uint8_t tcp_flags)
+{
+	static const uint8_t hdr[] =
+		{
+			0x02, 0,    0,    0,    0,    0x02, 0x02, 0,
+			0,    0,    0,    0x01, 0x86, 0xdd,           /* Ethernet */
+			0x60, 0,    0,    0,    0,    20,   6,    64, /* IPv6 */
+			0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0,    0,
+			0,    0,    0,    0,    0,    0,    0,    0, /* client */
+			0x20, 0x01, 0x0d, 0xb8, 0,    1,    0,    0,
+			0,    0,    0,    0,    0,    0,    0x01, 0x00, /* VIP */
+		};
+	memset(f, 0, FRAME6_LEN);
+	memcpy(f, hdr, sizeof(hdr));
+	f[36] = (uint8_t)(flow >> 8);
+	f[37] = (uint8_t)flow;
+	f[54] = (uint8_t)((1024 + (flow >> 16)) >> 8); /* source port 1024 + (flow >> 16) */
+	f[55] = (uint8_t)(1024 + (flow >> 16));
+	f[57] = 80;
+	f[61] = 1;    /* sequence number */
+	f[66] = 0x50; /* data offset: 20 bytes */
+	f[67] = tcp_flags;
+	f[68] = 0xff;
+	f[69] = 0xff;
+}
+
 /* A 64-byte Ethernet/IPv4/TCP frame from 198.19.<flow> to the VIP. */
-static void build_syn(uint8_t *f, uint32_t flow, uint8_t tcp_flags)
+static inline __attribute__((always_inline)) void build_syn(uint8_t *f, uint32_t flow,
+							    uint8_t tcp_flags)
 {
 	static const uint8_t hdr[] = {
 		0x02, 0,  0, 0,   0, 0x02, 0x02, 0, 0,  0, 0, 0x01, 0x08, 0x00, /* Ethernet */
@@ -113,6 +146,10 @@ static void build_syn(uint8_t *f, uint32_t flow, uint8_t tcp_flags)
 		0, /* TCP */
 		0,    0,
 	};
+	if (g_v6) {
+		build_syn6(f, flow, tcp_flags);
+		return;
+	}
 	memset(f, 0, FRAME_LEN);
 	memcpy(f, hdr, sizeof(hdr));
 	f[28] = (uint8_t)(flow >> 8);
@@ -142,11 +179,14 @@ static struct lb_model *setup(enum sched_kind kind, enum lb_mode mode, struct lb
 	uint32_t slots[NBACKENDS];
 
 	lb_addr_parse(&cp.ipv4, "198.18.0.2");
-	lb_addr_parse(&v.addr, "198.18.1.100");
+	cp.has_ipv6 = true;
+	cp.ipv6_plen = 64;
+	lb_addr_parse(&cp.ipv6, "2001:db8::2");
+	lb_addr_parse(&v.addr, g_v6 ? "2001:db8:1::100" : "198.18.1.100");
 	if (mode == LB_MODE_FNAT) {
 		for (int i = 0; i < NLADDRS; i++) {
 			char ip[32];
-			snprintf(ip, sizeof(ip), "198.18.0.%d", 200 + i);
+			snprintf(ip, sizeof(ip), g_v6 ? "2001:db8::%x" : "198.18.0.%d", 200 + i);
 			lb_addr_parse(&v.local_addrs[i], ip);
 		}
 		v.n_local_addrs = NLADDRS;
@@ -154,7 +194,7 @@ static struct lb_model *setup(enum sched_kind kind, enum lb_mode mode, struct lb
 	memset(b, 0, sizeof(b));
 	for (int i = 0; i < NBACKENDS; i++) {
 		char ip[32];
-		snprintf(ip, sizeof(ip), "198.18.0.%d", 10 + i);
+		snprintf(ip, sizeof(ip), g_v6 ? "2001:db8::%x" : "198.18.0.%d", 10 + i);
 		lb_addr_parse(&b[i].addr, ip);
 		b[i].weight = 1 + (uint32_t)(i % 3);
 		b[i].has_mac = true;
@@ -184,20 +224,27 @@ static double now_ns(void)
  * Checksums are left as they are: the pipeline updates them incrementally
  * and does not verify them, and the cost is the same.
  */
+/* Where a frame's fields are: IPv4 or IPv6, no options. */
+#define SRC_OFF   (g_v6 ? 22 : 26)
+#define DST_OFF   (g_v6 ? 38 : 30)
+#define ADDR_LEN  (g_v6 ? 16 : 4)
+#define PORTS_OFF (g_v6 ? 54 : 34)
+#define FLAGS_OFF (g_v6 ? 67 : 47)
+
 static void make_reply(uint8_t *f)
 {
-	uint8_t tmp[6];
+	uint8_t tmp[16];
 
 	memcpy(tmp, f, 6); /* dst MAC (the backend's) <-> src MAC (ours) */
 	memcpy(f, f + 6, 6);
 	memcpy(f + 6, tmp, 6);
-	memcpy(tmp, f + 26, 4); /* addresses */
-	memcpy(f + 26, f + 30, 4);
-	memcpy(f + 30, tmp, 4);
-	memcpy(tmp, f + 34, 2); /* ports */
-	memcpy(f + 34, f + 36, 2);
-	memcpy(f + 36, tmp, 2);
-	f[47] = 0x10; /* ACK */
+	memcpy(tmp, f + SRC_OFF, ADDR_LEN); /* addresses */
+	memcpy(f + SRC_OFF, f + DST_OFF, ADDR_LEN);
+	memcpy(f + DST_OFF, tmp, ADDR_LEN);
+	memcpy(tmp, f + PORTS_OFF, 2); /* ports */
+	memcpy(f + PORTS_OFF, f + PORTS_OFF + 2, 2);
+	memcpy(f + PORTS_OFF + 2, tmp, 2);
+	f[FLAGS_OFF] = 0x10; /* ACK */
 }
 
 /*
@@ -213,9 +260,9 @@ struct reply_rec {
 	uint8_t laddr;   /* 198.18.0.<200 + laddr> */
 	uint16_t lport_be;
 };
-static uint8_t reply_tmpl[NBACKENDS][FRAME_LEN];
+static uint8_t reply_tmpl[NBACKENDS][FRAME_MAX];
 static bool reply_tmpl_set[NBACKENDS];
-static uint8_t laddr_ip[NLADDRS][4];
+static uint8_t laddr_ip[NLADDRS][16];
 
 /*
  * Records the connection of <fwd>, a frame the pipeline sent to a backend
@@ -223,19 +270,22 @@ static uint8_t laddr_ip[NLADDRS][4];
  */
 static int record_reply(struct reply_rec *r, const uint8_t *fwd)
 {
-	uint32_t b = fwd[33] - 10u, l = fwd[26] == 198 && fwd[27] == 19 ? 0 : fwd[29] - 200u;
+	/* The last byte of each address numbers it (198.18.0.<n>, 2001:db8::<n>). */
+	uint32_t b = fwd[DST_OFF + ADDR_LEN - 1] - 10u;
+	uint32_t l =
+		g_v6 || fwd[26] != 198 || fwd[27] != 19 ? fwd[SRC_OFF + ADDR_LEN - 1] - 200u : 0;
 
 	if (b >= NBACKENDS || l >= NLADDRS)
 		return -1;
 	if (!reply_tmpl_set[b]) {
-		memcpy(reply_tmpl[b], fwd, FRAME_LEN);
+		memcpy(reply_tmpl[b], fwd, g_frame);
 		make_reply(reply_tmpl[b]);
 		reply_tmpl_set[b] = true;
 	}
-	memcpy(laddr_ip[l], fwd + 26, 4);
+	memcpy(laddr_ip[l], fwd + SRC_OFF, ADDR_LEN);
 	r->backend = (uint8_t)b;
 	r->laddr = (uint8_t)l;
-	memcpy(&r->lport_be, fwd + 34, 2);
+	memcpy(&r->lport_be, fwd + PORTS_OFF, 2);
 	return 0;
 }
 
@@ -246,10 +296,10 @@ static int record_reply(struct reply_rec *r, const uint8_t *fwd)
  */
 static void build_reply(uint8_t *f, const struct reply_rec *r, uint32_t flow, enum lb_mode mode)
 {
-	memcpy(f, reply_tmpl[r->backend], FRAME_LEN);
+	memcpy(f, reply_tmpl[r->backend], g_frame);
 	if (mode == LB_MODE_FNAT) {
-		memcpy(f + 30, laddr_ip[r->laddr], 4);
-		memcpy(f + 36, &r->lport_be, 2);
+		memcpy(f + DST_OFF, laddr_ip[r->laddr], ADDR_LEN);
+		memcpy(f + PORTS_OFF + 2, &r->lport_be, 2);
 	} else {
 		f[32] = (uint8_t)(flow >> 8);
 		f[33] = (uint8_t)flow;
@@ -277,8 +327,8 @@ struct bench {
 static struct lb_pkt pkt_of(uint32_t j)
 {
 	return (struct lb_pkt){.data = frames(j),
-			       .len = FRAME_LEN,
-			       .cap = FRAME_LEN,
+			       .len = (uint16_t)g_frame,
+			       .cap = (uint16_t)g_frame,
 			       .headroom = HEADROOM,
 			       .rx_csum = LB_RX_CSUM_IP_GOOD};
 }
@@ -320,6 +370,7 @@ struct scenario {
 	const char *name;
 	enum scenario_kind sk;
 	enum lb_mode mode;
+	bool v6;
 };
 
 static const struct scenario scenarios[] = {
@@ -334,13 +385,16 @@ static const struct scenario scenarios[] = {
 	{"new-dsr-full-est", SC_FULL_EST, LB_MODE_DSR},
 	{"new-fnat", SC_NEW, LB_MODE_FNAT},
 	{"fnat-no-port", SC_NO_PORT, LB_MODE_FNAT},
+	{"est-dsr6", SC_EST, LB_MODE_DSR, true},
+	{"est-fnat6", SC_EST, LB_MODE_FNAT, true},
 };
 
 static int usage(const char *argv0)
 {
 	fprintf(stderr,
 		"usage: %s SCENARIO PACKETS [FLOWS]\n"
-		"  SCENARIO: est-dsr|est-fnat|fnat-reply|est-tunnel|est-nat|nat-reply (FLOWS "
+		"  SCENARIO: est-dsr|est-fnat|fnat-reply|est-tunnel|est-nat|nat-reply|est-dsr6|"
+		"est-fnat6 (FLOWS "
 		"established flows, default %d), new-dsr|new-dsr-full|new-dsr-full-est|"
 		"sched-{rr,wrr,lc,wlc,maglev}|new-fnat|fnat-no-port\n",
 		argv0, NFLOWS);
@@ -373,6 +427,7 @@ static int parse_args(struct bench *b, int argc, char **argv)
 		}
 		b->sk = scenarios[i].sk;
 		b->mode = scenarios[i].mode;
+		g_v6 = scenarios[i].v6;
 	}
 	if (b->mode == LB_MODE_FNAT && b->sk == SC_NEW && b->total > FNAT_NEW_MAX) {
 		fprintf(stderr, "bench: new-fnat takes at most %d packets (source ports)\n",
@@ -536,6 +591,7 @@ int main(int argc, char **argv)
 
 	if (rc != 0)
 		return rc;
+	g_frame = g_v6 ? FRAME6_LEN : FRAME_LEN;
 	b.model = setup(b.kind, b.mode, neigh, &b.snap);
 	flow_timeouts_default(&to);
 	/*

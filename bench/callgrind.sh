@@ -65,6 +65,8 @@ rows=(
 	"est-fnat-500k est-fnat 500000"
 	"fnat-reply fnat-reply"
 	"fnat-reply-500k fnat-reply 500000"
+	"est-dsr6 est-dsr6"
+	"est-fnat6 est-fnat6"
 	"est-tunnel est-tunnel"
 	"est-nat est-nat"
 	"nat-reply nat-reply"
