@@ -3,8 +3,10 @@
  * What the pipeline's stage files share; not part of the library's
  * interface (lb_worker.h is). One file per stage:
  *
- *   lb_worker.c  the burst loop: classify, balance, forward, count
- *   lb_fast.h    the fast path: established IPv4 flows of dsr VIPs
+ *   lb_worker.c  the burst loop, replies, held SYNs sent again
+ *   lb_fast.h    the fast path: established IPv4 and IPv6 flows, any mode
+ *   lb_classify.c  the general path before the flow table, and the tally
+ *   lb_balance.c the general path's VIP traffic: flow, backend, forward
  *   lb_pick.c    a backend for a new flow; connect-failure redispatch
  *   lb_ports.c   full-NAT source ports, per lcore and local address
  *   lb_nat.c     fnat/nat: translation both ways, response timeouts
@@ -245,5 +247,25 @@ void answer_refuse(struct lb_worker *w, struct lb_pkt *pk, const struct pkt_meta
 /* ---- lb_worker.c ---- */
 
 void worker_reset_flow(struct lb_worker *w, struct flow_entry *f, uint8_t fate);
+
+/* lb_classify.c: what the general path makes of a packet before the flow table. */
+enum cls {
+	CLS_DONE = 0, /* verdict set */
+	CLS_VIP,      /* to a VIP: balance */
+	CLS_REPLY,    /* fnat/nat: maybe a backend's reply */
+	CLS_ICMP,     /* an ICMP error that may be about one of our flows */
+	CLS_FAST6,    /* an IPv6 packet the fast path may take (burst_keys) */
+};
+enum cls classify_parsed(const struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
+			 struct pkt_meta *m, enum parse_result r, uint32_t *vip_slot);
+enum cls classify(const struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
+		  struct pkt_meta *m, uint32_t *vip_slot);
+void count_verdict(struct lb_counters *c, const struct lb_snapshot *s, struct lb_pkt *pk,
+		   const struct pkt_meta *m);
+
+/* lb_balance.c: a VIP's packet, its flow looked up (<e>, or NULL): balanced and forwarded. */
+void vip_packet(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
+		const struct pkt_meta *m, uint32_t vip_slot, const struct flow_key *k,
+		uint32_t hash, struct flow_entry *e);
 
 #endif
