@@ -194,6 +194,77 @@ static int parse_double(const char *s, double min, double max, double *out)
 	return 0;
 }
 
+/* The value <arg> of option <c> into <o>: 0, or -EINVAL when it is not one. */
+static int parse_opt(int c, const char *arg, struct gen_opts *o)
+{
+	uint64_t v = 0; /* parse_u64() leaves it unset on a bad value, then unused */
+	int rc = 0;
+
+	switch (c) {
+	case 'p':
+		if (strcmp(arg, "est") == 0)
+			o->pattern = PAT_EST;
+		else if (strcmp(arg, "new") == 0)
+			o->pattern = PAT_NEW;
+		else
+			rc = -EINVAL;
+		return rc;
+	case 'f':
+		return parse_u64(arg, 1, (uint64_t)65536 * SPORT_SPAN, &o->flows);
+	case 's':
+		rc = parse_u64(arg, MIN_FRAME + FCS_LEN, MAX_FRAME + FCS_LEN, &v);
+		o->size = (uint16_t)v;
+		return rc;
+	case 'P':
+		if (strcmp(arg, "tcp") == 0)
+			o->proto = IPPROTO_TCP;
+		else if (strcmp(arg, "udp") == 0)
+			o->proto = IPPROTO_UDP;
+		else
+			rc = -EINVAL;
+		return rc;
+	case 'v':
+		return parse_ip4(arg, &o->vip);
+	case 'V':
+		rc = parse_u64(arg, 1, 65535, &v);
+		o->vport = (uint16_t)v;
+		return rc;
+	case 'S':
+		rc = parse_ip4(arg, &o->src_base);
+		o->src_base &= 0xffff0000u;
+		return rc;
+	case 'm':
+		return parse_mac(arg, &o->dst_mac);
+	case 'd':
+		return parse_double(arg, 0.01, 3600, &o->duration_s);
+	case 'w':
+		return parse_double(arg, 0, 3600, &o->warmup_s);
+	case 'r':
+		return parse_double(arg, 0, 1000, &o->rate_mpps);
+	case 'D':
+		rc = parse_u64(arg, 0, 60000, &v);
+		o->drain_ms = (uint32_t)v;
+		return rc;
+	case 'L':
+		rc = parse_u64(arg, 0, 600000, &v);
+		o->link_wait_ms = (uint32_t)v;
+		return rc;
+	case 'i':
+		rc = parse_u64(arg, 0, 60000, &v);
+		o->interval_ms = (uint32_t)v;
+		return rc;
+	case 'o':
+		rc = parse_u64(arg, 0, RTE_MAX_ETHPORTS - 1, &v);
+		o->port = (uint16_t)v;
+		return rc;
+	case 'l':
+		o->label = arg;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
 /* Parses the options after "--". Returns 0, 1 (--help) or -EINVAL (message printed). */
 static int parse_args(int argc, char **argv, struct gen_opts *o)
 {
@@ -217,84 +288,19 @@ static int parse_args(int argc, char **argv, struct gen_opts *o)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	uint64_t v;
 	int c, idx = 0, rc = 0;
 
 	optind = 1;
 	while (rc == 0 && (c = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
-		switch (c) {
-		case 'p':
-			if (strcmp(optarg, "est") == 0)
-				o->pattern = PAT_EST;
-			else if (strcmp(optarg, "new") == 0)
-				o->pattern = PAT_NEW;
-			else
-				rc = -EINVAL;
-			break;
-		case 'f':
-			rc = parse_u64(optarg, 1, (uint64_t)65536 * SPORT_SPAN, &o->flows);
-			break;
-		case 's':
-			rc = parse_u64(optarg, MIN_FRAME + FCS_LEN, MAX_FRAME + FCS_LEN, &v);
-			o->size = (uint16_t)v;
-			break;
-		case 'P':
-			if (strcmp(optarg, "tcp") == 0)
-				o->proto = IPPROTO_TCP;
-			else if (strcmp(optarg, "udp") == 0)
-				o->proto = IPPROTO_UDP;
-			else
-				rc = -EINVAL;
-			break;
-		case 'v':
-			rc = parse_ip4(optarg, &o->vip);
-			break;
-		case 'V':
-			rc = parse_u64(optarg, 1, 65535, &v);
-			o->vport = (uint16_t)v;
-			break;
-		case 'S':
-			rc = parse_ip4(optarg, &o->src_base);
-			o->src_base &= 0xffff0000u;
-			break;
-		case 'm':
-			rc = parse_mac(optarg, &o->dst_mac);
-			break;
-		case 'd':
-			rc = parse_double(optarg, 0.01, 3600, &o->duration_s);
-			break;
-		case 'w':
-			rc = parse_double(optarg, 0, 3600, &o->warmup_s);
-			break;
-		case 'r':
-			rc = parse_double(optarg, 0, 1000, &o->rate_mpps);
-			break;
-		case 'D':
-			rc = parse_u64(optarg, 0, 60000, &v);
-			o->drain_ms = (uint32_t)v;
-			break;
-		case 'L':
-			rc = parse_u64(optarg, 0, 600000, &v);
-			o->link_wait_ms = (uint32_t)v;
-			break;
-		case 'i':
-			rc = parse_u64(optarg, 0, 60000, &v);
-			o->interval_ms = (uint32_t)v;
-			break;
-		case 'o':
-			rc = parse_u64(optarg, 0, RTE_MAX_ETHPORTS - 1, &v);
-			o->port = (uint16_t)v;
-			break;
-		case 'l':
-			o->label = optarg;
-			break;
-		case 'h':
+		if (c == 'h') {
 			usage(argv[0]);
 			return 1;
-		default:
+		}
+		if (c == '?' || c == ':') {
 			usage(argv[0]);
 			return -EINVAL;
 		}
+		rc = parse_opt(c, optarg, o);
 		if (rc < 0)
 			fprintf(stderr, "sluice-gen: bad value for --%s: \"%s\"\n", opts[idx].name,
 				optarg);
@@ -515,6 +521,28 @@ static void print_result(const struct gen_opts *o, const struct gen_counts *win,
 	fflush(stdout);
 }
 
+/* One burst of the next flows' packets, if buffers are free; counted in <c>. */
+static void send_burst(const struct gen_opts *o, struct rte_mempool *tx_pool, uint64_t *next_flow,
+		       struct gen_counts *c)
+{
+	struct rte_mbuf *tx[BURST];
+	uint16_t sent;
+
+	if (rte_pktmbuf_alloc_bulk(tx_pool, tx, BURST) != 0)
+		return;
+	for (int i = 0; i < BURST; i++) {
+		uint64_t f = (*next_flow)++;
+		if (o->pattern == PAT_EST)
+			f %= o->flows;
+		stamp(tx[i], o->src_base, f);
+	}
+	sent = rte_eth_tx_burst(o->port, 0, tx, BURST);
+	if (sent < BURST)
+		rte_pktmbuf_free_bulk(&tx[sent], BURST - sent);
+	c->offered += BURST;
+	c->refused += BURST - sent;
+}
+
 /*
  * The run: warm-up, measured window, then drain. One lcore does both TX and
  * RX, so the generator needs nothing but its own core.
@@ -529,7 +557,6 @@ static int run(const struct gen_opts *o, struct rte_mempool *tx_pool)
 	struct sample *samples = NULL;
 	uint32_t n_samples = 0;
 	struct gen_counts c = {0}, at_start = {0}, win = {0};
-	struct rte_mbuf *tx[BURST];
 	uint64_t next_flow = 0, win_start = 0, win_end = 0, next_sample = t0 + interval;
 	uint64_t cpu0 = 0, wait0 = 0, cpu1 = 0, wait1 = 0;
 	double next_tx = (double)t0;
@@ -562,19 +589,7 @@ static int run(const struct gen_opts *o, struct rte_mempool *tx_pool)
 			next_sample += interval;
 		}
 		if (tsc_per_pkt == 0 || (double)now >= next_tx) {
-			if (rte_pktmbuf_alloc_bulk(tx_pool, tx, BURST) == 0) {
-				for (int i = 0; i < BURST; i++) {
-					uint64_t f = next_flow++;
-					if (o->pattern == PAT_EST)
-						f %= o->flows;
-					stamp(tx[i], o->src_base, f);
-				}
-				uint16_t sent = rte_eth_tx_burst(o->port, 0, tx, BURST);
-				if (sent < BURST)
-					rte_pktmbuf_free_bulk(&tx[sent], BURST - sent);
-				c.offered += BURST;
-				c.refused += BURST - sent;
-			}
+			send_burst(o, tx_pool, &next_flow, &c);
 			if (tsc_per_pkt > 0) {
 				next_tx += BURST * tsc_per_pkt;
 				/* Descheduled for more than 1 ms: do not burst to catch up. */
