@@ -505,47 +505,46 @@ static int map_prune(struct bpf_map *map, size_t key_sz, const void *want, size_
 	return ret;
 }
 
-int steer_sync(struct steer *s, const struct steer_vip *vips, size_t n_vips,
-	       const struct steer_addr *addrs, size_t n_addrs)
+/* The VIPs to steer into <wv>, sorted, duplicates dropped: how many, or -errno. */
+static int desired_vips(const struct steer_vip *vips, size_t n_vips, struct sluice_vip_key *wv)
 {
-	struct bpf_map *vmap = s->skel->maps.sluice_vips, *amap = s->skel->maps.sluice_addrs;
-	struct sluice_vip_key *wv = calloc(n_vips ? n_vips : 1, sizeof(*wv));
-	struct addr_ent *wa = calloc(n_vips + n_addrs ? n_vips + n_addrs : 1, sizeof(*wa));
-	struct sluice_vip_val vv = {0};
-	size_t nv = 0, na = 0, m, i;
-	int ret = 0;
+	size_t nv = 0;
 
-	if (!wv || !wa) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	/* Desired VIPs, sorted, duplicates dropped. */
-	for (i = 0; i < n_vips; i++) {
-		ret = vip_key(&wv[i], &vips[i].addr, vips[i].port, vips[i].proto);
+	for (size_t i = 0; i < n_vips; i++) {
+		int ret = vip_key(&wv[i], &vips[i].addr, vips[i].port, vips[i].proto);
 		if (ret < 0)
-			goto out;
+			return ret;
 	}
 	qsort(wv, n_vips, sizeof(*wv), cmp_vip_key);
-	for (i = 0; i < n_vips; i++)
+	for (size_t i = 0; i < n_vips; i++)
 		if (nv == 0 || cmp_vip_key(&wv[nv - 1], &wv[i]) != 0)
 			wv[nv++] = wv[i];
+	return (int)nv;
+}
 
-	/* Desired addresses: one entry per VIP and per listed address, merged. */
-	for (i = 0; i < nv; i++) {
+/*
+ * The addresses to steer into <wa>: one entry per VIP of <wv> and per
+ * listed address, merged (flags or'ed, VIP references summed). How many,
+ * or -EINVAL for an address that is neither local nor the host's.
+ */
+static int desired_addrs(const struct sluice_vip_key *wv, size_t nv, const struct steer_addr *addrs,
+			 size_t n_addrs, struct addr_ent *wa)
+{
+	size_t na = 0, m = 0;
+
+	for (size_t i = 0; i < nv; i++) {
 		memcpy(wa[na].k.addr, wv[i].addr, sizeof(wa[na].k.addr));
 		wa[na].v.flags = SLUICE_ADDR_VIP;
 		wa[na++].v.vip_refs = 1;
 	}
-	for (i = 0; i < n_addrs; i++) {
-		if (addrs[i].flag != SLUICE_ADDR_LOCAL && addrs[i].flag != SLUICE_ADDR_SELF) {
-			ret = -EINVAL;
-			goto out;
-		}
+	for (size_t i = 0; i < n_addrs; i++) {
+		if (addrs[i].flag != SLUICE_ADDR_LOCAL && addrs[i].flag != SLUICE_ADDR_SELF)
+			return -EINVAL;
 		addr_key(&wa[na].k, &addrs[i].addr);
 		wa[na++].v.flags = addrs[i].flag;
 	}
 	qsort(wa, na, sizeof(*wa), cmp_addr_key);
-	for (i = 0, m = 0; i < na; i++) {
+	for (size_t i = 0; i < na; i++) {
 		struct addr_ent *last = m ? &wa[m - 1] : NULL;
 
 		if (last && cmp_addr_key(&last->k, &wa[i].k) == 0) {
@@ -555,7 +554,31 @@ int steer_sync(struct steer *s, const struct steer_vip *vips, size_t n_vips,
 			wa[m++] = wa[i];
 		}
 	}
-	na = m;
+	return (int)m;
+}
+
+int steer_sync(struct steer *s, const struct steer_vip *vips, size_t n_vips,
+	       const struct steer_addr *addrs, size_t n_addrs)
+{
+	struct bpf_map *vmap = s->skel->maps.sluice_vips, *amap = s->skel->maps.sluice_addrs;
+	struct sluice_vip_key *wv = calloc(n_vips ? n_vips : 1, sizeof(*wv));
+	struct addr_ent *wa = calloc(n_vips + n_addrs ? n_vips + n_addrs : 1, sizeof(*wa));
+	struct sluice_vip_val vv = {0};
+	size_t nv = 0, na = 0, i;
+	int ret = 0;
+
+	if (!wv || !wa) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = desired_vips(vips, n_vips, wv);
+	if (ret < 0)
+		goto out;
+	nv = (size_t)ret;
+	ret = desired_addrs(wv, nv, addrs, n_addrs, wa);
+	if (ret < 0)
+		goto out;
+	na = (size_t)ret;
 	if (nv > bpf_map__max_entries(vmap) || na > bpf_map__max_entries(amap)) {
 		ret = -E2BIG;
 		goto out;
