@@ -30,7 +30,7 @@
  *                 FLOW_CAPACITY packets the table is full and SYNs evict
  *   new-dsr-full  every packet a SYN into a table already full of half-open
  *                 flows (what a SYN flood leaves): each evicts the least
- *                 recently seen evictable flow of its two buckets
+ *                 recently seen evictable flow of its primary bucket
  *   new-dsr-full-est  every packet a SYN into a table full of ESTABLISHED
  *                 flows, which are never evicted: the insert fails and the
  *                 packet goes out on Maglev's backstop, without state
@@ -486,7 +486,7 @@ static int open_flows(struct bench *b)
 	} else if (b->sk == SC_FULL || b->sk == SC_FULL_EST) {
 		/*
 		 * Every entry a half-open flow, as a SYN flood leaves the table:
-		 * each new SYN reads the (up to 16) flows of its key's two buckets,
+		 * each new SYN reads the (up to 8) flows of its key's primary bucket,
 		 * finds none expired and evicts the least recently seen. Or
 		 * (full-est) every entry ESTABLISHED, which is never evicted: the
 		 * insert fails and the packet goes out on Maglev's backstop.

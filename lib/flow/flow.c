@@ -283,51 +283,59 @@ static inline int bucket_free_slot(const struct flow_bucket *bk, uint32_t *nfree
 }
 
 /*
- * No free entry, or (rarely) no free slot in either bucket: reclaims among the
- * flows of the key's two buckets. Every expired one goes (the work of reading
- * them is done, and their owner's counts get corrected sooner); failing that,
- * the least recently seen evictable one. Returns the bucket slot freed for the
- * new flow as bucket * 8 + slot, or FLOW_IDX_NONE when every candidate is a
- * live established flow (or there is none).
+ * Reclaims among the flows of bucket <bk_i>: every expired one goes (the
+ * work of reading them is done, and their owner's counts get corrected
+ * sooner); failing that, the least recently seen evictable one. Returns
+ * the bucket slot freed as bucket * 8 + slot, or FLOW_IDX_NONE when every
+ * flow there is a live established one (or there is none).
  */
-static uint32_t reclaim(struct flow_table *t, const uint32_t b[2], uint32_t now)
+static uint32_t reclaim_bucket(struct flow_table *t, uint32_t bk_i, uint32_t now)
 {
-	uint32_t freed = FLOW_IDX_NONE;
+	struct flow_bucket *bk = &t->buckets[bk_i];
+	uint32_t freed = FLOW_IDX_NONE, victim_pos = FLOW_IDX_NONE, victim_age = 0;
 	struct flow_entry *victim = NULL;
-	uint32_t victim_pos = 0, victim_age = 0;
 
-	for (int j = 0; j < 2; j++) {
-		struct flow_bucket *bk = &t->buckets[b[j]];
+	for (int i = 0; i < FLOW_BUCKET_SLOTS; i++) {
+		struct flow_entry *e;
+		uint32_t age;
 
-		for (int i = 0; i < FLOW_BUCKET_SLOTS; i++) {
-			struct flow_entry *e;
-			uint32_t age;
-
-			if (bk->idx[i] == FLOW_IDX_NONE)
-				continue;
-			e = &t->entries[bk->idx[i]];
-			if (entry_expired(t, e, now)) {
-				entry_release(t, e, LEAVE_EXPIRED);
-				if (freed == FLOW_IDX_NONE)
-					freed = b[j] * FLOW_BUCKET_SLOTS + (uint32_t)i;
-				continue;
-			}
-			if (!state_evictable(e->state))
-				continue;
-			age = (uint32_t)(now - e->last_seen);
-			if (victim == NULL || age > victim_age) {
-				victim = e;
-				victim_age = age;
-				victim_pos = b[j] * FLOW_BUCKET_SLOTS + (uint32_t)i;
-			}
+		if (bk->idx[i] == FLOW_IDX_NONE)
+			continue;
+		e = &t->entries[bk->idx[i]];
+		if (entry_expired(t, e, now)) {
+			entry_release(t, e, LEAVE_EXPIRED);
+			if (freed == FLOW_IDX_NONE)
+				freed = bk_i * FLOW_BUCKET_SLOTS + (uint32_t)i;
+			continue;
+		}
+		if (!state_evictable(e->state))
+			continue;
+		age = (uint32_t)(now - e->last_seen);
+		if (victim == NULL || age > victim_age) {
+			victim = e;
+			victim_age = age;
+			victim_pos = bk_i * FLOW_BUCKET_SLOTS + (uint32_t)i;
 		}
 	}
 	if (freed != FLOW_IDX_NONE)
 		return freed;
-	if (victim == NULL)
-		return FLOW_IDX_NONE;
-	entry_release(t, victim, LEAVE_EVICTED);
+	if (victim != NULL)
+		entry_release(t, victim, LEAVE_EVICTED);
 	return victim_pos;
+}
+
+/*
+ * No free entry, or (rarely) no free slot in either bucket: reclaims in the
+ * key's primary bucket, and only when nothing there can give its place up,
+ * in its secondary. A SYN flood's new flow then reads eight entries, not
+ * sixteen, and goes where lookups look first. Returns the bucket slot
+ * freed for the new flow, or FLOW_IDX_NONE.
+ */
+static uint32_t reclaim(struct flow_table *t, const uint32_t b[2], uint32_t now)
+{
+	uint32_t pos = reclaim_bucket(t, b[0], now);
+
+	return pos != FLOW_IDX_NONE ? pos : reclaim_bucket(t, b[1], now);
 }
 
 /*

@@ -186,8 +186,10 @@ const struct flow_stats *flow_table_stats(const struct flow_table *t);
 
 /*
  * Inserts a new flow for <k> (which must not be in the table) in <state>,
- * last_seen = now. Room is found in this order: a free entry, an expired one,
- * the least recently seen evictable one (SYN, FIN, CLOSED, UDP_NEW). Flows in
+ * last_seen = now. Room is found in this order: a free entry; else, in the
+ * key's primary bucket (its secondary only when the primary has nothing to
+ * give), an expired flow, then the least recently seen evictable one (SYN,
+ * FIN, CLOSED, UDP_NEW). Flows in
  * TCP_EST and UDP_EST are never evicted while live. Returns the entry (caller
  * fills backend/vip fields) or NULL when there is no room.
  */

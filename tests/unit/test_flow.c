@@ -481,82 +481,76 @@ static void test_syn_flood_mixed(void **state)
 }
 
 /*
- * With one hash for all keys every flow competes for the same 16 slots, so
- * the order is exact: SYN flows go least recently seen first, established
- * flows never, and once only established flows are left inserts fail.
+ * A SYN into a full table evicts the least recently seen evictable flow of
+ * its primary bucket (eight entries read, not sixteen), and looks in its
+ * secondary only when nothing in the primary can go; established flows are
+ * never evicted, and when nothing can go the insert fails.
  */
-static void test_eviction_oldest_first(void **state)
+static void test_eviction_primary_first(void **state)
 {
-	static const uint32_t syn_seen[8] = {50, 20, 80, 10, 70, 30, 60, 40};
-	const uint32_t h = 0x5eed1234u;
+	static const uint32_t syn_seen[6] = {60, 10, 50, 20, 40, 30};
+	const uint32_t h = 0x5eed1234u; /* one pair of buckets for every key */
 	struct cb_ctx c = {0};
 	struct flow_table *t = flow_table_create(16, NULL, on_remove, &c);
 
 	(void)state;
 	assert_non_null(t);
 	assert_int_equal(flow_table_capacity(t), 16);
-	for (uint32_t i = 0; i < 8; i++) {
+	/*
+	 * Filled in the order the placement rule takes (the primary while it
+	 * has more than 2 free slots, then the less loaded bucket):
+	 * primary   SYN 0-5 (seen at syn_seen), EST 12, EST 14
+	 * secondary EST 6, 7, SYN 8 (seen at 5: the oldest of all), EST 9-11, 13, 15
+	 */
+	for (uint32_t i = 0; i < 16; i++) {
 		struct flow_key k = client(i);
+		bool syn = i < 6 || i == 8;
 
-		assert_non_null(flow_insert(t, &k, h, FLOW_TCP_EST, 0));
-	}
-	for (uint32_t i = 0; i < 8; i++) {
-		struct flow_key k = client(100 + i);
-
-		assert_non_null(flow_insert(t, &k, h, FLOW_TCP_SYN, syn_seen[i]));
+		assert_non_null(flow_insert(t, &k, h, syn ? FLOW_TCP_SYN : FLOW_TCP_EST,
+					    i < 6 ? syn_seen[i] : (i == 8 ? 5 : 0)));
 	}
 	assert_int_equal(flow_table_count(t), 16);
-
-	/* a touched SYN flow becomes the most recent one */
-	{
-		struct flow_key k = client(103); /* seen at 10 */
-		struct flow_entry *e = flow_lookup(t, &k, h, 90);
-
-		assert_non_null(e);
-		flow_touch(e, TH_SYN, 90);
-	}
-	/* 8 new SYNs, each evicting one old SYN: 20, 30, ..., 80, then the touched one (90) */
-	for (uint32_t i = 0; i < 8; i++) {
-		struct flow_key k = client(200 + i);
+	/* Six new SYNs evict the primary's six, oldest first; the older one in the secondary stays.
+	 */
+	for (uint32_t i = 0; i < 6; i++) {
+		struct flow_key k = client(100 + i);
 
 		assert_non_null(flow_insert(t, &k, h, FLOW_TCP_SYN, 100 + i));
-	}
-	assert_int_equal(c.nlog, 8);
-	for (uint32_t i = 0; i < 7; i++) {
+		assert_int_equal(c.log_last_seen[i], 10 + 10 * i);
 		assert_int_equal(c.log_state[i], FLOW_TCP_SYN);
-		assert_int_equal(c.log_last_seen[i], 20 + 10 * i);
 	}
-	assert_int_equal(c.log_last_seen[7], 90);
-	assert_int_equal(flow_table_stats(t)->evicted, 8);
-
-	/* the new SYN flows go next, oldest first */
+	/* Then the new SYNs themselves, oldest first. */
 	{
-		struct flow_key k = client(300);
+		struct flow_key k = client(106);
 
-		assert_non_null(flow_insert(t, &k, h, FLOW_TCP_SYN, 200));
-		assert_int_equal(c.log_last_seen[8], 100);
+		assert_non_null(flow_insert(t, &k, h, FLOW_TCP_SYN, 106));
+		assert_int_equal(c.log_last_seen[6], 100);
 	}
-
-	/* complete the SYN flows' handshakes: now all 16 are established */
-	for (uint32_t i = 0; i < 8; i++) {
-		struct flow_key k = client(i < 7 ? 201 + i : 300);
-		struct flow_entry *e = flow_lookup(t, &k, h, 210);
+	/* The primary all established: the secondary's SYN goes. */
+	for (uint32_t i = 101; i <= 106; i++) {
+		struct flow_key k = client(i);
+		struct flow_entry *e = flow_lookup(t, &k, h, 110);
 
 		assert_non_null(e);
-		flow_touch(e, TH_ACK, 210);
+		flow_touch(e, TH_ACK, 110);
 		assert_int_equal(e->state, FLOW_TCP_EST);
 	}
 	{
-		struct flow_key k = client(400);
+		struct flow_key k = client(200);
+		struct flow_entry *e = flow_insert(t, &k, h, FLOW_TCP_SYN, 120);
 
-		assert_null(flow_insert(t, &k, h, FLOW_TCP_SYN, 220));
+		assert_non_null(e);
+		assert_int_equal(c.log_last_seen[7], 5);
+		flow_touch(e, TH_ACK, 121);
+	}
+	/* Nothing left that can go: the insert fails, no established flow was ever evicted. */
+	{
+		struct flow_key k = client(300);
+
+		assert_null(flow_insert(t, &k, h, FLOW_TCP_SYN, 130));
 		assert_int_equal(flow_table_stats(t)->insert_failed, 1);
 	}
-	for (uint32_t i = 0; i < 8; i++) {
-		struct flow_key k = client(i);
-
-		assert_non_null(flow_lookup(t, &k, h, 230));
-	}
+	assert_int_equal(flow_table_stats(t)->evicted, 8);
 	assert_int_equal(c.state_calls[FLOW_TCP_EST], 0);
 	flow_table_free(t);
 }
@@ -1098,7 +1092,7 @@ int main(void)
 		cmocka_unit_test(test_touch_transitions),
 		cmocka_unit_test(test_full_of_established),
 		cmocka_unit_test(test_syn_flood_mixed),
-		cmocka_unit_test(test_eviction_oldest_first),
+		cmocka_unit_test(test_eviction_primary_first),
 		cmocka_unit_test(test_expired_reused_before_eviction),
 		cmocka_unit_test(test_remove_callback_accounting),
 		cmocka_unit_test(test_sweep_budget),
