@@ -140,14 +140,10 @@ static bool vip_slot_has_removed(const struct lb_model *m, uint32_t slot)
 	return false;
 }
 
-int lb_model_vip_add(struct lb_model *m, const struct conf_vip *cv, char *err, size_t errlen)
+/* What a new VIP <cv> must pass before anything is changed; <text> is its service text. */
+static int vip_add_check(const struct lb_model *m, const struct conf_vip *cv, const char *text,
+			 char *err, size_t errlen)
 {
-	char text[CONF_NAME_MAX];
-	struct lb_model_vip *v = NULL;
-	uint32_t slot;
-	int rc;
-
-	service_text(&cv->addr, cv->port, cv->proto, text, sizeof(text));
 	if (vip_find_service(m, &cv->addr, cv->port, cv->proto) >= 0)
 		return fail(err, errlen, -EEXIST, "VIP %s already exists", text);
 	if (cv->name[0] != '\0' && lb_model_vip_find(m, cv->name) >= 0)
@@ -170,44 +166,46 @@ int lb_model_vip_add(struct lb_model *m, const struct conf_vip *cv, char *err, s
 				"VIP %s: local address %s: address family differs from the VIP's",
 				text, lb_addr_format(&cv->local_addrs[i], ip, sizeof(ip)));
 	}
-	uint8_t laddr_ids[LB_VIP_MAX_LADDRS];
+	return 0;
+}
+
+/* The ids of <cv>'s local addresses into <ids>, registering those not known yet. */
+static int vip_add_laddrs(struct lb_model *m, const struct conf_vip *cv, const char *text,
+			  uint8_t *ids, char *err, size_t errlen)
+{
 	for (uint32_t i = 0; i < cv->n_local_addrs; i++) {
 		int id = laddr_get(m, &cv->local_addrs[i]);
 		if (id < 0)
 			return fail(err, errlen, -ENOSPC,
 				    "VIP %s: at most %d local addresses in all VIPs", text,
 				    LB_MAX_LADDRS);
-		laddr_ids[i] = (uint8_t)id;
+		ids[i] = (uint8_t)id;
 	}
-	if (!maglev_is_prime(cv->maglev_size) || cv->maglev_size <= cv->n_backends ||
-	    cv->maglev_size > CONF_MAX_MAGLEV_SIZE)
-		return fail(err, errlen, -EINVAL,
-			    "VIP %s: maglev_table_size %u must be a prime above the backend count, "
-			    "at most %u",
-			    text, cv->maglev_size, CONF_MAX_MAGLEV_SIZE);
-	/*
-	 * A free slot whose deleted VIP's flows are gone: the flow table knows a
-	 * flow's VIP by slot, so flows of a deleted VIP still finishing on its
-	 * removed backends must not be taken for the new VIP's (another mode
-	 * would rewrite them wrongly). Only when every free slot still has such
-	 * flows is one reused, the lowest.
-	 */
-	for (slot = 0; slot < LB_MAX_VIPS; slot++) {
-		if (m->vips[slot].uid == 0 && !vip_slot_has_removed(m, slot)) {
-			v = &m->vips[slot];
-			break;
-		}
-	}
-	if (v == NULL)
-		for (slot = 0; slot < LB_MAX_VIPS; slot++) {
-			if (m->vips[slot].uid == 0) {
-				v = &m->vips[slot];
-				break;
-			}
-		}
-	if (v == NULL)
-		return fail(err, errlen, -ENOSPC, "VIP %s: at most %d VIPs", text, LB_MAX_VIPS);
+	return 0;
+}
 
+/*
+ * A free slot whose deleted VIP's flows are gone: the flow table knows a
+ * flow's VIP by slot, so flows of a deleted VIP still finishing on its
+ * removed backends must not be taken for the new VIP's (another mode would
+ * rewrite them wrongly). Only when every free slot still has such flows is
+ * one reused, the lowest. -ENOSPC when there is none.
+ */
+static int vip_free_slot(const struct lb_model *m)
+{
+	for (uint32_t slot = 0; slot < LB_MAX_VIPS; slot++)
+		if (m->vips[slot].uid == 0 && !vip_slot_has_removed(m, slot))
+			return (int)slot;
+	for (uint32_t slot = 0; slot < LB_MAX_VIPS; slot++)
+		if (m->vips[slot].uid == 0)
+			return (int)slot;
+	return -ENOSPC;
+}
+
+/* Slot <v> takes the settings of <cv> (its backends apart), as a new VIP. */
+static void vip_fill(struct lb_model *m, struct lb_model_vip *v, const struct conf_vip *cv,
+		     const char *text, const uint8_t *laddr_ids)
+{
 	memset(v, 0, sizeof(*v));
 	v->uid = m->next_uid++;
 	snprintf(v->name, sizeof(v->name), "%s", cv->name[0] != '\0' ? cv->name : text);
@@ -227,8 +225,35 @@ int lb_model_vip_add(struct lb_model *m, const struct conf_vip *cv, char *err, s
 	v->n_laddrs = (uint8_t)cv->n_local_addrs;
 	memcpy(v->laddr, laddr_ids, cv->n_local_addrs);
 	v->dirty = true;
+}
+
+int lb_model_vip_add(struct lb_model *m, const struct conf_vip *cv, char *err, size_t errlen)
+{
+	char text[CONF_NAME_MAX];
+	uint8_t laddr_ids[LB_VIP_MAX_LADDRS];
+	struct lb_model_vip *v;
+	int slot, rc;
+
+	service_text(&cv->addr, cv->port, cv->proto, text, sizeof(text));
+	rc = vip_add_check(m, cv, text, err, errlen);
+	if (rc < 0)
+		return rc;
+	rc = vip_add_laddrs(m, cv, text, laddr_ids, err, errlen);
+	if (rc < 0)
+		return rc;
+	if (!maglev_is_prime(cv->maglev_size) || cv->maglev_size <= cv->n_backends ||
+	    cv->maglev_size > CONF_MAX_MAGLEV_SIZE)
+		return fail(err, errlen, -EINVAL,
+			    "VIP %s: maglev_table_size %u must be a prime above the backend count, "
+			    "at most %u",
+			    text, cv->maglev_size, CONF_MAX_MAGLEV_SIZE);
+	slot = vip_free_slot(m);
+	if (slot < 0)
+		return fail(err, errlen, -ENOSPC, "VIP %s: at most %d VIPs", text, LB_MAX_VIPS);
+	v = &m->vips[slot];
+	vip_fill(m, v, cv, text, laddr_ids);
 	for (uint32_t i = 0; i < cv->n_backends; i++) {
-		rc = lb_model_backend_add(m, slot, &cv->backends[i], err, errlen);
+		rc = lb_model_backend_add(m, (uint32_t)slot, &cv->backends[i], err, errlen);
 		if (rc < 0) {
 			/* Never published: free what was added at once. */
 			while (v->n_members > 0) {
@@ -236,11 +261,11 @@ int lb_model_vip_add(struct lb_model *m, const struct conf_vip *cv, char *err, s
 				lb_model_backend_del(m, b);
 				lb_model_backend_reap(m, b);
 			}
-			lb_model_vip_del(m, slot);
+			lb_model_vip_del(m, (uint32_t)slot);
 			return rc;
 		}
 	}
-	return (int)slot;
+	return slot;
 }
 
 int lb_model_vip_del(struct lb_model *m, uint32_t slot)
@@ -786,26 +811,115 @@ static void own_bloom_fill(struct lb_snapshot *s)
 	}
 }
 
-struct lb_snapshot *lb_model_compile(struct lb_model *m)
+/* The full-NAT local addresses, by id, and their hashes. */
+static void snapshot_laddrs(struct lb_snapshot *s, const struct lb_model *m)
 {
-	struct lb_snapshot *s = calloc(1, sizeof(*s));
+	s->n_laddrs = m->n_laddrs;
+	memcpy(s->laddrs, m->laddrs, sizeof(s->laddrs));
+	for (uint32_t i = 0; i < m->n_laddrs; i++) {
+		vip_hash_insert(s->laddr_hash, lb_vip_hash_of(&m->laddrs[i], 0, 0), i);
+		if (lb_addr_is_v4(&m->laddrs[i]))
+			fast4_insert(s, &m->laddrs[i], 0, LB_VIP4_LADDR, i, LB_MODE_FNAT);
+	}
+}
 
-	if (s == NULL)
-		return NULL;
-	/* Build every changed pool first, so a failure leaves the model as it was. */
-	struct lb_pool *fresh[LB_MAX_VIPS] = {0};
+/* VIP <i> of the model into the snapshot, with a reference to its pool. */
+static void snapshot_vip(struct lb_snapshot *s, struct lb_model *m, uint32_t i)
+{
+	struct lb_model_vip *v = &m->vips[i];
+	struct lb_vip_rt *r = &s->vips[i];
+
+	v->pool->refcnt++;
+	r->addr = v->addr;
+	r->uid = v->uid;
+	r->port_be = htons(v->port);
+	r->proto = v->proto;
+	r->mode = v->mode;
+	r->traits = lb_mode_traits(v->mode);
+	r->sched = v->sched;
+	r->hash = v->hash;
+	r->when_empty = v->when_empty;
+	r->down_flows = v->down_flows;
+	r->response_timeout_ms = v->response_timeout_ms;
+	r->redispatch = v->redispatch;
+	r->syn_timeout_ms = v->syn_timeout_ms;
+	r->n_laddrs = v->n_laddrs;
+	memcpy(r->laddr, v->laddr, sizeof(r->laddr));
+	r->pool = v->pool;
+	if (v->mode == LB_MODE_NAT)
+		s->has_nat = true;
+	vip_hash_insert(s->vip_hash, lb_vip_hash_of(&r->addr, r->port_be, r->proto), i);
+	if (lb_addr_is_v4(&r->addr))
+		fast4_insert(s, &r->addr, r->port_be, r->proto, i, r->mode);
+	if (!lb_vip_addr_known(s, &r->addr))
+		vip_hash_insert(s->vip_addr_hash, lb_vip_hash_of(&r->addr, 0, 0), i);
+}
+
+/* Backend <b> of the model as the workers see it. */
+static void snapshot_backend(struct lb_backend_rt *r, const struct lb_model *m,
+			     const struct lb_model_backend *b)
+{
+	r->addr = b->addr;
+	r->uid = b->uid;
+	r->neigh_slot = b->neigh_slot;
+	r->weight = b->weight;
+	r->vip_slot = b->vip_slot;
+	r->out_port = b->out_port;
+	r->port_be = htons(b->port);
+	r->admin = b->admin;
+	r->health = b->health;
+	r->fate = backend_fate(m, b);
+}
+
+/*
+ * The pool of every VIP that changed into fresh[] (NULL for the others);
+ * false when out of memory, with nothing built kept.
+ */
+static bool pools_build(struct lb_model *m, struct lb_pool **fresh)
+{
 	for (uint32_t i = 0; i < LB_MAX_VIPS; i++) {
 		struct lb_model_vip *v = &m->vips[i];
+
+		fresh[i] = NULL;
 		if (v->uid == 0 || (!v->dirty && v->pool != NULL))
 			continue;
 		fresh[i] = pool_build(m, v);
 		if (fresh[i] == NULL) {
 			for (uint32_t j = 0; j < i; j++)
 				pool_put(fresh[j]);
-			free(s);
-			return NULL;
+			return false;
 		}
 	}
+	return true;
+}
+
+/* The VIPs take their fresh pools, which they now hold. */
+static void pools_install(struct lb_model *m, struct lb_pool **fresh)
+{
+	for (uint32_t i = 0; i < LB_MAX_VIPS; i++) {
+		struct lb_model_vip *v = &m->vips[i];
+
+		if (fresh[i] == NULL)
+			continue;
+		pool_put(v->pool);
+		v->pool = fresh[i];
+		v->dirty = false;
+	}
+}
+
+struct lb_snapshot *lb_model_compile(struct lb_model *m)
+{
+	struct lb_snapshot *s = calloc(1, sizeof(*s));
+	struct lb_pool *fresh[LB_MAX_VIPS];
+
+	if (s == NULL)
+		return NULL;
+	/* Build every changed pool first, so a failure leaves the model as it was. */
+	if (!pools_build(m, fresh)) {
+		free(s);
+		return NULL;
+	}
+	pools_install(m, fresh);
 
 	s->generation = ++m->generation;
 	s->n_ports = m->n_ports;
@@ -815,64 +929,13 @@ struct lb_snapshot *lb_model_compile(struct lb_model *m)
 		s->vip_addr_hash[i] = LB_NO_SLOT;
 		s->laddr_hash[i] = LB_NO_SLOT;
 	}
-	s->n_laddrs = m->n_laddrs;
-	memcpy(s->laddrs, m->laddrs, sizeof(s->laddrs));
-	for (uint32_t i = 0; i < m->n_laddrs; i++) {
-		vip_hash_insert(s->laddr_hash, lb_vip_hash_of(&m->laddrs[i], 0, 0), i);
-		if (lb_addr_is_v4(&m->laddrs[i]))
-			fast4_insert(s, &m->laddrs[i], 0, LB_VIP4_LADDR, i, LB_MODE_FNAT);
-	}
-	for (uint32_t i = 0; i < LB_MAX_VIPS; i++) {
-		struct lb_model_vip *v = &m->vips[i];
-		struct lb_vip_rt *r = &s->vips[i];
-		if (v->uid == 0)
-			continue;
-		if (fresh[i] != NULL) {
-			pool_put(v->pool);
-			v->pool = fresh[i];
-			v->dirty = false;
-		}
-		v->pool->refcnt++;
-		r->addr = v->addr;
-		r->uid = v->uid;
-		r->port_be = htons(v->port);
-		r->proto = v->proto;
-		r->mode = v->mode;
-		r->traits = lb_mode_traits(v->mode);
-		r->sched = v->sched;
-		r->hash = v->hash;
-		r->when_empty = v->when_empty;
-		r->down_flows = v->down_flows;
-		r->response_timeout_ms = v->response_timeout_ms;
-		r->redispatch = v->redispatch;
-		r->syn_timeout_ms = v->syn_timeout_ms;
-		r->n_laddrs = v->n_laddrs;
-		memcpy(r->laddr, v->laddr, sizeof(r->laddr));
-		r->pool = v->pool;
-		if (v->mode == LB_MODE_NAT)
-			s->has_nat = true;
-		vip_hash_insert(s->vip_hash, lb_vip_hash_of(&r->addr, r->port_be, r->proto), i);
-		if (lb_addr_is_v4(&r->addr))
-			fast4_insert(s, &r->addr, r->port_be, r->proto, i, r->mode);
-		if (!lb_vip_addr_known(s, &r->addr))
-			vip_hash_insert(s->vip_addr_hash, lb_vip_hash_of(&r->addr, 0, 0), i);
-	}
-	for (uint32_t i = 0; i < LB_MAX_BACKENDS; i++) {
-		const struct lb_model_backend *b = &m->backends[i];
-		struct lb_backend_rt *r = &s->backends[i];
-		if (b->uid == 0)
-			continue;
-		r->addr = b->addr;
-		r->uid = b->uid;
-		r->neigh_slot = b->neigh_slot;
-		r->weight = b->weight;
-		r->vip_slot = b->vip_slot;
-		r->out_port = b->out_port;
-		r->port_be = htons(b->port);
-		r->admin = b->admin;
-		r->health = b->health;
-		r->fate = backend_fate(m, b);
-	}
+	snapshot_laddrs(s, m);
+	for (uint32_t i = 0; i < LB_MAX_VIPS; i++)
+		if (m->vips[i].uid != 0)
+			snapshot_vip(s, m, i);
+	for (uint32_t i = 0; i < LB_MAX_BACKENDS; i++)
+		if (m->backends[i].uid != 0)
+			snapshot_backend(&s->backends[i], m, &m->backends[i]);
 	own_bloom_fill(s);
 	return s;
 }
