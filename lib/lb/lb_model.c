@@ -832,6 +832,7 @@ static bool job_stale(const struct lb_model_vip *v, const struct pool_job *j)
 int lb_model_build_start(struct lb_model *m)
 {
 	struct pool_job **job = m->builds->job;
+	int entries = 0;
 
 	for (uint32_t i = 0; i < LB_MAX_VIPS; i++) {
 		const struct lb_model_vip *v = &m->vips[i];
@@ -843,16 +844,19 @@ int lb_model_build_start(struct lb_model *m)
 			job[i] = NULL;
 			continue;
 		}
-		if (!job_stale(v, job[i]))
-			continue;
-		/* A newer change supersedes the build under way, once the new one could start. */
-		j = job_start(m, v);
-		if (j == NULL)
-			return -ENOMEM;
-		job_free(job[i]);
-		job[i] = j;
+		if (job_stale(v, job[i])) {
+			/* A newer change supersedes the build under way, once the new one could
+			 * start. */
+			j = job_start(m, v);
+			if (j == NULL)
+				return -ENOMEM;
+			job_free(job[i]);
+			job[i] = j;
+		}
+		if (job[i]->mg != NULL)
+			entries += (int)job[i]->pool->maglev_size;
 	}
-	return 0;
+	return entries;
 }
 
 bool lb_model_build_step(struct lb_model *m, uint64_t budget)

