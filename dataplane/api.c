@@ -816,7 +816,8 @@ static int check_request_text(struct api_ctx *c, const char *line, size_t len, s
 
 /*
  * Runs command <def>. One that changes the model (it returns 1) is
- * published; when the new snapshot cannot be built (out of memory) the model
+ * published (or, when that takes more than a slice, answered once it is:
+ * dp->answer_later); when the new snapshot cannot be built (out of memory) the model
  * is put back as it was before the request, so that "nothing changed" is
  * true and the management tick's retry does not publish it later. A refused
  * command is put back too (commands check before they change, this makes
@@ -842,6 +843,11 @@ static int run_cmd(struct api_ctx *c, const struct api_cmd *def)
 		rc = dp_publish(c->dp);
 		if (rc == 0)
 			return 0;
+		if (rc > 0) {
+			/* Being built: answered once published, requests served meanwhile. */
+			c->dp->answer_later = true;
+			return 0;
+		}
 		if (model_txn_rollback(&txn, c->dp->model) < 0)
 			/* dp_publish() left it pending: the management tick retries. */
 			return api_error(c, rc,
@@ -884,6 +890,12 @@ char *dp_api_handle(struct dp *dp, const char *line, size_t len)
 		goto done;
 	}
 	rc = run_cmd(&c, def);
+	if (rc >= 0 && dp->answer_later) {
+		json_object_put(c.resp);
+		json_object_put(c.req);
+		json_tokener_free(tok);
+		return NULL;
+	}
 done:
 	json_object_object_add(c.resp, "ok", json_object_new_boolean(rc >= 0));
 	if (rc < 0)
