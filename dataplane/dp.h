@@ -158,6 +158,8 @@ int dp_lookup_ask(struct dp *dp, uint32_t vip_slot, const struct flow_key *k,
  * user's EAL options) then the configured ports'; NULL when out of memory.
  */
 char **dp_eal_args(struct dp *dp, int n_user, char **argv, int *eal_argc);
+/* Frees what dp_eal_args() allocated (after rte_eal_init(), which may reorder it: fine). */
+void dp_eal_args_free(char **eal_argv, int eal_argc, int n_user, char **argv);
 
 /* worker_setup.c */
 /* Each lcore's worker: flow table, rings, TX buffers, RCU thread id; handoff rings. */

@@ -226,8 +226,12 @@ static uint32_t claim_endgame(struct maglev_builder *bd, struct mg_turn *t)
 		}
 	}
 	bd->work += bd->nfree;
-	slot = bd->free[best];
-	bd->free[best] = bd->free[--bd->nfree];
+	/*
+	 * nfree >= 1: a turn is taken only while the table is not full, and
+	 * free[] lists every unclaimed slot (the analyzer assumes it empty).
+	 */
+	slot = bd->free[best];                  // NOLINT(clang-analyzer-core.uninitialized.Assign)
+	bd->free[best] = bd->free[--bd->nfree]; // NOLINT(clang-analyzer-core.uninitialized.Assign)
 	return slot;
 }
 
