@@ -938,6 +938,11 @@ static int cmd_flow_lookup(struct api_ctx *c)
 	memset(&k, 0, sizeof(k));
 	if (find_vip(c, &slot) < 0)
 		return -EINVAL;
+	/* Added while large Maglev tables are built: not in service yet. */
+	if (s->vips[slot].uid != c->dp->model->vips[slot].uid)
+		return api_error(c, -EAGAIN,
+				 "VIP \"%s\" is not in service yet (its tables are being built)",
+				 c->dp->model->vips[slot].name);
 	if (client == NULL || lb_addr_parse(&k.src, client) < 0)
 		return api_error(c, -EINVAL, "client: expected an IPv4 or IPv6 address");
 	if (lb_addr_is_v4(&k.src) != lb_addr_is_v4(&s->vips[slot].addr))
