@@ -38,18 +38,24 @@ struct api_ctx {
 
 typedef int (*api_fn)(struct api_ctx *c);
 
-static int api_error(struct api_ctx *c, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static void api_msg(struct api_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static int api_error(struct api_ctx *c, int rc, const char *fmt, ...)
+static void api_msg(struct api_ctx *c, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(c->err, sizeof(c->err), fmt, ap);
 	va_end(ap);
-	return rc;
 }
+
+/*
+ * The error message of the request, and <rc>. A macro, so that the value is
+ * plain to the reader and to clang's analyzer (which does not follow a
+ * variadic function: it took every error return for a success whose
+ * outputs were never set).
+ */
+#define api_error(c, rc, ...) (api_msg((c), __VA_ARGS__), (rc))
 
 /* ---- request field helpers ---- */
 
@@ -816,7 +822,8 @@ static int check_request_text(struct api_ctx *c, const char *line, size_t len, s
 
 /*
  * Runs command <def>. One that changes the model (it returns 1) is
- * published; when the new snapshot cannot be built (out of memory) the model
+ * published (or, when that takes more than a slice, answered once it is:
+ * dp->answer_later); when the new snapshot cannot be built (out of memory) the model
  * is put back as it was before the request, so that "nothing changed" is
  * true and the management tick's retry does not publish it later. A refused
  * command is put back too (commands check before they change, this makes
@@ -842,6 +849,11 @@ static int run_cmd(struct api_ctx *c, const struct api_cmd *def)
 		rc = dp_publish(c->dp);
 		if (rc == 0)
 			return 0;
+		if (rc > 0) {
+			/* Being built: answered once published, requests served meanwhile. */
+			c->dp->answer_later = true;
+			return 0;
+		}
 		if (model_txn_rollback(&txn, c->dp->model) < 0)
 			/* dp_publish() left it pending: the management tick retries. */
 			return api_error(c, rc,
@@ -884,6 +896,12 @@ char *dp_api_handle(struct dp *dp, const char *line, size_t len)
 		goto done;
 	}
 	rc = run_cmd(&c, def);
+	if (rc >= 0 && dp->answer_later) {
+		json_object_put(c.resp);
+		json_object_put(c.req);
+		json_tokener_free(tok);
+		return NULL;
+	}
 done:
 	json_object_object_add(c.resp, "ok", json_object_new_boolean(rc >= 0));
 	if (rc < 0)
@@ -920,6 +938,11 @@ static int cmd_flow_lookup(struct api_ctx *c)
 	memset(&k, 0, sizeof(k));
 	if (find_vip(c, &slot) < 0)
 		return -EINVAL;
+	/* Added while large Maglev tables are built: not in service yet. */
+	if (s->vips[slot].uid != c->dp->model->vips[slot].uid)
+		return api_error(c, -EAGAIN,
+				 "VIP \"%s\" is not in service yet (its tables are being built)",
+				 c->dp->model->vips[slot].name);
 	if (client == NULL || lb_addr_parse(&k.src, client) < 0)
 		return api_error(c, -EINVAL, "client: expected an IPv4 or IPv6 address");
 	if (lb_addr_is_v4(&k.src) != lb_addr_is_v4(&s->vips[slot].addr))

@@ -23,6 +23,8 @@
 struct api_client {
 	int fd;
 	bool root;
+	bool deferred;      /* its answer comes from api_sock_release(): later requests wait */
+	bool resume;        /* released: the requests buffered meanwhile are to be served */
 	uint64_t active_ms; /* last byte received or sent (now_ms) */
 	size_t used;        /* bytes of request text in buf */
 	char *out;          /* answers not yet sent (the socket is non-blocking) */
@@ -37,6 +39,7 @@ struct api_sock {
 	int epoll_fd;
 	/* What a peer that may not connect is told: who may. */
 	char denied[128];
+	int serving; /* the client whose request the handler answers, -1 outside it */
 	struct api_client *clients[API_SLOTS];
 };
 
@@ -211,15 +214,20 @@ static void client_serve(struct api_sock *s, int i)
 	struct api_client *c = s->clients[i];
 	char *nl;
 
-	while (c->out_len == 0 && (nl = memchr(c->buf, '\n', c->used)) != NULL) {
+	while (c->out_len == 0 && !c->deferred && (nl = memchr(c->buf, '\n', c->used)) != NULL) {
 		size_t len = (size_t)(nl - c->buf);
-		char *resp = len > 0 ? s->conf.handler(s->conf.ctx, c->buf, len) : NULL;
+		char *resp = NULL;
 		int rc = 0;
 
+		if (len > 0) {
+			s->serving = i;
+			resp = s->conf.handler(s->conf.ctx, c->buf, len);
+			s->serving = -1;
+		}
 		memmove(c->buf, nl + 1, c->used - len - 1);
 		c->used -= len + 1;
 		if (resp == NULL)
-			continue; /* an empty line */
+			continue; /* an empty line, or an answer deferred */
 		rc = client_queue(c, resp);
 		free(resp);
 		if (rc < 0 || client_flush(c) < 0) {
@@ -261,10 +269,52 @@ static void client_io(struct api_sock *s, int i, uint32_t events)
 	client_serve(s, i);
 }
 
+void api_sock_defer(struct api_sock *s)
+{
+	if (s->serving >= 0)
+		s->clients[s->serving]->deferred = true;
+}
+
+bool api_sock_deferred(const struct api_sock *s)
+{
+	for (int i = 0; i < API_SLOTS; i++)
+		if (s->clients[i] != NULL && s->clients[i]->deferred)
+			return true;
+	return false;
+}
+
+void api_sock_release(struct api_sock *s, const char *answer)
+{
+	for (int i = 0; i < API_SLOTS; i++) {
+		struct api_client *c = s->clients[i];
+		int rc;
+
+		if (c == NULL || !c->deferred)
+			continue;
+		c->deferred = false;
+		rc = client_queue(c, answer) < 0 ? -1 : client_flush(c);
+		if (rc < 0)
+			client_close(s, i);
+		else if (rc == 0)
+			client_watch(s, i, EPOLLOUT); /* then its next requests (client_io) */
+		else
+			c->resume = true; /* its next requests, at the next poll */
+	}
+}
+
 void api_sock_poll(struct api_sock *s, int timeout_ms)
 {
 	struct epoll_event evs[16];
-	int n = epoll_wait(s->epoll_fd, evs, 16, timeout_ms);
+	int n;
+
+	/* Requests that waited behind a deferred answer, before new ones. */
+	for (int i = 0; i < API_SLOTS; i++) {
+		if (s->clients[i] != NULL && s->clients[i]->resume) {
+			s->clients[i]->resume = false;
+			client_serve(s, i);
+		}
+	}
+	n = epoll_wait(s->epoll_fd, evs, 16, timeout_ms);
 
 	for (int i = 0; i < n; i++) {
 		if (evs[i].data.u32 == 0)
@@ -285,6 +335,7 @@ struct api_sock *api_sock_open(const struct api_sock_conf *conf, char *err, size
 	}
 	s->conf = *conf;
 	s->epoll_fd = -1;
+	s->serving = -1;
 	s->listen_fd = unix_sock_listen(conf->path, conf->gid, 16, err, errlen);
 	if (s->listen_fd < 0) {
 		free(s);

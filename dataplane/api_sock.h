@@ -14,6 +14,7 @@
 #ifndef SLUICE_API_SOCK_H
 #define SLUICE_API_SOCK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -45,6 +46,17 @@ struct api_sock *api_sock_open(const struct api_sock_conf *conf, char *err, size
 
 /* Waits up to <timeout_ms> for connections and requests, and serves them. */
 void api_sock_poll(struct api_sock *s, int timeout_ms);
+
+/*
+ * Deferred answers. Called by the handler while it answers a request (it
+ * returns NULL then): the answer comes later, from api_sock_release(), and
+ * the connection's next requests wait for it (answers stay in order).
+ */
+void api_sock_defer(struct api_sock *s);
+/* Whether an answer is deferred. */
+bool api_sock_deferred(const struct api_sock *s);
+/* Sends <answer> (a line, no newline) to every request deferred; their connections go on. */
+void api_sock_release(struct api_sock *s, const char *answer);
 
 /* Closes the connections silent for the idle timeout, saying why. */
 void api_sock_sweep_idle(struct api_sock *s);

@@ -45,6 +45,16 @@
 #define DP_BURST        32
 #define DP_RING_SIZE    1024
 #define DP_MGMT_TICK_MS 5
+/*
+ * Pool building on the management thread. Maglev tables of up to
+ * DP_BUILD_AT_ONCE entries in all (two of the default size, about 2 ms) are
+ * built at once, so such a change is published, or undone for memory,
+ * before its answer. Larger ones are built in slices of DP_BUILD_SLICE work
+ * units (maglev_build_step(): about 0.5 ms) with API requests served in
+ * between: a table of 1048573 entries takes about 80 of them.
+ */
+#define DP_BUILD_AT_ONCE 131074
+#define DP_BUILD_SLICE   (1u << 17)
 
 extern int dp_logtype;
 #define DP_LOG(level, fmt, ...)                                                                    \
@@ -104,7 +114,12 @@ struct dp {
 	struct rte_ring *handoff[LB_MAX_LCORES][LB_MAX_LCORES];
 	struct rte_mempool *pool;
 
-	bool publish_pending;         /* the model has changes not yet published */
+	bool publish_pending; /* the model has changes not yet published */
+	/*
+	 * Set by dp_api_handle() when the change it made is still being built:
+	 * the answer is sent once it is published (mgmt.c), and none is returned.
+	 */
+	bool answer_later;
 	struct lb_model *model;       /* management thread only */
 	struct steer *steer;          /* XDP steering for net_af_xdp ports (NULL: none) */
 	char steer_obj[128];          /* the program object given to the PMD (xdp_prog=) */
@@ -143,6 +158,8 @@ int dp_lookup_ask(struct dp *dp, uint32_t vip_slot, const struct flow_key *k,
  * user's EAL options) then the configured ports'; NULL when out of memory.
  */
 char **dp_eal_args(struct dp *dp, int n_user, char **argv, int *eal_argc);
+/* Frees what dp_eal_args() allocated (after rte_eal_init(), which may reorder it: fine). */
+void dp_eal_args_free(char **eal_argv, int eal_argc, int n_user, char **argv);
 
 /* worker_setup.c */
 /* Each lcore's worker: flow table, rings, TX buffers, RCU thread id; handoff rings. */
@@ -161,7 +178,12 @@ int dp_metrics_start(struct dp *dp, const char *listen);
 void dp_metrics_poll(void);
 void dp_metrics_stop(void);
 
-/* api.c: handles one request line, returns the response (caller frees). */
+/*
+ * api.c: handles one request line, returns the response (caller frees), or
+ * NULL with dp->answer_later set when a change is published later (large
+ * Maglev tables being built): its answer, the generation that holds it,
+ * is the management thread's to send then.
+ */
 char *dp_api_handle(struct dp *dp, const char *line, size_t len);
 /* JSON text of the counters (caller frees). */
 char *dp_stats_json(struct dp *dp);
@@ -175,9 +197,12 @@ void dp_reap_removed(struct dp *dp);
 void dp_load_publish(struct dp *dp);
 
 /*
- * publish.c: publishes a new snapshot and waits until every worker runs it.
- * -ENOMEM when it cannot be built: the model keeps the change, publish_pending
- * is set and the management tick retries (api.c undoes an API change first).
+ * publish.c: publishes a new snapshot and waits until every worker runs it:
+ * 0. 1 when the changed pools take more than one slice (DP_BUILD_SLICE) to
+ * build: publish_pending is set, and the management loop calls again, a
+ * slice each time, until it returns 0. -ENOMEM when it cannot be built: the
+ * model keeps the change, publish_pending is set and the management tick
+ * retries (api.c undoes an API change first).
  */
 int dp_publish(struct dp *dp);
 

@@ -5,6 +5,7 @@
  * net_tap device per port with a kernel interface. Start-up only.
  */
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,6 +84,22 @@ static unsigned int count_lcores(int argc, char **argv)
 	return 1;
 }
 
+void dp_eal_args_free(char **eal_argv, int eal_argc, int n_user, char **argv)
+{
+	if (eal_argv == NULL)
+		return;
+	/* rte_eal_init() may have reordered them (getopt): the user's are found by pointer. */
+	for (int i = 0; i < eal_argc; i++) {
+		bool user = false;
+
+		for (int j = 0; j < (n_user ? n_user : 1) && !user; j++)
+			user = eal_argv[i] == argv[j];
+		if (!user)
+			free(eal_argv[i]);
+	}
+	free(eal_argv);
+}
+
 char **dp_eal_args(struct dp *dp, int n_user, char **argv, int *eal_argc)
 {
 	unsigned int nl = count_lcores(n_user ? n_user : 1, argv);
@@ -99,7 +116,7 @@ char **dp_eal_args(struct dp *dp, int n_user, char **argv, int *eal_argc)
 		if (dp->conf.ports[i].kernel_if[0] != '\0') {
 			char *tap = malloc(64);
 			if (tap == NULL)
-				return NULL;
+				goto nomem;
 			snprintf(tap, 64, "--vdev=net_tap%u,iface=%s", i,
 				 dp->conf.ports[i].kernel_if);
 			eal_argv[n++] = tap;
@@ -110,7 +127,12 @@ char **dp_eal_args(struct dp *dp, int n_user, char **argv, int *eal_argc)
 			eal_argv[n++] = strdup("-a");
 			eal_argv[n++] = strdup(d);
 		}
+		if (eal_argv[n - 1] == NULL || eal_argv[n - 2] == NULL)
+			goto nomem;
 	}
 	*eal_argc = n;
 	return eal_argv;
+nomem:
+	dp_eal_args_free(eal_argv, n, n_user, argv);
+	return NULL;
 }

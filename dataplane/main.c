@@ -129,15 +129,26 @@ static int check_config(const char *config)
 	return 0;
 }
 
+/*
+ * The EAL's arguments: kept until rte_eal_cleanup(), as the EAL may hold
+ * pointers into them, then freed.
+ */
+static struct {
+	char **argv;
+	int argc;
+	int n_user;
+	char **user_argv;
+} eal_args;
+
 /* The EAL with the user's options and the configured ports'; the log type; signals. */
 static int eal_start(int n_user, char **argv)
 {
-	int eal_argc;
-	char **eal_argv = dp_eal_args(&g_dp, n_user, argv, &eal_argc);
-
-	if (eal_argv == NULL)
+	eal_args.argv = dp_eal_args(&g_dp, n_user, argv, &eal_args.argc);
+	eal_args.n_user = n_user;
+	eal_args.user_argv = argv;
+	if (eal_args.argv == NULL)
 		return -1;
-	if (rte_eal_init(eal_argc, eal_argv) < 0) {
+	if (rte_eal_init(eal_args.argc, eal_args.argv) < 0) {
 		fprintf(stderr, "sluice-dataplane: EAL init failed: %s\n", rte_strerror(rte_errno));
 		return -1;
 	}
@@ -221,6 +232,7 @@ static void shutdown_all(void)
 	dp_xdp_close(&g_dp);
 	conf_free(&g_dp.conf);
 	rte_eal_cleanup();
+	dp_eal_args_free(eal_args.argv, eal_args.argc, eal_args.n_user, eal_args.user_argv);
 }
 
 int main(int argc, char **argv)

@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The management thread: one loop that owns the model. It serves the API
- * socket (api_sock.c, requests answered by api.c) and, every tick, learns
+ * socket (api_sock.c, requests answered by api.c), builds large pools a
+ * slice at a time between requests (answering the changes that wait for
+ * them once they are published) and, every tick, learns
  * and asks for neighbours, publishes what changed, publishes the
  * least-connections loads; less often, it reaps deleted backends and
  * expires drains. It never touches a worker's private state except to read
  * counters.
  */
+#include <inttypes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <rte_lcore.h>
@@ -22,7 +26,32 @@ static struct api_sock *api_sock;
 
 static char *serve_request(void *ctx, const char *line, size_t len)
 {
-	return dp_api_handle(ctx, line, len);
+	struct dp *dp = ctx;
+	char *answer = dp_api_handle(dp, line, len);
+
+	if (answer == NULL && dp->answer_later) {
+		dp->answer_later = false;
+		api_sock_defer(api_sock);
+	}
+	return answer;
+}
+
+/*
+ * A slice of the pools being built (large Maglev tables), published once
+ * complete; then the changes that waited for it are answered: every one is
+ * in the generation now in service (read-your-writes).
+ */
+static void build_slice(struct dp *dp)
+{
+	char answer[64];
+
+	if (lb_model_build_pending(dp->model) && dp_publish(dp) < 0)
+		DP_LOG(WARNING, "out of memory publishing a new snapshot; will retry");
+	if (dp->publish_pending || !api_sock_deferred(api_sock))
+		return;
+	snprintf(answer, sizeof(answer), "{\"ok\":true,\"generation\":%" PRIu64 "}",
+		 dp->snapshot->generation);
+	api_sock_release(api_sock, answer);
 }
 
 /* Every DP_MGMT_TICK_MS. */
@@ -53,8 +82,10 @@ static void *mgmt_main(void *arg)
 	uint64_t last_tick = 0, last_reap = 0;
 
 	while (!dp->quit) {
-		api_sock_poll(api_sock, DP_MGMT_TICK_MS);
+		/* While pools are being built, requests are served between slices. */
+		api_sock_poll(api_sock, lb_model_build_pending(dp->model) ? 0 : DP_MGMT_TICK_MS);
 		dp_metrics_poll();
+		build_slice(dp);
 		uint64_t t = dp_now_ms();
 		if (t - last_tick >= DP_MGMT_TICK_MS) {
 			tick(dp);

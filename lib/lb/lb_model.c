@@ -27,12 +27,32 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 	return rc;
 }
 
+struct pool_job;
+
+/*
+ * The pools being built, apart from the model so that a checkpoint put back
+ * (model_txn.h) does not bring back a job freed since: a job is known to be
+ * current by its VIP's uid and change stamp, and stamps are never reused.
+ */
+struct lb_model_builds {
+	uint64_t stamp; /* the last change stamp handed out */
+	struct pool_job *job[LB_MAX_VIPS];
+};
+
+static void job_free(struct pool_job *j);
+
 struct lb_model *lb_model_create(void)
 {
 	struct lb_model *m = calloc(1, sizeof(*m));
 
-	if (m != NULL)
-		m->next_uid = 1;
+	if (m == NULL)
+		return NULL;
+	m->builds = calloc(1, sizeof(*m->builds));
+	if (m->builds == NULL) {
+		free(m);
+		return NULL;
+	}
+	m->next_uid = 1;
 	return m;
 }
 
@@ -54,8 +74,17 @@ void lb_model_free(struct lb_model *m)
 	for (uint32_t i = 0; i < LB_MAX_VIPS; i++) {
 		free(m->vips[i].members);
 		pool_put(m->vips[i].pool);
+		job_free(m->builds->job[i]);
 	}
+	free(m->builds);
 	free(m);
+}
+
+/* What VIP <v>'s pool is built from changed: it is rebuilt, and a build under way is stale. */
+static void vip_changed(struct lb_model *m, struct lb_model_vip *v)
+{
+	v->dirty = true;
+	v->change = ++m->builds->stamp;
 }
 
 int lb_model_port_add(struct lb_model *m, const struct conf_port *cp, const uint8_t mac[6],
@@ -140,14 +169,10 @@ static bool vip_slot_has_removed(const struct lb_model *m, uint32_t slot)
 	return false;
 }
 
-int lb_model_vip_add(struct lb_model *m, const struct conf_vip *cv, char *err, size_t errlen)
+/* What a new VIP <cv> must pass before anything is changed; <text> is its service text. */
+static int vip_add_check(const struct lb_model *m, const struct conf_vip *cv, const char *text,
+			 char *err, size_t errlen)
 {
-	char text[CONF_NAME_MAX];
-	struct lb_model_vip *v = NULL;
-	uint32_t slot;
-	int rc;
-
-	service_text(&cv->addr, cv->port, cv->proto, text, sizeof(text));
 	if (vip_find_service(m, &cv->addr, cv->port, cv->proto) >= 0)
 		return fail(err, errlen, -EEXIST, "VIP %s already exists", text);
 	if (cv->name[0] != '\0' && lb_model_vip_find(m, cv->name) >= 0)
@@ -170,44 +195,46 @@ int lb_model_vip_add(struct lb_model *m, const struct conf_vip *cv, char *err, s
 				"VIP %s: local address %s: address family differs from the VIP's",
 				text, lb_addr_format(&cv->local_addrs[i], ip, sizeof(ip)));
 	}
-	uint8_t laddr_ids[LB_VIP_MAX_LADDRS];
+	return 0;
+}
+
+/* The ids of <cv>'s local addresses into <ids>, registering those not known yet. */
+static int vip_add_laddrs(struct lb_model *m, const struct conf_vip *cv, const char *text,
+			  uint8_t *ids, char *err, size_t errlen)
+{
 	for (uint32_t i = 0; i < cv->n_local_addrs; i++) {
 		int id = laddr_get(m, &cv->local_addrs[i]);
 		if (id < 0)
 			return fail(err, errlen, -ENOSPC,
 				    "VIP %s: at most %d local addresses in all VIPs", text,
 				    LB_MAX_LADDRS);
-		laddr_ids[i] = (uint8_t)id;
+		ids[i] = (uint8_t)id;
 	}
-	if (!maglev_is_prime(cv->maglev_size) || cv->maglev_size <= cv->n_backends ||
-	    cv->maglev_size > CONF_MAX_MAGLEV_SIZE)
-		return fail(err, errlen, -EINVAL,
-			    "VIP %s: maglev_table_size %u must be a prime above the backend count, "
-			    "at most %u",
-			    text, cv->maglev_size, CONF_MAX_MAGLEV_SIZE);
-	/*
-	 * A free slot whose deleted VIP's flows are gone: the flow table knows a
-	 * flow's VIP by slot, so flows of a deleted VIP still finishing on its
-	 * removed backends must not be taken for the new VIP's (another mode
-	 * would rewrite them wrongly). Only when every free slot still has such
-	 * flows is one reused, the lowest.
-	 */
-	for (slot = 0; slot < LB_MAX_VIPS; slot++) {
-		if (m->vips[slot].uid == 0 && !vip_slot_has_removed(m, slot)) {
-			v = &m->vips[slot];
-			break;
-		}
-	}
-	if (v == NULL)
-		for (slot = 0; slot < LB_MAX_VIPS; slot++) {
-			if (m->vips[slot].uid == 0) {
-				v = &m->vips[slot];
-				break;
-			}
-		}
-	if (v == NULL)
-		return fail(err, errlen, -ENOSPC, "VIP %s: at most %d VIPs", text, LB_MAX_VIPS);
+	return 0;
+}
 
+/*
+ * A free slot whose deleted VIP's flows are gone: the flow table knows a
+ * flow's VIP by slot, so flows of a deleted VIP still finishing on its
+ * removed backends must not be taken for the new VIP's (another mode would
+ * rewrite them wrongly). Only when every free slot still has such flows is
+ * one reused, the lowest. -ENOSPC when there is none.
+ */
+static int vip_free_slot(const struct lb_model *m)
+{
+	for (uint32_t slot = 0; slot < LB_MAX_VIPS; slot++)
+		if (m->vips[slot].uid == 0 && !vip_slot_has_removed(m, slot))
+			return (int)slot;
+	for (uint32_t slot = 0; slot < LB_MAX_VIPS; slot++)
+		if (m->vips[slot].uid == 0)
+			return (int)slot;
+	return -ENOSPC;
+}
+
+/* Slot <v> takes the settings of <cv> (its backends apart), as a new VIP. */
+static void vip_fill(struct lb_model *m, struct lb_model_vip *v, const struct conf_vip *cv,
+		     const char *text, const uint8_t *laddr_ids)
+{
 	memset(v, 0, sizeof(*v));
 	v->uid = m->next_uid++;
 	snprintf(v->name, sizeof(v->name), "%s", cv->name[0] != '\0' ? cv->name : text);
@@ -226,9 +253,36 @@ int lb_model_vip_add(struct lb_model *m, const struct conf_vip *cv, char *err, s
 	v->maglev_size = cv->maglev_size;
 	v->n_laddrs = (uint8_t)cv->n_local_addrs;
 	memcpy(v->laddr, laddr_ids, cv->n_local_addrs);
-	v->dirty = true;
+	vip_changed(m, v);
+}
+
+int lb_model_vip_add(struct lb_model *m, const struct conf_vip *cv, char *err, size_t errlen)
+{
+	char text[CONF_NAME_MAX];
+	uint8_t laddr_ids[LB_VIP_MAX_LADDRS];
+	struct lb_model_vip *v;
+	int slot, rc;
+
+	service_text(&cv->addr, cv->port, cv->proto, text, sizeof(text));
+	rc = vip_add_check(m, cv, text, err, errlen);
+	if (rc < 0)
+		return rc;
+	rc = vip_add_laddrs(m, cv, text, laddr_ids, err, errlen);
+	if (rc < 0)
+		return rc;
+	if (!maglev_is_prime(cv->maglev_size) || cv->maglev_size <= cv->n_backends ||
+	    cv->maglev_size > CONF_MAX_MAGLEV_SIZE)
+		return fail(err, errlen, -EINVAL,
+			    "VIP %s: maglev_table_size %u must be a prime above the backend count, "
+			    "at most %u",
+			    text, cv->maglev_size, CONF_MAX_MAGLEV_SIZE);
+	slot = vip_free_slot(m);
+	if (slot < 0)
+		return fail(err, errlen, -ENOSPC, "VIP %s: at most %d VIPs", text, LB_MAX_VIPS);
+	v = &m->vips[slot];
+	vip_fill(m, v, cv, text, laddr_ids);
 	for (uint32_t i = 0; i < cv->n_backends; i++) {
-		rc = lb_model_backend_add(m, slot, &cv->backends[i], err, errlen);
+		rc = lb_model_backend_add(m, (uint32_t)slot, &cv->backends[i], err, errlen);
 		if (rc < 0) {
 			/* Never published: free what was added at once. */
 			while (v->n_members > 0) {
@@ -236,11 +290,11 @@ int lb_model_vip_add(struct lb_model *m, const struct conf_vip *cv, char *err, s
 				lb_model_backend_del(m, b);
 				lb_model_backend_reap(m, b);
 			}
-			lb_model_vip_del(m, slot);
+			lb_model_vip_del(m, (uint32_t)slot);
 			return rc;
 		}
 	}
-	return (int)slot;
+	return slot;
 }
 
 int lb_model_vip_del(struct lb_model *m, uint32_t slot)
@@ -319,7 +373,7 @@ int lb_model_vip_set(struct lb_model *m, uint32_t slot, const struct conf_vip *c
 			    v->name, cv->maglev_size, CONF_MAX_MAGLEV_SIZE);
 	/* The pool (scheduler tables) is rebuilt only when what it is built from changes. */
 	if (v->sched != cv->sched || v->hash != cv->hash || v->maglev_size != cv->maglev_size)
-		v->dirty = true;
+		vip_changed(m, v);
 	v->sched = cv->sched;
 	v->hash = cv->hash;
 	v->maglev_size = cv->maglev_size;
@@ -452,7 +506,7 @@ int lb_model_backend_add(struct lb_model *m, uint32_t vip_slot, const struct con
 	memcpy(b->mac, cb->mac, 6);
 	b->neigh_slot = (uint32_t)neigh;
 	v->members[v->n_members++] = slot;
-	v->dirty = true;
+	vip_changed(m, v);
 	return (int)slot;
 }
 
@@ -473,7 +527,7 @@ int lb_model_backend_del(struct lb_model *m, uint32_t slot)
 			break;
 		}
 	}
-	v->dirty = true;
+	vip_changed(m, v);
 	b->removed = true;
 	return 0;
 }
@@ -526,7 +580,7 @@ int lb_model_backend_set_mac(struct lb_model *m, uint32_t slot, const uint8_t *m
 		memcpy(b->mac, mac, 6);
 	else
 		memset(b->mac, 0, 6);
-	m->vips[b->vip_slot].dirty = true;
+	vip_changed(m, &m->vips[b->vip_slot]);
 	return 0;
 }
 
@@ -539,7 +593,7 @@ int lb_model_backend_set_weight(struct lb_model *m, uint32_t slot, uint32_t weig
 	if (weight > 65535)
 		return -EINVAL;
 	b->weight = weight;
-	m->vips[b->vip_slot].dirty = true;
+	vip_changed(m, &m->vips[b->vip_slot]);
 	return 0;
 }
 
@@ -558,7 +612,7 @@ int lb_model_backend_set_admin(struct lb_model *m, uint32_t slot, enum lb_admin 
 		b->drain_expired = false;
 	}
 	b->admin = (uint8_t)admin;
-	m->vips[b->vip_slot].dirty = true;
+	vip_changed(m, &m->vips[b->vip_slot]);
 	return 0;
 }
 
@@ -625,7 +679,7 @@ int lb_model_backend_set_health(struct lb_model *m, uint32_t slot, enum lb_healt
 	if (health != LB_HEALTH_UP && health != LB_HEALTH_DOWN)
 		return -EINVAL;
 	b->health = (uint8_t)health;
-	m->vips[b->vip_slot].dirty = true;
+	vip_changed(m, &m->vips[b->vip_slot]);
 	return 0;
 }
 
@@ -638,7 +692,7 @@ int lb_model_backend_set_ctl_weight(struct lb_model *m, uint32_t slot, int32_t w
 	if (weight < -1 || weight > 65535)
 		return -EINVAL;
 	b->ctl_weight = weight;
-	m->vips[b->vip_slot].dirty = true;
+	vip_changed(m, &m->vips[b->vip_slot]);
 	return 0;
 }
 
@@ -661,19 +715,35 @@ static void neigh_mark_dirty(void *arg, uint32_t neigh_slot)
 	for (uint32_t i = 0; i < LB_MAX_BACKENDS; i++) {
 		const struct lb_model_backend *b = &m->backends[i];
 		if (b->uid != 0 && !b->removed && b->neigh_slot == neigh_slot)
-			m->vips[b->vip_slot].dirty = true;
+			vip_changed(m, &m->vips[b->vip_slot]);
 	}
 	m->neigh_changed = true;
 }
 
 /*
- * Maglev ids are "address port" text: two Sluice nodes with the same pool
- * build byte-identical tables whatever slots their backends landed in.
+ * A VIP's next pool, being built: all of it but the Maglev table is filled
+ * when the job starts; the table is built in slices (lb_model_build_step()).
+ * It is the pool of the model as it was at the VIP's change stamp <change>.
  */
-static struct lb_pool *pool_build(struct lb_model *m, const struct lb_model_vip *v)
+struct pool_job {
+	uint32_t vip_uid;
+	uint64_t change;
+	struct lb_pool *pool;
+	struct maglev_builder *mg; /* NULL once the table is complete */
+};
+
+static void job_free(struct pool_job *j)
 {
-	struct maglev_backend *mb = NULL;
-	char(*ids)[LB_ADDR_STRLEN + 8] = NULL;
+	if (j == NULL)
+		return;
+	maglev_build_free(j->mg);
+	pool_put(j->pool);
+	free(j);
+}
+
+/* A pool for <v>'s members as they are now; its Maglev table not built yet. */
+static struct lb_pool *pool_alloc(struct lb_model *m, const struct lb_model_vip *v)
+{
 	struct lb_pool *p = calloc(1, sizeof(*p));
 	uint32_t n = v->n_members;
 
@@ -686,40 +756,149 @@ static struct lb_pool *pool_build(struct lb_model *m, const struct lb_model_vip 
 	p->slot = calloc(n ? n : 1, sizeof(*p->slot));
 	p->weight = calloc(n ? n : 1, sizeof(*p->weight));
 	p->maglev = malloc(v->maglev_size * sizeof(*p->maglev));
-	mb = calloc(n ? n : 1, sizeof(*mb));
-	ids = calloc(n ? n : 1, sizeof(*ids));
-	if (p->slot == NULL || p->weight == NULL || p->maglev == NULL || mb == NULL || ids == NULL)
+	if (p->slot == NULL || p->weight == NULL || p->maglev == NULL)
 		goto fail;
 	for (uint32_t i = 0; i < n; i++) {
-		const struct lb_model_backend *b = &m->backends[v->members[i]];
-		char ip[LB_ADDR_STRLEN];
-
 		p->slot[i] = v->members[i];
-		p->weight[i] = lb_model_backend_effective_weight(m, b);
+		p->weight[i] = lb_model_backend_effective_weight(m, &m->backends[v->members[i]]);
 		p->total_weight += p->weight[i];
-		snprintf(ids[i], sizeof(ids[i]), "%s %u", lb_addr_format(&b->addr, ip, sizeof(ip)),
-			 b->port);
-		mb[i].id = ids[i];
-		mb[i].id_len = strlen(ids[i]);
-		mb[i].weight = p->weight[i];
 	}
-	if (maglev_build(p->maglev, v->maglev_size, mb, n) < 0)
-		goto fail;
 	if (v->sched == SCHED_KIND_WRR) {
 		p->wrr_seq = malloc(LB_WRR_CYCLE_MAX * sizeof(*p->wrr_seq));
 		if (p->wrr_seq == NULL)
 			goto fail;
 		p->wrr_len = sched_wrr_cycle(p->wrr_seq, LB_WRR_CYCLE_MAX, p->weight, n);
 	}
-	free(mb);
-	free(ids);
 	return p;
 fail:
-	free(mb);
-	free(ids);
-	p->refcnt = 1;
 	pool_put(p);
 	return NULL;
+}
+
+/*
+ * Starts the Maglev table of pool <p> of VIP <v>. Maglev ids are "address
+ * port" text: two Sluice nodes with the same pool build byte-identical
+ * tables whatever slots their backends landed in.
+ */
+static int pool_maglev_start(const struct lb_model *m, const struct lb_model_vip *v,
+			     struct lb_pool *p, struct maglev_builder **mg)
+{
+	uint32_t n = v->n_members;
+	struct maglev_backend *mb = calloc(n ? n : 1, sizeof(*mb));
+	char(*ids)[LB_ADDR_STRLEN + 8] = calloc(n ? n : 1, sizeof(*ids));
+	int rc = -ENOMEM;
+
+	if (mb != NULL && ids != NULL) {
+		for (uint32_t i = 0; i < n; i++) {
+			const struct lb_model_backend *b = &m->backends[v->members[i]];
+			char ip[LB_ADDR_STRLEN];
+
+			snprintf(ids[i], sizeof(ids[i]), "%s %u",
+				 lb_addr_format(&b->addr, ip, sizeof(ip)), b->port);
+			mb[i].id = ids[i];
+			mb[i].id_len = strlen(ids[i]);
+			mb[i].weight = p->weight[i];
+		}
+		rc = maglev_build_start(mg, p->maglev, v->maglev_size, mb, n);
+	}
+	free(mb);
+	free(ids);
+	return rc;
+}
+
+/* A job building <v>'s next pool, or NULL when out of memory. */
+static struct pool_job *job_start(struct lb_model *m, const struct lb_model_vip *v)
+{
+	struct pool_job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return NULL;
+	j->vip_uid = v->uid;
+	j->change = v->change;
+	j->pool = pool_alloc(m, v);
+	if (j->pool == NULL || pool_maglev_start(m, v, j->pool, &j->mg) < 0) {
+		job_free(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* Whether VIP <v> needs a new pool, and job <j> is not building the right one. */
+static bool job_stale(const struct lb_model_vip *v, const struct pool_job *j)
+{
+	return j == NULL || j->vip_uid != v->uid || j->change != v->change;
+}
+
+int lb_model_build_start(struct lb_model *m)
+{
+	struct pool_job **job = m->builds->job;
+	int entries = 0;
+
+	for (uint32_t i = 0; i < LB_MAX_VIPS; i++) {
+		const struct lb_model_vip *v = &m->vips[i];
+		struct pool_job *j;
+
+		if (v->uid == 0 || (!v->dirty && v->pool != NULL)) {
+			/* Deleted, or changed and put back (model_txn.h): nothing to build. */
+			job_free(job[i]);
+			job[i] = NULL;
+			continue;
+		}
+		if (job_stale(v, job[i])) {
+			/* A newer change supersedes the build under way, once the new one could
+			 * start. */
+			j = job_start(m, v);
+			if (j == NULL)
+				return -ENOMEM;
+			job_free(job[i]);
+			job[i] = j;
+		}
+		if (job[i]->mg != NULL)
+			entries += (int)job[i]->pool->maglev_size;
+	}
+	return entries;
+}
+
+bool lb_model_build_step(struct lb_model *m, uint64_t budget)
+{
+	struct pool_job **job = m->builds->job;
+
+	for (uint32_t i = 0; i < LB_MAX_VIPS; i++) {
+		if (job[i] == NULL || job[i]->mg == NULL)
+			continue;
+		if (!maglev_build_step(job[i]->mg, &budget))
+			return false;
+		maglev_build_free(job[i]->mg);
+		job[i]->mg = NULL;
+	}
+	return true;
+}
+
+bool lb_model_build_pending(const struct lb_model *m)
+{
+	for (uint32_t i = 0; i < LB_MAX_VIPS; i++)
+		if (m->builds->job[i] != NULL && m->builds->job[i]->mg != NULL)
+			return true;
+	return false;
+}
+
+/* The VIPs take the pools their jobs built (every job complete), which they now hold. */
+static void pools_install(struct lb_model *m)
+{
+	struct pool_job **job = m->builds->job;
+
+	for (uint32_t i = 0; i < LB_MAX_VIPS; i++) {
+		struct lb_model_vip *v = &m->vips[i];
+
+		if (job[i] == NULL)
+			continue;
+		pool_put(v->pool);
+		v->pool = job[i]->pool;
+		v->dirty = false;
+		job[i]->pool = NULL;
+		job_free(job[i]);
+		job[i] = NULL;
+	}
 }
 
 static void vip_hash_insert(uint32_t *table, uint32_t h, uint32_t slot)
@@ -786,26 +965,78 @@ static void own_bloom_fill(struct lb_snapshot *s)
 	}
 }
 
+/* The full-NAT local addresses, by id, and their hashes. */
+static void snapshot_laddrs(struct lb_snapshot *s, const struct lb_model *m)
+{
+	s->n_laddrs = m->n_laddrs;
+	memcpy(s->laddrs, m->laddrs, sizeof(s->laddrs));
+	for (uint32_t i = 0; i < m->n_laddrs; i++) {
+		vip_hash_insert(s->laddr_hash, lb_vip_hash_of(&m->laddrs[i], 0, 0), i);
+		if (lb_addr_is_v4(&m->laddrs[i]))
+			fast4_insert(s, &m->laddrs[i], 0, LB_VIP4_LADDR, i, LB_MODE_FNAT);
+	}
+}
+
+/* VIP <i> of the model into the snapshot, with a reference to its pool. */
+static void snapshot_vip(struct lb_snapshot *s, struct lb_model *m, uint32_t i)
+{
+	struct lb_model_vip *v = &m->vips[i];
+	struct lb_vip_rt *r = &s->vips[i];
+
+	v->pool->refcnt++;
+	r->addr = v->addr;
+	r->uid = v->uid;
+	r->port_be = htons(v->port);
+	r->proto = v->proto;
+	r->mode = v->mode;
+	r->traits = lb_mode_traits(v->mode);
+	r->sched = v->sched;
+	r->hash = v->hash;
+	r->when_empty = v->when_empty;
+	r->down_flows = v->down_flows;
+	r->response_timeout_ms = v->response_timeout_ms;
+	r->redispatch = v->redispatch;
+	r->syn_timeout_ms = v->syn_timeout_ms;
+	r->n_laddrs = v->n_laddrs;
+	memcpy(r->laddr, v->laddr, sizeof(r->laddr));
+	r->pool = v->pool;
+	if (v->mode == LB_MODE_NAT)
+		s->has_nat = true;
+	vip_hash_insert(s->vip_hash, lb_vip_hash_of(&r->addr, r->port_be, r->proto), i);
+	if (lb_addr_is_v4(&r->addr))
+		fast4_insert(s, &r->addr, r->port_be, r->proto, i, r->mode);
+	if (!lb_vip_addr_known(s, &r->addr))
+		vip_hash_insert(s->vip_addr_hash, lb_vip_hash_of(&r->addr, 0, 0), i);
+}
+
+/* Backend <b> of the model as the workers see it. */
+static void snapshot_backend(struct lb_backend_rt *r, const struct lb_model *m,
+			     const struct lb_model_backend *b)
+{
+	r->addr = b->addr;
+	r->uid = b->uid;
+	r->neigh_slot = b->neigh_slot;
+	r->weight = b->weight;
+	r->vip_slot = b->vip_slot;
+	r->out_port = b->out_port;
+	r->port_be = htons(b->port);
+	r->admin = b->admin;
+	r->health = b->health;
+	r->fate = backend_fate(m, b);
+}
+
 struct lb_snapshot *lb_model_compile(struct lb_model *m)
 {
-	struct lb_snapshot *s = calloc(1, sizeof(*s));
+	struct lb_snapshot *s;
 
-	if (s == NULL)
+	/* Every changed pool is built first, so a failure leaves the model as it was. */
+	if (lb_model_build_start(m) < 0)
 		return NULL;
-	/* Build every changed pool first, so a failure leaves the model as it was. */
-	struct lb_pool *fresh[LB_MAX_VIPS] = {0};
-	for (uint32_t i = 0; i < LB_MAX_VIPS; i++) {
-		struct lb_model_vip *v = &m->vips[i];
-		if (v->uid == 0 || (!v->dirty && v->pool != NULL))
-			continue;
-		fresh[i] = pool_build(m, v);
-		if (fresh[i] == NULL) {
-			for (uint32_t j = 0; j < i; j++)
-				pool_put(fresh[j]);
-			free(s);
-			return NULL;
-		}
-	}
+	lb_model_build_step(m, UINT64_MAX);
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return NULL; /* the complete jobs wait for the next compile */
+	pools_install(m);
 
 	s->generation = ++m->generation;
 	s->n_ports = m->n_ports;
@@ -815,64 +1046,13 @@ struct lb_snapshot *lb_model_compile(struct lb_model *m)
 		s->vip_addr_hash[i] = LB_NO_SLOT;
 		s->laddr_hash[i] = LB_NO_SLOT;
 	}
-	s->n_laddrs = m->n_laddrs;
-	memcpy(s->laddrs, m->laddrs, sizeof(s->laddrs));
-	for (uint32_t i = 0; i < m->n_laddrs; i++) {
-		vip_hash_insert(s->laddr_hash, lb_vip_hash_of(&m->laddrs[i], 0, 0), i);
-		if (lb_addr_is_v4(&m->laddrs[i]))
-			fast4_insert(s, &m->laddrs[i], 0, LB_VIP4_LADDR, i, LB_MODE_FNAT);
-	}
-	for (uint32_t i = 0; i < LB_MAX_VIPS; i++) {
-		struct lb_model_vip *v = &m->vips[i];
-		struct lb_vip_rt *r = &s->vips[i];
-		if (v->uid == 0)
-			continue;
-		if (fresh[i] != NULL) {
-			pool_put(v->pool);
-			v->pool = fresh[i];
-			v->dirty = false;
-		}
-		v->pool->refcnt++;
-		r->addr = v->addr;
-		r->uid = v->uid;
-		r->port_be = htons(v->port);
-		r->proto = v->proto;
-		r->mode = v->mode;
-		r->traits = lb_mode_traits(v->mode);
-		r->sched = v->sched;
-		r->hash = v->hash;
-		r->when_empty = v->when_empty;
-		r->down_flows = v->down_flows;
-		r->response_timeout_ms = v->response_timeout_ms;
-		r->redispatch = v->redispatch;
-		r->syn_timeout_ms = v->syn_timeout_ms;
-		r->n_laddrs = v->n_laddrs;
-		memcpy(r->laddr, v->laddr, sizeof(r->laddr));
-		r->pool = v->pool;
-		if (v->mode == LB_MODE_NAT)
-			s->has_nat = true;
-		vip_hash_insert(s->vip_hash, lb_vip_hash_of(&r->addr, r->port_be, r->proto), i);
-		if (lb_addr_is_v4(&r->addr))
-			fast4_insert(s, &r->addr, r->port_be, r->proto, i, r->mode);
-		if (!lb_vip_addr_known(s, &r->addr))
-			vip_hash_insert(s->vip_addr_hash, lb_vip_hash_of(&r->addr, 0, 0), i);
-	}
-	for (uint32_t i = 0; i < LB_MAX_BACKENDS; i++) {
-		const struct lb_model_backend *b = &m->backends[i];
-		struct lb_backend_rt *r = &s->backends[i];
-		if (b->uid == 0)
-			continue;
-		r->addr = b->addr;
-		r->uid = b->uid;
-		r->neigh_slot = b->neigh_slot;
-		r->weight = b->weight;
-		r->vip_slot = b->vip_slot;
-		r->out_port = b->out_port;
-		r->port_be = htons(b->port);
-		r->admin = b->admin;
-		r->health = b->health;
-		r->fate = backend_fate(m, b);
-	}
+	snapshot_laddrs(s, m);
+	for (uint32_t i = 0; i < LB_MAX_VIPS; i++)
+		if (m->vips[i].uid != 0)
+			snapshot_vip(s, m, i);
+	for (uint32_t i = 0; i < LB_MAX_BACKENDS; i++)
+		if (m->backends[i].uid != 0)
+			snapshot_backend(&s->backends[i], m, &m->backends[i]);
 	own_bloom_fill(s);
 	return s;
 }

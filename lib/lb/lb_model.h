@@ -76,6 +76,7 @@ struct lb_model_vip {
 	uint32_t *members; /* backend slots in order of addition */
 	uint32_t cap_members;
 	bool dirty;                 /* pool must be rebuilt at the next compile */
+	uint64_t change;            /* stamp of the last change to what the pool is built from */
 	struct lb_pool *pool;       /* last compiled pool (a reference is held) */
 	struct lb_traffic baseline; /* counter sums when the slot was taken */
 };
@@ -101,6 +102,8 @@ struct lb_model {
 	struct lb_model_vip vips[LB_MAX_VIPS];
 	struct lb_model_backend backends[LB_MAX_BACKENDS];
 	struct lb_model_neigh neigh[LB_MAX_NEIGH];
+	/* Pools being built (lb_model_build_start()); not part of a checkpoint. */
+	struct lb_model_builds *builds;
 };
 
 /* Allocates an empty model (it is large: use the heap). */
@@ -180,6 +183,29 @@ uint32_t lb_model_backend_effective_weight(const struct lb_model *m,
  * (the model is unchanged and may be compiled again).
  */
 struct lb_snapshot *lb_model_compile(struct lb_model *m);
+
+/*
+ * lb_model_compile() in slices, for a thread that must stay responsive
+ * while large Maglev tables are built (10-30 ms each at 1048573 entries).
+ * lb_model_build_start() starts a build of the pool of every VIP that
+ * changed, unless one of the right change is under way; a build of an
+ * older change is superseded (dropped) once the new one has started. It
+ * allocates everything: -ENOMEM when a build cannot start (builds under
+ * way are kept); else the number of entries of the tables under way (0:
+ * none, at most 256 x 1048573). lb_model_build_step() advances the builds by about
+ * <budget> units of work (maglev_build_step(): a unit is a few ns) and
+ * returns true once every build is complete; lb_model_compile() then only
+ * assembles the snapshot. Until then the snapshot in service is unchanged:
+ * each VIP keeps its previous pool. The pools are those lb_model_compile()
+ * alone would build (byte-identical tables): a build resumes, in the same
+ * order, where the last slice stopped. lb_model_build_pending() is true
+ * while a build started is not complete.
+ */
+struct lb_model_builds;
+
+int lb_model_build_start(struct lb_model *m);
+bool lb_model_build_step(struct lb_model *m, uint64_t budget);
+bool lb_model_build_pending(const struct lb_model *m);
 
 /* Releases a snapshot and the pools only it referenced (management thread). */
 void lb_snapshot_free(struct lb_snapshot *s);

@@ -127,7 +127,15 @@ struct mg_turn {
 
 _Static_assert(MAGLEV_ENDGAME_FREE >= 1, "the endgame must cover the last free slot");
 
-struct mg_build {
+/* Which loop takes the turns (both give the same table, see maglev_build_start()). */
+enum mg_order { MG_ROUNDS, MG_HEAP };
+
+/*
+ * The whole state of a build, so that it can stop after any turn and go on
+ * later (maglev_build_step()): the same turns in the same order, whatever
+ * the slices, hence the same table as one uninterrupted build.
+ */
+struct maglev_builder {
 	uint16_t *table;
 	uint64_t *used; /* bit per slot: claimed */
 	uint32_t *free; /* endgame only: the unclaimed slots, unordered */
@@ -136,6 +144,15 @@ struct mg_build {
 	uint32_t filled;     /* slots claimed so far */
 	uint32_t endgame_at; /* filled count at which claim_endgame() takes over */
 	uint32_t wmax;       /* largest weight: the cost of one turn */
+	bool done;
+	enum mg_order order;
+	struct mg_turn *turn; /* the backends with a non-zero weight, in backend order */
+	uint32_t nturn;
+	uint32_t k;      /* fill_rounds(): the backend whose visit comes next */
+	uint64_t *heap;  /* fill_heap(): (round << 32 | k) keys, a min-heap */
+	uint32_t len;    /* fill_heap(): keys in heap[] */
+	uint64_t work;   /* probes and visits in this slice */
+	uint64_t budget; /* ... at which the slice ends */
 };
 
 /* (pos + skip) % m for pos, skip < m, without overflow even for m near 2^32. */
@@ -173,12 +190,14 @@ static uint32_t mod_inverse(uint32_t a, uint32_t m)
 }
 
 /* The first unclaimed slot of <t>'s permutation from t->pos on, by walking it. */
-static inline uint32_t claim_walk(const struct mg_build *bd, const struct mg_turn *t)
+static inline uint32_t claim_walk(struct maglev_builder *bd, const struct mg_turn *t)
 {
 	uint32_t pos = t->pos;
 
-	while (bit_test(bd->used, pos))
+	while (bit_test(bd->used, pos)) {
 		pos = step(pos, t->skip, bd->m);
+		bd->work++;
+	}
 	return pos;
 }
 
@@ -186,9 +205,10 @@ static inline uint32_t claim_walk(const struct mg_build *bd, const struct mg_tur
  * Same slot as claim_walk(), found from the other side: free slot s lies
  * d = (s - pos) * skip^-1 mod m steps ahead in the permutation, and the walk
  * would stop at the free slot with the smallest d. Exact integer arithmetic,
- * so the table does not depend on which of the two finds a slot.
+ * so the table does not depend on which of the two finds a slot. Distinct
+ * slots lie at distinct d, so the order of free[] does not matter either.
  */
-static uint32_t claim_endgame(struct mg_build *bd, struct mg_turn *t)
+static uint32_t claim_endgame(struct maglev_builder *bd, struct mg_turn *t)
 {
 	const uint32_t m = bd->m, pos = t->pos;
 	uint32_t best = 0, best_d = UINT32_MAX, slot;
@@ -205,18 +225,32 @@ static uint32_t claim_endgame(struct mg_build *bd, struct mg_turn *t)
 			best = k;
 		}
 	}
-	slot = bd->free[best];
-	bd->free[best] = bd->free[--bd->nfree];
+	bd->work += bd->nfree;
+	/*
+	 * nfree >= 1: a turn is taken only while the table is not full, and
+	 * free[] lists every unclaimed slot (the analyzer assumes it empty).
+	 */
+	slot = bd->free[best];                  // NOLINT(clang-analyzer-core.uninitialized.Assign)
+	bd->free[best] = bd->free[--bd->nfree]; // NOLINT(clang-analyzer-core.uninitialized.Assign)
 	return slot;
 }
 
-/* Lists the unclaimed slots once, on entering the endgame. */
-static void list_free(struct mg_build *bd)
+/* Lists the unclaimed slots once, on entering the endgame: a word at a time. */
+static void list_free(struct maglev_builder *bd)
 {
+	const uint32_t words = (bd->m + 63) / 64;
+
 	bd->nfree = 0;
-	for (uint32_t s = 0; s < bd->m; s++)
-		if (!bit_test(bd->used, s))
+	for (uint32_t w = 0; w < words; w++) {
+		for (uint64_t x = ~bd->used[w]; x != 0; x &= x - 1) {
+			uint32_t s = w * 64 + (uint32_t)__builtin_ctzll(x);
+
+			if (s >= bd->m)
+				break;
 			bd->free[bd->nfree++] = s;
+		}
+	}
+	bd->work += words;
 }
 
 /*
@@ -224,7 +258,7 @@ static void list_free(struct mg_build *bd)
  * once the table is full. A turn always finds a free slot while one is
  * left, since the permutation of a prime m visits every slot.
  */
-static inline bool take_turn(struct mg_build *bd, struct mg_turn *t)
+static inline bool take_turn(struct maglev_builder *bd, struct mg_turn *t)
 {
 	uint32_t pos;
 
@@ -238,6 +272,7 @@ static inline bool take_turn(struct mg_build *bd, struct mg_turn *t)
 	bit_set(bd->used, pos);
 	bd->table[pos] = t->idx;
 	t->pos = step(pos, t->skip, bd->m);
+	bd->work++;
 	return ++bd->filled == bd->m;
 }
 
@@ -247,22 +282,25 @@ static inline bool take_turn(struct mg_build *bd, struct mg_turn *t)
  * wmax. Since weight <= wmax that is at most one turn per round, and the
  * heaviest backends take one every round, so the table is full after at
  * most m rounds. This is the literal loop, cheap when most backends take a
- * turn in most rounds (weights of similar size).
+ * turn in most rounds (weights of similar size). Returns true once the
+ * table is full, false when the slice's budget is spent first (bd->k says
+ * where the next slice goes on).
  */
-static void fill_rounds(struct mg_build *bd, struct mg_turn *turn, uint32_t nturn)
+static bool fill_rounds(struct maglev_builder *bd)
 {
-	for (;;) {
-		for (uint32_t k = 0; k < nturn; k++) {
-			struct mg_turn *t = &turn[k];
+	while (bd->work < bd->budget) {
+		struct mg_turn *t = &bd->turn[bd->k];
 
-			t->acc += t->weight;
-			if (t->acc < bd->wmax)
-				continue;
-			t->acc -= bd->wmax;
-			if (take_turn(bd, t))
-				return;
-		}
+		bd->k = bd->k + 1 == bd->nturn ? 0 : bd->k + 1;
+		bd->work++;
+		t->acc += t->weight;
+		if (t->acc < bd->wmax)
+			continue;
+		t->acc -= bd->wmax;
+		if (take_turn(bd, t))
+			return true;
 	}
+	return false;
 }
 
 /*
@@ -298,6 +336,20 @@ static void heap_sift_down(uint64_t *heap, uint32_t len, uint32_t i)
 	heap[i] = key;
 }
 
+/* Queues every backend's first turn (fill_heap()). */
+static void heap_init(struct maglev_builder *bd)
+{
+	bd->len = 0;
+	for (uint32_t k = 0; k < bd->nturn; k++) {
+		uint64_t round = next_turn(&bd->turn[k], bd->wmax);
+
+		if (round <= bd->m)
+			bd->heap[bd->len++] = round << 32 | k;
+	}
+	for (uint32_t i = bd->len / 2; i-- > 0;)
+		heap_sift_down(bd->heap, bd->len, i);
+}
+
 /*
  * The same turn order as fill_rounds(), for uneven weights where most
  * backends sit out most rounds (say one of weight 10^6 among a thousand of
@@ -305,40 +357,58 @@ static void heap_sift_down(uint64_t *heap, uint32_t len, uint32_t i)
  * instead of visiting every backend in every round, so the cost is
  * O(m log n) whatever the weights. Rounds past m are never reached (see
  * fill_rounds()) and are not queued, which also keeps rounds in 32 bits.
- * Returns 0 or -ENOMEM.
+ * Returns as fill_rounds() does; the heap is the state between slices.
  */
-static int fill_heap(struct mg_build *bd, struct mg_turn *turn, uint32_t nturn)
+static bool fill_heap(struct maglev_builder *bd)
 {
-	uint64_t *heap = malloc(sizeof(*heap) * nturn);
-	uint32_t len = 0;
-
-	if (heap == NULL)
-		return -ENOMEM;
-	for (uint32_t k = 0; k < nturn; k++) {
-		uint64_t round = next_turn(&turn[k], bd->wmax);
-
-		if (round <= bd->m)
-			heap[len++] = round << 32 | k;
-	}
-	for (uint32_t i = len / 2; i-- > 0;)
-		heap_sift_down(heap, len, i);
-
 	/* Never empty before the table is full: the heaviest backends always requeue. */
-	while (len > 0) {
+	while (bd->len > 0 && bd->work < bd->budget) {
+		uint64_t *heap = bd->heap;
 		uint64_t round = heap[0] >> 32;
 		uint32_t k = (uint32_t)heap[0];
 
-		if (take_turn(bd, &turn[k]))
-			break;
-		round += next_turn(&turn[k], bd->wmax);
+		if (take_turn(bd, &bd->turn[k]))
+			return true;
+		round += next_turn(&bd->turn[k], bd->wmax);
 		if (round <= bd->m)
 			heap[0] = round << 32 | k;
 		else
-			heap[0] = heap[--len];
-		heap_sift_down(heap, len, 0);
+			heap[0] = heap[--bd->len];
+		heap_sift_down(heap, bd->len, 0);
 	}
-	free(heap);
-	return 0;
+	return bd->len == 0;
+}
+
+void maglev_build_free(struct maglev_builder *bd)
+{
+	if (bd == NULL)
+		return;
+	free(bd->heap);
+	free(bd->free);
+	free(bd->used);
+	free(bd->turn);
+	free(bd);
+}
+
+/* Every backend with a non-zero weight, with its permutation (offset and skip). */
+static void turns_init(struct maglev_builder *bd, const struct maglev_backend *b, uint32_t n)
+{
+	const uint32_t m = bd->m;
+
+	bd->nturn = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct mg_turn *t;
+
+		if (b[i].weight == 0)
+			continue;
+		t = &bd->turn[bd->nturn++];
+		t->acc = 0;
+		t->weight = b[i].weight;
+		t->pos = (uint32_t)(maglev_hash64(b[i].id, b[i].id_len, SEED_OFFSET) % m);
+		t->skip = (uint32_t)(maglev_hash64(b[i].id, b[i].id_len, SEED_SKIP) % (m - 1)) + 1;
+		t->inv_skip = 0;
+		t->idx = (uint16_t)i;
+	}
 }
 
 /*
@@ -352,66 +422,85 @@ static int fill_heap(struct mg_build *bd, struct mg_turn *turn, uint32_t nturn)
  * About 0.8 ms for m = 65537, n = 1000 on a 2.6 GHz EPYC (test_maglev
  * prints it).
  */
-int maglev_build(uint16_t *table, uint32_t m, const struct maglev_backend *b, uint32_t n)
+int maglev_build_start(struct maglev_builder **out, uint16_t *table, uint32_t m,
+		       const struct maglev_backend *b, uint32_t n)
 {
-	struct mg_build bd = {.table = table, .m = m};
-	struct mg_turn *turn = NULL;
+	struct maglev_builder *bd;
 	uint64_t wsum = 0;
-	uint32_t nturn = 0;
-	int ret = 0;
 
+	*out = NULL;
 	if (table == NULL || (n > 0 && b == NULL))
 		return -EINVAL;
 	if (n > MAGLEV_MAX_BACKENDS || m <= n || !maglev_is_prime(m))
 		return -EINVAL;
-
+	bd = calloc(1, sizeof(*bd));
+	if (bd == NULL)
+		return -ENOMEM;
+	bd->table = table;
+	bd->m = m;
 	for (uint32_t i = 0; i < n; i++) {
 		wsum += b[i].weight;
-		if (b[i].weight > bd.wmax)
-			bd.wmax = b[i].weight;
+		if (b[i].weight > bd->wmax)
+			bd->wmax = b[i].weight;
 	}
-	if (bd.wmax == 0) {
+	*out = bd;
+	if (bd->wmax == 0) {
 		for (uint32_t s = 0; s < m; s++)
 			table[s] = MAGLEV_EMPTY;
+		bd->done = true;
 		return 0;
 	}
 
-	bd.endgame_at = m > MAGLEV_ENDGAME_FREE ? m - MAGLEV_ENDGAME_FREE : 0;
-	turn = malloc(sizeof(*turn) * n);
-	bd.used = calloc(((size_t)m + 63) / 64, sizeof(*bd.used));
-	bd.free = malloc(sizeof(*bd.free) * (m - bd.endgame_at));
-	if (turn == NULL || bd.used == NULL || bd.free == NULL) {
-		ret = -ENOMEM;
-		goto out;
-	}
-
-	for (uint32_t i = 0; i < n; i++) {
-		struct mg_turn *t;
-
-		if (b[i].weight == 0)
-			continue;
-		t = &turn[nturn++];
-		t->acc = 0;
-		t->weight = b[i].weight;
-		t->pos = (uint32_t)(maglev_hash64(b[i].id, b[i].id_len, SEED_OFFSET) % m);
-		t->skip = (uint32_t)(maglev_hash64(b[i].id, b[i].id_len, SEED_SKIP) % (m - 1)) + 1;
-		t->inv_skip = 0;
-		t->idx = (uint16_t)i;
-	}
+	bd->endgame_at = m > MAGLEV_ENDGAME_FREE ? m - MAGLEV_ENDGAME_FREE : 0;
+	bd->turn = malloc(sizeof(*bd->turn) * n);
+	bd->used = calloc(((size_t)m + 63) / 64, sizeof(*bd->used));
+	bd->free = malloc(sizeof(*bd->free) * (m - bd->endgame_at));
+	if (bd->turn == NULL || bd->used == NULL || bd->free == NULL)
+		goto nomem;
+	turns_init(bd, b, n);
 
 	/*
 	 * Both orders give the same table. The plain loop visits nturn
 	 * backends per round for about wsum / wmax turns; past a few visits
 	 * per turn the heap is cheaper.
 	 */
-	if ((uint64_t)nturn * bd.wmax <= MAGLEV_ROUNDS_MAX_VISITS * wsum)
-		fill_rounds(&bd, turn, nturn);
-	else
-		ret = fill_heap(&bd, turn, nturn);
+	bd->order = (uint64_t)bd->nturn * bd->wmax <= MAGLEV_ROUNDS_MAX_VISITS * wsum ? MG_ROUNDS
+										      : MG_HEAP;
+	if (bd->order == MG_HEAP) {
+		bd->heap = malloc(sizeof(*bd->heap) * bd->nturn);
+		if (bd->heap == NULL)
+			goto nomem;
+		heap_init(bd);
+	}
+	return 0;
+nomem:
+	maglev_build_free(bd);
+	*out = NULL;
+	return -ENOMEM;
+}
 
-out:
-	free(bd.free);
-	free(bd.used);
-	free(turn);
-	return ret;
+bool maglev_build_step(struct maglev_builder *bd, uint64_t *budget)
+{
+	if (bd->done)
+		return true;
+	bd->work = 0;
+	bd->budget = *budget;
+	bd->done = bd->order == MG_ROUNDS ? fill_rounds(bd) : fill_heap(bd);
+	/* A turn may take a little more than what was left: it is not split. */
+	*budget -= bd->work < *budget ? bd->work : *budget;
+	return bd->done;
+}
+
+int maglev_build(uint16_t *table, uint32_t m, const struct maglev_backend *b, uint32_t n)
+{
+	struct maglev_builder *bd;
+	int rc = maglev_build_start(&bd, table, m, b, n);
+
+	if (rc < 0)
+		return rc;
+	uint64_t budget = UINT64_MAX;
+
+	maglev_build_step(bd, &budget);
+	maglev_build_free(bd);
+	return 0;
 }

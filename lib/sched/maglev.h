@@ -46,6 +46,25 @@ uint64_t maglev_hash64(const void *data, size_t len, uint64_t seed);
  */
 int maglev_build(uint16_t *table, uint32_t m, const struct maglev_backend *b, uint32_t n);
 
+/*
+ * The same build in slices, for a thread that must stay responsive while a
+ * large table is built (10-30 ms at m = 1048573): maglev_build_start()
+ * checks and copies what it needs of <b> (which may be freed after it) and
+ * allocates all the scratch memory; maglev_build_step() then fills <table>
+ * for about *<budget> units of work (a unit is a probe of a slot or a visit
+ * of a backend: a few ns), takes what it spent off *<budget>, and returns
+ * true once the table is complete. The table
+ * is byte-identical to maglev_build()'s, whatever the slices. Start returns
+ * 0, -EINVAL or -ENOMEM as maglev_build() does (*out NULL on error); steps
+ * cannot fail. maglev_build_free() takes NULL, and a build in any state.
+ */
+struct maglev_builder;
+
+int maglev_build_start(struct maglev_builder **out, uint16_t *table, uint32_t m,
+		       const struct maglev_backend *b, uint32_t n);
+bool maglev_build_step(struct maglev_builder *bd, uint64_t *budget);
+void maglev_build_free(struct maglev_builder *bd);
+
 static inline uint16_t maglev_lookup(const uint16_t *table, uint32_t m, uint32_t hash)
 {
 	return table[hash % m];

@@ -2,7 +2,8 @@
 /*
  * Unit tests for lib/sched/maglev.c: table validity, balance, weighting,
  * determinism (golden values: any change to the hash or the build order
- * shows up here), disruption on pool changes, and build time.
+ * shows up here), disruption on pool changes, build time, and the build
+ * in slices (the same table as the one-shot build).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -546,6 +547,94 @@ static void test_build_time(void **state)
 	pool_free(&p);
 }
 
+/*
+ * Builds <b> in slices of <budget> units and checks the table is
+ * maglev_build()'s; returns the number of slices it took.
+ */
+static uint32_t check_sliced(uint32_t m, const struct maglev_backend *b, uint32_t n,
+			     uint64_t budget)
+{
+	uint16_t *want = table_new(m), *got = table_new(m);
+	struct maglev_builder *bd;
+	uint32_t slices = 0;
+	bool done = false;
+
+	assert_int_equal(maglev_build(want, m, b, n), 0);
+	memset(got, 0xa5, sizeof(*got) * m);
+	assert_int_equal(maglev_build_start(&bd, got, m, b, n), 0);
+	assert_non_null(bd);
+	while (!done) {
+		uint64_t left = budget;
+
+		done = maglev_build_step(bd, &left);
+		assert_true(left <= budget);
+		slices++;
+	}
+	/* Complete is complete: a further step changes nothing. */
+	assert_true(maglev_build_step(bd, &(uint64_t){1}));
+	maglev_build_free(bd);
+	assert_memory_equal(got, want, sizeof(*got) * m);
+	free(want);
+	free(got);
+	return slices;
+}
+
+/* The table built in slices of any size is the one-shot build's, for every turn order. */
+static void test_sliced_matches_one_shot(void **state)
+{
+	static const uint32_t sizes[] = {13, 251, 4093, MAGLEV_DEFAULT_SIZE, 1048573};
+	static const uint64_t budgets[] = {1, 97, 10000, 1000000};
+	struct pool p[5];
+
+	(void)state;
+	pool_init(&p[0], 3, "b%u", 1);           /* equal weights */
+	pool_init(&p[1], 10, "10.0.0.%u:80", 0); /* 0..9: a zero weight too */
+	for (uint32_t i = 0; i < p[1].n; i++)
+		p[1].b[i].weight = i;
+	pool_init(&p[2], 12, "198.18.0.%u 443", 1); /* uneven: the heap order */
+	p[2].b[5].weight = 65535;
+	pool_init(&p[3], 4, "z%u", 0); /* no weight: every entry empty */
+	pool_init(&p[4], 1, "only%u", 3);
+	for (size_t s = 0; s < ARRAY_SIZE(sizes); s++) {
+		for (size_t k = 0; k < ARRAY_SIZE(p); k++) {
+			for (size_t j = 0; j < ARRAY_SIZE(budgets); j++) {
+				/* Slices of 1 unit at 1048573 would take seconds. */
+				if (sizes[s] > MAGLEV_DEFAULT_SIZE && budgets[j] < 10000)
+					continue;
+				check_sliced(sizes[s], p[k].b, p[k].n, budgets[j]);
+			}
+		}
+	}
+	/* A large table takes several slices: the budget bounds each. */
+	assert_true(check_sliced(1048573, p[1].b, p[1].n, 1000000) >= 5);
+	assert_int_equal(check_sliced(MAGLEV_DEFAULT_SIZE, p[0].b, p[0].n, UINT64_MAX), 1);
+	for (size_t k = 0; k < ARRAY_SIZE(p); k++)
+		pool_free(&p[k]);
+}
+
+/* A build started and dropped half-way leaks nothing; a bad start says why. */
+static void test_sliced_start_and_free(void **state)
+{
+	struct maglev_builder *bd = NULL;
+	uint16_t *t = table_new(MAGLEV_DEFAULT_SIZE);
+	struct pool p;
+	uint64_t left = 1000;
+
+	(void)state;
+	pool_init(&p, 20, "b%u", 2);
+	assert_int_equal(maglev_build_start(&bd, t, 65536, p.b, p.n), -EINVAL);
+	assert_null(bd);
+	assert_int_equal(maglev_build_start(&bd, t, 13, p.b, p.n), -EINVAL); /* m <= n */
+	assert_null(bd);
+	assert_int_equal(maglev_build_start(&bd, t, MAGLEV_DEFAULT_SIZE, p.b, p.n), 0);
+	assert_false(maglev_build_step(bd, &left));
+	assert_int_equal(left, 0);
+	maglev_build_free(bd);
+	maglev_build_free(NULL);
+	pool_free(&p);
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -560,6 +649,8 @@ int main(void)
 		cmocka_unit_test(test_determinism),
 		cmocka_unit_test(test_disruption),
 		cmocka_unit_test(test_build_time),
+		cmocka_unit_test(test_sliced_matches_one_shot),
+		cmocka_unit_test(test_sliced_start_and_free),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
