@@ -8,7 +8,7 @@
  * The table below is the single source of the command names, their help
  * text and their handlers. A command that changes the model applies whole
  * or not at all: when its snapshot cannot be built, the model is put back
- * as it was before the request (model_txn.h) and the answer says so.
+ * as it was before the request (lb_model_txn.h) and the answer says so.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -22,7 +22,7 @@
 #include <rte_ethdev.h>
 
 #include "dp.h"
-#include "model_txn.h"
+#include "lb_model_txn.h"
 #ifdef SLUICE_HAVE_BPF
 #include "steer.h"
 #endif

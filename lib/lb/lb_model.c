@@ -31,7 +31,7 @@ struct pool_job;
 
 /*
  * The pools being built, apart from the model so that a checkpoint put back
- * (model_txn.h) does not bring back a job freed since: a job is known to be
+ * (lb_model_txn.h) does not bring back a job freed since: a job is known to be
  * current by its VIP's uid and change stamp, and stamps are never reused.
  */
 struct lb_model_builds {
@@ -839,7 +839,7 @@ int lb_model_build_start(struct lb_model *m)
 		struct pool_job *j;
 
 		if (v->uid == 0 || (!v->dirty && v->pool != NULL)) {
-			/* Deleted, or changed and put back (model_txn.h): nothing to build. */
+			/* Deleted, or changed and put back (lb_model_txn.h): nothing to build. */
 			job_free(job[i]);
 			job[i] = NULL;
 			continue;

@@ -3,7 +3,7 @@
  * The model's pools built in slices (lb_model_build_start/step, lb_model.h):
  * what is published is what lb_model_compile() alone builds, byte for byte;
  * the snapshot in service is untouched until the builds are complete; a
- * change during a build supersedes it; a change put back (model_txn.h)
+ * change during a build supersedes it; a change put back (lb_model_txn.h)
  * drops the build it started.
  */
 #include <errno.h>
@@ -22,7 +22,7 @@
 #include "lb_model.h"
 #include "maglev.h"
 #include "scheduler.h"
-#include "../../dataplane/model_txn.h"
+#include "lb_model_txn.h"
 
 #define N_BACKENDS 9
 #define SLICE      20000 /* work units: a table of 131071 takes tens of slices */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The API's all-or-nothing contract (dataplane/model_txn.h): each kind of
+ * The API's all-or-nothing contract (lib/lb/lb_model_txn.h): each kind of
  * change an API request makes to the model, then the new snapshot's
  * allocation fails (injected below), then the checkpoint is put back. The
  * model must be as it was, pool references and member arrays included, and
@@ -26,7 +26,7 @@
 #include "lb_model.h"
 #include "maglev.h"
 #include "scheduler.h"
-#include "../../dataplane/model_txn.h"
+#include "lb_model_txn.h"
 
 /* ---- fault injection: the snapshot's allocation in lb_model_compile() ---- */
 

@@ -15,8 +15,8 @@
  * and drop a pool reference (vip.del); compiling never runs in between
  * (a compile that fails leaves the model as it was, lb_model_compile()).
  */
-#ifndef SLUICE_MODEL_TXN_H
-#define SLUICE_MODEL_TXN_H
+#ifndef SLUICE_LB_MODEL_TXN_H
+#define SLUICE_LB_MODEL_TXN_H
 
 #include <errno.h>
 #include <stdint.h>
