@@ -90,7 +90,10 @@ hold_out=$SLUICE_WORK/hold.json
 # and the requests that follow it; at most 60 s), then sends one more
 # request on each. It held them for a fixed 6 s once: on a loaded host its
 # connections could open, or the steps below run, too late for that.
-topo_http_client --url "http://$TOPO_VIP4/" --hold 8 --count 0 --max-seconds 60 --timeout 2 \
+# Started directly, not through topo_http_client: $! must be the client
+# itself (ip netns exec execs it), not a subshell SIGTERM would end alone.
+ip netns exec "$TOPO_CLIENT_NS" "$TOPO_PY" "$TOPO_LIBDIR/http_client.py" \
+	--url "http://$TOPO_VIP4/" --hold 8 --count 0 --max-seconds 60 --timeout 2 \
 	--ready-file "$SLUICE_WORK/held" >"$hold_out" &
 hold_pid=$!
 for ((i = 0; i < 300; i++)); do

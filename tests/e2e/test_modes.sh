@@ -122,7 +122,11 @@ sluice_api "{\"cmd\":\"backend.set\",\"vip\":\"web4\",\"address\":\"${TOPO_BACKE
 # The holds stay open until the new connections are done (SIGTERM; at most
 # 60 s): a fixed 8 s was once over before them on a loaded host, and lc
 # then had no open connections to go by.
-http --hold 4 --hold-gap 0.05 --count 0 --max-seconds 60 --ready-file "$SLUICE_WORK/lc_held" >"$SLUICE_WORK/lc_hold.json" &
+# Started directly, not through http(): $! must be the client itself (ip
+# netns exec execs it), not a subshell SIGTERM would end alone.
+ip netns exec "$TOPO_CLIENT_NS" "$TOPO_PY" "$TOPO_LIBDIR/http_client.py" --url "http://$TOPO_VIP4/" \
+	--timeout 2 --hold 4 --hold-gap 0.05 --count 0 --max-seconds 60 \
+	--ready-file "$SLUICE_WORK/lc_held" >"$SLUICE_WORK/lc_hold.json" &
 hold_pid=$!
 for ((i = 0; i < 300; i++)); do
 	[[ -f "$SLUICE_WORK/lc_held" ]] && break
