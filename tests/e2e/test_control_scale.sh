@@ -248,10 +248,14 @@ YAML
 			$(((i + 1) / 256)) $(((i + 1) % 256))
 	done
 } >>"$tmp/sluice.yaml"
+# Snapshots on either side of the reload: the failed checks are then told
+# apart by phase (before it, across it, after it) when the bound is missed.
+health >"$tmp/hr0.json" || echo '{"backends": []}' >"$tmp/hr0.json"
 r0=$(date +%s.%N)
 "$SLUICECTL" -c "$tmp/control.sock" config reload >"$tmp/reload.out" 2>&1
 rrc=$?
 r1=$(date +%s.%N)
+health >"$tmp/hr1.json" || echo '{"backends": []}' >"$tmp/hr1.json"
 echo "# measured: reload adding a VIP of $M backends: $(echo "$r1 - $r0" | bc) s, exit $rrc, $(tail -1 "$tmp/reload.out")"
 sleep $((WINDOW - WINDOW / 2))
 t1a=$(date +%s.%N)
@@ -300,6 +304,13 @@ out("range", f"{lo:.1f}..{hi:.1f}")
 out("wrongly_down", sum(1 for a, b in h2.items() if a != hung and b["health"] != "up"))
 out("failed_checks", sum(h2[a]["failed_checks"] - h0[a]["failed_checks"] for a in h2 if a != hung))
 out("failed_before", sum(b["failed_checks"] for a, b in h0.items() if a != hung))
+try:
+    hr0, hr1 = load("hr0.json"), load("hr1.json")
+    ph = [(x, y) for x, y in ((h0, hr0), (hr0, hr1), (hr1, h2))]
+    out("failed_by_phase", "/".join(str(sum(y[a]["failed_checks"] - x[a]["failed_checks"]
+                                           for a in y if a != hung and a in x)) for x, y in ph))
+except (OSError, ValueError, KeyError):
+    out("failed_by_phase", "?")
 import collections
 out("failure_kinds", dict(collections.Counter(b["last_check"] for a, b in h2.items() if a != hung and b["last_check"] != "ok")))
 out("hung_health", h2[hung]["health"])
@@ -312,6 +323,12 @@ vrc=$?
 sed 's/^/# measured: /' "$tmp/verdict"
 server_lag=$(awk '$1 == "lag" { if ($2 > m) m = $2; if ($2 > 0.5) n++ }
 	END { printf "worst %.2f s, %d one-second samples over 0.5 s", m, n }' "$tmp"/server[12].log)
+# What the two servers answered a second over their last 5 s (after the
+# reload the daemon asks 1500 a second, 1000 before).
+server_rate=$(for f in "$tmp"/server[12].log; do
+	awk '$1 == "lag" { n[++k] = $3 } END { if (k > 5) print (n[k] - n[k - 5]) / 5; else print 0 }' "$f"
+done | awk '{ s += $1 } END { printf "%.0f", s }')
+server_lag="$server_lag; answered $server_rate/s at the end"
 echo "# measured: the test's backend servers' loop lag: $server_lag"
 # The verdict's every number is used below in arithmetic: without one (a
 # snapshot that could not be read, a crash of the script above) the checks
@@ -334,7 +351,7 @@ step="the checks"
 # daemon must not do is mark a healthy backend down, or fail checks en masse.
 [[ $(v wrongly_down) -eq 0 && $(v failed_checks) -le $(($(v checks_total) / 500)) ]] &&
 	ok "no healthy backend went down; $(v failed_checks) of $(v checks_total) checks failed (at most 0.2%)" ||
-	ko "no healthy backend went down, at most 0.2% of checks failed ($(v wrongly_down) down, $(v failed_checks) of $(v checks_total) failed; the test's servers' loop lag: $server_lag)"
+	ko "no healthy backend went down, at most 0.2% of checks failed ($(v wrongly_down) down, $(v failed_checks) of $(v checks_total) failed, before/across/after the reload: $(v failed_by_phase); the test's servers' loop lag: $server_lag)"
 [[ $(v hung_health) == down && $(v hung_last) == timeout ]] && ok "the hung backend is down (check timeouts)" ||
 	ko "the hung backend is down (health $(v hung_health), last $(v hung_last))"
 n2=$("$SLUICECTL" -s "$tmp/api.sock" show backends big2 | grep -c '^big2 ')
