@@ -86,14 +86,23 @@ fi
 # Remove b1 through the API while connections to it are held open: no new flow
 # may reach it, and its established connections must still work afterwards.
 hold_out=$SLUICE_WORK/hold.json
-# The holder keeps its connections for 6 s, then sends one more request on each.
-topo_http_client --url "http://$TOPO_VIP4/" --hold 8 --count 0 --max-seconds 6 --timeout 2 \
+# The holder keeps its connections until told (SIGTERM, after the removal
+# and the requests that follow it; at most 60 s), then sends one more
+# request on each. It held them for a fixed 6 s once: on a loaded host its
+# connections could open, or the steps below run, too late for that.
+# Started directly, not through topo_http_client: $! must be the client
+# itself (ip netns exec execs it), not a subshell SIGTERM would end alone.
+ip netns exec "$TOPO_CLIENT_NS" "$TOPO_PY" "$TOPO_LIBDIR/http_client.py" \
+	--url "http://$TOPO_VIP4/" --hold 8 --count 0 --max-seconds 60 --timeout 2 \
 	--ready-file "$SLUICE_WORK/held" >"$hold_out" &
 hold_pid=$!
-for ((i = 0; i < 100; i++)); do
+for ((i = 0; i < 300; i++)); do
 	[[ -f "$SLUICE_WORK/held" ]] && break
 	sleep 0.1
 done
+if [[ ! -f "$SLUICE_WORK/held" ]]; then
+	fail "the holder opened its 8 connections within 30 s"
+fi
 gen_before=$(sluice_api '{"cmd":"status"}' | "$TOPO_PY" -c 'import json,sys; print(json.load(sys.stdin)["generation"])')
 r=$(sluice_api "{\"cmd\":\"backend.del\",\"vip\":\"web4\",\"address\":\"${TOPO_BACKEND_IP4[0]}\"}")
 jcheck "backend.del answers ok with a newer generation (was $gen_before)" "$r" "d['ok'] and d['generation'] > $gen_before"
@@ -103,6 +112,7 @@ jcheck "removed backend is listed as removed, still holding its flows" "$st" \
 r=$(topo_http_client --url "http://$TOPO_VIP4/" --count 60 --timeout 2 --max-seconds 30)
 jcheck "after removal: 60 new requests succeed, none to b1" "$r" \
 	'd["ok"] == 60 and d["failed"] == 0 and "b1" not in d["by_backend"]'
+kill -TERM "$hold_pid" 2>/dev/null || true
 wait "$hold_pid" || true
 h=$(cat "$hold_out")
 jcheck "held connections (some on b1) all answered after the removal" "$h" \

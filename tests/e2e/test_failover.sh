@@ -62,6 +62,26 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# client_syn_retrans: SYN retransmissions by the client's kernel so far
+# (TcpExt TCPSynRetrans of the client namespace). A request whose SYN the
+# balancer failed to redispatch in time waits for one (1 s, then 3 s).
+client_syn_retrans() {
+	ip netns exec "$TOPO_CLIENT_NS" awk '$1 == "TcpExt:" {
+		if (!n) { for (i = 2; i <= NF; i++) k[i] = $i; n = 1; next }
+		for (i = 2; i <= NF; i++) if (k[i] == "TCPSynRetrans") print $i
+	}' /proc/net/netstat
+}
+# slowest EVENTS N: the N slowest requests of an http_client --events file,
+# "start offset (s), ms, backend or error" each, for the failure messages.
+slowest() {
+	"$TOPO_PY" - "$1" "$2" <<'PY'
+import json, sys
+ev = sorted((json.loads(l) for l in open(sys.argv[1])), key=lambda e: -e["ms"])
+print("; ".join("t=%.2fs %.0fms %s" % (e["t"], e["ms"], e["backend"] or e["error"])
+                for e in ev[:int(sys.argv[2])]))
+PY
+}
+
 
 topo_create "$P" 3
 topo_start_backends
@@ -72,15 +92,18 @@ sluice_wait_resolved 10
 
 # Steady load: a new connection per request, 50 per second for 3 s, up to 8 at a time.
 load=$SLUICE_WORK/load.json
+syn0=$(client_syn_retrans)
 topo_http_client --url "http://$TOPO_VIP4/" --count 150 --rate 50 --concurrency 8 --timeout 5 \
-	--max-seconds 60 >"$load" &
+	--max-seconds 60 --events "$SLUICE_WORK/kill.events" >"$load" &
 load_pid=$!
 sleep 1
 t_kill=$(date +%s.%N)
 topo_stop_backend 3 KILL
 wait "$load_pid" || true
+syn_retrans=$(($(client_syn_retrans) - syn0))
 r=$(cat "$load")
 echo "# client: $r"
+echo "# client SYN retransmissions: $syn_retrans; slowest: $(slowest "$SLUICE_WORK/kill.events" 3)"
 # New connections never fail: b3's refusals are kept from the clients and their
 # SYN retries sent elsewhere. Only requests already in flight on b3 when it
 # died can fail (their connection is reset; no packet-level balancer can
@@ -99,10 +122,20 @@ st=$(sluice_api '{"cmd":"stats"}')
 jcheck "redispatches counted; the refusals kept from the clients" "$st" \
 	'd["counters"]["redispatched"] > 0'
 # The refused SYNs went to another backend at once, from their held copies:
-# no request waited for its client's SYN retry (1 s). 0.5 s leaves room for a
-# loaded machine; before held SYNs the slowest took over 1 s.
-jcheck "no request waited for a SYN retry (the slowest under 0.5 s)" "$r" \
-	'd["latency_ms"]["max"] < 500'
+# no request waited for its client's SYN retry (1 s); before held SYNs the
+# slowest took over 1 s. Measured where it happens: the client's kernel sent
+# no SYN twice. The latency bound only backs that up: under 1 s, the retry.
+# (It was 0.5 s, which assumed an idle CPU: on a 2-core host with two busy
+# loops and other work, the slowest request here took 17 ms, but a Python
+# client thread waiting for its CPU can add hundreds of ms with no SYN lost.)
+if [[ $syn_retrans -eq 0 ]]; then
+	pass "no request waited for a SYN retry (the client retransmitted no SYN)"
+else
+	fail "no request waited for a SYN retry (the client retransmitted no SYN)" \
+		"$syn_retrans SYN retransmissions; slowest: $(slowest "$SLUICE_WORK/kill.events" 5)"
+fi
+jcheck "... the slowest request under the 1 s of a SYN retry" "$r" \
+	'd["latency_ms"]["max"] < 1000'
 echo "# killed at $t_kill; redispatched $(echo "$st" | "$TOPO_PY" -c 'import json,sys; print(json.load(sys.stdin)["counters"]["redispatched"])')"
 
 # A blackholed backend (nftables drops everything in b2's namespace): its
@@ -113,16 +146,51 @@ topo_start_backend 3
 ip netns exec "${TOPO_BACKEND_NS[1]}" nft add table inet sl_bh
 ip netns exec "${TOPO_BACKEND_NS[1]}" nft add chain inet sl_bh in \
 	'{ type filter hook input priority 0; policy drop; }'
+ev=$SLUICE_WORK/blackhole.events
+syn0=$(client_syn_retrans)
 r=$(topo_http_client --url "http://$TOPO_VIP4/" --count 150 --rate 50 --concurrency 8 --timeout 5 \
-	--max-seconds 60)
+	--max-seconds 60 --events "$ev")
+syn_retrans=$(($(client_syn_retrans) - syn0))
 ip netns exec "${TOPO_BACKEND_NS[1]}" nft delete table inet sl_bh
 echo "# blackholed b2: $r"
+# rr over 3 backends: every third SYN goes to b2 first and waits its
+# syn_timeout there; the median of those (the requests over 100 ms) is the
+# redispatch delay as a client sees it.
+redisp=$("$TOPO_PY" - "$ev" <<'PY'
+import json, sys
+ms = sorted(e["ms"] for e in map(json.loads, open(sys.argv[1])) if e["error"] is None)
+slow = [m for m in ms if m >= 100]
+print(len(slow), round(slow[len(slow) // 2]) if slow else 0)
+PY
+)
+read -r n_redisp redisp_p50 <<<"$redisp"
+echo "# blackholed b2: $n_redisp requests waited for a redispatch, median ${redisp_p50} ms; client SYN retransmissions: $syn_retrans; slowest: $(slowest "$ev" 3)"
 jcheck "b2 blackholed: 150 requests, none failed, none on b2" "$r" \
 	'd["ok"] == 150 and d["failed"] == 0 and d["by_backend"].get("b2", 0) == 0'
-# The slowest waited about one syn_timeout (0.2 s); 0.6 s leaves room for a
-# loaded machine and is well under the 1 s of a client's retry.
-jcheck "b2 blackholed: its SYNs redispatched after syn_timeout (slowest under 0.6 s)" "$r" \
-	'd["latency_ms"]["max"] < 600 and d["latency_ms"]["p50"] < 100'
+# The SYNs sent to b2 wait one syn_timeout (0.2 s) and go elsewhere, before
+# the client's own retry (1 s): the client's kernel retransmits no SYN, and
+# the requests that waited took about 0.2 s (median under 0.4 s). The
+# slowest used to be held under 0.6 s, which assumed an idle CPU: on a
+# loaded 2-core host it went over (once) while no SYN was retransmitted. A
+# thread of the Python client, or the data plane's own lcore, descheduled
+# for a few hundred ms adds to one request, not to the redispatch, so the
+# slowest is held under the 1 s of a retry and the redispatch claim is the
+# retransmission count and the median. Measured under two busy loops (load
+# average 8): 50 waited, median 203 ms, slowest 208 ms, no retransmission.
+if [[ $syn_retrans -eq 0 ]]; then
+	pass "b2 blackholed: its SYNs redispatched before the client's retry (no SYN retransmitted)"
+else
+	fail "b2 blackholed: its SYNs redispatched before the client's retry (no SYN retransmitted)" \
+		"$syn_retrans SYN retransmissions; slowest: $(slowest "$ev" 5)"
+fi
+if ((n_redisp > 0 && redisp_p50 < 400)); then
+	pass "b2 blackholed: redispatched after syn_timeout ($n_redisp waited, median $redisp_p50 ms)"
+else
+	fail "b2 blackholed: redispatched after syn_timeout (median under 400 ms)" \
+		"$n_redisp requests over 100 ms, median $redisp_p50 ms; slowest: $(slowest "$ev" 5)"
+fi
+jcheck "b2 blackholed: the others unhurried (median under 100 ms), the slowest under 1 s" "$r" \
+	'd["latency_ms"]["max"] < 1000 and d["latency_ms"]["p50"] < 100'
 
 # --- recovery after kill, hang and blackhole, with checks and a breaker
 if [[ $RECOVERY != 1 ]]; then

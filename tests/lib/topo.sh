@@ -59,6 +59,9 @@
 #   topo_stop_backend I [SIG]    send SIG (default KILL) to backend I's server; for TERM/KILL
 #                                also waits (bounded) until it is gone
 #   topo_backend_pid I           print backend I's server pid
+#   topo_pid_gone PID [SECONDS]  wait (bounded, default 5 s) until PID has exited; a
+#                                zombie counts as gone (kill -0 succeeds on one until
+#                                its parent reaps it, which a busy shell can delay)
 #   topo_exec NS CMD...          ip netns exec NS CMD...
 #   topo_client CMD...           ip netns exec $TOPO_CLIENT_NS CMD...
 #   topo_http_client ARGS...     run http_client.py in the client namespace
@@ -546,6 +549,16 @@ topo_stop_backend() {
 		_topo_err "backend b$i (pid $pid) still running"
 		return 1
 	fi
+	return 0
+}
+
+topo_pid_gone() {
+	local pid=$1 limit=${2:-5} k
+	for ((k = 0; k < limit * 20; k++)); do
+		_topo_alive "$pid" || return 0
+		sleep 0.05
+	done
+	_topo_alive "$pid" && return 1
 	return 0
 }
 
