@@ -452,7 +452,7 @@ int maglev_build_start(struct maglev_builder **out, uint16_t *table, uint32_t m,
 	}
 
 	bd->endgame_at = m > MAGLEV_ENDGAME_FREE ? m - MAGLEV_ENDGAME_FREE : 0;
-	bd->turn = malloc(sizeof(*bd->turn) * n);
+	bd->turn = calloc(n, sizeof(*bd->turn));
 	bd->used = calloc(((size_t)m + 63) / 64, sizeof(*bd->used));
 	bd->free = malloc(sizeof(*bd->free) * (m - bd->endgame_at));
 	if (bd->turn == NULL || bd->used == NULL || bd->free == NULL)
