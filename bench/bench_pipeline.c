@@ -159,7 +159,7 @@ static inline __attribute__((always_inline)) void build_syn(uint8_t *f, uint32_t
 	f[47] = tcp_flags;
 }
 
-static struct lb_model *setup(enum sched_kind kind, enum lb_mode mode, struct lb_neigh_table *neigh,
+static struct lb_model *setup(enum sched_kind kind, enum sl_mode mode, struct lb_neigh_table *neigh,
 			      struct lb_snapshot **snap)
 {
 	struct lb_model *m = lb_model_create();
@@ -170,7 +170,7 @@ static struct lb_model *setup(enum sched_kind kind, enum lb_mode mode, struct lb
 			     .proto = IPPROTO_TCP,
 			     .mode = (uint8_t)mode,
 			     .sched = (uint8_t)kind,
-			     .hash = LB_HASH_5TUPLE,
+			     .hash = SL_HASH_5TUPLE,
 			     .maglev_size = 65537,
 			     .backends = b,
 			     .n_backends = NBACKENDS};
@@ -178,16 +178,16 @@ static struct lb_model *setup(enum sched_kind kind, enum lb_mode mode, struct lb
 	char err[256];
 	uint32_t slots[NBACKENDS];
 
-	lb_addr_parse(&cp.ipv4, "198.18.0.2");
+	sl_addr_parse(&cp.ipv4, "198.18.0.2");
 	cp.has_ipv6 = true;
 	cp.ipv6_plen = 64;
-	lb_addr_parse(&cp.ipv6, "2001:db8::2");
-	lb_addr_parse(&v.addr, g_v6 ? "2001:db8:1::100" : "198.18.1.100");
-	if (mode == LB_MODE_FNAT) {
+	sl_addr_parse(&cp.ipv6, "2001:db8::2");
+	sl_addr_parse(&v.addr, g_v6 ? "2001:db8:1::100" : "198.18.1.100");
+	if (mode == SL_MODE_FNAT) {
 		for (int i = 0; i < NLADDRS; i++) {
 			char ip[32];
 			snprintf(ip, sizeof(ip), g_v6 ? "2001:db8::%x" : "198.18.0.%d", 200 + i);
-			lb_addr_parse(&v.local_addrs[i], ip);
+			sl_addr_parse(&v.local_addrs[i], ip);
 		}
 		v.n_local_addrs = NLADDRS;
 	}
@@ -195,7 +195,7 @@ static struct lb_model *setup(enum sched_kind kind, enum lb_mode mode, struct lb
 	for (int i = 0; i < NBACKENDS; i++) {
 		char ip[32];
 		snprintf(ip, sizeof(ip), g_v6 ? "2001:db8::%x" : "198.18.0.%d", 10 + i);
-		lb_addr_parse(&b[i].addr, ip);
+		sl_addr_parse(&b[i].addr, ip);
 		b[i].weight = 1 + (uint32_t)(i % 3);
 		b[i].has_mac = true;
 		b[i].mac[0] = 2;
@@ -294,14 +294,14 @@ static int record_reply(struct reply_rec *r, const uint8_t *fwd)
  * laddr:lport (full-NAT), or -> the client's address and port (NAT, whose
  * forward frames keep the client's source).
  */
-static void build_reply(uint8_t *f, const struct reply_rec *r, uint32_t flow, enum lb_mode mode)
+static void build_reply(uint8_t *f, const struct reply_rec *r, uint32_t flow, enum sl_mode mode)
 {
 	/* Constant sizes: a few stores, not a call (this is the benchmark's own cost). */
 	if (g_v6)
 		memcpy(f, reply_tmpl[r->backend], FRAME6_LEN);
 	else
 		memcpy(f, reply_tmpl[r->backend], FRAME_LEN);
-	if (mode == LB_MODE_FNAT) {
+	if (mode == SL_MODE_FNAT) {
 		memcpy(f + DST_OFF, laddr_ip[r->laddr], ADDR_LEN);
 		memcpy(f + PORTS_OFF + 2, &r->lport_be, 2);
 	} else {
@@ -316,7 +316,7 @@ static void build_reply(uint8_t *f, const struct reply_rec *r, uint32_t flow, en
 struct bench {
 	const char *scenario;
 	enum scenario_kind sk;
-	enum lb_mode mode;
+	enum sl_mode mode;
 	enum sched_kind kind;
 	bool est; /* timed packets belong to established flows */
 	unsigned long total, nflows;
@@ -373,24 +373,24 @@ static void send_flows(struct bench *b, uint32_t first, uint32_t count, uint8_t 
 struct scenario {
 	const char *name;
 	enum scenario_kind sk;
-	enum lb_mode mode;
+	enum sl_mode mode;
 	bool v6;
 };
 
 static const struct scenario scenarios[] = {
-	{"est-dsr", SC_EST, LB_MODE_DSR},
-	{"est-fnat", SC_EST, LB_MODE_FNAT},
-	{"fnat-reply", SC_REPLY, LB_MODE_FNAT},
-	{"est-tunnel", SC_EST, LB_MODE_TUNNEL},
-	{"est-nat", SC_EST, LB_MODE_NAT},
-	{"nat-reply", SC_REPLY, LB_MODE_NAT},
-	{"new-dsr", SC_NEW, LB_MODE_DSR},
-	{"new-dsr-full", SC_FULL, LB_MODE_DSR},
-	{"new-dsr-full-est", SC_FULL_EST, LB_MODE_DSR},
-	{"new-fnat", SC_NEW, LB_MODE_FNAT},
-	{"fnat-no-port", SC_NO_PORT, LB_MODE_FNAT},
-	{"est-dsr6", SC_EST, LB_MODE_DSR, true},
-	{"est-fnat6", SC_EST, LB_MODE_FNAT, true},
+	{"est-dsr", SC_EST, SL_MODE_DSR},
+	{"est-fnat", SC_EST, SL_MODE_FNAT},
+	{"fnat-reply", SC_REPLY, SL_MODE_FNAT},
+	{"est-tunnel", SC_EST, SL_MODE_TUNNEL},
+	{"est-nat", SC_EST, SL_MODE_NAT},
+	{"nat-reply", SC_REPLY, SL_MODE_NAT},
+	{"new-dsr", SC_NEW, SL_MODE_DSR},
+	{"new-dsr-full", SC_FULL, SL_MODE_DSR},
+	{"new-dsr-full-est", SC_FULL_EST, SL_MODE_DSR},
+	{"new-fnat", SC_NEW, SL_MODE_FNAT},
+	{"fnat-no-port", SC_NO_PORT, SL_MODE_FNAT},
+	{"est-dsr6", SC_EST, SL_MODE_DSR, true},
+	{"est-fnat6", SC_EST, SL_MODE_FNAT, true},
 };
 
 static int usage(const char *argv0)
@@ -418,7 +418,7 @@ static int parse_args(struct bench *b, int argc, char **argv)
 	if (strncmp(sc, "sched-", 6) == 0 && sched_kind_parse(sc + 6) >= 0) {
 		b->kind = (enum sched_kind)sched_kind_parse(sc + 6);
 		b->sk = SC_NEW;
-		b->mode = LB_MODE_DSR;
+		b->mode = SL_MODE_DSR;
 	} else {
 		size_t i;
 
@@ -433,14 +433,14 @@ static int parse_args(struct bench *b, int argc, char **argv)
 		b->mode = scenarios[i].mode;
 		g_v6 = scenarios[i].v6;
 	}
-	if (b->mode == LB_MODE_FNAT && b->sk == SC_NEW && b->total > FNAT_NEW_MAX) {
+	if (b->mode == SL_MODE_FNAT && b->sk == SC_NEW && b->total > FNAT_NEW_MAX) {
 		fprintf(stderr, "bench: new-fnat takes at most %d packets (source ports)\n",
 			FNAT_NEW_MAX);
 		return 2;
 	}
 	b->est = b->sk == SC_EST || b->sk == SC_REPLY;
 	if (argc == 4) {
-		bool nat = b->mode == LB_MODE_FNAT || b->mode == LB_MODE_NAT;
+		bool nat = b->mode == SL_MODE_FNAT || b->mode == SL_MODE_NAT;
 		unsigned long max = nat ? FNAT_FLOWS_MAX : FLOW_CAPACITY;
 		char *end;
 
@@ -466,7 +466,7 @@ static int open_flows(struct bench *b)
 	struct lb_worker *w = b->w;
 	uint32_t capacity = flow_table_capacity(w->flows);
 	const struct flow_stats *fs = flow_table_stats(w->flows);
-	bool nat = b->mode == LB_MODE_FNAT || b->mode == LB_MODE_NAT;
+	bool nat = b->mode == SL_MODE_FNAT || b->mode == SL_MODE_NAT;
 	uint32_t per_flow = nat ? 2 : 1, n = (uint32_t)b->nflows;
 
 	if (b->est) {

@@ -20,8 +20,8 @@
 #endif
 
 /*
- * An outer destination to decapsulate for, lb_addr convention
- * (lib/common/lb_addr.h): IPv6 as is, IPv4 as IPv4-mapped ::ffff:a.b.c.d.
+ * An outer destination to decapsulate for, sl_addr convention
+ * (lib/common/sl_addr.h): IPv6 as is, IPv4 as IPv4-mapped ::ffff:a.b.c.d.
  */
 struct sluice_decap_key {
 	__u8 addr[16];

@@ -138,7 +138,7 @@ static __always_inline __u32 addr_flags(const struct sluice_addr_key *k)
 	return v ? v->flags : 0;
 }
 
-/* lb_addr convention: IPv4 as ::ffff:a.b.c.d. <v4> may point into the packet. */
+/* sl_addr convention: IPv4 as ::ffff:a.b.c.d. <v4> may point into the packet. */
 static __always_inline void key_set_v4(struct sluice_addr_key *k, const __u8 *v4)
 {
 	__builtin_memset(k->addr, 0, 10);

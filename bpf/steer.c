@@ -331,7 +331,7 @@ int steer_unpin(struct steer *s)
 	return ret;
 }
 
-static void addr_key(struct sluice_addr_key *k, const struct lb_addr *addr)
+static void addr_key(struct sluice_addr_key *k, const struct sl_addr *addr)
 {
 	memcpy(k->addr, addr->b, sizeof(k->addr));
 }
@@ -340,7 +340,7 @@ static void addr_key(struct sluice_addr_key *k, const struct lb_addr *addr)
  * Read-modify-write of one owned address: sets <set> and clears <clear>
  * flags, adds <refs> to vip_refs; deletes the entry when no flag remains.
  */
-static int addr_update(struct steer *s, const struct lb_addr *addr, uint32_t set, uint32_t clear,
+static int addr_update(struct steer *s, const struct sl_addr *addr, uint32_t set, uint32_t clear,
 		       int refs)
 {
 	struct bpf_map *map = s->skel->maps.sluice_addrs;
@@ -365,7 +365,7 @@ static int addr_update(struct steer *s, const struct lb_addr *addr, uint32_t set
 	return bpf_map__update_elem(map, &k, sizeof(k), &v, sizeof(v), BPF_ANY);
 }
 
-static int vip_key(struct sluice_vip_key *k, const struct lb_addr *addr, uint16_t port,
+static int vip_key(struct sluice_vip_key *k, const struct sl_addr *addr, uint16_t port,
 		   uint8_t proto)
 {
 	if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || port == 0)
@@ -377,7 +377,7 @@ static int vip_key(struct sluice_vip_key *k, const struct lb_addr *addr, uint16_
 	return 0;
 }
 
-int steer_vip_add(struct steer *s, const struct lb_addr *addr, uint16_t port, uint8_t proto)
+int steer_vip_add(struct steer *s, const struct sl_addr *addr, uint16_t port, uint8_t proto)
 {
 	struct bpf_map *map = s->skel->maps.sluice_vips;
 	struct sluice_vip_val v = {0};
@@ -395,7 +395,7 @@ int steer_vip_add(struct steer *s, const struct lb_addr *addr, uint16_t port, ui
 	return ret;
 }
 
-int steer_vip_del(struct steer *s, const struct lb_addr *addr, uint16_t port, uint8_t proto)
+int steer_vip_del(struct steer *s, const struct sl_addr *addr, uint16_t port, uint8_t proto)
 {
 	struct sluice_vip_key k;
 	int ret = vip_key(&k, addr, port, proto);
@@ -408,7 +408,7 @@ int steer_vip_del(struct steer *s, const struct lb_addr *addr, uint16_t port, ui
 	return addr_update(s, addr, 0, 0, -1);
 }
 
-static int addr_flag_check(struct steer *s, const struct lb_addr *addr, uint32_t flag,
+static int addr_flag_check(struct steer *s, const struct sl_addr *addr, uint32_t flag,
 			   bool *present)
 {
 	struct sluice_addr_key k;
@@ -425,7 +425,7 @@ static int addr_flag_check(struct steer *s, const struct lb_addr *addr, uint32_t
 	return 0;
 }
 
-int steer_addr_add(struct steer *s, const struct lb_addr *addr, uint32_t flag)
+int steer_addr_add(struct steer *s, const struct sl_addr *addr, uint32_t flag)
 {
 	bool present;
 	int ret = addr_flag_check(s, addr, flag, &present);
@@ -437,7 +437,7 @@ int steer_addr_add(struct steer *s, const struct lb_addr *addr, uint32_t flag)
 	return addr_update(s, addr, flag, 0, 0);
 }
 
-int steer_addr_del(struct steer *s, const struct lb_addr *addr, uint32_t flag)
+int steer_addr_del(struct steer *s, const struct sl_addr *addr, uint32_t flag)
 {
 	bool present;
 	int ret = addr_flag_check(s, addr, flag, &present);

@@ -19,7 +19,7 @@
  *
  * Every function returns 0 or -errno. The functions that change the maps are
  * not thread-safe: call them from one thread (the management thread).
- * Addresses follow lb_addr (IPv4 as ::ffff:a.b.c.d); ports are in host order.
+ * Addresses follow sl_addr (IPv4 as ::ffff:a.b.c.d); ports are in host order.
  */
 #ifndef SLUICE_STEER_H
 #define SLUICE_STEER_H
@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lb_addr.h"
+#include "sl_addr.h"
 #include "steer_consts.h"
 #include "steer_structs.h"
 
@@ -77,8 +77,8 @@ bool steer_err_is_perm(int err);
  * VIP uses it. -EEXIST if already present, -ENOENT on removing an absent one,
  * -EINVAL for a bad protocol or port 0, -E2BIG when the map is full.
  */
-int steer_vip_add(struct steer *s, const struct lb_addr *addr, uint16_t port, uint8_t proto);
-int steer_vip_del(struct steer *s, const struct lb_addr *addr, uint16_t port, uint8_t proto);
+int steer_vip_add(struct steer *s, const struct sl_addr *addr, uint16_t port, uint8_t proto);
+int steer_vip_del(struct steer *s, const struct sl_addr *addr, uint16_t port, uint8_t proto);
 
 /*
  * Owned address <addr> for <flag>: SLUICE_ADDR_LOCAL (FNAT local address:
@@ -86,21 +86,21 @@ int steer_vip_del(struct steer *s, const struct lb_addr *addr, uint16_t port, ui
  * address: ARP/ND and ICMP). SLUICE_ADDR_VIP is managed by steer_vip_*()
  * (-EINVAL here). -EEXIST / -ENOENT as for VIPs.
  */
-int steer_addr_add(struct steer *s, const struct lb_addr *addr, uint32_t flag);
-int steer_addr_del(struct steer *s, const struct lb_addr *addr, uint32_t flag);
+int steer_addr_add(struct steer *s, const struct sl_addr *addr, uint32_t flag);
+int steer_addr_del(struct steer *s, const struct sl_addr *addr, uint32_t flag);
 
 /* Empties sluice_vips and sluice_addrs. */
 int steer_clear(struct steer *s);
 
 /* One entry of a desired state for steer_sync(). */
 struct steer_vip {
-	struct lb_addr addr;
+	struct sl_addr addr;
 	uint16_t port; /* host order */
 	uint8_t proto; /* IPPROTO_TCP or IPPROTO_UDP */
 };
 
 struct steer_addr {
-	struct lb_addr addr;
+	struct sl_addr addr;
 	uint32_t flag; /* SLUICE_ADDR_LOCAL or SLUICE_ADDR_SELF */
 };
 

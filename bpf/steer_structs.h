@@ -12,7 +12,7 @@
 #include <linux/types.h>
 
 /*
- * A virtual service. <addr> follows the project's lb_addr convention: IPv6 as
+ * A virtual service. <addr> follows the project's sl_addr convention: IPv6 as
  * is, IPv4 as IPv4-mapped (::ffff:a.b.c.d). <port> is in network order.
  * <pad> must be zero: the key is hashed as raw bytes.
  */
@@ -27,7 +27,7 @@ struct sluice_vip_val {
 	__u32 flags; /* reserved, 0 */
 };
 
-/* An address Sluice owns (lb_addr convention, as above). */
+/* An address Sluice owns (sl_addr convention, as above). */
 struct sluice_addr_key {
 	__u8 addr[16];
 };

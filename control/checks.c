@@ -15,12 +15,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Killed exec children not yet gone (probe_abort never blocks on them). */
+/* Killed exec children not yet gone (check_run_abort never blocks on them). */
 #define MAX_UNREAPED 1024
 static pid_t unreaped[MAX_UNREAPED];
 static size_t n_unreaped;
 
-void probe_init(struct probe *p)
+void check_run_init(struct check_run *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->fd = -1;
@@ -41,14 +41,14 @@ static enum hc_res from_errno(int e)
 	}
 }
 
-static socklen_t sockaddr_of(const struct lb_addr *a, uint16_t port, struct sockaddr_storage *ss)
+static socklen_t sockaddr_of(const struct sl_addr *a, uint16_t port, struct sockaddr_storage *ss)
 {
 	memset(ss, 0, sizeof(*ss));
-	if (lb_addr_is_v4(a)) {
+	if (sl_addr_is_v4(a)) {
 		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons(port);
-		memcpy(&s4->sin_addr, lb_addr_v4_bytes(a), 4);
+		memcpy(&s4->sin_addr, sl_addr_v4_bytes(a), 4);
 		return sizeof(*s4);
 	}
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
@@ -58,10 +58,10 @@ static socklen_t sockaddr_of(const struct lb_addr *a, uint16_t port, struct sock
 	return sizeof(*s6);
 }
 
-static int start_exec(struct probe *p, const struct conf_health *h, const struct lb_addr *addr,
+static int start_exec(struct check_run *p, const struct conf_health *h, const struct sl_addr *addr,
 		      uint16_t port)
 {
-	char ip[LB_ADDR_STRLEN], portbuf[8];
+	char ip[SL_ADDR_STRLEN], portbuf[8];
 	pid_t pid = fork();
 
 	if (pid < 0)
@@ -76,7 +76,7 @@ static int start_exec(struct probe *p, const struct conf_health *h, const struct
 			dup2(null, 0);
 			dup2(null, 1);
 		}
-		setenv("SLUICE_BACKEND_ADDRESS", lb_addr_format(addr, ip, sizeof(ip)), 1);
+		setenv("SLUICE_BACKEND_ADDRESS", sl_addr_format(addr, ip, sizeof(ip)), 1);
 		snprintf(portbuf, sizeof(portbuf), "%u", port);
 		setenv("SLUICE_BACKEND_PORT", portbuf, 1);
 		execl("/bin/sh", "sh", "-c", h->command, (char *)NULL);
@@ -95,9 +95,9 @@ static int start_exec(struct probe *p, const struct conf_health *h, const struct
 	return 0;
 }
 
-int probe_start(struct probe *p, const struct conf_health *h, const struct lb_addr *addr,
-		uint16_t port, uint64_t now, int epfd, uint64_t token, enum hc_res *res,
-		char *detail, size_t dlen)
+int check_run_start(struct check_run *p, const struct conf_health *h, const struct sl_addr *addr,
+		    uint16_t port, uint64_t now, int epfd, uint64_t token, enum hc_res *res,
+		    char *detail, size_t dlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -106,7 +106,7 @@ int probe_start(struct probe *p, const struct conf_health *h, const struct lb_ad
 	struct epoll_event ev = {.data.u64 = token};
 	int rc;
 
-	probe_init(p);
+	check_run_init(p);
 	p->token = token;
 	p->deadline = now + h->timeout_ms;
 	if (h->kind == CONF_HC_EXEC) {
@@ -132,21 +132,21 @@ int probe_start(struct probe *p, const struct conf_health *h, const struct lb_ad
 	if (rc < 0) {
 		*res = from_errno(-rc);
 		snprintf(detail, dlen, "%s", strerror(-rc));
-		probe_abort(p, epfd);
+		check_run_abort(p, epfd);
 		return 1;
 	}
 	return 0;
 }
 
-static int finish(struct probe *p, int epfd, enum hc_res r, enum hc_res *res)
+static int finish(struct check_run *p, int epfd, enum hc_res r, enum hc_res *res)
 {
 	*res = r;
-	probe_abort(p, epfd);
+	check_run_abort(p, epfd);
 	return 1;
 }
 
-int probe_io(struct probe *p, const struct conf_health *h, uint32_t events, int epfd,
-	     enum hc_res *res, char *detail, size_t dlen)
+int check_run_io(struct check_run *p, const struct conf_health *h, uint32_t events, int epfd,
+		 enum hc_res *res, char *detail, size_t dlen)
 {
 	int err = 0;
 	socklen_t len = sizeof(err);
@@ -221,7 +221,7 @@ int probe_io(struct probe *p, const struct conf_health *h, uint32_t events, int 
 	return finish(p, epfd, status == h->expect_status ? HC_RES_OK : HC_RES_BAD_STATUS, res);
 }
 
-void probe_abort(struct probe *p, int epfd)
+void check_run_abort(struct check_run *p, int epfd)
 {
 	if (p->fd >= 0) {
 		epoll_ctl(epfd, EPOLL_CTL_DEL, p->fd, NULL);
@@ -238,7 +238,7 @@ void probe_abort(struct probe *p, int epfd)
 	p->pid = 0;
 }
 
-void probe_reap(void)
+void check_run_reap(void)
 {
 	for (size_t i = 0; i < n_unreaped;)
 		if (waitpid(unreaped[i], NULL, WNOHANG) != 0)

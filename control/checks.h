@@ -12,9 +12,9 @@
 
 #include "conf.h"
 #include "health.h"
-#include "lb_addr.h"
+#include "sl_addr.h"
 
-struct probe {
+struct check_run {
 	int fd;            /* socket, or pidfd of the exec child; -1 when idle */
 	pid_t pid;         /* exec child, 0 otherwise */
 	uint8_t sent;      /* http/udp: the request went out */
@@ -25,8 +25,8 @@ struct probe {
 	char buf[512]; /* http status line / udp reply */
 };
 
-void probe_init(struct probe *p);
-static inline int probe_busy(const struct probe *p)
+void check_run_init(struct check_run *p);
+static inline int check_run_busy(const struct check_run *p)
 {
 	return p->fd >= 0;
 }
@@ -36,21 +36,21 @@ static inline int probe_busy(const struct probe *p)
  * with <token>. Returns 0, or a failure result right away (e.g. no socket):
  * then *res/detail are set and nothing is in flight (returns 1).
  */
-int probe_start(struct probe *p, const struct conf_health *h, const struct lb_addr *addr,
-		uint16_t port, uint64_t now, int epfd, uint64_t token, enum hc_res *res,
-		char *detail, size_t dlen);
+int check_run_start(struct check_run *p, const struct conf_health *h, const struct sl_addr *addr,
+		    uint16_t port, uint64_t now, int epfd, uint64_t token, enum hc_res *res,
+		    char *detail, size_t dlen);
 
 /* Readiness on the probe's fd: 1 when the check ended (*res, detail set), else 0. */
-int probe_io(struct probe *p, const struct conf_health *h, uint32_t events, int epfd,
-	     enum hc_res *res, char *detail, size_t dlen);
+int check_run_io(struct check_run *p, const struct conf_health *h, uint32_t events, int epfd,
+		 enum hc_res *res, char *detail, size_t dlen);
 
 /*
  * Ends a check in flight (timeout, shutdown): closes its fd, kills its child
  * and the child's process group, without waiting for them.
  */
-void probe_abort(struct probe *p, int epfd);
+void check_run_abort(struct check_run *p, int epfd);
 
-/* Reaps exec children killed by probe_abort that had not exited yet; never blocks. */
-void probe_reap(void);
+/* Reaps exec children killed by check_run_abort that had not exited yet; never blocks. */
+void check_run_reap(void);
 
 #endif

@@ -7,7 +7,7 @@
  * rise/fall, fastinter/downinter and start jitter (lib/health); when a
  * backend's health changes, the data plane is told through its API
  * (backend.set health=up|down), which answers once every worker runs it.
- * Breakers (lib/breaker), failover levels and slow start (lib/pool) give the
+ * Breakers (lib/breaker), failover levels and slow start (lib/failover) give the
  * control weights of the VIPs that use them. What the daemon decides is
  * lib/ctrl's (each backend's state, breaker signals, weights, the reload
  * plan); this file is its I/O.
@@ -40,7 +40,7 @@
 #include "ctrl_metrics.h"
 #include "ctrl_reload.h"
 #include "dp_client.h"
-#include "lb_types.h"
+#include "sl_types.h"
 #include "log.h"
 #include "metrics_http.h"
 #include "sock.h"
@@ -48,7 +48,7 @@
 #include "unix_sock.h"
 
 /* How often managed VIPs' weights are recomputed from the data plane's counters. */
-#define POOL_TICK_MS 200
+#define FAILOVER_TICK_MS 200
 /* How often the data plane is asked whether it answers, and the announcements redone. */
 #define BGP_TICK_MS 200
 /* The shortest time between two passes over every check (their schedule's resolution). */
@@ -60,8 +60,8 @@
  */
 static struct daemon {
 	struct conf conf;
-	struct ctrl_set set;  /* every configured backend's control state */
-	struct probe *probes; /* probes[i] runs set.b[i]'s check */
+	struct ctrl_set set;          /* every configured backend's control state */
+	struct check_run *check_runs; /* check_runs[i] runs set.b[i]'s check */
 	struct ctrl_scratch scratch;
 	struct bgp bgp; /* the VIPs this node announces (cluster:) */
 	int epfd;
@@ -79,7 +79,7 @@ static struct daemon {
 	uint64_t generation;
 	uint64_t dp_generation; /* from the data plane's last answer */
 	bool dp_reachable;
-	uint64_t last_read; /* when vip.list was last read by the pool pass */
+	uint64_t last_read; /* when vip.list was last read by the failover pass */
 	time_t loaded_at;
 	uint64_t reloads, reload_failures;
 	const char *metrics_listen;   /* --metrics ADDR:PORT, NULL: none */
@@ -134,12 +134,12 @@ static json_object *dp_request(json_object *req, char *err, size_t len)
  */
 static bool dp_backend_set(struct ctrl_backend *b, const char *key, json_object *val)
 {
-	char err[256], ep[80], ip[LB_ADDR_STRLEN];
+	char err[256], ep[80], ip[SL_ADDR_STRLEN];
 	json_object *req = json_object_new_object(), *resp, *ok, *e;
 
 	add_str(req, "cmd", "backend.set");
 	add_str(req, "vip", b->id.vip);
-	add_str(req, "address", lb_addr_format(&b->id.addr, ip, sizeof(ip)));
+	add_str(req, "address", sl_addr_format(&b->id.addr, ip, sizeof(ip)));
 	json_object_object_add(req, "port", json_object_new_int(b->id.port));
 	json_object_object_add(req, key, val);
 	resp = dp_request(req, err, sizeof(err));
@@ -165,7 +165,7 @@ static bool dp_backend_set(struct ctrl_backend *b, const char *key, json_object 
 /* Tells the data plane <b>'s health; false (logged) when it cannot be reached. */
 static bool tell_health(struct ctrl_backend *b, bool up)
 {
-	if (!dp_backend_set(b, "health", json_object_new_string(lb_health_name(lb_health_of(up)))))
+	if (!dp_backend_set(b, "health", json_object_new_string(sl_health_name(sl_health_of(up)))))
 		return false;
 	b->told.up = up;
 	return true;
@@ -223,7 +223,7 @@ static void view_of(json_object *b, struct ctrl_dp_view *v)
 	if ((v->has_control_weight = json_object_object_get_ex(b, "control_weight", &f)))
 		v->control_weight = (int32_t)json_object_get_int64(f);
 	if ((v->has_health = json_object_object_get_ex(b, "health", &f)))
-		v->up = lb_health_parse(json_object_get_string(f)) == LB_HEALTH_UP;
+		v->up = sl_health_parse(json_object_get_string(f)) == SL_HEALTH_UP;
 	v->established = counter(b, COUNTER_KEY(established));
 	v->connect_fail = counter(b, COUNTER_KEY(connect_fail));
 	v->response_timeouts = counter(b, COUNTER_KEY(response_timeouts));
@@ -248,10 +248,10 @@ static void for_each_listed(json_object *vips, const struct ctrl_set *s,
 			json_object *b = json_object_array_get_idx(bl, j), *f, *p;
 			struct ctrl_dp_view view;
 			struct ctrl_backend *c;
-			struct lb_addr a;
+			struct sl_addr a;
 			if (!json_object_object_get_ex(b, "address", &f) ||
 			    !json_object_object_get_ex(b, "port", &p) ||
-			    lb_addr_parse(&a, json_object_get_string(f)) < 0)
+			    sl_addr_parse(&a, json_object_get_string(f)) < 0)
 				continue;
 			/* A deleted backend still finishing its flows is not the live one. */
 			if (json_object_object_get_ex(b, "state", &x) &&
@@ -282,18 +282,18 @@ static void read_dataplane(void)
 /* A breaker's new state, said in the log with what comes next. */
 static void log_breaker(const struct ctrl_backend *b, uint64_t now, void *arg)
 {
-	const struct cb_breaker *cb = &b->breaker.cb;
+	const struct breaker *cb = &b->breaker.cb;
 	char ep[80];
 
 	(void)arg;
 	ctrl_endpoint(b, ep, sizeof(ep));
 	switch (cb->state) {
-	case CB_OPEN:
+	case BREAKER_OPEN:
 		log_line("%s %s: breaker OPEN: ejected for %.1f s (ejection %u in a row, %s)",
-			 b->id.vip, ep, (double)cb_ms_until_probe(cb, now) / 1000.0, cb->ejections,
-			 cb_cause_name(cb->cause));
+			 b->id.vip, ep, (double)breaker_ms_until_probe(cb, now) / 1000.0,
+			 cb->ejections, breaker_cause_name(cb->cause));
 		break;
-	case CB_HALF_OPEN:
+	case BREAKER_HALF_OPEN:
 		log_line("%s %s: breaker half-open: probing with up to %u new flow(s)", b->id.vip,
 			 ep, cb->p.half_open_permits);
 		break;
@@ -310,7 +310,7 @@ static void log_breaker(const struct ctrl_backend *b, uint64_t now, void *arg)
 static int rebuild(const struct conf *c, json_object *dp_vips)
 {
 	struct ctrl_set next;
-	struct probe *pr;
+	struct check_run *pr;
 	uint64_t now = now_ms();
 	char ep[80];
 
@@ -323,7 +323,7 @@ static int rebuild(const struct conf *c, json_object *dp_vips)
 	}
 	for (size_t i = 0; i < next.n; i++) {
 		struct ctrl_backend *x = &next.b[i];
-		probe_init(&pr[i]);
+		check_run_init(&pr[i]);
 		if (c->vips[x->id.vip_index].policy.breaker && !x->breaker.enabled)
 			log_line("%s: breaker parameters refused: no breaker", x->id.vip);
 	}
@@ -338,11 +338,11 @@ static int rebuild(const struct conf *c, json_object *dp_vips)
 		}
 	}
 	for (size_t i = 0; i < d.set.n; i++)
-		probe_abort(&d.probes[i], d.epfd);
-	free(d.probes);
+		check_run_abort(&d.check_runs[i], d.epfd);
+	free(d.check_runs);
 	ctrl_set_free(&d.set);
 	d.set = next;
-	d.probes = pr;
+	d.check_runs = pr;
 	return 0;
 }
 
@@ -352,7 +352,7 @@ static void result(size_t i, enum hc_res r, const char *detail, uint64_t now)
 	struct ctrl_backend *b = &d.set.b[i];
 	int changed;
 
-	b->check.last_duration_ms = (uint32_t)(now - d.probes[i].started);
+	b->check.last_duration_ms = (uint32_t)(now - d.check_runs[i].started);
 	changed = ctrl_check_result(b, r, detail, now, log_breaker, NULL);
 	bool up = b->check.hc.health == HC_UP; /* what the checks say, logged */
 	char ep[80];
@@ -370,7 +370,7 @@ static void result(size_t i, enum hc_res r, const char *detail, uint64_t now)
  * then failover shares over the priority levels, slow start, ejections
  * (lib/ctrl), told to the data plane as control weights.
  */
-static void pool_tick(uint64_t now)
+static void failover_tick(uint64_t now)
 {
 	bool any = false;
 	size_t first = 0;
@@ -412,7 +412,7 @@ static void log_breaker_signals(void)
 {
 	for (uint32_t i = 0; i < d.conf.n_vips; i++) {
 		const struct conf_vip *v = &d.conf.vips[i];
-		if (!v->policy.breaker || (v->mode != LB_MODE_DSR && v->mode != LB_MODE_TUNNEL))
+		if (!v->policy.breaker || (v->mode != SL_MODE_DSR && v->mode != SL_MODE_TUNNEL))
 			continue;
 		uint32_t unchecked = 0;
 		for (uint32_t j = 0; j < v->n_backends; j++)
@@ -421,7 +421,7 @@ static void log_breaker_signals(void)
 			 "breaker is fed by the active checks (a failed check is a failure, a pass "
 			 "a "
 			 "success)",
-			 v->name, lb_mode_name((enum lb_mode)v->mode));
+			 v->name, sl_mode_name((enum sl_mode)v->mode));
 		if (unchecked > 0)
 			log_line("%s: WARNING: %u backend(s) without a health check: their breaker "
 				 "has "
@@ -579,8 +579,8 @@ static void reload_and_extend(json_object *ans)
 		d.reload_failures++;
 	held = now_ms() - t0;
 	for (size_t i = 0; i < d.set.n; i++)
-		if (probe_busy(&d.probes[i]))
-			d.probes[i].deadline += held;
+		if (check_run_busy(&d.check_runs[i]))
+			d.check_runs[i].deadline += held;
 }
 
 /* ---- the daemon's own socket ---- */
@@ -589,14 +589,14 @@ static json_object *backend_json(const struct ctrl_backend *b, uint64_t now)
 {
 	const struct hc_state *hc = &b->check.hc;
 	json_object *o = json_object_new_object();
-	char ip[LB_ADDR_STRLEN];
+	char ip[SL_ADDR_STRLEN];
 
 	add_str(o, "vip", b->id.vip);
-	add_str(o, "address", lb_addr_format(&b->id.addr, ip, sizeof(ip)));
+	add_str(o, "address", sl_addr_format(&b->id.addr, ip, sizeof(ip)));
 	json_object_object_add(o, "port", json_object_new_int(b->id.port));
 	json_object_object_add(o, "priority", json_object_new_int(b->failover.level));
 	if (b->check.enabled) {
-		char target[LB_ADDR_STRLEN + 8];
+		char target[SL_ADDR_STRLEN + 8];
 
 		add_str(o, "health", hc_health_name(hc->health));
 		add_str(o, "check_target", ctrl_check_target(b, target, sizeof(target)));
@@ -611,15 +611,15 @@ static json_object *backend_json(const struct ctrl_backend *b, uint64_t now)
 		add_str(o, "health", "unchecked");
 	}
 	if (b->check.forced >= 0)
-		add_str(o, "forced", lb_health_name(lb_health_of(b->check.forced)));
+		add_str(o, "forced", sl_health_name(sl_health_of(b->check.forced)));
 	if (b->breaker.enabled) {
 		add_str(o, "breaker_signals", ctrl_breaker_signals(b));
-		add_str(o, "breaker", cb_state_name(b->breaker.cb.state));
+		add_str(o, "breaker", breaker_state_name(b->breaker.cb.state));
 		json_object_object_add(o, "ejections",
 				       json_object_new_int64(b->breaker.cb.ejections));
 		json_object_object_add(
 			o, "probe_in_ms",
-			json_object_new_int64(cb_ms_until_probe(&b->breaker.cb, now)));
+			json_object_new_int64(breaker_ms_until_probe(&b->breaker.cb, now)));
 	}
 	json_object_object_add(o, "control_weight", json_object_new_int(b->told.control_weight));
 	return o;
@@ -739,17 +739,17 @@ static void cmd_config_check(json_object *req, json_object *o)
 static void cmd_health_force(json_object *req, json_object *resp)
 {
 	const char *vip, *addr, *h;
-	struct lb_addr a;
+	struct sl_addr a;
 	struct ctrl_backend *b = NULL;
 	char e[320];
 	int port;
 
 	state_file_entry(req, &vip, &addr, &port, &h);
-	if (lb_health_parse(h) < 0 && strcmp(h, "auto") != 0) {
+	if (sl_health_parse(h) < 0 && strcmp(h, "auto") != 0) {
 		snprintf(e, sizeof(e), "health.force: health must be up, down or auto");
 		goto fail;
 	}
-	if (lb_addr_parse(&a, addr) < 0) {
+	if (sl_addr_parse(&a, addr) < 0) {
 		snprintf(e, sizeof(e), "health.force: bad address \"%.60s\"", addr);
 		goto fail;
 	}
@@ -764,7 +764,7 @@ static void cmd_health_force(json_object *req, json_object *resp)
 			 vip, addr, d.conf.path);
 		goto fail;
 	}
-	b->check.forced = strcmp(h, "auto") == 0 ? -1 : lb_health_parse(h) == LB_HEALTH_UP;
+	b->check.forced = strcmp(h, "auto") == 0 ? -1 : sl_health_parse(h) == SL_HEALTH_UP;
 	log_line("%s %s: health %s by the operator", b->id.vip, addr,
 		 b->check.forced < 0 ? "given back to the checks"
 		 : b->check.forced   ? "forced up"
@@ -778,7 +778,7 @@ static void cmd_health_force(json_object *req, json_object *resp)
 		goto fail;
 	}
 	json_object_object_add(resp, "ok", json_object_new_boolean(1));
-	add_str(resp, "health", lb_health_name(lb_health_of(ctrl_up(b))));
+	add_str(resp, "health", sl_health_name(sl_health_of(ctrl_up(b))));
 	return;
 fail:
 	answer_error(resp, e);
@@ -860,14 +860,14 @@ static uint64_t scan(uint64_t now)
 
 	for (size_t i = 0; i < d.set.n; i++) {
 		struct ctrl_backend *x = &d.set.b[i];
-		struct probe *pr = &d.probes[i];
+		struct check_run *pr = &d.check_runs[i];
 		uint64_t due = hc_next_due(&x->check.hc);
 
 		if (!x->check.enabled)
 			continue;
-		if (probe_busy(pr)) {
+		if (check_run_busy(pr)) {
 			if (now >= pr->deadline) {
-				probe_abort(pr, d.epfd);
+				check_run_abort(pr, d.epfd);
 				result(i, HC_RES_TIMEOUT, "", now);
 			} else if (pr->deadline < wake) {
 				wake = pr->deadline;
@@ -879,8 +879,8 @@ static uint64_t scan(uint64_t now)
 		if (now < due) {
 			if (due < wake)
 				wake = due;
-		} else if (probe_start(pr, &x->check.h, &x->check.addr, x->check.port, now, d.epfd,
-				       i, &r, detail, sizeof(detail)) > 0) {
+		} else if (check_run_start(pr, &x->check.h, &x->check.addr, x->check.port, now,
+					   d.epfd, i, &r, detail, sizeof(detail)) > 0) {
 			result(i, r, detail, now);
 			if (hc_next_due(&x->check.hc) < wake)
 				wake = hc_next_due(&x->check.hc);
@@ -897,10 +897,10 @@ static void on_probe_event(size_t i, uint32_t events, uint64_t now, uint64_t *ne
 	char detail[64];
 	enum hc_res r;
 
-	if (i >= d.set.n || !probe_busy(&d.probes[i]))
+	if (i >= d.set.n || !check_run_busy(&d.check_runs[i]))
 		return;
-	if (probe_io(&d.probes[i], &d.set.b[i].check.h, events, d.epfd, &r, detail,
-		     sizeof(detail)) <= 0)
+	if (check_run_io(&d.check_runs[i], &d.set.b[i].check.h, events, d.epfd, &r, detail,
+			 sizeof(detail)) <= 0)
 		return;
 	result(i, r, detail, now);
 	/* Its next check, if sooner than the next pass. */
@@ -909,10 +909,10 @@ static void on_probe_event(size_t i, uint32_t events, uint64_t now, uint64_t *ne
 		*next_scan = due > now + SCAN_MIN_MS ? due : now + SCAN_MIN_MS;
 }
 
-/* Runs until SIGINT or SIGTERM: checks, the pool pass, the data plane's sync, the socket. */
+/* Runs until SIGINT or SIGTERM: checks, the failover pass, the data plane's sync, the socket. */
 static void run(int lfd)
 {
-	uint64_t next_pool = 0, next_sync = 0, next_scan = 0, next_bgp = 0;
+	uint64_t next_failover = 0, next_sync = 0, next_scan = 0, next_bgp = 0;
 
 	while (!quit) {
 		struct epoll_event evs[64];
@@ -935,14 +935,14 @@ static void run(int lfd)
 			next_scan = wake > now + SCAN_MIN_MS ? wake : now + SCAN_MIN_MS;
 		}
 		wake = next_scan;
-		if (now >= next_pool) {
-			pool_tick(now);
-			next_pool = now + POOL_TICK_MS;
+		if (now >= next_failover) {
+			failover_tick(now);
+			next_failover = now + FAILOVER_TICK_MS;
 		}
-		probe_reap();
+		check_run_reap();
 		if (now >= next_sync) {
 			/* A restarted data plane has everything up: see it, and tell it again. */
-			if (now - d.last_read >= 1000) /* the pool pass reads it more often */
+			if (now - d.last_read >= 1000) /* the failover pass reads it more often */
 				read_dataplane();
 			next_sync = now + 1000;
 		}
@@ -952,8 +952,8 @@ static void run(int lfd)
 			if (next_bgp < wake)
 				wake = next_bgp;
 		}
-		if (next_pool < wake)
-			wake = next_pool;
+		if (next_failover < wake)
+			wake = next_failover;
 		if (next_sync < wake)
 			wake = next_sync;
 		int n = epoll_wait(d.epfd, evs, 64, (int)(wake > now ? wake - now : 0));
@@ -1129,8 +1129,8 @@ int main(int argc, char **argv)
 	run(lfd);
 	metrics_http_stop(d.metrics);
 	for (size_t i = 0; i < d.set.n; i++)
-		probe_abort(&d.probes[i], d.epfd);
-	free(d.probes);
+		check_run_abort(&d.check_runs[i], d.epfd);
+	free(d.check_runs);
 	ctrl_set_free(&d.set);
 	ctrl_scratch_free(&d.scratch);
 	bgp_free(&d.bgp);

@@ -551,7 +551,7 @@ static int backend_health(json_object *req, const char *h)
 	char err[512];
 	json_object *creq, *resp;
 
-	if (lb_health_parse(h) < 0 && strcmp(h, "auto") != 0) {
+	if (sl_health_parse(h) < 0 && strcmp(h, "auto") != 0) {
 		json_object_put(req);
 		fprintf(stderr, "sluicectl: health: expected up, down or auto, got \"%s\"\n", h);
 		return EXIT_USAGE;
@@ -666,7 +666,7 @@ static int cmd_backend(int argc, char **argv)
 		return run(req, NULL);
 	if (strcmp(verb, "drain") == 0 && argc == 4)
 		return backend_drain_deadline(req, argv[3]);
-	if (lb_admin_parse(verb) >= 0 && argc == 3) {
+	if (sl_admin_parse(verb) >= 0 && argc == 3) {
 		json_object_object_add(req, "state", json_object_new_string(verb));
 		return run(req, NULL);
 	}
@@ -815,7 +815,7 @@ static int cmd_lookup(int argc, char **argv)
 	char vip[160];
 	const char *proto = argc == 3 ? argv[2] : "tcp";
 
-	if (argc < 2 || argc > 3 || lb_proto_parse(proto) < 0)
+	if (argc < 2 || argc > 3 || sl_proto_parse(proto) < 0)
 		return usage();
 	req = request("flow.lookup");
 	if (strchr(argv[0], ':') != NULL && strchr(argv[0], '/') == NULL)
@@ -879,9 +879,9 @@ static const struct {
 	const char *key;
 	const struct name_table *names;
 } usage_choices[] = {
-	{"{protocol}", &lb_proto_names},    {"{mode}", &lb_mode_names},
-	{"{scheduler}", &sched_kind_names}, {"{hash}", &lb_hash_names},
-	{"{state}", &lb_admin_names},       {"{health}", &lb_health_names},
+	{"{protocol}", &sl_proto_names},    {"{mode}", &sl_mode_names},
+	{"{scheduler}", &sched_kind_names}, {"{hash}", &sl_hash_names},
+	{"{state}", &sl_admin_names},       {"{health}", &sl_health_names},
 };
 
 /* Prints <text> with every {key} replaced by its names, "a|b|c". */

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lb_types.h"
+#include "sl_types.h"
 #include "log.h"
 
 static void add_str(json_object *o, const char *k, const char *v)
@@ -45,9 +45,9 @@ bool state_file_save(const char *path, const struct ctrl_set *s)
 			continue;
 		o = json_object_new_object();
 		add_str(o, "vip", b->id.vip);
-		add_str(o, "address", lb_addr_format(&b->id.addr, ip, sizeof(ip)));
+		add_str(o, "address", sl_addr_format(&b->id.addr, ip, sizeof(ip)));
 		json_object_object_add(o, "port", json_object_new_int(b->id.port));
-		add_str(o, "health", lb_health_name(lb_health_of(b->check.forced)));
+		add_str(o, "health", sl_health_name(sl_health_of(b->check.forced)));
 		json_object_array_add(forced, o);
 	}
 	json_object_object_add(root, "forced", forced);
@@ -85,20 +85,20 @@ void state_file_load(const char *path, struct ctrl_set *s, const char *conf_path
 	for (size_t i = 0; i < n; i++) {
 		const char *vip, *addr, *h;
 		struct ctrl_backend *b = NULL;
-		struct lb_addr a;
+		struct sl_addr a;
 		int port;
 
 		state_file_entry(json_object_array_get_idx(forced, i), &vip, &addr, &port, &h);
-		if (lb_addr_parse(&a, addr) == 0 && port >= 0 && port <= 65535)
+		if (sl_addr_parse(&a, addr) == 0 && port >= 0 && port <= 65535)
 			b = ctrl_set_lookup(s, vip, &a, (uint16_t)port);
-		if (b == NULL || lb_health_parse(h) < 0) {
+		if (b == NULL || sl_health_parse(h) < 0) {
 			log_line("%s: forced health of %s %s port %d (%s) dropped: no such backend "
 				 "in "
 				 "%s",
 				 path, vip, addr, port, h, conf_path);
 			continue;
 		}
-		b->check.forced = lb_health_parse(h) == LB_HEALTH_UP;
+		b->check.forced = sl_health_parse(h) == SL_HEALTH_UP;
 		log_line("%s %s: health forced %s by the operator (kept in %s)", b->id.vip, addr, h,
 			 path);
 		/* Told now: the pass over the checks skips backends without one. */

@@ -142,7 +142,7 @@ static int parse_backend(struct api_ctx *c, json_object *o, struct conf_backend 
 	memset(b, 0, sizeof(*b));
 	if (!json_object_is_type(o, json_type_object))
 		return api_error(c, -EINVAL, "backend: expected an object");
-	if (addr == NULL || lb_addr_parse(&b->addr, addr) < 0)
+	if (addr == NULL || sl_addr_parse(&b->addr, addr) < 0)
 		return api_error(c, -EINVAL, "backend address: expected an IPv4 or IPv6 address");
 	if (get_int(c, o, "port", 0, 65535, 0, &v) < 0)
 		return -EINVAL;
@@ -151,11 +151,11 @@ static int parse_backend(struct api_ctx *c, json_object *o, struct conf_backend 
 		return -EINVAL;
 	b->weight = (uint32_t)v;
 	if (has(o, "mac")) {
-		if (mac == NULL || lb_mac_parse(b->mac, mac) < 0)
+		if (mac == NULL || sl_mac_parse(b->mac, mac) < 0)
 			return api_error(c, -EINVAL, "mac: expected aa:bb:cc:dd:ee:ff");
 		b->has_mac = true;
 	}
-	if (get_enum(c, o, "state", lb_admin_parse, LB_ADMIN_READY, &e) < 0)
+	if (get_enum(c, o, "state", sl_admin_parse, SL_ADMIN_READY, &e) < 0)
 		return -EINVAL;
 	b->admin = (uint8_t)e;
 	return 0;
@@ -203,7 +203,7 @@ static int parse_local_addrs(struct api_ctx *c, json_object *bl, struct conf_vip
 	for (size_t i = 0; i < json_object_array_length(bl); i++) {
 		json_object *a = json_object_array_get_idx(bl, i);
 		if (!json_object_is_type(a, json_type_string) ||
-		    lb_addr_parse(&v->local_addrs[i], json_object_get_string(a)) < 0)
+		    sl_addr_parse(&v->local_addrs[i], json_object_get_string(a)) < 0)
 			return api_error(c, -EINVAL,
 					 "vip.local_addresses[%zu]: expected an IPv4 or IPv6 "
 					 "address",
@@ -250,7 +250,7 @@ static int parse_vip(struct api_ctx *c, struct conf_vip *v, bool with_backends)
 	    !json_object_is_type(o, json_type_object))
 		return api_error(c, -EINVAL, "vip: expected an object");
 	addr = get_str(o, "address");
-	if (addr == NULL || lb_addr_parse(&v->addr, addr) < 0)
+	if (addr == NULL || sl_addr_parse(&v->addr, addr) < 0)
 		return api_error(c, -EINVAL, "vip.address: expected an IPv4 or IPv6 address");
 	name = get_str(o, "name");
 	if (name != NULL && strlen(name) >= sizeof(v->name))
@@ -262,22 +262,22 @@ static int parse_vip(struct api_ctx *c, struct conf_vip *v, bool with_backends)
 	if (n < 0)
 		return api_error(c, -EINVAL, "vip.port: required");
 	v->port = (uint16_t)n;
-	if (get_enum(c, o, "protocol", lb_proto_parse, IPPROTO_TCP, &e) < 0)
+	if (get_enum(c, o, "protocol", sl_proto_parse, IPPROTO_TCP, &e) < 0)
 		return -EINVAL;
 	v->proto = (uint8_t)e;
-	if (get_enum(c, o, "mode", lb_mode_parse, LB_MODE_DSR, &e) < 0)
+	if (get_enum(c, o, "mode", sl_mode_parse, SL_MODE_DSR, &e) < 0)
 		return -EINVAL;
 	v->mode = (uint8_t)e;
 	if (get_enum(c, o, "scheduler", sched_kind_parse, SCHED_KIND_WRR, &e) < 0)
 		return -EINVAL;
 	v->sched = (uint8_t)e;
-	if (get_enum(c, o, "hash", lb_hash_parse, LB_HASH_5TUPLE, &e) < 0)
+	if (get_enum(c, o, "hash", sl_hash_parse, SL_HASH_5TUPLE, &e) < 0)
 		return -EINVAL;
 	v->hash = (uint8_t)e;
-	if (get_enum(c, o, "when_empty", lb_empty_parse, LB_EMPTY_DROP, &e) < 0)
+	if (get_enum(c, o, "when_empty", sl_empty_parse, SL_EMPTY_DROP, &e) < 0)
 		return -EINVAL;
 	v->when_empty = (uint8_t)e;
-	if (get_enum(c, o, "down_flows", lb_down_flows_parse, LB_DOWN_RESCHEDULE, &e) < 0)
+	if (get_enum(c, o, "down_flows", sl_down_flows_parse, SL_DOWN_RESCHEDULE, &e) < 0)
 		return -EINVAL;
 	v->down_flows = (uint8_t)e;
 	if (get_seconds(c, o, "response_timeout", 3600, true, 0, &v->response_timeout_ms) < 0 ||
@@ -355,10 +355,10 @@ static int cmd_vip_set(struct api_ctx *c)
 	if (v.name[0] != '\0') {
 		snprintf(key, sizeof(key), "%s", v.name);
 	} else {
-		char ip[LB_ADDR_STRLEN];
-		lb_addr_format(&v.addr, ip, sizeof(ip));
-		snprintf(key, sizeof(key), lb_addr_is_v4(&v.addr) ? "%s:%u/%s" : "[%s]:%u/%s", ip,
-			 v.port, lb_proto_name(v.proto));
+		char ip[SL_ADDR_STRLEN];
+		sl_addr_format(&v.addr, ip, sizeof(ip));
+		snprintf(key, sizeof(key), sl_addr_is_v4(&v.addr) ? "%s:%u/%s" : "[%s]:%u/%s", ip,
+			 v.port, sl_proto_name(v.proto));
 	}
 	slot = lb_model_vip_find(c->dp->model, key);
 	if (slot < 0)
@@ -400,7 +400,7 @@ static int cmd_backend_add(struct api_ctx *c)
 
 static int find_backend(struct api_ctx *c, uint32_t *slot)
 {
-	struct lb_addr a;
+	struct sl_addr a;
 	const char *addr = get_str(c->req, "address");
 	uint32_t vip;
 	int64_t port;
@@ -408,7 +408,7 @@ static int find_backend(struct api_ctx *c, uint32_t *slot)
 
 	if (find_vip(c, &vip) < 0)
 		return -EINVAL;
-	if (addr == NULL || lb_addr_parse(&a, addr) < 0)
+	if (addr == NULL || sl_addr_parse(&a, addr) < 0)
 		return api_error(c, -EINVAL, "address: expected the backend's IP address");
 	if (get_int(c, c->req, "port", 0, 65535, 0, &port) < 0)
 		return -EINVAL;
@@ -444,16 +444,16 @@ static int cmd_backend_set(struct api_ctx *c)
 	if (find_backend(c, &slot) < 0)
 		return -EINVAL;
 	if (has(c->req, "mac") &&
-	    (mac_s == NULL || (strcmp(mac_s, "resolve") != 0 && lb_mac_parse(mac, mac_s) < 0)))
+	    (mac_s == NULL || (strcmp(mac_s, "resolve") != 0 && sl_mac_parse(mac, mac_s) < 0)))
 		return api_error(c, -EINVAL,
 				 "mac: expected aa:bb:cc:dd:ee:ff, or \"resolve\" (by ARP/ND)");
 	if (get_int(c, c->req, "weight", 0, 65535, -1, &weight) < 0 ||
 	    get_int(c, c->req, "control_weight", -1, 65535, -2, &ctl) < 0 ||
-	    get_enum(c, c->req, "state", lb_admin_parse, -1, &admin) < 0 ||
-	    get_enum(c, c->req, "health", lb_health_parse, -1, &health) < 0 ||
+	    get_enum(c, c->req, "state", sl_admin_parse, -1, &admin) < 0 ||
+	    get_enum(c, c->req, "health", sl_health_parse, -1, &health) < 0 ||
 	    get_seconds(c, c->req, "drain_deadline", 604800, false, 0, &deadline_ms) < 0)
 		return -EINVAL;
-	if (deadline_ms != 0 && admin != LB_ADMIN_DRAIN)
+	if (deadline_ms != 0 && admin != SL_ADMIN_DRAIN)
 		return api_error(c, -EINVAL, "drain_deadline: only with \"state\": \"drain\"");
 	if (weight < 0 && admin < 0 && health < 0 && ctl < -1 && mac_s == NULL)
 		return api_error(
@@ -467,22 +467,22 @@ static int cmd_backend_set(struct api_ctx *c)
 	if (weight >= 0)
 		lb_model_backend_set_weight(c->dp->model, slot, (uint32_t)weight);
 	if (admin >= 0)
-		lb_model_backend_set_admin(c->dp->model, slot, (enum lb_admin)admin);
+		lb_model_backend_set_admin(c->dp->model, slot, (enum sl_admin)admin);
 	if (deadline_ms != 0)
 		lb_model_backend_set_drain_deadline(c->dp->model, slot, deadline_ms);
 	/* A drain's clock starts now (and a deadline already passed applies at once). */
 	lb_model_drain_tick(c->dp->model, dp_now_ms());
 	if (health >= 0)
-		lb_model_backend_set_health(c->dp->model, slot, (enum lb_health)health);
+		lb_model_backend_set_health(c->dp->model, slot, (enum sl_health)health);
 	if (ctl >= -1)
-		lb_model_backend_set_ctl_weight(c->dp->model, slot, (int32_t)ctl);
+		lb_model_backend_set_control_weight(c->dp->model, slot, (int32_t)ctl);
 	return 1;
 }
 
-static json_object *jstr_addr(const struct lb_addr *a)
+static json_object *jstr_addr(const struct sl_addr *a)
 {
-	char buf[LB_ADDR_STRLEN];
-	return json_object_new_string(lb_addr_format(a, buf, sizeof(buf)));
+	char buf[SL_ADDR_STRLEN];
+	return json_object_new_string(sl_addr_format(a, buf, sizeof(buf)));
 }
 
 static json_object *jmac(const uint8_t *mac)
@@ -523,15 +523,15 @@ static json_object *backend_json(struct dp *dp, uint32_t s)
 	json_object_object_add(bo, "address", jstr_addr(&b->addr));
 	json_object_object_add(bo, "port", json_object_new_int(b->port));
 	json_object_object_add(bo, "weight", json_object_new_int64(b->weight));
-	json_object_object_add(bo, "control_weight", json_object_new_int64(b->ctl_weight));
+	json_object_object_add(bo, "control_weight", json_object_new_int64(b->control_weight));
 	json_object_object_add(bo, "effective_weight",
 			       json_object_new_int64(lb_model_backend_effective_weight(m, b)));
 	json_object_object_add(
 		bo, "state",
 		json_object_new_string(b->removed ? "removed"
-						  : lb_admin_name((enum lb_admin)b->admin)));
+						  : sl_admin_name((enum sl_admin)b->admin)));
 	json_object_object_add(bo, "health",
-			       json_object_new_string(lb_health_name((enum lb_health)b->health)));
+			       json_object_new_string(sl_health_name((enum sl_health)b->health)));
 	json_object_object_add(
 		bo, "neighbour",
 		json_object_new_string(lb_neigh_state_name((enum lb_neigh_state)ne->state)));
@@ -560,22 +560,22 @@ static json_object *vips_json(struct dp *dp)
 		json_object_object_add(o, "address", jstr_addr(&v->addr));
 		json_object_object_add(o, "port", json_object_new_int(v->port));
 		json_object_object_add(o, "protocol",
-				       json_object_new_string(lb_proto_name(v->proto)));
+				       json_object_new_string(sl_proto_name(v->proto)));
 		json_object_object_add(o, "mode",
-				       json_object_new_string(lb_mode_name((enum lb_mode)v->mode)));
+				       json_object_new_string(sl_mode_name((enum sl_mode)v->mode)));
 		json_object_object_add(
 			o, "scheduler",
 			json_object_new_string(sched_kind_name((enum sched_kind)v->sched)));
 		json_object_object_add(o, "hash",
-				       json_object_new_string(lb_hash_name((enum lb_hash)v->hash)));
+				       json_object_new_string(sl_hash_name((enum sl_hash)v->hash)));
 		json_object_object_add(o, "maglev_table_size",
 				       json_object_new_int64(v->maglev_size));
 		json_object_object_add(
 			o, "when_empty",
-			json_object_new_string(lb_empty_name((enum lb_empty)v->when_empty)));
+			json_object_new_string(sl_empty_name((enum sl_empty)v->when_empty)));
 		json_object_object_add(o, "down_flows",
-				       json_object_new_string(lb_down_flows_name(
-					       (enum lb_down_flows)v->down_flows)));
+				       json_object_new_string(sl_down_flows_name(
+					       (enum sl_down_flows)v->down_flows)));
 		add_u64(o, "response_timeout_ms", v->response_timeout_ms);
 		json_object_object_add(o, "redispatch",
 				       json_object_new_string(v->redispatch ? "on" : "off"));
@@ -943,9 +943,9 @@ static int cmd_flow_lookup(struct api_ctx *c)
 		return api_error(c, -EAGAIN,
 				 "VIP \"%s\" is not in service yet (its tables are being built)",
 				 c->dp->model->vips[slot].name);
-	if (client == NULL || lb_addr_parse(&k.src, client) < 0)
+	if (client == NULL || sl_addr_parse(&k.src, client) < 0)
 		return api_error(c, -EINVAL, "client: expected an IPv4 or IPv6 address");
-	if (lb_addr_is_v4(&k.src) != lb_addr_is_v4(&s->vips[slot].addr))
+	if (sl_addr_is_v4(&k.src) != sl_addr_is_v4(&s->vips[slot].addr))
 		return api_error(c, -EINVAL, "client: not of the VIP's address family");
 	if (get_int(c, c->req, "client_port", 0, 65535, 0, &port) < 0)
 		return -EINVAL;

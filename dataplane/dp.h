@@ -112,7 +112,7 @@ struct dp {
 	struct dp_worker workers[LB_MAX_LCORES];
 	/* handoff[from][to]: packets of flows another lcore owns (fnat/nat), SP/SC. */
 	struct rte_ring *handoff[LB_MAX_LCORES][LB_MAX_LCORES];
-	struct rte_mempool *pool;
+	struct rte_mempool *mbufs;
 
 	bool publish_pending; /* the model has changes not yet published */
 	/*

@@ -74,7 +74,7 @@ static void entity_labels(const struct lb_model *m, uint32_t v, uint32_t b, stru
 	prom_label(l, "vip", m->vips[v].name);
 	if (b == LB_NO_SLOT)
 		return;
-	lb_addr_format(&m->backends[b].addr, addr, sizeof(addr));
+	sl_addr_format(&m->backends[b].addr, addr, sizeof(addr));
 	snprintf(ep, sizeof(ep), strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr,
 		 m->backends[b].port);
 	prom_label(l, "backend", ep);
@@ -161,7 +161,7 @@ static void put_backend_state(FILE *f, struct dp *dp, const struct entity *e, si
 	for (size_t i = 0; i < n; i++) {
 		entity_labels(m, e[i].vip, e[i].backend, &l);
 		prom_sample(f, "sluice_backend_up", &l,
-			    m->backends[e[i].backend].health == LB_HEALTH_UP);
+			    m->backends[e[i].backend].health == SL_HEALTH_UP);
 	}
 	prom_family(f, "sluice_backend_effective_weight", "gauge",
 		    "The weight new flows see (the control daemon's when it set one).");

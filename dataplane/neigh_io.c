@@ -19,7 +19,7 @@ void dp_neigh_solicit(struct dp *dp)
 
 	for (uint32_t i = 0; i < n; i++) {
 		const struct lb_model_neigh *ne = &dp->model->neigh[slots[i]];
-		struct rte_mbuf *m = rte_pktmbuf_alloc(dp->pool);
+		struct rte_mbuf *m = rte_pktmbuf_alloc(dp->mbufs);
 		uint16_t len;
 
 		if (m == NULL)
@@ -47,7 +47,7 @@ void dp_neigh_receive(struct dp *dp)
 		if (n == 32)
 			w--; /* more waiting: empty this ring before the next */
 		for (unsigned int i = 0; i < n; i++) {
-			struct lb_addr addr;
+			struct sl_addr addr;
 			uint8_t mac[6];
 			/* m[0..n) are set: the analyzer cannot follow rte_ring's copy loops. */
 			// NOLINTNEXTLINE(clang-analyzer-core.NullDereference)

@@ -66,7 +66,7 @@ static int eth_setup(struct dp *dp, uint16_t port_id, const char *name, bool *tx
 	rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &rxd, &txd);
 	for (q = 0; q < nq; q++) {
 		rc = rte_eth_rx_queue_setup(port_id, q, rxd, rte_eth_dev_socket_id(port_id), NULL,
-					    dp->pool);
+					    dp->mbufs);
 		if (rc == 0)
 			rc = rte_eth_tx_queue_setup(port_id, q, txd, rte_eth_dev_socket_id(port_id),
 						    NULL);
@@ -145,9 +145,9 @@ int dp_ports_init(struct dp *dp)
 		return -1;
 	}
 
-	dp->pool = rte_pktmbuf_pool_create("mbufs", nb, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-					   (int)rte_socket_id());
-	if (dp->pool == NULL) {
+	dp->mbufs = rte_pktmbuf_pool_create("mbufs", nb, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+					    (int)rte_socket_id());
+	if (dp->mbufs == NULL) {
 		DP_LOG(ERR, "cannot create a pool of %u mbufs: %s (more memory: -m, hugepages)", nb,
 		       rte_strerror(rte_errno));
 		return -1;

@@ -179,7 +179,7 @@ static void resend_held(struct dp_worker *w, const struct lb_snapshot *s, uint32
 	struct lb_pkt pkts[LB_RESEND_MAX];
 	uint32_t i, n;
 
-	if (rte_pktmbuf_alloc_bulk(g_dp.pool, m, LB_RESEND_MAX) != 0)
+	if (rte_pktmbuf_alloc_bulk(g_dp.mbufs, m, LB_RESEND_MAX) != 0)
 		return; /* the pool is short: the next tick tries again */
 	for (i = 0; i < LB_RESEND_MAX; i++)
 		pkts[i] = (struct lb_pkt){.data = rte_pktmbuf_mtod(m[i], uint8_t *),

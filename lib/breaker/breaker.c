@@ -4,50 +4,50 @@
 
 #include "breaker.h"
 
-static const char *const state_names[CB_STATE_MAX] = {
-	[CB_CLOSED] = "closed",
-	[CB_OPEN] = "open",
-	[CB_HALF_OPEN] = "half-open",
+static const char *const state_names[BREAKER_STATE_MAX] = {
+	[BREAKER_CLOSED] = "closed",
+	[BREAKER_OPEN] = "open",
+	[BREAKER_HALF_OPEN] = "half-open",
 };
 
-static const char *const cause_names[CB_CAUSE_MAX] = {
-	[CB_CAUSE_NONE] = "none",
-	[CB_CAUSE_CONSECUTIVE] = "consecutive",
-	[CB_CAUSE_RATIO] = "ratio",
-	[CB_CAUSE_PROBE_FAILED] = "probe_failed",
-	[CB_CAUSE_PROBE_TIMEOUT] = "probe_timeout",
+static const char *const cause_names[BREAKER_CAUSE_MAX] = {
+	[BREAKER_CAUSE_NONE] = "none",
+	[BREAKER_CAUSE_CONSECUTIVE] = "consecutive",
+	[BREAKER_CAUSE_RATIO] = "ratio",
+	[BREAKER_CAUSE_PROBE_FAILED] = "probe_failed",
+	[BREAKER_CAUSE_PROBE_TIMEOUT] = "probe_timeout",
 };
 
-const char *cb_state_name(enum cb_state s)
+const char *breaker_state_name(enum breaker_state s)
 {
-	return (unsigned int)s < CB_STATE_MAX ? state_names[s] : "?";
+	return (unsigned int)s < BREAKER_STATE_MAX ? state_names[s] : "?";
 }
 
-const char *cb_cause_name(enum cb_cause c)
+const char *breaker_cause_name(enum breaker_cause c)
 {
-	return (unsigned int)c < CB_CAUSE_MAX ? cause_names[c] : "?";
+	return (unsigned int)c < BREAKER_CAUSE_MAX ? cause_names[c] : "?";
 }
 
-void cb_params_default(struct cb_params *p)
+void breaker_params_default(struct breaker_params *p)
 {
-	*p = (struct cb_params){
-		.consecutive_failures = CB_DEFAULT_CONSECUTIVE_FAILURES,
-		.failure_ratio_pct = CB_DEFAULT_FAILURE_RATIO_PCT,
-		.window_ms = CB_DEFAULT_WINDOW_MS,
-		.min_flows = CB_DEFAULT_MIN_FLOWS,
-		.base_ejection_ms = CB_DEFAULT_BASE_EJECTION_MS,
-		.max_ejection_ms = CB_DEFAULT_MAX_EJECTION_MS,
-		.ejection_jitter_pct = CB_DEFAULT_EJECTION_JITTER_PCT,
-		.half_open_permits = CB_DEFAULT_HALF_OPEN_PERMITS,
-		.half_open_successes = CB_DEFAULT_HALF_OPEN_SUCCESSES,
-		.probe_timeout_ms = CB_DEFAULT_PROBE_TIMEOUT_MS,
-		.max_ejection_percent = CB_DEFAULT_MAX_EJECTION_PERCENT,
+	*p = (struct breaker_params){
+		.consecutive_failures = BREAKER_DEFAULT_CONSECUTIVE_FAILURES,
+		.failure_ratio_pct = BREAKER_DEFAULT_FAILURE_RATIO_PCT,
+		.window_ms = BREAKER_DEFAULT_WINDOW_MS,
+		.min_flows = BREAKER_DEFAULT_MIN_FLOWS,
+		.base_ejection_ms = BREAKER_DEFAULT_BASE_EJECTION_MS,
+		.max_ejection_ms = BREAKER_DEFAULT_MAX_EJECTION_MS,
+		.ejection_jitter_pct = BREAKER_DEFAULT_EJECTION_JITTER_PCT,
+		.half_open_permits = BREAKER_DEFAULT_HALF_OPEN_PERMITS,
+		.half_open_successes = BREAKER_DEFAULT_HALF_OPEN_SUCCESSES,
+		.probe_timeout_ms = BREAKER_DEFAULT_PROBE_TIMEOUT_MS,
+		.max_ejection_percent = BREAKER_DEFAULT_MAX_EJECTION_PERCENT,
 	};
 }
 
-int cb_params_check(const struct cb_params *p)
+int breaker_params_check(const struct breaker_params *p)
 {
-	if (p == NULL || p->window_ms < CB_BUCKETS || p->failure_ratio_pct > 100 ||
+	if (p == NULL || p->window_ms < BREAKER_BUCKETS || p->failure_ratio_pct > 100 ||
 	    p->ejection_jitter_pct > 100 || p->max_ejection_percent > 100 ||
 	    p->base_ejection_ms == 0 || p->max_ejection_ms < p->base_ejection_ms ||
 	    p->half_open_permits == 0 || p->half_open_successes == 0 ||
@@ -65,20 +65,20 @@ static uint64_t mix64(uint64_t x)
 	return x ^ (x >> 31);
 }
 
-static uint64_t bucket_ms(const struct cb_breaker *b)
+static uint64_t bucket_ms(const struct breaker *b)
 {
-	return b->p.window_ms / CB_BUCKETS;
+	return b->p.window_ms / BREAKER_BUCKETS;
 }
 
-static void window_clear(struct cb_breaker *b)
+static void window_clear(struct breaker *b)
 {
 	memset(b->win, 0, sizeof(b->win));
 }
 
-static struct cb_bucket *window_slot(struct cb_breaker *b, uint64_t now)
+static struct breaker_bucket *window_slot(struct breaker *b, uint64_t now)
 {
 	uint64_t epoch = now / bucket_ms(b);
-	struct cb_bucket *k = &b->win[epoch % CB_BUCKETS];
+	struct breaker_bucket *k = &b->win[epoch % BREAKER_BUCKETS];
 
 	/* A slot holding an older epoch is a bucket that slid out of the window. */
 	if (k->epoch != epoch) {
@@ -89,17 +89,17 @@ static struct cb_bucket *window_slot(struct cb_breaker *b, uint64_t now)
 	return k;
 }
 
-void cb_window_counts(const struct cb_breaker *b, uint64_t now, uint32_t *ok, uint32_t *fail)
+void breaker_window_counts(const struct breaker *b, uint64_t now, uint32_t *ok, uint32_t *fail)
 {
 	uint64_t epoch = now / bucket_ms(b);
 	uint32_t o = 0, f = 0;
 
-	for (unsigned int i = 0; i < CB_BUCKETS; i++) {
-		const struct cb_bucket *k = &b->win[i];
+	for (unsigned int i = 0; i < BREAKER_BUCKETS; i++) {
+		const struct breaker_bucket *k = &b->win[i];
 
-		/* The current bucket and the CB_BUCKETS - 1 before it; a bucket
+		/* The current bucket and the BREAKER_BUCKETS - 1 before it; a bucket
 		 * from the future (clock stepped back) is ignored too. */
-		if (k->epoch <= epoch && epoch - k->epoch < CB_BUCKETS) {
+		if (k->epoch <= epoch && epoch - k->epoch < BREAKER_BUCKETS) {
 			o += k->ok;
 			f += k->fail;
 		}
@@ -108,21 +108,21 @@ void cb_window_counts(const struct cb_breaker *b, uint64_t now, uint32_t *ok, ui
 	*fail = f;
 }
 
-int cb_init(struct cb_breaker *b, const struct cb_params *p, uint64_t now, uint64_t seed)
+int breaker_init(struct breaker *b, const struct breaker_params *p, uint64_t now, uint64_t seed)
 {
-	if (b == NULL || cb_params_check(p) != 0)
+	if (b == NULL || breaker_params_check(p) != 0)
 		return -EINVAL;
 	memset(b, 0, sizeof(*b));
 	b->p = *p;
 	b->seed = seed;
-	b->state = CB_CLOSED;
+	b->state = BREAKER_CLOSED;
 	b->since = now;
 	return 0;
 }
 
-static void enter_closed(struct cb_breaker *b, uint64_t now)
+static void enter_closed(struct breaker *b, uint64_t now)
 {
-	b->state = CB_CLOSED;
+	b->state = BREAKER_CLOSED;
 	b->since = now;
 	b->consecutive = 0;
 	b->permits_used = 0;
@@ -132,7 +132,7 @@ static void enter_closed(struct cb_breaker *b, uint64_t now)
 	window_clear(b);
 }
 
-static void enter_open(struct cb_breaker *b, uint64_t now, enum cb_cause cause)
+static void enter_open(struct breaker *b, uint64_t now, enum breaker_cause cause)
 {
 	uint64_t dur, span;
 
@@ -145,7 +145,7 @@ static void enter_open(struct cb_breaker *b, uint64_t now, enum cb_cause cause)
 	b->opens++;
 	if (span != 0)
 		dur += mix64(b->seed ^ mix64(b->opens)) % span;
-	b->state = CB_OPEN;
+	b->state = BREAKER_OPEN;
 	b->cause = cause;
 	b->since = now;
 	b->open_until = now + dur;
@@ -154,13 +154,13 @@ static void enter_open(struct cb_breaker *b, uint64_t now, enum cb_cause cause)
 	b->probe_ok = 0;
 }
 
-bool cb_tick(struct cb_breaker *b, uint64_t now)
+bool breaker_tick(struct breaker *b, uint64_t now)
 {
 	switch (b->state) {
-	case CB_OPEN:
+	case BREAKER_OPEN:
 		if (now < b->open_until)
 			return false;
-		b->state = CB_HALF_OPEN;
+		b->state = BREAKER_HALF_OPEN;
 		/* From <now>, not open_until: when nobody asked for a while the
 		 * probe window must still be a full one, or it would time out
 		 * before admitting anything. */
@@ -169,30 +169,30 @@ bool cb_tick(struct cb_breaker *b, uint64_t now)
 		b->permits_used = 0;
 		b->probe_ok = 0;
 		return true;
-	case CB_HALF_OPEN:
+	case BREAKER_HALF_OPEN:
 		if (now < b->probe_deadline)
 			return false;
 		/* Nothing proved the backend bad, so no longer backoff; but
 		 * nothing proved it good either (permits spent on flows whose
 		 * outcome never came, or no traffic), so probe again later. */
-		enter_open(b, now, CB_CAUSE_PROBE_TIMEOUT);
+		enter_open(b, now, BREAKER_CAUSE_PROBE_TIMEOUT);
 		return true;
 	default:
 		return false;
 	}
 }
 
-bool cb_on_success(struct cb_breaker *b, uint64_t now)
+bool breaker_on_success(struct breaker *b, uint64_t now)
 {
-	bool changed = cb_tick(b, now);
+	bool changed = breaker_tick(b, now);
 
 	b->successes++;
 	switch (b->state) {
-	case CB_CLOSED:
+	case BREAKER_CLOSED:
 		b->consecutive = 0;
 		window_slot(b, now)->ok++;
 		break;
-	case CB_HALF_OPEN:
+	case BREAKER_HALF_OPEN:
 		b->probe_ok++;
 		if (b->probe_ok >= b->p.half_open_successes) {
 			enter_closed(b, now);
@@ -207,35 +207,35 @@ bool cb_on_success(struct cb_breaker *b, uint64_t now)
 	return changed;
 }
 
-static bool trip_due(struct cb_breaker *b, uint64_t now, enum cb_cause *cause)
+static bool trip_due(struct breaker *b, uint64_t now, enum breaker_cause *cause)
 {
 	uint32_t ok, fail;
 	uint64_t total, min;
 
 	if (b->p.consecutive_failures != 0 && b->consecutive >= b->p.consecutive_failures) {
-		*cause = CB_CAUSE_CONSECUTIVE;
+		*cause = BREAKER_CAUSE_CONSECUTIVE;
 		return true;
 	}
 	if (b->p.failure_ratio_pct == 0)
 		return false;
-	cb_window_counts(b, now, &ok, &fail);
+	breaker_window_counts(b, now, &ok, &fail);
 	total = (uint64_t)ok + fail;
 	min = b->p.min_flows != 0 ? b->p.min_flows : 1;
 	if (total >= min && (uint64_t)fail * 100 >= (uint64_t)b->p.failure_ratio_pct * total) {
-		*cause = CB_CAUSE_RATIO;
+		*cause = BREAKER_CAUSE_RATIO;
 		return true;
 	}
 	return false;
 }
 
-bool cb_on_failure(struct cb_breaker *b, uint64_t now, bool may_eject)
+bool breaker_on_failure(struct breaker *b, uint64_t now, bool may_eject)
 {
-	bool changed = cb_tick(b, now);
-	enum cb_cause cause = CB_CAUSE_NONE;
+	bool changed = breaker_tick(b, now);
+	enum breaker_cause cause = BREAKER_CAUSE_NONE;
 
 	b->failures++;
 	switch (b->state) {
-	case CB_CLOSED:
+	case BREAKER_CLOSED:
 		if (b->consecutive < UINT32_MAX)
 			b->consecutive++;
 		window_slot(b, now)->fail++;
@@ -254,10 +254,10 @@ bool cb_on_failure(struct cb_breaker *b, uint64_t now, bool may_eject)
 		enter_open(b, now, cause);
 		changed = true;
 		break;
-	case CB_HALF_OPEN:
+	case BREAKER_HALF_OPEN:
 		if (b->ejections < UINT32_MAX)
 			b->ejections++;
-		enter_open(b, now, CB_CAUSE_PROBE_FAILED);
+		enter_open(b, now, BREAKER_CAUSE_PROBE_FAILED);
 		changed = true;
 		break;
 	default:
@@ -266,42 +266,42 @@ bool cb_on_failure(struct cb_breaker *b, uint64_t now, bool may_eject)
 	return changed;
 }
 
-bool cb_on_active_check_pass(struct cb_breaker *b, uint64_t now)
+bool breaker_on_active_check_pass(struct breaker *b, uint64_t now)
 {
-	bool changed = cb_tick(b, now);
+	bool changed = breaker_tick(b, now);
 
-	if (b->state == CB_HALF_OPEN) {
+	if (b->state == BREAKER_HALF_OPEN) {
 		enter_closed(b, now);
 		changed = true;
 	}
 	return changed;
 }
 
-bool cb_on_checks_recovered(struct cb_breaker *b, uint64_t now, bool proves_service)
+bool breaker_on_checks_recovered(struct breaker *b, uint64_t now, bool proves_service)
 {
-	bool changed = cb_tick(b, now);
+	bool changed = breaker_tick(b, now);
 
-	if (b->state == CB_CLOSED)
+	if (b->state == BREAKER_CLOSED)
 		return changed;
 	if (proves_service) {
 		enter_closed(b, now);
 		return true;
 	}
-	if (b->state == CB_OPEN) {
+	if (b->state == BREAKER_OPEN) {
 		b->open_until = now;
-		cb_tick(b, now);
+		breaker_tick(b, now);
 		return true;
 	}
 	return changed;
 }
 
-bool cb_allow_new_flow(struct cb_breaker *b, uint64_t now)
+bool breaker_allow_new_flow(struct breaker *b, uint64_t now)
 {
-	cb_tick(b, now);
+	breaker_tick(b, now);
 	switch (b->state) {
-	case CB_CLOSED:
+	case BREAKER_CLOSED:
 		return true;
-	case CB_HALF_OPEN:
+	case BREAKER_HALF_OPEN:
 		if (b->permits_used >= b->p.half_open_permits)
 			return false;
 		b->permits_used++;
@@ -311,58 +311,58 @@ bool cb_allow_new_flow(struct cb_breaker *b, uint64_t now)
 	}
 }
 
-bool cb_takes_new_flows(const struct cb_breaker *b)
+bool breaker_takes_new_flows(const struct breaker *b)
 {
-	return b->state == CB_CLOSED ||
-	       (b->state == CB_HALF_OPEN && b->permits_used < b->p.half_open_permits);
+	return b->state == BREAKER_CLOSED ||
+	       (b->state == BREAKER_HALF_OPEN && b->permits_used < b->p.half_open_permits);
 }
 
-bool cb_reset(struct cb_breaker *b, uint64_t now)
+bool breaker_reset(struct breaker *b, uint64_t now)
 {
-	bool changed = b->state != CB_CLOSED;
+	bool changed = b->state != BREAKER_CLOSED;
 
 	enter_closed(b, now);
 	b->ejections = 0;
 	return changed;
 }
 
-int cb_set_params(struct cb_breaker *b, const struct cb_params *p)
+int breaker_set_params(struct breaker *b, const struct breaker_params *p)
 {
-	if (cb_params_check(p) != 0)
+	if (breaker_params_check(p) != 0)
 		return -EINVAL;
 	/* Buckets are indexed by now / bucket_ms: a new width makes the old
 	 * epochs meaningless, so the window starts afresh. */
-	if (p->window_ms / CB_BUCKETS != b->p.window_ms / CB_BUCKETS)
+	if (p->window_ms / BREAKER_BUCKETS != b->p.window_ms / BREAKER_BUCKETS)
 		window_clear(b);
 	b->p = *p;
 	return 0;
 }
 
-bool cb_is_ejected(const struct cb_breaker *b)
+bool breaker_is_ejected(const struct breaker *b)
 {
-	return b->state != CB_CLOSED;
+	return b->state != BREAKER_CLOSED;
 }
 
-uint64_t cb_next_event(const struct cb_breaker *b)
+uint64_t breaker_next_event(const struct breaker *b)
 {
 	switch (b->state) {
-	case CB_OPEN:
+	case BREAKER_OPEN:
 		return b->open_until;
-	case CB_HALF_OPEN:
+	case BREAKER_HALF_OPEN:
 		return b->probe_deadline;
 	default:
 		return UINT64_MAX;
 	}
 }
 
-uint64_t cb_ms_until_probe(const struct cb_breaker *b, uint64_t now)
+uint64_t breaker_ms_until_probe(const struct breaker *b, uint64_t now)
 {
-	if (b->state != CB_OPEN || now >= b->open_until)
+	if (b->state != BREAKER_OPEN || now >= b->open_until)
 		return 0;
 	return b->open_until - now;
 }
 
-bool cb_pool_may_eject(uint32_t n_backends, uint32_t n_ejected, uint32_t max_ejection_percent)
+bool breaker_pool_may_eject(uint32_t n_backends, uint32_t n_ejected, uint32_t max_ejection_percent)
 {
 	if (n_backends == 0 || n_ejected >= n_backends)
 		return false;

@@ -66,11 +66,11 @@ struct val {
 };
 
 /* ------------------------------------------------------------------------ */
-/* enum names (the enums' own: lb_types.h, scheduler.h)                     */
+/* enum names (the enums' own: sl_types.h, scheduler.h)                     */
 
 int conf_redispatch_off_parse(const char *s)
 {
-	return name_parse(&lb_redispatch_names, s);
+	return name_parse(&sl_redispatch_names, s);
 }
 
 static const char *const hc_kind[] = {
@@ -80,16 +80,16 @@ static const char *const hc_kind[] = {
 static const struct name_table hc_kind_names = NAME_TABLE(hc_kind);
 
 /* Longest "[address]:port" text, NUL included. */
-#define ENDPOINT_STRLEN (LB_ADDR_STRLEN + 8)
+#define ENDPOINT_STRLEN (SL_ADDR_STRLEN + 8)
 
 /* "198.18.0.11:80" or "[2001:db8::11]:80"; returns buf. */
-static const char *endpoint(const struct lb_addr *a, uint16_t port, char buf[ENDPOINT_STRLEN])
+static const char *endpoint(const struct sl_addr *a, uint16_t port, char buf[ENDPOINT_STRLEN])
 {
-	char text[LB_ADDR_STRLEN];
-	bool v4 = lb_addr_is_v4(a);
+	char text[SL_ADDR_STRLEN];
+	bool v4 = sl_addr_is_v4(a);
 
 	snprintf(buf, ENDPOINT_STRLEN, "%s%s%s:%u", v4 ? "" : "[",
-		 lb_addr_format(a, text, sizeof(text)), v4 ? "" : "]", port);
+		 sl_addr_format(a, text, sizeof(text)), v4 ? "" : "]", port);
 	return buf;
 }
 
@@ -472,14 +472,14 @@ static int get_enum(struct ctx *x, yaml_node_t *map, const char *path, const cha
 }
 
 static int get_addr(struct ctx *x, yaml_node_t *map, const char *path, const char *key,
-		    bool required, struct lb_addr *out, yaml_node_t **node)
+		    bool required, struct sl_addr *out, yaml_node_t **node)
 {
 	struct val v;
 	int rc = get_scalar(x, map, path, key, required, &v);
 
 	if (rc <= 0)
 		return rc;
-	if (lb_addr_parse(out, v.s) < 0)
+	if (sl_addr_parse(out, v.s) < 0)
 		return fail(x, v.node, v.path, "expected an IPv4 or IPv6 address, got \"%s\"",
 			    quoted(&v));
 	if (node != NULL)
@@ -489,14 +489,14 @@ static int get_addr(struct ctx *x, yaml_node_t *map, const char *path, const cha
 
 /* An address with prefix length of the given family ("198.18.0.2/24"). */
 static int get_prefix(struct ctx *x, yaml_node_t *map, const char *path, const char *key, bool v4,
-		      struct lb_addr *a, uint8_t *plen)
+		      struct sl_addr *a, uint8_t *plen)
 {
 	struct val v;
 	int rc = get_scalar(x, map, path, key, false, &v);
 
 	if (rc <= 0)
 		return rc;
-	if (lb_prefix_parse(a, plen, v.s) < 0 || lb_addr_is_v4(a) != v4)
+	if (sl_prefix_parse(a, plen, v.s) < 0 || sl_addr_is_v4(a) != v4)
 		return fail(x, v.node, v.path,
 			    "expected an %s address with prefix length (e.g. %s), got \"%s\"",
 			    v4 ? "IPv4" : "IPv6", v4 ? "198.18.0.2/24" : "2001:db8::2/64",
@@ -517,7 +517,7 @@ static int get_mac(struct ctx *x, yaml_node_t *map, const char *path, const char
 	ok = strlen(v.s) == 17;
 	for (int i = 0; ok && i < 17; i++)
 		ok = i % 3 == 2 ? v.s[i] == ':' : isxdigit((unsigned char)v.s[i]) != 0;
-	if (!ok || lb_mac_parse(mac, v.s) < 0)
+	if (!ok || sl_mac_parse(mac, v.s) < 0)
 		return fail(x, v.node, v.path,
 			    "expected a MAC address like 02:00:00:00:00:0b, got \"%s\"",
 			    quoted(&v));
@@ -714,12 +714,12 @@ static int decode_backend(struct ctx *x, yaml_node_t *n, const char *path, const
 
 	b->line = line_of(n);
 	b->weight = 1;
-	b->admin = LB_ADMIN_READY;
+	b->admin = SL_ADMIN_READY;
 	if (check_map(x, n, path, keys) < 0 ||
 	    get_addr(x, n, path, "address", true, &b->addr, &addr_node) < 0 ||
 	    get_uint(x, n, path, "port", false, 1, 65535, &port) < 0 ||
 	    get_uint(x, n, path, "weight", false, 0, 65535, &b->weight) < 0 ||
-	    get_enum(x, n, path, "state", &lb_admin_names, &b->admin) < 0 ||
+	    get_enum(x, n, path, "state", &sl_admin_names, &b->admin) < 0 ||
 	    get_uint(x, n, path, "priority", false, 0, 7, &prio) < 0)
 		return -EINVAL;
 	b->priority = (uint8_t)prio;
@@ -728,13 +728,13 @@ static int decode_backend(struct ctx *x, yaml_node_t *n, const char *path, const
 		return -EINVAL;
 	b->has_mac = rc > 0;
 	b->port = (uint16_t)port;
-	if (lb_addr_is_v4(&b->addr) != lb_addr_is_v4(&v->addr)) {
+	if (sl_addr_is_v4(&b->addr) != sl_addr_is_v4(&v->addr)) {
 		char apath[FIELD_PATH_MAX];
 
 		join_key(apath, path, "address");
 		return fail(x, addr_node, apath, "an %s backend cannot serve an %s VIP",
-			    lb_addr_is_v4(&b->addr) ? "IPv4" : "IPv6",
-			    lb_addr_is_v4(&v->addr) ? "IPv4" : "IPv6");
+			    sl_addr_is_v4(&b->addr) ? "IPv4" : "IPv6",
+			    sl_addr_is_v4(&v->addr) ? "IPv4" : "IPv6");
 	}
 	return 0;
 }
@@ -770,7 +770,7 @@ static int decode_backends(struct ctx *x, yaml_node_t *vn, const char *vpath, st
 		for (size_t j = 0; j < i; j++) {
 			const struct conf_backend *o = &v->backends[j];
 
-			if (lb_addr_eq(&o->addr, &b->addr) &&
+			if (sl_addr_eq(&o->addr, &b->addr) &&
 			    backend_port(v, o) == backend_port(v, b))
 				return fail(x, item, ipath,
 					    "duplicate backend %s (first at line %d)",
@@ -804,14 +804,14 @@ static bool name_ok(const char *s)
 }
 
 /* Why <a> cannot be an address of a service (clients send to it), or NULL. */
-static const char *not_a_service_addr(const struct lb_addr *a)
+static const char *not_a_service_addr(const struct sl_addr *a)
 {
-	static const struct lb_addr any6, loopback6 = {.b = {[15] = 1}};
-	const uint8_t *b = lb_addr_v4_bytes(a);
+	static const struct sl_addr any6, loopback6 = {.b = {[15] = 1}};
+	const uint8_t *b = sl_addr_v4_bytes(a);
 
-	if (!lb_addr_is_v4(a))
-		return lb_addr_eq(a, &any6)        ? "the unspecified address"
-		       : lb_addr_eq(a, &loopback6) ? "a loopback address"
+	if (!sl_addr_is_v4(a))
+		return sl_addr_eq(a, &any6)        ? "the unspecified address"
+		       : sl_addr_eq(a, &loopback6) ? "a loopback address"
 		       : a->b[0] == 0xff           ? "a multicast address"
 						   : NULL;
 	if (b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255)
@@ -838,7 +838,7 @@ static int problem(struct conf_problem *p, const char *key, int index, const cha
 
 int conf_vip_check(const struct conf_vip *v, struct conf_problem *p)
 {
-	char q[QUOTE_MAX + 4], ip[LB_ADDR_STRLEN];
+	char q[QUOTE_MAX + 4], ip[SL_ADDR_STRLEN];
 	const char *why;
 
 	if (v->name[0] != '\0' && !name_ok(v->name))
@@ -848,22 +848,22 @@ int conf_vip_check(const struct conf_vip *v, struct conf_problem *p)
 	why = not_a_service_addr(&v->addr);
 	if (why != NULL)
 		return problem(p, "address", -1, "%s cannot be a VIP: %s",
-			       lb_addr_format(&v->addr, ip, sizeof(ip)), why);
+			       sl_addr_format(&v->addr, ip, sizeof(ip)), why);
 	if (v->n_local_addrs > CONF_MAX_LOCAL_ADDRS)
 		return problem(p, "local_addresses", -1, "at most %d local addresses, got %u",
 			       CONF_MAX_LOCAL_ADDRS, v->n_local_addrs);
-	if (v->mode == LB_MODE_FNAT && v->n_local_addrs == 0)
+	if (v->mode == SL_MODE_FNAT && v->n_local_addrs == 0)
 		return problem(p, "mode", -1,
 			       "mode fnat needs local_addresses (the source addresses used "
 			       "towards the backends)");
 	for (uint32_t i = 0; i < v->n_local_addrs; i++) {
-		const struct lb_addr *a = &v->local_addrs[i];
+		const struct sl_addr *a = &v->local_addrs[i];
 
-		lb_addr_format(a, ip, sizeof(ip));
-		if (lb_addr_is_v4(a) != lb_addr_is_v4(&v->addr))
+		sl_addr_format(a, ip, sizeof(ip));
+		if (sl_addr_is_v4(a) != sl_addr_is_v4(&v->addr))
 			return problem(p, "local_addresses", (int)i,
 				       "must be of the VIP's address family");
-		if (lb_addr_eq(a, &v->addr))
+		if (sl_addr_eq(a, &v->addr))
 			return problem(p, "local_addresses", (int)i,
 				       "%s is the VIP's own address: a local address must be "
 				       "another one",
@@ -873,7 +873,7 @@ int conf_vip_check(const struct conf_vip *v, struct conf_problem *p)
 			return problem(p, "local_addresses", (int)i,
 				       "%s cannot be a local address: %s", ip, why);
 		for (uint32_t j = 0; j < i; j++)
-			if (lb_addr_eq(&v->local_addrs[j], a))
+			if (sl_addr_eq(&v->local_addrs[j], a))
 				return problem(p, "local_addresses", (int)i,
 					       "duplicate local address %s", ip);
 	}
@@ -889,19 +889,19 @@ int conf_vip_check(const struct conf_vip *v, struct conf_problem *p)
 		return problem(p, "maglev_table_size", -1,
 			       "%u must be greater than the number of backends (%u)",
 			       v->maglev_size, v->n_backends);
-	if (v->mode == LB_MODE_FNAT || v->mode == LB_MODE_NAT)
+	if (v->mode == SL_MODE_FNAT || v->mode == SL_MODE_NAT)
 		return 0;
 	/* What acts on the backends' replies needs them to pass through Sluice. */
 	if (v->response_timeout_ms > 0)
 		return problem(p, "response_timeout", -1,
 			       "needs a mode in which replies pass through Sluice (fnat, nat), "
 			       "not %s",
-			       lb_mode_name(v->mode));
+			       sl_mode_name(v->mode));
 	if (v->redispatch_off || v->syn_timeout_ms != 0)
 		return problem(p, v->redispatch_off ? "redispatch" : "syn_timeout", -1,
 			       "needs a mode in which replies pass through Sluice (fnat, nat), "
 			       "not %s",
-			       lb_mode_name(v->mode));
+			       sl_mode_name(v->mode));
 	return 0;
 }
 
@@ -1006,7 +1006,7 @@ static int decode_health_keys(struct ctx *x, yaml_node_t *n, const char *path,
 					   "fastinter",     "downinter", "jitter", NULL};
 	uint32_t port = h->port, status = h->expect_status;
 	yaml_node_t *addr_node = NULL;
-	struct lb_addr addr;
+	struct sl_addr addr;
 	int rc;
 
 	if (check_map(x, n, path, keys) < 0 ||
@@ -1114,7 +1114,7 @@ static int decode_local_addrs(struct ctx *x, yaml_node_t *vn, const char *vpath,
 		return -EINVAL;
 	n = seq != NULL ? seq_len(seq) : 0;
 	if (n == 0) {
-		if (v->mode == LB_MODE_FNAT)
+		if (v->mode == SL_MODE_FNAT)
 			return fail(x, vn, vpath,
 				    "mode fnat needs local_addresses (the source addresses used "
 				    "towards the backends)");
@@ -1125,12 +1125,12 @@ static int decode_local_addrs(struct ctx *x, yaml_node_t *vn, const char *vpath,
 			    CONF_MAX_LOCAL_ADDRS, n);
 	for (size_t i = 0; i < n; i++) {
 		yaml_node_t *item = seq_item(x, seq, i);
-		struct lb_addr *a = &v->local_addrs[i];
+		struct sl_addr *a = &v->local_addrs[i];
 
 		join_index(ipath, path, i);
 		if (expect_type(x, item, ipath, YAML_SCALAR_NODE) < 0)
 			return -EINVAL;
-		if (lb_addr_parse(a, (const char *)item->data.scalar.value) < 0)
+		if (sl_addr_parse(a, (const char *)item->data.scalar.value) < 0)
 			return fail(x, item, ipath, "expected an IPv4 or IPv6 address, got \"%s\"",
 				    quote((const char *)item->data.scalar.value, q));
 		v->n_local_addrs++;
@@ -1166,21 +1166,21 @@ static int decode_vip(struct ctx *x, yaml_node_t *n, const char *path, struct co
 
 	v->line = line_of(n);
 	v->proto = IPPROTO_TCP;
-	v->mode = LB_MODE_DSR;
+	v->mode = SL_MODE_DSR;
 	v->sched = SCHED_KIND_WRR;
-	v->hash = LB_HASH_5TUPLE;
+	v->hash = SL_HASH_5TUPLE;
 	v->maglev_size = MAGLEV_DEFAULT_SIZE;
 	if (check_map(x, n, path, keys) < 0 ||
 	    get_addr(x, n, path, "address", true, &v->addr, NULL) < 0 ||
 	    get_uint(x, n, path, "port", true, 1, 65535, &port) < 0 ||
-	    get_enum(x, n, path, "protocol", &lb_proto_names, &v->proto) < 0 ||
-	    get_enum(x, n, path, "mode", &lb_mode_names, &v->mode) < 0 ||
+	    get_enum(x, n, path, "protocol", &sl_proto_names, &v->proto) < 0 ||
+	    get_enum(x, n, path, "mode", &sl_mode_names, &v->mode) < 0 ||
 	    get_enum(x, n, path, "scheduler", &sched_kind_names, &v->sched) < 0 ||
-	    get_enum(x, n, path, "hash", &lb_hash_names, &v->hash) < 0 ||
-	    get_enum(x, n, path, "when_empty", &lb_empty_names, &v->when_empty) < 0 ||
-	    get_enum(x, n, path, "down_flows", &lb_down_flows_names, &v->down_flows) < 0 ||
+	    get_enum(x, n, path, "hash", &sl_hash_names, &v->hash) < 0 ||
+	    get_enum(x, n, path, "when_empty", &sl_empty_names, &v->when_empty) < 0 ||
+	    get_enum(x, n, path, "down_flows", &sl_down_flows_names, &v->down_flows) < 0 ||
 	    get_ms(x, n, path, "response_timeout", 3600, &v->response_timeout_ms) < 0 ||
-	    get_enum(x, n, path, "redispatch", &lb_redispatch_names, &v->redispatch_off) < 0 ||
+	    get_enum(x, n, path, "redispatch", &sl_redispatch_names, &v->redispatch_off) < 0 ||
 	    get_ms(x, n, path, "syn_timeout", 60, &v->syn_timeout_ms) < 0 ||
 	    get_ms(x, n, path, "drain_deadline", 604800, &v->drain_deadline_ms) < 0)
 		return -EINVAL;
@@ -1196,7 +1196,7 @@ static int decode_vip(struct ctx *x, yaml_node_t *n, const char *path, struct co
 		char ep[ENDPOINT_STRLEN];
 
 		snprintf(v->name, sizeof(v->name), "%s/%s", endpoint(&v->addr, v->port, ep),
-			 lb_proto_name(v->proto));
+			 sl_proto_name(v->proto));
 	}
 	rc = decode_backends(x, n, path, v);
 	if (rc < 0)
@@ -1226,11 +1226,11 @@ static int check_vip_unique(struct ctx *x, yaml_node_t *n, const char *path, con
 		const struct conf_vip *o = &c->vips[j];
 		yaml_node_t *name_node = lookup(x, n, "name");
 
-		if (lb_addr_eq(&o->addr, &v->addr) && o->port == v->port && o->proto == v->proto) {
+		if (sl_addr_eq(&o->addr, &v->addr) && o->port == v->port && o->proto == v->proto) {
 			char ep[ENDPOINT_STRLEN];
 
 			return fail(x, n, path, "duplicate VIP %s/%s (first defined at line %d)",
-				    endpoint(&v->addr, v->port, ep), lb_proto_name(v->proto),
+				    endpoint(&v->addr, v->port, ep), sl_proto_name(v->proto),
 				    o->line);
 		}
 		if (strcmp(o->name, v->name) == 0) {
@@ -1260,7 +1260,7 @@ static int check_laddrs_total(struct ctx *x, yaml_node_t *n, const char *path, c
 
 		for (size_t j = 0; j < i && !seen; j++)
 			for (uint32_t l = 0; l < c->vips[j].n_local_addrs && !seen; l++)
-				seen = lb_addr_eq(&c->vips[j].local_addrs[l], &v->local_addrs[k]);
+				seen = sl_addr_eq(&c->vips[j].local_addrs[l], &v->local_addrs[k]);
 		if (seen || ++*n_seen <= CONF_MAX_LADDRS_TOTAL)
 			continue;
 		join_key(lpath, path, "local_addresses");
@@ -1365,14 +1365,14 @@ static int decode_cluster(struct ctx *x, yaml_node_t *n, const char *path, struc
 	rc = get_addr(x, n, path, "next_hop4", false, &cl->next_hop4, &nh);
 	if (rc < 0)
 		return -EINVAL;
-	if (rc > 0 && !lb_addr_is_v4(&cl->next_hop4))
+	if (rc > 0 && !sl_addr_is_v4(&cl->next_hop4))
 		return join_key(kp, path, "next_hop4"),
 		       fail(x, nh, kp, "expected an IPv4 address (the data plane's)");
 	cl->has_next_hop4 = rc > 0;
 	rc = get_addr(x, n, path, "next_hop6", false, &cl->next_hop6, &nh);
 	if (rc < 0)
 		return -EINVAL;
-	if (rc > 0 && lb_addr_is_v4(&cl->next_hop6))
+	if (rc > 0 && sl_addr_is_v4(&cl->next_hop6))
 		return join_key(kp, path, "next_hop6"),
 		       fail(x, nh, kp, "expected an IPv6 address (the data plane's)");
 	cl->has_next_hop6 = rc > 0;

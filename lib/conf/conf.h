@@ -16,8 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lb_addr.h"
-#include "lb_types.h" /* the enums, their names, the table limits */
+#include "sl_addr.h"
+#include "sl_types.h" /* the enums, their names, the table limits */
 
 /* A VIP's "redispatch": "on" (the default) is 0, "off" is 1 (conf_vip.redispatch_off). */
 int conf_redispatch_off_parse(const char *s);
@@ -26,7 +26,7 @@ int conf_redispatch_off_parse(const char *s);
 #define CONF_DEVARGS_MAX 256
 #define CONF_PATH_MAX    108 /* sun_path */
 
-/* CONF_MAX_PORTS, _VIPS, _BACKENDS, _LADDRS_TOTAL, _LOCAL_ADDRS: lb_types.h. */
+/* CONF_MAX_PORTS, _VIPS, _BACKENDS, _LADDRS_TOTAL, _LOCAL_ADDRS: sl_types.h. */
 /*
  * Largest maglev_table_size: a table takes 2 bytes per entry per VIP (twice
  * while a rebuilt one replaces it) and its build holds the management thread
@@ -47,10 +47,10 @@ struct conf_port {
 	char devargs[CONF_DEVARGS_MAX]; /* required: "net_af_packet0,iface=veth0" or a PCI address
 					 */
 	bool has_ipv4;
-	struct lb_addr ipv4; /* the port's own address, source of ARP requests */
+	struct sl_addr ipv4; /* the port's own address, source of ARP requests */
 	uint8_t ipv4_plen;
 	bool has_ipv6;
-	struct lb_addr ipv6;
+	struct sl_addr ipv6;
 	uint8_t ipv6_plen;
 	/*
 	 * Exception path: a kernel interface (net_tap) created with this name;
@@ -67,7 +67,7 @@ enum conf_hc_kind { CONF_HC_NONE = 0, CONF_HC_TCP, CONF_HC_HTTP, CONF_HC_UDP, CO
 struct conf_health {
 	uint8_t kind;           /* none: backends are taken as up; tcp, http, udp, exec */
 	bool has_addr;          /* checks go to <addr>, not the backend's address */
-	struct lb_addr addr;    /* e.g. a health endpoint on another interface */
+	struct sl_addr addr;    /* e.g. a health endpoint on another interface */
 	uint16_t port;          /* 0 = the backend's port */
 	char path[128];         /* http: GET path, default "/" */
 	uint16_t expect_status; /* http: default 200 */
@@ -80,12 +80,12 @@ struct conf_health {
 };
 
 struct conf_backend {
-	struct lb_addr addr; /* required */
+	struct sl_addr addr; /* required */
 	uint16_t port;       /* host order; 0 = the VIP's port */
 	uint32_t weight;     /* 0..65535, default 1 */
 	bool has_mac;        /* static MAC: no ARP/ND for this backend */
 	uint8_t mac[6];
-	uint8_t admin;    /* enum lb_admin, default ready */
+	uint8_t admin;    /* enum sl_admin, default ready */
 	uint8_t priority; /* failover level: 0 primary (default), 1 backup, ... 7 */
 	/* Its check: the VIP's, with the backend's own health_check keys on top. */
 	struct conf_health hc;
@@ -107,14 +107,14 @@ struct conf_policy {
 
 struct conf_vip {
 	char name[CONF_NAME_MAX]; /* default "<address>:<port>/<proto>" */
-	struct lb_addr addr;      /* required */
+	struct sl_addr addr;      /* required */
 	uint16_t port;            /* host order, required, 1..65535 */
 	uint8_t proto;            /* IPPROTO_TCP (default) or IPPROTO_UDP */
-	uint8_t mode;             /* enum lb_mode, default dsr */
+	uint8_t mode;             /* enum sl_mode, default dsr */
 	uint8_t sched;            /* enum sched_kind, default wrr */
-	uint8_t hash;             /* enum lb_hash, default 5-tuple (maglev input) */
-	uint8_t when_empty;       /* enum lb_empty, default drop */
-	uint8_t down_flows;       /* enum lb_down_flows, default reschedule */
+	uint8_t hash;             /* enum sl_hash, default 5-tuple (maglev input) */
+	uint8_t when_empty;       /* enum sl_empty, default drop */
+	uint8_t down_flows;       /* enum sl_down_flows, default reschedule */
 	/*
 	 * fnat/nat: a flow whose client sent data and whose backend sent nothing
 	 * back within this time is a failure signal for the backend's breaker
@@ -133,7 +133,7 @@ struct conf_vip {
 	uint32_t drain_deadline_ms;
 	uint32_t maglev_size; /* prime, default 65537 */
 	/* fnat: source addresses towards the backends (required for fnat, VIP family). */
-	struct lb_addr local_addrs[CONF_MAX_LOCAL_ADDRS];
+	struct sl_addr local_addrs[CONF_MAX_LOCAL_ADDRS];
 	struct conf_health hc;
 	struct conf_policy policy;
 	uint32_t n_local_addrs;
@@ -172,7 +172,7 @@ struct conf_cluster {
 	char protocol[CONF_NAME_MAX];     /* static protocols <protocol>4/6; "sluice_vips" */
 	/* The routes' next hop: the data plane's address (default: the first port's). */
 	bool has_next_hop4, has_next_hop6;
-	struct lb_addr next_hop4, next_hop6;
+	struct sl_addr next_hop4, next_hop6;
 	uint32_t dataplane_timeout_ms; /* no answer this long: withdraw; default 1000 */
 };
 

@@ -53,7 +53,7 @@ const char *ann_why_name(enum ann_why w)
 static int route_cmp(const void *a, const void *b)
 {
 	return memcmp(&((const struct ann_route *)a)->addr, &((const struct ann_route *)b)->addr,
-		      sizeof(struct lb_addr));
+		      sizeof(struct sl_addr));
 }
 
 size_t ann_routes_normalize(struct ann_route *r, size_t n)
@@ -64,7 +64,7 @@ size_t ann_routes_normalize(struct ann_route *r, size_t n)
 		return 0;
 	qsort(r, n, sizeof(*r), route_cmp);
 	for (size_t i = 1; i < n; i++)
-		if (!lb_addr_eq(&r[i].addr, &r[out].addr))
+		if (!sl_addr_eq(&r[i].addr, &r[out].addr))
 			r[++out] = r[i];
 	return out + 1;
 }
@@ -92,19 +92,19 @@ static bool put(char *buf, size_t len, size_t *used, const char *fmt, ...)
 
 /* One family's static protocol: its routes, via <nh> (NULL: none announced). */
 static bool render_family(const struct ann_route *r, size_t n, const char *name, bool v4,
-			  const struct lb_addr *nh, char *buf, size_t len, size_t *used)
+			  const struct sl_addr *nh, char *buf, size_t len, size_t *used)
 {
-	char a[LB_ADDR_STRLEN], via[LB_ADDR_STRLEN];
+	char a[SL_ADDR_STRLEN], via[SL_ADDR_STRLEN];
 
 	if (!put(buf, len, used, "protocol static %s%c {\n\t%s;\n", name, v4 ? '4' : '6',
 		 v4 ? "ipv4" : "ipv6"))
 		return false;
 	if (nh != NULL) {
-		lb_addr_format(nh, via, sizeof(via));
+		sl_addr_format(nh, via, sizeof(via));
 		for (size_t i = 0; i < n; i++) {
-			if (lb_addr_is_v4(&r[i].addr) != v4)
+			if (sl_addr_is_v4(&r[i].addr) != v4)
 				continue;
-			lb_addr_format(&r[i].addr, a, sizeof(a));
+			sl_addr_format(&r[i].addr, a, sizeof(a));
 			if (!put(buf, len, used, "\troute %s/%d via %s;\n", a, v4 ? 32 : 128, via))
 				return false;
 		}
@@ -113,7 +113,7 @@ static bool render_family(const struct ann_route *r, size_t n, const char *name,
 }
 
 int ann_render_bird(const struct ann_route *r, size_t n, const char *name,
-		    const struct lb_addr *nh4, const struct lb_addr *nh6, char *buf, size_t len)
+		    const struct sl_addr *nh4, const struct sl_addr *nh6, char *buf, size_t len)
 {
 	size_t used = 0;
 

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lb_addr.h"
+#include "sl_addr.h"
 
 /* Why a VIP is, or is not, announced; the order is the order of precedence. */
 enum ann_why {
@@ -51,7 +51,7 @@ const char *ann_why_name(enum ann_why w);
 
 /* One address to announce, with the next hop the router is to use. */
 struct ann_route {
-	struct lb_addr addr;
+	struct sl_addr addr;
 };
 
 /*
@@ -69,6 +69,6 @@ size_t ann_routes_normalize(struct ann_route *r, size_t n);
  * Returns the length written, or -ENOSPC (<buf> holds a truncated text).
  */
 int ann_render_bird(const struct ann_route *r, size_t n, const char *name,
-		    const struct lb_addr *nh4, const struct lb_addr *nh6, char *buf, size_t len);
+		    const struct sl_addr *nh4, const struct sl_addr *nh6, char *buf, size_t len);
 
 #endif

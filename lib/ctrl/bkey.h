@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "lb_addr.h"
+#include "sl_addr.h"
 
 struct bkey_tab {
 	uint64_t *hash; /* 0: empty */
@@ -21,7 +21,7 @@ struct bkey_tab {
 	size_t cap; /* a power of two, at least twice the entries */
 };
 
-static inline uint64_t bkey_hash(const char *vip, const struct lb_addr *a, uint16_t port)
+static inline uint64_t bkey_hash(const char *vip, const struct sl_addr *a, uint16_t port)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
 	for (; *vip; vip++)

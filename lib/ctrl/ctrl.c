@@ -16,12 +16,12 @@ uint64_t ctrl_fnv1a(const char *s, uint64_t h)
 	return h;
 }
 
-static char *endpoint(const struct lb_addr *a, uint16_t port, char *buf, size_t len)
+static char *endpoint(const struct sl_addr *a, uint16_t port, char *buf, size_t len)
 {
-	char ip[LB_ADDR_STRLEN];
+	char ip[SL_ADDR_STRLEN];
 
-	lb_addr_format(a, ip, sizeof(ip));
-	snprintf(buf, len, lb_addr_is_v4(a) ? "%s:%u" : "[%s]:%u", ip, port);
+	sl_addr_format(a, ip, sizeof(ip));
+	snprintf(buf, len, sl_addr_is_v4(a) ? "%s:%u" : "[%s]:%u", ip, port);
 	return buf;
 }
 
@@ -47,9 +47,9 @@ static void hc_params_of(const struct conf_health *h, struct hc_params *p)
 	p->start_jitter_pct = h->jitter_pct;
 }
 
-static void cb_params_of(const struct conf_policy *pol, struct cb_params *cp)
+static void breaker_params_of(const struct conf_policy *pol, struct breaker_params *cp)
 {
-	cb_params_default(cp);
+	breaker_params_default(cp);
 	cp->consecutive_failures = pol->consecutive_failures;
 	cp->failure_ratio_pct = pol->failure_ratio_pct;
 	cp->min_flows = pol->min_flows;
@@ -88,15 +88,16 @@ static void from_file(struct ctrl_backend *x, const struct conf *c, uint32_t vi,
 		x->check.h.rise = 1;
 		x->check.h.fall = 1;
 	}
-	x->breaker.no_replies = v->mode == LB_MODE_DSR || v->mode == LB_MODE_TUNNEL;
+	x->breaker.no_replies = v->mode == SL_MODE_DSR || v->mode == SL_MODE_TUNNEL;
 	x->breaker.active = v->policy.breaker && x->check.enabled && x->breaker.no_replies;
 	x->breaker.hung_watch = v->response_timeout_ms > 0;
 	if (v->policy.breaker) {
-		struct cb_params cp;
-		cb_params_of(&v->policy, &cp);
-		/* conf checked the ranges; cb_init refusing would be a bug (no breaker then). */
-		x->breaker.enabled = cb_init(&x->breaker.cb, &cp, now,
-					     ctrl_fnv1a(x->id.vip, (uint64_t)j + 1)) == 0;
+		struct breaker_params cp;
+		breaker_params_of(&v->policy, &cp);
+		/* conf checked the ranges; breaker_init refusing would be a bug (no breaker then).
+		 */
+		x->breaker.enabled = breaker_init(&x->breaker.cb, &cp, now,
+						  ctrl_fnv1a(x->id.vip, (uint64_t)j + 1)) == 0;
 	}
 	x->failover.level = fb->priority;
 	x->failover.eligible = true;
@@ -116,9 +117,9 @@ static void carry(struct ctrl_backend *x, const struct ctrl_backend *old, uint64
 	x->check.forced = old->check.forced;
 	/* A breaker that stays keeps its state under the new parameters. */
 	if (x->breaker.enabled && old->breaker.enabled) {
-		struct cb_params cp = x->breaker.cb.p;
+		struct breaker_params cp = x->breaker.cb.p;
 		x->breaker.cb = old->breaker.cb;
-		cb_set_params(&x->breaker.cb, &cp);
+		breaker_set_params(&x->breaker.cb, &cp);
 	}
 	x->counters = old->counters;
 	x->failover.ramp = old->failover.ramp;
@@ -130,7 +131,7 @@ static void carry(struct ctrl_backend *x, const struct ctrl_backend *old, uint64
 struct member_key {
 	const struct ctrl_backend *arr;
 	const char *vip;
-	struct lb_addr addr;
+	struct sl_addr addr;
 	uint16_t port;
 };
 
@@ -138,12 +139,12 @@ static bool eq_member(uint32_t idx, const void *ctx)
 {
 	const struct member_key *k = ctx;
 	const struct ctrl_backend *b = &k->arr[idx];
-	return b->id.port == k->port && lb_addr_eq(&b->id.addr, &k->addr) &&
+	return b->id.port == k->port && sl_addr_eq(&b->id.addr, &k->addr) &&
 	       strcmp(b->id.vip, k->vip) == 0;
 }
 
 struct ctrl_backend *ctrl_set_lookup(const struct ctrl_set *s, const char *vip,
-				     const struct lb_addr *a, uint16_t port)
+				     const struct sl_addr *a, uint16_t port)
 {
 	struct member_key k = {.arr = s->b, .vip = vip, .addr = *a, .port = port};
 	int64_t i = bkey_find(&s->index, bkey_hash(vip, a, port), eq_member, &k);
@@ -251,18 +252,18 @@ int ctrl_check_result(struct ctrl_backend *b, enum hc_res r, const char *detail,
 		 * keep it out any longer.
 		 */
 		bool proves = !(b->check.h.kind == CONF_HC_TCP && br->hung_watch);
-		enum cb_state before = br->cb.state;
+		enum breaker_state before = br->cb.state;
 		if (changed == 1)
-			cb_on_checks_recovered(&br->cb, now, proves);
+			breaker_on_checks_recovered(&br->cb, now, proves);
 		else if (proves)
-			cb_on_active_check_pass(&br->cb, now);
+			breaker_on_active_check_pass(&br->cb, now);
 		if (before != br->cb.state && on_breaker != NULL)
 			on_breaker(b, now, arg);
 	}
 	if (br->active && changed == 1 && r == HC_RES_OK) {
 		/* dsr/tunnel: the same, with the checks as the breaker's only signal. */
-		enum cb_state before = br->cb.state;
-		cb_on_checks_recovered(&br->cb, now, true);
+		enum breaker_state before = br->cb.state;
+		breaker_on_checks_recovered(&br->cb, now, true);
 		if (before != br->cb.state && on_breaker != NULL)
 			on_breaker(b, now, arg);
 	}
@@ -311,9 +312,9 @@ void ctrl_take_dp(struct ctrl_backend *b, const struct ctrl_dp_view *v)
 bool ctrl_feed_breaker(struct ctrl_backend *b, uint32_t n, uint32_t *n_ejected,
 		       uint32_t max_ejection_percent, uint64_t now)
 {
-	struct cb_breaker *cb = &b->breaker.cb;
-	bool was = cb_is_ejected(cb);
-	enum cb_state before = cb->state;
+	struct breaker *cb = &b->breaker.cb;
+	bool was = breaker_is_ejected(cb);
+	enum breaker_state before = cb->state;
 
 	/*
 	 * The flows it took since the last pass came under the weight
@@ -323,13 +324,14 @@ bool ctrl_feed_breaker(struct ctrl_backend *b, uint32_t n, uint32_t *n_ejected,
 	 * arrives in one pass.
 	 */
 	for (uint64_t f = 0; f < b->signals.new_flows && f < CTRL_MAX_SIGNALS; f++)
-		cb_allow_new_flow(cb, now);
+		breaker_allow_new_flow(cb, now);
 	for (uint64_t f = 0; f < b->signals.fail && f < CTRL_MAX_SIGNALS; f++)
-		cb_on_failure(cb, now, cb_pool_may_eject(n, *n_ejected, max_ejection_percent));
+		breaker_on_failure(cb, now,
+				   breaker_pool_may_eject(n, *n_ejected, max_ejection_percent));
 	for (uint64_t s = 0; s < b->signals.ok && s < CTRL_MAX_SIGNALS; s++)
-		cb_on_success(cb, now);
-	cb_tick(cb, now);
-	if (was != cb_is_ejected(cb))
+		breaker_on_success(cb, now);
+	breaker_tick(cb, now);
+	if (was != breaker_is_ejected(cb))
 		*n_ejected += was ? -1u : 1u;
 	b->signals = (struct ctrl_signals){0};
 	return before != cb->state;
@@ -349,7 +351,7 @@ int ctrl_scratch_reserve(struct ctrl_scratch *s, uint32_t n)
 {
 	if (n <= s->cap)
 		return 0;
-	struct pool_member *m = realloc(s->m, n * sizeof(*m));
+	struct failover_member *m = realloc(s->m, n * sizeof(*m));
 	if (m != NULL)
 		s->m = m;
 	uint32_t *e = realloc(s->eff, n * sizeof(*e));
@@ -371,12 +373,12 @@ void ctrl_scratch_free(struct ctrl_scratch *s)
 int ctrl_vip_weights(const struct conf_vip *v, struct ctrl_backend *vb, uint32_t n,
 		     struct ctrl_scratch *s, uint64_t now, ctrl_breaker_fn *on_breaker, void *arg)
 {
-	struct pool_params pp;
-	struct pool_split split;
+	struct failover_params pp;
+	struct failover_split split;
 	uint32_t n_ejected = 0;
 
 	for (uint32_t k = 0; k < n; k++)
-		n_ejected += vb[k].breaker.enabled && cb_is_ejected(&vb[k].breaker.cb);
+		n_ejected += vb[k].breaker.enabled && breaker_is_ejected(&vb[k].breaker.cb);
 	for (uint32_t k = 0; k < n; k++) {
 		struct ctrl_backend *b = &vb[k];
 		struct ctrl_ramp *ramp = &b->failover.ramp;
@@ -387,27 +389,27 @@ int ctrl_vip_weights(const struct conf_vip *v, struct ctrl_backend *vb, uint32_t
 			on_breaker(b, now, arg);
 		b->signals = (struct ctrl_signals){0};
 		/* Half-open counts as healthy while it has permits left (docs/control.md §1). */
-		bool healthy =
-			ctrl_up(b) && (!b->breaker.enabled || cb_takes_new_flows(&b->breaker.cb));
+		bool healthy = ctrl_up(b) &&
+			       (!b->breaker.enabled || breaker_takes_new_flows(&b->breaker.cb));
 		if (healthy && !ramp->healthy_before)
 			ramp->up_since = now;
 		ramp->healthy_before = healthy;
-		s->m[k] = (struct pool_member){.weight = b->failover.weight,
-					       .level = b->failover.level,
-					       .eligible = b->failover.eligible,
-					       .healthy = healthy,
-					       .up_since = ramp->up_since};
+		s->m[k] = (struct failover_member){.weight = b->failover.weight,
+						   .level = b->failover.level,
+						   .eligible = b->failover.eligible,
+						   .healthy = healthy,
+						   .up_since = ramp->up_since};
 	}
-	pool_params_default(&pp);
+	failover_params_default(&pp);
 	pp.overprovisioning_pct = v->policy.overprovisioning_pct;
 	pp.panic_threshold_pct = v->policy.panic_threshold_pct;
 	pp.slow_start_ms = v->policy.slow_start_ms;
-	if (pool_assign(&pp, s->m, n, now, s->eff, &split) < 0)
+	if (failover_assign(&pp, s->m, n, now, s->eff, &split) < 0)
 		return -EINVAL;
 	/* In panic a level spreads over all its backends, down ones too. */
 	for (uint32_t k = 0; k < n; k++)
-		vb[k].failover.panic_up =
-			vb[k].failover.level < POOL_MAX_LEVELS && split.panic[vb[k].failover.level];
+		vb[k].failover.panic_up = vb[k].failover.level < FAILOVER_MAX_LEVELS &&
+					  split.panic[vb[k].failover.level];
 	return 0;
 }
 

@@ -22,13 +22,13 @@
 #include "breaker.h"
 #include "conf.h"
 #include "health.h"
-#include "lb_addr.h"
-#include "pool.h"
+#include "sl_addr.h"
+#include "failover.h"
 
 /* Who the backend is to the data plane (from the file). */
 struct ctrl_ident {
 	char vip[CONF_NAME_MAX];
-	struct lb_addr addr;
+	struct sl_addr addr;
 	uint16_t port;      /* the backend's service port (data-plane identity) */
 	uint32_t vip_index; /* into conf.vips */
 	uint32_t seq;       /* its place among the VIP's backends (breaker jitter seed) */
@@ -37,7 +37,7 @@ struct ctrl_ident {
 /* Its active check: what the file says, and the state machine (carried). */
 struct ctrl_check {
 	struct conf_health h; /* the VIP's check with the backend's keys on top */
-	struct lb_addr addr;  /* where the check goes: health_check.address, else the backend's */
+	struct sl_addr addr;  /* where the check goes: health_check.address, else the backend's */
 	uint16_t port;        /* ... and its port: health_check.port, else the backend's */
 	bool enabled;         /* it has a check (else: taken as up) */
 	struct hc_state hc;   /* carried across a reload */
@@ -54,7 +54,7 @@ struct ctrl_breaker {
 	bool no_replies; /* its VIP is dsr or tunnel: no passive signals exist */
 	bool active;     /* fed by the active checks (no_replies, with a check) */
 	bool hung_watch; /* its VIP has a response timeout: success is an answer in time */
-	struct cb_breaker cb;
+	struct breaker cb;
 };
 
 /* The data plane's counters as last read: the baseline of the next deltas (carried). */
@@ -151,7 +151,7 @@ void ctrl_set_free(struct ctrl_set *s);
 
 /* The backend (vip, address, port) of <s>, or NULL. */
 struct ctrl_backend *ctrl_set_lookup(const struct ctrl_set *s, const char *vip,
-				     const struct lb_addr *a, uint16_t port);
+				     const struct sl_addr *a, uint16_t port);
 
 /* A fresh backend's health as the data plane has it; every listed backend is marked listed. */
 void ctrl_take_dp_health(struct ctrl_backend *b, const struct ctrl_dp_view *v);
@@ -180,7 +180,7 @@ static inline bool ctrl_want_up(const struct ctrl_backend *b)
  * fnat/nat: a pass closes a half-open breaker, unless it is a bare TCP
  * connect on a VIP that watches for hung servers). A pass that brings the
  * checks' health back up ends the breaker's ejection in every mode
- * (cb_on_checks_recovered). Returns hc_result()'s value: 1 when the
+ * (breaker_on_checks_recovered). Returns hc_result()'s value: 1 when the
  * checks' health changed.
  */
 int ctrl_check_result(struct ctrl_backend *b, enum hc_res r, const char *detail, uint64_t now,
@@ -208,9 +208,9 @@ bool ctrl_feed_breaker(struct ctrl_backend *b, uint32_t n, uint32_t *n_ejected,
 /* A VIP whose weights the daemon computes: levels, slow start or a breaker. */
 bool ctrl_vip_managed(const struct conf_vip *v);
 
-/* Room for a pool pass over the largest VIP; owned by the caller. */
+/* Room for a failover pass over the largest VIP; owned by the caller. */
 struct ctrl_scratch {
-	struct pool_member *m;
+	struct failover_member *m;
 	uint32_t *eff;
 	uint32_t cap;
 };
@@ -222,7 +222,7 @@ void ctrl_scratch_free(struct ctrl_scratch *s);
 /*
  * One pass over managed VIP <v>, whose backends are <vb>[0..n) (n =
  * v->n_backends, scratch reserved for it): breakers fed (ctrl_feed_breaker),
- * health and slow start per backend, failover shares (pool_assign). Sets
+ * health and slow start per backend, failover shares (failover_assign). Sets
  * each backend's panic_up and its control weight in s->eff[k]. Returns 0,
  * or -EINVAL when the pool refuses the input: the breakers and slow start
  * have moved on, but no weight or panic_up is set (the last ones stay).

@@ -163,11 +163,11 @@ static void write_backends(FILE *f, const struct ctrl_set *s)
 		const struct ctrl_backend *b = &s->b[i];
 		if (!b->breaker.enabled)
 			continue;
-		for (int st = 0; st < CB_STATE_MAX; st++) {
+		for (int st = 0; st < BREAKER_STATE_MAX; st++) {
 			labels(b, &l);
-			prom_label(&l, "state", cb_state_name((enum cb_state)st));
+			prom_label(&l, "state", breaker_state_name((enum breaker_state)st));
 			prom_sample(f, "sluice_control_breaker_state", &l,
-				    b->breaker.cb.state == (enum cb_state)st);
+				    b->breaker.cb.state == (enum breaker_state)st);
 		}
 	}
 	per_backend(f, s, "sluice_control_breaker_consecutive_ejections", "gauge",

@@ -13,7 +13,7 @@
 
 static const char *empty_name(uint8_t e)
 {
-	return lb_empty_name(e);
+	return sl_empty_name(e);
 }
 
 /* Durations go to the API in seconds, as in the file. */
@@ -38,10 +38,10 @@ static uint16_t port_of(const struct conf_vip *v, const struct conf_backend *b)
 json_object *ctrl_reload_backend_json(const struct conf_vip *v, const struct conf_backend *b)
 {
 	json_object *o = json_object_new_object();
-	char ip[LB_ADDR_STRLEN], mac[18];
+	char ip[SL_ADDR_STRLEN], mac[18];
 
 	json_object_object_add(o, "address",
-			       json_object_new_string(lb_addr_format(&b->addr, ip, sizeof(ip))));
+			       json_object_new_string(sl_addr_format(&b->addr, ip, sizeof(ip))));
 	json_object_object_add(o, "port", json_object_new_int(port_of(v, b)));
 	json_object_object_add(o, "weight", json_object_new_int64(b->weight));
 	if (b->has_mac) {
@@ -50,39 +50,39 @@ json_object *ctrl_reload_backend_json(const struct conf_vip *v, const struct con
 		json_object_object_add(o, "mac", json_object_new_string(mac));
 	}
 	json_object_object_add(o, "state",
-			       json_object_new_string(lb_admin_name((enum lb_admin)b->admin)));
+			       json_object_new_string(sl_admin_name((enum sl_admin)b->admin)));
 	return o;
 }
 
 json_object *ctrl_reload_vip_json(const struct conf_vip *v, bool with_backends)
 {
 	json_object *o = json_object_new_object();
-	char ip[LB_ADDR_STRLEN];
+	char ip[SL_ADDR_STRLEN];
 
 	json_object_object_add(o, "name", json_object_new_string(v->name));
 	json_object_object_add(o, "address",
-			       json_object_new_string(lb_addr_format(&v->addr, ip, sizeof(ip))));
+			       json_object_new_string(sl_addr_format(&v->addr, ip, sizeof(ip))));
 	json_object_object_add(o, "port", json_object_new_int(v->port));
-	json_object_object_add(o, "protocol", json_object_new_string(lb_proto_name(v->proto)));
+	json_object_object_add(o, "protocol", json_object_new_string(sl_proto_name(v->proto)));
 	json_object_object_add(o, "mode",
-			       json_object_new_string(lb_mode_name((enum lb_mode)v->mode)));
+			       json_object_new_string(sl_mode_name((enum sl_mode)v->mode)));
 	json_object_object_add(o, "scheduler",
 			       json_object_new_string(sched_kind_name((enum sched_kind)v->sched)));
 	json_object_object_add(o, "hash",
-			       json_object_new_string(lb_hash_name((enum lb_hash)v->hash)));
+			       json_object_new_string(sl_hash_name((enum sl_hash)v->hash)));
 	json_object_object_add(o, "maglev_table_size", json_object_new_int64(v->maglev_size));
 	json_object_object_add(o, "when_empty", json_object_new_string(empty_name(v->when_empty)));
 	json_object_object_add(
 		o, "down_flows",
-		json_object_new_string(lb_down_flows_name((enum lb_down_flows)v->down_flows)));
+		json_object_new_string(sl_down_flows_name((enum sl_down_flows)v->down_flows)));
 	/* 0 = none: said explicitly, so that vip.set can take a value away. */
-	if (v->response_timeout_ms > 0 || v->mode == LB_MODE_FNAT || v->mode == LB_MODE_NAT)
+	if (v->response_timeout_ms > 0 || v->mode == SL_MODE_FNAT || v->mode == SL_MODE_NAT)
 		json_object_object_add(o, "response_timeout", dur_json(v->response_timeout_ms));
 	json_object_object_add(o, "drain_deadline", dur_json(v->drain_deadline_ms));
 	if (v->n_local_addrs > 0) {
 		json_object *la = json_object_new_array();
 		for (uint32_t k = 0; k < v->n_local_addrs; k++)
-			json_object_array_add(la, json_object_new_string(lb_addr_format(
+			json_object_array_add(la, json_object_new_string(sl_addr_format(
 							  &v->local_addrs[k], ip, sizeof(ip))));
 		json_object_object_add(o, "local_addresses", la);
 	}
@@ -142,26 +142,26 @@ static json_object *dp_vip_named(json_object *dp_vips, const char *name)
 /* What cannot change in place: address, port, protocol, mode, local addresses. */
 static const char *identity_change(const struct conf_vip *v, json_object *d)
 {
-	struct lb_addr a;
+	struct sl_addr a;
 	json_object *x, *la;
 	uint32_t n_la = 0;
 
-	if (lb_addr_parse(&a, sget(d, "address")) < 0 || !lb_addr_eq(&a, &v->addr))
+	if (sl_addr_parse(&a, sget(d, "address")) < 0 || !sl_addr_eq(&a, &v->addr))
 		return "address";
 	if (!json_object_object_get_ex(d, "port", &x) || json_object_get_int(x) != v->port)
 		return "port";
-	if (strcmp(sget(d, "protocol"), lb_proto_name(v->proto)) != 0)
+	if (strcmp(sget(d, "protocol"), sl_proto_name(v->proto)) != 0)
 		return "protocol";
-	if (strcmp(sget(d, "mode"), lb_mode_name((enum lb_mode)v->mode)) != 0)
+	if (strcmp(sget(d, "mode"), sl_mode_name((enum sl_mode)v->mode)) != 0)
 		return "mode";
 	if (json_object_object_get_ex(d, "local_addresses", &la))
 		n_la = (uint32_t)json_object_array_length(la);
 	if (n_la != v->n_local_addrs)
 		return "local_addresses";
 	for (uint32_t k = 0; k < n_la; k++)
-		if (lb_addr_parse(&a, json_object_get_string(json_object_array_get_idx(la, k))) <
+		if (sl_addr_parse(&a, json_object_get_string(json_object_array_get_idx(la, k))) <
 			    0 ||
-		    !lb_addr_eq(&a, &v->local_addrs[k]))
+		    !sl_addr_eq(&a, &v->local_addrs[k]))
 			return "local_addresses";
 	return NULL;
 }
@@ -182,7 +182,7 @@ static void settings_change(const struct conf_vip *v, const struct conf_vip *p, 
 				 used ? ", " : "", name)
 	if (strcmp(sget(d, "scheduler"), sched_kind_name((enum sched_kind)v->sched)) != 0)
 		CHANGED("scheduler");
-	if (strcmp(sget(d, "hash"), lb_hash_name((enum lb_hash)v->hash)) != 0)
+	if (strcmp(sget(d, "hash"), sl_hash_name((enum sl_hash)v->hash)) != 0)
 		CHANGED("hash");
 	if (json_object_object_get_ex(d, "maglev_table_size", &x) &&
 	    (uint32_t)json_object_get_int64(x) != v->maglev_size)
@@ -192,8 +192,8 @@ static void settings_change(const struct conf_vip *v, const struct conf_vip *p, 
 		CHANGED("when_empty");
 	if (json_object_object_get_ex(d, "down_flows", &x)
 		    ? strcmp(json_object_get_string(x),
-			     lb_down_flows_name((enum lb_down_flows)v->down_flows)) != 0
-		    : (p ? p->down_flows : LB_DOWN_RESCHEDULE) != v->down_flows)
+			     sl_down_flows_name((enum sl_down_flows)v->down_flows)) != 0
+		    : (p ? p->down_flows : SL_DOWN_RESCHEDULE) != v->down_flows)
 		CHANGED("down_flows");
 	/* The data plane lists both in ms. */
 	if (json_object_object_get_ex(d, "response_timeout_ms", &x)
@@ -209,7 +209,7 @@ static void settings_change(const struct conf_vip *v, const struct conf_vip *p, 
 
 struct bmatch {
 	const struct conf_vip *v;
-	struct lb_addr a;
+	struct sl_addr a;
 	uint16_t port;
 };
 
@@ -217,7 +217,7 @@ static bool eq_conf_backend(uint32_t idx, const void *ctx)
 {
 	const struct bmatch *m = ctx;
 	return port_of(m->v, &m->v->backends[idx]) == m->port &&
-	       lb_addr_eq(&m->v->backends[idx].addr, &m->a);
+	       sl_addr_eq(&m->v->backends[idx].addr, &m->a);
 }
 
 /* Index of <v>'s backends by (address, port). */
@@ -231,7 +231,7 @@ static int index_backends(const struct conf_vip *v, struct bkey_tab *t)
 }
 
 static int64_t find_backend(const struct conf_vip *v, const struct bkey_tab *t,
-			    const struct lb_addr *a, uint16_t port)
+			    const struct sl_addr *a, uint16_t port)
 {
 	struct bmatch m = {.v = v, .a = *a, .port = port};
 	return bkey_find(t, bkey_hash("", a, port), eq_conf_backend, &m);
@@ -272,7 +272,7 @@ static void plan_backend_set(const struct conf_vip *v, const struct conf_backend
 		snprintf(what, sizeof(what), "weight %lld -> %u",
 			 (long long)json_object_get_int64(x), fb->weight);
 	}
-	const char *want = lb_admin_name((enum lb_admin)fb->admin);
+	const char *want = sl_admin_name((enum sl_admin)fb->admin);
 	/* The file's state wins only where the file changed it. */
 	bool file_changed = pb == NULL || pb->admin != fb->admin;
 	if (strcmp(state, want) != 0 && file_changed) {
@@ -304,14 +304,14 @@ static void plan_backend_add(const struct conf_vip *v, const struct conf_backend
 			     json_object *ops)
 {
 	json_object *req = request("backend.add", v->name);
-	char ep[80], ip[LB_ADDR_STRLEN];
+	char ep[80], ip[SL_ADDR_STRLEN];
 
 	json_object_object_add(req, "backend", ctrl_reload_backend_json(v, fb));
-	lb_addr_format(&fb->addr, ip, sizeof(ip));
-	snprintf(ep, sizeof(ep), lb_addr_is_v4(&fb->addr) ? "%s:%u" : "[%s]:%u", ip,
+	sl_addr_format(&fb->addr, ip, sizeof(ip));
+	snprintf(ep, sizeof(ep), sl_addr_is_v4(&fb->addr) ? "%s:%u" : "[%s]:%u", ip,
 		 port_of(v, fb));
 	add_op(ops, req, false, "%s: backend %s added (weight %u, %s)", v->name, ep, fb->weight,
-	       lb_admin_name((enum lb_admin)fb->admin));
+	       sl_admin_name((enum sl_admin)fb->admin));
 }
 
 /*
@@ -331,16 +331,16 @@ static void plan_backends(const struct conf_vip *v, const struct conf_vip *p, js
 	if (json_object_object_get_ex(d, "backends", &bl))
 		for (size_t i = 0; i < json_object_array_length(bl); i++) {
 			json_object *b = json_object_array_get_idx(bl, i), *x;
-			struct lb_addr a;
+			struct sl_addr a;
 			uint16_t port;
 			int64_t k, pk;
 
 			if (strcmp(sget(b, "state"), "removed") == 0 ||
-			    lb_addr_parse(&a, sget(b, "address")) < 0 ||
+			    sl_addr_parse(&a, sget(b, "address")) < 0 ||
 			    !json_object_object_get_ex(b, "port", &x))
 				continue;
 			port = (uint16_t)json_object_get_int(x);
-			snprintf(ep, sizeof(ep), lb_addr_is_v4(&a) ? "%s:%u" : "[%s]:%u",
+			snprintf(ep, sizeof(ep), sl_addr_is_v4(&a) ? "%s:%u" : "[%s]:%u",
 				 sget(b, "address"), port);
 			k = find_backend(v, &tn, &a, port);
 			if (k < 0) {

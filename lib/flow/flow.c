@@ -87,9 +87,9 @@ struct flow_table {
 	bool walk_failed;   /* reclaim_elsewhere() found nothing at walk_failed_ms */
 	uint32_t walk_failed_ms;
 	struct flow_timeouts to;
-	flow_remove_cb on_remove;
+	flow_remove_fn on_remove;
 	struct flow_mem mem; /* where the table's memory came from */
-	void *cb_arg;
+	void *fn_arg;
 	struct flow_stats stats;
 };
 
@@ -121,8 +121,8 @@ uint32_t flow_hash(const struct flow_key *k)
 	const uint8_t *p = (const uint8_t *)k;
 	uint64_t h;
 
-	if (lb_addr_is_v4(&k->src) && lb_addr_is_v4(&k->dst))
-		return flow_hash_v4(lb_addr_v4_bytes(&k->src), lb_addr_v4_bytes(&k->dst),
+	if (sl_addr_is_v4(&k->src) && sl_addr_is_v4(&k->dst))
+		return flow_hash_v4(sl_addr_v4_bytes(&k->src), sl_addr_v4_bytes(&k->dst),
 				    (const uint8_t *)&k->sport, k->proto);
 
 	h = flow_mul_fold(load_le64(p + 0) ^ 0xa0761d6478bd642fULL, 0x9e3779b97f4a7c15ULL);
@@ -208,7 +208,7 @@ static void entry_release(struct flow_table *t, struct flow_entry *e, enum leave
 	struct flow_bucket *bk = &t->buckets[pos / FLOW_BUCKET_SLOTS];
 
 	if (t->on_remove != NULL)
-		t->on_remove(e, t->cb_arg);
+		t->on_remove(e, t->fn_arg);
 	if (why == LEAVE_EXPIRED)
 		t->stats.expired++;
 	else if (why == LEAVE_EVICTED)
@@ -424,14 +424,14 @@ size_t flow_table_size(uint32_t capacity)
 }
 
 struct flow_table *flow_table_create(uint32_t capacity, const struct flow_timeouts *to,
-				     flow_remove_cb on_remove, void *arg)
+				     flow_remove_fn on_remove, void *arg)
 {
 	return flow_table_create_mem(capacity, to, on_remove, arg, NULL);
 }
 
 /* <to> NULL means flow_timeouts_default(); <on_remove> may be NULL. */
 struct flow_table *flow_table_create_mem(uint32_t capacity, const struct flow_timeouts *to,
-					 flow_remove_cb on_remove, void *arg,
+					 flow_remove_fn on_remove, void *arg,
 					 const struct flow_mem *from)
 {
 	struct flow_table *t;
@@ -467,7 +467,7 @@ struct flow_table *flow_table_create_mem(uint32_t capacity, const struct flow_ti
 		flow_timeouts_default(&t->to);
 	t->on_remove = on_remove;
 	t->mem = *from;
-	t->cb_arg = arg;
+	t->fn_arg = arg;
 	for (size_t i = 0; i < nb; i++)
 		memset(t->buckets[i].idx, 0xff, sizeof(t->buckets[i].idx));
 	/* Pops hand out entries 0, 1, 2, ... so a young table stays compact. */

@@ -18,12 +18,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "lb_addr.h"
+#include "sl_addr.h"
 
-/* 40 bytes: addresses IPv4-mapped for IPv4 (lb_addr.h); ports network order. */
+/* 40 bytes: addresses IPv4-mapped for IPv4 (sl_addr.h); ports network order. */
 struct flow_key {
-	struct lb_addr src;
-	struct lb_addr dst;
+	struct sl_addr src;
+	struct sl_addr dst;
 	uint16_t sport;
 	uint16_t dport;
 	uint8_t proto;  /* IPPROTO_TCP / IPPROTO_UDP */
@@ -71,14 +71,14 @@ struct flow_table;
  * evicted, removed), before its entry is reused. Lets the owner keep active
  * flow counts per backend exact.
  */
-typedef void (*flow_remove_cb)(const struct flow_entry *e, void *arg);
+typedef void (*flow_remove_fn)(const struct flow_entry *e, void *arg);
 
 /*
  * Creates a table able to hold at least <capacity> flows (rounded up to a
  * power of two; at most 2^26). Returns NULL on bad arguments or no memory.
  */
 struct flow_table *flow_table_create(uint32_t capacity, const struct flow_timeouts *t,
-				     flow_remove_cb on_remove, void *arg);
+				     flow_remove_fn on_remove, void *arg);
 
 /*
  * Where a table's memory comes from. The library uses plain memory; the
@@ -94,7 +94,7 @@ struct flow_mem {
 
 /* flow_table_create() with its memory from <mem> (NULL: plain memory). */
 struct flow_table *flow_table_create_mem(uint32_t capacity, const struct flow_timeouts *t,
-					 flow_remove_cb on_remove, void *arg,
+					 flow_remove_fn on_remove, void *arg,
 					 const struct flow_mem *mem);
 
 /* Bytes a table of <capacity> flows takes (what flow_table_create_mem() asks for). */

@@ -5,7 +5,7 @@
 
 #include "health.h"
 
-#include "lb_types.h"
+#include "sl_types.h"
 
 static const char *const res_names[HC_RES_MAX] = {
 	[HC_RES_NONE] = "none",
@@ -48,9 +48,9 @@ const char *hc_health_name(enum hc_health h)
 {
 	switch (h) {
 	case HC_UP:
-		return lb_health_name(LB_HEALTH_UP);
+		return sl_health_name(SL_HEALTH_UP);
 	case HC_DOWN:
-		return lb_health_name(LB_HEALTH_DOWN);
+		return sl_health_name(SL_HEALTH_DOWN);
 	}
 	return "?";
 }

@@ -22,12 +22,12 @@
 #include <string.h>
 
 #include "counter_schema.h"
-#include "lb_addr.h"
+#include "sl_addr.h"
 #include "lb_neigh.h" /* the workers' neighbour table */
-#include "lb_types.h"
+#include "sl_types.h"
 #include "parse.h"
 
-/* The configuration's limits (lb_types.h): a file the loader takes fits these tables. */
+/* The configuration's limits (sl_types.h): a file the loader takes fits these tables. */
 #define LB_MAX_PORTS      CONF_MAX_PORTS
 #define LB_MAX_VIPS       CONF_MAX_VIPS
 #define LB_MAX_BACKENDS   CONF_MAX_BACKENDS /* over all VIPs */
@@ -86,8 +86,8 @@ struct lb_port_info {
 	uint8_t mac[6];
 	bool has_ipv4;
 	bool has_ipv6;
-	struct lb_addr ipv4;
-	struct lb_addr ipv6;
+	struct sl_addr ipv4;
+	struct sl_addr ipv6;
 	uint8_t ipv4_plen;
 	uint8_t ipv6_plen;
 	uint16_t mtu; /* largest IP packet the port sends (tunnel mode checks it) */
@@ -97,16 +97,16 @@ struct lb_port_info {
 };
 
 /* A backend as the workers see it. */
-struct lb_backend_rt {
-	struct lb_addr addr;
+struct lb_snap_backend {
+	struct sl_addr addr;
 	uint32_t uid;        /* 0 = slot unused */
 	uint32_t neigh_slot; /* index into the neighbour table */
 	uint32_t weight;     /* configured weight */
 	uint16_t vip_slot;
 	uint16_t out_port; /* port the backend is reached through */
 	uint16_t port_be;  /* backend L4 port, network order (NAT modes) */
-	uint8_t admin;     /* enum lb_admin */
-	uint8_t health;    /* enum lb_health */
+	uint8_t admin;     /* enum sl_admin */
+	uint8_t health;    /* enum sl_health */
 	uint8_t fate;      /* enum lb_fate: what its established flows do */
 };
 
@@ -115,7 +115,7 @@ struct lb_backend_rt {
  * snapshots while the pool does not change (refcount touched only by the
  * management thread).
  */
-struct lb_pool {
+struct lb_members {
 	uint32_t refcnt;
 	uint32_t version; /* changes whenever members or weights change */
 	uint32_t n;
@@ -125,16 +125,16 @@ struct lb_pool {
 	uint16_t *maglev; /* maglev_size entries: index into slot[], or MAGLEV_EMPTY */
 	uint32_t maglev_size;
 	/* wrr: one cycle of smooth weighted round robin (sched_wrr_cycle), indices
-	   into slot[]; wrr_len 0 = none (the pool is too big: picks scan it). */
+	   into slot[]; wrr_len 0 = none (too many members: picks scan them). */
 	uint16_t *wrr_seq;
 	uint32_t wrr_len;
 };
 
-#define LB_WRR_CYCLE_MAX 16384 /* entries of a wrr cycle: 32 KiB per pool at most */
+#define LB_WRR_CYCLE_MAX 16384 /* entries of a wrr cycle: 32 KiB per VIP at most */
 
 /*
  * What a VIP's forwarding mode asks of the pipeline, compiled once per VIP
- * (lb_vip_rt.traits) so that the per-packet code tests a property, not a
+ * (lb_snap_vip.traits) so that the per-packet code tests a property, not a
  * list of modes.
  */
 enum lb_trait {
@@ -148,29 +148,29 @@ enum lb_trait {
 	LB_TRAIT_ENCAP = 1u << 3,  /* an outer IP header is put in front */
 };
 
-/* The traits of each enum lb_mode. */
+/* The traits of each enum sl_mode. */
 static inline uint8_t lb_mode_traits(uint8_t mode)
 {
-	static const uint8_t traits[LB_MODE_MAX] = {
-		[LB_MODE_DSR] = 0,
-		[LB_MODE_TUNNEL] = LB_TRAIT_ENCAP,
-		[LB_MODE_FNAT] = LB_TRAIT_SEES_REPLIES | LB_TRAIT_NEEDS_STATE | LB_TRAIT_ROUTES,
-		[LB_MODE_NAT] = LB_TRAIT_SEES_REPLIES | LB_TRAIT_NEEDS_STATE | LB_TRAIT_ROUTES,
+	static const uint8_t traits[SL_MODE_MAX] = {
+		[SL_MODE_DSR] = 0,
+		[SL_MODE_TUNNEL] = LB_TRAIT_ENCAP,
+		[SL_MODE_FNAT] = LB_TRAIT_SEES_REPLIES | LB_TRAIT_NEEDS_STATE | LB_TRAIT_ROUTES,
+		[SL_MODE_NAT] = LB_TRAIT_SEES_REPLIES | LB_TRAIT_NEEDS_STATE | LB_TRAIT_ROUTES,
 	};
-	return mode < LB_MODE_MAX ? traits[mode] : 0;
+	return mode < SL_MODE_MAX ? traits[mode] : 0;
 }
 
-struct lb_vip_rt {
-	struct lb_addr addr;
+struct lb_snap_vip {
+	struct sl_addr addr;
 	uint32_t uid;     /* 0 = slot unused */
 	uint16_t port_be; /* network order */
 	uint8_t proto;
-	uint8_t mode;       /* enum lb_mode */
+	uint8_t mode;       /* enum sl_mode */
 	uint8_t traits;     /* enum lb_trait bits of the mode */
 	uint8_t sched;      /* enum sched_kind */
-	uint8_t hash;       /* enum lb_hash */
-	uint8_t when_empty; /* enum lb_empty: no backend can take a new flow */
-	uint8_t down_flows; /* enum lb_down_flows (compiled into lb_backend_rt.fate) */
+	uint8_t hash;       /* enum sl_hash */
+	uint8_t when_empty; /* enum sl_empty: no backend can take a new flow */
+	uint8_t down_flows; /* enum sl_down_flows (compiled into lb_snap_backend.fate) */
 	uint8_t n_laddrs;   /* fnat: local addresses (ids into lb_snapshot.laddrs) */
 	uint8_t laddr[LB_VIP_MAX_LADDRS];
 	uint32_t response_timeout_ms; /* fnat/nat: client data unanswered this long; 0 = off */
@@ -182,7 +182,7 @@ struct lb_vip_rt {
 	 */
 	bool redispatch;
 	uint32_t syn_timeout_ms;
-	const struct lb_pool *pool;
+	const struct lb_members *members;
 };
 
 /*
@@ -195,7 +195,7 @@ struct lb_vip4 {
 	uint16_t port_be; /* 0 for a local address */
 	uint8_t proto;    /* 0 = empty; LB_VIP4_LADDR: a full-NAT local address */
 	uint8_t vip;      /* VIP slot, or local-address id */
-	uint8_t mode;     /* the VIP's enum lb_mode */
+	uint8_t mode;     /* the VIP's enum sl_mode */
 	uint8_t pad[3];
 };
 #define LB_VIP4_LADDR 0xff
@@ -217,23 +217,23 @@ struct lb_snapshot {
 	uint64_t own_bloom[4];
 	/* addr -> any VIP slot with that address (ARP/ND/ICMP echo). */
 	uint32_t vip_addr_hash[LB_VIP_HASH];
-	struct lb_vip_rt vips[LB_MAX_VIPS];
-	struct lb_backend_rt backends[LB_MAX_BACKENDS];
+	struct lb_snap_vip vips[LB_MAX_VIPS];
+	struct lb_snap_backend backends[LB_MAX_BACKENDS];
 	/* Full-NAT local addresses: id -> address, and address -> id (LB_NO_SLOT = empty). */
 	uint32_t n_laddrs;
-	struct lb_addr laddrs[LB_MAX_LADDRS];
+	struct sl_addr laddrs[LB_MAX_LADDRS];
 	uint32_t laddr_hash[LB_VIP_HASH];
 	bool has_nat; /* some VIP is in nat mode: replies from backends may be ours */
 };
 
 /* Returns the VIP slot for a service, or LB_NO_SLOT. */
-uint32_t lb_vip_find(const struct lb_snapshot *s, const struct lb_addr *addr, uint16_t port_be,
+uint32_t lb_vip_find(const struct lb_snapshot *s, const struct sl_addr *addr, uint16_t port_be,
 		     uint8_t proto);
 /* Returns the local-address id of <addr>, or LB_NO_SLOT. */
-uint32_t lb_laddr_find(const struct lb_snapshot *s, const struct lb_addr *addr);
+uint32_t lb_laddr_find(const struct lb_snapshot *s, const struct sl_addr *addr);
 
 /* Returns true if <addr> is any VIP's address. */
-bool lb_vip_addr_known(const struct lb_snapshot *s, const struct lb_addr *addr);
+bool lb_vip_addr_known(const struct lb_snapshot *s, const struct sl_addr *addr);
 
 /*
  * Active-flow counts for least-connections without shared atomics: every

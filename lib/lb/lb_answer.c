@@ -21,7 +21,7 @@ enum lb_verdict answer_arp(const struct lb_snapshot *s, const struct lb_port_inf
 	pkt_put16(arp + 6, PKT_ARP_REPLY);
 	memcpy(arp + 18, arp + 8, 10);                  /* tha, tpa = sender's */
 	memcpy(arp + 8, port->mac, 6);                  /* sha = us */
-	memcpy(arp + 14, lb_addr_v4_bytes(&m->dst), 4); /* spa = the address asked for */
+	memcpy(arp + 14, sl_addr_v4_bytes(&m->dst), 4); /* spa = the address asked for */
 	return LB_VERDICT_TX;
 }
 
@@ -58,14 +58,14 @@ enum lb_verdict answer_ns(const struct lb_snapshot *s, const struct lb_port_info
 {
 	uint8_t *ip = pk->data + m->l3_off;
 	uint8_t *icmp = pk->data + m->l4_off;
-	struct lb_addr target;
+	struct sl_addr target;
 	static const uint8_t unspecified[16];
 	static const uint8_t all_nodes[16] = {0xff, 0x02, [15] = 1};
 	bool dad;
 
 	if ((uint32_t)m->l3_end < (uint32_t)m->l4_off + 24u || m->ttl != 255)
 		return LB_VERDICT_DROP; /* RFC 4861 7.1.1: hop limit 255, room for a target */
-	lb_addr_set_v6(&target, icmp + 8);
+	sl_addr_set_v6(&target, icmp + 8);
 	if (!is_ours(s, port, &target))
 		return LB_VERDICT_DROP;
 	if ((uint32_t)m->l3_off + IP6_HLEN + 32u > pk->cap)
@@ -105,7 +105,7 @@ enum lb_verdict answer_ns(const struct lb_snapshot *s, const struct lb_port_info
  * (no address of the family to answer from, no room).
  */
 bool answer_icmp_error(struct lb_pkt *pk, const struct pkt_meta *m, const uint8_t *port_mac,
-		       const struct lb_addr *from, uint8_t type, uint8_t code, uint16_t param)
+		       const struct sl_addr *from, uint8_t type, uint8_t code, uint16_t param)
 {
 	uint8_t *ip = pk->data + m->l3_off;
 	uint32_t inner = (uint32_t)(m->l3_end - m->l3_off);
@@ -120,7 +120,7 @@ bool answer_icmp_error(struct lb_pkt *pk, const struct pkt_meta *m, const uint8_
 		memcpy(quote, ip, qlen);
 		uint8_t *icmp = ip + IP4_HLEN;
 		memcpy(ip + 16, ip + 12, 4); /* back to the sender */
-		memcpy(ip + 12, lb_addr_v4_bytes(from), 4);
+		memcpy(ip + 12, sl_addr_v4_bytes(from), 4);
 		ip[0] = 0x45;
 		ip[1] = 0;
 		pkt_put16(ip + 2, (uint16_t)(IP4_HLEN + 8 + qlen));
@@ -260,9 +260,9 @@ bool answer_rst(struct lb_pkt *pk, const struct pkt_meta *m, const uint8_t *port
 }
 
 uint16_t lb_build_neigh_request(uint8_t *buf, uint16_t cap, const struct lb_port_info *p,
-				const struct lb_addr *target)
+				const struct sl_addr *target)
 {
-	if (lb_addr_is_v4(target)) {
+	if (sl_addr_is_v4(target)) {
 		if (cap < 60 || !p->has_ipv4)
 			return 0;
 		memset(buf, 0, 60);
@@ -275,8 +275,8 @@ uint16_t lb_build_neigh_request(uint8_t *buf, uint16_t cap, const struct lb_port
 		buf[19] = 4;
 		pkt_put16(buf + 20, PKT_ARP_REQUEST);
 		memcpy(buf + 22, p->mac, 6);
-		memcpy(buf + 28, lb_addr_v4_bytes(&p->ipv4), 4);
-		memcpy(buf + 38, lb_addr_v4_bytes(target), 4);
+		memcpy(buf + 28, sl_addr_v4_bytes(&p->ipv4), 4);
+		memcpy(buf + 38, sl_addr_v4_bytes(target), 4);
 		return 60;
 	}
 	if (cap < ETH_HLEN + IP6_HLEN + 32 || !p->has_ipv6)
@@ -307,7 +307,7 @@ uint16_t lb_build_neigh_request(uint8_t *buf, uint16_t cap, const struct lb_port
 	return ETH_HLEN + IP6_HLEN + 32;
 }
 
-int lb_parse_neigh_reply(const uint8_t *data, uint16_t len, struct lb_addr *addr, uint8_t mac[6])
+int lb_parse_neigh_reply(const uint8_t *data, uint16_t len, struct sl_addr *addr, uint8_t mac[6])
 {
 	struct pkt_meta m;
 	const uint8_t *icmp;
@@ -328,7 +328,7 @@ int lb_parse_neigh_reply(const uint8_t *data, uint16_t len, struct lb_addr *addr
 		if (olen == 0)
 			return -1;
 		if (icmp[off] == ND_OPT_TLLA && olen >= 8) {
-			lb_addr_set_v6(addr, icmp + 8);
+			sl_addr_set_v6(addr, icmp + 8);
 			memcpy(mac, icmp + off + 2, 6);
 			return 0;
 		}

@@ -73,9 +73,9 @@ static bool balance_known(struct lb_worker *w, const struct lb_snapshot *s, stru
 			  const struct pkt_meta *m, uint32_t vip_slot, const struct flow_key *k,
 			  uint32_t hash, struct flow_entry **ep, uint32_t *slot)
 {
-	const struct lb_vip_rt *v = &s->vips[vip_slot];
+	const struct lb_snap_vip *v = &s->vips[vip_slot];
 	struct flow_entry *e = *ep;
-	const struct lb_backend_rt *b = &s->backends[e->backend_slot];
+	const struct lb_snap_backend *b = &s->backends[e->backend_slot];
 	bool same = b->uid == e->backend_uid && b->vip_slot == vip_slot;
 	uint32_t idx;
 
@@ -108,7 +108,7 @@ static bool balance_known(struct lb_worker *w, const struct lb_snapshot *s, stru
 		*slot = LB_NO_SLOT;
 		return true;
 	}
-	*slot = v->pool->slot[idx];
+	*slot = v->members->slot[idx];
 	if (counts_active(e->state)) {
 		if (w->active[e->backend_slot] > 0)
 			w->active[e->backend_slot]--;
@@ -125,7 +125,7 @@ static bool balance_known(struct lb_worker *w, const struct lb_snapshot *s, stru
  * No flow entry for a packet that needs none or could get none: Maglev's
  * choice, the one every lcore and node makes for it, or LB_NO_SLOT.
  */
-static uint32_t balance_backstop(struct lb_pkt *pk, const struct lb_vip_rt *v,
+static uint32_t balance_backstop(struct lb_pkt *pk, const struct lb_snap_vip *v,
 				 const struct flow_key *k, uint32_t hash)
 {
 	uint32_t idx = pick_maglev(v, k, hash);
@@ -134,7 +134,7 @@ static uint32_t balance_backstop(struct lb_pkt *pk, const struct lb_vip_rt *v,
 		pk->drop = LB_DROP_NO_BACKEND;
 		return LB_NO_SLOT;
 	}
-	return v->pool->slot[idx];
+	return v->members->slot[idx];
 }
 
 /*
@@ -147,7 +147,7 @@ static bool flow_start(struct lb_worker *w, const struct lb_snapshot *s, struct 
 		       const struct pkt_meta *m, uint32_t vip_slot, const struct flow_key *k,
 		       uint32_t hash, struct flow_entry *e, uint32_t slot)
 {
-	const struct lb_vip_rt *v = &s->vips[vip_slot];
+	const struct lb_snap_vip *v = &s->vips[vip_slot];
 
 	e->backend_slot = slot;
 	e->backend_uid = s->backends[slot].uid;
@@ -181,7 +181,7 @@ static uint32_t balance_new(struct lb_worker *w, const struct lb_snapshot *s, st
 			    const struct pkt_meta *m, uint32_t vip_slot, const struct flow_key *k,
 			    uint32_t hash, struct flow_entry **ep)
 {
-	const struct lb_vip_rt *v = &s->vips[vip_slot];
+	const struct lb_snap_vip *v = &s->vips[vip_slot];
 	bool sees_replies = v->traits & LB_TRAIT_SEES_REPLIES;
 	bool needs_state = v->traits & LB_TRAIT_NEEDS_STATE;
 	bool pickup = k->proto == IPPROTO_TCP && (m->tcp_flags & (TCP_SYN | TCP_ACK)) != TCP_SYN;
@@ -200,7 +200,7 @@ static uint32_t balance_new(struct lb_worker *w, const struct lb_snapshot *s, st
 		pk->drop = LB_DROP_NO_BACKEND;
 		return LB_NO_SLOT;
 	}
-	slot = v->pool->slot[idx];
+	slot = v->members->slot[idx];
 	if (!needs_state && k->proto == IPPROTO_TCP && (m->tcp_flags & TCP_RST))
 		return slot;
 	/*
@@ -254,8 +254,8 @@ static void forward(struct lb_worker *w, const struct lb_snapshot *s, struct lb_
 		    const struct pkt_meta *m, uint32_t vip_slot, uint32_t slot,
 		    const struct flow_entry *e)
 {
-	const struct lb_backend_rt *b = &s->backends[slot];
-	const struct lb_vip_rt *v = &s->vips[vip_slot];
+	const struct lb_snap_backend *b = &s->backends[slot];
+	const struct lb_snap_vip *v = &s->vips[vip_slot];
 	uint64_t word = w->neigh->word[b->neigh_slot];
 
 	if (!(word & LB_NEIGH_VALID)) {
@@ -284,7 +284,7 @@ void vip_packet(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt 
 		const struct pkt_meta *m, uint32_t vip_slot, const struct flow_key *k,
 		uint32_t hash, struct flow_entry *e)
 {
-	const struct lb_vip_rt *v = &s->vips[vip_slot];
+	const struct lb_snap_vip *v = &s->vips[vip_slot];
 	const uint8_t *in_mac = s->ports[pk->in_port < s->n_ports ? pk->in_port : 0].mac;
 	uint32_t slot = balance(w, s, pk, m, vip_slot, k, hash, &e);
 
@@ -292,7 +292,7 @@ void vip_packet(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt 
 		if (e != NULL && v->response_timeout_ms != 0 && (v->traits & LB_TRAIT_SEES_REPLIES))
 			nat_rt_client(w, v, e, pk, m);
 		forward(w, s, pk, m, vip_slot, slot, e);
-	} else if (pk->drop == LB_DROP_NO_BACKEND && v->when_empty == LB_EMPTY_RESET) {
+	} else if (pk->drop == LB_DROP_NO_BACKEND && v->when_empty == SL_EMPTY_RESET) {
 		answer_refuse(w, pk, m, in_mac);
 	} else if (pk->drop == LB_DROP_FLOW_RESET && k->proto == IPPROTO_TCP) {
 		/* Its backend left service: the client learns at once (unless it sent a RST). */

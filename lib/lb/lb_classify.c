@@ -15,10 +15,10 @@
 static enum lb_drop src_unfit(const struct lb_snapshot *s, const struct lb_port_info *port,
 			      const struct pkt_meta *m)
 {
-	if (lb_addr_eq(&m->src, &m->dst))
+	if (sl_addr_eq(&m->src, &m->dst))
 		return LB_DROP_LAND;
-	if (lb_addr_is_v4(&m->src)) {
-		const uint8_t *a = lb_addr_v4_bytes(&m->src);
+	if (sl_addr_is_v4(&m->src)) {
+		const uint8_t *a = sl_addr_v4_bytes(&m->src);
 		uint32_t v =
 			(uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
 
@@ -26,7 +26,7 @@ static enum lb_drop src_unfit(const struct lb_snapshot *s, const struct lb_port_
 		if (a[0] == 0 || a[0] == 127 || a[0] >= 224)
 			return LB_DROP_MARTIAN;
 		if (port->has_ipv4 && port->ipv4_plen <= 30) {
-			const uint8_t *n = lb_addr_v4_bytes(&port->ipv4);
+			const uint8_t *n = sl_addr_v4_bytes(&port->ipv4);
 			uint32_t net = (uint32_t)n[0] << 24 | (uint32_t)n[1] << 16 |
 				       (uint32_t)n[2] << 8 | n[3];
 			uint32_t host = port->ipv4_plen == 0 ? ~0u : ~0u >> port->ipv4_plen;
@@ -77,7 +77,7 @@ static enum cls classify_vip(const struct lb_worker *w, const struct lb_snapshot
 			     const struct lb_port_info *port, struct lb_pkt *pk,
 			     const struct pkt_meta *m, uint32_t vip_slot)
 {
-	const struct lb_vip_rt *v = &s->vips[vip_slot];
+	const struct lb_snap_vip *v = &s->vips[vip_slot];
 	enum lb_drop why = src_unfit(s, port, m);
 
 	/* Port 0 is reserved (RFC 768, 9293): no client sends from it. */
@@ -89,11 +89,11 @@ static enum cls classify_vip(const struct lb_worker *w, const struct lb_snapshot
 		pk->drop = (uint8_t)why;
 		return CLS_DONE;
 	}
-	if (v->mode >= LB_MODE_MAX) {
+	if (v->mode >= SL_MODE_MAX) {
 		pk->drop = LB_DROP_MODE_UNSUPPORTED;
 		return CLS_DONE;
 	}
-	if (v->mode == LB_MODE_NAT && !pk->handed) {
+	if (v->mode == SL_MODE_NAT && !pk->handed) {
 		uint32_t owner = nat_owner(w, &m->src, m->sport);
 		if (owner != w->index)
 			return handoff(pk, owner);

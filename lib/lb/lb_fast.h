@@ -86,11 +86,11 @@ enum fast4_kind {
 };
 
 /* The fast path's kind for a VIP in <mode>. */
-static const uint8_t fast4_of_mode[LB_MODE_MAX] = {
-	[LB_MODE_DSR] = FAST4_DSR,
-	[LB_MODE_TUNNEL] = FAST4_TUNNEL,
-	[LB_MODE_FNAT] = FAST4_NAT,
-	[LB_MODE_NAT] = FAST4_NAT,
+static const uint8_t fast4_of_mode[SL_MODE_MAX] = {
+	[SL_MODE_DSR] = FAST4_DSR,
+	[SL_MODE_TUNNEL] = FAST4_TUNNEL,
+	[SL_MODE_FNAT] = FAST4_NAT,
+	[SL_MODE_NAT] = FAST4_NAT,
 };
 #define FAST6_OF(kind) ((enum fast4_kind)((kind)-FAST4_DSR + FAST6_DSR))
 
@@ -153,8 +153,8 @@ static inline enum fast4_kind fast4_parse(const struct lb_worker *w, const struc
 	}
 	v = fast4_vip(s, ip + 16, l4 + 2, proto);
 	if (v != NULL) {
-		kind = v->mode < LB_MODE_MAX ? (enum fast4_kind)fast4_of_mode[v->mode] : FAST4_NONE;
-		if (v->mode == LB_MODE_NAT)
+		kind = v->mode < SL_MODE_MAX ? (enum fast4_kind)fast4_of_mode[v->mode] : FAST4_NONE;
+		if (v->mode == SL_MODE_NAT)
 			client = ip + 12; /* the source, its port first in l4 */
 		*vip = v->vip;
 	} else if (fast4_vip(s, ip + 16, no_port, LB_VIP4_LADDR) != NULL) {
@@ -169,8 +169,8 @@ static inline enum fast4_kind fast4_parse(const struct lb_worker *w, const struc
 	}
 	if (kind == FAST4_NONE)
 		return FAST4_NONE;
-	lb_addr_set_v4(&k->src, ip + 12);
-	lb_addr_set_v4(&k->dst, ip + 16);
+	sl_addr_set_v4(&k->src, ip + 12);
+	sl_addr_set_v4(&k->dst, ip + 16);
 	memcpy(&k->sport, l4, 4); /* both ports, as on the wire */
 	k->proto = proto;
 	memset(k->pad, 0, sizeof(k->pad));
@@ -196,7 +196,7 @@ static inline enum fast4_kind fast6_parse(const struct lb_worker *w, const struc
 					  uint32_t *hash, uint8_t *tcp_flags, uint32_t *vip)
 {
 	const uint8_t *p = pk->data, *ip = p + FAST_ETH_HLEN, *l4 = ip + FAST_IP6_HLEN;
-	const struct lb_addr *client = NULL; /* nat: the client's address in the key */
+	const struct sl_addr *client = NULL; /* nat: the client's address in the key */
 	enum fast4_kind kind;
 	uint32_t plen, slot;
 	uint8_t proto;
@@ -226,8 +226,8 @@ static inline enum fast4_kind fast6_parse(const struct lb_worker *w, const struc
 	} else {
 		return FAST4_NONE;
 	}
-	lb_addr_set_v6(&k->src, ip + 8);
-	lb_addr_set_v6(&k->dst, ip + 24);
+	sl_addr_set_v6(&k->src, ip + 8);
+	sl_addr_set_v6(&k->dst, ip + 24);
 	memcpy(&k->sport, l4, 4); /* both ports, as on the wire */
 	k->proto = proto;
 	memset(k->pad, 0, sizeof(k->pad));
@@ -235,10 +235,10 @@ static inline enum fast4_kind fast6_parse(const struct lb_worker *w, const struc
 	if (slot != LB_NO_SLOT) {
 		uint8_t mode = s->vips[slot].mode;
 
-		kind = mode < LB_MODE_MAX && fast4_of_mode[mode] != FAST4_NONE
+		kind = mode < SL_MODE_MAX && fast4_of_mode[mode] != FAST4_NONE
 			       ? FAST6_OF(fast4_of_mode[mode])
 			       : FAST4_NONE;
-		if (mode == LB_MODE_NAT)
+		if (mode == SL_MODE_NAT)
 			client = &k->src;
 		*vip = slot;
 	} else if (lb_laddr_find(s, &k->dst) != LB_NO_SLOT) {
@@ -281,8 +281,8 @@ static inline void fast4_meta(const struct lb_pkt *pk, struct pkt_meta *m)
 	};
 	memcpy(&m->sport, l4, 2);
 	memcpy(&m->dport, l4 + 2, 2);
-	lb_addr_set_v4(&m->src, ip + 12);
-	lb_addr_set_v4(&m->dst, ip + 16);
+	sl_addr_set_v4(&m->src, ip + 12);
+	sl_addr_set_v4(&m->dst, ip + 16);
 }
 
 /* fast4_meta() for a frame fast6_parse() took. */
@@ -302,8 +302,8 @@ static inline void fast6_meta(const struct lb_pkt *pk, struct pkt_meta *m)
 	};
 	memcpy(&m->sport, l4, 2);
 	memcpy(&m->dport, l4 + 2, 2);
-	lb_addr_set_v6(&m->src, ip + 8);
-	lb_addr_set_v6(&m->dst, ip + 24);
+	sl_addr_set_v6(&m->src, ip + 8);
+	sl_addr_set_v6(&m->dst, ip + 24);
 }
 
 /*
@@ -312,11 +312,11 @@ static inline void fast6_meta(const struct lb_pkt *pk, struct pkt_meta *m)
  * in service: the general path's balance() would return it at once. NULL
  * otherwise.
  */
-static inline const struct lb_backend_rt *fast4_backend(const struct lb_snapshot *s,
-							const struct flow_entry *e,
-							uint32_t vip_slot, uint8_t tcp_flags)
+static inline const struct lb_snap_backend *fast4_backend(const struct lb_snapshot *s,
+							  const struct flow_entry *e,
+							  uint32_t vip_slot, uint8_t tcp_flags)
 {
-	const struct lb_backend_rt *b;
+	const struct lb_snap_backend *b;
 
 	if (e == NULL || (e->state != FLOW_TCP_EST && e->state != FLOW_UDP_EST) ||
 	    (tcp_flags & (FAST_TH_SYN | FAST_TH_FIN | FAST_TH_RST)))
@@ -361,7 +361,7 @@ static inline void fast4_send(struct lb_worker *w, const struct lb_snapshot *s, 
 static inline bool fast4_dsr(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
 			     struct flow_entry *e, uint32_t vip_slot, uint8_t tcp_flags)
 {
-	const struct lb_backend_rt *b = fast4_backend(s, e, vip_slot, tcp_flags);
+	const struct lb_snap_backend *b = fast4_backend(s, e, vip_slot, tcp_flags);
 	uint64_t word;
 
 	if (b == NULL)
@@ -385,7 +385,7 @@ static inline bool fast4_dsr(struct lb_worker *w, const struct lb_snapshot *s, s
 static inline bool fast4_tunnel(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
 				struct flow_entry *e, uint32_t vip_slot, uint8_t tcp_flags)
 {
-	const struct lb_backend_rt *b = fast4_backend(s, e, vip_slot, tcp_flags);
+	const struct lb_snap_backend *b = fast4_backend(s, e, vip_slot, tcp_flags);
 	const struct lb_port_info *out;
 	uint32_t inner, sum;
 	uint64_t word;
@@ -411,8 +411,8 @@ static inline bool fast4_tunnel(struct lb_worker *w, const struct lb_snapshot *s
 	pkt_put16(ip + 6, ip[FAST_IP4_HLEN + 6] & 0x40 ? 0x4000 : 0); /* DF copied */
 	ip[8] = 64;
 	ip[9] = IPPROTO_IPIP_;
-	memcpy(ip + 12, lb_addr_v4_bytes(&out->ipv4), 4);
-	memcpy(ip + 16, lb_addr_v4_bytes(&b->addr), 4);
+	memcpy(ip + 12, sl_addr_v4_bytes(&out->ipv4), 4);
+	memcpy(ip + 16, sl_addr_v4_bytes(&b->addr), 4);
 	pkt_put16(ip + 10, 0);
 	sum = pkt_csum_add(0, ip, FAST_IP4_HLEN);
 	pkt_put16(ip + 10, pkt_csum_fold(sum));
@@ -459,7 +459,7 @@ static inline void fast4_translate(uint8_t *ip, uint8_t proto, const struct lb_c
 static inline bool fast4_nat(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
 			     struct flow_entry *e, uint32_t vip_slot, uint8_t tcp_flags)
 {
-	const struct lb_backend_rt *b = fast4_backend(s, e, vip_slot, tcp_flags);
+	const struct lb_snap_backend *b = fast4_backend(s, e, vip_slot, tcp_flags);
 	uint8_t *ip = pk->data + FAST_ETH_HLEN;
 	const struct lb_flow_ext *x;
 	uint64_t word;
@@ -472,10 +472,10 @@ static inline bool fast4_nat(struct lb_worker *w, const struct lb_snapshot *s, s
 	if (!(word & LB_NEIGH_VALID) || x->peer == NULL)
 		return false;
 	fast4_translate(ip, e->key.proto, &x->to_backend,
-			s->vips[vip_slot].mode == LB_MODE_FNAT
-				? lb_addr_v4_bytes(&s->laddrs[x->laddr])
+			s->vips[vip_slot].mode == SL_MODE_FNAT
+				? sl_addr_v4_bytes(&s->laddrs[x->laddr])
 				: NULL,
-			x->lport_be, lb_addr_v4_bytes(&b->addr), b->port_be);
+			x->lport_be, sl_addr_v4_bytes(&b->addr), b->port_be);
 	fast4_seen(e, w->now_ms);
 	fast4_seen(x->peer, w->now_ms);
 	lb_neigh_unpack(word, pk->data);
@@ -508,8 +508,8 @@ static inline bool fast4_reply(struct lb_worker *w, const struct lb_snapshot *s,
 	fx = &w->ext[flow_entry_index(w->flows, f)];
 	if (!fx->answered || s->ports[fx->client_port].tx_csum_offload)
 		return false;
-	fast4_translate(ip, f->key.proto, &fx->to_client, lb_addr_v4_bytes(&f->key.dst),
-			f->key.dport, lb_addr_v4_bytes(&f->key.src), f->key.sport);
+	fast4_translate(ip, f->key.proto, &fx->to_client, sl_addr_v4_bytes(&f->key.dst),
+			f->key.dport, sl_addr_v4_bytes(&f->key.src), f->key.sport);
 	fast4_seen(f, w->now_ms);
 	fast4_seen(r, w->now_ms);
 	memcpy(pk->data, fx->client_mac, 6);
@@ -522,7 +522,7 @@ static inline bool fast4_reply(struct lb_worker *w, const struct lb_snapshot *s,
 static inline bool fast6_tunnel(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
 				struct flow_entry *e, uint32_t vip_slot, uint8_t tcp_flags)
 {
-	const struct lb_backend_rt *b = fast4_backend(s, e, vip_slot, tcp_flags);
+	const struct lb_snap_backend *b = fast4_backend(s, e, vip_slot, tcp_flags);
 	const struct lb_port_info *out;
 	uint32_t inner;
 	uint64_t word;
@@ -581,7 +581,7 @@ static inline void fast6_translate(uint8_t *ip, uint8_t proto, const struct lb_c
 static inline bool fast6_nat(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
 			     struct flow_entry *e, uint32_t vip_slot, uint8_t tcp_flags)
 {
-	const struct lb_backend_rt *b = fast4_backend(s, e, vip_slot, tcp_flags);
+	const struct lb_snap_backend *b = fast4_backend(s, e, vip_slot, tcp_flags);
 	uint8_t *ip = pk->data + FAST_ETH_HLEN;
 	const struct lb_flow_ext *x;
 	uint64_t word;
@@ -594,7 +594,7 @@ static inline bool fast6_nat(struct lb_worker *w, const struct lb_snapshot *s, s
 	if (!(word & LB_NEIGH_VALID) || x->peer == NULL)
 		return false;
 	fast6_translate(ip, e->key.proto, &x->to_backend,
-			s->vips[vip_slot].mode == LB_MODE_FNAT ? s->laddrs[x->laddr].b : NULL,
+			s->vips[vip_slot].mode == SL_MODE_FNAT ? s->laddrs[x->laddr].b : NULL,
 			x->lport_be, b->addr.b, b->port_be);
 	fast4_seen(e, w->now_ms);
 	fast4_seen(x->peer, w->now_ms);

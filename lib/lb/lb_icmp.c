@@ -37,15 +37,15 @@ static bool quote_parse(struct lb_pkt *pk, const struct pkt_meta *m, struct quot
 		proto = ip[9];
 		if (q->hlen < IP4_HLEN || avail < q->hlen + 8)
 			return false;
-		lb_addr_set_v4(&q->key.src, ip + 12);
-		lb_addr_set_v4(&q->key.dst, ip + 16);
+		sl_addr_set_v4(&q->key.src, ip + 12);
+		sl_addr_set_v4(&q->key.dst, ip + 16);
 	} else {
 		if (avail < IP6_HLEN + 8 || (ip[0] >> 4) != 6)
 			return false;
 		q->hlen = IP6_HLEN; /* extension headers in a quote are not walked */
 		proto = ip[6];
-		lb_addr_set_v6(&q->key.src, ip + 8);
-		lb_addr_set_v6(&q->key.dst, ip + 24);
+		sl_addr_set_v6(&q->key.src, ip + 8);
+		sl_addr_set_v6(&q->key.dst, ip + 24);
 	}
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return false;
@@ -58,15 +58,15 @@ static bool quote_parse(struct lb_pkt *pk, const struct pkt_meta *m, struct quot
 }
 
 /* Rewrites the quoted packet's addresses and ports (NULL / 0 = keep). */
-static void quote_rewrite(struct quote *q, bool v6, const struct lb_addr *src, uint16_t sport_be,
-			  const struct lb_addr *dst, uint16_t dport_be)
+static void quote_rewrite(struct quote *q, bool v6, const struct sl_addr *src, uint16_t sport_be,
+			  const struct sl_addr *dst, uint16_t dport_be)
 {
 	uint32_t alen = v6 ? 16 : 4;
 	uint8_t *udp_csum = q->key.proto == IPPROTO_UDP ? q->l4 + 6 : NULL;
 	if (src != NULL)
-		memcpy(q->ip + (v6 ? 8 : 12), v6 ? src->b : lb_addr_v4_bytes(src), alen);
+		memcpy(q->ip + (v6 ? 8 : 12), v6 ? src->b : sl_addr_v4_bytes(src), alen);
 	if (dst != NULL)
-		memcpy(q->ip + (v6 ? 24 : 16), v6 ? dst->b : lb_addr_v4_bytes(dst), alen);
+		memcpy(q->ip + (v6 ? 24 : 16), v6 ? dst->b : sl_addr_v4_bytes(dst), alen);
 	if (sport_be != 0)
 		memcpy(q->l4, &sport_be, 2);
 	if (dport_be != 0)
@@ -102,16 +102,16 @@ static void icmp_error_sums(struct lb_pkt *pk, const struct pkt_meta *m)
 	}
 }
 
-static void set_outer(struct lb_pkt *pk, const struct pkt_meta *m, const struct lb_addr *src,
-		      const struct lb_addr *dst)
+static void set_outer(struct lb_pkt *pk, const struct pkt_meta *m, const struct sl_addr *src,
+		      const struct sl_addr *dst)
 {
 	uint8_t *ip = pk->data + m->l3_off;
 	uint32_t alen = m->is_v6 ? 16 : 4;
 
 	if (src != NULL)
-		memcpy(ip + (m->is_v6 ? 8 : 12), m->is_v6 ? src->b : lb_addr_v4_bytes(src), alen);
+		memcpy(ip + (m->is_v6 ? 8 : 12), m->is_v6 ? src->b : sl_addr_v4_bytes(src), alen);
 	if (dst != NULL)
-		memcpy(ip + (m->is_v6 ? 24 : 16), m->is_v6 ? dst->b : lb_addr_v4_bytes(dst), alen);
+		memcpy(ip + (m->is_v6 ? 24 : 16), m->is_v6 ? dst->b : sl_addr_v4_bytes(dst), alen);
 }
 
 /*
@@ -172,8 +172,8 @@ void icmp_error_forward(struct lb_worker *w, const struct lb_snapshot *s, struct
 		return;
 	}
 	/* From the client side: e is the client's flow (client -> VIP). */
-	const struct lb_backend_rt *b = &s->backends[e->backend_slot];
-	const struct lb_vip_rt *v = &s->vips[e->vip_slot];
+	const struct lb_snap_backend *b = &s->backends[e->backend_slot];
+	const struct lb_snap_vip *v = &s->vips[e->vip_slot];
 	uint64_t word;
 	if (b->uid != e->backend_uid)
 		return;
@@ -182,10 +182,10 @@ void icmp_error_forward(struct lb_worker *w, const struct lb_snapshot *s, struct
 		pk->drop = LB_DROP_NEIGH_UNRESOLVED;
 		return;
 	}
-	if (v->mode == LB_MODE_FNAT || v->mode == LB_MODE_NAT) {
+	if (v->mode == SL_MODE_FNAT || v->mode == SL_MODE_NAT) {
 		const struct lb_flow_ext *x = ext_of(w, e);
-		const struct lb_addr *la = v->mode == LB_MODE_FNAT ? &s->laddrs[x->laddr] : NULL;
-		uint16_t lp = v->mode == LB_MODE_FNAT ? x->lport_be : 0;
+		const struct sl_addr *la = v->mode == SL_MODE_FNAT ? &s->laddrs[x->laddr] : NULL;
+		uint16_t lp = v->mode == SL_MODE_FNAT ? x->lport_be : 0;
 		quote_rewrite(&q, m->is_v6, &b->addr, b->port_be, la, lp);
 		set_outer(pk, m, la, &b->addr);
 		icmp_error_sums(pk, m);
@@ -219,7 +219,7 @@ uint32_t icmp_owner(const struct lb_worker *w, const struct lb_snapshot *s, stru
 		return LB_NO_SLOT;
 	vip = lb_vip_find(s, &q.key.src, q.key.sport, q.key.proto);
 	if (vip != LB_NO_SLOT) /* a reply from the VIP to its client */
-		return s->vips[vip].mode == LB_MODE_NAT ? nat_owner(w, &q.key.dst, q.key.dport)
+		return s->vips[vip].mode == SL_MODE_NAT ? nat_owner(w, &q.key.dst, q.key.dport)
 							: LB_NO_SLOT;
 	return nat_owner(w, &q.key.src, q.key.sport); /* a client's packet to its backend */
 }

@@ -7,12 +7,12 @@
 #include <string.h>
 
 #include "lb.h"
-#include "lb_addr.h"
+#include "sl_addr.h"
 
 _Static_assert(LB_VIP_HASH == 1024, "lb_vip4_hash() keeps 10 bits");
 
 /* Hash for the VIP tables: mixes the address's last 8 bytes, port and protocol. */
-static inline uint32_t lb_vip_hash_of(const struct lb_addr *a, uint16_t port_be, uint8_t proto)
+static inline uint32_t lb_vip_hash_of(const struct sl_addr *a, uint16_t port_be, uint8_t proto)
 {
 	uint64_t hi, lo;
 
@@ -34,7 +34,7 @@ static inline uint32_t lb_vip4_hash(uint32_t addr, uint16_t port_be, uint8_t pro
 }
 
 /* The bit of lb_snapshot.own_bloom that <a> sets (0..255). */
-static inline uint32_t lb_own_bit(const struct lb_addr *a)
+static inline uint32_t lb_own_bit(const struct sl_addr *a)
 {
 	uint64_t hi, lo;
 
@@ -44,7 +44,7 @@ static inline uint32_t lb_own_bit(const struct lb_addr *a)
 }
 
 /* False when <a> is surely none of Sluice's own addresses. */
-static inline bool lb_own_maybe(const struct lb_snapshot *s, const struct lb_addr *a)
+static inline bool lb_own_maybe(const struct lb_snapshot *s, const struct sl_addr *a)
 {
 	uint32_t bit = lb_own_bit(a);
 

@@ -27,7 +27,7 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 	return rc;
 }
 
-struct pool_job;
+struct members_job;
 
 /*
  * The pools being built, apart from the model so that a checkpoint put back
@@ -36,10 +36,10 @@ struct pool_job;
  */
 struct lb_model_builds {
 	uint64_t stamp; /* the last change stamp handed out */
-	struct pool_job *job[LB_MAX_VIPS];
+	struct members_job *job[LB_MAX_VIPS];
 };
 
-static void job_free(struct pool_job *j);
+static void job_free(struct members_job *j);
 
 struct lb_model *lb_model_create(void)
 {
@@ -56,7 +56,7 @@ struct lb_model *lb_model_create(void)
 	return m;
 }
 
-static void pool_put(struct lb_pool *p)
+static void members_put(struct lb_members *p)
 {
 	if (p == NULL || --p->refcnt > 0)
 		return;
@@ -73,7 +73,7 @@ void lb_model_free(struct lb_model *m)
 		return;
 	for (uint32_t i = 0; i < LB_MAX_VIPS; i++) {
 		free(m->vips[i].members);
-		pool_put(m->vips[i].pool);
+		members_put(m->vips[i].compiled);
 		job_free(m->builds->job[i]);
 	}
 	free(m->builds);
@@ -111,13 +111,13 @@ int lb_model_port_add(struct lb_model *m, const struct conf_port *cp, const uint
 	return 0;
 }
 
-static char *service_text(const struct lb_addr *a, uint16_t port, uint8_t proto, char *buf,
+static char *service_text(const struct sl_addr *a, uint16_t port, uint8_t proto, char *buf,
 			  size_t len)
 {
-	char ip[LB_ADDR_STRLEN];
+	char ip[SL_ADDR_STRLEN];
 
-	lb_addr_format(a, ip, sizeof(ip));
-	snprintf(buf, len, lb_addr_is_v4(a) ? "%s:%u/%s" : "[%s]:%u/%s", ip, port,
+	sl_addr_format(a, ip, sizeof(ip));
+	snprintf(buf, len, sl_addr_is_v4(a) ? "%s:%u/%s" : "[%s]:%u/%s", ip, port,
 		 proto == IPPROTO_UDP ? "udp" : "tcp");
 	return buf;
 }
@@ -137,22 +137,22 @@ int lb_model_vip_find(const struct lb_model *m, const char *key)
 	return -ENOENT;
 }
 
-static int vip_find_service(const struct lb_model *m, const struct lb_addr *a, uint16_t port,
+static int vip_find_service(const struct lb_model *m, const struct sl_addr *a, uint16_t port,
 			    uint8_t proto)
 {
 	for (uint32_t i = 0; i < LB_MAX_VIPS; i++) {
 		const struct lb_model_vip *v = &m->vips[i];
-		if (v->uid != 0 && v->port == port && v->proto == proto && lb_addr_eq(&v->addr, a))
+		if (v->uid != 0 && v->port == port && v->proto == proto && sl_addr_eq(&v->addr, a))
 			return (int)i;
 	}
 	return -ENOENT;
 }
 
 /* Id of a full-NAT local address, registered on first use; -ENOSPC when full. */
-static int laddr_get(struct lb_model *m, const struct lb_addr *a)
+static int laddr_get(struct lb_model *m, const struct sl_addr *a)
 {
 	for (uint32_t i = 0; i < m->n_laddrs; i++)
-		if (lb_addr_eq(&m->laddrs[i], a))
+		if (sl_addr_eq(&m->laddrs[i], a))
 			return (int)i;
 	if (m->n_laddrs == LB_MAX_LADDRS)
 		return -ENOSPC;
@@ -177,23 +177,23 @@ static int vip_add_check(const struct lb_model *m, const struct conf_vip *cv, co
 		return fail(err, errlen, -EEXIST, "VIP %s already exists", text);
 	if (cv->name[0] != '\0' && lb_model_vip_find(m, cv->name) >= 0)
 		return fail(err, errlen, -EEXIST, "a VIP named \"%s\" already exists", cv->name);
-	if (cv->sched >= SCHED_KIND_MAX || cv->mode >= LB_MODE_MAX || cv->hash >= LB_HASH_MAX)
+	if (cv->sched >= SCHED_KIND_MAX || cv->mode >= SL_MODE_MAX || cv->hash >= SL_HASH_MAX)
 		return fail(err, errlen, -EINVAL, "VIP %s: bad scheduler, mode or hash", text);
 
-	if (cv->mode == LB_MODE_FNAT && cv->n_local_addrs == 0)
+	if (cv->mode == SL_MODE_FNAT && cv->n_local_addrs == 0)
 		return fail(err, errlen, -EINVAL, "VIP %s: mode fnat needs local addresses", text);
 	if (cv->n_local_addrs > LB_VIP_MAX_LADDRS)
 		return fail(err, errlen, -EINVAL, "VIP %s: at most %d local addresses", text,
 			    LB_VIP_MAX_LADDRS);
 	for (uint32_t i = 0; i < cv->n_local_addrs; i++) {
-		char ip[LB_ADDR_STRLEN];
+		char ip[SL_ADDR_STRLEN];
 
 		/* A translation keeps the family: the VIP's and the local address's. */
-		if (lb_addr_is_v4(&cv->local_addrs[i]) != lb_addr_is_v4(&cv->addr))
+		if (sl_addr_is_v4(&cv->local_addrs[i]) != sl_addr_is_v4(&cv->addr))
 			return fail(
 				err, errlen, -EINVAL,
 				"VIP %s: local address %s: address family differs from the VIP's",
-				text, lb_addr_format(&cv->local_addrs[i], ip, sizeof(ip)));
+				text, sl_addr_format(&cv->local_addrs[i], ip, sizeof(ip)));
 	}
 	return 0;
 }
@@ -245,7 +245,7 @@ static void vip_fill(struct lb_model *m, struct lb_model_vip *v, const struct co
 	v->sched = cv->sched;
 	v->hash = cv->hash;
 	v->when_empty = cv->when_empty;
-	v->down_flows = cv->down_flows < LB_DOWN_MAX ? cv->down_flows : LB_DOWN_RESCHEDULE;
+	v->down_flows = cv->down_flows < SL_DOWN_MAX ? cv->down_flows : SL_DOWN_RESCHEDULE;
 	v->response_timeout_ms = cv->response_timeout_ms;
 	v->redispatch = !cv->redispatch_off;
 	v->syn_timeout_ms = cv->syn_timeout_ms != 0 ? cv->syn_timeout_ms : CONF_SYN_TIMEOUT_MS;
@@ -312,7 +312,7 @@ int lb_model_vip_del(struct lb_model *m, uint32_t slot)
 	while (v->n_members > 0)
 		lb_model_backend_del(m, v->members[v->n_members - 1]);
 	free(v->members);
-	pool_put(v->pool);
+	members_put(v->compiled);
 	memset(v, 0, sizeof(*v));
 	return 0;
 }
@@ -321,7 +321,7 @@ int lb_model_vip_set(struct lb_model *m, uint32_t slot, const struct conf_vip *c
 		     size_t errlen)
 {
 	struct lb_model_vip *v;
-	char was[LB_ADDR_STRLEN + 8], now[LB_ADDR_STRLEN + 8];
+	char was[SL_ADDR_STRLEN + 8], now[SL_ADDR_STRLEN + 8];
 
 	if (slot >= LB_MAX_VIPS || m->vips[slot].uid == 0)
 		return fail(err, errlen, -ENOENT, "no such VIP");
@@ -330,9 +330,9 @@ int lb_model_vip_set(struct lb_model *m, uint32_t slot, const struct conf_vip *c
 	fail(err, errlen, -EINVAL,                                                                 \
 	     "vip.set %s: " field " cannot change in place (%s -> %s): delete and add the VIP",    \
 	     v->name, a, b)
-	if (!lb_addr_eq(&v->addr, &cv->addr))
-		return IMMUTABLE("address", lb_addr_format(&v->addr, was, sizeof(was)),
-				 lb_addr_format(&cv->addr, now, sizeof(now)));
+	if (!sl_addr_eq(&v->addr, &cv->addr))
+		return IMMUTABLE("address", sl_addr_format(&v->addr, was, sizeof(was)),
+				 sl_addr_format(&cv->addr, now, sizeof(now)));
 	if (v->port != cv->port) {
 		snprintf(was, sizeof(was), "%u", v->port);
 		snprintf(now, sizeof(now), "%u", cv->port);
@@ -342,12 +342,12 @@ int lb_model_vip_set(struct lb_model *m, uint32_t slot, const struct conf_vip *c
 		return IMMUTABLE("protocol", v->proto == IPPROTO_UDP ? "udp" : "tcp",
 				 cv->proto == IPPROTO_UDP ? "udp" : "tcp");
 	if (v->mode != cv->mode)
-		return IMMUTABLE("mode", lb_mode_name((enum lb_mode)v->mode),
-				 cv->mode < LB_MODE_MAX ? lb_mode_name((enum lb_mode)cv->mode)
+		return IMMUTABLE("mode", sl_mode_name((enum sl_mode)v->mode),
+				 cv->mode < SL_MODE_MAX ? sl_mode_name((enum sl_mode)cv->mode)
 							: "?");
 	bool same_laddrs = v->n_laddrs == cv->n_local_addrs;
 	for (uint32_t i = 0; same_laddrs && i < v->n_laddrs; i++)
-		same_laddrs = lb_addr_eq(&m->laddrs[v->laddr[i]], &cv->local_addrs[i]);
+		same_laddrs = sl_addr_eq(&m->laddrs[v->laddr[i]], &cv->local_addrs[i]);
 	if (!same_laddrs) {
 		snprintf(was, sizeof(was), "%u address%s", v->n_laddrs,
 			 v->n_laddrs == 1 ? "" : "es");
@@ -356,15 +356,15 @@ int lb_model_vip_set(struct lb_model *m, uint32_t slot, const struct conf_vip *c
 		return IMMUTABLE("local_addresses", was, now);
 	}
 #undef IMMUTABLE
-	if (cv->sched >= SCHED_KIND_MAX || cv->hash >= LB_HASH_MAX ||
-	    cv->when_empty >= LB_EMPTY_MAX || cv->down_flows >= LB_DOWN_MAX)
+	if (cv->sched >= SCHED_KIND_MAX || cv->hash >= SL_HASH_MAX ||
+	    cv->when_empty >= SL_EMPTY_MAX || cv->down_flows >= SL_DOWN_MAX)
 		return fail(err, errlen, -EINVAL,
 			    "vip.set %s: bad scheduler, hash, when_empty or down_flows", v->name);
-	if (cv->response_timeout_ms != 0 && v->mode != LB_MODE_FNAT && v->mode != LB_MODE_NAT)
+	if (cv->response_timeout_ms != 0 && v->mode != SL_MODE_FNAT && v->mode != SL_MODE_NAT)
 		return fail(err, errlen, -EINVAL,
 			    "vip.set %s: response_timeout needs mode fnat or nat (replies pass "
 			    "through Sluice only then), not %s",
-			    v->name, lb_mode_name((enum lb_mode)v->mode));
+			    v->name, sl_mode_name((enum sl_mode)v->mode));
 	if (!maglev_is_prime(cv->maglev_size) || cv->maglev_size <= v->n_members ||
 	    cv->maglev_size > CONF_MAX_MAGLEV_SIZE)
 		return fail(err, errlen, -EINVAL,
@@ -400,21 +400,21 @@ int lb_model_load(struct lb_model *m, const struct conf *c, char *err, size_t er
 }
 
 /* The port whose subnet holds <a>, or -1. */
-static int port_for(const struct lb_model *m, const struct lb_addr *a)
+static int port_for(const struct lb_model *m, const struct sl_addr *a)
 {
 	for (int p = 0; p < (int)m->n_ports; p++) {
 		const struct lb_port_info *pi = &m->ports[p];
-		if (lb_addr_is_v4(a) && pi->has_ipv4 &&
-		    lb_prefix_contains(&pi->ipv4, pi->ipv4_plen, a))
+		if (sl_addr_is_v4(a) && pi->has_ipv4 &&
+		    sl_prefix_contains(&pi->ipv4, pi->ipv4_plen, a))
 			return p;
-		if (!lb_addr_is_v4(a) && pi->has_ipv6 &&
-		    lb_prefix_contains(&pi->ipv6, pi->ipv6_plen, a))
+		if (!sl_addr_is_v4(a) && pi->has_ipv6 &&
+		    sl_prefix_contains(&pi->ipv6, pi->ipv6_plen, a))
 			return p;
 	}
 	return -1;
 }
 
-int lb_model_backend_find(const struct lb_model *m, uint32_t vip_slot, const struct lb_addr *addr,
+int lb_model_backend_find(const struct lb_model *m, uint32_t vip_slot, const struct sl_addr *addr,
 			  uint16_t port)
 {
 	const struct lb_model_vip *v;
@@ -426,7 +426,7 @@ int lb_model_backend_find(const struct lb_model *m, uint32_t vip_slot, const str
 		port = v->port;
 	for (uint32_t i = 0; i < v->n_members; i++) {
 		const struct lb_model_backend *b = &m->backends[v->members[i]];
-		if (b->port == port && lb_addr_eq(&b->addr, addr))
+		if (b->port == port && sl_addr_eq(&b->addr, addr))
 			return (int)v->members[i];
 	}
 	return -ENOENT;
@@ -435,7 +435,7 @@ int lb_model_backend_find(const struct lb_model *m, uint32_t vip_slot, const str
 int lb_model_backend_add(struct lb_model *m, uint32_t vip_slot, const struct conf_backend *cb,
 			 char *err, size_t errlen)
 {
-	char ip[LB_ADDR_STRLEN];
+	char ip[SL_ADDR_STRLEN];
 	struct lb_model_vip *v;
 	struct lb_model_backend *b = NULL;
 	uint32_t slot;
@@ -445,16 +445,16 @@ int lb_model_backend_add(struct lb_model *m, uint32_t vip_slot, const struct con
 	if (vip_slot >= LB_MAX_VIPS || m->vips[vip_slot].uid == 0)
 		return fail(err, errlen, -ENOENT, "no such VIP");
 	v = &m->vips[vip_slot];
-	lb_addr_format(&cb->addr, ip, sizeof(ip));
+	sl_addr_format(&cb->addr, ip, sizeof(ip));
 	port = cb->port != 0 ? cb->port : v->port;
-	if (lb_addr_is_v4(&cb->addr) != lb_addr_is_v4(&v->addr))
+	if (sl_addr_is_v4(&cb->addr) != sl_addr_is_v4(&v->addr))
 		return fail(err, errlen, -EINVAL,
 			    "backend %s: address family differs from the VIP's", ip);
-	if ((v->mode == LB_MODE_DSR || v->mode == LB_MODE_TUNNEL) && port != v->port)
+	if ((v->mode == SL_MODE_DSR || v->mode == SL_MODE_TUNNEL) && port != v->port)
 		return fail(err, errlen, -EINVAL,
 			    "backend %s: port %u differs from the VIP's %u, which %s cannot do", ip,
-			    port, v->port, lb_mode_name((enum lb_mode)v->mode));
-	if (cb->weight > 65535 || cb->admin >= LB_ADMIN_MAX)
+			    port, v->port, sl_mode_name((enum sl_mode)v->mode));
+	if (cb->weight > 65535 || cb->admin >= SL_ADMIN_MAX)
 		return fail(err, errlen, -EINVAL, "backend %s: bad weight or state", ip);
 	if (lb_model_backend_find(m, vip_slot, &cb->addr, port) >= 0)
 		return fail(err, errlen, -EEXIST, "backend %s port %u is already in VIP %s", ip,
@@ -500,8 +500,8 @@ int lb_model_backend_add(struct lb_model *m, uint32_t vip_slot, const struct con
 	b->port = port;
 	b->weight = cb->weight;
 	b->admin = cb->admin;
-	b->health = LB_HEALTH_UP;
-	b->ctl_weight = -1;
+	b->health = SL_HEALTH_UP;
+	b->control_weight = -1;
 	b->has_mac = cb->has_mac;
 	memcpy(b->mac, cb->mac, 6);
 	b->neigh_slot = (uint32_t)neigh;
@@ -555,7 +555,7 @@ int lb_model_backend_set_mac(struct lb_model *m, uint32_t slot, const uint8_t *m
 			     size_t errlen)
 {
 	struct lb_model_backend *b = backend_get(m, slot);
-	char ip[LB_ADDR_STRLEN];
+	char ip[SL_ADDR_STRLEN];
 	int out_port, neigh;
 
 	if (b == NULL)
@@ -567,7 +567,7 @@ int lb_model_backend_set_mac(struct lb_model *m, uint32_t slot, const uint8_t *m
 		return fail(err, errlen, -EINVAL,
 			    "backend %s is on no port's subnet: its MAC cannot be resolved, only "
 			    "given",
-			    lb_addr_format(&b->addr, ip, sizeof(ip)));
+			    sl_addr_format(&b->addr, ip, sizeof(ip)));
 	/* The new neighbour first, so the old one's slot cannot be handed back to it. */
 	neigh = lb_neigh_ref(m->neigh, &b->addr, (uint16_t)(out_port < 0 ? 0 : out_port), mac);
 	if (neigh < 0)
@@ -597,15 +597,15 @@ int lb_model_backend_set_weight(struct lb_model *m, uint32_t slot, uint32_t weig
 	return 0;
 }
 
-int lb_model_backend_set_admin(struct lb_model *m, uint32_t slot, enum lb_admin admin)
+int lb_model_backend_set_admin(struct lb_model *m, uint32_t slot, enum sl_admin admin)
 {
 	struct lb_model_backend *b = backend_get(m, slot);
 
 	if (b == NULL)
 		return -ENOENT;
-	if ((unsigned int)admin >= LB_ADMIN_MAX)
+	if ((unsigned int)admin >= SL_ADMIN_MAX)
 		return -EINVAL;
-	if (admin != LB_ADMIN_DRAIN || b->admin != LB_ADMIN_DRAIN) {
+	if (admin != SL_ADMIN_DRAIN || b->admin != SL_ADMIN_DRAIN) {
 		/* A new drain starts its clock at the next tick; leaving drain cancels it. */
 		b->drain_deadline_ms = 0;
 		b->drain_started = false;
@@ -622,7 +622,7 @@ int lb_model_backend_set_drain_deadline(struct lb_model *m, uint32_t slot, uint3
 
 	if (b == NULL)
 		return -ENOENT;
-	if (b->admin != LB_ADMIN_DRAIN)
+	if (b->admin != SL_ADMIN_DRAIN)
 		return -EINVAL;
 	b->drain_deadline_ms = ms;
 	return 0;
@@ -641,7 +641,7 @@ uint32_t lb_model_drain_tick(struct lb_model *m, uint64_t now_ms)
 	for (uint32_t i = 0; i < LB_MAX_BACKENDS; i++) {
 		struct lb_model_backend *b = &m->backends[i];
 		uint32_t deadline;
-		if (b->uid == 0 || b->admin != LB_ADMIN_DRAIN)
+		if (b->uid == 0 || b->admin != SL_ADMIN_DRAIN)
 			continue;
 		if (!b->drain_started) {
 			b->drain_started = true;
@@ -662,7 +662,7 @@ int64_t lb_model_drain_remaining(const struct lb_model *m, const struct lb_model
 	uint32_t deadline = drain_deadline_of(m, b);
 	uint64_t spent;
 
-	if (b->admin != LB_ADMIN_DRAIN || deadline == 0)
+	if (b->admin != SL_ADMIN_DRAIN || deadline == 0)
 		return -1;
 	if (!b->drain_started)
 		return deadline;
@@ -670,20 +670,20 @@ int64_t lb_model_drain_remaining(const struct lb_model *m, const struct lb_model
 	return b->drain_expired || spent >= deadline ? 0 : (int64_t)(deadline - spent);
 }
 
-int lb_model_backend_set_health(struct lb_model *m, uint32_t slot, enum lb_health health)
+int lb_model_backend_set_health(struct lb_model *m, uint32_t slot, enum sl_health health)
 {
 	struct lb_model_backend *b = backend_get(m, slot);
 
 	if (b == NULL)
 		return -ENOENT;
-	if (health != LB_HEALTH_UP && health != LB_HEALTH_DOWN)
+	if (health != SL_HEALTH_UP && health != SL_HEALTH_DOWN)
 		return -EINVAL;
 	b->health = (uint8_t)health;
 	vip_changed(m, &m->vips[b->vip_slot]);
 	return 0;
 }
 
-int lb_model_backend_set_ctl_weight(struct lb_model *m, uint32_t slot, int32_t weight)
+int lb_model_backend_set_control_weight(struct lb_model *m, uint32_t slot, int32_t weight)
 {
 	struct lb_model_backend *b = backend_get(m, slot);
 
@@ -691,7 +691,7 @@ int lb_model_backend_set_ctl_weight(struct lb_model *m, uint32_t slot, int32_t w
 		return -ENOENT;
 	if (weight < -1 || weight > 65535)
 		return -EINVAL;
-	b->ctl_weight = weight;
+	b->control_weight = weight;
 	vip_changed(m, &m->vips[b->vip_slot]);
 	return 0;
 }
@@ -702,9 +702,9 @@ uint32_t lb_model_backend_effective_weight(const struct lb_model *m,
 	/* No new flows to a backend whose MAC is unknown: they would be dropped. */
 	if (b->removed || !lb_neigh_usable(&m->neigh[b->neigh_slot]))
 		return 0;
-	if (b->admin != LB_ADMIN_READY || b->health != LB_HEALTH_UP)
+	if (b->admin != SL_ADMIN_READY || b->health != SL_HEALTH_UP)
 		return 0;
-	return b->ctl_weight >= 0 ? (uint32_t)b->ctl_weight : b->weight;
+	return b->control_weight >= 0 ? (uint32_t)b->control_weight : b->weight;
 }
 
 /* A neighbour became usable or stopped being: its backends' pools change. */
@@ -725,32 +725,32 @@ static void neigh_mark_dirty(void *arg, uint32_t neigh_slot)
  * when the job starts; the table is built in slices (lb_model_build_step()).
  * It is the pool of the model as it was at the VIP's change stamp <change>.
  */
-struct pool_job {
+struct members_job {
 	uint32_t vip_uid;
 	uint64_t change;
-	struct lb_pool *pool;
+	struct lb_members *members;
 	struct maglev_builder *mg; /* NULL once the table is complete */
 };
 
-static void job_free(struct pool_job *j)
+static void job_free(struct members_job *j)
 {
 	if (j == NULL)
 		return;
 	maglev_build_free(j->mg);
-	pool_put(j->pool);
+	members_put(j->members);
 	free(j);
 }
 
 /* A pool for <v>'s members as they are now; its Maglev table not built yet. */
-static struct lb_pool *pool_alloc(struct lb_model *m, const struct lb_model_vip *v)
+static struct lb_members *members_alloc(struct lb_model *m, const struct lb_model_vip *v)
 {
-	struct lb_pool *p = calloc(1, sizeof(*p));
+	struct lb_members *p = calloc(1, sizeof(*p));
 	uint32_t n = v->n_members;
 
 	if (p == NULL)
 		return NULL;
 	p->refcnt = 1;
-	p->version = ++m->pool_version;
+	p->version = ++m->members_version;
 	p->n = n;
 	p->maglev_size = v->maglev_size;
 	p->slot = calloc(n ? n : 1, sizeof(*p->slot));
@@ -771,7 +771,7 @@ static struct lb_pool *pool_alloc(struct lb_model *m, const struct lb_model_vip 
 	}
 	return p;
 fail:
-	pool_put(p);
+	members_put(p);
 	return NULL;
 }
 
@@ -780,21 +780,21 @@ fail:
  * port" text: two Sluice nodes with the same pool build byte-identical
  * tables whatever slots their backends landed in.
  */
-static int pool_maglev_start(const struct lb_model *m, const struct lb_model_vip *v,
-			     struct lb_pool *p, struct maglev_builder **mg)
+static int members_maglev_start(const struct lb_model *m, const struct lb_model_vip *v,
+				struct lb_members *p, struct maglev_builder **mg)
 {
 	uint32_t n = v->n_members;
 	struct maglev_backend *mb = calloc(n ? n : 1, sizeof(*mb));
-	char(*ids)[LB_ADDR_STRLEN + 8] = calloc(n ? n : 1, sizeof(*ids));
+	char(*ids)[SL_ADDR_STRLEN + 8] = calloc(n ? n : 1, sizeof(*ids));
 	int rc = -ENOMEM;
 
 	if (mb != NULL && ids != NULL) {
 		for (uint32_t i = 0; i < n; i++) {
 			const struct lb_model_backend *b = &m->backends[v->members[i]];
-			char ip[LB_ADDR_STRLEN];
+			char ip[SL_ADDR_STRLEN];
 
 			snprintf(ids[i], sizeof(ids[i]), "%s %u",
-				 lb_addr_format(&b->addr, ip, sizeof(ip)), b->port);
+				 sl_addr_format(&b->addr, ip, sizeof(ip)), b->port);
 			mb[i].id = ids[i];
 			mb[i].id_len = strlen(ids[i]);
 			mb[i].weight = p->weight[i];
@@ -807,16 +807,16 @@ static int pool_maglev_start(const struct lb_model *m, const struct lb_model_vip
 }
 
 /* A job building <v>'s next pool, or NULL when out of memory. */
-static struct pool_job *job_start(struct lb_model *m, const struct lb_model_vip *v)
+static struct members_job *job_start(struct lb_model *m, const struct lb_model_vip *v)
 {
-	struct pool_job *j = calloc(1, sizeof(*j));
+	struct members_job *j = calloc(1, sizeof(*j));
 
 	if (j == NULL)
 		return NULL;
 	j->vip_uid = v->uid;
 	j->change = v->change;
-	j->pool = pool_alloc(m, v);
-	if (j->pool == NULL || pool_maglev_start(m, v, j->pool, &j->mg) < 0) {
+	j->members = members_alloc(m, v);
+	if (j->members == NULL || members_maglev_start(m, v, j->members, &j->mg) < 0) {
 		job_free(j);
 		return NULL;
 	}
@@ -824,21 +824,21 @@ static struct pool_job *job_start(struct lb_model *m, const struct lb_model_vip 
 }
 
 /* Whether VIP <v> needs a new pool, and job <j> is not building the right one. */
-static bool job_stale(const struct lb_model_vip *v, const struct pool_job *j)
+static bool job_stale(const struct lb_model_vip *v, const struct members_job *j)
 {
 	return j == NULL || j->vip_uid != v->uid || j->change != v->change;
 }
 
 int lb_model_build_start(struct lb_model *m)
 {
-	struct pool_job **job = m->builds->job;
+	struct members_job **job = m->builds->job;
 	int entries = 0;
 
 	for (uint32_t i = 0; i < LB_MAX_VIPS; i++) {
 		const struct lb_model_vip *v = &m->vips[i];
-		struct pool_job *j;
+		struct members_job *j;
 
-		if (v->uid == 0 || (!v->dirty && v->pool != NULL)) {
+		if (v->uid == 0 || (!v->dirty && v->compiled != NULL)) {
 			/* Deleted, or changed and put back (lb_model_txn.h): nothing to build. */
 			job_free(job[i]);
 			job[i] = NULL;
@@ -854,14 +854,14 @@ int lb_model_build_start(struct lb_model *m)
 			job[i] = j;
 		}
 		if (job[i]->mg != NULL)
-			entries += (int)job[i]->pool->maglev_size;
+			entries += (int)job[i]->members->maglev_size;
 	}
 	return entries;
 }
 
 bool lb_model_build_step(struct lb_model *m, uint64_t budget)
 {
-	struct pool_job **job = m->builds->job;
+	struct members_job **job = m->builds->job;
 
 	for (uint32_t i = 0; i < LB_MAX_VIPS; i++) {
 		if (job[i] == NULL || job[i]->mg == NULL)
@@ -883,19 +883,19 @@ bool lb_model_build_pending(const struct lb_model *m)
 }
 
 /* The VIPs take the pools their jobs built (every job complete), which they now hold. */
-static void pools_install(struct lb_model *m)
+static void members_install(struct lb_model *m)
 {
-	struct pool_job **job = m->builds->job;
+	struct members_job **job = m->builds->job;
 
 	for (uint32_t i = 0; i < LB_MAX_VIPS; i++) {
 		struct lb_model_vip *v = &m->vips[i];
 
 		if (job[i] == NULL)
 			continue;
-		pool_put(v->pool);
-		v->pool = job[i]->pool;
+		members_put(v->compiled);
+		v->compiled = job[i]->members;
 		v->dirty = false;
-		job[i]->pool = NULL;
+		job[i]->members = NULL;
 		job_free(job[i]);
 		job[i] = NULL;
 	}
@@ -910,13 +910,13 @@ static void vip_hash_insert(uint32_t *table, uint32_t h, uint32_t slot)
 	table[i] = slot;
 }
 
-static void fast4_insert(struct lb_snapshot *s, const struct lb_addr *a, uint16_t port_be,
+static void fast4_insert(struct lb_snapshot *s, const struct sl_addr *a, uint16_t port_be,
 			 uint8_t proto, uint32_t id, uint8_t mode)
 {
 	struct lb_vip4 e = {.port_be = port_be, .proto = proto, .vip = (uint8_t)id, .mode = mode};
 	uint32_t i;
 
-	memcpy(&e.addr, lb_addr_v4_bytes(a), 4);
+	memcpy(&e.addr, sl_addr_v4_bytes(a), 4);
 	i = lb_vip4_hash(e.addr, e.port_be, e.proto);
 	while (s->fast4[i].proto != 0)
 		i = (i + 1) & (LB_VIP_HASH - 1);
@@ -926,22 +926,22 @@ static void fast4_insert(struct lb_snapshot *s, const struct lb_addr *a, uint16_
 /* What the established flows of <b> do at their next packet. */
 static uint8_t backend_fate(const struct lb_model *m, const struct lb_model_backend *b)
 {
-	if (b->admin == LB_ADMIN_MAINT || b->health != LB_HEALTH_UP) {
+	if (b->admin == SL_ADMIN_MAINT || b->health != SL_HEALTH_UP) {
 		switch (m->vips[b->vip_slot].down_flows) {
-		case LB_DOWN_KEEP:
+		case SL_DOWN_KEEP:
 			return LB_FATE_STAY;
-		case LB_DOWN_RESET:
+		case SL_DOWN_RESET:
 			return LB_FATE_RESET;
 		default:
 			return LB_FATE_MOVE;
 		}
 	}
-	if (b->admin == LB_ADMIN_DRAIN && b->drain_expired)
+	if (b->admin == SL_ADMIN_DRAIN && b->drain_expired)
 		return LB_FATE_DRAIN_RESET;
 	return LB_FATE_STAY;
 }
 
-static void own_bloom_add(struct lb_snapshot *s, const struct lb_addr *a)
+static void own_bloom_add(struct lb_snapshot *s, const struct sl_addr *a)
 {
 	uint32_t bit = lb_own_bit(a);
 
@@ -972,8 +972,8 @@ static void snapshot_laddrs(struct lb_snapshot *s, const struct lb_model *m)
 	memcpy(s->laddrs, m->laddrs, sizeof(s->laddrs));
 	for (uint32_t i = 0; i < m->n_laddrs; i++) {
 		vip_hash_insert(s->laddr_hash, lb_vip_hash_of(&m->laddrs[i], 0, 0), i);
-		if (lb_addr_is_v4(&m->laddrs[i]))
-			fast4_insert(s, &m->laddrs[i], 0, LB_VIP4_LADDR, i, LB_MODE_FNAT);
+		if (sl_addr_is_v4(&m->laddrs[i]))
+			fast4_insert(s, &m->laddrs[i], 0, LB_VIP4_LADDR, i, SL_MODE_FNAT);
 	}
 }
 
@@ -981,9 +981,9 @@ static void snapshot_laddrs(struct lb_snapshot *s, const struct lb_model *m)
 static void snapshot_vip(struct lb_snapshot *s, struct lb_model *m, uint32_t i)
 {
 	struct lb_model_vip *v = &m->vips[i];
-	struct lb_vip_rt *r = &s->vips[i];
+	struct lb_snap_vip *r = &s->vips[i];
 
-	v->pool->refcnt++;
+	v->compiled->refcnt++;
 	r->addr = v->addr;
 	r->uid = v->uid;
 	r->port_be = htons(v->port);
@@ -999,18 +999,18 @@ static void snapshot_vip(struct lb_snapshot *s, struct lb_model *m, uint32_t i)
 	r->syn_timeout_ms = v->syn_timeout_ms;
 	r->n_laddrs = v->n_laddrs;
 	memcpy(r->laddr, v->laddr, sizeof(r->laddr));
-	r->pool = v->pool;
-	if (v->mode == LB_MODE_NAT)
+	r->members = v->compiled;
+	if (v->mode == SL_MODE_NAT)
 		s->has_nat = true;
 	vip_hash_insert(s->vip_hash, lb_vip_hash_of(&r->addr, r->port_be, r->proto), i);
-	if (lb_addr_is_v4(&r->addr))
+	if (sl_addr_is_v4(&r->addr))
 		fast4_insert(s, &r->addr, r->port_be, r->proto, i, r->mode);
 	if (!lb_vip_addr_known(s, &r->addr))
 		vip_hash_insert(s->vip_addr_hash, lb_vip_hash_of(&r->addr, 0, 0), i);
 }
 
 /* Backend <b> of the model as the workers see it. */
-static void snapshot_backend(struct lb_backend_rt *r, const struct lb_model *m,
+static void snapshot_backend(struct lb_snap_backend *r, const struct lb_model *m,
 			     const struct lb_model_backend *b)
 {
 	r->addr = b->addr;
@@ -1036,7 +1036,7 @@ struct lb_snapshot *lb_model_compile(struct lb_model *m)
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return NULL; /* the complete jobs wait for the next compile */
-	pools_install(m);
+	members_install(m);
 
 	s->generation = ++m->generation;
 	s->n_ports = m->n_ports;
@@ -1063,7 +1063,7 @@ void lb_snapshot_free(struct lb_snapshot *s)
 		return;
 	for (uint32_t i = 0; i < LB_MAX_VIPS; i++)
 		if (s->vips[i].uid != 0)
-			pool_put((struct lb_pool *)s->vips[i].pool);
+			members_put((struct lb_members *)s->vips[i].members);
 	free(s);
 }
 
@@ -1077,7 +1077,7 @@ uint32_t lb_neigh_due(struct lb_model *m, struct lb_neigh_table *t, uint64_t now
 }
 
 uint32_t lb_neigh_learn(struct lb_model *m, struct lb_neigh_table *t, uint16_t port,
-			const struct lb_addr *addr, const uint8_t mac[6], uint64_t now_ms)
+			const struct sl_addr *addr, const uint8_t mac[6], uint64_t now_ms)
 {
 	return lb_neigh_heard(m->neigh, t, port, addr, mac, now_ms, neigh_mark_dirty, m);
 }

@@ -21,17 +21,17 @@ struct lb_model_backend {
 	uint32_t uid; /* 0 = slot unused */
 	uint16_t vip_slot;
 	uint16_t out_port;
-	struct lb_addr addr;
+	struct sl_addr addr;
 	uint16_t port; /* host order */
 	uint32_t weight;
-	uint8_t admin; /* enum lb_admin */
+	uint8_t admin; /* enum sl_admin */
 	/*
 	 * The control daemon's weight for new flows (failover shares, slow
 	 * start, breaker ejection), used instead of <weight> when >= 0; the
 	 * operator's <weight> stays what it was set to.
 	 */
-	int32_t ctl_weight;
-	uint8_t health; /* enum lb_health */
+	int32_t control_weight;
+	uint8_t health; /* enum sl_health */
 	bool has_mac;
 	uint8_t mac[6];
 	uint32_t neigh_slot;
@@ -45,7 +45,7 @@ struct lb_model_backend {
 	 * Drain deadline (admin drain): this drain's own deadline (0 = the VIP's
 	 * drain_deadline_ms), when the drain began on the management clock
 	 * (stamped by lb_model_drain_tick()), and whether it has passed: then the
-	 * flows still on the backend are reset (lb_backend_rt.fate).
+	 * flows still on the backend are reset (lb_snap_backend.fate).
 	 */
 	uint32_t drain_deadline_ms;
 	bool drain_started;
@@ -57,14 +57,14 @@ struct lb_model_backend {
 struct lb_model_vip {
 	uint32_t uid; /* 0 = slot unused */
 	char name[CONF_NAME_MAX];
-	struct lb_addr addr;
+	struct sl_addr addr;
 	uint16_t port; /* host order */
 	uint8_t proto;
 	uint8_t mode;
 	uint8_t sched;
 	uint8_t hash;
 	uint8_t when_empty;
-	uint8_t down_flows;           /* enum lb_down_flows */
+	uint8_t down_flows;           /* enum sl_down_flows */
 	uint32_t response_timeout_ms; /* fnat/nat; 0 = off */
 	bool redispatch;              /* fnat/nat: refused or unanswered SYNs elsewhere */
 	uint32_t syn_timeout_ms;      /* ... after this long unanswered; 0 = client's retry */
@@ -75,16 +75,16 @@ struct lb_model_vip {
 	uint32_t n_members;
 	uint32_t *members; /* backend slots in order of addition */
 	uint32_t cap_members;
-	bool dirty;                 /* pool must be rebuilt at the next compile */
-	uint64_t change;            /* stamp of the last change to what the pool is built from */
-	struct lb_pool *pool;       /* last compiled pool (a reference is held) */
-	struct lb_traffic baseline; /* counter sums when the slot was taken */
+	bool dirty;      /* members must be rebuilt at the next compile */
+	uint64_t change; /* stamp of the last change to what the members are built from */
+	struct lb_members *compiled; /* last compiled members (a reference is held) */
+	struct lb_traffic baseline;  /* counter sums when the slot was taken */
 };
 
 struct lb_model {
 	uint64_t generation; /* of the last compiled snapshot */
 	uint32_t next_uid;
-	uint32_t pool_version;
+	uint32_t members_version;
 	/*
 	 * Set when a neighbour became usable or unusable (its backends' pools
 	 * must be rebuilt): the owner compiles and publishes, then clears it.
@@ -95,7 +95,7 @@ struct lb_model {
 	 * address: flows and lcores' port maps refer to it by id.
 	 */
 	uint32_t n_laddrs;
-	struct lb_addr laddrs[LB_MAX_LADDRS];
+	struct sl_addr laddrs[LB_MAX_LADDRS];
 	uint32_t n_ports;
 	struct lb_port_info ports[LB_MAX_PORTS];
 	char port_names[LB_MAX_PORTS][CONF_NAME_MAX];
@@ -144,11 +144,11 @@ int lb_model_backend_del(struct lb_model *m, uint32_t backend_slot);
 /* Frees a removed backend's slot (its flows are gone). */
 int lb_model_backend_reap(struct lb_model *m, uint32_t backend_slot);
 /* Finds a VIP's backend by address and port (0 = the VIP's port); slot or -ENOENT. */
-int lb_model_backend_find(const struct lb_model *m, uint32_t vip_slot, const struct lb_addr *addr,
+int lb_model_backend_find(const struct lb_model *m, uint32_t vip_slot, const struct sl_addr *addr,
 			  uint16_t port);
 int lb_model_backend_set_weight(struct lb_model *m, uint32_t slot, uint32_t weight);
-int lb_model_backend_set_admin(struct lb_model *m, uint32_t slot, enum lb_admin admin);
-int lb_model_backend_set_health(struct lb_model *m, uint32_t slot, enum lb_health health);
+int lb_model_backend_set_admin(struct lb_model *m, uint32_t slot, enum sl_admin admin);
+int lb_model_backend_set_health(struct lb_model *m, uint32_t slot, enum sl_health health);
 /*
  * This drain's deadline in ms (0 = the VIP's drain_deadline), for a backend
  * in drain; setting the admin state to anything else cancels it.
@@ -164,7 +164,7 @@ uint32_t lb_model_drain_tick(struct lb_model *m, uint64_t now_ms);
 int64_t lb_model_drain_remaining(const struct lb_model *m, const struct lb_model_backend *b,
 				 uint64_t now_ms);
 /* -1 gives the operator's weight back; 0..65535 overrides it (control daemon). */
-int lb_model_backend_set_ctl_weight(struct lb_model *m, uint32_t slot, int32_t weight);
+int lb_model_backend_set_control_weight(struct lb_model *m, uint32_t slot, int32_t weight);
 /*
  * A static MAC for backend <slot>, or <mac> NULL to resolve it by ARP/ND
  * from now on (refused with a message in <err> when the backend is on no
@@ -221,6 +221,6 @@ void lb_snapshot_free(struct lb_snapshot *s);
 uint32_t lb_neigh_due(struct lb_model *m, struct lb_neigh_table *t, uint64_t now_ms,
 		      uint32_t reachable_ms, uint32_t retry_ms, uint32_t *slots, uint32_t max);
 uint32_t lb_neigh_learn(struct lb_model *m, struct lb_neigh_table *t, uint16_t port,
-			const struct lb_addr *addr, const uint8_t mac[6], uint64_t now_ms);
+			const struct sl_addr *addr, const uint8_t mac[6], uint64_t now_ms);
 
 #endif

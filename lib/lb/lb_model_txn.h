@@ -105,8 +105,8 @@ static inline int model_txn_rollback(struct model_txn *t, struct lb_model *m)
 		if (now->members != NULL && now->members != t->array[i])
 			free(now->members);
 		/* vip.del let its pool go: the model's reference is taken again. */
-		if (was->pool != NULL && now->pool == NULL)
-			was->pool->refcnt++;
+		if (was->compiled != NULL && now->compiled == NULL)
+			was->compiled->refcnt++;
 	}
 	memcpy(m, &t->saved, sizeof(*m));
 	for (uint32_t i = 0; i < LB_MAX_VIPS; i++) {

@@ -11,9 +11,9 @@
 /* One response timeout for the connection of forward entry <f>, at most once. */
 void nat_rt_count(struct lb_worker *w, const struct flow_entry *f, struct lb_flow_ext *x)
 {
-	if (x->rt_counted)
+	if (x->resp_timeout_counted)
 		return;
-	x->rt_counted = 1;
+	x->resp_timeout_counted = 1;
 	w->ctr->vip[f->vip_slot].response_timeouts++;
 	if (f->backend_slot < LB_MAX_BACKENDS)
 		w->ctr->backend[f->backend_slot].response_timeouts++;
@@ -25,7 +25,7 @@ void nat_rt_visit(struct flow_entry *e, void *arg)
 	struct lb_worker *w = arg;
 	struct lb_flow_ext *x;
 
-	if (!rt_due(w, e))
+	if (!resp_timeout_due(w, e))
 		return;
 	x = ext_of(w, e);
 	if (!x->reverse)
@@ -75,10 +75,10 @@ static uint32_t csum_change(uint32_t sum, const uint8_t *old, const uint8_t *val
  * (nsrc:nsport -> ndst:ndport), routed (TTL down by one), on an IPv4 or
  * IPv6 packet.
  */
-static struct lb_csum_delta csum_delta(bool v6, const struct lb_addr *osrc, uint16_t osport,
-				       const struct lb_addr *odst, uint16_t odport,
-				       const struct lb_addr *nsrc, uint16_t nsport,
-				       const struct lb_addr *ndst, uint16_t ndport)
+static struct lb_csum_delta csum_delta(bool v6, const struct sl_addr *osrc, uint16_t osport,
+				       const struct sl_addr *odst, uint16_t odport,
+				       const struct sl_addr *nsrc, uint16_t nsport,
+				       const struct sl_addr *ndst, uint16_t ndport)
 {
 	uint32_t off = v6 ? 0 : 12, alen = v6 ? 16 : 4, addrs, ports;
 	/* The TTL / protocol word: ~(ttl << 8 | proto) + ((ttl - 1) << 8 | proto). */
@@ -99,8 +99,8 @@ static struct lb_csum_delta csum_delta(bool v6, const struct lb_addr *osrc, uint
  * leaves them to the port (<offload>). An IPv4 UDP datagram without a
  * checksum (0) keeps none.
  */
-static void nat_rewrite(struct lb_pkt *pk, const struct pkt_meta *m, const struct lb_addr *src,
-			uint16_t sport_be, const struct lb_addr *dst, uint16_t dport_be,
+static void nat_rewrite(struct lb_pkt *pk, const struct pkt_meta *m, const struct sl_addr *src,
+			uint16_t sport_be, const struct sl_addr *dst, uint16_t dport_be,
 			bool offload, const struct lb_csum_delta *d)
 {
 	uint8_t *ip = pk->data + m->l3_off, *l4 = pk->data + m->l4_off;
@@ -124,9 +124,9 @@ static void nat_rewrite(struct lb_pkt *pk, const struct pkt_meta *m, const struc
 			memcpy(ip + 24, dst->b, 16);
 	} else {
 		if (src != NULL)
-			memcpy(ip + 12, lb_addr_v4_bytes(src), 4);
+			memcpy(ip + 12, sl_addr_v4_bytes(src), 4);
 		if (dst != NULL)
-			memcpy(ip + 16, lb_addr_v4_bytes(dst), 4);
+			memcpy(ip + 16, sl_addr_v4_bytes(dst), 4);
 	}
 	if (sport_be != 0)
 		memcpy(l4, &sport_be, 2);
@@ -156,8 +156,8 @@ static bool ttl_decrement(struct lb_pkt *pk, const struct pkt_meta *m)
  * it cannot go.
  */
 bool nat_forward(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
-		 const struct pkt_meta *m, const struct lb_vip_rt *v, const struct lb_backend_rt *b,
-		 const struct flow_entry *e)
+		 const struct pkt_meta *m, const struct lb_snap_vip *v,
+		 const struct lb_snap_backend *b, const struct flow_entry *e)
 {
 	bool offload = s->ports[b->out_port].tx_csum_offload;
 	const struct lb_flow_ext *x = &w->ext[flow_entry_index(w->flows, e)];
@@ -166,7 +166,7 @@ bool nat_forward(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt
 		pk->drop = LB_DROP_TTL;
 		return false;
 	}
-	if (v->mode == LB_MODE_FNAT)
+	if (v->mode == SL_MODE_FNAT)
 		nat_rewrite(pk, m, &s->laddrs[x->laddr], x->lport_be, &b->addr, b->port_be, offload,
 			    &x->to_backend);
 	else
@@ -189,16 +189,17 @@ static inline uint32_t payload_len(const struct lb_pkt *pk, const struct pkt_met
  * timeout: an answer past due is counted; data (not a SYN's) arms the timer
  * unless it runs already or the connection was counted.
  */
-void nat_rt_client(struct lb_worker *w, const struct lb_vip_rt *v, struct flow_entry *f,
+void nat_rt_client(struct lb_worker *w, const struct lb_snap_vip *v, struct flow_entry *f,
 		   const struct lb_pkt *pk, const struct pkt_meta *m)
 {
 	struct lb_flow_ext *x = ext_of(w, f);
 
-	if (rt_due(w, f)) {
+	if (resp_timeout_due(w, f)) {
 		nat_rt_count(w, f, x);
 		f->user = 0;
 	}
-	if (f->user == 0 && !x->rt_counted && !(m->tcp_flags & TCP_SYN) && payload_len(pk, m) > 0) {
+	if (f->user == 0 && !x->resp_timeout_counted && !(m->tcp_flags & TCP_SYN) &&
+	    payload_len(pk, m) > 0) {
 		uint32_t due = w->now_ms + v->response_timeout_ms;
 		f->user = due != 0 ? due : 1;
 	}
@@ -236,9 +237,9 @@ void nat_pair_touch(struct lb_worker *w, struct flow_entry *f, uint8_t tcp_flags
  * table; or -2 when <f> is already gone. pk->drop is set on failure.
  */
 int nat_open(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
-	     const struct lb_vip_rt *v, struct flow_entry *f, uint32_t hash)
+	     const struct lb_snap_vip *v, struct flow_entry *f, uint32_t hash)
 {
-	const struct lb_backend_rt *b = &s->backends[f->backend_slot];
+	const struct lb_snap_backend *b = &s->backends[f->backend_slot];
 	struct lb_flow_ext *fx = ext_of(w, f), *rx;
 	struct flow_key rk, fk = f->key;
 	struct flow_entry *r;
@@ -248,7 +249,7 @@ int nat_open(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk
 	rk.src = b->addr;
 	rk.sport = b->port_be;
 	rk.proto = f->key.proto;
-	if (v->mode == LB_MODE_FNAT) {
+	if (v->mode == SL_MODE_FNAT) {
 		uint32_t id = 0;
 		uint16_t port = ports_vip_alloc(w, v, hash, &id);
 
@@ -309,7 +310,7 @@ int nat_open(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk
 	memcpy(fx->client_mac, pk->data + 6, 6);
 	fx->client_port = pk->in_port;
 	/* Client -> VIP becomes rk's reverse (rk.dst:rk.dport -> backend); replies go back. */
-	bool v6 = !lb_addr_is_v4(&f->key.dst);
+	bool v6 = !sl_addr_is_v4(&f->key.dst);
 	fx->to_backend = csum_delta(v6, &f->key.src, f->key.sport, &f->key.dst, f->key.dport,
 				    &rk.dst, rk.dport, &rk.src, rk.sport);
 	fx->to_client = csum_delta(v6, &rk.src, rk.sport, &rk.dst, rk.dport, &f->key.dst,
@@ -330,7 +331,7 @@ void nat_reply(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *
 
 	if (r == NULL || !ext_of(w, r)->reverse || (f = ext_of(w, r)->peer) == NULL)
 		return; /* pk->drop stays not_ours */
-	const struct lb_backend_rt *b = &s->backends[f->backend_slot];
+	const struct lb_snap_backend *b = &s->backends[f->backend_slot];
 	if (b->uid == f->backend_uid &&
 	    (b->fate == LB_FATE_RESET || b->fate == LB_FATE_DRAIN_RESET)) {
 		/* Its backend is out and its flows reset: nothing more goes to the client. */
@@ -342,7 +343,7 @@ void nat_reply(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *
 	if (f->user != 0 && (payload_len(pk, m) > 0 || (m->tcp_flags & (TCP_FIN | TCP_RST)) ||
 			     m->l4_proto == IPPROTO_UDP)) {
 		/* An answer to the client's data (counted first if it came too late). */
-		if (rt_due(w, f)) {
+		if (resp_timeout_due(w, f)) {
 			nat_rt_count(w, f, fx);
 		} else {
 			w->ctr->vip[f->vip_slot].responded++;
@@ -373,7 +374,7 @@ void nat_reply(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *
 		pk->drop = LB_DROP_TTL;
 		return;
 	}
-	if (s->vips[f->vip_slot].mode == LB_MODE_FNAT)
+	if (s->vips[f->vip_slot].mode == SL_MODE_FNAT)
 		nat_rewrite(pk, m, &f->key.dst, f->key.dport, &f->key.src, f->key.sport, offload,
 			    &fx->to_client);
 	else

@@ -25,7 +25,7 @@ bool lb_neigh_usable(const struct lb_model_neigh *n)
 	       n->state == LB_NEIGH_STATIC;
 }
 
-int lb_neigh_ref(struct lb_model_neigh *set, const struct lb_addr *a, uint16_t port,
+int lb_neigh_ref(struct lb_model_neigh *set, const struct sl_addr *a, uint16_t port,
 		 const uint8_t *static_mac)
 {
 	int free_slot = -1;
@@ -38,7 +38,7 @@ int lb_neigh_ref(struct lb_model_neigh *set, const struct lb_addr *a, uint16_t p
 			continue;
 		}
 		if (static_mac == NULL && n->state != LB_NEIGH_STATIC && n->port == port &&
-		    lb_addr_eq(&n->addr, a)) {
+		    sl_addr_eq(&n->addr, a)) {
 			n->refs++;
 			return (int)i;
 		}
@@ -120,7 +120,7 @@ uint32_t lb_neigh_run(struct lb_model_neigh *set, struct lb_neigh_table *t, uint
 }
 
 uint32_t lb_neigh_heard(struct lb_model_neigh *set, struct lb_neigh_table *t, uint16_t port,
-			const struct lb_addr *addr, const uint8_t mac[6], uint64_t now_ms,
+			const struct sl_addr *addr, const uint8_t mac[6], uint64_t now_ms,
 			lb_neigh_changed_fn *changed, void *arg)
 {
 	uint32_t updated = 0;
@@ -128,7 +128,7 @@ uint32_t lb_neigh_heard(struct lb_model_neigh *set, struct lb_neigh_table *t, ui
 	for (uint32_t i = 0; i < LB_MAX_NEIGH; i++) {
 		struct lb_model_neigh *n = &set[i];
 		if (n->refs == 0 || n->state == LB_NEIGH_STATIC || n->port != port ||
-		    !lb_addr_eq(&n->addr, addr))
+		    !sl_addr_eq(&n->addr, addr))
 			continue;
 		if (!lb_neigh_usable(n))
 			changed(arg, i);

@@ -27,8 +27,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "lb_addr.h"
-#include "lb_types.h"
+#include "sl_addr.h"
+#include "sl_types.h"
 
 #define LB_MAX_NEIGH CONF_MAX_BACKENDS /* one per backend at most */
 
@@ -80,7 +80,7 @@ const char *lb_neigh_state_name(enum lb_neigh_state s);
 /* One neighbour: an address behind a port. The entries are an array of LB_MAX_NEIGH. */
 struct lb_model_neigh {
 	uint32_t refs; /* backends using it; 0 = slot unused */
-	struct lb_addr addr;
+	struct sl_addr addr;
 	uint16_t port;
 	uint8_t state; /* enum lb_neigh_state */
 	uint8_t probes;
@@ -99,7 +99,7 @@ bool lb_neigh_usable(const struct lb_model_neigh *n);
  * entry of its own, so what is learnt never overrides it. Returns the slot,
  * or -ENOSPC when every slot is used.
  */
-int lb_neigh_ref(struct lb_model_neigh *set, const struct lb_addr *a, uint16_t port,
+int lb_neigh_ref(struct lb_model_neigh *set, const struct sl_addr *a, uint16_t port,
 		 const uint8_t *static_mac);
 /* Drops a reference; at 0 the slot is freed by the next lb_neigh_run(). */
 void lb_neigh_unref(struct lb_model_neigh *set, uint32_t slot);
@@ -126,7 +126,7 @@ uint32_t lb_neigh_run(struct lb_model_neigh *set, struct lb_neigh_table *t, uint
  * its word is written to <t>. Returns the number of entries updated.
  */
 uint32_t lb_neigh_heard(struct lb_model_neigh *set, struct lb_neigh_table *t, uint16_t port,
-			const struct lb_addr *addr, const uint8_t mac[6], uint64_t now_ms,
+			const struct sl_addr *addr, const uint8_t mac[6], uint64_t now_ms,
 			lb_neigh_changed_fn *changed, void *arg);
 
 #endif

@@ -15,22 +15,22 @@ static uint32_t load_estimate(const struct lb_worker *w, uint32_t slot)
 }
 
 /* Resets per-lcore scheduler state when the VIP's pool was rebuilt. */
-static void sched_sync(struct lb_worker *w, uint32_t vip_slot, const struct lb_pool *p)
+static void sched_sync(struct lb_worker *w, uint32_t vip_slot, const struct lb_members *p)
 {
-	if (w->pool_version[vip_slot] == p->version)
+	if (w->members_version[vip_slot] == p->version)
 		return;
-	w->pool_version[vip_slot] = p->version;
+	w->members_version[vip_slot] = p->version;
 	w->wrr_pos[vip_slot] = 0;
 	for (uint32_t i = 0; i < p->n; i++)
 		w->wrr_current[p->slot[i]] = 0;
 }
 
-uint32_t pick_maglev(const struct lb_vip_rt *v, const struct flow_key *k, uint32_t hash)
+uint32_t pick_maglev(const struct lb_snap_vip *v, const struct flow_key *k, uint32_t hash)
 {
-	const struct lb_pool *p = v->pool;
+	const struct lb_members *p = v->members;
 	uint16_t idx;
 
-	if (v->hash == LB_HASH_SRC_IP)
+	if (v->hash == SL_HASH_SRC_IP)
 		hash = (uint32_t)maglev_hash64(&k->src, sizeof(k->src), 0);
 	idx = maglev_lookup(p->maglev, p->maglev_size, hash);
 	return idx == MAGLEV_EMPTY ? SCHED_NONE : idx;
@@ -41,9 +41,9 @@ uint32_t pick_maglev(const struct lb_vip_rt *v, const struct flow_key *k, uint32
  * client): the VIP's scheduler over the pool without it (Maglev's table
  * cannot leave one out: weighted round robin stands in for it then).
  */
-static uint32_t pick_avoiding(struct lb_worker *w, uint32_t vip_slot, const struct lb_vip_rt *v)
+static uint32_t pick_avoiding(struct lb_worker *w, uint32_t vip_slot, const struct lb_snap_vip *v)
 {
-	const struct lb_pool *p = v->pool;
+	const struct lb_members *p = v->members;
 	uint32_t *weights = w->scratch_w, i;
 
 	for (i = 0; i < p->n; i++)
@@ -69,10 +69,10 @@ static uint32_t pick_avoiding(struct lb_worker *w, uint32_t vip_slot, const stru
 	}
 }
 
-uint32_t pick_backend(struct lb_worker *w, uint32_t vip_slot, const struct lb_vip_rt *v,
+uint32_t pick_backend(struct lb_worker *w, uint32_t vip_slot, const struct lb_snap_vip *v,
 		      const struct flow_key *k, uint32_t hash)
 {
-	const struct lb_pool *p = v->pool;
+	const struct lb_members *p = v->members;
 	uint32_t i, choice;
 
 	sched_sync(w, vip_slot, p);
@@ -197,7 +197,7 @@ void syn_drop(struct lb_worker *w, struct lb_syn_hold *h)
  * Keeps a copy of new connection <k>'s SYN (<pk>, not yet translated) until
  * its backend answers, if its VIP redispatches.
  */
-void syn_hold(struct lb_worker *w, const struct lb_vip_rt *v, const struct flow_key *k,
+void syn_hold(struct lb_worker *w, const struct lb_snap_vip *v, const struct flow_key *k,
 	      uint32_t hash, const struct lb_pkt *pk)
 {
 	struct lb_syn_hold *h = hold_find(w, k, hash);

@@ -110,7 +110,7 @@ void port_free(struct lb_worker *w, uint32_t laddr, uint32_t port)
 }
 
 /* A source port on one of <v>'s local addresses (from the one <hash> picks, on); 0: none. */
-uint16_t ports_vip_alloc(struct lb_worker *w, const struct lb_vip_rt *v, uint32_t hash,
+uint16_t ports_vip_alloc(struct lb_worker *w, const struct lb_snap_vip *v, uint32_t hash,
 			 uint32_t *laddr)
 {
 	for (uint32_t i = 0; i < v->n_laddrs; i++) {

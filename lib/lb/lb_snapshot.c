@@ -39,7 +39,7 @@ const char *lb_drop_name(enum lb_drop d)
 	return name_of(&drop_names, d);
 }
 
-uint32_t lb_vip_find(const struct lb_snapshot *s, const struct lb_addr *addr, uint16_t port_be,
+uint32_t lb_vip_find(const struct lb_snapshot *s, const struct sl_addr *addr, uint16_t port_be,
 		     uint8_t proto)
 {
 	uint32_t i = lb_vip_hash_of(addr, port_be, proto) & (LB_VIP_HASH - 1);
@@ -48,15 +48,15 @@ uint32_t lb_vip_find(const struct lb_snapshot *s, const struct lb_addr *addr, ui
 		uint32_t slot = s->vip_hash[i];
 		if (slot == LB_NO_SLOT)
 			return LB_NO_SLOT;
-		const struct lb_vip_rt *v = &s->vips[slot];
-		if (v->port_be == port_be && v->proto == proto && lb_addr_eq(&v->addr, addr))
+		const struct lb_snap_vip *v = &s->vips[slot];
+		if (v->port_be == port_be && v->proto == proto && sl_addr_eq(&v->addr, addr))
 			return slot;
 		i = (i + 1) & (LB_VIP_HASH - 1);
 	}
 	return LB_NO_SLOT;
 }
 
-uint32_t lb_laddr_find(const struct lb_snapshot *s, const struct lb_addr *addr)
+uint32_t lb_laddr_find(const struct lb_snapshot *s, const struct sl_addr *addr)
 {
 	uint32_t i = lb_vip_hash_of(addr, 0, 0) & (LB_VIP_HASH - 1);
 
@@ -64,14 +64,14 @@ uint32_t lb_laddr_find(const struct lb_snapshot *s, const struct lb_addr *addr)
 		uint32_t id = s->laddr_hash[i];
 		if (id == LB_NO_SLOT)
 			return LB_NO_SLOT;
-		if (lb_addr_eq(&s->laddrs[id], addr))
+		if (sl_addr_eq(&s->laddrs[id], addr))
 			return id;
 		i = (i + 1) & (LB_VIP_HASH - 1);
 	}
 	return LB_NO_SLOT;
 }
 
-bool lb_vip_addr_known(const struct lb_snapshot *s, const struct lb_addr *addr)
+bool lb_vip_addr_known(const struct lb_snapshot *s, const struct sl_addr *addr)
 {
 	uint32_t i = lb_vip_hash_of(addr, 0, 0) & (LB_VIP_HASH - 1);
 
@@ -79,7 +79,7 @@ bool lb_vip_addr_known(const struct lb_snapshot *s, const struct lb_addr *addr)
 		uint32_t slot = s->vip_addr_hash[i];
 		if (slot == LB_NO_SLOT)
 			return false;
-		if (lb_addr_eq(&s->vips[slot].addr, addr))
+		if (sl_addr_eq(&s->vips[slot].addr, addr))
 			return true;
 		i = (i + 1) & (LB_VIP_HASH - 1);
 	}

@@ -82,7 +82,7 @@ static inline struct lb_flow_ext *ext_of(struct lb_worker *w, const struct flow_
 }
 
 /* Response timeout (lb_worker.h): the answer to forward entry <f>'s client data is due. */
-static inline bool rt_due(const struct lb_worker *w, const struct flow_entry *f)
+static inline bool resp_timeout_due(const struct lb_worker *w, const struct flow_entry *f)
 {
 	return f->user != 0 && (int32_t)(w->now_ms - f->user) >= 0;
 }
@@ -103,14 +103,14 @@ static inline void eth_answer(uint8_t *frame, const uint8_t port_mac[6])
 	memcpy(frame + 6, port_mac, 6);
 }
 
-static inline bool is_port_addr(const struct lb_port_info *p, const struct lb_addr *a)
+static inline bool is_port_addr(const struct lb_port_info *p, const struct sl_addr *a)
 {
-	return lb_addr_is_v4(a) ? p->has_ipv4 && lb_addr_eq(&p->ipv4, a)
-				: p->has_ipv6 && lb_addr_eq(&p->ipv6, a);
+	return sl_addr_is_v4(a) ? p->has_ipv4 && sl_addr_eq(&p->ipv4, a)
+				: p->has_ipv6 && sl_addr_eq(&p->ipv6, a);
 }
 
 static inline bool is_ours(const struct lb_snapshot *s, const struct lb_port_info *p,
-			   const struct lb_addr *a)
+			   const struct sl_addr *a)
 {
 	return is_port_addr(p, a) || lb_vip_addr_known(s, a) || lb_laddr_find(s, a) != LB_NO_SLOT;
 }
@@ -134,7 +134,7 @@ static inline void count_traffic(struct lb_counters *c, uint32_t vip_slot, uint3
 }
 
 /* Which lcore owns a nat connection: from the client's address and port. */
-static inline uint32_t nat_owner(const struct lb_worker *w, const struct lb_addr *client,
+static inline uint32_t nat_owner(const struct lb_worker *w, const struct sl_addr *client,
 				 uint16_t port_be)
 {
 	return lb_vip_hash_of(client, port_be, 0) % w->n_workers;
@@ -180,15 +180,15 @@ static inline struct flow_entry *burst_recheck(struct lb_worker *w, struct flow_
 
 /* ---- lb_pick.c ---- */
 
-/* A new flow's backend by the VIP's scheduler: an index into v->pool, or SCHED_NONE. */
-uint32_t pick_backend(struct lb_worker *w, uint32_t vip_slot, const struct lb_vip_rt *v,
+/* A new flow's backend by the VIP's scheduler: an index into v->members, or SCHED_NONE. */
+uint32_t pick_backend(struct lb_worker *w, uint32_t vip_slot, const struct lb_snap_vip *v,
 		      const struct flow_key *k, uint32_t hash);
 /* The backend Maglev's table gives the flow (the same on every lcore and node). */
-uint32_t pick_maglev(const struct lb_vip_rt *v, const struct flow_key *k, uint32_t hash);
+uint32_t pick_maglev(const struct lb_snap_vip *v, const struct flow_key *k, uint32_t hash);
 uint32_t redispatch_avoid(struct lb_worker *w, const struct flow_key *k);
 bool redispatch_connect_failed(struct lb_worker *w, const struct lb_snapshot *s,
 			       struct flow_entry *f);
-void syn_hold(struct lb_worker *w, const struct lb_vip_rt *v, const struct flow_key *k,
+void syn_hold(struct lb_worker *w, const struct lb_snap_vip *v, const struct flow_key *k,
 	      uint32_t hash, const struct lb_pkt *pk);
 void syn_release(struct lb_worker *w, const struct flow_key *k);
 bool syn_take(struct lb_worker *w, const struct flow_key *k, struct lb_pkt *pk);
@@ -198,29 +198,29 @@ void syn_drop(struct lb_worker *w, struct lb_syn_hold *h);
 
 int ports_init(struct lb_worker *w);
 void port_free(struct lb_worker *w, uint32_t laddr, uint32_t port);
-uint16_t ports_vip_alloc(struct lb_worker *w, const struct lb_vip_rt *v, uint32_t hash,
+uint16_t ports_vip_alloc(struct lb_worker *w, const struct lb_snap_vip *v, uint32_t hash,
 			 uint32_t *laddr);
 
 /* ---- lb_nat.c ---- */
 
 void nat_rt_count(struct lb_worker *w, const struct flow_entry *f, struct lb_flow_ext *x);
 void nat_rt_visit(struct flow_entry *e, void *arg);
-void nat_rt_client(struct lb_worker *w, const struct lb_vip_rt *v, struct flow_entry *f,
+void nat_rt_client(struct lb_worker *w, const struct lb_snap_vip *v, struct flow_entry *f,
 		   const struct lb_pkt *pk, const struct pkt_meta *m);
 void nat_pair_touch(struct lb_worker *w, struct flow_entry *f, uint8_t tcp_flags,
 		    bool client_waits);
 int nat_open(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
-	     const struct lb_vip_rt *v, struct flow_entry *f, uint32_t hash);
+	     const struct lb_snap_vip *v, struct flow_entry *f, uint32_t hash);
 bool nat_forward(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
-		 const struct pkt_meta *m, const struct lb_vip_rt *v, const struct lb_backend_rt *b,
-		 const struct flow_entry *e);
+		 const struct pkt_meta *m, const struct lb_snap_vip *v,
+		 const struct lb_snap_backend *b, const struct flow_entry *e);
 void nat_reply(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
 	       const struct pkt_meta *m, struct flow_entry *r);
 
 /* ---- lb_tunnel.c ---- */
 
 bool tunnel_encap(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
-		  const struct pkt_meta *m, const struct lb_backend_rt *b);
+		  const struct pkt_meta *m, const struct lb_snap_backend *b);
 
 /* ---- lb_icmp.c ---- */
 
@@ -239,7 +239,7 @@ enum lb_verdict answer_icmp_echo(struct lb_pkt *pk, const struct pkt_meta *m,
 enum lb_verdict answer_ns(const struct lb_snapshot *s, const struct lb_port_info *port,
 			  struct lb_pkt *pk, const struct pkt_meta *m);
 bool answer_icmp_error(struct lb_pkt *pk, const struct pkt_meta *m, const uint8_t *port_mac,
-		       const struct lb_addr *from, uint8_t type, uint8_t code, uint16_t param);
+		       const struct sl_addr *from, uint8_t type, uint8_t code, uint16_t param);
 bool answer_rst(struct lb_pkt *pk, const struct pkt_meta *m, const uint8_t *port_mac);
 void answer_refuse(struct lb_worker *w, struct lb_pkt *pk, const struct pkt_meta *m,
 		   const uint8_t *port_mac);

@@ -37,7 +37,7 @@ static void too_big(struct lb_worker *w, const struct lb_port_info *port, struct
  * front. Returns false (pk->drop set) when the packet cannot go.
  */
 bool tunnel_encap(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
-		  const struct pkt_meta *m, const struct lb_backend_rt *b)
+		  const struct pkt_meta *m, const struct lb_snap_backend *b)
 {
 	const struct lb_port_info *out = &s->ports[b->out_port];
 	const struct lb_port_info *in = &s->ports[pk->in_port < s->n_ports ? pk->in_port : 0];
@@ -67,8 +67,8 @@ bool tunnel_encap(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pk
 		ip[8] = 64;
 		ip[9] = IPPROTO_IPIP_;
 		pkt_put16(ip + 10, 0);
-		memcpy(ip + 12, lb_addr_v4_bytes(&out->ipv4), 4);
-		memcpy(ip + 16, lb_addr_v4_bytes(&b->addr), 4);
+		memcpy(ip + 12, sl_addr_v4_bytes(&out->ipv4), 4);
+		memcpy(ip + 16, sl_addr_v4_bytes(&b->addr), 4);
 		/* A new header, not a recomputation: its checksum is computed once. */
 		pkt_put16(ip + 10, pkt_csum_fold(pkt_csum_add(0, ip, IP4_HLEN)));
 	} else {

@@ -22,7 +22,7 @@ static void on_flow_removed(const struct flow_entry *e, void *arg)
 	struct flow_entry *peer = x->peer;
 
 	w->table_changed = true;
-	if (!x->reverse && rt_due(w, e))
+	if (!x->reverse && resp_timeout_due(w, e))
 		nat_rt_count(w, e, x); /* a hung backend's connection that expired or was evicted */
 	if (!x->reverse && counts_active(e->state) && e->backend_slot < LB_MAX_BACKENDS &&
 	    w->active[e->backend_slot] > 0)

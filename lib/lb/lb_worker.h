@@ -110,7 +110,7 @@ struct lb_flow_ext {
 	uint8_t laddr;                   /* fnat: local address id */
 	uint8_t reverse;                 /* 1 on the reverse entry */
 	uint8_t answered;                /* the backend has replied (passive health) */
-	uint8_t rt_counted;              /* a response timeout was counted for this connection */
+	uint8_t resp_timeout_counted;    /* a response timeout was counted for this connection */
 	struct lb_csum_delta to_backend; /* the client's packets, translated */
 	struct lb_csum_delta to_client;  /* the backend's replies, translated back */
 };
@@ -178,10 +178,10 @@ struct lb_worker {
 	const struct lb_load *load;
 	uint32_t now_ms;
 	/* Scheduler state, per VIP slot / backend slot; reset when a pool changes. */
-	uint32_t pool_version[LB_MAX_VIPS];
+	uint32_t members_version[LB_MAX_VIPS];
 	uint32_t rr_cursor[LB_MAX_VIPS];
 	uint32_t lc_cursor[LB_MAX_VIPS];
-	uint32_t wrr_pos[LB_MAX_VIPS]; /* position in the pool's wrr cycle */
+	uint32_t wrr_pos[LB_MAX_VIPS]; /* position in the members' wrr cycle */
 	int64_t wrr_current[LB_MAX_BACKENDS];
 	/* Flows this lcore holds per backend slot (least-connections input). */
 	uint32_t active[LB_MAX_BACKENDS];
@@ -265,13 +265,13 @@ uint32_t lb_worker_sweep(struct lb_worker *w, uint32_t now_ms, uint32_t budget);
 /* Builds an ARP request (or IPv6 neighbour solicitation) for <target> from
  * port <p> into <buf> (at least 86 bytes). Returns the frame length or 0. */
 uint16_t lb_build_neigh_request(uint8_t *buf, uint16_t cap, const struct lb_port_info *p,
-				const struct lb_addr *target);
+				const struct sl_addr *target);
 
 /*
  * Reads a MAC announcement handed to the management thread (ARP request or
  * reply, neighbour advertisement with a target link-layer option). Returns 0
  * and fills <addr>/<mac>, or -1 if the frame carries none.
  */
-int lb_parse_neigh_reply(const uint8_t *data, uint16_t len, struct lb_addr *addr, uint8_t mac[6]);
+int lb_parse_neigh_reply(const uint8_t *data, uint16_t len, struct sl_addr *addr, uint8_t mac[6]);
 
 #endif

@@ -164,8 +164,8 @@ static inline enum parse_result parse_arp(const uint8_t *pkt, uint32_t len, stru
 		return PARSE_TRUNC_ARP;
 	m->arp_op = pkt_get16(a + 6);
 	memcpy(m->arp_sha, a + 8, 6);
-	lb_addr_set_v4(&m->src, a + 14);
-	lb_addr_set_v4(&m->dst, a + 24);
+	sl_addr_set_v4(&m->src, a + 14);
+	sl_addr_set_v4(&m->dst, a + 24);
 	m->l3_end = (uint16_t)(off + ARP_ETH_IP4_LEN);
 	return PARSE_OK;
 }
@@ -194,8 +194,8 @@ static inline enum parse_result parse_ip4(const uint8_t *pkt, uint32_t len, stru
 	m->l3_end = (uint16_t)(off + tot);
 	m->ttl = ip[8];
 	m->l4_proto = ip[9];
-	lb_addr_set_v4(&m->src, ip + 12);
-	lb_addr_set_v4(&m->dst, ip + 16);
+	sl_addr_set_v4(&m->src, ip + 12);
+	sl_addr_set_v4(&m->dst, ip + 16);
 
 	frag = pkt_get16(ip + 6);
 	if (frag & IP4_OFFMASK) {
@@ -227,8 +227,8 @@ static inline enum parse_result parse_ip6(const uint8_t *pkt, uint32_t len, stru
 
 	m->l3_end = (uint16_t)end;
 	m->ttl = ip[7];
-	lb_addr_set_v6(&m->src, ip + 8);
-	lb_addr_set_v6(&m->dst, ip + 24);
+	sl_addr_set_v6(&m->src, ip + 8);
+	sl_addr_set_v6(&m->dst, ip + 24);
 
 	nh = ip[6];
 	cur = off + IP6_HDR_LEN;

@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#include "lb_addr.h"
+#include "sl_addr.h"
 
 enum parse_result {
 	PARSE_OK = 0,
@@ -46,7 +46,7 @@ const char *parse_result_name(enum parse_result r);
 enum pkt_kind {
 	PKT_KIND_NONE = 0,
 	PKT_KIND_ARP,
-	PKT_KIND_IP, /* IPv4 or IPv6: see lb_addr_is_v4(&m->dst) or m->is_v6 */
+	PKT_KIND_IP, /* IPv4 or IPv6: see sl_addr_is_v4(&m->dst) or m->is_v6 */
 };
 
 enum pkt_frag {
@@ -78,8 +78,8 @@ struct pkt_meta {
 	uint16_t arp_op; /* host order, PKT_ARP_REQUEST/REPLY */
 	uint8_t ttl;     /* IPv4 TTL or IPv6 hop limit */
 	uint8_t pad;
-	struct lb_addr src; /* IP source; for ARP: sender protocol address */
-	struct lb_addr dst; /* IP destination; for ARP: target protocol address */
+	struct sl_addr src; /* IP source; for ARP: sender protocol address */
+	struct sl_addr dst; /* IP destination; for ARP: target protocol address */
 	uint8_t arp_sha[6]; /* ARP sender hardware address */
 	uint8_t pad2[2];
 };

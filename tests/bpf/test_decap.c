@@ -36,7 +36,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "lb_addr.h"
+#include "sl_addr.h"
 #include "decap_structs.h"
 #include "decap.skel.h"
 
@@ -391,15 +391,15 @@ static void test_outer_every_ihl(void **state)
 	}
 }
 
-/* Map keys are lb_addr bytes (IPv4-mapped for IPv4). */
-_Static_assert(sizeof(((struct sluice_decap_key *)0)->addr) == sizeof(struct lb_addr),
-	       "sluice_decap_key is an lb_addr");
+/* Map keys are sl_addr bytes (IPv4-mapped for IPv4). */
+_Static_assert(sizeof(((struct sluice_decap_key *)0)->addr) == sizeof(struct sl_addr),
+	       "sluice_decap_key is an sl_addr");
 
 static void addr_key(struct sluice_decap_key *k, const char *text)
 {
-	struct lb_addr a;
+	struct sl_addr a;
 
-	assert_int_equal(lb_addr_parse(&a, text), 0);
+	assert_int_equal(sl_addr_parse(&a, text), 0);
 	memcpy(k->addr, a.b, sizeof(k->addr));
 }
 

@@ -47,7 +47,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "lb_addr.h"
+#include "sl_addr.h"
 #include "steer.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -392,15 +392,15 @@ static char pin_root[64];
 static char obj_path[64];
 static uint64_t runs; /* packets run through any copy of the program */
 
-static void addr_of(struct lb_addr *a, const char *text)
+static void addr_of(struct sl_addr *a, const char *text)
 {
-	assert_int_equal(lb_addr_parse(a, text), 0);
+	assert_int_equal(sl_addr_parse(a, text), 0);
 }
 
 /* The services and owned addresses the fixtures expect. */
 static void populate(void)
 {
-	struct lb_addr a;
+	struct sl_addr a;
 
 	addr_of(&a, "198.18.0.10");
 	assert_int_equal(steer_vip_add(st, &a, 80, IPPROTO_TCP), 0);
@@ -589,7 +589,7 @@ static const uint8_t icmp_77[] = {ETH(0x0800), IP4(28, 0, IPPROTO_ICMP, 198, 18,
 /* A VIP added at run time is steered at once; removed, it is the kernel's again. */
 static void test_vip_runtime(void **state)
 {
-	struct lb_addr a;
+	struct sl_addr a;
 
 	(void)state;
 	addr_of(&a, "198.18.0.77");
@@ -614,7 +614,7 @@ static void test_vip_runtime(void **state)
  */
 static void test_shared_address(void **state)
 {
-	struct lb_addr a;
+	struct sl_addr a;
 
 	(void)state;
 	addr_of(&a, "198.18.0.77");
@@ -686,7 +686,7 @@ static void test_sync(void **state)
 	const struct fixture *echo = fixture("ipv4 icmp echo to vip");
 	struct steer_vip std_v[4], v[3];
 	struct steer_addr std_a[4], a[2];
-	struct lb_addr x;
+	struct sl_addr x;
 
 	(void)state;
 	standard_state(std_v, std_a);
@@ -737,7 +737,7 @@ static void test_sync(void **state)
 
 static void test_api_errors(void **state)
 {
-	struct lb_addr a, b;
+	struct sl_addr a, b;
 
 	(void)state;
 	addr_of(&a, "198.18.0.10");
@@ -812,7 +812,7 @@ static void test_pmd_shares_maps(void **state)
 	struct bpf_object *obj;
 	struct bpf_program *prog;
 	struct bpf_map *xsks, *vips, *addrs, *stats;
-	struct lb_addr a;
+	struct sl_addr a;
 	char path[128];
 	int pmd_fd, fd;
 

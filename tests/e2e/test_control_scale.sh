@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 #
 # The control daemon with 1000 backends in one VIP (dsr, a breaker fed by the
-# checks, so the 200 ms pool pass and a vip.list read run all along), each
+# checks, so the 200 ms failover pass and a vip.list read run all along), each
 # HTTP-checked every second, plus one hung backend (accepts, never answers)
 # with its own 5 s timeout. The backends are 1000 addresses on the
 # loopback in namespace ${P}-bk, served by two asyncio HTTP server processes; the

@@ -67,7 +67,7 @@ b3=${TOPO_BACKEND_IP4[2]}
 # (the clients left without a word); on a loaded host that walk takes longer
 # than the fixed 2 s this waited once. Wait (bounded: 20 s) until b3 has
 # some and the counts have held still for 1 s.
-rt_counts() {
+resp_timeout_counts() {
 	sluice_api '{"cmd":"vip.list"}' | "$TOPO_PY" -c 'import json, sys
 print(" ".join("%s=%d" % (b["address"], b["response_timeouts"])
                for v in json.load(sys.stdin)["vips"] if v["name"] == "web4" for b in v["backends"]))'
@@ -75,7 +75,7 @@ print(" ".join("%s=%d" % (b["address"], b["response_timeouts"])
 prev="" same=0
 t_wait=$(date +%s.%N)
 for ((k = 0; k < 200; k++)); do
-	cur=$(rt_counts 2>/dev/null || true)
+	cur=$(resp_timeout_counts 2>/dev/null || true)
 	if [[ -n $cur && $cur == "$prev" && $cur != *"$b3=0"* ]]; then
 		((++same >= 10)) && break
 	else

@@ -93,9 +93,9 @@ static void add_port(struct dp *dp, const char *name, const char *a4, const char
 
 	memset(&cp, 0, sizeof(cp));
 	snprintf(cp.name, sizeof(cp.name), "%s", name);
-	cp.has_ipv4 = lb_addr_parse(&cp.ipv4, a4) == 0;
+	cp.has_ipv4 = sl_addr_parse(&cp.ipv4, a4) == 0;
 	cp.ipv4_plen = 24;
-	cp.has_ipv6 = lb_addr_parse(&cp.ipv6, a6) == 0;
+	cp.has_ipv6 = sl_addr_parse(&cp.ipv6, a6) == 0;
 	cp.ipv6_plen = 64;
 	CHECK(lb_model_port_add(dp->model, &cp, mac, err, sizeof(err)) >= 0);
 	dp->ports[dp->n_ports].port_id = (uint16_t)dp->n_ports;

@@ -107,7 +107,7 @@ static void dump_current(void)
 /* ---- the model, built once ---- */
 
 struct vip_def {
-	struct lb_addr addr;
+	struct sl_addr addr;
 	uint16_t port;
 	uint8_t proto;
 	uint8_t mode;
@@ -123,11 +123,11 @@ static struct {
 	uint32_t n_vips;
 } g;
 
-static struct lb_addr addr(const char *text)
+static struct sl_addr addr(const char *text)
 {
-	struct lb_addr a;
+	struct sl_addr a;
 
-	CHECK(lb_addr_parse(&a, text) == 0);
+	CHECK(sl_addr_parse(&a, text) == 0);
 	return a;
 }
 
@@ -172,12 +172,12 @@ static void add_vip(const char *a, uint16_t port, uint8_t proto, uint8_t mode, u
 	v.proto = proto;
 	v.mode = mode;
 	v.sched = scheds[g.n_vips % sizeof(scheds)];
-	v.hash = LB_HASH_5TUPLE;
+	v.hash = SL_HASH_5TUPLE;
 	v.when_empty = when_empty;
 	v.maglev_size = 251;
-	v.response_timeout_ms = mode == LB_MODE_FNAT && proto == IPPROTO_TCP ? 2000 : 0;
-	v.syn_timeout_ms = mode == LB_MODE_NAT ? 500 : 0;
-	if (mode == LB_MODE_FNAT) {
+	v.response_timeout_ms = mode == SL_MODE_FNAT && proto == IPPROTO_TCP ? 2000 : 0;
+	v.syn_timeout_ms = mode == SL_MODE_NAT ? 500 : 0;
+	if (mode == SL_MODE_FNAT) {
 		for (uint32_t i = 0; i < (v6 ? 1u : 2u); i++)
 			v.local_addrs[i] = addr(v6 ? laddr6[i] : laddr4[i]);
 		v.n_local_addrs = v6 ? 1 : 2;
@@ -188,7 +188,7 @@ static void add_vip(const char *a, uint16_t port, uint8_t proto, uint8_t mode, u
 		else
 			snprintf(text, sizeof(text), "10.0.0.%u", 100 + be + i);
 		b[i].addr = addr(text);
-		b[i].port = mode >= LB_MODE_FNAT ? (proto == IPPROTO_TCP ? 8080 : 5353) : 0;
+		b[i].port = mode >= SL_MODE_FNAT ? (proto == IPPROTO_TCP ? 8080 : 5353) : 0;
 		b[i].weight = weight;
 		b[i].has_mac = true;
 		b[i].mac[0] = 0x02;
@@ -216,17 +216,17 @@ static void setup(void)
 	CHECK(g.m != NULL && g.nt != NULL && g.load != NULL);
 	add_port("backends", "10.0.0.1", "2001:db8::1", 64, P_BACKENDS, "");
 	add_port("clients", "192.0.2.1", "2001:db8:ffff::1", 64, P_CLIENTS, "sluice-c");
-	for (uint8_t mode = 0; mode < LB_MODE_MAX; mode++) {
+	for (uint8_t mode = 0; mode < SL_MODE_MAX; mode++) {
 		snprintf(a4, sizeof(a4), "10.0.0.%u", 10 + mode);
 		snprintf(a6, sizeof(a6), "2001:db8::%x", 0x100 + mode);
-		add_vip(a4, 80, IPPROTO_TCP, mode, be, 1 + mode % 2, LB_EMPTY_DROP);
-		add_vip(a4, 53, IPPROTO_UDP, mode, be + 2, 1, LB_EMPTY_DROP);
-		add_vip(a6, 80, IPPROTO_TCP, mode, be + 4, 1, LB_EMPTY_DROP);
-		add_vip(a6, 53, IPPROTO_UDP, mode, be + 6, 1, LB_EMPTY_DROP);
+		add_vip(a4, 80, IPPROTO_TCP, mode, be, 1 + mode % 2, SL_EMPTY_DROP);
+		add_vip(a4, 53, IPPROTO_UDP, mode, be + 2, 1, SL_EMPTY_DROP);
+		add_vip(a6, 80, IPPROTO_TCP, mode, be + 4, 1, SL_EMPTY_DROP);
+		add_vip(a6, 53, IPPROTO_UDP, mode, be + 6, 1, SL_EMPTY_DROP);
 		be += 8;
 	}
-	add_vip("10.0.0.20", 80, IPPROTO_TCP, LB_MODE_FNAT, be, 0, LB_EMPTY_RESET);
-	add_vip("10.0.0.20", 53, IPPROTO_UDP, LB_MODE_DSR, be + 2, 0, LB_EMPTY_RESET);
+	add_vip("10.0.0.20", 80, IPPROTO_TCP, SL_MODE_FNAT, be, 0, SL_EMPTY_RESET);
+	add_vip("10.0.0.20", 53, IPPROTO_UDP, SL_MODE_DSR, be + 2, 0, SL_EMPTY_RESET);
 	g.s = lb_model_compile(g.m);
 	CHECK(g.s != NULL);
 	lb_neigh_due(g.m, g.nt, 0, 30000, 1000, slots, 64); /* publish the static MACs */
@@ -442,8 +442,8 @@ static bool martian_dst(const struct pkt_meta *m, const uint8_t *f)
 
 	if (f[0] & 1)
 		return true; /* group destination MAC */
-	if (lb_addr_is_v4(&m->dst)) {
-		d = lb_addr_v4_bytes(&m->dst);
+	if (sl_addr_is_v4(&m->dst)) {
+		d = sl_addr_v4_bytes(&m->dst);
 		return d[0] == 0 || d[0] == 127 || d[0] >= 224;
 	}
 	static const uint8_t zero[16], one[16] = {[15] = 1};
@@ -607,10 +607,10 @@ static uint16_t eth(uint8_t *f, const uint8_t *dst, const uint8_t *src, uint16_t
 }
 
 /* An IP header from <src> to <dst> for <l4len> bytes of <proto>; returns its length. */
-static uint16_t ip_hdr(uint8_t *ip, const struct lb_addr *src, const struct lb_addr *dst,
+static uint16_t ip_hdr(uint8_t *ip, const struct sl_addr *src, const struct sl_addr *dst,
 		       uint8_t proto, uint16_t l4len, uint8_t ttl, bool df)
 {
-	if (lb_addr_is_v4(dst)) {
+	if (sl_addr_is_v4(dst)) {
 		memset(ip, 0, 20);
 		ip[0] = 0x45;
 		wr16(ip + 2, (uint16_t)(20 + l4len));
@@ -618,8 +618,8 @@ static uint16_t ip_hdr(uint8_t *ip, const struct lb_addr *src, const struct lb_a
 		wr16(ip + 6, df ? 0x4000 : 0);
 		ip[8] = ttl;
 		ip[9] = proto;
-		memcpy(ip + 12, lb_addr_v4_bytes(src), 4);
-		memcpy(ip + 16, lb_addr_v4_bytes(dst), 4);
+		memcpy(ip + 12, sl_addr_v4_bytes(src), 4);
+		memcpy(ip + 16, sl_addr_v4_bytes(dst), 4);
 		return 20;
 	}
 	memset(ip, 0, 40);
@@ -633,7 +633,7 @@ static uint16_t ip_hdr(uint8_t *ip, const struct lb_addr *src, const struct lb_a
 }
 
 /* A client's source: ordinary ones mostly, sometimes one no client can have. */
-static struct lb_addr client_src(uint8_t sel, bool v6, const struct vip_def *vd)
+static struct sl_addr client_src(uint8_t sel, bool v6, const struct vip_def *vd)
 {
 	static const char *const v4[] = {"192.0.2.7", "198.51.100.9",    "203.0.113.200",
 					 "0.0.0.0",   "255.255.255.255", "127.0.0.1",
@@ -641,7 +641,7 @@ static struct lb_addr client_src(uint8_t sel, bool v6, const struct vip_def *vd)
 	static const char *const v6s[] = {
 		"2001:db8:ffff::7", "2001:db8:aaaa::9", "2001:db8:ffff::8", "::", "ff02::1", "::1",
 		"fe80::1",          "2001:db8:ffff::1"};
-	struct lb_addr a;
+	struct sl_addr a;
 
 	if ((sel & 7) == 7 && (sel & 8))
 		return vd->addr; /* land */
@@ -657,13 +657,13 @@ static void op_built(struct run *r, struct reader *in, uint8_t op)
 {
 	uint8_t f[BUF_CAP];
 	const struct vip_def *vd = &g.vips[u8(in) % g.n_vips];
-	bool v6 = !lb_addr_is_v4(&vd->addr);
+	bool v6 = !sl_addr_is_v4(&vd->addr);
 	uint8_t flags = u8(in), sel = u8(in), plen = u8(in) % 64, ttlsel = u8(in);
 	uint16_t sport = u16(in), vlan = (op & 0x20) ? 100 : 0;
 	uint8_t proto =
 		(op & 0x40) ? (vd->proto == IPPROTO_TCP ? IPPROTO_UDP : IPPROTO_TCP) : vd->proto;
 	uint16_t l4len = (uint16_t)((proto == IPPROTO_TCP ? 20 : 8) + plen);
-	struct lb_addr src = client_src(sel, v6, vd);
+	struct sl_addr src = client_src(sel, v6, vd);
 	uint8_t ttl = ttlsel < 4 ? ttlsel : 64;
 	/* A broadcast source MAC now and then: no sender to answer. */
 	const uint8_t *smac = (sel & 0x80) && (sel & 7) == 6 ? BCAST_MAC : CLIENT_MAC;
@@ -754,8 +754,8 @@ static void op_ask(struct run *r, struct reader *in, uint8_t op)
 {
 	const struct vip_def *vd = &g.vips[u8(in) % g.n_vips];
 	uint8_t sel = u8(in), f[BUF_CAP], *ip;
-	bool v6 = !lb_addr_is_v4(&vd->addr);
-	struct lb_addr src = client_src(sel, v6, vd);
+	bool v6 = !sl_addr_is_v4(&vd->addr);
+	struct sl_addr src = client_src(sel, v6, vd);
 	uint16_t off, len, hl;
 
 	if ((op & 0x08) && !v6) {
@@ -764,13 +764,13 @@ static void op_ask(struct run *r, struct reader *in, uint8_t op)
 		static const uint8_t arp_hdr[8] = {0, 1, 8, 0, 6, 4, 0, 1};
 		memcpy(f + off, arp_hdr, 8);
 		memcpy(f + off + 8, CLIENT_MAC, 6);
-		memcpy(f + off + 14, lb_addr_v4_bytes(&src), 4);
+		memcpy(f + off + 14, sl_addr_v4_bytes(&src), 4);
 		memset(f + off + 18, 0, 6);
-		memcpy(f + off + 24, lb_addr_v4_bytes(&vd->addr), 4);
+		memcpy(f + off + 24, sl_addr_v4_bytes(&vd->addr), 4);
 		len = (uint16_t)(off + 28);
 	} else if (op & 0x08) {
 		/* Neighbour solicitation for the VIP, with a source link-layer option. */
-		struct lb_addr sn = addr("ff02::1:ff00:0");
+		struct sl_addr sn = addr("ff02::1:ff00:0");
 		static const uint8_t snmac[6] = {0x33, 0x33, 0xff, 0, 0, 0};
 		uint8_t mac[6];
 

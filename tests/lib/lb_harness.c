@@ -25,11 +25,11 @@ const uint8_t BE_MACS[4][6] = {
 
 /* ---- small helpers ---- */
 
-struct lb_addr addr(const char *text)
+struct sl_addr addr(const char *text)
 {
-	struct lb_addr a;
+	struct sl_addr a;
 
-	assert_int_equal(lb_addr_parse(&a, text), 0);
+	assert_int_equal(sl_addr_parse(&a, text), 0);
 	return a;
 }
 
@@ -145,8 +145,8 @@ uint16_t l3_off_of(const uint8_t *frame)
 
 uint16_t build(uint8_t *buf, const struct spec *sp)
 {
-	struct lb_addr s = addr(sp->src), d = addr(sp->dst);
-	bool v4 = lb_addr_is_v4(&d);
+	struct sl_addr s = addr(sp->src), d = addr(sp->dst);
+	bool v4 = sl_addr_is_v4(&d);
 	uint16_t l4_len = (uint16_t)((sp->proto == IPPROTO_TCP ? 20 : 8) + sp->payload);
 	uint16_t off = 12, len;
 	uint8_t *ip, *l4;
@@ -169,8 +169,8 @@ uint16_t build(uint8_t *buf, const struct spec *sp)
 		wr16(ip + 6, sp->df ? 0x4000 : 0);
 		ip[8] = sp->ttl != 0 ? sp->ttl : 64;
 		ip[9] = sp->proto;
-		memcpy(ip + 12, lb_addr_v4_bytes(&s), 4);
-		memcpy(ip + 16, lb_addr_v4_bytes(&d), 4);
+		memcpy(ip + 12, sl_addr_v4_bytes(&s), 4);
+		memcpy(ip + 16, sl_addr_v4_bytes(&d), 4);
 		l4 = ip + 20;
 	} else {
 		memset(ip, 0, 40);
@@ -259,7 +259,7 @@ int add_port(struct env *e, const char *name, const char *a4, uint8_t plen4, con
 	cp.ipv4_plen = plen4;
 	cp.has_ipv6 = true;
 	cp.ipv6_plen = plen6;
-	if (lb_addr_parse(&cp.ipv4, a4) != 0 || lb_addr_parse(&cp.ipv6, a6) != 0)
+	if (sl_addr_parse(&cp.ipv4, a4) != 0 || sl_addr_parse(&cp.ipv6, a6) != 0)
 		return -1;
 	return lb_model_port_add(e->m, &cp, mac, err, sizeof(err));
 }
@@ -346,10 +346,10 @@ int env_teardown(void **state)
 
 /* ---- fixture tables ---- */
 
-static void case_vip(struct env *e, const char *a, uint16_t port, uint8_t proto, enum lb_mode mode)
+static void case_vip(struct env *e, const char *a, uint16_t port, uint8_t proto, enum sl_mode mode)
 {
 	bool v4 = strchr(a, ':') == NULL;
-	bool translates = mode == LB_MODE_FNAT || mode == LB_MODE_NAT;
+	bool translates = mode == SL_MODE_FNAT || mode == SL_MODE_NAT;
 	struct conf_backend b;
 	struct conf_vip v;
 	char err[256] = "";
@@ -367,11 +367,11 @@ static void case_vip(struct env *e, const char *a, uint16_t port, uint8_t proto,
 	v.proto = proto;
 	v.mode = (uint8_t)mode;
 	v.sched = SCHED_KIND_RR;
-	v.hash = LB_HASH_5TUPLE;
+	v.hash = SL_HASH_5TUPLE;
 	v.maglev_size = MAGLEV_M;
 	v.backends = &b;
 	v.n_backends = 1;
-	if (mode == LB_MODE_FNAT) {
+	if (mode == SL_MODE_FNAT) {
 		v.local_addrs[0] = addr(v4 ? LB_CASE_LADDR4 : LB_CASE_LADDR6);
 		v.n_local_addrs = 1;
 	}

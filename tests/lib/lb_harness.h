@@ -80,7 +80,7 @@ struct env {
 /* ---- small helpers ---- */
 
 /* <text> parsed (the test fails if it does not parse). */
-struct lb_addr addr(const char *text);
+struct sl_addr addr(const char *text);
 void wr16(uint8_t *p, uint16_t v);
 uint16_t rd16(const uint8_t *p);
 /* 02:00:00:00:01:<id>, a backend's static MAC. */
@@ -195,7 +195,7 @@ int env_teardown(void **state);
 
 struct lb_case {
 	const char *what; /* printed when the row fails */
-	enum lb_mode mode;
+	enum sl_mode mode;
 	struct spec in;   /* arrives on the clients' port unless in_backends */
 	bool in_backends; /* arrives on the backends' port */
 	uint8_t rx_csum;  /* enum lb_rx_csum: what the port found */

@@ -18,11 +18,11 @@
 
 #define T0 5000u /* fake clock, ms */
 
-static struct lb_addr addr(const char *s)
+static struct sl_addr addr(const char *s)
 {
-	struct lb_addr a;
+	struct sl_addr a;
 
-	assert_int_equal(lb_addr_parse(&a, s), 0);
+	assert_int_equal(sl_addr_parse(&a, s), 0);
 	return a;
 }
 
@@ -105,11 +105,11 @@ static void test_normalize(void **state)
 	(void)state;
 	assert_int_equal(ann_routes_normalize(r, 5), 3);
 	/* By their bytes: IPv4 (stored ::ffff:a.b.c.d) before 2001:db8::/32. */
-	struct lb_addr a0 = addr("198.18.1.100"), a1 = addr("198.18.1.101"),
+	struct sl_addr a0 = addr("198.18.1.100"), a1 = addr("198.18.1.101"),
 		       a2 = addr("2001:db8:1::100");
-	assert_true(lb_addr_eq(&r[0].addr, &a0));
-	assert_true(lb_addr_eq(&r[1].addr, &a1));
-	assert_true(lb_addr_eq(&r[2].addr, &a2));
+	assert_true(sl_addr_eq(&r[0].addr, &a0));
+	assert_true(sl_addr_eq(&r[1].addr, &a1));
+	assert_true(sl_addr_eq(&r[2].addr, &a2));
 	assert_int_equal(ann_routes_normalize(r, 0), 0);
 }
 
@@ -119,7 +119,7 @@ static void test_render(void **state)
 		{addr("198.18.1.101")}, {addr("2001:db8:1::100")}, {addr("198.18.1.100")}};
 	struct ann_route s[] = {
 		{addr("198.18.1.100")}, {addr("2001:db8:1::100")}, {addr("198.18.1.101")}};
-	struct lb_addr nh4 = addr("198.18.0.2"), nh6 = addr("2001:db8::2");
+	struct sl_addr nh4 = addr("198.18.0.2"), nh6 = addr("2001:db8::2");
 	char a[1024], b[1024];
 	size_t n = ann_routes_normalize(r, 3), m = ann_routes_normalize(s, 3);
 
@@ -143,7 +143,7 @@ static void test_render(void **state)
 static void test_render_withdrawn_and_one_family(void **state)
 {
 	struct ann_route r[] = {{addr("198.18.1.100")}, {addr("2001:db8:1::100")}};
-	struct lb_addr nh4 = addr("198.18.0.2");
+	struct sl_addr nh4 = addr("198.18.0.2");
 	char a[512];
 
 	(void)state;
@@ -160,7 +160,7 @@ static void test_render_withdrawn_and_one_family(void **state)
 static void test_render_no_room(void **state)
 {
 	struct ann_route r[] = {{addr("198.18.1.100")}};
-	struct lb_addr nh4 = addr("198.18.0.2");
+	struct sl_addr nh4 = addr("198.18.0.2");
 	char a[64];
 
 	(void)state;
@@ -187,7 +187,7 @@ static void test_conf_cluster(void **state)
 	static const char v6[] =
 		PORTS "cluster:\n  bird_include: /b\n  next_hop4: \"2001:db8::9\"\n";
 	struct conf c;
-	struct lb_addr a;
+	struct sl_addr a;
 	char err[256];
 
 	(void)state;
@@ -201,16 +201,16 @@ static void test_conf_cluster(void **state)
 	assert_string_equal(c.cluster.protocol, "sluice_vips");
 	assert_int_equal(c.cluster.dataplane_timeout_ms, 1000);
 	a = addr("198.18.0.2");
-	assert_true(c.cluster.has_next_hop4 && lb_addr_eq(&c.cluster.next_hop4, &a));
+	assert_true(c.cluster.has_next_hop4 && sl_addr_eq(&c.cluster.next_hop4, &a));
 	a = addr("2001:db8::2");
-	assert_true(c.cluster.has_next_hop6 && lb_addr_eq(&c.cluster.next_hop6, &a));
+	assert_true(c.cluster.has_next_hop6 && sl_addr_eq(&c.cluster.next_hop6, &a));
 	conf_free(&c);
 	assert_int_equal(conf_load_string(set, strlen(set), "t.yaml", &c, err, sizeof(err)), 0);
 	assert_string_equal(c.cluster.protocol, "lb_vips");
 	assert_string_equal(c.cluster.bird_socket, "/tmp/bird.ctl");
 	assert_int_equal(c.cluster.dataplane_timeout_ms, 500);
 	a = addr("198.18.0.9");
-	assert_true(lb_addr_eq(&c.cluster.next_hop4, &a));
+	assert_true(sl_addr_eq(&c.cluster.next_hop4, &a));
 	conf_free(&c);
 	assert_true(conf_load_string(typo, strlen(typo), "t.yaml", &c, err, sizeof(err)) < 0);
 	assert_string_equal(err, "t.yaml:8:3: cluster: unknown key \"protocl\" (did you mean "

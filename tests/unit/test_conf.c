@@ -34,11 +34,11 @@ static void load_ok(const char *yaml, struct conf *c)
 		fail_msg("unexpected error: %s\nconfig:\n%s", err, yaml);
 }
 
-static void assert_addr(const struct lb_addr *a, const char *want)
+static void assert_addr(const struct sl_addr *a, const char *want)
 {
-	char buf[LB_ADDR_STRLEN];
+	char buf[SL_ADDR_STRLEN];
 
-	assert_string_equal(lb_addr_format(a, buf, sizeof(buf)), want);
+	assert_string_equal(sl_addr_format(a, buf, sizeof(buf)), want);
 }
 
 static bool is_zero(const void *p, size_t n)
@@ -179,9 +179,9 @@ static void assert_full_dns_vip(const struct conf_vip *v)
 	assert_addr(&v->addr, "198.18.1.53");
 	assert_int_equal(v->port, 53);
 	assert_int_equal(v->proto, IPPROTO_UDP);
-	assert_int_equal(v->mode, LB_MODE_TUNNEL);
+	assert_int_equal(v->mode, SL_MODE_TUNNEL);
 	assert_int_equal(v->sched, SCHED_KIND_MAGLEV);
-	assert_int_equal(v->hash, LB_HASH_SRC_IP);
+	assert_int_equal(v->hash, SL_HASH_SRC_IP);
 	assert_int_equal(v->maglev_size, 251);
 	assert_int_equal(v->line, 22);
 	assert_int_equal(v->n_backends, 3);
@@ -192,18 +192,18 @@ static void assert_full_dns_vip(const struct conf_vip *v)
 	assert_int_equal(b->weight, 0);
 	assert_true(b->has_mac);
 	assert_memory_equal(b->mac, mac, 6);
-	assert_int_equal(b->admin, LB_ADMIN_DRAIN);
+	assert_int_equal(b->admin, SL_ADMIN_DRAIN);
 	assert_int_equal(b->line, 31);
 	b = &v->backends[1];
 	assert_addr(&b->addr, "198.18.0.12");
 	assert_int_equal(b->port, 0); /* the VIP's */
 	assert_int_equal(b->weight, 65535);
 	assert_false(b->has_mac);
-	assert_int_equal(b->admin, LB_ADMIN_MAINT);
+	assert_int_equal(b->admin, SL_ADMIN_MAINT);
 	b = &v->backends[2];
 	assert_addr(&b->addr, "198.18.0.13");
 	assert_int_equal(b->weight, 1);
-	assert_int_equal(b->admin, LB_ADMIN_READY);
+	assert_int_equal(b->admin, SL_ADMIN_READY);
 }
 
 /* full_yaml's other three VIPs, without backends. */
@@ -213,7 +213,7 @@ static void assert_full_other_vips(const struct conf *c)
 
 	assert_string_equal(v->name, "198.18.1.80:80/tcp");
 	assert_int_equal(v->proto, IPPROTO_TCP);
-	assert_int_equal(v->mode, LB_MODE_FNAT);
+	assert_int_equal(v->mode, SL_MODE_FNAT);
 	assert_int_equal(v->sched, SCHED_KIND_WLC);
 	assert_int_equal(v->line, 40);
 	assert_int_equal(v->n_local_addrs, 2);
@@ -221,10 +221,10 @@ static void assert_full_other_vips(const struct conf *c)
 	assert_addr(&v->local_addrs[1], "198.18.0.51");
 	assert_int_equal(v->n_backends, 0);
 	assert_null(v->backends);
-	assert_int_equal(c->vips[2].mode, LB_MODE_NAT);
+	assert_int_equal(c->vips[2].mode, SL_MODE_NAT);
 	assert_int_equal(c->vips[2].sched, SCHED_KIND_LC);
 	assert_int_equal(c->vips[3].sched, SCHED_KIND_RR);
-	assert_int_equal(c->vips[3].hash, LB_HASH_5TUPLE);
+	assert_int_equal(c->vips[3].hash, SL_HASH_5TUPLE);
 }
 
 static void test_every_field(void **state)
@@ -258,11 +258,11 @@ static void test_vip_defaults(void **state)
 	v = &c.vips[0];
 	assert_string_equal(v->name, "198.18.1.100:80/tcp");
 	assert_int_equal(v->proto, IPPROTO_TCP);
-	assert_int_equal(v->mode, LB_MODE_DSR);
+	assert_int_equal(v->mode, SL_MODE_DSR);
 	assert_int_equal(v->sched, SCHED_KIND_WRR);
-	assert_int_equal(v->hash, LB_HASH_5TUPLE);
+	assert_int_equal(v->hash, SL_HASH_5TUPLE);
 	assert_int_equal(v->maglev_size, 65537);
-	assert_int_equal(v->down_flows, LB_DOWN_RESCHEDULE);
+	assert_int_equal(v->down_flows, SL_DOWN_RESCHEDULE);
 	assert_int_equal(v->response_timeout_ms, 0);
 	assert_int_equal(v->drain_deadline_ms, 0);
 	assert_int_equal(v->line, 5);
@@ -271,7 +271,7 @@ static void test_vip_defaults(void **state)
 	assert_int_equal(b->port, 0);
 	assert_int_equal(b->weight, 1);
 	assert_false(b->has_mac);
-	assert_int_equal(b->admin, LB_ADMIN_READY);
+	assert_int_equal(b->admin, SL_ADMIN_READY);
 	assert_int_equal(b->line, 8);
 	conf_free(&c);
 }
@@ -295,14 +295,14 @@ static void test_down_flows_and_timeouts(void **state)
 		      "    port: 80\n"
 		      "    down_flows: keep\n",
 		&c);
-	assert_int_equal(c.vips[0].down_flows, LB_DOWN_RESET);
+	assert_int_equal(c.vips[0].down_flows, SL_DOWN_RESET);
 	assert_int_equal(c.vips[0].response_timeout_ms, 2500);
 	assert_int_equal(c.vips[0].redispatch_off, 1);
 	assert_int_equal(c.vips[0].syn_timeout_ms, 500);
 	assert_int_equal(c.vips[1].redispatch_off, 0); /* the defaults */
 	assert_int_equal(c.vips[1].syn_timeout_ms, 0);
 	assert_int_equal(c.vips[0].drain_deadline_ms, 30000);
-	assert_int_equal(c.vips[1].down_flows, LB_DOWN_KEEP);
+	assert_int_equal(c.vips[1].down_flows, SL_DOWN_KEEP);
 	assert_string_equal(c.control.socket, "/run/sluice/control.sock");
 	assert_string_equal(c.control.socket_group, "");
 	assert_string_equal(c.control.state_file, ""); /* the daemon's default: socket + .state */
@@ -318,9 +318,9 @@ static void test_down_flows_and_timeouts(void **state)
 	assert_int_equal(c.dp.api_idle_timeout_ms, 1500);
 	assert_string_equal(c.control.socket, "/tmp/c.sock");
 	assert_string_equal(c.control.socket_group, "sluice-ops");
-	assert_string_equal(lb_down_flows_name(LB_DOWN_RESCHEDULE), "reschedule");
-	assert_int_equal(lb_down_flows_parse("reset"), LB_DOWN_RESET);
-	assert_int_equal(lb_down_flows_parse("drop"), -1);
+	assert_string_equal(sl_down_flows_name(SL_DOWN_RESCHEDULE), "reschedule");
+	assert_int_equal(sl_down_flows_parse("reset"), SL_DOWN_RESET);
+	assert_int_equal(sl_down_flows_parse("drop"), -1);
 	conf_free(&c);
 }
 
@@ -417,7 +417,7 @@ static void test_ipv6(void **state)
 	assert_addr(&c.ports[0].ipv6, "2001:db8::2");
 	assert_int_equal(c.n_vips, 2);
 	v = &c.vips[0];
-	assert_false(lb_addr_is_v4(&v->addr));
+	assert_false(sl_addr_is_v4(&v->addr));
 	assert_addr(&v->addr, "2001:db8:1::100");
 	assert_string_equal(v->name, "[2001:db8:1::100]:443/tcp");
 	assert_int_equal(v->n_backends, 2);
@@ -493,27 +493,27 @@ static void test_not_duplicates(void **state)
 static void test_enum_names(void **state)
 {
 	(void)state;
-	for (int m = 0; m < LB_MODE_MAX; m++)
-		assert_int_equal(lb_mode_parse(lb_mode_name((enum lb_mode)m)), m);
-	for (int a = 0; a < LB_ADMIN_MAX; a++)
-		assert_int_equal(lb_admin_parse(lb_admin_name((enum lb_admin)a)), a);
-	for (int h = 0; h < LB_HASH_MAX; h++)
-		assert_int_equal(lb_hash_parse(lb_hash_name((enum lb_hash)h)), h);
-	assert_string_equal(lb_mode_name(LB_MODE_DSR), "dsr");
-	assert_string_equal(lb_mode_name(LB_MODE_TUNNEL), "tunnel");
-	assert_string_equal(lb_mode_name(LB_MODE_FNAT), "fnat");
-	assert_string_equal(lb_mode_name(LB_MODE_NAT), "nat");
-	assert_string_equal(lb_admin_name(LB_ADMIN_READY), "ready");
-	assert_string_equal(lb_admin_name(LB_ADMIN_DRAIN), "drain");
-	assert_string_equal(lb_admin_name(LB_ADMIN_MAINT), "maint");
-	assert_string_equal(lb_hash_name(LB_HASH_5TUPLE), "5-tuple");
-	assert_string_equal(lb_hash_name(LB_HASH_SRC_IP), "source-ip");
-	assert_string_equal(lb_mode_name(LB_MODE_MAX), "?");
-	assert_string_equal(lb_admin_name(LB_ADMIN_MAX), "?");
-	assert_string_equal(lb_hash_name(LB_HASH_MAX), "?");
-	assert_int_equal(lb_mode_parse("DSR"), -1);
-	assert_int_equal(lb_admin_parse(""), -1);
-	assert_int_equal(lb_hash_parse(NULL), -1);
+	for (int m = 0; m < SL_MODE_MAX; m++)
+		assert_int_equal(sl_mode_parse(sl_mode_name((enum sl_mode)m)), m);
+	for (int a = 0; a < SL_ADMIN_MAX; a++)
+		assert_int_equal(sl_admin_parse(sl_admin_name((enum sl_admin)a)), a);
+	for (int h = 0; h < SL_HASH_MAX; h++)
+		assert_int_equal(sl_hash_parse(sl_hash_name((enum sl_hash)h)), h);
+	assert_string_equal(sl_mode_name(SL_MODE_DSR), "dsr");
+	assert_string_equal(sl_mode_name(SL_MODE_TUNNEL), "tunnel");
+	assert_string_equal(sl_mode_name(SL_MODE_FNAT), "fnat");
+	assert_string_equal(sl_mode_name(SL_MODE_NAT), "nat");
+	assert_string_equal(sl_admin_name(SL_ADMIN_READY), "ready");
+	assert_string_equal(sl_admin_name(SL_ADMIN_DRAIN), "drain");
+	assert_string_equal(sl_admin_name(SL_ADMIN_MAINT), "maint");
+	assert_string_equal(sl_hash_name(SL_HASH_5TUPLE), "5-tuple");
+	assert_string_equal(sl_hash_name(SL_HASH_SRC_IP), "source-ip");
+	assert_string_equal(sl_mode_name(SL_MODE_MAX), "?");
+	assert_string_equal(sl_admin_name(SL_ADMIN_MAX), "?");
+	assert_string_equal(sl_hash_name(SL_HASH_MAX), "?");
+	assert_int_equal(sl_mode_parse("DSR"), -1);
+	assert_int_equal(sl_admin_parse(""), -1);
+	assert_int_equal(sl_hash_parse(NULL), -1);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -626,7 +626,7 @@ static void test_reference_yaml(void **state)
 	assert_int_equal(c.n_vips, 4);
 	assert_string_equal(c.vips[0].name, "web");
 	assert_true(c.vips[0].backends[0].has_mac);
-	assert_int_equal(c.vips[0].backends[2].admin, LB_ADMIN_DRAIN);
+	assert_int_equal(c.vips[0].backends[2].admin, SL_ADMIN_DRAIN);
 	assert_int_equal(c.vips[1].sched, SCHED_KIND_MAGLEV);
 	assert_string_equal(c.vips[2].name, "[2001:db8:1::443]:443/tcp");
 	assert_int_equal(c.vips[3].n_backends, 0);
@@ -838,7 +838,7 @@ static void test_vip_check(void **state)
 
 	(void)state;
 	memset(&v, 0, sizeof(v));
-	assert_int_equal(lb_addr_parse(&v.addr, "198.18.1.100"), 0);
+	assert_int_equal(sl_addr_parse(&v.addr, "198.18.1.100"), 0);
 	v.port = 80;
 	v.maglev_size = 65537;
 	assert_int_equal(conf_vip_check(&v, &p), 0); /* no name: the default one */
@@ -849,9 +849,9 @@ static void test_vip_check(void **state)
 	assert_int_equal(conf_vip_check(&v, &p), -EINVAL);
 	assert_string_equal(p.msg, "expected printable characters without spaces, got \"web?[2J\"");
 	snprintf(v.name, sizeof(v.name), "web");
-	v.mode = LB_MODE_FNAT;
+	v.mode = SL_MODE_FNAT;
 	v.n_local_addrs = 2;
-	assert_int_equal(lb_addr_parse(&v.local_addrs[0], "198.18.0.5"), 0);
+	assert_int_equal(sl_addr_parse(&v.local_addrs[0], "198.18.0.5"), 0);
 	v.local_addrs[1] = v.local_addrs[0];
 	assert_int_equal(conf_vip_check(&v, &p), -EINVAL);
 	assert_string_equal(p.key, "local_addresses");
@@ -865,7 +865,7 @@ static void test_vip_check(void **state)
 	assert_string_equal(p.key, "maglev_table_size");
 	v.maglev_size = CONF_MAX_MAGLEV_SIZE;
 	assert_int_equal(conf_vip_check(&v, &p), 0);
-	assert_int_equal(lb_addr_parse(&v.addr, "255.255.255.255"), 0);
+	assert_int_equal(sl_addr_parse(&v.addr, "255.255.255.255"), 0);
 	assert_int_equal(conf_vip_check(&v, &p), -EINVAL);
 	assert_string_equal(p.key, "address");
 }

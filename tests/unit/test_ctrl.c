@@ -81,9 +81,9 @@ static void build_started(const char *yaml, struct conf *c, struct ctrl_set *s)
 static struct ctrl_backend *find(const struct ctrl_set *s, const char *vip, const char *addr,
 				 uint16_t port)
 {
-	struct lb_addr a;
+	struct sl_addr a;
 
-	assert_int_equal(lb_addr_parse(&a, addr), 0);
+	assert_int_equal(sl_addr_parse(&a, addr), 0);
 	return ctrl_set_lookup(s, vip, &a, port);
 }
 
@@ -289,7 +289,7 @@ static void test_reload_carries_state(void **state)
 	old->signals.fail = 3;
 	uint32_t ej = 0;
 	assert_true(ctrl_feed_breaker(old, 3, &ej, 50, T0 + 3));
-	assert_int_equal(old->breaker.cb.state, CB_OPEN);
+	assert_int_equal(old->breaker.cb.state, BREAKER_OPEN);
 	old->counters = (struct ctrl_counters){.seen = true, .established = 10, .new_flows = 12};
 	old->signals.ok = 4; /* not yet fed: dropped by the reload */
 	old->failover.ramp = (struct ctrl_ramp){.healthy_before = true, .up_since = T0 + 4};
@@ -312,7 +312,7 @@ static void test_reload_carries_state(void **state)
 	assert_int_equal(b->check.hc.p.rise, 3);
 	assert_int_equal(b->check.hc.checks, 2);
 	assert_int_equal(b->check.forced, 1);
-	assert_int_equal(b->breaker.cb.state, CB_OPEN);
+	assert_int_equal(b->breaker.cb.state, BREAKER_OPEN);
 	assert_int_equal(b->breaker.cb.p.consecutive_failures, 7);
 	assert_true(b->counters.seen);
 	assert_int_equal(b->counters.established, 10);
@@ -364,7 +364,7 @@ static void test_reload_breaker_off(void **state)
 	struct ctrl_set s3;
 	assert_int_equal(ctrl_set_build(&s3, &c, &s2, T0 + 20), 0);
 	assert_true(s3.b[0].breaker.enabled);
-	assert_int_equal(s3.b[0].breaker.cb.state, CB_CLOSED);
+	assert_int_equal(s3.b[0].breaker.cb.state, BREAKER_CLOSED);
 	assert_int_equal(s3.b[0].breaker.cb.since, T0 + 20);
 	ctrl_set_free(&s3);
 	ctrl_set_free(&s2);
@@ -538,18 +538,18 @@ static void test_feed_breaker_trips_and_clears(void **state)
 	assert_int_equal(b->signals.fail, 0);
 	b->signals.fail = 1;
 	assert_true(ctrl_feed_breaker(b, 3, &ejected, 50, T0 + 2));
-	assert_int_equal(b->breaker.cb.state, CB_OPEN);
-	assert_int_equal(b->breaker.cb.cause, CB_CAUSE_CONSECUTIVE);
+	assert_int_equal(b->breaker.cb.state, BREAKER_OPEN);
+	assert_int_equal(b->breaker.cb.cause, BREAKER_CAUSE_CONSECUTIVE);
 	assert_int_equal(ejected, 1);
 	/* Ejection time over (base 1 s, jitter <= 10%): half-open at the next feed. */
 	assert_true(ctrl_feed_breaker(b, 3, &ejected, 50, T0 + 2 + 1100));
-	assert_int_equal(b->breaker.cb.state, CB_HALF_OPEN);
+	assert_int_equal(b->breaker.cb.state, BREAKER_HALF_OPEN);
 	assert_int_equal(ejected, 1); /* half-open still counts as ejected */
 	/* New flows spend permits (3 by default); a success closes it. */
 	b->signals.new_flows = 3;
 	b->signals.ok = 1;
 	assert_true(ctrl_feed_breaker(b, 3, &ejected, 50, T0 + 1200));
-	assert_int_equal(b->breaker.cb.state, CB_CLOSED);
+	assert_int_equal(b->breaker.cb.state, BREAKER_CLOSED);
 	assert_int_equal(ejected, 0);
 	ctrl_set_free(&s);
 	conf_free(&c);
@@ -565,7 +565,7 @@ static void test_feed_breaker_pool_cap(void **state)
 	build_started(fnat_yaml, &c, &s);
 	s.b[1].signals.fail = 5;
 	assert_false(ctrl_feed_breaker(&s.b[1], 2, &ejected, 50, T0 + 1));
-	assert_int_equal(s.b[1].breaker.cb.state, CB_CLOSED);
+	assert_int_equal(s.b[1].breaker.cb.state, BREAKER_CLOSED);
 	assert_true(s.b[1].breaker.cb.trips_denied > 0);
 	assert_int_equal(ejected, 1);
 	ctrl_set_free(&s);
@@ -613,9 +613,9 @@ static uint64_t half_open(struct ctrl_backend *b, uint64_t now)
 
 	b->signals.fail = 10;
 	ctrl_feed_breaker(b, 3, &ejected, 100, now);
-	now = cb_next_event(&b->breaker.cb);
-	cb_tick(&b->breaker.cb, now);
-	assert_int_equal(b->breaker.cb.state, CB_HALF_OPEN);
+	now = breaker_next_event(&b->breaker.cb);
+	breaker_tick(&b->breaker.cb, now);
+	assert_int_equal(b->breaker.cb.state, BREAKER_HALF_OPEN);
 	return now;
 }
 
@@ -633,12 +633,12 @@ static void test_check_pass_closes_half_open(void **state)
 	now = half_open(b, T0);
 	breaker_calls = 0;
 	ctrl_check_result(b, HC_RES_OK, "", now + 1, count_breaker, &breaker_calls);
-	assert_int_equal(b->breaker.cb.state, CB_HALF_OPEN);
+	assert_int_equal(b->breaker.cb.state, BREAKER_HALF_OPEN);
 	assert_int_equal(breaker_calls, 0);
 	/* Without the response timeout, a pass closes it. */
 	b->breaker.hung_watch = false;
 	ctrl_check_result(b, HC_RES_OK, "", now + 2, count_breaker, &breaker_calls);
-	assert_int_equal(b->breaker.cb.state, CB_CLOSED);
+	assert_int_equal(b->breaker.cb.state, BREAKER_CLOSED);
 	assert_int_equal(breaker_calls, 1);
 	ctrl_set_free(&s);
 	conf_free(&c);
@@ -659,34 +659,34 @@ static void test_checks_recovery_ends_ejection(void **state)
 	(void)state;
 	build_started(fnat_yaml, &c, &s); /* tcp checks, rise 2, fall 2, hung watch */
 	b = &s.b[0];
-	cb_on_failure(&b->breaker.cb, t, true); /* consecutive_failures: 3 */
-	cb_on_failure(&b->breaker.cb, t, true);
-	assert_true(cb_on_failure(&b->breaker.cb, t, true));
-	assert_int_equal(b->breaker.cb.state, CB_OPEN);
+	breaker_on_failure(&b->breaker.cb, t, true); /* consecutive_failures: 3 */
+	breaker_on_failure(&b->breaker.cb, t, true);
+	assert_true(breaker_on_failure(&b->breaker.cb, t, true));
+	assert_int_equal(b->breaker.cb.state, BREAKER_OPEN);
 	/* Passes while the checks were up all along: it serves its time. */
 	ctrl_check_result(b, HC_RES_OK, "", t + 10, NULL, NULL);
-	assert_int_equal(b->breaker.cb.state, CB_OPEN);
+	assert_int_equal(b->breaker.cb.state, BREAKER_OPEN);
 	/* Down, then up: a bare connect ends the open time, flows probe it. */
 	ctrl_check_result(b, HC_RES_REFUSED, "", t + 20, NULL, NULL);
 	ctrl_check_result(b, HC_RES_REFUSED, "", t + 30, NULL, NULL);
 	assert_false(ctrl_up(b));
 	ctrl_check_result(b, HC_RES_OK, "", t + 40, NULL, NULL);
-	assert_int_equal(b->breaker.cb.state, CB_OPEN);
+	assert_int_equal(b->breaker.cb.state, BREAKER_OPEN);
 	breaker_calls = 0;
 	assert_int_equal(ctrl_check_result(b, HC_RES_OK, "", t + 50, count_breaker, &breaker_calls),
 			 1);
-	assert_int_equal(b->breaker.cb.state, CB_HALF_OPEN);
+	assert_int_equal(b->breaker.cb.state, BREAKER_HALF_OPEN);
 	assert_int_equal(breaker_calls, 1);
 	/* An http check proves the service: closed. */
 	b->check.h.kind = CONF_HC_HTTP;
 	b->breaker.cb.open_until = t + 1000000;
-	b->breaker.cb.state = CB_OPEN;
+	b->breaker.cb.state = BREAKER_OPEN;
 	ctrl_check_result(b, HC_RES_TIMEOUT, "", t + 60, NULL, NULL);
 	ctrl_check_result(b, HC_RES_TIMEOUT, "", t + 70, NULL, NULL);
 	ctrl_check_result(b, HC_RES_OK, "", t + 80, NULL, NULL);
 	ctrl_check_result(b, HC_RES_OK, "", t + 90, count_breaker, &breaker_calls);
 	assert_true(ctrl_up(b));
-	assert_int_equal(b->breaker.cb.state, CB_CLOSED);
+	assert_int_equal(b->breaker.cb.state, BREAKER_CLOSED);
 	assert_int_equal(breaker_calls, 2);
 	ctrl_set_free(&s);
 	conf_free(&c);
@@ -715,7 +715,7 @@ static void test_weights_failover(void **state)
 	build_started(fnat_yaml, &c, &s);
 	/* Started as served: no ramp. Primaries up: the backup gets nothing. */
 	weights(&c, &s, &sc, now);
-	assert_int_equal(sc.eff[0] + sc.eff[1], POOL_WEIGHT_MAX);
+	assert_int_equal(sc.eff[0] + sc.eff[1], FAILOVER_WEIGHT_MAX);
 	assert_true(sc.eff[0] > sc.eff[1]); /* weight 2 against 1 */
 	assert_int_equal(sc.eff[2], 0);
 	assert_false(s.b[2].failover.panic_up);
@@ -725,7 +725,7 @@ static void test_weights_failover(void **state)
 	weights(&c, &s, &sc, now + 1);
 	assert_int_equal(sc.eff[0], 0);
 	assert_int_equal(sc.eff[1], 0);
-	assert_int_equal(sc.eff[2], POOL_WEIGHT_MAX);
+	assert_int_equal(sc.eff[2], FAILOVER_WEIGHT_MAX);
 	assert_false(s.b[0].failover.ramp.healthy_before);
 	/* A drained primary is not eligible: the other takes the level's share. */
 	s.b[0].check.forced = -1;
@@ -780,7 +780,7 @@ static void test_weights_slow_start(void **state)
 	assert_int_equal(s.b[1].failover.ramp.up_since, t + 1);
 	assert_true(sc.eff[1] < sc.eff[0] / 100);
 	weights(&c, &s, &sc, t + 1 + 5000); /* half way: a third of the level (1/2 : 1) */
-	assert_in_range(sc.eff[1], POOL_WEIGHT_MAX / 3 - 2, POOL_WEIGHT_MAX / 3 + 2);
+	assert_in_range(sc.eff[1], FAILOVER_WEIGHT_MAX / 3 - 2, FAILOVER_WEIGHT_MAX / 3 + 2);
 	weights(&c, &s, &sc, t + 1 + 10000);
 	assert_in_range(sc.eff[1], sc.eff[0] - 1, sc.eff[0] + 1);
 	assert_int_equal(s.b[1].failover.ramp.up_since, t + 1);
@@ -803,20 +803,20 @@ static void test_weights_breaker_ejects(void **state)
 	s.b[1].signals.ok = 5;
 	weights(&c, &s, &sc, t);
 	assert_int_equal(breaker_calls, 1);
-	assert_int_equal(s.b[0].breaker.cb.state, CB_OPEN);
+	assert_int_equal(s.b[0].breaker.cb.state, BREAKER_OPEN);
 	assert_int_equal(sc.eff[0], 0);
 	/* A third of level 0's weight left (x 1.4: 47%): the rest spills to the backup. */
 	assert_true(sc.eff[1] > 0 && sc.eff[2] > 0);
-	assert_in_range(sc.eff[1] + sc.eff[2], POOL_WEIGHT_MAX - 2, POOL_WEIGHT_MAX);
+	assert_in_range(sc.eff[1] + sc.eff[2], FAILOVER_WEIGHT_MAX - 2, FAILOVER_WEIGHT_MAX);
 	assert_int_equal(s.b[1].signals.ok, 0); /* fed, and cleared */
 	/* The other primary's failures would eject past 50% of the pool: denied. */
 	s.b[1].signals.fail = 3;
 	weights(&c, &s, &sc, t + 1);
-	assert_int_equal(s.b[1].breaker.cb.state, CB_CLOSED);
+	assert_int_equal(s.b[1].breaker.cb.state, BREAKER_CLOSED);
 	/* Half-open with permits left counts as healthy; spent, it gets 0. */
-	uint64_t now = cb_next_event(&s.b[0].breaker.cb);
+	uint64_t now = breaker_next_event(&s.b[0].breaker.cb);
 	weights(&c, &s, &sc, now);
-	assert_int_equal(s.b[0].breaker.cb.state, CB_HALF_OPEN);
+	assert_int_equal(s.b[0].breaker.cb.state, BREAKER_HALF_OPEN);
 	assert_true(sc.eff[0] > 0);
 	s.b[0].signals.new_flows = 3;
 	weights(&c, &s, &sc, now + 1);

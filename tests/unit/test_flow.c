@@ -31,7 +31,7 @@
 #define LOG_MAX   64
 
 /* What the remove callback saw; active[] mimics an owner's per-backend counts. */
-struct cb_ctx {
+struct fn_ctx {
 	uint64_t calls;
 	int64_t active[NBACKENDS];
 	uint32_t nlog;
@@ -42,7 +42,7 @@ struct cb_ctx {
 
 static void on_remove(const struct flow_entry *e, void *arg)
 {
-	struct cb_ctx *c = arg;
+	struct fn_ctx *c = arg;
 
 	/* The contract: called before the entry is reused, so it is still intact. */
 	assert_int_equal(e->in_use, 1);
@@ -63,8 +63,8 @@ static struct flow_key key_v4(uint32_t src, uint16_t sport, uint32_t dst, uint16
 	uint32_t s = htonl(src), d = htonl(dst);
 
 	memset(&k, 0, sizeof(k));
-	lb_addr_set_v4(&k.src, &s);
-	lb_addr_set_v4(&k.dst, &d);
+	sl_addr_set_v4(&k.src, &s);
+	sl_addr_set_v4(&k.dst, &d);
 	k.sport = htons(sport);
 	k.dport = htons(dport);
 	k.proto = proto;
@@ -80,8 +80,8 @@ static struct flow_key key_v6(uint16_t src_tail, uint16_t sport, uint16_t dport,
 	memset(&k, 0, sizeof(k));
 	s[14] = (uint8_t)(src_tail >> 8);
 	s[15] = (uint8_t)src_tail;
-	lb_addr_set_v6(&k.src, s);
-	lb_addr_set_v6(&k.dst, d);
+	sl_addr_set_v6(&k.src, s);
+	sl_addr_set_v6(&k.dst, d);
 	k.sport = htons(sport);
 	k.dport = htons(dport);
 	k.proto = proto;
@@ -101,7 +101,7 @@ static void test_timeouts(struct flow_timeouts *to)
 		to->ms[s] = 1000u * (uint32_t)(s + 1) + (uint32_t)s;
 }
 
-static struct flow_entry *insert_backend(struct flow_table *t, struct cb_ctx *c,
+static struct flow_entry *insert_backend(struct flow_table *t, struct fn_ctx *c,
 					 const struct flow_key *k, uint32_t hash,
 					 enum flow_state st, uint32_t now, uint32_t backend)
 {
@@ -237,7 +237,7 @@ static const uint8_t state_proto[FLOW_STATE_MAX] = {
 static void check_timeouts_lookup(uint32_t t0)
 {
 	struct flow_timeouts to;
-	struct cb_ctx c = {0};
+	struct fn_ctx c = {0};
 	struct flow_table *t;
 
 	test_timeouts(&to);
@@ -268,7 +268,7 @@ static void check_timeouts_lookup(uint32_t t0)
 static void check_timeouts_sweep(uint32_t t0)
 {
 	struct flow_timeouts to;
-	struct cb_ctx c = {0};
+	struct fn_ctx c = {0};
 	struct flow_table *t;
 
 	test_timeouts(&to);
@@ -408,7 +408,7 @@ static void test_touch_transitions(void **state)
 /* A table full of established flows: a SYN flood gets nothing and takes nothing. */
 static void test_full_of_established(void **state)
 {
-	struct cb_ctx c = {0};
+	struct fn_ctx c = {0};
 	struct flow_table *t = flow_table_create(1024, NULL, on_remove, &c);
 	uint32_t cap, now = 1000;
 
@@ -445,7 +445,7 @@ static void test_full_of_established(void **state)
 /* Half established, half SYN: a SYN flood replaces SYN flows only. */
 static void test_syn_flood_mixed(void **state)
 {
-	struct cb_ctx c = {0};
+	struct fn_ctx c = {0};
 	struct flow_table *t = flow_table_create(1024, NULL, on_remove, &c);
 	const struct flow_stats *st;
 
@@ -490,7 +490,7 @@ static void test_eviction_primary_first(void **state)
 {
 	static const uint32_t syn_seen[6] = {60, 10, 50, 20, 40, 30};
 	const uint32_t h = 0x5eed1234u; /* one pair of buckets for every key */
-	struct cb_ctx c = {0};
+	struct fn_ctx c = {0};
 	struct flow_table *t = flow_table_create(16, NULL, on_remove, &c);
 
 	(void)state;
@@ -559,7 +559,7 @@ static void test_eviction_primary_first(void **state)
 static void test_expired_reused_before_eviction(void **state)
 {
 	const uint32_t h = 0xabcdef01u;
-	struct cb_ctx c = {0};
+	struct fn_ctx c = {0};
 	struct flow_timeouts to;
 	struct flow_table *t;
 	const struct flow_stats *st;
@@ -608,7 +608,7 @@ static void test_expired_reused_before_eviction(void **state)
 /* Every flow that leaves is reported once; per-backend counts end at zero. */
 static void test_remove_callback_accounting(void **state)
 {
-	struct cb_ctx c = {0};
+	struct fn_ctx c = {0};
 	struct flow_timeouts to;
 	struct flow_table *t;
 	const struct flow_stats *st;
@@ -717,7 +717,7 @@ static void test_set_timeouts(void **state)
 /* Bulk lookup gives what one-at-a-time lookups give, hits, misses and expiries alike. */
 static void test_lookup_bulk(void **state)
 {
-	struct cb_ctx c = {0};
+	struct fn_ctx c = {0};
 	struct flow_table *t = flow_table_create(1024, NULL, on_remove, &c);
 	struct flow_key keys[50];
 	uint32_t hashes[50];
@@ -774,7 +774,7 @@ static int visit_fn(struct flow_entry *e, void *arg)
 	struct visit *v = arg;
 	uint32_t a, i;
 
-	memcpy(&a, lb_addr_v4_bytes(&e->key.src), sizeof(a));
+	memcpy(&a, sl_addr_v4_bytes(&e->key.src), sizeof(a));
 	i = ntohl(a) - 0xc6120000u;
 
 	assert_true(i < 1000);
@@ -845,7 +845,7 @@ static void test_hash_golden(void **state)
 	assert_int_equal(flow_hash(&v4), 0xe7f5459eu);
 	assert_int_equal(flow_hash(&v6), 0x8a9f75cdu);
 	/* The fast path hashes IPv4 packets from their bytes: the same value. */
-	assert_int_equal(flow_hash_v4(lb_addr_v4_bytes(&v4.src), lb_addr_v4_bytes(&v4.dst),
+	assert_int_equal(flow_hash_v4(sl_addr_v4_bytes(&v4.src), sl_addr_v4_bytes(&v4.dst),
 				      (const uint8_t *)&v4.sport, v4.proto),
 			 flow_hash(&v4));
 }

@@ -61,7 +61,7 @@ static void ip4_fix_csum(uint8_t *ip)
 	wr16(ip + 10, csum(ip, hl >= 20 ? hl : 20));
 }
 
-static uint16_t put_ip4(uint8_t *p, const struct lb_addr *src, const struct lb_addr *dst,
+static uint16_t put_ip4(uint8_t *p, const struct sl_addr *src, const struct sl_addr *dst,
 			uint8_t proto, uint16_t l4_len)
 {
 	memset(p, 0, 20);
@@ -70,13 +70,13 @@ static uint16_t put_ip4(uint8_t *p, const struct lb_addr *src, const struct lb_a
 	wr16(p + 4, 0x1234);
 	p[8] = 64;
 	p[9] = proto;
-	memcpy(p + 12, lb_addr_v4_bytes(src), 4);
-	memcpy(p + 16, lb_addr_v4_bytes(dst), 4);
+	memcpy(p + 12, sl_addr_v4_bytes(src), 4);
+	memcpy(p + 16, sl_addr_v4_bytes(dst), 4);
 	ip4_fix_csum(p);
 	return 20;
 }
 
-static uint16_t put_ip6(uint8_t *p, const struct lb_addr *src, const struct lb_addr *dst,
+static uint16_t put_ip6(uint8_t *p, const struct sl_addr *src, const struct sl_addr *dst,
 			uint8_t nh, uint16_t l4_len, uint8_t hlim)
 {
 	memset(p, 0, 40);
@@ -97,9 +97,9 @@ static uint16_t put_ip6(uint8_t *p, const struct lb_addr *src, const struct lb_a
 static uint16_t build_l4(uint8_t *buf, const char *src, uint16_t sport, const char *dst,
 			 uint16_t dport, uint8_t proto, uint8_t flags)
 {
-	struct lb_addr s = addr(src), d = addr(dst);
+	struct sl_addr s = addr(src), d = addr(dst);
 	uint16_t l4_len = (uint16_t)((proto == IPPROTO_TCP ? 20 : 8) + 4);
-	bool v4 = lb_addr_is_v4(&d);
+	bool v4 = sl_addr_is_v4(&d);
 	uint16_t off = put_eth(buf, PORT_MAC, CLIENT_MAC, v4 ? ET_IPV4 : ET_IPV6);
 	uint8_t *l4;
 
@@ -125,7 +125,7 @@ static uint16_t build_arp(uint8_t *buf, uint16_t op, const uint8_t sha[6], const
 			  const char *tpa)
 {
 	static const uint8_t zero[6];
-	struct lb_addr s = addr(spa), t = addr(tpa);
+	struct sl_addr s = addr(spa), t = addr(tpa);
 	uint8_t *a = buf + ETH_LEN;
 
 	memset(buf, 0, 60);
@@ -136,17 +136,17 @@ static uint16_t build_arp(uint8_t *buf, uint16_t op, const uint8_t sha[6], const
 	a[5] = 4;
 	wr16(a + 6, op);
 	memcpy(a + 8, sha, 6);
-	memcpy(a + 14, lb_addr_v4_bytes(&s), 4);
+	memcpy(a + 14, sl_addr_v4_bytes(&s), 4);
 	memcpy(a + 18, op == PKT_ARP_REQUEST ? zero : PORT_MAC, 6);
-	memcpy(a + 24, lb_addr_v4_bytes(&t), 4);
+	memcpy(a + 24, sl_addr_v4_bytes(&t), 4);
 	return 60;
 }
 
 /* ICMP or ICMPv6 echo request (id 0x1234, seq 7, 8 bytes of payload) with valid checksums. */
 static uint16_t build_echo(uint8_t *buf, const char *src, const char *dst)
 {
-	struct lb_addr s = addr(src), d = addr(dst);
-	bool v4 = lb_addr_is_v4(&d);
+	struct sl_addr s = addr(src), d = addr(dst);
+	bool v4 = sl_addr_is_v4(&d);
 	uint16_t off = put_eth(buf, PORT_MAC, CLIENT_MAC, v4 ? ET_IPV4 : ET_IPV6);
 	uint8_t *ip = buf + off;
 	uint8_t *icmp;
@@ -170,7 +170,7 @@ static uint16_t build_echo(uint8_t *buf, const char *src, const char *dst)
 static uint16_t build_ns(uint8_t *buf, const char *src, const char *target, uint8_t hlim)
 {
 	static const uint8_t unspecified[16];
-	struct lb_addr s = addr(src), t = addr(target), d;
+	struct sl_addr s = addr(src), t = addr(target), d;
 	uint8_t snm[16] = {0xff, 0x02, [11] = 1, [12] = 0xff};
 	uint8_t mac[6] = {0x33, 0x33, 0xff};
 	bool dad = memcmp(s.b, unspecified, 16) == 0;
@@ -180,7 +180,7 @@ static uint16_t build_ns(uint8_t *buf, const char *src, const char *target, uint
 
 	memcpy(snm + 13, t.b + 13, 3);
 	memcpy(mac + 3, t.b + 13, 3);
-	lb_addr_set_v6(&d, snm);
+	sl_addr_set_v6(&d, snm);
 	off = put_eth(buf, mac, CLIENT_MAC, ET_IPV6);
 	ip = buf + off;
 	off += put_ip6(ip, &s, &d, IPPROTO_ICMPV6, icmp_len, hlim);
@@ -200,7 +200,7 @@ static uint16_t build_ns(uint8_t *buf, const char *src, const char *target, uint
 /* Solicited neighbour advertisement for <target> at <mac>, to the port. */
 static uint16_t build_na(uint8_t *buf, const char *target, const uint8_t mac[6], bool tlla)
 {
-	struct lb_addr t = addr(target), d = addr(PORT6);
+	struct sl_addr t = addr(target), d = addr(PORT6);
 	uint16_t icmp_len = tlla ? 32 : 24;
 	uint16_t off = put_eth(buf, PORT_MAC, mac, ET_IPV6);
 	uint8_t *ip = buf + off, *icmp;
@@ -246,9 +246,9 @@ static struct conf_vip vip(const char *a, uint16_t port, uint8_t proto, enum sch
 	v.addr = addr(a);
 	v.port = port;
 	v.proto = proto;
-	v.mode = LB_MODE_DSR;
+	v.mode = SL_MODE_DSR;
 	v.sched = (uint8_t)sk;
-	v.hash = LB_HASH_5TUPLE;
+	v.hash = SL_HASH_5TUPLE;
 	v.maglev_size = MAGLEV_M;
 	v.backends = b;
 	v.n_backends = n;
@@ -267,7 +267,7 @@ static uint32_t add_vip(struct env *e, struct conf_vip v)
 
 static uint32_t bslot(const struct env *e, uint32_t vip_slot, const char *a)
 {
-	struct lb_addr ba = addr(a);
+	struct sl_addr ba = addr(a);
 	int rc = lb_model_backend_find(e->m, vip_slot, &ba, 0);
 
 	assert_true(rc >= 0);
@@ -350,7 +350,7 @@ static void test_compile_finds_vips(void **state)
 	struct conf_backend b6[] = {be("2001:db8::11", 1, 2)};
 	uint32_t v4 = add_vip(e, vip(VIP4, 80, IPPROTO_TCP, SCHED_KIND_WRR, b4, 1));
 	uint32_t v6 = add_vip(e, vip(VIP6, 53, IPPROTO_UDP, SCHED_KIND_MAGLEV, b6, 1));
-	struct lb_addr a4 = addr(VIP4), a6 = addr(VIP6), other = addr(OTHER4), port = addr(PORT4);
+	struct sl_addr a4 = addr(VIP4), a6 = addr(VIP6), other = addr(OTHER4), port = addr(PORT4);
 	const struct lb_snapshot *s;
 	uint32_t b;
 
@@ -370,11 +370,11 @@ static void test_compile_finds_vips(void **state)
 	assert_memory_equal(s->ports[0].mac, PORT_MAC, 6);
 	assert_int_not_equal(s->vips[v4].uid, 0);
 	assert_int_equal(s->vips[v4].port_be, htons(80));
-	assert_int_equal(s->vips[v4].mode, LB_MODE_DSR);
-	assert_int_equal(s->vips[v4].pool->n, 1);
-	b = s->vips[v4].pool->slot[0];
+	assert_int_equal(s->vips[v4].mode, SL_MODE_DSR);
+	assert_int_equal(s->vips[v4].members->n, 1);
+	b = s->vips[v4].members->slot[0];
 	assert_int_equal(b, bslot(e, v4, "10.0.0.11"));
-	assert_true(lb_addr_eq(&s->backends[b].addr, &b4[0].addr));
+	assert_true(sl_addr_eq(&s->backends[b].addr, &b4[0].addr));
 	assert_int_equal(s->backends[b].port_be, htons(80));
 	assert_int_equal(s->backends[b].vip_slot, v4);
 	assert_int_equal(s->backends[b].out_port, 0);
@@ -389,7 +389,7 @@ static void test_compile_finds_vips(void **state)
 static void test_vip_lookup_many(void **state)
 {
 	struct env *e = *state;
-	struct lb_addr a = addr(VIP4);
+	struct sl_addr a = addr(VIP4);
 	uint32_t slot[200];
 
 	for (uint32_t i = 0; i < ARRAY_SIZE(slot); i++)
@@ -428,21 +428,21 @@ static void test_pools_shared(void **state)
 	uint32_t va = add_vip(e, vip(VIP4, 80, IPPROTO_TCP, SCHED_KIND_WRR, ba, 2));
 	uint32_t vb = add_vip(e, vip("10.0.0.101", 80, IPPROTO_TCP, SCHED_KIND_WRR, bb, 1));
 	struct lb_snapshot *s1 = compile(e), *s2 = compile(e), *s3;
-	const struct lb_pool *pa, *pb;
-	uint32_t old_version = s2->vips[va].pool->version;
+	const struct lb_members *pa, *pb;
+	uint32_t old_version = s2->vips[va].members->version;
 
-	assert_ptr_equal(s1->vips[va].pool, s2->vips[va].pool);
-	assert_ptr_equal(s1->vips[vb].pool, s2->vips[vb].pool);
-	assert_int_equal(s2->vips[va].pool->refcnt, 3); /* model, s1, s2 */
+	assert_ptr_equal(s1->vips[va].members, s2->vips[va].members);
+	assert_ptr_equal(s1->vips[vb].members, s2->vips[vb].members);
+	assert_int_equal(s2->vips[va].members->refcnt, 3); /* model, s1, s2 */
 
 	assert_int_equal(lb_model_backend_set_weight(e->m, bslot(e, va, "10.0.0.11"), 5), 0);
 	s3 = compile(e);
-	pa = s3->vips[va].pool;
-	pb = s3->vips[vb].pool;
-	assert_ptr_not_equal(pa, s2->vips[va].pool);
+	pa = s3->vips[va].members;
+	pb = s3->vips[vb].members;
+	assert_ptr_not_equal(pa, s2->vips[va].members);
 	assert_true(pa->version > old_version);
-	assert_ptr_equal(pb, s2->vips[vb].pool);
-	assert_int_equal(s2->vips[va].pool->refcnt, 2); /* s1, s2: the model let go */
+	assert_ptr_equal(pb, s2->vips[vb].members);
+	assert_int_equal(s2->vips[va].members->refcnt, 2); /* s1, s2: the model let go */
 
 	/* Old snapshots go; the pools s3 uses stay (ASan/valgrind check the reads). */
 	lb_snapshot_free(s1);
@@ -458,11 +458,11 @@ static void test_pools_shared(void **state)
 	/* A deleted VIP's pool lives on in the snapshots that still have it. */
 	assert_int_equal(lb_model_vip_del(e->m, vb), 0);
 	assert_int_equal(pb->refcnt, 1);
-	assert_int_equal(pb->slot[0], s3->vips[vb].pool->slot[0]);
+	assert_int_equal(pb->slot[0], s3->vips[vb].members->slot[0]);
 	e->s = s3;
 	recompile(e);
 	assert_int_equal(e->s->vips[vb].uid, 0);
-	struct lb_addr b_addr = addr("10.0.0.101");
+	struct sl_addr b_addr = addr("10.0.0.101");
 	assert_false(lb_vip_addr_known(e->s, &b_addr));
 }
 
@@ -500,7 +500,7 @@ static void test_vip_errors(void **state)
 	assert_non_null(strstr(err, "dsr"));
 
 	v = vip("10.0.0.101", 80, IPPROTO_TCP, SCHED_KIND_WRR, &ok, 1);
-	v.mode = LB_MODE_FNAT; /* without local addresses */
+	v.mode = SL_MODE_FNAT; /* without local addresses */
 	assert_int_equal(lb_model_vip_add(e->m, &v, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "local addresses"));
 
@@ -540,42 +540,42 @@ static void test_backend_state_weight(void **state)
 	recompile(e);
 	assert_false(*dirty);
 	assert_int_equal(lb_model_backend_effective_weight(e->m, mb), 3);
-	assert_int_equal(e->s->vips[v].pool->weight[0], 3);
+	assert_int_equal(e->s->vips[v].members->weight[0], 3);
 
 	assert_int_equal(lb_model_backend_set_weight(e->m, s0, 7), 0);
 	assert_true(*dirty);
 	assert_int_equal(lb_model_backend_effective_weight(e->m, mb), 7);
 	recompile(e);
 	assert_false(*dirty);
-	assert_int_equal(e->s->vips[v].pool->weight[0], 7);
-	assert_int_equal(e->s->vips[v].pool->total_weight, 8);
+	assert_int_equal(e->s->vips[v].members->weight[0], 7);
+	assert_int_equal(e->s->vips[v].members->total_weight, 8);
 
-	assert_int_equal(lb_model_backend_set_admin(e->m, s0, LB_ADMIN_DRAIN), 0);
+	assert_int_equal(lb_model_backend_set_admin(e->m, s0, SL_ADMIN_DRAIN), 0);
 	assert_true(*dirty);
 	assert_int_equal(lb_model_backend_effective_weight(e->m, mb), 0);
 	recompile(e);
-	assert_int_equal(e->s->vips[v].pool->weight[0], 0);
+	assert_int_equal(e->s->vips[v].members->weight[0], 0);
 	assert_int_equal(e->s->backends[s0].fate, LB_FATE_STAY); /* drain keeps flows */
 
-	assert_int_equal(lb_model_backend_set_admin(e->m, s0, LB_ADMIN_MAINT), 0);
+	assert_int_equal(lb_model_backend_set_admin(e->m, s0, SL_ADMIN_MAINT), 0);
 	recompile(e);
-	assert_int_equal(e->s->vips[v].pool->weight[0], 0);
+	assert_int_equal(e->s->vips[v].members->weight[0], 0);
 	assert_int_equal(e->s->backends[s0].fate, LB_FATE_MOVE);
 
-	assert_int_equal(lb_model_backend_set_admin(e->m, s0, LB_ADMIN_READY), 0);
+	assert_int_equal(lb_model_backend_set_admin(e->m, s0, SL_ADMIN_READY), 0);
 	assert_int_equal(lb_model_backend_effective_weight(e->m, mb), 7);
-	assert_int_equal(lb_model_backend_set_health(e->m, s0, LB_HEALTH_DOWN), 0);
+	assert_int_equal(lb_model_backend_set_health(e->m, s0, SL_HEALTH_DOWN), 0);
 	assert_true(*dirty);
 	assert_int_equal(lb_model_backend_effective_weight(e->m, mb), 0);
 	recompile(e);
 	assert_int_equal(e->s->backends[s0].fate, LB_FATE_MOVE);
-	assert_int_equal(e->s->vips[v].pool->total_weight, 1);
-	assert_int_equal(lb_model_backend_set_health(e->m, s0, LB_HEALTH_UP), 0);
+	assert_int_equal(e->s->vips[v].members->total_weight, 1);
+	assert_int_equal(lb_model_backend_set_health(e->m, s0, SL_HEALTH_UP), 0);
 	assert_int_equal(lb_model_backend_effective_weight(e->m, mb), 7);
 
 	assert_int_equal(lb_model_backend_set_weight(e->m, s0, 65536), -EINVAL);
-	assert_int_equal(lb_model_backend_set_admin(e->m, s0, LB_ADMIN_MAX), -EINVAL);
-	assert_int_equal(lb_model_backend_set_health(e->m, s0, (enum lb_health)7), -EINVAL);
+	assert_int_equal(lb_model_backend_set_admin(e->m, s0, SL_ADMIN_MAX), -EINVAL);
+	assert_int_equal(lb_model_backend_set_health(e->m, s0, (enum sl_health)7), -EINVAL);
 	assert_int_equal(lb_model_backend_set_weight(e->m, LB_MAX_BACKENDS - 1, 1), -ENOENT);
 	assert_int_equal(lb_model_backend_set_weight(e->m, LB_MAX_BACKENDS, 1), -ENOENT);
 	assert_int_equal(lb_model_backend_del(e->m, s0), 0);
@@ -733,7 +733,7 @@ static void test_drain_keeps_flows(void **state)
 	int id[NFLOWS];
 
 	open_flows(e, id);
-	assert_int_equal(lb_model_backend_set_admin(e->m, bslot(e, v, "10.0.0.11"), LB_ADMIN_DRAIN),
+	assert_int_equal(lb_model_backend_set_admin(e->m, bslot(e, v, "10.0.0.11"), SL_ADMIN_DRAIN),
 			 0);
 	recompile(e);
 	for (int i = 0; i < NFLOWS; i++)
@@ -755,9 +755,9 @@ static void moves_flows(struct env *e, bool maint)
 		on1 += id[i] == 1;
 	assert_true(on1 > 0);
 	if (maint)
-		assert_int_equal(lb_model_backend_set_admin(e->m, s1, LB_ADMIN_MAINT), 0);
+		assert_int_equal(lb_model_backend_set_admin(e->m, s1, SL_ADMIN_MAINT), 0);
 	else
-		assert_int_equal(lb_model_backend_set_health(e->m, s1, LB_HEALTH_DOWN), 0);
+		assert_int_equal(lb_model_backend_set_health(e->m, s1, SL_HEALTH_DOWN), 0);
 	recompile(e);
 	for (int round = 0; round < 2; round++)
 		for (int i = 0; i < NFLOWS; i++)
@@ -791,7 +791,7 @@ static void test_deleted_backend_keeps_flows(void **state)
 	assert_int_equal(lb_model_backend_find(e->m, v, &e->m->backends[s1].addr, 0), -ENOENT);
 	recompile(e);
 	assert_int_not_equal(e->s->backends[s1].uid, 0); /* still in the snapshot */
-	assert_int_equal(e->s->vips[v].pool->n, 1);
+	assert_int_equal(e->s->vips[v].members->n, 1);
 	for (int i = 0; i < NFLOWS; i++)
 		assert_int_equal(tcp(e, (uint16_t)(1000 + i), TH_ACK), id[i]);
 	for (uint16_t sport = 2000; sport < 2010; sport++)
@@ -846,7 +846,7 @@ static void test_reused_port_after_close_is_new(void **state)
 	assert_int_equal(tcp(e, 1004, TH_SYN), first); /* open on the first backend */
 
 	/* The first backend drained: the reused ports go to the other, open ones stay. */
-	assert_int_equal(lb_model_backend_set_admin(e->m, slot, LB_ADMIN_DRAIN), 0);
+	assert_int_equal(lb_model_backend_set_admin(e->m, slot, SL_ADMIN_DRAIN), 0);
 	recompile(e);
 	assert_int_equal(tcp(e, 1000, TH_SYN), other);
 	assert_int_equal(tcp(e, 1002, TH_SYN), other);
@@ -865,7 +865,7 @@ static void test_backend_mac_change(void **state)
 	struct env *e = *state;
 	uint32_t v = two_backends(e, SCHED_KIND_RR);
 	uint32_t s11 = bslot(e, v, "10.0.0.11");
-	struct lb_addr a11 = addr("10.0.0.11");
+	struct sl_addr a11 = addr("10.0.0.11");
 	uint8_t mac7[6], mac9[6];
 	char err[160] = "";
 	uint16_t sport = 0;
@@ -922,8 +922,8 @@ static void test_no_backend(void **state)
 	assert_int_equal(flow_table_count(e->w[0]->flows), 1);
 
 	/* Out of service with nowhere to go: dropped and forgotten. */
-	lb_model_backend_set_admin(e->m, s1, LB_ADMIN_MAINT);
-	lb_model_backend_set_admin(e->m, s2, LB_ADMIN_MAINT);
+	lb_model_backend_set_admin(e->m, s1, SL_ADMIN_MAINT);
+	lb_model_backend_set_admin(e->m, s2, SL_ADMIN_MAINT);
 	recompile(e);
 	assert_int_equal(tcp(e, 1, TH_ACK), -LB_DROP_NO_BACKEND);
 	assert_int_equal(flow_table_count(e->w[0]->flows), 0);
@@ -976,7 +976,7 @@ static void test_drop_reasons(void **state)
 	assert_true(outcome(&pk) > 0);
 
 	/* A snapshot VIP in a mode this build does not forward. */
-	e->s->vips[0].mode = LB_MODE_MAX;
+	e->s->vips[0].mode = SL_MODE_MAX;
 	assert_int_equal(tcp(e, 2, TH_SYN), -LB_DROP_MODE_UNSUPPORTED);
 
 	assert_string_equal(lb_drop_name(LB_DROP_NOT_OURS), "not_ours");
@@ -1196,7 +1196,7 @@ static void test_arp_reply_for_vip(void **state)
 	uint16_t len;
 	struct lb_pkt pk;
 	const uint8_t *a = buf + ETH_LEN;
-	struct lb_addr vip4 = addr(VIP4), asker = addr("10.0.0.50");
+	struct sl_addr vip4 = addr(VIP4), asker = addr("10.0.0.50");
 
 	two_backends(e, SCHED_KIND_RR);
 	len = build_arp(buf, PKT_ARP_REQUEST, CLIENT_MAC, "10.0.0.50", VIP4);
@@ -1212,9 +1212,9 @@ static void test_arp_reply_for_vip(void **state)
 	assert_int_equal(a[5], 4);
 	assert_int_equal(rd16(a + 6), PKT_ARP_REPLY);
 	assert_memory_equal(a + 8, PORT_MAC, 6);
-	assert_memory_equal(a + 14, lb_addr_v4_bytes(&vip4), 4);
+	assert_memory_equal(a + 14, sl_addr_v4_bytes(&vip4), 4);
 	assert_memory_equal(a + 18, CLIENT_MAC, 6);
-	assert_memory_equal(a + 24, lb_addr_v4_bytes(&asker), 4);
+	assert_memory_equal(a + 24, sl_addr_v4_bytes(&asker), 4);
 	assert_int_equal(e->w[0]->ctr->replied, 1);
 
 	/* The port's own address is answered too. */
@@ -1244,7 +1244,7 @@ static void test_arp_reply_to_mgmt(void **state)
 	uint8_t buf[BUF_CAP], mac[6];
 	uint16_t len;
 	struct lb_pkt pk;
-	struct lb_addr a;
+	struct sl_addr a;
 
 	two_backends(e, SCHED_KIND_RR);
 	be_mac(mac, 1);
@@ -1256,8 +1256,8 @@ static void test_arp_reply_to_mgmt(void **state)
 	/* What the management thread then reads from it. */
 	memset(mac, 0, 6);
 	assert_int_equal(lb_parse_neigh_reply(buf, len, &a, mac), 0);
-	struct lb_addr want = addr("10.0.0.11");
-	assert_true(lb_addr_eq(&a, &want));
+	struct sl_addr want = addr("10.0.0.11");
+	assert_true(sl_addr_eq(&a, &want));
 	assert_int_equal(mac[5], 1);
 
 	/* A reply to someone else is not ours. */
@@ -1327,7 +1327,7 @@ static void test_ns_for_vip(void **state)
 {
 	struct env *e = *state;
 	struct conf_backend b6 = be("2001:db8::11", 1, 3);
-	struct lb_addr vip6 = addr(VIP6), got;
+	struct sl_addr vip6 = addr(VIP6), got;
 	const uint8_t all_nodes[16] = {0xff, 0x02, [15] = 1};
 	uint8_t buf[BUF_CAP], orig[BUF_CAP], mac[6];
 	uint8_t *ip = buf + ETH_LEN, *icmp = ip + 40;
@@ -1358,7 +1358,7 @@ static void test_ns_for_vip(void **state)
 	assert_memory_equal(icmp + 26, PORT_MAC, 6);
 	assert_int_equal(csum6(ip), 0);
 	assert_int_equal(lb_parse_neigh_reply(buf, pk.len, &got, mac), 0);
-	assert_true(lb_addr_eq(&got, &vip6));
+	assert_true(sl_addr_eq(&got, &vip6));
 	assert_memory_equal(mac, PORT_MAC, 6);
 
 	/* Duplicate address detection: to all-nodes, not solicited. */
@@ -1405,7 +1405,7 @@ static void test_na_to_mgmt(void **state)
 static uint32_t dynamic_neigh(struct env *e, const char *a)
 {
 	struct conf_backend b = be(a, 1, 0);
-	uint32_t v = add_vip(e, vip(lb_addr_is_v4(&b.addr) ? VIP4 : VIP6, 80, IPPROTO_TCP,
+	uint32_t v = add_vip(e, vip(sl_addr_is_v4(&b.addr) ? VIP4 : VIP6, 80, IPPROTO_TCP,
 				    SCHED_KIND_RR, &b, 1));
 
 	return e->m->backends[bslot(e, v, a)].neigh_slot;
@@ -1438,7 +1438,7 @@ static void test_neigh_learn_probe_fail(void **state)
 	struct env *e = *state;
 	uint32_t ns = dynamic_neigh(e, "10.0.0.11");
 	const struct lb_model_neigh *n = &e->m->neigh[ns];
-	struct lb_addr a = addr("10.0.0.11");
+	struct sl_addr a = addr("10.0.0.11");
 	uint64_t t = 10000;
 	uint32_t slots[4];
 	uint8_t mac[6];
@@ -1553,7 +1553,7 @@ static void test_vip_slot_reuse_waits(void **state)
 static void test_build_arp_request(void **state)
 {
 	struct env *e = *state;
-	struct lb_addr target = addr("10.0.0.11"), port4 = addr(PORT4), got;
+	struct sl_addr target = addr("10.0.0.11"), port4 = addr(PORT4), got;
 	uint8_t buf[BUF_CAP], mac[6];
 	struct pkt_meta m;
 	uint16_t len = lb_build_neigh_request(buf, sizeof(buf), &e->m->ports[0], &target);
@@ -1562,14 +1562,14 @@ static void test_build_arp_request(void **state)
 	assert_int_equal(parse_packet(buf, len, &m), PARSE_OK);
 	assert_int_equal(m.kind, PKT_KIND_ARP);
 	assert_int_equal(m.arp_op, PKT_ARP_REQUEST);
-	assert_true(lb_addr_eq(&m.src, &port4));
-	assert_true(lb_addr_eq(&m.dst, &target));
+	assert_true(sl_addr_eq(&m.src, &port4));
+	assert_true(sl_addr_eq(&m.dst, &target));
 	assert_memory_equal(m.arp_sha, PORT_MAC, 6);
 	assert_memory_equal(buf, BCAST, 6);
 	assert_memory_equal(buf + 6, PORT_MAC, 6);
 	/* A request announces its sender too. */
 	assert_int_equal(lb_parse_neigh_reply(buf, len, &got, mac), 0);
-	assert_true(lb_addr_eq(&got, &port4));
+	assert_true(sl_addr_eq(&got, &port4));
 	assert_memory_equal(mac, PORT_MAC, 6);
 	/* Too small a buffer, or a port without IPv4. */
 	assert_int_equal(lb_build_neigh_request(buf, 59, &e->m->ports[0], &target), 0);
@@ -1581,7 +1581,7 @@ static void test_build_arp_request(void **state)
 static void test_build_ns(void **state)
 {
 	struct env *e = *state;
-	struct lb_addr target = addr("2001:db8::aa:bb11:2233"), port6 = addr(PORT6);
+	struct sl_addr target = addr("2001:db8::aa:bb11:2233"), port6 = addr(PORT6);
 	const uint8_t snm[16] = {0xff, 0x02, [11] = 1, [12] = 0xff, 0x11, 0x22, 0x33};
 	const uint8_t mmac[6] = {0x33, 0x33, 0xff, 0x11, 0x22, 0x33};
 	uint8_t buf[BUF_CAP];
@@ -1609,7 +1609,7 @@ static void test_build_ns(void **state)
 
 static void test_parse_neigh_reply(void **state)
 {
-	struct lb_addr got, want = addr("2001:db8::11");
+	struct sl_addr got, want = addr("2001:db8::11");
 	uint8_t buf[BUF_CAP], mac[6], got_mac[6];
 	uint16_t len;
 
@@ -1617,7 +1617,7 @@ static void test_parse_neigh_reply(void **state)
 	be_mac(mac, 0x21);
 	len = build_na(buf, "2001:db8::11", mac, true);
 	assert_int_equal(lb_parse_neigh_reply(buf, len, &got, got_mac), 0);
-	assert_true(lb_addr_eq(&got, &want));
+	assert_true(sl_addr_eq(&got, &want));
 	assert_memory_equal(got_mac, mac, 6);
 	/* No target link-layer option: nothing learnt. */
 	len = build_na(buf, "2001:db8::11", mac, false);

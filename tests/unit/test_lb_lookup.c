@@ -85,8 +85,8 @@ static struct flow_key flow(uint32_t i, const char *vip)
 
 	memset(&k, 0, sizeof(k));
 	snprintf(src, sizeof(src), "198.19.%u.%u", (i >> 8) & 0xff, i & 0xff);
-	assert_int_equal(lb_addr_parse(&k.src, src), 0);
-	assert_int_equal(lb_addr_parse(&k.dst, vip), 0);
+	assert_int_equal(sl_addr_parse(&k.src, src), 0);
+	assert_int_equal(sl_addr_parse(&k.dst, vip), 0);
 	k.sport = htons((uint16_t)(1024 + i));
 	k.dport = htons(80);
 	k.proto = 6;
@@ -95,9 +95,9 @@ static struct flow_key flow(uint32_t i, const char *vip)
 
 static uint32_t vip_slot(const struct lb_snapshot *s, const char *vip)
 {
-	struct lb_addr a;
+	struct sl_addr a;
 
-	assert_int_equal(lb_addr_parse(&a, vip), 0);
+	assert_int_equal(sl_addr_parse(&a, vip), 0);
 	return lb_vip_find(s, &a, htons(80), 6);
 }
 
@@ -117,7 +117,7 @@ static void test_nodes_agree(void **state)
 				 y = lb_lookup_flow(b.s, vb, &k, NULL);
 		assert_int_equal(x.from, LB_LOOKUP_MAGLEV);
 		assert_int_not_equal(x.slot, LB_NO_SLOT);
-		assert_true(lb_addr_eq(&a.s->backends[x.slot].addr, &b.s->backends[y.slot].addr));
+		assert_true(sl_addr_eq(&a.s->backends[x.slot].addr, &b.s->backends[y.slot].addr));
 		per[a.s->backends[x.slot].addr.b[15] - 11]++;
 	}
 	/* Four equal backends: each near a quarter. */
@@ -138,8 +138,8 @@ static void test_flow_entry_wins(void **state)
 	uint32_t v = vip_slot(a.s, "198.18.1.100");
 	struct lb_lookup h = lb_lookup_flow(a.s, v, &k, NULL);
 	/* An entry on another backend of the VIP: that one. */
-	uint32_t other = a.s->vips[v].pool->slot[0] == h.slot ? a.s->vips[v].pool->slot[1]
-							      : a.s->vips[v].pool->slot[0];
+	uint32_t other = a.s->vips[v].members->slot[0] == h.slot ? a.s->vips[v].members->slot[1]
+								 : a.s->vips[v].members->slot[0];
 	memset(&e, 0, sizeof(e));
 	e.key = k;
 	e.vip_slot = (uint16_t)v;
@@ -155,7 +155,7 @@ static void test_flow_entry_wins(void **state)
 	assert_int_equal(f.slot, h.slot);
 	/* Its backend down (flows move by default): passed over too. */
 	e.backend_uid--;
-	assert_int_equal(lb_model_backend_set_health(a.m, other, LB_HEALTH_DOWN), 0);
+	assert_int_equal(lb_model_backend_set_health(a.m, other, SL_HEALTH_DOWN), 0);
 	node_recompile(&a);
 	f = lb_lookup_flow(a.s, v, &k, &e);
 	assert_int_not_equal(f.from, LB_LOOKUP_FLOW);
@@ -170,8 +170,8 @@ static void test_down_never_named(void **state)
 	(void)state;
 	node_up(&a);
 	uint32_t v = vip_slot(a.s, "198.18.1.100");
-	uint32_t down = a.s->vips[v].pool->slot[2];
-	assert_int_equal(lb_model_backend_set_health(a.m, down, LB_HEALTH_DOWN), 0);
+	uint32_t down = a.s->vips[v].members->slot[2];
+	assert_int_equal(lb_model_backend_set_health(a.m, down, SL_HEALTH_DOWN), 0);
 	node_recompile(&a);
 	for (uint32_t i = 0; i < 1000; i++) {
 		struct flow_key k = flow(i, "198.18.1.100");
@@ -180,8 +180,8 @@ static void test_down_never_named(void **state)
 		assert_int_not_equal(x.slot, down);
 	}
 	/* Every backend down: no answer. */
-	for (uint32_t i = 0; i < a.s->vips[v].pool->n; i++)
-		lb_model_backend_set_health(a.m, a.s->vips[v].pool->slot[i], LB_HEALTH_DOWN);
+	for (uint32_t i = 0; i < a.s->vips[v].members->n; i++)
+		lb_model_backend_set_health(a.m, a.s->vips[v].members->slot[i], SL_HEALTH_DOWN);
 	node_recompile(&a);
 	struct flow_key k = flow(1, "198.18.1.100");
 	struct lb_lookup x = lb_lookup_flow(a.s, v, &k, NULL);

@@ -85,10 +85,10 @@ static struct spec from_backend(const char *src, uint16_t sport, const char *dst
 
 static void assert_addr_at(const uint8_t *p, const char *text)
 {
-	struct lb_addr a = addr(text);
+	struct sl_addr a = addr(text);
 
-	if (lb_addr_is_v4(&a))
-		assert_memory_equal(p, lb_addr_v4_bytes(&a), 4);
+	if (sl_addr_is_v4(&a))
+		assert_memory_equal(p, sl_addr_v4_bytes(&a), 4);
 	else
 		assert_memory_equal(p, a.b, 16);
 }
@@ -113,13 +113,13 @@ static uint8_t ttl_of(const uint8_t *ip)
 /* The source address of the packet at <ip>, as text. */
 static void src_text(const uint8_t *ip, char *out, size_t len)
 {
-	struct lb_addr a;
+	struct sl_addr a;
 
 	if (ip_is_v6(ip))
-		lb_addr_set_v6(&a, ip + 8);
+		sl_addr_set_v6(&a, ip + 8);
 	else
-		lb_addr_set_v4(&a, ip + 12);
-	lb_addr_format(&a, out, len);
+		sl_addr_set_v4(&a, ip + 12);
+	sl_addr_format(&a, out, len);
 }
 
 /* ---- model helpers ---- */
@@ -139,7 +139,7 @@ static struct conf_backend be(const char *a, uint16_t port, uint8_t mac_id)
 }
 
 static uint32_t add_vip(struct env *e, const char *a, uint16_t port, uint8_t proto,
-			enum lb_mode mode, struct conf_backend *b, uint32_t n,
+			enum sl_mode mode, struct conf_backend *b, uint32_t n,
 			const char *const *laddrs, uint32_t n_laddrs)
 {
 	struct conf_vip v;
@@ -152,7 +152,7 @@ static uint32_t add_vip(struct env *e, const char *a, uint16_t port, uint8_t pro
 	v.proto = proto;
 	v.mode = (uint8_t)mode;
 	v.sched = SCHED_KIND_RR;
-	v.hash = LB_HASH_5TUPLE;
+	v.hash = SL_HASH_5TUPLE;
 	v.maglev_size = MAGLEV_M;
 	v.backends = b;
 	v.n_backends = n;
@@ -167,7 +167,7 @@ static uint32_t add_vip(struct env *e, const char *a, uint16_t port, uint8_t pro
 
 static uint32_t bslot(const struct env *e, uint32_t vip_slot, const char *a, uint16_t port)
 {
-	struct lb_addr ba = addr(a);
+	struct sl_addr ba = addr(a);
 	int rc = lb_model_backend_find(e->m, vip_slot, &ba, port);
 
 	assert_true(rc >= 0);
@@ -181,7 +181,7 @@ static const char *const LADDRS6[] = {LADDR6};
 static uint32_t fnat4(struct env *e)
 {
 	struct conf_backend b = be(BE4, 8080, 1);
-	uint32_t v = add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_FNAT, &b, 1, LADDRS4, 2);
+	uint32_t v = add_vip(e, VIP4, 80, IPPROTO_TCP, SL_MODE_FNAT, &b, 1, LADDRS4, 2);
 
 	recompile(e);
 	return v;
@@ -300,12 +300,12 @@ static void test_fnat_fast_path_both_ways(void **state)
 {
 	struct env *e = *state;
 	struct conf_backend bt = be(BE4, 8080, 1), bu = be(BE4, 5353, 1);
-	uint32_t vt = add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_FNAT, &bt, 1, LADDRS4, 1);
+	uint32_t vt = add_vip(e, VIP4, 80, IPPROTO_TCP, SL_MODE_FNAT, &bt, 1, LADDRS4, 1);
 	struct lb_worker *w;
 	uint8_t buf[BUF_CAP];
 	struct lb_pkt pk;
 
-	add_vip(e, VIP4, 53, IPPROTO_UDP, LB_MODE_FNAT, &bu, 1, LADDRS4, 1);
+	add_vip(e, VIP4, 53, IPPROTO_UDP, SL_MODE_FNAT, &bu, 1, LADDRS4, 1);
 	recompile(e);
 	w = e->w[0];
 	for (int c = 0; c < 3; c++) {
@@ -390,7 +390,7 @@ static void test_fnat_syn_and_reply_one_burst(void **state)
 	struct conf_backend b = be(BE4, 8080, 1);
 
 	/* One local address: the first port handed out is LADDR4A:1024. */
-	add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_FNAT, &b, 1, LADDRS4, 1);
+	add_vip(e, VIP4, 80, IPPROTO_TCP, SL_MODE_FNAT, &b, 1, LADDRS4, 1);
 	recompile(e);
 	w = e->w[0];
 	pk[0] = pkt(buf[0], build(buf[0], &sp), P_CLIENTS);
@@ -431,7 +431,7 @@ static void test_fnat_reply_then_error_one_burst(void **state)
 	struct lb_pkt pk[3];
 	struct lb_worker *w;
 
-	add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_FNAT, &b, 1, LADDRS4, 1);
+	add_vip(e, VIP4, 80, IPPROTO_TCP, SL_MODE_FNAT, &b, 1, LADDRS4, 1);
 	recompile(e);
 	w = e->w[0];
 	build(quote, &sent);
@@ -452,7 +452,7 @@ static void test_fnat_tcp_v4(void **state)
 	struct env *e = *state;
 	uint32_t v = fnat4(e), b = bslot(e, v, BE4, 8080);
 	struct lb_worker *w = e->w[0];
-	char la[LB_ADDR_STRLEN];
+	char la[SL_ADDR_STRLEN];
 	uint16_t lport = fnat_round_trip(e, VIP4, 80, CLIENT4, 40000, BE4, 8080, 1, IPPROTO_TCP,
 					 false, la, sizeof(la));
 
@@ -479,7 +479,7 @@ static void test_fnat_tcp_v4(void **state)
 	/* The local addresses are spread over: many connections use both. */
 	bool seen_a = false, seen_b = false;
 	for (uint16_t cport = 41000; cport < 41064; cport++) {
-		char got[LB_ADDR_STRLEN];
+		char got[SL_ADDR_STRLEN];
 		sp = client_tcp(VIP4, 80, cport, TH_SYN);
 		pk = send_on(e, w, buf, &sp, P_CLIENTS);
 		assert_tx(&pk, P_BACKENDS);
@@ -511,8 +511,8 @@ static void test_fnat_tcp_v6(void **state)
 {
 	struct env *e = *state;
 	struct conf_backend b = be(BE6, 8080, 3);
-	uint32_t v = add_vip(e, VIP6, 80, IPPROTO_TCP, LB_MODE_FNAT, &b, 1, LADDRS6, 1);
-	char la[LB_ADDR_STRLEN];
+	uint32_t v = add_vip(e, VIP6, 80, IPPROTO_TCP, SL_MODE_FNAT, &b, 1, LADDRS6, 1);
+	char la[SL_ADDR_STRLEN];
 
 	recompile(e);
 	fnat_round_trip(e, VIP6, 80, CLIENT6, 40000, BE6, 8080, 3, IPPROTO_TCP, false, la,
@@ -526,10 +526,10 @@ static void test_fnat_udp(void **state)
 {
 	struct env *e = *state;
 	struct conf_backend b4 = be(BE4, 5353, 1), b6 = be(BE6, 5353, 3);
-	char la[LB_ADDR_STRLEN];
+	char la[SL_ADDR_STRLEN];
 
-	add_vip(e, VIP4, 53, IPPROTO_UDP, LB_MODE_FNAT, &b4, 1, LADDRS4, 2);
-	add_vip(e, VIP6, 53, IPPROTO_UDP, LB_MODE_FNAT, &b6, 1, LADDRS6, 1);
+	add_vip(e, VIP4, 53, IPPROTO_UDP, SL_MODE_FNAT, &b4, 1, LADDRS4, 2);
+	add_vip(e, VIP6, 53, IPPROTO_UDP, SL_MODE_FNAT, &b6, 1, LADDRS6, 1);
 	recompile(e);
 	fnat_round_trip(e, VIP4, 53, CLIENT4, 5000, BE4, 5353, 1, IPPROTO_UDP, false, la,
 			sizeof(la));
@@ -551,10 +551,10 @@ static void test_fnat_udp_csum_zero_is_ffff(void **state)
 	struct env *e = *state;
 	struct conf_backend b = be(BE4, 5353, 1);
 	uint8_t buf[BUF_CAP], data[6] = {0};
-	char la[LB_ADDR_STRLEN];
+	char la[SL_ADDR_STRLEN];
 	uint16_t lport;
 
-	add_vip(e, VIP4, 53, IPPROTO_UDP, LB_MODE_FNAT, &b, 1, LADDRS4, 2);
+	add_vip(e, VIP4, 53, IPPROTO_UDP, SL_MODE_FNAT, &b, 1, LADDRS4, 2);
 	recompile(e);
 	lport = fnat_round_trip(e, VIP4, 53, CLIENT4, 5000, BE4, 5353, 1, IPPROTO_UDP, false, la,
 				sizeof(la));
@@ -592,7 +592,7 @@ static void test_fnat_udp_csum_zero_is_ffff(void **state)
 static uint16_t build_icmp4_error(uint8_t *buf, const char *src, const char *dst, uint8_t code,
 				  const uint8_t *quoted)
 {
-	struct lb_addr s = addr(src), d = addr(dst);
+	struct sl_addr s = addr(src), d = addr(dst);
 	uint8_t *ip = buf + 14, *icmp = ip + 20;
 
 	memcpy(buf, PORT_MAC, 6);
@@ -603,8 +603,8 @@ static uint16_t build_icmp4_error(uint8_t *buf, const char *src, const char *dst
 	wr16(ip + 2, 20 + 8 + 28);
 	ip[8] = 64;
 	ip[9] = IPPROTO_ICMP;
-	memcpy(ip + 12, lb_addr_v4_bytes(&s), 4);
-	memcpy(ip + 16, lb_addr_v4_bytes(&d), 4);
+	memcpy(ip + 12, sl_addr_v4_bytes(&s), 4);
+	memcpy(ip + 16, sl_addr_v4_bytes(&d), 4);
 	wr16(ip + 10, csum(ip, 20));
 	memset(icmp, 0, 8);
 	icmp[0] = 3;
@@ -623,7 +623,7 @@ static void test_fnat_icmp_error_goes_home(void **state)
 {
 	struct env *e = *state;
 	uint8_t buf[BUF_CAP], sent[28], orig[BUF_CAP];
-	char la[LB_ADDR_STRLEN];
+	char la[SL_ADDR_STRLEN];
 	struct lb_pkt pk;
 	uint16_t len;
 
@@ -667,7 +667,7 @@ static void test_fnat_lcore_ports(void **state)
 {
 	struct env *e = *state;
 	uint8_t buf[BUF_CAP], orig[BUF_CAP];
-	char la[LB_ADDR_STRLEN];
+	char la[SL_ADDR_STRLEN];
 	uint16_t lport = 0, len;
 	struct lb_pkt pk;
 
@@ -774,7 +774,7 @@ static void test_fnat_port_exhaustion_and_reuse(void **state)
 {
 	struct env *e = *state;
 	struct conf_backend b = be(BE4, 8080, 1);
-	uint32_t v = add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_FNAT, &b, 1, LADDRS4, 1);
+	uint32_t v = add_vip(e, VIP4, 80, IPPROTO_TCP, SL_MODE_FNAT, &b, 1, LADDRS4, 1);
 	uint32_t bs = bslot(e, v, BE4, 8080);
 	enum { N = (65536 - 1024) / 16, INDEX = 5 };
 	static uint8_t used[65536];
@@ -839,7 +839,7 @@ static void test_fnat_ports_reclaimed_from_expired_flows(void **state)
 {
 	struct env *e = *state;
 	struct conf_backend b = be(BE4, 8080, 1);
-	uint32_t v = add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_FNAT, &b, 1, LADDRS4, 1);
+	uint32_t v = add_vip(e, VIP4, 80, IPPROTO_TCP, SL_MODE_FNAT, &b, 1, LADDRS4, 1);
 	enum { N = (65536 - 1024) / 16 };
 	uint8_t buf[BUF_CAP];
 	struct lb_worker *w;
@@ -882,7 +882,7 @@ static void test_fnat_ports_each_once_for_any_lcore_count(void **state)
 {
 	struct env *e = *state;
 	struct conf_backend b = be(BE4, 8080, 1);
-	uint32_t v = add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_FNAT, &b, 1, LADDRS4, 1);
+	uint32_t v = add_vip(e, VIP4, 80, IPPROTO_TCP, SL_MODE_FNAT, &b, 1, LADDRS4, 1);
 	static const uint32_t cases[][2] = {{5, 0}, {3, 1}};
 	static uint8_t used[65536];
 	uint8_t buf[BUF_CAP];
@@ -982,7 +982,7 @@ static void test_fnat_ports_not_reused_across_restart(void **state)
 	const uint64_t wall0 = 1764900000000ull; /* a December 2025 morning */
 	static uint64_t last[65536];
 
-	add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_FNAT, &b, 1, LADDRS4, 1);
+	add_vip(e, VIP4, 80, IPPROTO_TCP, SL_MODE_FNAT, &b, 1, LADDRS4, 1);
 	recompile(e);
 	for (uint32_t c = 0; c < 2; c++) {
 		uint32_t n = cases[c][0], index = cases[c][1];
@@ -1013,7 +1013,7 @@ static void test_fnat_ports_wrap_after_time_wait(void **state)
 	struct flow_timeouts to;
 	struct lb_worker *w;
 
-	add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_FNAT, &b, 1, LADDRS4, 1);
+	add_vip(e, VIP4, 80, IPPROTO_TCP, SL_MODE_FNAT, &b, 1, LADDRS4, 1);
 	recompile(e);
 	/* The unanswered SYNs leave after 2 s: about 2,000 connections held. */
 	flow_timeouts_default(&to);
@@ -1037,7 +1037,7 @@ static void test_fnat_ports_wrap_after_time_wait(void **state)
 static uint32_t fnat_pair(struct env *e, bool redispatch, uint32_t syn_timeout_ms)
 {
 	struct conf_backend b[2] = {be(BE4, 8080, 1), be(BE4B, 8080, 2)};
-	uint32_t v = add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_FNAT, b, 2, LADDRS4, 1);
+	uint32_t v = add_vip(e, VIP4, 80, IPPROTO_TCP, SL_MODE_FNAT, b, 2, LADDRS4, 1);
 
 	e->m->vips[v].redispatch = redispatch;
 	e->m->vips[v].syn_timeout_ms = syn_timeout_ms;
@@ -1052,12 +1052,12 @@ static uint16_t syn_out(struct env *e, uint16_t cport, char *to, size_t to_len)
 	struct spec sp = client_tcp(VIP4, 80, cport, TH_SYN);
 	struct lb_pkt pk = send_on(e, e->w[0], buf, &sp, P_CLIENTS);
 	uint8_t *ip = ip_of(buf);
-	struct lb_addr d;
+	struct sl_addr d;
 
 	assert_tx(&pk, P_BACKENDS);
 	assert_int_equal(l4_of(ip)[13], TH_SYN);
-	lb_addr_set_v4(&d, ip + 16);
-	lb_addr_format(&d, to, to_len);
+	sl_addr_set_v4(&d, ip + 16);
+	sl_addr_format(&d, to, to_len);
 	return rd16(l4_of(ip));
 }
 
@@ -1071,7 +1071,7 @@ static void test_redispatch_on_rst_at_once(void **state)
 	struct env *e = *state;
 	uint32_t v = fnat_pair(e, true, 0);
 	struct lb_worker *w = e->w[0];
-	char first[LB_ADDR_STRLEN];
+	char first[SL_ADDR_STRLEN];
 	uint8_t buf[BUF_CAP];
 	uint16_t lport = syn_out(e, 40000, first, sizeof(first)), lport2;
 	const char *second = strcmp(first, BE4) == 0 ? BE4B : BE4;
@@ -1111,7 +1111,7 @@ static void test_redispatch_on_icmp_unreachable_at_once(void **state)
 	struct env *e = *state;
 	uint32_t v = fnat_pair(e, true, 0);
 	struct lb_worker *w = e->w[0];
-	char first[LB_ADDR_STRLEN];
+	char first[SL_ADDR_STRLEN];
 	uint8_t buf[BUF_CAP], quote[BUF_CAP];
 	uint16_t lport = syn_out(e, 40001, first, sizeof(first));
 	struct spec sent = {.src = LADDR4A,
@@ -1141,7 +1141,7 @@ static void test_redispatch_off_refusal_reaches_client(void **state)
 	struct env *e = *state;
 	uint32_t v = fnat_pair(e, false, 200);
 	struct lb_worker *w = e->w[0];
-	char first[LB_ADDR_STRLEN];
+	char first[SL_ADDR_STRLEN];
 	uint8_t buf[BUF_CAP];
 	uint16_t lport = syn_out(e, 40002, first, sizeof(first));
 	struct spec rs = from_backend(first, 8080, LADDR4A, lport, IPPROTO_TCP, TH_RST | TH_ACK,
@@ -1169,7 +1169,7 @@ static void test_redispatch_after_syn_timeout(void **state)
 	struct env *e = *state;
 	uint32_t v = fnat_pair(e, true, 200);
 	struct lb_worker *w = e->w[0];
-	char first[LB_ADDR_STRLEN], b2[LB_ADDR_STRLEN];
+	char first[SL_ADDR_STRLEN], b2[SL_ADDR_STRLEN];
 	uint8_t buf[BUF_CAP], spare[2][BUF_CAP];
 	struct lb_pkt out[2] = {pkt(spare[0], 0, 0), pkt(spare[1], 0, 0)};
 	uint16_t lport2 = 0;
@@ -1209,7 +1209,7 @@ static void test_redispatch_tries_bounded(void **state)
 {
 	struct env *e = *state;
 	struct lb_worker *w = e->w[0];
-	char to[LB_ADDR_STRLEN];
+	char to[SL_ADDR_STRLEN];
 	uint8_t buf[BUF_CAP];
 	uint16_t lport;
 	struct lb_pkt pk;
@@ -1241,18 +1241,18 @@ static const uint8_t BCAST_MAC[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 /* A dsr VIP <vip>:80 (TCP and UDP) with no backend that answers when empty (RST, unreachable). */
 static void reset_vips(struct env *e, const char *vip)
 {
-	uint32_t t = add_vip(e, vip, 80, IPPROTO_TCP, LB_MODE_DSR, NULL, 0, NULL, 0);
-	uint32_t u = add_vip(e, vip, 80, IPPROTO_UDP, LB_MODE_DSR, NULL, 0, NULL, 0);
+	uint32_t t = add_vip(e, vip, 80, IPPROTO_TCP, SL_MODE_DSR, NULL, 0, NULL, 0);
+	uint32_t u = add_vip(e, vip, 80, IPPROTO_UDP, SL_MODE_DSR, NULL, 0, NULL, 0);
 
-	e->m->vips[t].when_empty = LB_EMPTY_RESET;
-	e->m->vips[u].when_empty = LB_EMPTY_RESET;
+	e->m->vips[t].when_empty = SL_EMPTY_RESET;
+	e->m->vips[u].when_empty = SL_EMPTY_RESET;
 	recompile(e);
 }
 
 /* An ICMP echo request from <src> to <dst> (IPv4), source MAC <smac> (NULL: the client's). */
 static uint16_t build_echo4(uint8_t *buf, const char *src, const char *dst, const uint8_t *smac)
 {
-	struct lb_addr s = addr(src), d = addr(dst);
+	struct sl_addr s = addr(src), d = addr(dst);
 	uint8_t *ip = buf + 14, *icmp = ip + 20;
 
 	memcpy(buf, PORT1_MAC, 6);
@@ -1263,8 +1263,8 @@ static uint16_t build_echo4(uint8_t *buf, const char *src, const char *dst, cons
 	wr16(ip + 2, 20 + 8 + 4);
 	ip[8] = 64;
 	ip[9] = IPPROTO_ICMP;
-	memcpy(ip + 12, lb_addr_v4_bytes(&s), 4);
-	memcpy(ip + 16, lb_addr_v4_bytes(&d), 4);
+	memcpy(ip + 12, sl_addr_v4_bytes(&s), 4);
+	memcpy(ip + 16, sl_addr_v4_bytes(&d), 4);
 	wr16(ip + 10, csum(ip, 20));
 	memset(icmp, 0, 12);
 	icmp[0] = 8;
@@ -1406,7 +1406,7 @@ static void test_fnat_forged_acks_hold_no_port(void **state)
 	for (uint32_t l = 0; l < LB_MAX_LADDRS; l++)
 		assert_int_equal(w->ports_used[l], 0);
 	/* A connection whose backend answers is established by the client's ACK. */
-	char la[LB_ADDR_STRLEN];
+	char la[SL_ADDR_STRLEN];
 	fnat_round_trip(e, VIP4, 80, CLIENT4, 40000, BE4, 8080, 1, IPPROTO_TCP, false, la,
 			sizeof(la));
 	sp = client_tcp(VIP4, 80, 40000, TH_ACK);
@@ -1430,7 +1430,7 @@ static void test_dsr_pickups_bounded(void **state)
 	struct spec sp;
 	struct lb_pkt pk;
 
-	add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_DSR, &b, 1, NULL, 0);
+	add_vip(e, VIP4, 80, IPPROTO_TCP, SL_MODE_DSR, &b, 1, NULL, 0);
 	recompile(e);
 	for (uint32_t c = 0; c < 2000; c++) {
 		sp = client_tcp(VIP4, 80, (uint16_t)(10000 + c), TH_ACK);
@@ -1468,7 +1468,7 @@ static void test_ttl_zero_never_forwarded(void **state)
 	struct spec sp = client_tcp(VIP4, 80, 40000, TH_SYN);
 	struct lb_pkt pk;
 
-	add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_DSR, &b, 1, NULL, 0);
+	add_vip(e, VIP4, 80, IPPROTO_TCP, SL_MODE_DSR, &b, 1, NULL, 0);
 	recompile(e);
 	pk = pkt(buf, build(buf, &sp), P_CLIENTS);
 	set_ttl4(buf, 0);
@@ -1502,7 +1502,7 @@ static void test_bad_checksums_create_nothing(void **state)
 	struct spec sp = client_tcp(VIP4, 80, 40000, TH_SYN);
 	struct lb_pkt pk;
 
-	add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_DSR, &b, 1, NULL, 0);
+	add_vip(e, VIP4, 80, IPPROTO_TCP, SL_MODE_DSR, &b, 1, NULL, 0);
 	recompile(e);
 	pk = pkt(buf, build(buf, &sp), P_CLIENTS);
 	ip_of(buf)[10] ^= 0x5a;
@@ -1538,7 +1538,7 @@ static void test_udp_length_lie(void **state)
 
 	sp.proto = IPPROTO_UDP;
 	sp.payload = 10;
-	add_vip(e, VIP4, 53, IPPROTO_UDP, LB_MODE_DSR, &b, 1, NULL, 0);
+	add_vip(e, VIP4, 53, IPPROTO_UDP, SL_MODE_DSR, &b, 1, NULL, 0);
 	recompile(e);
 	pk = pkt(buf, build(buf, &sp), P_CLIENTS);
 	wr16(l4_of(ip_of(buf)) + 4, 8 + 11);
@@ -1590,7 +1590,7 @@ static void test_fnat_pair_dies_together(void **state)
 	struct env *e = *state;
 	uint32_t v = fnat4(e), b = bslot(e, v, BE4, 8080);
 	struct lb_worker *w = e->w[0];
-	char la[LB_ADDR_STRLEN];
+	char la[SL_ADDR_STRLEN];
 	uint8_t buf[BUF_CAP];
 	uint16_t lport;
 	struct lb_pkt pk;
@@ -1660,7 +1660,7 @@ static void test_fnat_fin_uncounts(void **state)
 	struct env *e = *state;
 	uint32_t v = fnat4(e), b = bslot(e, v, BE4, 8080);
 	struct lb_worker *w = e->w[0];
-	char la_a[LB_ADDR_STRLEN], la_b[LB_ADDR_STRLEN];
+	char la_a[SL_ADDR_STRLEN], la_b[SL_ADDR_STRLEN];
 	uint8_t buf[BUF_CAP];
 	struct lb_pkt pk;
 	struct spec sp, rs;
@@ -1718,8 +1718,8 @@ static void test_fnat_no_room_leaves_nothing(void **state)
 {
 	struct env *e = *state;
 	struct conf_backend bf = be(BE4, 5353, 1), bd = be(BE4B, 0, 2);
-	uint32_t vf = add_vip(e, VIP4, 53, IPPROTO_UDP, LB_MODE_FNAT, &bf, 1, LADDRS4, 1);
-	uint32_t vd = add_vip(e, VIP4, 54, IPPROTO_UDP, LB_MODE_DSR, &bd, 1, NULL, 0);
+	uint32_t vf = add_vip(e, VIP4, 53, IPPROTO_UDP, SL_MODE_FNAT, &bf, 1, LADDRS4, 1);
+	uint32_t vd = add_vip(e, VIP4, 54, IPPROTO_UDP, SL_MODE_DSR, &bd, 1, NULL, 0);
 	uint32_t sf = bslot(e, vf, BE4, 5353), sd = bslot(e, vd, BE4B, 54);
 	struct lb_worker *w;
 	uint8_t buf[BUF_CAP];
@@ -1814,7 +1814,7 @@ static void test_fnat_no_room_leaves_nothing(void **state)
 static uint32_t nat4(struct env *e)
 {
 	struct conf_backend b = be(BE4, 8080, 1);
-	uint32_t v = add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_NAT, &b, 1, NULL, 0);
+	uint32_t v = add_vip(e, VIP4, 80, IPPROTO_TCP, SL_MODE_NAT, &b, 1, NULL, 0);
 
 	recompile(e);
 	return v;
@@ -1883,7 +1883,7 @@ static void test_nat_v6(void **state)
 	struct env *e = *state;
 	struct conf_backend b = be(BE6, 8080, 3);
 
-	add_vip(e, VIP6, 80, IPPROTO_TCP, LB_MODE_NAT, &b, 1, NULL, 0);
+	add_vip(e, VIP6, 80, IPPROTO_TCP, SL_MODE_NAT, &b, 1, NULL, 0);
 	recompile(e);
 	nat_round_trip(e, e->w[0], VIP6, CLIENT6, 40000, BE6, 3);
 }
@@ -1984,9 +1984,9 @@ static void test_nat_owner_handoff(void **state)
 static uint32_t tunnel_vips(struct env *e)
 {
 	struct conf_backend b4 = be(BE4, 0, 1), b6 = be(BE6, 0, 3);
-	uint32_t v = add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_TUNNEL, &b4, 1, NULL, 0);
+	uint32_t v = add_vip(e, VIP4, 80, IPPROTO_TCP, SL_MODE_TUNNEL, &b4, 1, NULL, 0);
 
-	add_vip(e, VIP6, 80, IPPROTO_TCP, LB_MODE_TUNNEL, &b6, 1, NULL, 0);
+	add_vip(e, VIP6, 80, IPPROTO_TCP, SL_MODE_TUNNEL, &b6, 1, NULL, 0);
 	e->m->ports[P_BACKENDS].mtu = 1500;
 	e->m->ports[P_CLIENTS].mtu = 9000; /* the port towards the backend is what counts */
 	recompile(e);
@@ -2354,9 +2354,9 @@ static void test_counters_invariant_mixed(void **state)
 	struct spec sp;
 	uint16_t lport;
 
-	add_vip(e, VIP4, 80, IPPROTO_TCP, LB_MODE_FNAT, &bf, 1, LADDRS4, 1);
+	add_vip(e, VIP4, 80, IPPROTO_TCP, SL_MODE_FNAT, &bf, 1, LADDRS4, 1);
 	struct conf_backend bt = be(BE6, 0, 3);
-	add_vip(e, VIP6, 80, IPPROTO_TCP, LB_MODE_TUNNEL, &bt, 1, NULL, 0);
+	add_vip(e, VIP6, 80, IPPROTO_TCP, SL_MODE_TUNNEL, &bt, 1, NULL, 0);
 	recompile(e);
 	set_workers(e, 2, 1024);
 	/* A connection of lcore 1, to get a reply port owned by lcore 1. */
@@ -2404,7 +2404,7 @@ static void test_counters_invariant_mixed(void **state)
 /* ==== 4. backends leaving service: down_flows, response timeout, drain deadline ==== */
 
 /* vip.set's model call: VIP <slot> as it is, but for these three settings. */
-static void vip_set(struct env *e, uint32_t slot, enum lb_down_flows down, uint32_t rt_ms,
+static void vip_set(struct env *e, uint32_t slot, enum sl_down_flows down, uint32_t resp_timeout_ms,
 		    uint32_t drain_ms)
 {
 	const struct lb_model_vip *mv = &e->m->vips[slot];
@@ -2426,7 +2426,7 @@ static void vip_set(struct env *e, uint32_t slot, enum lb_down_flows down, uint3
 		v.local_addrs[i] = e->m->laddrs[mv->laddr[i]];
 	v.n_local_addrs = mv->n_laddrs;
 	v.down_flows = (uint8_t)down;
-	v.response_timeout_ms = rt_ms;
+	v.response_timeout_ms = resp_timeout_ms;
 	v.drain_deadline_ms = drain_ms;
 	if (lb_model_vip_set(e->m, slot, &v, err, sizeof(err)) != 0)
 		fail_msg("lb_model_vip_set: %s", err);
@@ -2437,14 +2437,14 @@ static void vip_set(struct env *e, uint32_t slot, enum lb_down_flows down, uint3
 static uint32_t went_to(const struct env *e, uint32_t v, uint8_t *buf)
 {
 	uint8_t *ip = ip_of(buf);
-	struct lb_addr a;
-	char text[LB_ADDR_STRLEN];
+	struct sl_addr a;
+	char text[SL_ADDR_STRLEN];
 
-	if (e->m->vips[v].mode == LB_MODE_DSR) /* same IP packet: the MAC says which */
+	if (e->m->vips[v].mode == SL_MODE_DSR) /* same IP packet: the MAC says which */
 		return bslot(e, v, buf[5] == 1 ? BE4 : BE4B, 0);
-	lb_addr_set_v4(&a, ip + 16);
-	return bslot(e, v, lb_addr_format(&a, text, sizeof(text)),
-		     e->m->vips[v].mode == LB_MODE_DSR ? 0 : 8080);
+	sl_addr_set_v4(&a, ip + 16);
+	return bslot(e, v, sl_addr_format(&a, text, sizeof(text)),
+		     e->m->vips[v].mode == SL_MODE_DSR ? 0 : 8080);
 }
 
 /* The RST from <vip>:<vport> to CLIENT4:<cport> that ended its flow, checksums right. */
@@ -2463,12 +2463,12 @@ static void assert_rst_to_client(uint8_t *buf, const struct lb_pkt *pk, const ch
 }
 
 /* Two backends of a VIP in <mode> (dsr: same port; else :8080), rr; returns the VIP slot. */
-static uint32_t two_backends(struct env *e, enum lb_mode mode, uint8_t proto)
+static uint32_t two_backends(struct env *e, enum sl_mode mode, uint8_t proto)
 {
-	uint16_t port = mode == LB_MODE_DSR ? 0 : 8080;
+	uint16_t port = mode == SL_MODE_DSR ? 0 : 8080;
 	struct conf_backend b[2] = {be(BE4, port, 1), be(BE4B, port, 2)};
-	uint32_t v = add_vip(e, VIP4, 80, proto, mode, b, 2, mode == LB_MODE_FNAT ? LADDRS4 : NULL,
-			     mode == LB_MODE_FNAT ? 2 : 0);
+	uint32_t v = add_vip(e, VIP4, 80, proto, mode, b, 2, mode == SL_MODE_FNAT ? LADDRS4 : NULL,
+			     mode == SL_MODE_FNAT ? 2 : 0);
 
 	recompile(e);
 	return v;
@@ -2489,11 +2489,11 @@ static uint32_t connect4(struct env *e, uint32_t v, uint16_t cport, uint16_t *lp
 	assert_tx(&pk, P_BACKENDS);
 	b = went_to(e, v, buf);
 	*lport = 0; /* nat: no source port of ours */
-	if (e->m->vips[v].mode == LB_MODE_FNAT) {
-		char la[LB_ADDR_STRLEN], be_text[LB_ADDR_STRLEN];
+	if (e->m->vips[v].mode == SL_MODE_FNAT) {
+		char la[SL_ADDR_STRLEN], be_text[SL_ADDR_STRLEN];
 		src_text(ip_of(buf), la, sizeof(la));
 		*lport = rd16(l4_of(ip_of(buf)));
-		lb_addr_format(&e->m->backends[b].addr, be_text, sizeof(be_text));
+		sl_addr_format(&e->m->backends[b].addr, be_text, sizeof(be_text));
 		struct spec rs = from_backend(be_text, 8080, la, *lport, IPPROTO_TCP,
 					      TH_SYN | TH_ACK, b == bslot(e, v, BE4, 8080) ? 1 : 2);
 		rs.payload = 0;
@@ -2509,7 +2509,7 @@ static uint32_t connect4(struct env *e, uint32_t v, uint16_t cport, uint16_t *lp
 }
 
 /* down_flows in dsr and fnat: the backend of an established flow goes down. */
-static void down_flows_case(struct env *e, enum lb_mode mode, enum lb_down_flows down)
+static void down_flows_case(struct env *e, enum sl_mode mode, enum sl_down_flows down)
 {
 	struct lb_worker *w = e->w[0];
 	uint32_t v = two_backends(e, mode, IPPROTO_TCP), b, other;
@@ -2521,22 +2521,22 @@ static void down_flows_case(struct env *e, enum lb_mode mode, enum lb_down_flows
 	vip_set(e, v, down, 0, 0);
 	assert_int_equal(e->s->vips[v].down_flows, down);
 	b = connect4(e, v, 40000, &lport);
-	other = b == bslot(e, v, BE4, mode == LB_MODE_DSR ? 0 : 8080)
-			? bslot(e, v, BE4B, mode == LB_MODE_DSR ? 0 : 8080)
-			: bslot(e, v, BE4, mode == LB_MODE_DSR ? 0 : 8080);
-	assert_int_equal(lb_model_backend_set_health(e->m, b, LB_HEALTH_DOWN), 0);
+	other = b == bslot(e, v, BE4, mode == SL_MODE_DSR ? 0 : 8080)
+			? bslot(e, v, BE4B, mode == SL_MODE_DSR ? 0 : 8080)
+			: bslot(e, v, BE4, mode == SL_MODE_DSR ? 0 : 8080);
+	assert_int_equal(lb_model_backend_set_health(e->m, b, SL_HEALTH_DOWN), 0);
 	recompile(e);
 
 	sp = client_tcp(VIP4, 80, 40000, TH_ACK);
 	pk = send_on(e, w, buf, &sp, P_CLIENTS);
 	switch (down) {
-	case LB_DOWN_KEEP:
+	case SL_DOWN_KEEP:
 		assert_tx(&pk, P_BACKENDS);
 		assert_int_equal(went_to(e, v, buf), b);
 		assert_int_equal(w->ctr->flows_rescheduled, 0);
 		assert_int_equal(w->active[b], 1);
 		break;
-	case LB_DOWN_RESET:
+	case SL_DOWN_RESET:
 		assert_rst_to_client(buf, &pk, VIP4, 80, 40000);
 		/* The client's ACK number becomes the RST's sequence number. */
 		assert_int_equal(rd16(l4_of(ip_of(buf)) + 4), 0);
@@ -2557,7 +2557,7 @@ static void down_flows_case(struct env *e, enum lb_mode mode, enum lb_down_flows
 		assert_int_equal(w->ctr->flows_rescheduled, 1);
 		assert_int_equal(w->ctr->flows_reset, 0);
 		assert_int_equal(w->active[b], 0);
-		if (mode == LB_MODE_DSR) {
+		if (mode == SL_MODE_DSR) {
 			assert_tx(&pk, P_BACKENDS);
 			assert_int_equal(went_to(e, v, buf), other);
 		}
@@ -2568,32 +2568,32 @@ static void down_flows_case(struct env *e, enum lb_mode mode, enum lb_down_flows
 
 static void test_down_flows_dsr_reschedule(void **state)
 {
-	down_flows_case(*state, LB_MODE_DSR, LB_DOWN_RESCHEDULE);
+	down_flows_case(*state, SL_MODE_DSR, SL_DOWN_RESCHEDULE);
 }
 
 static void test_down_flows_dsr_keep(void **state)
 {
-	down_flows_case(*state, LB_MODE_DSR, LB_DOWN_KEEP);
+	down_flows_case(*state, SL_MODE_DSR, SL_DOWN_KEEP);
 }
 
 static void test_down_flows_dsr_reset(void **state)
 {
-	down_flows_case(*state, LB_MODE_DSR, LB_DOWN_RESET);
+	down_flows_case(*state, SL_MODE_DSR, SL_DOWN_RESET);
 }
 
 static void test_down_flows_fnat_reschedule(void **state)
 {
-	down_flows_case(*state, LB_MODE_FNAT, LB_DOWN_RESCHEDULE);
+	down_flows_case(*state, SL_MODE_FNAT, SL_DOWN_RESCHEDULE);
 }
 
 static void test_down_flows_fnat_keep(void **state)
 {
-	down_flows_case(*state, LB_MODE_FNAT, LB_DOWN_KEEP);
+	down_flows_case(*state, SL_MODE_FNAT, SL_DOWN_KEEP);
 }
 
 static void test_down_flows_fnat_reset(void **state)
 {
-	down_flows_case(*state, LB_MODE_FNAT, LB_DOWN_RESET);
+	down_flows_case(*state, SL_MODE_FNAT, SL_DOWN_RESET);
 }
 
 /* fnat reset: a packet from the backend side ends the connection too; maint counts as down. */
@@ -2601,18 +2601,18 @@ static void test_down_flows_fnat_reset_backend_side(void **state)
 {
 	struct env *e = *state;
 	struct lb_worker *w = e->w[0];
-	uint32_t v = two_backends(e, LB_MODE_FNAT, IPPROTO_TCP), b;
+	uint32_t v = two_backends(e, SL_MODE_FNAT, IPPROTO_TCP), b;
 	uint8_t buf[BUF_CAP];
-	char la[LB_ADDR_STRLEN], be_text[LB_ADDR_STRLEN];
+	char la[SL_ADDR_STRLEN], be_text[SL_ADDR_STRLEN];
 	uint16_t lport;
 	struct lb_pkt pk = {0};
 
-	vip_set(e, v, LB_DOWN_RESET, 0, 0);
+	vip_set(e, v, SL_DOWN_RESET, 0, 0);
 	b = connect4(e, v, 40000, &lport);
-	assert_int_equal(lb_model_backend_set_admin(e->m, b, LB_ADMIN_MAINT), 0);
+	assert_int_equal(lb_model_backend_set_admin(e->m, b, SL_ADMIN_MAINT), 0);
 	recompile(e);
 	/* Which local address: the one its reverse entry is keyed on (try both). */
-	lb_addr_format(&e->m->backends[b].addr, be_text, sizeof(be_text));
+	sl_addr_format(&e->m->backends[b].addr, be_text, sizeof(be_text));
 	for (int i = 0; i < 2 && flow_table_count(w->flows) > 0; i++) {
 		snprintf(la, sizeof(la), "%s", LADDRS4[i]);
 		struct spec rs = from_backend(be_text, 8080, la, lport, IPPROTO_TCP, TH_ACK,
@@ -2625,10 +2625,10 @@ static void test_down_flows_fnat_reset_backend_side(void **state)
 	assert_int_equal(w->ctr->backend[b].flows_reset, 1);
 
 	/* A RST from the client of a flow being reset is dropped, never answered. */
-	assert_int_equal(lb_model_backend_set_admin(e->m, b, LB_ADMIN_READY), 0);
+	assert_int_equal(lb_model_backend_set_admin(e->m, b, SL_ADMIN_READY), 0);
 	recompile(e);
 	b = connect4(e, v, 40001, &lport);
-	lb_model_backend_set_health(e->m, b, LB_HEALTH_DOWN);
+	lb_model_backend_set_health(e->m, b, SL_HEALTH_DOWN);
 	recompile(e);
 	struct spec sp = client_tcp(VIP4, 80, 40001, TH_RST | TH_ACK);
 	pk = send_on(e, w, buf, &sp, P_CLIENTS);
@@ -2642,17 +2642,17 @@ static void test_down_flows_udp_reset(void **state)
 {
 	struct env *e = *state;
 	struct lb_worker *w = e->w[0];
-	uint32_t v = two_backends(e, LB_MODE_DSR, IPPROTO_UDP), b;
+	uint32_t v = two_backends(e, SL_MODE_DSR, IPPROTO_UDP), b;
 	uint8_t buf[BUF_CAP];
 	struct spec sp = client_tcp(VIP4, 80, 5000, 0);
 	struct lb_pkt pk;
 
-	vip_set(e, v, LB_DOWN_RESET, 0, 0);
+	vip_set(e, v, SL_DOWN_RESET, 0, 0);
 	sp.proto = IPPROTO_UDP;
 	pk = send_on(e, w, buf, &sp, P_CLIENTS);
 	assert_tx(&pk, P_BACKENDS);
 	b = went_to(e, v, buf);
-	lb_model_backend_set_health(e->m, b, LB_HEALTH_DOWN);
+	lb_model_backend_set_health(e->m, b, SL_HEALTH_DOWN);
 	recompile(e);
 	pk = send_on(e, w, buf, &sp, P_CLIENTS);
 	assert_drop(&pk, LB_DROP_FLOW_RESET);
@@ -2679,10 +2679,10 @@ static struct lb_pkt backend_data(struct env *e, uint32_t v, uint32_t b, uint8_t
 				  uint16_t lport, uint16_t payload)
 {
 	struct lb_worker *w = e->w[0];
-	char be_text[LB_ADDR_STRLEN];
+	char be_text[SL_ADDR_STRLEN];
 	struct lb_pkt pk = {0};
 
-	lb_addr_format(&e->m->backends[b].addr, be_text, sizeof(be_text));
+	sl_addr_format(&e->m->backends[b].addr, be_text, sizeof(be_text));
 	for (int i = 0; i < 2; i++) {
 		struct spec rs = from_backend(be_text, 8080, LADDRS4[i], lport, IPPROTO_TCP, TH_ACK,
 					      b == bslot(e, v, BE4, 8080) ? 1 : 2);
@@ -2694,18 +2694,18 @@ static struct lb_pkt backend_data(struct env *e, uint32_t v, uint32_t b, uint8_t
 	return pk;
 }
 
-#define RT_MS 2000
+#define RESP_TIMEOUT_MS 2000
 
 static void test_response_timeout(void **state)
 {
 	struct env *e = *state;
 	struct lb_worker *w = e->w[0];
-	uint32_t v = two_backends(e, LB_MODE_FNAT, IPPROTO_TCP), b1, b2, b3, b4;
+	uint32_t v = two_backends(e, SL_MODE_FNAT, IPPROTO_TCP), b1, b2, b3, b4;
 	uint8_t buf[BUF_CAP];
 	uint16_t lp1, lp2, lp3, lp4;
 	struct lb_pkt pk;
 
-	vip_set(e, v, LB_DOWN_RESCHEDULE, RT_MS, 0);
+	vip_set(e, v, SL_DOWN_RESCHEDULE, RESP_TIMEOUT_MS, 0);
 	b1 = connect4(e, v, 41001, &lp1);
 	b2 = connect4(e, v, 41002, &lp2);
 	b3 = connect4(e, v, 41003, &lp3);
@@ -2716,7 +2716,7 @@ static void test_response_timeout(void **state)
 	assert_tx(&pk, P_BACKENDS);
 	pk = backend_data(e, v, b1, buf, lp1, 0);
 	assert_tx(&pk, P_CLIENTS);
-	e->now += RT_MS - 1;
+	e->now += RESP_TIMEOUT_MS - 1;
 	pk = backend_data(e, v, b1, buf, lp1, 500);
 	assert_tx(&pk, P_CLIENTS);
 	/* Answered in time: the success signal (the bare ACK before it was not one). */
@@ -2727,7 +2727,7 @@ static void test_response_timeout(void **state)
 	assert_tx(&pk, P_BACKENDS);
 	pk = client_data(e, buf, 41004, 100);
 	assert_tx(&pk, P_BACKENDS);
-	e->now += RT_MS;
+	e->now += RESP_TIMEOUT_MS;
 	pk = client_data(e, buf, 41003, 0); /* keepalive-like: no data */
 	assert_tx(&pk, P_BACKENDS);
 	assert_int_equal(w->ctr->vip[v].response_timeouts, 0);
@@ -2740,11 +2740,11 @@ static void test_response_timeout(void **state)
 	lb_worker_sweep(w, e->now, flow_table_capacity(w->flows));
 	assert_int_equal(w->ctr->vip[v].response_timeouts, 2);
 	assert_int_equal(w->ctr->backend[b2].response_timeouts, b2 == b4 ? 2 : 1);
-	e->now += 10 * RT_MS;
+	e->now += 10 * RESP_TIMEOUT_MS;
 	lb_worker_sweep(w, e->now, flow_table_capacity(w->flows));
 	/* Counted at most once per connection: more data, silence, late answer, expiry. */
 	pk = client_data(e, buf, 41002, 100);
-	e->now += 2 * RT_MS;
+	e->now += 2 * RESP_TIMEOUT_MS;
 	pk = backend_data(e, v, b2, buf, lp2, 10);
 	assert_tx(&pk, P_CLIENTS);
 	assert_int_equal(w->ctr->vip[v].response_timeouts, 2);
@@ -2758,7 +2758,7 @@ static void test_response_timeout(void **state)
 	uint32_t b5 = connect4(e, v, 41005, &lp5);
 	uint64_t before = w->ctr->vip[v].response_timeouts;
 	pk = client_data(e, buf, 41005, 100);
-	e->now += RT_MS + 1;
+	e->now += RESP_TIMEOUT_MS + 1;
 	pk = backend_data(e, v, b5, buf, lp5, 10);
 	assert_tx(&pk, P_CLIENTS);
 	assert_int_equal(w->ctr->vip[v].response_timeouts, before + 1);
@@ -2782,17 +2782,17 @@ static void test_response_timeout_not_dsr(void **state)
 {
 	struct env *e = *state;
 	struct lb_worker *w = e->w[0];
-	uint32_t v = two_backends(e, LB_MODE_DSR, IPPROTO_TCP);
+	uint32_t v = two_backends(e, SL_MODE_DSR, IPPROTO_TCP);
 	uint8_t buf[BUF_CAP];
 	uint16_t lport;
 	struct lb_pkt pk;
 
-	e->m->vips[v].response_timeout_ms = RT_MS; /* vip.set would refuse it */
+	e->m->vips[v].response_timeout_ms = RESP_TIMEOUT_MS; /* vip.set would refuse it */
 	recompile(e);
 	connect4(e, v, 40000, &lport);
 	pk = client_data(e, buf, 40000, 100);
 	assert_tx(&pk, P_BACKENDS);
-	e->now += 5 * RT_MS;
+	e->now += 5 * RESP_TIMEOUT_MS;
 	pk = client_data(e, buf, 40000, 100);
 	lb_worker_sweep(w, e->now, flow_table_capacity(w->flows));
 	assert_int_equal(w->ctr->vip[v].response_timeouts, 0);
@@ -2803,9 +2803,9 @@ static void test_response_timeout_not_dsr(void **state)
 	cv.addr = e->m->vips[v].addr;
 	cv.port = 80;
 	cv.proto = IPPROTO_TCP;
-	cv.mode = LB_MODE_DSR;
+	cv.mode = SL_MODE_DSR;
 	cv.maglev_size = MAGLEV_M;
-	cv.response_timeout_ms = RT_MS;
+	cv.response_timeout_ms = RESP_TIMEOUT_MS;
 	assert_int_equal(lb_model_vip_set(e->m, v, &cv, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "response_timeout"));
 }
@@ -2815,7 +2815,7 @@ static void test_vip_set(void **state)
 {
 	struct env *e = *state;
 	struct lb_worker *w = e->w[0];
-	uint32_t v = two_backends(e, LB_MODE_DSR, IPPROTO_TCP), b;
+	uint32_t v = two_backends(e, SL_MODE_DSR, IPPROTO_TCP), b;
 	const struct lb_model_vip *mv = &e->m->vips[v];
 	uint8_t buf[BUF_CAP];
 	uint16_t lport;
@@ -2830,19 +2830,19 @@ static void test_vip_set(void **state)
 	cv.addr = mv->addr;
 	cv.port = 80;
 	cv.proto = IPPROTO_TCP;
-	cv.mode = LB_MODE_DSR;
+	cv.mode = SL_MODE_DSR;
 	cv.sched = SCHED_KIND_MAGLEV;
 	cv.maglev_size = 257;
-	cv.when_empty = LB_EMPTY_RESET;
-	cv.down_flows = LB_DOWN_KEEP;
+	cv.when_empty = SL_EMPTY_RESET;
+	cv.down_flows = SL_DOWN_KEEP;
 	cv.drain_deadline_ms = 30000;
 	assert_int_equal(lb_model_vip_set(e->m, v, &cv, err, sizeof(err)), 0);
 	recompile(e);
 	assert_true(e->s->generation > gen);
 	assert_int_equal(e->s->vips[v].sched, SCHED_KIND_MAGLEV);
-	assert_int_equal(e->s->vips[v].pool->maglev_size, 257);
-	assert_int_equal(e->s->vips[v].when_empty, LB_EMPTY_RESET);
-	assert_int_equal(e->s->vips[v].down_flows, LB_DOWN_KEEP);
+	assert_int_equal(e->s->vips[v].members->maglev_size, 257);
+	assert_int_equal(e->s->vips[v].when_empty, SL_EMPTY_RESET);
+	assert_int_equal(e->s->vips[v].down_flows, SL_DOWN_KEEP);
 	assert_int_equal(mv->drain_deadline_ms, 30000);
 	assert_int_equal(mv->n_members, 2);
 	/* The established flow stays where it was. */
@@ -2851,13 +2851,13 @@ static void test_vip_set(void **state)
 	assert_int_equal(went_to(e, v, buf), b);
 	assert_int_equal(w->ctr->flows_rescheduled, 0);
 
-	cv.mode = LB_MODE_FNAT;
+	cv.mode = SL_MODE_FNAT;
 	cv.local_addrs[0] = addr(LADDR4A);
 	cv.n_local_addrs = 1;
 	assert_int_equal(lb_model_vip_set(e->m, v, &cv, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "vip.set 10.0.0.100:80/tcp: mode cannot change in place (dsr -> "
 				 "fnat): delete and add the VIP");
-	cv.mode = LB_MODE_DSR;
+	cv.mode = SL_MODE_DSR;
 	assert_int_equal(lb_model_vip_set(e->m, v, &cv, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "local_addresses cannot change"));
 	cv.n_local_addrs = 0;
@@ -2870,7 +2870,7 @@ static void test_vip_set(void **state)
 	assert_non_null(strstr(err, "maglev_table_size"));
 	/* Nothing changed by the refusals. */
 	assert_int_equal(mv->maglev_size, 257);
-	assert_int_equal(mv->mode, LB_MODE_DSR);
+	assert_int_equal(mv->mode, SL_MODE_DSR);
 }
 
 /* Drain deadline: the flows still on a draining backend are reset once it passes. */
@@ -2878,19 +2878,19 @@ static void test_drain_deadline(void **state)
 {
 	struct env *e = *state;
 	struct lb_worker *w = e->w[0];
-	uint32_t v = two_backends(e, LB_MODE_FNAT, IPPROTO_TCP), b;
+	uint32_t v = two_backends(e, SL_MODE_FNAT, IPPROTO_TCP), b;
 	const struct lb_model_backend *mb;
 	uint8_t buf[BUF_CAP];
 	uint16_t lport, lport2;
 	struct lb_pkt pk;
 	uint64_t t0 = 50000;
 
-	vip_set(e, v, LB_DOWN_RESCHEDULE, 0, 60000); /* the VIP's: 60 s */
+	vip_set(e, v, SL_DOWN_RESCHEDULE, 0, 60000); /* the VIP's: 60 s */
 	b = connect4(e, v, 40000, &lport);
 	mb = &e->m->backends[b];
 	assert_int_equal(lb_model_drain_remaining(e->m, mb, t0), -1);
 	assert_int_equal(lb_model_backend_set_drain_deadline(e->m, b, 5000), -EINVAL); /* ready */
-	assert_int_equal(lb_model_backend_set_admin(e->m, b, LB_ADMIN_DRAIN), 0);
+	assert_int_equal(lb_model_backend_set_admin(e->m, b, SL_ADMIN_DRAIN), 0);
 	assert_int_equal(lb_model_backend_set_drain_deadline(e->m, b, 5000), 0); /* this drain */
 	assert_int_equal(lb_model_drain_tick(e->m, t0), 0);
 	recompile(e);
@@ -2913,12 +2913,12 @@ static void test_drain_deadline(void **state)
 	assert_int_equal(w->ctr->backend[b].flows_reset, 0);
 	assert_int_equal(w->active[b], 0);
 	/* Ready again cancels it: no deadline, flows stay. */
-	assert_int_equal(lb_model_backend_set_admin(e->m, b, LB_ADMIN_READY), 0);
+	assert_int_equal(lb_model_backend_set_admin(e->m, b, SL_ADMIN_READY), 0);
 	recompile(e);
 	assert_int_equal(e->s->backends[b].fate, LB_FATE_STAY);
 	assert_int_equal(lb_model_drain_remaining(e->m, mb, t0 + 7000), -1);
 	/* A drain without its own deadline takes the VIP's, from its first tick. */
-	assert_int_equal(lb_model_backend_set_admin(e->m, b, LB_ADMIN_DRAIN), 0);
+	assert_int_equal(lb_model_backend_set_admin(e->m, b, SL_ADMIN_DRAIN), 0);
 	assert_int_equal(lb_model_drain_tick(e->m, t0 + 8000), 0);
 	assert_int_equal(lb_model_drain_remaining(e->m, mb, t0 + 9000), 59000);
 	assert_int_equal(lb_model_drain_tick(e->m, t0 + 68000), 1);
@@ -2931,14 +2931,14 @@ static void test_drain_deadline(void **state)
 static void four_modes_on(struct env *e, const char *vip, const char *be_addr,
 			  const char *const *laddrs)
 {
-	static const enum lb_mode modes[] = {LB_MODE_DSR, LB_MODE_TUNNEL, LB_MODE_FNAT,
-					     LB_MODE_NAT};
+	static const enum sl_mode modes[] = {SL_MODE_DSR, SL_MODE_TUNNEL, SL_MODE_FNAT,
+					     SL_MODE_NAT};
 
 	for (uint32_t i = 0; i < ARRAY_SIZE(modes); i++) {
 		for (int udp = 0; udp < 2; udp++) {
 			/* dsr and tunnel backends listen on the VIP's port. */
 			struct conf_backend b = be(be_addr, i < 2 ? 0 : (uint16_t)(8080 + i), 1);
-			bool nat = modes[i] == LB_MODE_FNAT;
+			bool nat = modes[i] == SL_MODE_FNAT;
 
 			add_vip(e, vip, (uint16_t)(80 + i), udp ? IPPROTO_UDP : IPPROTO_TCP,
 				modes[i], &b, 1, nat ? laddrs : NULL, nat ? 1 : 0);

@@ -23,7 +23,7 @@ struct env {
 	struct lb_neigh_table *t;
 	uint32_t changes; /* callback calls */
 	uint32_t last_changed;
-	struct lb_addr a, b;
+	struct sl_addr a, b;
 };
 
 static const uint8_t mac1[6] = {0x02, 0, 0, 0, 0, 0x11};
@@ -43,8 +43,8 @@ static int setup(void **state)
 
 	e->set = test_calloc(LB_MAX_NEIGH, sizeof(*e->set));
 	e->t = test_calloc(1, sizeof(*e->t));
-	assert_int_equal(lb_addr_parse(&e->a, "10.0.0.11"), 0);
-	assert_int_equal(lb_addr_parse(&e->b, "2001:db8::11"), 0);
+	assert_int_equal(sl_addr_parse(&e->a, "10.0.0.11"), 0);
+	assert_int_equal(sl_addr_parse(&e->b, "2001:db8::11"), 0);
 	*state = e;
 	return 0;
 }
@@ -64,7 +64,7 @@ static uint32_t run(struct env *e, uint64_t now, uint32_t *slots, uint32_t max)
 	return lb_neigh_run(e->set, e->t, now, REACHABLE, RETRY, slots, max, changed, e);
 }
 
-static uint32_t heard(struct env *e, uint16_t port, const struct lb_addr *a, const uint8_t *mac,
+static uint32_t heard(struct env *e, uint16_t port, const struct sl_addr *a, const uint8_t *mac,
 		      uint64_t now)
 {
 	return lb_neigh_heard(e->set, e->t, port, a, mac, now, changed, e);

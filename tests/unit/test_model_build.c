@@ -29,11 +29,11 @@
 
 static const uint8_t PORT_MAC[6] = {0x02, 0, 0, 0, 0, 0x01};
 
-static struct lb_addr addr(const char *s)
+static struct sl_addr addr(const char *s)
 {
-	struct lb_addr a;
+	struct sl_addr a;
 
-	assert_int_equal(lb_addr_parse(&a, s), 0);
+	assert_int_equal(sl_addr_parse(&a, s), 0);
 	return a;
 }
 
@@ -69,9 +69,9 @@ static struct lb_model *model_new(uint32_t m, const uint32_t *weights)
 	v.addr = addr("198.18.1.100");
 	v.port = 80;
 	v.proto = IPPROTO_TCP;
-	v.mode = LB_MODE_DSR;
+	v.mode = SL_MODE_DSR;
 	v.sched = SCHED_KIND_MAGLEV;
-	v.hash = LB_HASH_5TUPLE;
+	v.hash = SL_HASH_5TUPLE;
 	v.maglev_size = m;
 	v.backends = b;
 	v.n_backends = N_BACKENDS;
@@ -84,10 +84,10 @@ static void assert_pool_of(const struct lb_snapshot *s, uint32_t m, const uint32
 {
 	struct lb_model *ref = model_new(m, weights);
 	struct lb_snapshot *r = lb_model_compile(ref);
-	const struct lb_pool *a = s->vips[0].pool, *b;
+	const struct lb_members *a = s->vips[0].members, *b;
 
 	assert_non_null(r);
-	b = r->vips[0].pool;
+	b = r->vips[0].members;
 	assert_int_equal(a->n, b->n);
 	assert_int_equal(a->maglev_size, b->maglev_size);
 	assert_memory_equal(a->slot, b->slot, a->n * sizeof(*a->slot));
@@ -154,18 +154,18 @@ static void test_change_supersedes_build(void **state)
 	static const uint32_t w2[N_BACKENDS] = {1, 2, 3, 4, 5, 6, 7, 8, 0};
 	struct lb_model *md = model_new(131071, W0);
 	struct lb_snapshot *live = lb_model_compile(md), *s;
-	const struct lb_pool *was;
+	const struct lb_members *was;
 
 	(void)state;
 	assert_non_null(live);
-	was = md->vips[0].pool;
+	was = md->vips[0].compiled;
 	assert_int_equal(lb_model_backend_set_weight(md, 8, 50), 0);
 	assert_int_equal(lb_model_build_start(md), 131071); /* the entries under way */
 	assert_false(lb_model_build_step(md, SLICE));
 	assert_true(lb_model_build_pending(md));
 	/* Nothing published meanwhile: the VIP keeps its pool. */
-	assert_ptr_equal(md->vips[0].pool, was);
-	assert_ptr_equal(live->vips[0].pool, was);
+	assert_ptr_equal(md->vips[0].compiled, was);
+	assert_ptr_equal(live->vips[0].members, was);
 	assert_true(md->vips[0].dirty);
 
 	/* The newer change: the half-built table is dropped, the new one starts. */
@@ -193,11 +193,11 @@ static void test_build_dropped(void **state)
 	static struct model_txn txn;
 	struct lb_model *md = model_new(131071, W0);
 	struct lb_snapshot *live = lb_model_compile(md), *s;
-	const struct lb_pool *was;
+	const struct lb_members *was;
 
 	(void)state;
 	assert_non_null(live);
-	was = md->vips[0].pool;
+	was = md->vips[0].compiled;
 	assert_int_equal(model_txn_begin(&txn, md), 0);
 	assert_int_equal(lb_model_backend_set_weight(md, 3, 9), 0);
 	assert_true(lb_model_build_start(md) >= 0);
@@ -208,7 +208,7 @@ static void test_build_dropped(void **state)
 	assert_false(lb_model_build_pending(md));
 	s = lb_model_compile(md);
 	assert_non_null(s);
-	assert_ptr_equal(s->vips[0].pool, was);
+	assert_ptr_equal(s->vips[0].members, was);
 	lb_snapshot_free(s);
 
 	assert_int_equal(lb_model_backend_set_weight(md, 3, 9), 0);

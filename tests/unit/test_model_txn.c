@@ -70,11 +70,11 @@ struct env {
 	uint32_t members[LB_MAX_VIPS][64]; /* each VIP's member list before */
 };
 
-static struct lb_addr addr(const char *s)
+static struct sl_addr addr(const char *s)
 {
-	struct lb_addr a;
+	struct sl_addr a;
 
-	assert_int_equal(lb_addr_parse(&a, s), 0);
+	assert_int_equal(sl_addr_parse(&a, s), 0);
 	return a;
 }
 
@@ -100,9 +100,9 @@ static struct conf_vip vip(const char *name, const char *a, struct conf_backend 
 	v.addr = addr(a);
 	v.port = 80;
 	v.proto = IPPROTO_TCP;
-	v.mode = LB_MODE_DSR;
+	v.mode = SL_MODE_DSR;
 	v.sched = SCHED_KIND_WRR;
-	v.hash = LB_HASH_5TUPLE;
+	v.hash = SL_HASH_5TUPLE;
 	v.maglev_size = 251;
 	v.backends = b;
 	v.n_backends = n;
@@ -174,7 +174,7 @@ static void fail_and_roll_back(struct env *e)
 		struct lb_model_vip *v = &now->vips[i], *was = &e->before.vips[i];
 
 		assert_int_equal(v->n_members, was->n_members);
-		assert_ptr_equal(v->pool, was->pool);
+		assert_ptr_equal(v->compiled, was->compiled);
 		assert_true(v->cap_members >= v->n_members);
 		if (v->n_members > 0)
 			assert_memory_equal(v->members, e->members[i],
@@ -197,9 +197,9 @@ static void compiles_to_live(struct env *e)
 	s->generation = e->live->generation;
 	assert_memory_equal(s, e->live, sizeof(*s));
 	for (uint32_t i = 0; i < LB_MAX_VIPS; i++)
-		if (e->m->vips[i].pool != NULL)
+		if (e->m->vips[i].compiled != NULL)
 			/* the model's, the live snapshot's and s's */
-			assert_int_equal(e->m->vips[i].pool->refcnt, 3);
+			assert_int_equal(e->m->vips[i].compiled->refcnt, 3);
 	lb_snapshot_free(s);
 }
 
@@ -281,7 +281,7 @@ static void test_backend_del_and_set(void **state)
 {
 	struct env *e = *state;
 	uint32_t web = (uint32_t)lb_model_vip_find(e->m, "web");
-	struct lb_addr a11 = addr("198.18.0.11"), a12 = addr("198.18.0.12");
+	struct sl_addr a11 = addr("198.18.0.11"), a12 = addr("198.18.0.12");
 	int b11 = lb_model_backend_find(e->m, web, &a11, 0);
 	int b12 = lb_model_backend_find(e->m, web, &a12, 0);
 	char err[256];
@@ -290,11 +290,11 @@ static void test_backend_del_and_set(void **state)
 	begin(e);
 	assert_int_equal(lb_model_backend_del(e->m, (uint32_t)b11), 0);
 	assert_int_equal(lb_model_backend_set_weight(e->m, (uint32_t)b12, 7), 0);
-	assert_int_equal(lb_model_backend_set_admin(e->m, (uint32_t)b12, LB_ADMIN_DRAIN), 0);
+	assert_int_equal(lb_model_backend_set_admin(e->m, (uint32_t)b12, SL_ADMIN_DRAIN), 0);
 	assert_int_equal(lb_model_backend_set_drain_deadline(e->m, (uint32_t)b12, 5000), 0);
 	lb_model_drain_tick(e->m, 1000);
-	assert_int_equal(lb_model_backend_set_health(e->m, (uint32_t)b12, LB_HEALTH_DOWN), 0);
-	assert_int_equal(lb_model_backend_set_ctl_weight(e->m, (uint32_t)b12, 3), 0);
+	assert_int_equal(lb_model_backend_set_health(e->m, (uint32_t)b12, SL_HEALTH_DOWN), 0);
+	assert_int_equal(lb_model_backend_set_control_weight(e->m, (uint32_t)b12, 3), 0);
 	/* A MAC to resolve: a neighbour slot is taken. */
 	assert_int_equal(lb_model_backend_set_mac(e->m, (uint32_t)b12, NULL, err, sizeof(err)), 0);
 	fail_and_roll_back(e);

@@ -21,7 +21,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include "lb_addr.h"
+#include "sl_addr.h"
 #include "parse.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -519,13 +519,13 @@ static enum parse_result parse_copy(const uint8_t *pkt, uint32_t len, struct pkt
 	return r;
 }
 
-static void want_addr(const char *text, const struct lb_addr *got)
+static void want_addr(const char *text, const struct sl_addr *got)
 {
-	struct lb_addr a;
+	struct sl_addr a;
 
 	memset(&a, 0, sizeof(a));
 	if (text != NULL)
-		assert_int_equal(lb_addr_parse(&a, text), 0);
+		assert_int_equal(sl_addr_parse(&a, text), 0);
 	assert_memory_equal(&a, got, sizeof(a));
 }
 
@@ -597,7 +597,7 @@ static void check_invariants(const struct pkt_meta *m, uint32_t len)
 	}
 	assert_true(m->l4_off >= m->l3_off + (m->is_v6 ? 40 : 20));
 	assert_true(m->l4_off <= m->l3_end);
-	assert_int_equal(lb_addr_is_v4(&m->dst), !m->is_v6);
+	assert_int_equal(sl_addr_is_v4(&m->dst), !m->is_v6);
 	if (m->frag == PKT_FRAG_LATER || m->l4_proto != IPPROTO_TCP)
 		assert_int_equal(m->tcp_flags, 0);
 	if (m->frag == PKT_FRAG_LATER) {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Unit tests for lib/common/name_table.c and the name tables of lb_types.c. */
+/* Unit tests for lib/common/name_table.c and the name tables of sl_types.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +9,7 @@
 #include <cmocka.h>
 #include <netinet/in.h>
 
-#include "lb_types.h"
+#include "sl_types.h"
 #include "name_table.h"
 
 static const char *const sparse[] = {[0] = "zero", [2] = "two", [3] = "three"};
@@ -61,17 +61,17 @@ static void round_trip(const struct name_table *t)
 static void test_tables_round_trip(void **state)
 {
 	(void)state;
-	round_trip(&lb_mode_names);
-	round_trip(&lb_admin_names);
-	round_trip(&lb_hash_names);
-	round_trip(&lb_empty_names);
-	round_trip(&lb_down_flows_names);
-	round_trip(&lb_health_names);
-	round_trip(&lb_proto_names);
-	round_trip(&lb_redispatch_names);
-	assert_int_equal(lb_mode_names.n, LB_MODE_MAX);
-	assert_int_equal(lb_admin_names.n, LB_ADMIN_MAX);
-	assert_int_equal(lb_down_flows_names.n, LB_DOWN_MAX);
+	round_trip(&sl_mode_names);
+	round_trip(&sl_admin_names);
+	round_trip(&sl_hash_names);
+	round_trip(&sl_empty_names);
+	round_trip(&sl_down_flows_names);
+	round_trip(&sl_health_names);
+	round_trip(&sl_proto_names);
+	round_trip(&sl_redispatch_names);
+	assert_int_equal(sl_mode_names.n, SL_MODE_MAX);
+	assert_int_equal(sl_admin_names.n, SL_ADMIN_MAX);
+	assert_int_equal(sl_down_flows_names.n, SL_DOWN_MAX);
 }
 
 /* The names are the file format and the API: these must not change. */
@@ -80,28 +80,28 @@ static void test_wrappers(void **state)
 	char buf[NAME_CHOICES_MAX];
 
 	(void)state;
-	assert_string_equal(lb_mode_name(LB_MODE_FNAT), "fnat");
-	assert_int_equal(lb_mode_parse("tunnel"), LB_MODE_TUNNEL);
-	assert_string_equal(lb_mode_name(LB_MODE_MAX), "?");
-	assert_int_equal(lb_admin_parse("maint"), LB_ADMIN_MAINT);
-	assert_string_equal(lb_admin_name(LB_ADMIN_DRAIN), "drain");
-	assert_int_equal(lb_hash_parse("source-ip"), LB_HASH_SRC_IP);
-	assert_string_equal(lb_hash_name(LB_HASH_5TUPLE), "5-tuple");
-	assert_int_equal(lb_empty_parse("reset"), LB_EMPTY_RESET);
-	assert_string_equal(lb_empty_name(LB_EMPTY_DROP), "drop");
-	assert_int_equal(lb_down_flows_parse("keep"), LB_DOWN_KEEP);
-	assert_string_equal(lb_down_flows_name(LB_DOWN_RESCHEDULE), "reschedule");
-	assert_int_equal(lb_health_parse("down"), LB_HEALTH_DOWN);
-	assert_int_equal(lb_health_parse("auto"), -1);
-	assert_int_equal(lb_proto_parse("udp"), IPPROTO_UDP);
-	assert_int_equal(lb_proto_parse("tcp"), IPPROTO_TCP);
-	assert_int_equal(lb_proto_parse("sctp"), -1);
-	assert_string_equal(lb_proto_name(IPPROTO_UDP), "udp");
-	assert_string_equal(lb_proto_name(0), "tcp");
-	assert_string_equal(name_choices(&lb_proto_names, " | ", buf, sizeof(buf)), "tcp | udp");
-	assert_string_equal(name_choices(&lb_mode_names, " | ", buf, sizeof(buf)),
+	assert_string_equal(sl_mode_name(SL_MODE_FNAT), "fnat");
+	assert_int_equal(sl_mode_parse("tunnel"), SL_MODE_TUNNEL);
+	assert_string_equal(sl_mode_name(SL_MODE_MAX), "?");
+	assert_int_equal(sl_admin_parse("maint"), SL_ADMIN_MAINT);
+	assert_string_equal(sl_admin_name(SL_ADMIN_DRAIN), "drain");
+	assert_int_equal(sl_hash_parse("source-ip"), SL_HASH_SRC_IP);
+	assert_string_equal(sl_hash_name(SL_HASH_5TUPLE), "5-tuple");
+	assert_int_equal(sl_empty_parse("reset"), SL_EMPTY_RESET);
+	assert_string_equal(sl_empty_name(SL_EMPTY_DROP), "drop");
+	assert_int_equal(sl_down_flows_parse("keep"), SL_DOWN_KEEP);
+	assert_string_equal(sl_down_flows_name(SL_DOWN_RESCHEDULE), "reschedule");
+	assert_int_equal(sl_health_parse("down"), SL_HEALTH_DOWN);
+	assert_int_equal(sl_health_parse("auto"), -1);
+	assert_int_equal(sl_proto_parse("udp"), IPPROTO_UDP);
+	assert_int_equal(sl_proto_parse("tcp"), IPPROTO_TCP);
+	assert_int_equal(sl_proto_parse("sctp"), -1);
+	assert_string_equal(sl_proto_name(IPPROTO_UDP), "udp");
+	assert_string_equal(sl_proto_name(0), "tcp");
+	assert_string_equal(name_choices(&sl_proto_names, " | ", buf, sizeof(buf)), "tcp | udp");
+	assert_string_equal(name_choices(&sl_mode_names, " | ", buf, sizeof(buf)),
 			    "dsr | tunnel | fnat | nat");
-	assert_int_equal(name_parse(&lb_redispatch_names, "off"), 1);
+	assert_int_equal(name_parse(&sl_redispatch_names, "off"), 1);
 }
 
 int main(void)

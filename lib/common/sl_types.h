@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * What a VIP and a backend are, apart from any file format: the enums of
- * their settings, the one table of names of each (lb_types.c, used by the
+ * their settings, the one table of names of each (sl_types.c, used by the
  * config loader, the data plane's API, sluicectl and every printer), and
  * the limits every table is sized by.
  *
  * Dependency-free: the hot path's header (lb.h) includes this, not the
  * YAML config header.
  */
-#ifndef SLUICE_LB_TYPES_H
-#define SLUICE_LB_TYPES_H
+#ifndef SLUICE_SL_TYPES_H
+#define SLUICE_SL_TYPES_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -29,16 +29,16 @@
 #define CONF_MAX_LOCAL_ADDRS  8    /* per VIP */
 
 /* A VIP's forwarding mode: "dsr" "tunnel" "fnat" "nat". */
-enum lb_mode { LB_MODE_DSR = 0, LB_MODE_TUNNEL, LB_MODE_FNAT, LB_MODE_NAT, LB_MODE_MAX };
+enum sl_mode { SL_MODE_DSR = 0, SL_MODE_TUNNEL, SL_MODE_FNAT, SL_MODE_NAT, SL_MODE_MAX };
 /* A backend's administrative state: "ready" "drain" "maint". */
-enum lb_admin { LB_ADMIN_READY = 0, LB_ADMIN_DRAIN, LB_ADMIN_MAINT, LB_ADMIN_MAX };
+enum sl_admin { SL_ADMIN_READY = 0, SL_ADMIN_DRAIN, SL_ADMIN_MAINT, SL_ADMIN_MAX };
 /* What Maglev hashes: "5-tuple" "source-ip". */
-enum lb_hash { LB_HASH_5TUPLE = 0, LB_HASH_SRC_IP, LB_HASH_MAX };
+enum sl_hash { SL_HASH_5TUPLE = 0, SL_HASH_SRC_IP, SL_HASH_MAX };
 /*
  * No backend can take a new flow: drop it (the client retries), or refuse
  * it at once. "drop" "reset".
  */
-enum lb_empty { LB_EMPTY_DROP = 0, LB_EMPTY_RESET, LB_EMPTY_MAX };
+enum sl_empty { SL_EMPTY_DROP = 0, SL_EMPTY_RESET, SL_EMPTY_MAX };
 /*
  * What happens to the established flows of a backend that goes down (health
  * down, maint): given to another backend (the default: a DSR/tunnel server
@@ -46,45 +46,45 @@ enum lb_empty { LB_EMPTY_DROP = 0, LB_EMPTY_RESET, LB_EMPTY_MAX };
  * answer: the checks may be wrong), or reset (TCP RST to the client at once,
  * instead of a hang until its own timeout). "reschedule" "keep" "reset".
  */
-enum lb_down_flows { LB_DOWN_RESCHEDULE = 0, LB_DOWN_KEEP, LB_DOWN_RESET, LB_DOWN_MAX };
+enum sl_down_flows { SL_DOWN_RESCHEDULE = 0, SL_DOWN_KEEP, SL_DOWN_RESET, SL_DOWN_MAX };
 /* A backend's health as the data plane applies it: "up" "down". */
-enum lb_health { LB_HEALTH_UP = 0, LB_HEALTH_DOWN, LB_HEALTH_MAX };
+enum sl_health { SL_HEALTH_UP = 0, SL_HEALTH_DOWN, SL_HEALTH_MAX };
 
-/* A yes/no health as the enum, for its name: lb_health_name(lb_health_of(up)). */
-static inline enum lb_health lb_health_of(bool up)
+/* A yes/no health as the enum, for its name: sl_health_name(sl_health_of(up)). */
+static inline enum sl_health sl_health_of(bool up)
 {
-	return up ? LB_HEALTH_UP : LB_HEALTH_DOWN;
+	return up ? SL_HEALTH_UP : SL_HEALTH_DOWN;
 }
 
 /* The one name table of each enum above (and of a VIP's protocol and redispatch). */
-extern const struct name_table lb_mode_names;
-extern const struct name_table lb_admin_names;
-extern const struct name_table lb_hash_names;
-extern const struct name_table lb_empty_names;
-extern const struct name_table lb_down_flows_names;
-extern const struct name_table lb_health_names;
-extern const struct name_table lb_proto_names;      /* indexed by IPPROTO_TCP, IPPROTO_UDP */
-extern const struct name_table lb_redispatch_names; /* "on" (0) "off" (1) */
+extern const struct name_table sl_mode_names;
+extern const struct name_table sl_admin_names;
+extern const struct name_table sl_hash_names;
+extern const struct name_table sl_empty_names;
+extern const struct name_table sl_down_flows_names;
+extern const struct name_table sl_health_names;
+extern const struct name_table sl_proto_names;      /* indexed by IPPROTO_TCP, IPPROTO_UDP */
+extern const struct name_table sl_redispatch_names; /* "on" (0) "off" (1) */
 
 /*
  * By name: *_name() gives "?" for a value out of range, *_parse() the value
  * or -1 for an unknown name (or NULL).
  */
-const char *lb_mode_name(enum lb_mode m);
-int lb_mode_parse(const char *s);
-const char *lb_admin_name(enum lb_admin a);
-int lb_admin_parse(const char *s);
-const char *lb_hash_name(enum lb_hash h);
-int lb_hash_parse(const char *s);
-const char *lb_empty_name(enum lb_empty e);
-int lb_empty_parse(const char *s);
-const char *lb_down_flows_name(enum lb_down_flows d);
-int lb_down_flows_parse(const char *s);
-const char *lb_health_name(enum lb_health h);
-int lb_health_parse(const char *s);
+const char *sl_mode_name(enum sl_mode m);
+int sl_mode_parse(const char *s);
+const char *sl_admin_name(enum sl_admin a);
+int sl_admin_parse(const char *s);
+const char *sl_hash_name(enum sl_hash h);
+int sl_hash_parse(const char *s);
+const char *sl_empty_name(enum sl_empty e);
+int sl_empty_parse(const char *s);
+const char *sl_down_flows_name(enum sl_down_flows d);
+int sl_down_flows_parse(const char *s);
+const char *sl_health_name(enum sl_health h);
+int sl_health_parse(const char *s);
 
 /* A VIP's protocol: "tcp" is IPPROTO_TCP, "udp" IPPROTO_UDP; -1 for any other name. */
-int lb_proto_parse(const char *s);
-const char *lb_proto_name(uint8_t proto); /* "tcp" for any but IPPROTO_UDP */
+int sl_proto_parse(const char *s);
+const char *sl_proto_name(uint8_t proto); /* "tcp" for any but IPPROTO_UDP */
 
 #endif

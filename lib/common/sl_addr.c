@@ -1,31 +1,31 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-#include "lb_addr.h"
+#include "sl_addr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-int lb_addr_parse(struct lb_addr *a, const char *text)
+int sl_addr_parse(struct sl_addr *a, const char *text)
 {
 	uint8_t buf[16];
 
 	if (text == NULL)
 		return -EINVAL;
 	if (inet_pton(AF_INET, text, buf) == 1) {
-		lb_addr_set_v4(a, buf);
+		sl_addr_set_v4(a, buf);
 		return 0;
 	}
 	if (inet_pton(AF_INET6, text, buf) == 1) {
-		lb_addr_set_v6(a, buf);
+		sl_addr_set_v6(a, buf);
 		return 0;
 	}
 	return -EINVAL;
 }
 
-int lb_prefix_parse(struct lb_addr *a, uint8_t *plen, const char *text)
+int sl_prefix_parse(struct sl_addr *a, uint8_t *plen, const char *text)
 {
-	char host[LB_ADDR_STRLEN];
+	char host[SL_ADDR_STRLEN];
 	const char *slash;
 	char *end;
 	long len;
@@ -38,24 +38,24 @@ int lb_prefix_parse(struct lb_addr *a, uint8_t *plen, const char *text)
 		return -EINVAL;
 	memcpy(host, text, n);
 	host[n] = '\0';
-	if (lb_addr_parse(a, host) < 0)
+	if (sl_addr_parse(a, host) < 0)
 		return -EINVAL;
 	errno = 0;
 	len = strtol(slash + 1, &end, 10);
 	if (errno != 0 || end == slash + 1 || *end != '\0' || len < 0 ||
-	    len > (lb_addr_is_v4(a) ? 32 : 128))
+	    len > (sl_addr_is_v4(a) ? 32 : 128))
 		return -EINVAL;
 	*plen = (uint8_t)len;
 	return 0;
 }
 
-bool lb_prefix_contains(const struct lb_addr *net, uint8_t plen, const struct lb_addr *a)
+bool sl_prefix_contains(const struct sl_addr *net, uint8_t plen, const struct sl_addr *a)
 {
 	unsigned int bits, i;
 
-	if (lb_addr_is_v4(net) != lb_addr_is_v4(a))
+	if (sl_addr_is_v4(net) != sl_addr_is_v4(a))
 		return false;
-	bits = lb_addr_is_v4(net) ? 96u + plen : plen;
+	bits = sl_addr_is_v4(net) ? 96u + plen : plen;
 	for (i = 0; i < bits / 8; i++)
 		if (net->b[i] != a->b[i])
 			return false;
@@ -67,16 +67,16 @@ bool lb_prefix_contains(const struct lb_addr *net, uint8_t plen, const struct lb
 	return true;
 }
 
-char *lb_addr_format(const struct lb_addr *a, char *buf, size_t len)
+char *sl_addr_format(const struct sl_addr *a, char *buf, size_t len)
 {
-	if (lb_addr_is_v4(a))
-		inet_ntop(AF_INET, lb_addr_v4_bytes(a), buf, (socklen_t)len);
+	if (sl_addr_is_v4(a))
+		inet_ntop(AF_INET, sl_addr_v4_bytes(a), buf, (socklen_t)len);
 	else
 		inet_ntop(AF_INET6, a->b, buf, (socklen_t)len);
 	return buf;
 }
 
-int lb_mac_parse(uint8_t mac[6], const char *text)
+int sl_mac_parse(uint8_t mac[6], const char *text)
 {
 	unsigned int v[6];
 	char tail;

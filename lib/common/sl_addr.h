@@ -4,29 +4,29 @@
  * addresses compare with a memcmp. IPv4 is stored IPv4-mapped (::ffff:a.b.c.d,
  * RFC 4291 2.5.5.2), so the family is implied by the bytes.
  */
-#ifndef SLUICE_LB_ADDR_H
-#define SLUICE_LB_ADDR_H
+#ifndef SLUICE_SL_ADDR_H
+#define SLUICE_SL_ADDR_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
-struct lb_addr {
+struct sl_addr {
 	uint8_t b[16];
 };
 
-/* Longest text lb_addr_format() writes, NUL included (INET6_ADDRSTRLEN). */
-#define LB_ADDR_STRLEN 46
+/* Longest text sl_addr_format() writes, NUL included (INET6_ADDRSTRLEN). */
+#define SL_ADDR_STRLEN 46
 
-static inline bool lb_addr_is_v4(const struct lb_addr *a)
+static inline bool sl_addr_is_v4(const struct sl_addr *a)
 {
 	static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	return memcmp(a->b, prefix, sizeof(prefix)) == 0;
 }
 
 /* <v4> points at 4 bytes in network order. */
-static inline void lb_addr_set_v4(struct lb_addr *a, const void *v4)
+static inline void sl_addr_set_v4(struct sl_addr *a, const void *v4)
 {
 	memset(a->b, 0, 10);
 	a->b[10] = 0xff;
@@ -34,40 +34,40 @@ static inline void lb_addr_set_v4(struct lb_addr *a, const void *v4)
 	memcpy(&a->b[12], v4, 4);
 }
 
-static inline void lb_addr_set_v6(struct lb_addr *a, const void *v6)
+static inline void sl_addr_set_v6(struct sl_addr *a, const void *v6)
 {
 	memcpy(a->b, v6, 16);
 }
 
-static inline const uint8_t *lb_addr_v4_bytes(const struct lb_addr *a)
+static inline const uint8_t *sl_addr_v4_bytes(const struct sl_addr *a)
 {
 	return &a->b[12];
 }
 
-static inline bool lb_addr_eq(const struct lb_addr *a, const struct lb_addr *b)
+static inline bool sl_addr_eq(const struct sl_addr *a, const struct sl_addr *b)
 {
 	return memcmp(a, b, sizeof(*a)) == 0;
 }
 
 /*
  * Parses "198.18.0.1" or "2001:db8::1". Returns 0, or -EINVAL.
- * Family of the result: lb_addr_is_v4().
+ * Family of the result: sl_addr_is_v4().
  */
-int lb_addr_parse(struct lb_addr *a, const char *text);
+int sl_addr_parse(struct sl_addr *a, const char *text);
 
 /*
  * Parses "198.18.0.1/24" or "2001:db8::1/64" (prefix required). <plen> gets
  * the prefix length as written (0..32 for IPv4, 0..128 for IPv6).
  */
-int lb_prefix_parse(struct lb_addr *a, uint8_t *plen, const char *text);
+int sl_prefix_parse(struct sl_addr *a, uint8_t *plen, const char *text);
 
 /* True if <a> lies in <net>/<plen> (same family required; plen as for v4/v6). */
-bool lb_prefix_contains(const struct lb_addr *net, uint8_t plen, const struct lb_addr *a);
+bool sl_prefix_contains(const struct sl_addr *net, uint8_t plen, const struct sl_addr *a);
 
-/* Writes the address as text into <buf> (at least LB_ADDR_STRLEN bytes); returns buf. */
-char *lb_addr_format(const struct lb_addr *a, char *buf, size_t len);
+/* Writes the address as text into <buf> (at least SL_ADDR_STRLEN bytes); returns buf. */
+char *sl_addr_format(const struct sl_addr *a, char *buf, size_t len);
 
 /* Parses "02:00:00:00:00:01". Returns 0 or -EINVAL. */
-int lb_mac_parse(uint8_t mac[6], const char *text);
+int sl_mac_parse(uint8_t mac[6], const char *text);
 
 #endif

@@ -2,28 +2,28 @@
 #include <errno.h>
 #include <string.h>
 
-#include "pool.h"
+#include "failover.h"
 
-/* Slow start ramps weight * POOL_RAMP_ONE, so that a configured weight of 1
+/* Slow start ramps weight * FAILOVER_RAMP_ONE, so that a configured weight of 1
  * (the common case) still ramps smoothly instead of sitting at max(1, 0). */
-#define POOL_RAMP_ONE 1024u
+#define FAILOVER_RAMP_ONE 1024u
 
 __extension__ typedef unsigned __int128 u128;
 
-void pool_params_default(struct pool_params *p)
+void failover_params_default(struct failover_params *p)
 {
-	*p = (struct pool_params){
-		.overprovisioning_pct = POOL_DEFAULT_OVERPROVISIONING_PCT,
-		.panic_threshold_pct = POOL_DEFAULT_PANIC_THRESHOLD_PCT,
-		.slow_start_ms = POOL_DEFAULT_SLOW_START_MS,
-		.no_backend = LB_EMPTY_DROP,
+	*p = (struct failover_params){
+		.overprovisioning_pct = FAILOVER_DEFAULT_OVERPROVISIONING_PCT,
+		.panic_threshold_pct = FAILOVER_DEFAULT_PANIC_THRESHOLD_PCT,
+		.slow_start_ms = FAILOVER_DEFAULT_SLOW_START_MS,
+		.no_backend = SL_EMPTY_DROP,
 	};
 }
 
-int pool_params_check(const struct pool_params *p)
+int failover_params_check(const struct failover_params *p)
 {
 	if (p == NULL || p->overprovisioning_pct < 100 || p->overprovisioning_pct > 1000 ||
-	    p->panic_threshold_pct > 100 || (unsigned int)p->no_backend >= LB_EMPTY_MAX)
+	    p->panic_threshold_pct > 100 || (unsigned int)p->no_backend >= SL_EMPTY_MAX)
 		return -EINVAL;
 	return 0;
 }
@@ -34,7 +34,7 @@ static u128 muldiv(uint64_t a, uint64_t b, uint64_t c)
 	return (u128)a * b / c;
 }
 
-/* Hands out POOL_SHARE_ONE ppm over the levels in proportion to w[i] (which
+/* Hands out FAILOVER_SHARE_ONE ppm over the levels in proportion to w[i] (which
  * must not all be 0): floor, then the remainder to the first level with
  * w != 0, so the result is exact and independent of summation order. */
 static void share_by(const uint64_t *w, uint32_t n, uint32_t *share)
@@ -45,29 +45,29 @@ static void share_by(const uint64_t *w, uint32_t n, uint32_t *share)
 	for (uint32_t i = 0; i < n; i++)
 		sum += w[i];
 	for (uint32_t i = 0; i < n; i++) {
-		share[i] = (uint32_t)((u128)w[i] * POOL_SHARE_ONE / sum);
+		share[i] = (uint32_t)((u128)w[i] * FAILOVER_SHARE_ONE / sum);
 		given += share[i];
 		if (first == n && w[i] != 0)
 			first = i;
 	}
-	share[first] += POOL_SHARE_ONE - given;
+	share[first] += FAILOVER_SHARE_ONE - given;
 }
 
 /*
- * pool_split() with the levels' capacity apart from their health: a level's
+ * failover_split() with the levels' capacity apart from their health: a level's
  * share follows <capacity> (its healthy weight, with backends still in slow
  * start counted at their ramp), panic follows <healthy> (a level that is up
  * but ramping is not failing, and must not spread over its dead backends).
  */
-static int split_levels(const struct pool_params *p, const uint64_t *healthy,
+static int split_levels(const struct failover_params *p, const uint64_t *healthy,
 			const uint64_t *capacity, const uint64_t *total, uint32_t n_levels,
-			struct pool_split *out)
+			struct failover_split *out)
 {
 	uint64_t hsum = 0;
-	uint32_t left = POOL_SHARE_ONE, first = n_levels;
+	uint32_t left = FAILOVER_SHARE_ONE, first = n_levels;
 	bool any_level = false, all_panic = true;
 
-	if (pool_params_check(p) != 0 || n_levels == 0 || n_levels > POOL_MAX_LEVELS)
+	if (failover_params_check(p) != 0 || n_levels == 0 || n_levels > FAILOVER_MAX_LEVELS)
 		return -EINVAL;
 	for (uint32_t i = 0; i < n_levels; i++)
 		if (healthy[i] > total[i] || capacity[i] > healthy[i])
@@ -82,11 +82,12 @@ static int split_levels(const struct pool_params *p, const uint64_t *healthy,
 		if (total[i] == 0)
 			continue;
 		/* healthy/total * pct/100 * 1e6, in one rounding step. */
-		h = (u128)capacity[i] * p->overprovisioning_pct * (POOL_SHARE_ONE / 100) / total[i];
-		out->health[i] = h > POOL_SHARE_ONE ? POOL_SHARE_ONE : (uint32_t)h;
+		h = (u128)capacity[i] * p->overprovisioning_pct * (FAILOVER_SHARE_ONE / 100) /
+		    total[i];
+		out->health[i] = h > FAILOVER_SHARE_ONE ? FAILOVER_SHARE_ONE : (uint32_t)h;
 		hsum += out->health[i];
 	}
-	out->total_health = hsum > POOL_SHARE_ONE ? POOL_SHARE_ONE : (uint32_t)hsum;
+	out->total_health = hsum > FAILOVER_SHARE_ONE ? FAILOVER_SHARE_ONE : (uint32_t)hsum;
 
 	/* Panic only when the levels together cannot carry the load: with a
 	 * healthy primary, a mostly-down backup level is no reason to send
@@ -95,7 +96,8 @@ static int split_levels(const struct pool_params *p, const uint64_t *healthy,
 		if (total[i] == 0)
 			continue;
 		any_level = true;
-		out->panic[i] = p->panic_threshold_pct != 0 && out->total_health < POOL_SHARE_ONE &&
+		out->panic[i] = p->panic_threshold_pct != 0 &&
+				out->total_health < FAILOVER_SHARE_ONE &&
 				(u128)healthy[i] * 100 < (u128)p->panic_threshold_pct * total[i];
 		all_panic = all_panic && out->panic[i];
 	}
@@ -116,7 +118,7 @@ static int split_levels(const struct pool_params *p, const uint64_t *healthy,
 	for (uint32_t i = 0; i < n_levels; i++) {
 		uint32_t s;
 
-		s = (uint32_t)((uint64_t)out->health[i] * POOL_SHARE_ONE / out->total_health);
+		s = (uint32_t)((uint64_t)out->health[i] * FAILOVER_SHARE_ONE / out->total_health);
 		if (s > left)
 			s = left;
 		out->share[i] = s;
@@ -128,27 +130,28 @@ static int split_levels(const struct pool_params *p, const uint64_t *healthy,
 	return 0;
 }
 
-int pool_split(const struct pool_params *p, const uint64_t *healthy, const uint64_t *total,
-	       uint32_t n_levels, struct pool_split *out)
+int failover_split(const struct failover_params *p, const uint64_t *healthy, const uint64_t *total,
+		   uint32_t n_levels, struct failover_split *out)
 {
-	if (n_levels == 0 || n_levels > POOL_MAX_LEVELS)
+	if (n_levels == 0 || n_levels > FAILOVER_MAX_LEVELS)
 		return -EINVAL;
 	return split_levels(p, healthy, healthy, total, n_levels, out);
 }
 
-uint32_t pool_effective_weight(uint64_t weight, uint32_t share, uint64_t level_weight)
+uint32_t failover_effective_weight(uint64_t weight, uint32_t share, uint64_t level_weight)
 {
 	u128 v;
 
 	if (weight == 0 || share == 0 || level_weight == 0)
 		return 0;
-	v = (u128)weight * share * POOL_WEIGHT_MAX / ((u128)level_weight * POOL_SHARE_ONE);
+	v = (u128)weight * share * FAILOVER_WEIGHT_MAX / ((u128)level_weight * FAILOVER_SHARE_ONE);
 	if (v == 0)
 		return 1;
-	return v > POOL_WEIGHT_MAX ? POOL_WEIGHT_MAX : (uint32_t)v;
+	return v > FAILOVER_WEIGHT_MAX ? FAILOVER_WEIGHT_MAX : (uint32_t)v;
 }
 
-uint64_t pool_slow_start_weight(uint64_t weight, uint64_t since, uint64_t now, uint32_t window_ms)
+uint64_t failover_slow_start_weight(uint64_t weight, uint64_t since, uint64_t now,
+				    uint32_t window_ms)
 {
 	uint64_t elapsed, w;
 
@@ -162,32 +165,33 @@ uint64_t pool_slow_start_weight(uint64_t weight, uint64_t since, uint64_t now, u
 	return w != 0 ? w : 1;
 }
 
-static bool receives(const struct pool_member *m, const struct pool_split *sp)
+static bool receives(const struct failover_member *m, const struct failover_split *sp)
 {
 	return m->eligible && m->weight != 0 && sp->share[m->level] != 0 &&
 	       (m->healthy || sp->panic[m->level]);
 }
 
-static uint64_t ramped(const struct pool_member *m, const struct pool_params *p, uint64_t now)
+static uint64_t ramped(const struct failover_member *m, const struct failover_params *p,
+		       uint64_t now)
 {
-	return pool_slow_start_weight((uint64_t)m->weight * POOL_RAMP_ONE, m->up_since, now,
-				      p->slow_start_ms);
+	return failover_slow_start_weight((uint64_t)m->weight * FAILOVER_RAMP_ONE, m->up_since, now,
+					  p->slow_start_ms);
 }
 
-int pool_assign(const struct pool_params *p, const struct pool_member *m, uint32_t n, uint64_t now,
-		uint32_t *eff, struct pool_split *out)
+int failover_assign(const struct failover_params *p, const struct failover_member *m, uint32_t n,
+		    uint64_t now, uint32_t *eff, struct failover_split *out)
 {
-	uint64_t healthy[POOL_MAX_LEVELS] = {0}, total[POOL_MAX_LEVELS] = {0};
-	uint64_t capacity[POOL_MAX_LEVELS] = {0}, lw[POOL_MAX_LEVELS] = {0};
-	struct pool_split local = {0};
-	struct pool_split *sp = out != NULL ? out : &local;
+	uint64_t healthy[FAILOVER_MAX_LEVELS] = {0}, total[FAILOVER_MAX_LEVELS] = {0};
+	uint64_t capacity[FAILOVER_MAX_LEVELS] = {0}, lw[FAILOVER_MAX_LEVELS] = {0};
+	struct failover_split local = {0};
+	struct failover_split *sp = out != NULL ? out : &local;
 	uint32_t n_levels = 1;
 	int rc;
 
 	if (n != 0 && (m == NULL || eff == NULL))
 		return -EINVAL;
 	for (uint32_t i = 0; i < n; i++) {
-		if (m[i].level >= POOL_MAX_LEVELS || m[i].weight > POOL_WEIGHT_MAX)
+		if (m[i].level >= FAILOVER_MAX_LEVELS || m[i].weight > FAILOVER_WEIGHT_MAX)
 			return -EINVAL;
 		if (m[i].level + 1 > n_levels)
 			n_levels = m[i].level + 1;
@@ -195,9 +199,9 @@ int pool_assign(const struct pool_params *p, const struct pool_member *m, uint32
 			continue;
 		/* In ramp units, so a backend in slow start adds its ramp to its level's capacity.
 		 */
-		total[m[i].level] += (uint64_t)m[i].weight * POOL_RAMP_ONE;
+		total[m[i].level] += (uint64_t)m[i].weight * FAILOVER_RAMP_ONE;
 		if (m[i].healthy) {
-			healthy[m[i].level] += (uint64_t)m[i].weight * POOL_RAMP_ONE;
+			healthy[m[i].level] += (uint64_t)m[i].weight * FAILOVER_RAMP_ONE;
 			capacity[m[i].level] += ramped(&m[i], p, now);
 		}
 	}
@@ -214,7 +218,7 @@ int pool_assign(const struct pool_params *p, const struct pool_member *m, uint32
 		return 0;
 	for (uint32_t i = 0; i < n; i++)
 		if (receives(&m[i], sp))
-			eff[i] = pool_effective_weight(ramped(&m[i], p, now), sp->share[m[i].level],
-						       lw[m[i].level]);
+			eff[i] = failover_effective_weight(ramped(&m[i], p, now),
+							   sp->share[m[i].level], lw[m[i].level]);
 	return 0;
 }
