@@ -53,6 +53,8 @@
 #define BGP_TICK_MS 200
 /* The shortest time between two passes over every check (their schedule's resolution). */
 #define SCAN_MIN_MS 10
+/* Events taken per wait: more than the checks that end in one pass, as a rule. */
+#define LOOP_EVENTS 256
 
 /*
  * The daemon: one instance, touched only by its loop (signal handlers set
@@ -80,6 +82,15 @@ static struct daemon {
 	uint64_t dp_generation; /* from the data plane's last answer */
 	bool dp_reachable;
 	uint64_t last_read; /* when vip.list was last read by the failover pass */
+	/*
+	 * When the loop last asked epoll for every ready check socket (a wait
+	 * that returned fewer events than it could take): an answer that had
+	 * arrived by then has been read. A check is a timeout only if its
+	 * deadline passed before that, so time the loop spent elsewhere (a
+	 * big request on the socket, a slow data plane, a reload) never turns
+	 * an answer waiting in a socket buffer into a failure.
+	 */
+	uint64_t polled_at;
 	time_t loaded_at;
 	uint64_t reloads, reload_failures;
 	const char *metrics_listen;   /* --metrics ADDR:PORT, NULL: none */
@@ -866,7 +877,7 @@ static uint64_t scan(uint64_t now)
 		if (!x->check.enabled)
 			continue;
 		if (check_run_busy(pr)) {
-			if (now >= pr->deadline) {
+			if (now >= pr->deadline && d.polled_at >= pr->deadline) {
 				check_run_abort(pr, d.epfd);
 				result(i, HC_RES_TIMEOUT, "", now);
 			} else if (pr->deadline < wake) {
@@ -915,7 +926,7 @@ static void run(int lfd)
 	uint64_t next_failover = 0, next_sync = 0, next_scan = 0, next_bgp = 0;
 
 	while (!quit) {
-		struct epoll_event evs[64];
+		struct epoll_event evs[LOOP_EVENTS];
 		uint64_t now = now_ms(), wake;
 
 		if (reload) {
@@ -956,8 +967,12 @@ static void run(int lfd)
 			wake = next_failover;
 		if (next_sync < wake)
 			wake = next_sync;
-		int n = epoll_wait(d.epfd, evs, 64, (int)(wake > now ? wake - now : 0));
+		uint64_t asked = now_ms();
+		int n = epoll_wait(d.epfd, evs, LOOP_EVENTS,
+				   (int)(wake > asked ? wake - asked : 0));
 		now = now_ms();
+		if (n >= 0 && n < LOOP_EVENTS) /* all that was ready: see polled_at */
+			d.polled_at = asked;
 		for (int e = 0; e < n; e++) {
 			if (evs[e].data.u64 == UINT64_MAX)
 				sock_serve(lfd, d.sock_path, d.sock_gid, handle_request);

@@ -100,6 +100,8 @@ $1
       - {address: 198.18.0.32, mac: "02:00:00:00:00:32"}
       - {address: 198.18.0.33, mac: "02:00:00:00:00:33", health_check: {command: "sleep 60; true # slc$$", timeout: 2, interval: 0.3}}
       - {address: 198.18.0.34, mac: "02:00:00:00:00:34", health_check: {type: none}}
+      - {address: 198.18.0.35, mac: "02:00:00:00:00:35", health_check: {command: "sleep 0.7", timeout: 1.5}}
+      - {address: 198.18.0.36, mac: "02:00:00:00:00:36", health_check: {command: "sleep 0.7", timeout: 1.5}}
 YAML
 }
 web_v1='  - name: web
@@ -111,14 +113,14 @@ web_v1='  - name: web
 config "$web_v1" >"$tmp/sluice.yaml"
 
 # ---- config check (local, no daemon needed)
-expect "config check: a good file" 0 "$tmp/sluice.yaml: ok (2 VIPs, 6 backends)" \
+expect "config check: a good file" 0 "$tmp/sluice.yaml: ok (2 VIPs, 8 backends)" \
 	c config check "$tmp/sluice.yaml"
 config "$web_v1
       - {address: 198.18.0.13, weight: lots}" >"$tmp/bad.yaml"
 expect "config check: a bad file, exit 1, file:line:column: field" 1 \
 	"$tmp/bad.yaml:12:" c config check "$tmp/bad.yaml"
 expect "... names the field" 1 "weight" c config check "$tmp/bad.yaml"
-expect "config check --json" 0 '"backends":6' \
+expect "config check --json" 0 '"backends":8' \
 	bash -c "'$ctl' --json config check '$tmp/sluice.yaml' | tr -d ' \n'"
 expect "config check: a missing file" 1 "none.yaml" c config check "$tmp/none.yaml"
 
@@ -157,6 +159,33 @@ none=$(echo "$h" | jget '[b["health"] for b in d["backends"] if b["address"] == 
 [[ "$none" == unchecked ]] && ok "health_check {type: none}: unchecked" || ko "health_check {type: none}: unchecked ($none)"
 n=$(pgrep -fc "sleep 60; true # slc$$")
 [[ $n -le 1 ]] && ok "timed-out exec checks are killed ($n running)" || ko "timed-out exec checks are killed ($n running)"
+# ---- a stalled data plane holds the daemon's loop while a request waits
+# for it (here `show status`, which asks the data plane): a check that ended
+# meanwhile is read, not failed as a timeout. The two 0.7 s checks (1.5 s
+# timeout) are nearly always in flight when the stall begins, and 3 s is
+# past their deadlines.
+slow_health() { # KEY: its sum over 198.18.0.35 and .36
+	c --json show health | jget "sum(b['$1'] for b in d['backends'] if b['address'] in ('198.18.0.35', '198.18.0.36'))"
+}
+f0=$(slow_health failed_checks)
+kill -STOP "$dp_pid"
+# Straight to the daemon: sluicectl would ask the stalled data plane first.
+/usr/bin/python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"{\"cmd\":\"status\"}\n")
+s.settimeout(20); s.recv(65536)' "$csock" &
+held=$!
+sleep 3
+kill -CONT "$dp_pid"
+wait "$held"
+n0=$(slow_health checks)
+for ((i = 0; i < 50; i++)); do # their next checks end (bounded: 5 s)
+	[[ $(slow_health checks) -ge $((n0 + 2)) ]] && break
+	sleep 0.1
+done
+f1=$(slow_health failed_checks)
+[[ $f0 -eq 0 && $f1 -eq 0 ]] &&
+	ok "loop held 3 s by a stalled data plane: no check that ended meanwhile failed as a timeout" ||
+	ko "loop held 3 s by a stalled data plane: failed checks of 198.18.0.35/36: $f0 before, $f1 after (expected 0)"
 dpg0=$(c --json show status | jget 'd["generation"]')
 cg0=$(c --json show status | jget 'd["control"]["generation"]')
 
