@@ -49,6 +49,23 @@ static void on_signal(int sig)
 	g_dp.quit = true;
 }
 
+/* A number option's value: decimal, 0..max, nothing else; false with a message. */
+static bool option_u32(const char *name, const char *arg, uint32_t max, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 || v > max) {
+		fprintf(stderr, "sluice-dataplane: --%s: '%s' is not a number from 0 to %u\n", name,
+			arg, max);
+		return false;
+	}
+	*out = (uint32_t)v;
+	return true;
+}
+
 /* Parses the options after "--". Returns 0, 1 (done: --check/--help) or -1. */
 static int parse_app_args(int argc, char **argv, const char **config, bool *check)
 {
@@ -82,10 +99,13 @@ static int parse_app_args(int argc, char **argv, const char **config, bool *chec
 			g_dp.metrics_listen = optarg;
 			break;
 		case 'i':
-			g_dp.exit_idle_ms = (uint32_t)strtoul(optarg, NULL, 10);
+			if (!option_u32("exit-idle-ms", optarg, 86400000, &g_dp.exit_idle_ms))
+				return -1;
 			break;
 		case 'I':
-			g_dp.idle_sleep_us = (uint32_t)strtoul(optarg, NULL, 10);
+			/* At most 1 s: a longer sleep would only be a stall. */
+			if (!option_u32("idle-sleep-us", optarg, 1000000, &g_dp.idle_sleep_us))
+				return -1;
 			break;
 		case 'S':
 			g_dp.stats_on_exit = true;

@@ -58,6 +58,19 @@ YAML
 expect "a backend on no port's subnet: rejected with the reason" 2 \
 	"backend 203.0.113.9 is on no port's subnet" "$tmp/subnet.yaml"
 expect "a missing file: named" 2 "$tmp/none.yaml" "$tmp/none.yaml"
+# A number option that is not one is refused with its name, not read as 0.
+for arg in "--idle-sleep-us abc" "--idle-sleep-us -1" "--idle-sleep-us 2000000" "--exit-idle-ms 5s"; do
+	# shellcheck disable=SC2086 # $arg is the option and its value
+	out=$(timeout 20 "$bin" --check --config "$root/configs/demo.yaml" $arg 2>&1)
+	rc=$?
+	if [[ $rc -eq 2 && "$out" == *"${arg%% *}: "*"is not a number"* ]]; then
+		pass=$((pass + 1))
+		echo "ok   - $arg: refused, named"
+	else
+		fail=$((fail + 1))
+		echo "FAIL - $arg: refused, named (exit $rc): $out"
+	fi
+done
 
 # Both checkers refuse FILE with PATTERN in the message (exit 2), in bounded time.
 refused() { # DESC PATTERN FILE
