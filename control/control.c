@@ -589,6 +589,8 @@ static void reload_and_extend(json_object *ans)
 	if (!reload_config(ans))
 		d.reload_failures++;
 	held = now_ms() - t0;
+	if (d.check_runs == NULL) /* before the first load: nothing in flight */
+		return;
 	for (size_t i = 0; i < d.set.n; i++)
 		if (check_run_busy(&d.check_runs[i]))
 			d.check_runs[i].deadline += held;
