@@ -103,6 +103,7 @@ struct dp {
 	gid_t api_gid; /* besides root, this group may use the API (UNIX_SOCK_NO_GROUP: none) */
 	uint32_t exit_idle_ms;  /* 0 = run until signalled (tests: stop after idle) */
 	uint32_t idle_sleep_us; /* --idle-sleep-us: longest idle sleep; 0 = busy poll */
+	bool idle_yield;        /* --idle-yield: sched_yield() after a poll that found nothing */
 	bool stats_on_exit;
 	bool ports_from_lowest; /* tests: full-NAT ports without the wall clock */
 

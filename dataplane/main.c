@@ -35,6 +35,8 @@ static void usage(const char *prog)
 		"      --exit-idle-ms N     exit once no packet arrived for N ms (tests, pcap)\n"
 		"      --idle-sleep-us N    idle workers sleep, 1 us doubling up to N us (shared\n"
 		"                           hosts; default 0: busy polling, lowest latency)\n"
+		"      --idle-yield         give the CPU to other runnable tasks after a poll\n"
+		"                           that found nothing (a worker sharing its CPU)\n"
 		"      --stats-on-exit      print the counters as JSON on exit\n"
 		"      --ports-from-lowest  full-NAT source ports from 1024, not from the wall\n"
 		"                           clock (tests that replay captures need to know them)\n"
@@ -76,6 +78,7 @@ static int parse_app_args(int argc, char **argv, const char **config, bool *chec
 		{"metrics", required_argument, NULL, 'm'},
 		{"exit-idle-ms", required_argument, NULL, 'i'},
 		{"idle-sleep-us", required_argument, NULL, 'I'},
+		{"idle-yield", no_argument, NULL, 'Y'},
 		{"stats-on-exit", no_argument, NULL, 'S'},
 		{"ports-from-lowest", no_argument, NULL, 'L'},
 		{"help", no_argument, NULL, 'h'},
@@ -106,6 +109,9 @@ static int parse_app_args(int argc, char **argv, const char **config, bool *chec
 			/* At most 1 s: a longer sleep would only be a stall. */
 			if (!option_u32("idle-sleep-us", optarg, 1000000, &g_dp.idle_sleep_us))
 				return -1;
+			break;
+		case 'Y':
+			g_dp.idle_yield = true;
 			break;
 		case 'S':
 			g_dp.stats_on_exit = true;
