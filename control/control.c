@@ -128,7 +128,7 @@ static void add_str(json_object *o, const char *k, const char *v)
  * DP_TIMEOUT_MS and is tried again on the next pass. A reload's changes wait
  * longer: each is answered once every worker has taken it.
  */
-#define DP_TIMEOUT_MS       1000
+#define DP_TIMEOUT_MS       2000
 #define DP_APPLY_TIMEOUT_MS 10000
 
 /*
