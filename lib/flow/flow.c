@@ -512,6 +512,11 @@ uint32_t flow_entry_index(const struct flow_table *t, const struct flow_entry *e
 	return (uint32_t)(e - t->entries);
 }
 
+const struct flow_entry *flow_table_entries(const struct flow_table *t)
+{
+	return t->entries;
+}
+
 uint32_t flow_table_count(const struct flow_table *t)
 {
 	return t->capacity - t->free_top;

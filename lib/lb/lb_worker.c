@@ -72,6 +72,7 @@ struct lb_worker *lb_worker_create_mem(uint32_t index, uint32_t n_workers, uint3
 
 		/* The side table lives beside the flows, in the same kind of memory. */
 		w->ext_mem = mem;
+		w->flow_base = flow_table_entries(w->flows);
 		w->ext = mem != NULL ? mem->alloc(size, 64, mem->arg) : calloc(1, size);
 		if (w->ext != NULL)
 			memset(w->ext, 0, size);
