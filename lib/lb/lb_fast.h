@@ -61,10 +61,14 @@ static inline const struct lb_vip4 *fast4_vip(const struct lb_snapshot *s, const
 	for (uint32_t probes = 0; probes < LB_VIP_HASH; probes++) {
 		const struct lb_vip4 *v = &s->fast4[i];
 
-		if (v->proto == 0)
-			return NULL;
+		/*
+		 * The match first (<proto> is never 0, the mark of an empty
+		 * slot): a VIP's packet, the common case, skips the empty test.
+		 */
 		if (v->addr == a && v->port_be == pt && v->proto == proto)
 			return v;
+		if (v->proto == 0)
+			return NULL;
 		i = (i + 1) & (LB_VIP_HASH - 1);
 	}
 	return NULL;
