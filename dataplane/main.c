@@ -132,6 +132,12 @@ static int parse_app_args(int argc, char **argv, const char **config, bool *chec
 		usage(argv[0]);
 		return -1;
 	}
+	/* The loop does one or the other after an empty poll: say so, not ignore one. */
+	if (g_dp.idle_yield && g_dp.idle_sleep_us) {
+		fprintf(stderr, "sluice-dataplane: --idle-yield and --idle-sleep-us: choose one "
+				"(yield keeps the worker runnable, sleep gives the CPU up)\n");
+		return -1;
+	}
 	return 0;
 }
 

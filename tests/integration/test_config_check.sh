@@ -72,6 +72,16 @@ for arg in "--idle-sleep-us abc" "--idle-sleep-us -1" "--idle-sleep-us 2000000" 
 	fi
 done
 
+out=$(timeout 20 "$bin" --check --config "$root/configs/demo.yaml" --idle-yield --idle-sleep-us 50 2>&1)
+rc=$?
+if [[ $rc -eq 2 && "$out" == *"choose one"* ]]; then
+	pass=$((pass + 1))
+	echo "ok   - --idle-yield with --idle-sleep-us: refused"
+else
+	fail=$((fail + 1))
+	echo "FAIL - --idle-yield with --idle-sleep-us: refused (exit $rc): $out"
+fi
+
 # Both checkers refuse FILE with PATTERN in the message (exit 2), in bounded time.
 refused() { # DESC PATTERN FILE
 	local out rc
