@@ -17,11 +17,17 @@ void ann_dp_answered(struct ann_node *n, uint64_t now)
 {
 	/* 0 means "never": a clock that starts at 0 still counts its first answer. */
 	n->dp_last_ok = now > 0 ? now : 1;
+	n->dp_gone = false;
+}
+
+void ann_dp_gone(struct ann_node *n)
+{
+	n->dp_gone = true;
 }
 
 bool ann_dp_alive(const struct ann_node *n, uint64_t now)
 {
-	return n->dp_last_ok != 0 && now <= n->dp_last_ok + n->dp_timeout_ms;
+	return n->dp_last_ok != 0 && !n->dp_gone && now <= n->dp_last_ok + n->dp_timeout_ms;
 }
 
 enum ann_why ann_vip_decide(const struct ann_node *n, uint32_t usable, uint64_t now)

@@ -32,6 +32,7 @@ enum ann_why {
 struct ann_node {
 	uint32_t dp_timeout_ms; /* the data plane silent this long counts as dead */
 	uint64_t dp_last_ok;    /* when it last answered; 0: not yet */
+	bool dp_gone;           /* its socket refused a connection: no process listens */
 	bool drained;
 };
 
@@ -40,7 +41,14 @@ void ann_node_init(struct ann_node *n, uint32_t dp_timeout_ms);
 /* The data plane answered at <now>. */
 void ann_dp_answered(struct ann_node *n, uint64_t now);
 
-/* It answered within dp_timeout_ms of <now>. */
+/*
+ * Its API socket refused a connection or is not there: the process is gone
+ * (killed, crashed, stopped), which needs no timeout to know. A slow answer
+ * is not this: a busy or starved data plane still accepts connections.
+ */
+void ann_dp_gone(struct ann_node *n);
+
+/* It answered within dp_timeout_ms of <now>, and its socket was not refused since. */
 bool ann_dp_alive(const struct ann_node *n, uint64_t now);
 
 /* A VIP with <usable> backends that can take flows, at <now>. */

@@ -136,15 +136,34 @@ uint32_t flow_hash(const struct flow_key *k)
 
 /* ---- internals ----------------------------------------------------------- */
 
-/* Five 8-byte words compared at once, no branch per word. */
-static inline bool key_eq(const struct flow_key *a, const struct flow_key *b)
+/*
+ * Key <k> equal to entry <e>'s, compared at once, no branch per word. With
+ * SSE2: two 16-byte compares and one 8-byte one, a dozen instructions; the
+ * five 8-byte words went through the stack (about 29, callgrind). The
+ * entry's key is 16-byte aligned (entries are cache lines), so its loads
+ * fold into the compares.
+ */
+static inline bool key_eq(const struct flow_entry *e, const struct flow_key *k)
 {
-	const uint8_t *pa = (const uint8_t *)a, *pb = (const uint8_t *)b;
-	uint64_t x[5], y[5];
+	const uint8_t *pa = (const uint8_t *)&e->key, *pb = (const uint8_t *)k;
+	uint64_t x4, y4;
+
+	memcpy(&x4, pa + 32, sizeof(x4));
+	memcpy(&y4, pb + 32, sizeof(y4));
+#if defined(__SSE2__)
+	__m128i d = _mm_or_si128(_mm_xor_si128(_mm_load_si128((const __m128i *)pa),
+					       _mm_loadu_si128((const __m128i *)pb)),
+				 _mm_xor_si128(_mm_load_si128((const __m128i *)(pa + 16)),
+					       _mm_loadu_si128((const __m128i *)(pb + 16))));
+
+	return _mm_movemask_epi8(_mm_cmpeq_epi8(d, _mm_setzero_si128())) == 0xffff && x4 == y4;
+#else
+	uint64_t x[4], y[4];
 
 	memcpy(x, pa, sizeof(x));
 	memcpy(y, pb, sizeof(y));
-	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x4 ^ y4)) == 0;
+#endif
 }
 
 /* Bit s set when slot s of <bk> holds signature <h> (empty slots may match h = 0). */
@@ -240,7 +259,7 @@ static inline struct flow_entry *lookup_one(struct flow_table *t, const struct f
 			if (bk->sig[i] != hash || bk->idx[i] == FLOW_IDX_NONE)
 				continue;
 			e = &t->entries[bk->idx[i]];
-			if (!key_eq(&e->key, k))
+			if (!key_eq(e, k))
 				continue;
 			if (entry_expired(t, e, now)) {
 				entry_release(t, e, LEAVE_EXPIRED);
@@ -493,6 +512,11 @@ uint32_t flow_entry_index(const struct flow_table *t, const struct flow_entry *e
 	return (uint32_t)(e - t->entries);
 }
 
+const struct flow_entry *flow_table_entries(const struct flow_table *t)
+{
+	return t->entries;
+}
+
 uint32_t flow_table_count(const struct flow_table *t)
 {
 	return t->capacity - t->free_top;
@@ -562,7 +586,7 @@ void flow_lookup_bulk(struct flow_table *t, const struct flow_key *keys, const u
 				e = &t->entries[cand[i]];
 				/* in_use: an earlier key of the chunk (the same flow) may have
 				   expired it. */
-				if (e->in_use && key_eq(&e->key, k)) {
+				if (e->in_use && key_eq(e, k)) {
 					if (entry_expired(t, e, now)) {
 						entry_release(t, e, LEAVE_EXPIRED);
 						e = NULL;

@@ -110,6 +110,13 @@ uint32_t flow_table_count(const struct flow_table *t); /* flows held now */
  */
 uint32_t flow_entry_index(const struct flow_table *t, const struct flow_entry *e);
 
+/*
+ * Entry 0: flow_entry_index(t, e) == e - flow_table_entries(t) for as long
+ * as the table lives (it never moves its entries), so that an owner that
+ * keeps it computes the index inline, without a call per packet.
+ */
+const struct flow_entry *flow_table_entries(const struct flow_table *t);
+
 /* Replaces the timeouts (control path). */
 void flow_table_set_timeouts(struct flow_table *t, const struct flow_timeouts *to);
 

@@ -61,10 +61,14 @@ static inline const struct lb_vip4 *fast4_vip(const struct lb_snapshot *s, const
 	for (uint32_t probes = 0; probes < LB_VIP_HASH; probes++) {
 		const struct lb_vip4 *v = &s->fast4[i];
 
-		if (v->proto == 0)
-			return NULL;
+		/*
+		 * The match first (<proto> is never 0, the mark of an empty
+		 * slot): a VIP's packet, the common case, skips the empty test.
+		 */
 		if (v->addr == a && v->port_be == pt && v->proto == proto)
 			return v;
+		if (v->proto == 0)
+			return NULL;
 		i = (i + 1) & (LB_VIP_HASH - 1);
 	}
 	return NULL;
@@ -468,7 +472,7 @@ static inline bool fast4_nat(struct lb_worker *w, const struct lb_snapshot *s, s
 	    s->ports[b->out_port].tx_csum_offload)
 		return false;
 	word = w->neigh->word[b->neigh_slot];
-	x = &w->ext[flow_entry_index(w->flows, e)];
+	x = ext_of(w, e);
 	if (!(word & LB_NEIGH_VALID) || x->peer == NULL)
 		return false;
 	fast4_translate(ip, e->key.proto, &x->to_backend,
@@ -499,13 +503,13 @@ static inline bool fast4_reply(struct lb_worker *w, const struct lb_snapshot *s,
 
 	if (r == NULL || ip[8] <= 1)
 		return false;
-	rx = &w->ext[flow_entry_index(w->flows, r)];
+	rx = ext_of(w, r);
 	f = rx->peer;
 	if (!rx->reverse || f == NULL || f->user != 0 ||
 	    !(s->vips[f->vip_slot].traits & LB_TRAIT_SEES_REPLIES) ||
 	    fast4_backend(s, f, f->vip_slot, tcp_flags) == NULL)
 		return false;
-	fx = &w->ext[flow_entry_index(w->flows, f)];
+	fx = ext_of(w, f);
 	if (!fx->answered || s->ports[fx->client_port].tx_csum_offload)
 		return false;
 	fast4_translate(ip, f->key.proto, &fx->to_client, sl_addr_v4_bytes(&f->key.dst),
@@ -590,7 +594,7 @@ static inline bool fast6_nat(struct lb_worker *w, const struct lb_snapshot *s, s
 	    s->ports[b->out_port].tx_csum_offload)
 		return false;
 	word = w->neigh->word[b->neigh_slot];
-	x = &w->ext[flow_entry_index(w->flows, e)];
+	x = ext_of(w, e);
 	if (!(word & LB_NEIGH_VALID) || x->peer == NULL)
 		return false;
 	fast6_translate(ip, e->key.proto, &x->to_backend,
@@ -613,13 +617,13 @@ static inline bool fast6_reply(struct lb_worker *w, const struct lb_snapshot *s,
 
 	if (r == NULL || ip[7] <= 1)
 		return false;
-	rx = &w->ext[flow_entry_index(w->flows, r)];
+	rx = ext_of(w, r);
 	f = rx->peer;
 	if (!rx->reverse || f == NULL || f->user != 0 ||
 	    !(s->vips[f->vip_slot].traits & LB_TRAIT_SEES_REPLIES) ||
 	    fast4_backend(s, f, f->vip_slot, tcp_flags) == NULL)
 		return false;
-	fx = &w->ext[flow_entry_index(w->flows, f)];
+	fx = ext_of(w, f);
 	if (!fx->answered || s->ports[fx->client_port].tx_csum_offload)
 		return false;
 	fast6_translate(ip, f->key.proto, &fx->to_client, f->key.dst.b, f->key.dport, f->key.src.b,

@@ -160,7 +160,7 @@ bool nat_forward(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt
 		 const struct lb_snap_backend *b, const struct flow_entry *e)
 {
 	bool offload = s->ports[b->out_port].tx_csum_offload;
-	const struct lb_flow_ext *x = &w->ext[flow_entry_index(w->flows, e)];
+	const struct lb_flow_ext *x = ext_of(w, e);
 
 	if (!ttl_decrement(pk, m)) {
 		pk->drop = LB_DROP_TTL;

@@ -55,7 +55,15 @@ static inline uint64_t lb_neigh_pack(const uint8_t mac[6])
 static inline void lb_neigh_unpack(uint64_t w, uint8_t mac[6])
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	memcpy(mac, &w, 6); /* byte i is at bits 8*i already: two stores */
+	/*
+	 * Byte i is at bits 8*i already: two stores, from the register (a
+	 * 6-byte memcpy of <w> went through the stack: 4 instructions, not 3).
+	 */
+	uint32_t lo = (uint32_t)w;
+	uint16_t hi = (uint16_t)(w >> 32);
+
+	memcpy(mac, &lo, 4);
+	memcpy(mac + 4, &hi, 2);
 #else
 	for (int i = 0; i < 6; i++)
 		mac[i] = (uint8_t)(w >> (8 * i));

@@ -78,7 +78,7 @@ static inline void touch(struct lb_worker *w, struct flow_entry *e, uint8_t tcp_
 
 static inline struct lb_flow_ext *ext_of(struct lb_worker *w, const struct flow_entry *e)
 {
-	return &w->ext[flow_entry_index(w->flows, e)];
+	return &w->ext[e - w->flow_base]; /* flow_entry_index(), inline */
 }
 
 /* Response timeout (lb_worker.h): the answer to forward entry <f>'s client data is due. */

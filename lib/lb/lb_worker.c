@@ -72,6 +72,7 @@ struct lb_worker *lb_worker_create_mem(uint32_t index, uint32_t n_workers, uint3
 
 		/* The side table lives beside the flows, in the same kind of memory. */
 		w->ext_mem = mem;
+		w->flow_base = flow_table_entries(w->flows);
 		w->ext = mem != NULL ? mem->alloc(size, 64, mem->arg) : calloc(1, size);
 		if (w->ext != NULL)
 			memset(w->ext, 0, size);
@@ -381,37 +382,50 @@ static __attribute__((noinline)) void burst_keys(const struct lb_worker *w,
 						 uint32_t n, struct lb_burst *b)
 {
 	bool fast_on = !w->general_only;
+	/*
+	 * b->nflows in a register: in memory, every packet reloaded and stored
+	 * it (the key's byte stores may alias it); written back for
+	 * classify_rest() and at the end.
+	 */
+	uint32_t nf = 0;
 
-	b->nflows = b->nreplies = 0;
+	b->nreplies = 0;
 	for (uint32_t i = 0; i < n; i++) {
-		uint32_t f = b->nflows, vip_slot = LB_NO_SLOT;
+		uint32_t vip_slot = LB_NO_SLOT;
 		uint8_t tcp_flags;
 		enum fast4_kind fk = FAST4_NONE;
 
 		if (fast_on)
-			fk = fast4_parse(w, s, &pkts[i], &b->keys[f], &b->hashes[f], &tcp_flags,
+			fk = fast4_parse(w, s, &pkts[i], &b->keys[nf], &b->hashes[nf], &tcp_flags,
 					 &vip_slot);
 		if (fk != FAST4_NONE) {
-			b->kd[b->nflows++] = (struct lb_keyed){.pkt = (uint16_t)i,
-							       .fast = (uint8_t)fk,
-							       .tcp_flags = tcp_flags,
-							       .vip = vip_slot};
+			b->kd[nf++] = (struct lb_keyed){.pkt = (uint16_t)i,
+							.fast = (uint8_t)fk,
+							.tcp_flags = tcp_flags,
+							.vip = vip_slot};
 			continue;
 		}
-		enum cls what = classify_rest(w, s, &pkts[i], b, i, &vip_slot);
+		/* Its own slot: the address classify_rest() takes keeps it in memory. */
+		uint32_t slot = LB_NO_SLOT;
+
+		b->nflows = nf;
+		enum cls what = classify_rest(w, s, &pkts[i], b, i, &slot);
 
 		if (what == CLS_FAST6) {
-			b->nflows++;
+			nf++;
 			continue;
 		}
 		if (what == CLS_REPLY || what == CLS_ICMP)
 			b->replies[b->nreplies++] = (uint16_t)i;
 		if (what != CLS_VIP)
 			continue;
-		b->hashes[f] = key_of(&b->keys[f], &b->meta[i]);
-		b->kd[b->nflows++] = (struct lb_keyed){.pkt = (uint16_t)i, .vip = vip_slot};
+		b->hashes[nf] = key_of(&b->keys[nf], &b->meta[i]);
+		b->kd[nf++] = (struct lb_keyed){.pkt = (uint16_t)i, .vip = slot};
 	}
+	b->nflows = nf;
 }
+
+_Static_assert(LB_BURST_MAX <= 64, "a burst's packets are bits of one 64-bit word");
 
 void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pkts,
 		       uint32_t n, uint32_t now_ms)
@@ -454,10 +468,17 @@ void lb_worker_process(struct lb_worker *w, const struct lb_snapshot *s, struct 
 	/* Refusals turned into their held SYNs: sent on as the client's packets. */
 	for (; resent != 0; resent &= resent - 1)
 		resend_one(w, s, &pkts[__builtin_ctzll(resent)], &b.meta[__builtin_ctzll(resent)]);
-	/* Counted per burst where the value is per burst; per packet only off the fast path. */
+	/*
+	 * Counted per burst where the value is per burst; per packet only off
+	 * the fast path, visiting only those packets (a burst the fast path took
+	 * whole costs no loop over its packets).
+	 */
 	c->rx += n;
 	c->fwd += nfast;
-	for (uint32_t i = 0; i < n; i++)
-		if (!(fast_done >> i & 1))
-			count_verdict(c, s, &pkts[i], &b.meta[i]);
+	for (uint64_t rest = ~fast_done & (n < 64 ? (1ull << n) - 1 : ~0ull); rest != 0;
+	     rest &= rest - 1) {
+		uint32_t i = (uint32_t)__builtin_ctzll(rest);
+
+		count_verdict(c, s, &pkts[i], &b.meta[i]);
+	}
 }

@@ -86,7 +86,7 @@ struct lb_pkt {
 
 /*
  * Per-flow state of full-NAT and NAT connections, in a side table indexed by
- * flow entry (flow_entry_index), so DSR flows do not pay for it. A NAT
+ * flow entry (flow_entry_index; ext_of()), so DSR flows do not pay for it. A NAT
  * connection is two flow entries: the client's (forward) and the backend's
  * replies (reverse), each pointing at the other; they live and die together.
  */
@@ -131,6 +131,8 @@ struct lb_worker {
 	uint32_t index;          /* 0 .. LB_MAX_LCORES-1: row in lb_load.seen */
 	uint32_t n_workers;      /* fnat: source ports p with p % n_workers == index are ours */
 	struct lb_flow_ext *ext; /* flow_table_capacity entries */
+	/* flow_table_entries(flows): ext_of() indexes ext without a call into flow.c. */
+	const struct flow_entry *flow_base;
 	const struct flow_mem *ext_mem; /* where ext came from (NULL: plain memory) */
 	/* fnat source ports in use, one bit per port of this lcore, per local address. */
 	uint64_t *port_map;  /* LB_MAX_LADDRS * 1008 words (lb_ports.c, ports_init) */
