@@ -97,20 +97,30 @@ static bool one_line(const char *buf, size_t len)
 	return memchr(buf, '\n', len) != NULL;
 }
 
-/* The data plane answers a status request within DP_PROBE_MS. */
-static bool dp_answers(const char *sock)
+enum dp_probe {
+	DP_ANSWERED, /* a status answer within DP_PROBE_MS */
+	DP_SILENT,   /* connected, but no answer in time (busy, starved or hung) */
+	DP_GONE,     /* no process listens on the socket (killed, crashed, not started) */
+};
+
+/* One status request to the data plane; <err> the reason when it did not answer. */
+static enum dp_probe dp_probe(const char *sock, int *err)
 {
 	static const char req[] = "{\"cmd\":\"status\"}\n";
 	char buf[512];
 	bool ok;
 	int fd = unix_connect(sock);
 
-	if (fd < 0)
-		return false;
+	if (fd < 0) {
+		*err = errno;
+		/* Refused: the file is there but nobody listens; missing: never started. */
+		return errno == ECONNREFUSED || errno == ENOENT ? DP_GONE : DP_SILENT;
+	}
 	ok = send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof(req) - 1) &&
 	     read_answer(fd, buf, sizeof(buf), mono_ms() + DP_PROBE_MS, one_line) > 0;
+	*err = ok ? 0 : errno;
 	close(fd);
-	return ok;
+	return ok ? DP_ANSWERED : DP_SILENT;
 }
 
 /*
@@ -367,19 +377,25 @@ void bgp_tick(struct bgp *g, const struct conf *c, const struct ctrl_set *set, c
 {
 	const struct conf_cluster *cl = &c->cluster;
 	struct ann_route *r;
+	enum dp_probe probe;
 	size_t n, cap = 4096;
 	char *text;
-	int len;
+	int len, err;
 
 	if (!cl->enabled)
 		return;
 	g->node.dp_timeout_ms = cl->dataplane_timeout_ms;
-	if (dp_answers(dp_sock))
+	probe = dp_probe(dp_sock, &err);
+	if (probe == DP_ANSWERED)
 		ann_dp_answered(&g->node, now);
+	else if (probe == DP_GONE)
+		ann_dp_gone(&g->node);
 	if (g->dp_alive != ann_dp_alive(&g->node, now)) {
 		g->dp_alive = !g->dp_alive;
 		if (g->dp_alive)
 			log_line("the data plane at %s answers", dp_sock);
+		else if (probe == DP_GONE)
+			log_line("the data plane at %s is gone: %s", dp_sock, strerror(err));
 		else
 			log_line("the data plane at %s has not answered for %u ms", dp_sock,
 				 cl->dataplane_timeout_ms);

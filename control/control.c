@@ -122,18 +122,33 @@ static void add_str(json_object *o, const char *k, const char *v)
 /* ---- the data-plane client ---- */
 
 /*
+ * How long the daemon waits for the data plane's answer. The same loop runs
+ * the checks and the BGP announcements, so a hung data plane must not hold
+ * it: a routine request (a read, a health or weight to tell) gives up after
+ * DP_TIMEOUT_MS and is tried again on the next pass. A reload's changes wait
+ * longer: each is answered once every worker has taken it.
+ */
+#define DP_TIMEOUT_MS       2000
+#define DP_APPLY_TIMEOUT_MS 10000
+
+/*
  * One request to the data plane (dp_call), keeping what every answer says:
  * whether it is reachable and its generation.
  */
-static json_object *dp_request(json_object *req, char *err, size_t len)
+static json_object *dp_request_within(json_object *req, int timeout_ms, char *err, size_t len)
 {
-	json_object *resp = dp_call(d.api_socket, req, 10, err, len), *g;
+	json_object *resp = dp_call(d.api_socket, req, timeout_ms, err, len), *g;
 
 	d.dp_reachable = resp != NULL;
 	/* As answered: a restarted data plane starts again from its own first generation. */
 	if (resp != NULL && json_object_object_get_ex(resp, "generation", &g))
 		d.dp_generation = (uint64_t)json_object_get_int64(g);
 	return resp;
+}
+
+static json_object *dp_request(json_object *req, char *err, size_t len)
+{
+	return dp_request_within(req, DP_TIMEOUT_MS, err, len);
 }
 
 /*
@@ -480,7 +495,7 @@ static size_t apply_plan(json_object *ops, json_object *changes, json_object *er
 		json_object_object_get_ex(op, "req", &req);
 		json_object_object_get_ex(op, "what", &what);
 		json_object_object_get_ex(op, "flows_ended", &fe);
-		resp = dp_request(req, err, sizeof(err));
+		resp = dp_request_within(req, DP_APPLY_TIMEOUT_MS, err, sizeof(err));
 		if (resp == NULL) {
 			snprintf(msg, sizeof(msg), "%s; %zu of %zu changes applied", err, done,
 				 n_ops);
@@ -960,7 +975,8 @@ static void run(int lfd)
 			next_sync = now + 1000;
 		}
 		if (d.conf.cluster.enabled && now >= next_bgp) {
-			bgp_tick(&d.bgp, &d.conf, &d.set, d.api_socket, now);
+			/* Now: the requests above may have waited on a hung data plane. */
+			bgp_tick(&d.bgp, &d.conf, &d.set, d.api_socket, now_ms());
 			next_bgp = now + BGP_TICK_MS;
 			if (next_bgp < wake)
 				wake = next_bgp;

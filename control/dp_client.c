@@ -10,16 +10,16 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-json_object *dp_call(const char *sock, json_object *req, int timeout_s, char *err, size_t errlen)
+json_object *dp_call(const char *sock, json_object *req, int timeout_ms, char *err, size_t errlen)
 {
-	return json_call(sock, "the data plane", req, timeout_s, err, errlen);
+	return json_call(sock, "the data plane", req, timeout_ms, err, errlen);
 }
 
-json_object *json_call(const char *sock, const char *peer, json_object *req, int timeout_s,
+json_object *json_call(const char *sock, const char *peer, json_object *req, int timeout_ms,
 		       char *err, size_t errlen)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct timeval tv = {.tv_sec = timeout_s};
+	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = timeout_ms % 1000 * 1000};
 	const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
 	size_t cap = 1 << 16, used = 0;
 	char *buf = NULL;

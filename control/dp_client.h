@@ -13,12 +13,12 @@
 /*
  * Sends <req> to the data plane at <sock> and returns its parsed answer
  * (caller puts it), or NULL with <err> saying what went wrong (cannot
- * connect, no answer within <timeout_s>, not JSON).
+ * connect, no answer within <timeout_ms>, not JSON).
  */
-json_object *dp_call(const char *sock, json_object *req, int timeout_s, char *err, size_t errlen);
+json_object *dp_call(const char *sock, json_object *req, int timeout_ms, char *err, size_t errlen);
 
 /* The same with another server of the same protocol (<peer> names it in <err>). */
-json_object *json_call(const char *sock, const char *peer, json_object *req, int timeout_s,
+json_object *json_call(const char *sock, const char *peer, json_object *req, int timeout_ms,
 		       char *err, size_t errlen);
 
 #endif

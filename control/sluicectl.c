@@ -131,8 +131,8 @@ static void escape_controls(json_object *o)
 /* Sends one request, returns the parsed answer or NULL (message printed unless <quiet>). */
 static json_object *call_q(json_object *req, bool quiet, char *err, size_t len)
 {
-	json_object *resp = to_ctl ? json_call(ctl_path, "the control daemon", req, 60, err, len)
-				   : dp_call(sock_path, req, 30, err, len);
+	json_object *resp = to_ctl ? json_call(ctl_path, "the control daemon", req, 60000, err, len)
+				   : dp_call(sock_path, req, 30000, err, len);
 
 	if (resp != NULL)
 		escape_controls(resp);

@@ -101,7 +101,7 @@ control: {socket: $csock}
 cluster:
   bird_include: $inc
   bird_socket: $tmp/bird.ctl
-  dataplane_timeout: 0.5
+  dataplane_timeout: 1.5
 ports:
   - {name: p0, devargs: "net_pcap0,rx_pcap=$tmp/empty.pcap,tx_pcap=$tmp/out.pcap", ipv4: 198.18.0.2/24}
 vips:
@@ -202,21 +202,49 @@ else
 fi
 c node ready >/dev/null
 
-# The data plane killed: withdrawn within dataplane_timeout and a pass.
+# The data plane stopped (SIGSTOP): its socket still takes connections, so
+# only dataplane_timeout (1.5 s) without an answer withdraws; SIGCONT and
+# its next answer announce again.
 wait_for 5 has_route
+kill -STOP "$dp_pid"
+t0=${EPOCHREALTIME/[.,]/}
+if wait_for 10 no_route; then
+	ms=$(((${EPOCHREALTIME/[.,]/} - t0) / 1000))
+	if ((ms >= 1300)); then
+		ok "data plane stopped: withdrawn after dataplane_timeout ($ms ms, timeout 1500 ms)"
+	else
+		ko "data plane stopped: withdrawn only after dataplane_timeout (took $ms ms, timeout 1500 ms)"
+	fi
+else
+	ko "data plane stopped: withdrawn"
+fi
+if grep -q "has not answered for 1500 ms" "$tmp/control.log"; then
+	ok "... and the log says it did not answer"
+else
+	ko "... and the log says it did not answer: $(tail -3 "$tmp/control.log")"
+fi
+kill -CONT "$dp_pid"
+if wait_for 5 has_route; then
+	ok "data plane continued: announced again"
+else
+	ko "data plane continued: announced again"
+fi
+
+# The data plane killed: its socket refuses connections, which needs no
+# timeout: withdrawn at the next probe (every 200 ms).
 kill -KILL "$dp_pid"
 wait "$dp_pid" 2>/dev/null
 dp_pid=
 t0=${EPOCHREALTIME/[.,]/}
 if wait_for 5 no_route; then
-	ok "data plane killed: withdrawn in $(((${EPOCHREALTIME/[.,]/} - t0) / 1000)) ms (timeout 500 ms)"
+	ok "data plane killed: withdrawn in $(((${EPOCHREALTIME/[.,]/} - t0) / 1000)) ms (timeout 1500 ms not waited for)"
 else
 	ko "data plane killed: withdrawn"
 fi
-if grep -q "has not answered for 500 ms" "$tmp/control.log"; then
+if grep -q "is gone: Connection refused" "$tmp/control.log"; then
 	ok "... and the log says why"
 else
-	ko "... and the log says why"
+	ko "... and the log says why: $(tail -3 "$tmp/control.log")"
 fi
 
 echo "$pass passed, $fail failed"

@@ -156,7 +156,7 @@ control:
 cluster:
   bird_include: $d/vips.conf
   bird_socket: $d/bird.ctl
-  dataplane_timeout: 0.5
+  dataplane_timeout: 2
 ports:
   - name: lan
     devargs: "net_af_packet0,iface=dp0,framecnt=4096"

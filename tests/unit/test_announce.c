@@ -51,6 +51,24 @@ static void test_dp_timeout(void **state)
 	assert_int_equal(ann_vip_decide(&n, 1, T0 + 1500), ANN_UP);
 }
 
+/* A refused socket is down at once; a silent one only after the timeout. */
+static void test_dp_gone(void **state)
+{
+	struct ann_node n;
+
+	(void)state;
+	ann_node_init(&n, 2000);
+	ann_dp_answered(&n, T0);
+	ann_dp_gone(&n);
+	assert_false(ann_dp_alive(&n, T0 + 1));
+	assert_int_equal(ann_vip_decide(&n, 1, T0 + 1), ANN_DP_DOWN);
+	/* Started again: its first answer announces again. */
+	ann_dp_answered(&n, T0 + 900);
+	assert_int_equal(ann_vip_decide(&n, 1, T0 + 900), ANN_UP);
+	assert_int_equal(ann_vip_decide(&n, 1, T0 + 2900), ANN_UP);
+	assert_int_equal(ann_vip_decide(&n, 1, T0 + 2901), ANN_DP_DOWN);
+}
+
 static void test_answer_at_clock_zero(void **state)
 {
 	struct ann_node n;
@@ -226,6 +244,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_never_answered_is_down),
 		cmocka_unit_test(test_dp_timeout),
+		cmocka_unit_test(test_dp_gone),
 		cmocka_unit_test(test_answer_at_clock_zero),
 		cmocka_unit_test(test_no_backend),
 		cmocka_unit_test(test_drain_and_precedence),
