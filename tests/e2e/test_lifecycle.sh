@@ -86,8 +86,13 @@ import sys
 p, b3 = sys.argv[1:3]
 s = open(p).read()
 # web4: fast checks; b3 is the backup level; returning backends ramp over 4 s.
+# The checks' timeout is 1 s, not shorter: a backend serving the 24 MiB
+# transfers on a loaded 2-core CI host has answered /health later than 0.3 s
+# three times in a row, and the false DOWN moved its flows mid-transfer. The
+# steps here fail backends by refusing or by a 503, which the short interval
+# still sees within a second.
 s = s.replace("  - name: web4\n", "  - name: web4\n    health_check: {type: http, path: /health, "
-              "interval: 0.2, timeout: 0.3, rise: 2, fall: 3}\n    slow_start: 4\n", 1)
+              "interval: 0.2, timeout: 1, rise: 2, fall: 3}\n    slow_start: 4\n", 1)
 s = s.replace("      - {address: %s, weight: 1}" % b3,
               "      - {address: %s, weight: 1, priority: 1}" % b3, 1)
 # web6: no checks; a breaker with a short base ejection (1 s x ejections in a row, capped at 8 s).
@@ -220,6 +225,7 @@ say $rc "primaries return gradually: b1's weight ramps through >= 4 steps (slow 
 
 # --- 4. drain while long transfers run
 # 8 transfers of 24 MiB, 4 at a time: some are on b2 when it is drained.
+t_transfers=$(date +%s.%N)
 topo_http_client --url "http://$TOPO_VIP4/" --bytes 25165824 --count 8 --concurrency 4 \
 	--timeout 30 --max-seconds 60 >"$SLUICE_WORK/transfers.json" &
 client=$!
@@ -237,6 +243,15 @@ wait "$client" || true
 r=$(cat "$SLUICE_WORK/transfers.json")
 jcheck "the 8 transfers (24 MiB, SHA-256 checked) all completed; $at_drain flow(s) were on b2 when it was drained" "$r" \
 	'd["ok"] == 8 and d["failed"] == 0'
+# A backend marked down meanwhile has its flows moved (down_flows: reschedule),
+# which breaks a transfer: say so, it is the first thing to look for.
+"$TOPO_PY" - "$t_transfers" "$SLUICE_WORK/control.log" <<'PY'
+import sys
+t0, log = float(sys.argv[1]), sys.argv[2]
+for line in open(log):
+    if ": DOWN after" in line and float(line.split()[0]) >= t0:
+        print("       during the transfers: " + line.rstrip())
+PY
 rc=0; [[ $at_drain -gt 0 ]] || rc=1
 say $rc "b2 held flows when it was drained ($at_drain)"
 rc=0; wait_field web4 "$B2_4" active_flows 0 10 || rc=1
