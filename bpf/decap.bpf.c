@@ -45,6 +45,7 @@
 
 #include "steer_consts.h" /* wire values and header sizes, shared with steer.bpf.c */
 #include "decap_structs.h"
+#include "wire_hdr.h" /* eth, vlan, ip4, ip6: shared with steer.bpf.c */
 
 #define SLUICE_IPPROTO_IPIP 4  /* IPv4 in IPv4 (RFC 2003) */
 #define SLUICE_IPPROTO_IPV6 41 /* IPv6 in IPv6 (RFC 2473) */
@@ -65,51 +66,16 @@ struct {
 	__type(value, struct sluice_decap_counter);
 } sluice_decap_stats SEC(".maps");
 
-/* Wire layouts, own definitions: no bitfields, no kernel-internal headers. */
-struct eth_hdr {
-	__u8 dst[6];
-	__u8 src[6];
-	__be16 type;
-};
-
-struct vlan_tag {
-	__be16 tci;
-	__be16 type;
-};
-
-/* Ethernet header and one 802.1Q tag, as saved before the outer header goes. */
+/*
+ * Ethernet header and one 802.1Q tag, as saved before the outer header goes
+ * (the other wire layouts are wire_hdr.h's).
+ */
 struct eth_vlan_hdr {
 	struct eth_hdr eth;
 	struct vlan_tag tag;
 };
 
-struct ip4_hdr {
-	__u8 vihl; /* version << 4 | IHL */
-	__u8 tos;
-	__be16 tot_len;
-	__be16 id;
-	__be16 frag_off; /* flags and offset */
-	__u8 ttl;
-	__u8 proto;
-	__be16 check;
-	__u8 saddr[4];
-	__u8 daddr[4];
-};
-
-struct ip6_hdr {
-	__u8 vtc; /* version << 4 | high bits of traffic class */
-	__u8 tcfl[3];
-	__be16 plen;
-	__u8 nexthdr;
-	__u8 hlim;
-	__u8 saddr[16];
-	__u8 daddr[16];
-};
-
-_Static_assert(sizeof(struct eth_hdr) == SLUICE_ETH_HLEN, "eth_hdr");
 _Static_assert(sizeof(struct eth_vlan_hdr) == SLUICE_ETH_HLEN + SLUICE_VLAN_HLEN, "eth_vlan");
-_Static_assert(sizeof(struct ip4_hdr) == SLUICE_IP4_MIN_HLEN, "ip4_hdr");
-_Static_assert(sizeof(struct ip6_hdr) == SLUICE_IP6_HLEN, "ip6_hdr");
 /*
  * The saved link-layer header is written back at the new start of the frame,
  * which is the old start plus the outer header's length: the two ranges do

@@ -47,6 +47,7 @@
 #include "steer_consts.h"
 #include "steer_structs.h"
 #include "steer_maps.h"
+#include "wire_hdr.h" /* eth, vlan, ip4, ip6: shared with decap.bpf.c */
 
 /*
  * Verdict for a redirect whose queue has no AF_XDP socket. Read-only data:
@@ -55,18 +56,7 @@
  */
 const volatile __u32 sluice_no_xsk_action = XDP_PASS;
 
-/* Wire layouts, own definitions: no bitfields, no kernel-internal headers. */
-struct eth_hdr {
-	__u8 dst[6];
-	__u8 src[6];
-	__be16 type;
-};
-
-struct vlan_tag {
-	__be16 tci;
-	__be16 type;
-};
-
+/* The rest of the wire layouts this program reads (wire_hdr.h has the shared ones). */
 struct arp_eth4 {
 	__be16 htype;
 	__be16 ptype;
@@ -78,29 +68,6 @@ struct arp_eth4 {
 	__u8 tha[6];
 	__u8 tpa[4];
 } __attribute__((packed));
-
-struct ip4_hdr {
-	__u8 vihl; /* version << 4 | IHL */
-	__u8 tos;
-	__be16 tot_len;
-	__be16 id;
-	__be16 frag_off; /* flags and offset */
-	__u8 ttl;
-	__u8 proto;
-	__be16 check;
-	__u8 saddr[4];
-	__u8 daddr[4];
-};
-
-struct ip6_hdr {
-	__u8 vtc; /* version << 4 | high bits of traffic class */
-	__u8 tcfl[3];
-	__be16 plen;
-	__u8 nexthdr;
-	__u8 hlim;
-	__u8 saddr[16];
-	__u8 daddr[16];
-};
 
 /* First bytes of every extension header walked (fragment: frag is its offset). */
 struct ip6_ext {
@@ -114,11 +81,7 @@ struct l4_ports {
 	__be16 dport;
 };
 
-_Static_assert(sizeof(struct eth_hdr) == SLUICE_ETH_HLEN, "eth_hdr");
-_Static_assert(sizeof(struct vlan_tag) == SLUICE_VLAN_HLEN, "vlan_tag");
 _Static_assert(sizeof(struct arp_eth4) == SLUICE_ARP_ETH4_LEN, "arp_eth4");
-_Static_assert(sizeof(struct ip4_hdr) == SLUICE_IP4_MIN_HLEN, "ip4_hdr");
-_Static_assert(sizeof(struct ip6_hdr) == SLUICE_IP6_HLEN, "ip6_hdr");
 
 static __always_inline void count(__u32 stat, __u64 bytes)
 {
