@@ -455,6 +455,81 @@ static inline void fast4_translate(uint8_t *ip, uint8_t proto, const struct lb_c
 }
 
 /*
+ * What a translated packet of either family needs before it is rewritten.
+ * Forward (fast4_nat, fast6_nat): the backend of established connection
+ * <e> of VIP <vip_slot>, its L2 hop's neighbour word (*word) and the
+ * connection's NAT state (*x); NULL when the fast path cannot take the
+ * packet: a VIP with a response timeout, <hops> (TTL or hop limit) running
+ * out, an out port that computes the checksums itself, no L2 hop yet.
+ */
+static inline const struct lb_snap_backend *
+fast_nat_ready(struct lb_worker *w, const struct lb_snapshot *s, const struct flow_entry *e,
+	       uint32_t vip_slot, uint8_t tcp_flags, uint8_t hops, uint64_t *word,
+	       const struct lb_flow_ext **x)
+{
+	const struct lb_snap_backend *b = fast4_backend(s, e, vip_slot, tcp_flags);
+
+	if (b == NULL || s->vips[vip_slot].response_timeout_ms != 0 || hops <= 1 ||
+	    s->ports[b->out_port].tx_csum_offload)
+		return NULL;
+	*word = w->neigh->word[b->neigh_slot];
+	*x = ext_of(w, e);
+	if (!(*word & LB_NEIGH_VALID) || (*x)->peer == NULL)
+		return NULL;
+	return b;
+}
+
+/* A translated forward packet leaves: both entries seen, the backend's MACs, counted. */
+static inline void fast_nat_send(struct lb_worker *w, const struct lb_snapshot *s,
+				 struct lb_pkt *pk, struct flow_entry *e,
+				 const struct lb_flow_ext *x, const struct lb_snap_backend *b,
+				 uint64_t word, uint32_t vip_slot)
+{
+	fast4_seen(e, w->now_ms);
+	fast4_seen(x->peer, w->now_ms);
+	lb_neigh_unpack(word, pk->data);
+	fast4_send(w, s, pk, b->out_port, vip_slot, e->backend_slot);
+}
+
+/*
+ * Reply (fast4_reply, fast6_reply): the forward entry of the connection
+ * whose reverse entry is <r>, and its NAT state (*fx), when the backend has
+ * answered before, no answer to the client's data is awaited and <hops> is
+ * not running out; NULL otherwise.
+ */
+static inline struct flow_entry *fast_reply_conn(struct lb_worker *w, const struct lb_snapshot *s,
+						 const struct flow_entry *r, uint8_t tcp_flags,
+						 uint8_t hops, const struct lb_flow_ext **fx)
+{
+	const struct lb_flow_ext *rx;
+	struct flow_entry *f;
+
+	if (r == NULL || hops <= 1)
+		return NULL;
+	rx = ext_of(w, r);
+	f = rx->peer;
+	if (!rx->reverse || f == NULL || f->user != 0 ||
+	    !(s->vips[f->vip_slot].traits & LB_TRAIT_SEES_REPLIES) ||
+	    fast4_backend(s, f, f->vip_slot, tcp_flags) == NULL)
+		return NULL;
+	*fx = ext_of(w, f);
+	if (!(*fx)->answered || s->ports[(*fx)->client_port].tx_csum_offload)
+		return NULL;
+	return f;
+}
+
+/* A translated reply leaves: both entries seen, to the client's L2 hop, counted. */
+static inline void fast_reply_send(struct lb_worker *w, const struct lb_snapshot *s,
+				   struct lb_pkt *pk, struct flow_entry *f, struct flow_entry *r,
+				   const struct lb_flow_ext *fx)
+{
+	fast4_seen(f, w->now_ms);
+	fast4_seen(r, w->now_ms);
+	memcpy(pk->data, fx->client_mac, 6);
+	fast4_send(w, s, pk, fx->client_port, f->vip_slot, f->backend_slot);
+}
+
+/*
  * A client's packet of established fnat or nat connection <e> (VIP
  * <vip_slot>) towards its backend, as fast4_dsr() but translated (nat: the
  * destination only). Not taken: a VIP with a response timeout, a TTL
@@ -463,27 +538,20 @@ static inline void fast4_translate(uint8_t *ip, uint8_t proto, const struct lb_c
 static inline bool fast4_nat(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
 			     struct flow_entry *e, uint32_t vip_slot, uint8_t tcp_flags)
 {
-	const struct lb_snap_backend *b = fast4_backend(s, e, vip_slot, tcp_flags);
 	uint8_t *ip = pk->data + FAST_ETH_HLEN;
 	const struct lb_flow_ext *x;
 	uint64_t word;
+	const struct lb_snap_backend *b =
+		fast_nat_ready(w, s, e, vip_slot, tcp_flags, ip[8], &word, &x);
 
-	if (b == NULL || s->vips[vip_slot].response_timeout_ms != 0 || ip[8] <= 1 ||
-	    s->ports[b->out_port].tx_csum_offload)
-		return false;
-	word = w->neigh->word[b->neigh_slot];
-	x = ext_of(w, e);
-	if (!(word & LB_NEIGH_VALID) || x->peer == NULL)
+	if (b == NULL)
 		return false;
 	fast4_translate(ip, e->key.proto, &x->to_backend,
 			s->vips[vip_slot].mode == SL_MODE_FNAT
 				? sl_addr_v4_bytes(&s->laddrs[x->laddr])
 				: NULL,
 			x->lport_be, sl_addr_v4_bytes(&b->addr), b->port_be);
-	fast4_seen(e, w->now_ms);
-	fast4_seen(x->peer, w->now_ms);
-	lb_neigh_unpack(word, pk->data);
-	fast4_send(w, s, pk, b->out_port, vip_slot, e->backend_slot);
+	fast_nat_send(w, s, pk, e, x, b, word, vip_slot);
 	return true;
 }
 
@@ -498,26 +566,14 @@ static inline bool fast4_reply(struct lb_worker *w, const struct lb_snapshot *s,
 			       struct flow_entry *r, uint8_t tcp_flags)
 {
 	uint8_t *ip = pk->data + FAST_ETH_HLEN;
-	const struct lb_flow_ext *rx, *fx;
-	struct flow_entry *f;
+	const struct lb_flow_ext *fx;
+	struct flow_entry *f = fast_reply_conn(w, s, r, tcp_flags, ip[8], &fx);
 
-	if (r == NULL || ip[8] <= 1)
-		return false;
-	rx = ext_of(w, r);
-	f = rx->peer;
-	if (!rx->reverse || f == NULL || f->user != 0 ||
-	    !(s->vips[f->vip_slot].traits & LB_TRAIT_SEES_REPLIES) ||
-	    fast4_backend(s, f, f->vip_slot, tcp_flags) == NULL)
-		return false;
-	fx = ext_of(w, f);
-	if (!fx->answered || s->ports[fx->client_port].tx_csum_offload)
+	if (f == NULL)
 		return false;
 	fast4_translate(ip, f->key.proto, &fx->to_client, sl_addr_v4_bytes(&f->key.dst),
 			f->key.dport, sl_addr_v4_bytes(&f->key.src), f->key.sport);
-	fast4_seen(f, w->now_ms);
-	fast4_seen(r, w->now_ms);
-	memcpy(pk->data, fx->client_mac, 6);
-	fast4_send(w, s, pk, fx->client_port, f->vip_slot, f->backend_slot);
+	fast_reply_send(w, s, pk, f, r, fx);
 	w->ctr->nat_replies++;
 	return true;
 }
@@ -585,25 +641,18 @@ static inline void fast6_translate(uint8_t *ip, uint8_t proto, const struct lb_c
 static inline bool fast6_nat(struct lb_worker *w, const struct lb_snapshot *s, struct lb_pkt *pk,
 			     struct flow_entry *e, uint32_t vip_slot, uint8_t tcp_flags)
 {
-	const struct lb_snap_backend *b = fast4_backend(s, e, vip_slot, tcp_flags);
 	uint8_t *ip = pk->data + FAST_ETH_HLEN;
 	const struct lb_flow_ext *x;
 	uint64_t word;
+	const struct lb_snap_backend *b =
+		fast_nat_ready(w, s, e, vip_slot, tcp_flags, ip[7], &word, &x);
 
-	if (b == NULL || s->vips[vip_slot].response_timeout_ms != 0 || ip[7] <= 1 ||
-	    s->ports[b->out_port].tx_csum_offload)
-		return false;
-	word = w->neigh->word[b->neigh_slot];
-	x = ext_of(w, e);
-	if (!(word & LB_NEIGH_VALID) || x->peer == NULL)
+	if (b == NULL)
 		return false;
 	fast6_translate(ip, e->key.proto, &x->to_backend,
 			s->vips[vip_slot].mode == SL_MODE_FNAT ? s->laddrs[x->laddr].b : NULL,
 			x->lport_be, b->addr.b, b->port_be);
-	fast4_seen(e, w->now_ms);
-	fast4_seen(x->peer, w->now_ms);
-	lb_neigh_unpack(word, pk->data);
-	fast4_send(w, s, pk, b->out_port, vip_slot, e->backend_slot);
+	fast_nat_send(w, s, pk, e, x, b, word, vip_slot);
 	return true;
 }
 
@@ -612,26 +661,14 @@ static inline bool fast6_reply(struct lb_worker *w, const struct lb_snapshot *s,
 			       struct flow_entry *r, uint8_t tcp_flags)
 {
 	uint8_t *ip = pk->data + FAST_ETH_HLEN;
-	const struct lb_flow_ext *rx, *fx;
-	struct flow_entry *f;
+	const struct lb_flow_ext *fx;
+	struct flow_entry *f = fast_reply_conn(w, s, r, tcp_flags, ip[7], &fx);
 
-	if (r == NULL || ip[7] <= 1)
-		return false;
-	rx = ext_of(w, r);
-	f = rx->peer;
-	if (!rx->reverse || f == NULL || f->user != 0 ||
-	    !(s->vips[f->vip_slot].traits & LB_TRAIT_SEES_REPLIES) ||
-	    fast4_backend(s, f, f->vip_slot, tcp_flags) == NULL)
-		return false;
-	fx = ext_of(w, f);
-	if (!fx->answered || s->ports[fx->client_port].tx_csum_offload)
+	if (f == NULL)
 		return false;
 	fast6_translate(ip, f->key.proto, &fx->to_client, f->key.dst.b, f->key.dport, f->key.src.b,
 			f->key.sport);
-	fast4_seen(f, w->now_ms);
-	fast4_seen(r, w->now_ms);
-	memcpy(pk->data, fx->client_mac, 6);
-	fast4_send(w, s, pk, fx->client_port, f->vip_slot, f->backend_slot);
+	fast_reply_send(w, s, pk, f, r, fx);
 	w->ctr->nat_replies++;
 	return true;
 }
