@@ -5,7 +5,7 @@
 # checks, so the 200 ms failover pass and a vip.list read run all along), each
 # HTTP-checked every second, plus one hung backend (accepts, never answers)
 # with its own 5 s timeout. The backends are 1000 addresses on the
-# loopback in namespace ${P}-bk, served by two asyncio HTTP server processes; the
+# loopback in namespace ${P}-bk, served by three asyncio HTTP server processes; the
 # daemon runs in ${P}-lb, routed to them over a veth. The data plane runs on
 # a net_pcap port (static MACs, no traffic): only its API is used.
 # Asserts: over a 15 s window every healthy backend got its checks (14..16),
@@ -99,18 +99,22 @@ HUNG=$(addr "$N") # the (N+1)th backend
 cat >"$tmp/server.py" <<'PY'
 import asyncio, sys
 hung = sys.argv[1]
-async def serve(reader, writer):
-    if writer.get_extra_info("sockname")[0] == hung:
-        await reader.read()  # accepts, never answers: a hung server
-        writer.close()
-        return
-    try:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
-        await writer.drain()
-    except Exception:
-        pass
-    writer.close()
+RESPONSE = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"
+served = [0]
+class Check(asyncio.Protocol):
+    # A protocol, not streams: about half the CPU per check, which matters
+    # when the test's own servers share a loaded 2-core host with the daemon.
+    def connection_made(self, transport):
+        served[0] += 1
+        self.transport, self.buf = transport, b""
+        self.hung = transport.get_extra_info("sockname")[0] == hung
+    def data_received(self, data):
+        if self.hung:
+            return  # accepts, never answers: a hung server
+        self.buf += data
+        if b"\r\n\r\n" in self.buf:
+            self.transport.write(RESPONSE)
+            self.transport.close()
 async def lag():
     # How late this server's loop runs: a check it answers later than its
     # 1 s timeout fails for the server's sake, not the daemon's. One line a
@@ -123,33 +127,33 @@ async def lag():
             await asyncio.sleep(0.05)
             worst = max(worst, loop.time() - t - 0.05)
         print("lag %.3f %d" % (worst, served[0]), flush=True)
-served = [0]
 async def main():
-    srv = await asyncio.start_server(counted, "0.0.0.0", 80, backlog=4096, reuse_address=True,
-                                     reuse_port=True)
+    loop = asyncio.get_running_loop()
+    srv = await loop.create_server(Check, "0.0.0.0", 80, backlog=4096, reuse_address=True,
+                                   reuse_port=True)
     asyncio.ensure_future(lag())
     print("listening", flush=True)
     async with srv:
         await srv.serve_forever()
-async def counted(reader, writer):
-    served[0] += 1
-    await serve(reader, writer)
 asyncio.run(main())
 PY
 step="the backends' server"
-# Two server processes on one port (SO_REUSEPORT): 1000 checks a second,
+# Three server processes on one port (SO_REUSEPORT): 1000 checks a second,
 # 1500 after the reload, are more than one Python process answers within
-# the checks' 1 s timeout when it gets a fraction of a loaded core.
-for k in 1 2; do
+# the checks' 1 s timeout when it gets a fraction of a loaded core; with two,
+# under two busy loops, their loops still ran up to 1.17 s late and 367 of
+# 21,841 checks timed out for the servers' sake.
+SERVERS=3
+for ((k = 1; k <= SERVERS; k++)); do
 	ip netns exec "$BK" /usr/bin/python3 "$tmp/server.py" "$HUNG" >"$tmp/server$k.log" 2>&1 &
 done
 # Bounded waits on a condition, each long enough for a loaded 2-core host.
 for ((i = 0; i < 300; i++)); do
-	[[ $(cat "$tmp"/server[12].log | grep -c listening) -eq 2 ]] && break
+	[[ $(cat "$tmp"/server[0-9].log | grep -c listening) -eq $SERVERS ]] && break
 	sleep 0.1
 done
-[[ $(cat "$tmp"/server[12].log | grep -c listening) -eq 2 ]] || {
-	tail -5 "$tmp"/server[12].log >"$tmp/stderr"
+[[ $(cat "$tmp"/server[0-9].log | grep -c listening) -eq $SERVERS ]] || {
+	tail -5 "$tmp"/server[0-9].log >"$tmp/stderr"
 	die "not listening after 30 s"
 }
 
@@ -322,10 +326,10 @@ PY
 vrc=$?
 sed 's/^/# measured: /' "$tmp/verdict"
 server_lag=$(awk '$1 == "lag" { if ($2 > m) m = $2; if ($2 > 0.5) n++ }
-	END { printf "worst %.2f s, %d one-second samples over 0.5 s", m, n }' "$tmp"/server[12].log)
+	END { printf "worst %.2f s, %d one-second samples over 0.5 s", m, n }' "$tmp"/server[0-9].log)
 # What the two servers answered a second over their last 5 s (after the
 # reload the daemon asks 1500 a second, 1000 before).
-server_rate=$(for f in "$tmp"/server[12].log; do
+server_rate=$(for f in "$tmp"/server[0-9].log; do
 	awk '$1 == "lag" { n[++k] = $3 } END { if (k > 5) print (n[k] - n[k - 5]) / 5; else print 0 }' "$f"
 done | awk '{ s += $1 } END { printf "%.0f", s }')
 server_lag="$server_lag; answered $server_rate/s at the end"
@@ -345,13 +349,24 @@ step="the checks"
 	ko "the daemon checks all $((N + 1)) backends ($(v backends))"
 [[ $(v in_range) -eq $N ]] && ok "every healthy backend got its checks over ${WINDOW} s ($(v checks_min)..$(v checks_max), expected $(v range))" ||
 	ko "every healthy backend got its checks over ${WINDOW} s: $(v in_range) of $N in $(v range), min $(v checks_min) max $(v checks_max)"
-# Every backend here is served by two Python processes on a 2-core machine:
-# a stall of those servers now and
+# Every backend here is served by the test's own Python processes on a
+# 2-core machine: a stall of those servers now and
 # then fails a check or two (1 s timeout), which rise/fall absorbs. What the
 # daemon must not do is mark a healthy backend down, or fail checks en masse.
-[[ $(v wrongly_down) -eq 0 && $(v failed_checks) -le $(($(v checks_total) / 500)) ]] &&
-	ok "no healthy backend went down; $(v failed_checks) of $(v checks_total) checks failed (at most 0.2%)" ||
+if [[ $(v wrongly_down) -eq 0 && $(v failed_checks) -le $(($(v checks_total) / 500)) ]]; then
+	ok "no healthy backend went down; $(v failed_checks) of $(v checks_total) checks failed (at most 0.2%)"
+else
 	ko "no healthy backend went down, at most 0.2% of checks failed ($(v wrongly_down) down, $(v failed_checks) of $(v checks_total) failed, before/across/after the reload: $(v failed_by_phase); the test's servers' loop lag: $server_lag)"
+	# When the checks came and how late the servers answered, second by
+	# second: a burst after a stall of the daemon shows as a second with
+	# few checks followed by one with many, and a late loop.
+	echo "# second by second, the servers: checks answered, worst loop lag (s)"
+	paste "$tmp"/server[0-9].log | awk '/^lag/ {
+		n = 0; w = 0
+		for (i = 1; i <= NF; i += 3) { n += $(i + 2); if ($(i + 1) > w) w = $(i + 1) }
+		if (k++) printf "#   %3d %5d %.2f\n", k, n - p, w
+		p = n }'
+fi
 [[ $(v hung_health) == down && $(v hung_last) == timeout ]] && ok "the hung backend is down (check timeouts)" ||
 	ko "the hung backend is down (health $(v hung_health), last $(v hung_last))"
 n2=$("$SLUICECTL" -s "$tmp/api.sock" show backends big2 | grep -c '^big2 ')
