@@ -327,7 +327,7 @@ vrc=$?
 sed 's/^/# measured: /' "$tmp/verdict"
 server_lag=$(awk '$1 == "lag" { if ($2 > m) m = $2; if ($2 > 0.5) n++ }
 	END { printf "worst %.2f s, %d one-second samples over 0.5 s", m, n }' "$tmp"/server[0-9].log)
-# What the two servers answered a second over their last 5 s (after the
+# What the servers answered a second over their last 5 s (after the
 # reload the daemon asks 1500 a second, 1000 before).
 server_rate=$(for f in "$tmp"/server[0-9].log; do
 	awk '$1 == "lag" { n[++k] = $3 } END { if (k > 5) print (n[k] - n[k - 5]) / 5; else print 0 }' "$f"
